@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
+)
+
+// resultHeadroom is the part of the NATS max payload kept free for
+// headers when a result is sized to fit in one message.
+const resultHeadroom = 4 << 10
+
+// pipeline is a running source → decode → fetch → encode → sink chain.
+// done is closed once the source has closed and every element has been
+// published.
+type pipeline struct {
+	done chan struct{}
+}
+
+// startPipeline builds the stages (validating all before subscribing) and
+// runs them. sourceCtx stops the intake (the subscription drains);
+// fetchCtx cancels requests in flight.
+func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
+	cfg *runConfig, log *slog.Logger) (*pipeline, error) {
+	decode, err := stages.NewDecode(stages.DecodeConfig{
+		MaxBatch: cfg.maxBatch, DefaultTimeout: cfg.timeout, MaxTimeout: cfg.maxTimeout})
+	if err != nil {
+		return nil, err
+	}
+	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
+		Concurrency: cfg.concurrency, Window: cfg.window, MaxActive: cfg.maxActive, PerHost: cfg.perHost})
+	if err != nil {
+		close(decode.In())
+		return nil, err
+	}
+	encode, err := stages.NewEncode(int(nc.MaxPayload()) - resultHeadroom)
+	if err != nil {
+		close(decode.In())
+		close(fetch.In())
+		return nil, err
+	}
+	sink, err := connectors.NewPublisher(nc, connectors.PublisherConfig{
+		Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log})
+	if err != nil {
+		close(decode.In())
+		close(fetch.In())
+		close(encode.In())
+		return nil, err
+	}
+	source, err := connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
+		Subject: cfg.subjects.in, Queue: cfg.queue})
+	if err != nil {
+		close(decode.In())
+		decode.Via(fetch).Via(encode).To(sink)
+		return nil, err
+	}
+	p := &pipeline{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		source.Via(decode).Via(fetch).Via(encode).To(sink)
+	}()
+	return p, nil
+}

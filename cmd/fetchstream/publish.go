@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+type publishConfig struct {
+	nats      natsFlags
+	subjects  subjectFlags
+	file      string
+	id        string
+	timeoutMS int64
+	maxBatch  int
+	wait      bool
+	json      bool
+}
+
+func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
+	var cfg publishConfig
+	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
+	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
+	cfg.subjects.register(fs)
+	fs.StringVar(&cfg.file, "f", "", "read URLs from this file, one per line ('-' for standard input)")
+	fs.StringVar(&cfg.id, "id", "", "batch id (default: a new unique id); split batches get -1, -2, ...")
+	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
+	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many")
+	fs.BoolVar(&cfg.wait, "wait", false, "follow the results, print them in order and exit 2 if any URL failed")
+	fs.BoolVar(&cfg.json, "json", false, "with --wait, print each result as a JSON line instead of a table")
+	return &ffcli.Command{
+		Name:       "publish",
+		ShortUsage: "fetchstream publish [flags] [URL ...]",
+		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
+		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
+			"several when there are more than --max-batch. With --wait, print each result as it\n" +
+			"arrives, in batch order, then a summary. Exit status with --wait: 0 when every URL\n" +
+			"was fetched with a status below 400, 2 when some failed, 1 on any other error.",
+		FlagSet: fs,
+		Options: parseOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			return runPublish(ctx, &cfg, args, stdout, stderr)
+		},
+	}
+}
+
+func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
+	if cfg.maxBatch < 1 {
+		return fmt.Errorf("--max-batch must be at least 1, got %d", cfg.maxBatch)
+	}
+	urls, err := collectURLs(args, cfg.file)
+	if err != nil {
+		return err
+	}
+	url := cfg.nats.url
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	nc, err := nats.Connect(url, nats.Name("fetchstream publish"))
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w (is `fetchstream run` running?)", url, err)
+	}
+	defer nc.Close()
+	batches := splitBatches(urls, cfg.maxBatch, cfg.id, cfg.timeoutMS)
+	var follow *follower
+	if cfg.wait {
+		if follow, err = newFollower(nc, cfg.subjects, batches); err != nil {
+			return err
+		}
+	}
+	for _, b := range batches {
+		data, _ := json.Marshal(b)
+		if err := nc.Publish(cfg.subjects.in, data); err != nil {
+			return fmt.Errorf("publish batch %s: %w", b.ID, err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	if follow == nil {
+		for _, b := range batches {
+			fmt.Fprintf(stdout, "published batch %s (%d URLs) on %s\n", b.ID, len(b.URLs), cfg.subjects.in)
+		}
+		return nil
+	}
+	return follow.print(ctx, stdout, cfg.json)
+}
+
+// collectURLs takes the URLs from args and from file ("-" is stdin).
+func collectURLs(args []string, file string) ([]string, error) {
+	urls := append([]string(nil), args...)
+	if file != "" {
+		var r io.Reader = os.Stdin
+		if file != "-" {
+			f, err := os.Open(file)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			r = f
+		}
+		scanner := bufio.NewScanner(r)
+		scanner.Buffer(make([]byte, 64<<10), 1<<20)
+		for scanner.Scan() {
+			if line := strings.TrimSpace(scanner.Text()); line != "" {
+				urls = append(urls, line)
+			}
+		}
+		if err := scanner.Err(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", file, err)
+		}
+	}
+	if len(urls) == 0 {
+		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
+	}
+	return urls, nil
+}
+
+// splitBatches cuts urls into batches of at most size, with ids id-1,
+// id-2, ... when there is more than one.
+func splitBatches(urls []string, size int, id string, timeoutMS int64) []wire.Batch {
+	if id == "" {
+		id = nuid.Next()
+	}
+	var out []wire.Batch
+	for start := 0; start < len(urls); start += size {
+		end := min(start+size, len(urls))
+		out = append(out, wire.Batch{ID: id, URLs: urls[start:end], TimeoutMS: timeoutMS})
+	}
+	if len(out) > 1 {
+		for i := range out {
+			out[i].ID = fmt.Sprintf("%s-%d", id, i+1)
+		}
+	}
+	return out
+}
+
+// follower collects the results and summaries of the batches it follows.
+type follower struct {
+	results   *nats.Subscription
+	summaries *nats.Subscription
+	pending   map[string]int // batch id → position in the publish order
+	start     time.Time
+}
+
+func newFollower(nc *nats.Conn, subjects subjectFlags, batches []wire.Batch) (*follower, error) {
+	f := &follower{pending: map[string]int{}, start: time.Now()}
+	for i, b := range batches {
+		f.pending[b.ID] = i
+	}
+	var err error
+	if f.results, err = nc.SubscribeSync(subjects.out); err != nil {
+		return nil, err
+	}
+	if f.summaries, err = nc.SubscribeSync(subjects.batches); err != nil {
+		return nil, err
+	}
+	_ = f.results.SetPendingLimits(-1, -1)
+	return f, nc.Flush()
+}
+
+// print writes results as they arrive until every batch has its summary.
+func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
+	table := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if !asJSON {
+		fmt.Fprintln(table, "BATCH\t#\tSTATUS\tERROR\tMS\tURL")
+	}
+	var ok, failed, rejected int
+	summaries := make(chan *nats.Msg, 64)
+	go func() {
+		for {
+			m, err := f.summaries.NextMsgWithContext(ctx)
+			if err != nil {
+				close(summaries)
+				return
+			}
+			summaries <- m
+		}
+	}()
+	for len(f.pending) > 0 {
+		m, err := f.results.NextMsg(100 * time.Millisecond)
+		switch {
+		case err == nil:
+			var r wire.Result
+			if json.Unmarshal(m.Data, &r) != nil {
+				continue
+			}
+			if _, mine := f.pending[r.BatchID]; !mine {
+				continue
+			}
+			if r.OK() {
+				ok++
+			} else {
+				failed++
+			}
+			if asJSON {
+				fmt.Fprintln(w, string(m.Data))
+				continue
+			}
+			fmt.Fprintf(table, "%s\t%d\t%s\t%s\t%.0f\t%s\n", r.BatchID, r.Index, statusText(r.Status), r.Error, r.ElapsedMS, r.URL)
+			table.Flush()
+			continue
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, nats.ErrTimeout):
+			return err
+		}
+		rejected += f.drainSummaries(summaries, w, asJSON)
+	}
+	table.Flush()
+	if !asJSON {
+		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(f.start).Seconds())
+	}
+	if failed > 0 || rejected > 0 {
+		return errSomeFailed
+	}
+	return nil
+}
+
+// drainSummaries marks batches done and returns how many were rejected,
+// each of which it reports.
+func (f *follower) drainSummaries(summaries <-chan *nats.Msg, w io.Writer, asJSON bool) (rejected int) {
+	for {
+		select {
+		case m, open := <-summaries:
+			if !open {
+				return rejected
+			}
+			var s wire.Summary
+			if json.Unmarshal(m.Data, &s) != nil {
+				continue
+			}
+			if _, mine := f.pending[s.BatchID]; !mine {
+				continue
+			}
+			delete(f.pending, s.BatchID)
+			if s.Error == "" {
+				continue
+			}
+			rejected++
+			if asJSON {
+				fmt.Fprintln(w, string(m.Data))
+			} else {
+				fmt.Fprintf(w, "batch %s rejected: %s: %s\n", s.BatchID, s.Error, s.Message)
+			}
+		default:
+			return rejected
+		}
+	}
+}
+
+func statusText(status int) string {
+	if status == 0 {
+		return "-"
+	}
+	return fmt.Sprint(status)
+}

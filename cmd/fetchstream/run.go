@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/stages"
+)
+
+// runConfig is everything `fetchstream run` is told.
+type runConfig struct {
+	nats      natsFlags
+	subjects  subjectFlags
+	listen    string
+	dataDir   string
+	queue     string
+	logFormat string
+	logLevel  string
+
+	concurrency  int
+	timeout      time.Duration
+	maxTimeout   time.Duration
+	maxBatch     int
+	window       int
+	maxActive    int
+	perHost      int
+	maxBody      byteSize
+	refuseLarge  bool
+	maxRedirects int
+	allowPrivate bool
+	allowNets    prefixList
+	grace        time.Duration
+}
+
+func (c *runConfig) register(fs *flag.FlagSet) {
+	c.nats.register(fs, "; empty: start an embedded server on --listen")
+	c.subjects.register(fs)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:4222", "embedded NATS server address, when no --nats-url is given")
+	fs.StringVar(&c.dataDir, "data-dir", filepath.Join(os.TempDir(), "fetchstream", "jetstream"), "embedded NATS server's JetStream directory")
+	fs.StringVar(&c.queue, "queue", "fetchstream", "queue group: replicas in one group share the batches")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "requests in flight at most, across all batches")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout (connect, headers and body)")
+	fs.DurationVar(&c.maxTimeout, "max-timeout", time.Minute, "a batch's timeout_ms is capped at this")
+	fs.IntVar(&c.maxBatch, "max-batch", 10000, "URLs per batch at most; larger batches are rejected whole")
+	fs.IntVar(&c.window, "window", 256, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
+	fs.IntVar(&c.maxActive, "max-active", 256, "batches in progress at once; more wait their turn")
+	fs.IntVar(&c.perHost, "per-host", 0, "requests in flight to one host:port at most (0: no per-host cap)")
+	c.maxBody = 256 << 10
+	fs.Var(&c.maxBody, "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
+	fs.BoolVar(&c.refuseLarge, "refuse-large", false, "fail bodies over --max-body as too_large instead of cutting them")
+	fs.IntVar(&c.maxRedirects, "max-redirects", 10, "redirects followed per request at most")
+	fs.BoolVar(&c.allowPrivate, "allow-private", false, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
+	fs.Var(&c.allowNets, "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
+	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func (c *runConfig) validate() error {
+	switch {
+	case c.concurrency < 1:
+		return fmt.Errorf("--concurrency must be at least 1, got %d", c.concurrency)
+	case c.timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %s", c.timeout)
+	case c.maxTimeout < c.timeout:
+		return fmt.Errorf("--max-timeout (%s) must not be below --timeout (%s)", c.maxTimeout, c.timeout)
+	case c.maxBatch < 1:
+		return fmt.Errorf("--max-batch must be at least 1, got %d", c.maxBatch)
+	case c.window < 1:
+		return fmt.Errorf("--window must be at least 1, got %d", c.window)
+	case c.maxActive < 1:
+		return fmt.Errorf("--max-active must be at least 1, got %d", c.maxActive)
+	case c.perHost < 0:
+		return fmt.Errorf("--per-host must not be negative, got %d", c.perHost)
+	case c.maxBody < 1:
+		return fmt.Errorf("--max-body must be at least 1 byte")
+	case c.maxRedirects < 0:
+		return fmt.Errorf("--max-redirects must not be negative, got %d", c.maxRedirects)
+	case c.grace < 0:
+		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.grace)
+	case c.subjects.in == "" || c.subjects.out == "" || c.subjects.batches == "":
+		return errors.New("--in, --out and --batches-subject must not be empty")
+	}
+	return nil
+}
+
+func (c *runConfig) fetcherConfig() stages.FetcherConfig {
+	return stages.FetcherConfig{
+		Concurrency:  c.concurrency,
+		MaxBody:      int64(c.maxBody),
+		RefuseLarge:  c.refuseLarge,
+		MaxRedirects: c.maxRedirects,
+		Policy:       stages.Policy{AllowPrivate: c.allowPrivate, AllowNets: c.allowNets},
+	}
+}
+
+func runCommand(stdout, stderr io.Writer) *ffcli.Command {
+	var cfg runConfig
+	fs := flag.NewFlagSet("fetchstream run", flag.ContinueOnError)
+	cfg.register(fs)
+	fs.String("config", "", "file of flags, one \"flag value\" per line")
+	return &ffcli.Command{
+		Name:       "run",
+		ShortUsage: "fetchstream run [flags]",
+		ShortHelp:  "run the fetch service (embedded NATS when no --nats-url)",
+		LongHelp: "Run the service: take batches of URLs from --in, fetch them with at most --concurrency\n" +
+			"requests in flight, publish each result on --out in batch order and a summary on\n" +
+			"--batches-subject. Every flag can also be set as FETCHSTREAM_<FLAG> (for example\n" +
+			"FETCHSTREAM_CONCURRENCY=128) or in a --config file.",
+		FlagSet: fs,
+		Options: parseOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("run takes no arguments, got %q", args)
+			}
+			if err := cfg.validate(); err != nil {
+				return err
+			}
+			log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+			if err != nil {
+				return err
+			}
+			return runService(ctx, &cfg, log)
+		},
+	}
+}
+
+// runService runs until ctx is canceled, then shuts down gracefully: it
+// stops taking batches, lets those in flight finish within the grace
+// period, cancels what is left (those URLs end as canceled results),
+// publishes everything and closes the connection.
+func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
+	conn, err := connectOrEmbed(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer conn.close()
+	fetcher, err := stages.NewFetcher(cfg.fetcherConfig())
+	if err != nil {
+		return err
+	}
+	defer fetcher.Close()
+	fetchCtx, cancelFetches := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFetches()
+	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("fetchstream running", "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
+		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout)
+	select {
+	case <-p.done:
+		return errors.New("the input subscription closed (NATS connection lost for good)")
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing batches in flight", "grace", cfg.grace)
+	grace := time.NewTimer(cfg.grace)
+	defer grace.Stop()
+	select {
+	case <-p.done:
+		log.Info("shutdown complete")
+		return nil
+	case <-grace.C:
+	}
+	cancelFetches()
+	<-p.done
+	return fmt.Errorf("shutdown grace of %s ran out: unfinished URLs were published as canceled", cfg.grace)
+}

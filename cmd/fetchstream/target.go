@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mccutchen/go-httpbin/v2/httpbin"
+	"github.com/peterbourgon/ff/v3/ffcli"
+)
+
+func targetCommand(stdout, _ io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("fetchstream target", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to serve on")
+	maxDelay := fs.Duration("max-delay", time.Minute, "longest /delay/N served")
+	return &ffcli.Command{
+		Name:       "target",
+		ShortUsage: "fetchstream target [--addr 127.0.0.1:8080]",
+		ShortHelp:  "serve httpbin endpoints (/delay/N, /status/CODE, /get, ...) to fetch locally",
+		LongHelp: "Serve go-httpbin, a local target for trying fetchstream without the internet:\n" +
+			"/delay/2 answers after 2 s, /status/404 answers 404, /get echoes the request,\n" +
+			"/redirect/3 redirects three times, /drip trickles a body.",
+		FlagSet: fs,
+		Options: parseOptions(),
+		Exec: func(ctx context.Context, _ []string) error {
+			ln, err := net.Listen("tcp", *addr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "target serving httpbin on http://%s (try /delay/1, /status/404)\n", ln.Addr())
+			return serveUntilDone(ctx, ln, newTarget(*maxDelay))
+		},
+	}
+}
+
+// newTarget is the httpbin handler behind `fetchstream target` and the demo.
+func newTarget(maxDelay time.Duration) http.Handler {
+	return httpbin.New(httpbin.WithMaxDuration(maxDelay)).Handler()
+}
+
+// serveUntilDone serves h on ln until ctx is canceled.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package stages
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// batchState is one job's progress inside the fetch stage. It is owned by
+// the stage's dispatcher goroutine and never shared.
+//
+// Indices move through started → completed → queued (in order, into the
+// stage's output queue) → sent (taken by the next stage). The window
+// bounds started-but-not-sent: index i may start only when i < sent+window,
+// so a stuck first URL holds back at most window-1 finished results.
+type batchState struct {
+	job     *Job
+	window  int
+	hosts   []string // per URL, only when a per-host cap applies
+	ring    []wire.Result
+	done    []bool // ring slot holds a completed, not yet queued result
+	started []bool // ring slot's index has started (or completed)
+
+	nextStart int // lowest index not started
+	queued    int // indices [0, queued) are in the output queue or sent
+	sent      int // indices [0, sent) have left the stage
+	inFlight  int
+
+	lastGrant time.Time
+	summary   wire.Summary
+}
+
+func newBatchState(job *Job, window int, perHost bool, now time.Time) *batchState {
+	n := len(job.URLs)
+	size := min(window, n)
+	b := &batchState{
+		job:       job,
+		window:    window,
+		ring:      make([]wire.Result, size),
+		done:      make([]bool, size),
+		started:   make([]bool, size),
+		lastGrant: now,
+		summary:   wire.Summary{BatchID: job.ID, Count: n},
+	}
+	if perHost {
+		b.hosts = make([]string, n)
+		for i, raw := range job.URLs {
+			if u, err := url.Parse(raw); err == nil {
+				b.hosts[i] = strings.ToLower(u.Host)
+			}
+		}
+	}
+	return b
+}
+
+func (b *batchState) slot(i int) int { return i % len(b.ring) }
+
+// nextIndex returns the first index this batch may start now, or -1. It
+// skips, within the window, URLs whose host is at its cap (hostFree says),
+// so one slow host does not hold back a batch's other hosts.
+func (b *batchState) nextIndex(globalCap int, hostFree func(string) bool) int {
+	limit := b.job.Concurrency
+	if limit <= 0 || limit > globalCap {
+		limit = globalCap
+	}
+	if b.inFlight >= limit {
+		return -1
+	}
+	end := min(len(b.job.URLs), b.sent+b.window)
+	for i := b.nextStart; i < end; i++ {
+		if b.started[b.slot(i)] {
+			continue
+		}
+		if b.hosts == nil || hostFree(b.hosts[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (b *batchState) start(i int, now time.Time) {
+	b.started[b.slot(i)] = true
+	b.inFlight++
+	b.lastGrant = now
+	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.started[b.slot(b.nextStart)] {
+		b.nextStart++
+	}
+}
+
+// complete stores index i's result and returns the results now ready in
+// order (from queued on), moving queued past them.
+func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
+	b.inFlight--
+	s := b.slot(i)
+	b.ring[s], b.done[s] = r, true
+	b.count(r.Error)
+	for b.queued < len(b.job.URLs) && b.done[b.slot(b.queued)] {
+		s := b.slot(b.queued)
+		ready(b.ring[s])
+		b.ring[s], b.done[s] = wire.Result{}, false
+		b.queued++
+	}
+}
+
+// markSent frees the window slot of the oldest unsent index.
+func (b *batchState) markSent() {
+	b.started[b.slot(b.sent)] = false
+	b.sent++
+	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.started[b.slot(b.nextStart)] {
+		b.nextStart++
+	}
+}
+
+func (b *batchState) allQueued() bool { return b.queued == len(b.job.URLs) }
+
+func (b *batchState) hasUnstarted() bool { return b.nextStart < len(b.job.URLs) }
+
+func (b *batchState) count(kind wire.ErrorKind) {
+	if kind == "" {
+		b.summary.OK++
+		return
+	}
+	b.summary.Failed++
+	if b.summary.Errors == nil {
+		b.summary.Errors = make(map[wire.ErrorKind]int)
+	}
+	b.summary.Errors[kind]++
+}

@@ -1,0 +1,86 @@
+package stages
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nuid"
+	"github.com/reugn/go-streams/flow"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// DecodeConfig bounds what Decode accepts.
+type DecodeConfig struct {
+	MaxBatch       int           // most URLs in one batch; larger batches are rejected whole
+	DefaultTimeout time.Duration // per request, when the batch names none
+	MaxTimeout     time.Duration // a batch's timeout_ms is capped at this
+}
+
+// ErrConfig is wrapped by the errors of stage constructors.
+var ErrConfig = errors.New("invalid stage configuration")
+
+func (c DecodeConfig) validate() error {
+	switch {
+	case c.MaxBatch < 1:
+		return fmt.Errorf("%w: max batch must be at least 1, got %d", ErrConfig, c.MaxBatch)
+	case c.DefaultTimeout <= 0:
+		return fmt.Errorf("%w: timeout must be positive, got %s", ErrConfig, c.DefaultTimeout)
+	case c.MaxTimeout < c.DefaultTimeout:
+		return fmt.Errorf("%w: max timeout %s is below the timeout %s", ErrConfig, c.MaxTimeout, c.DefaultTimeout)
+	}
+	return nil
+}
+
+// NewDecode returns the Flow that turns each *Inbound into a *Job, one out
+// for one in, in arrival order (a go-streams Map of parallelism 1). A
+// message that cannot be decoded, or holds more than MaxBatch URLs, becomes
+// a Job with Err set, so the rest of the pipeline reports it and moves on.
+// The Flow closes its output after its input is closed.
+func NewDecode(cfg DecodeConfig) (*flow.Map[*Inbound, *Job], error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return flow.NewMap(cfg.decode, 1), nil
+}
+
+func (c DecodeConfig) decode(in *Inbound) *Job {
+	job := &Job{Reply: in.Reply, Start: in.Received, Settle: in.Settle}
+	if job.Start.IsZero() {
+		job.Start = time.Now()
+	}
+	b, err := wire.DecodeBatch(in.Data, in.HeaderID)
+	job.ID = b.ID
+	if job.ID == "" || len(job.ID) > wire.MaxIDLength {
+		job.ID = nuid.Next()
+	}
+	switch {
+	case err != nil:
+		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Message: err.Error()}
+	case len(b.URLs) > c.MaxBatch:
+		job.Err = &BatchError{Kind: wire.ErrBatchTooLarge, Count: len(b.URLs),
+			Message: fmt.Sprintf("batch of %d URLs is over the maximum of %d: split it", len(b.URLs), c.MaxBatch)}
+	default:
+		job.URLs = b.URLs
+		job.Timeout = c.timeout(b.TimeoutMS)
+		job.Concurrency = b.Concurrency
+		if b.Priority != nil {
+			job.Priority = *b.Priority
+		} else if in.Reply != "" {
+			job.Priority = 1 // someone is waiting on a request-reply batch
+		}
+	}
+	return job
+}
+
+// timeout is the batch's timeout_ms capped at MaxTimeout, or the default.
+func (c DecodeConfig) timeout(ms int64) time.Duration {
+	if ms <= 0 {
+		return c.DefaultTimeout
+	}
+	if ms > c.MaxTimeout.Milliseconds() {
+		return c.MaxTimeout
+	}
+	return time.Duration(ms) * time.Millisecond
+}

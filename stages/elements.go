@@ -1,0 +1,89 @@
+// Package stages holds the go-streams Flows between fetchstream's NATS
+// source and sink, and the elements that travel between them:
+//
+//	Source ─*Inbound─▶ Decode ─*Job─▶ Fetch ─*Fetched,*Done─▶ Encode ─*Encoded,*Done─▶ Sink
+//
+// Every Flow closes its own output once its input is closed and its work is
+// done, so closing the source drains the whole pipeline in order. Per-URL
+// failures are values (a wire.Result with an Error kind), never stage errors.
+package stages
+
+import (
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Settler settles an input message once its batch is done. Core NATS
+// messages need nothing; JetStream messages are acked, or left for
+// redelivery, by the sink. Implementations must be safe to call once from
+// the sink's goroutine.
+type Settler interface {
+	// Done is called after the batch's results and summary are published.
+	// complete is false when some URLs ended as canceled by a shutdown, so
+	// a redeliverable message should be redelivered rather than acked.
+	// reject is non-nil when the message itself is bad and must not be
+	// redelivered.
+	Done(complete bool, reject error) error
+	// Redeliverable reports whether an unfinished batch will come again, so
+	// that canceled results need not be published.
+	Redeliverable() bool
+}
+
+// Inbound is one message from the input subject, as a source emits it.
+type Inbound struct {
+	Data     []byte
+	HeaderID string // the Fetch-Batch-Id header, if any
+	Reply    string // reply subject for request-reply; empty if none
+	Received time.Time
+	Settle   Settler // nil for messages that need no settling
+}
+
+// Job is a decoded batch on its way through the fetch stage. Err is set
+// when the message was rejected (bad encoding, too many URLs); such a job
+// is not fetched and ends as a Done with Summary.Error set.
+type Job struct {
+	ID      string
+	URLs    []string
+	Timeout time.Duration // per request, already capped by the service
+	// Concurrency caps the job's requests in flight; 0 means no cap of its own.
+	Concurrency int
+	// Priority: higher is served first (see wire.Batch.Priority).
+	Priority int
+	Reply    string
+	Start    time.Time
+	Settle   Settler
+	Err      *BatchError
+}
+
+// BatchError is a batch-level rejection, reported in the summary.
+type BatchError struct {
+	Kind    wire.ErrorKind
+	Message string
+	Count   int
+}
+
+func (e *BatchError) Error() string { return string(e.Kind) + ": " + e.Message }
+
+// Fetched is one URL's result, emitted by Fetch in batch order.
+type Fetched struct {
+	Job    *Job
+	Result wire.Result
+}
+
+// Encoded is a result as the JSON bytes the sink publishes.
+type Encoded struct {
+	Job   *Job
+	Index int
+	OK    bool
+	Kind  wire.ErrorKind
+	Data  []byte
+}
+
+// Done follows a job's last result (or stands alone for a rejected job).
+// Data is the encoded Summary, set by Encode.
+type Done struct {
+	Job     *Job
+	Summary wire.Summary
+	Data    []byte
+}

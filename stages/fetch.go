@@ -1,0 +1,223 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/reugn/go-streams"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// URLFetcher fetches one URL into a result; *Fetcher is the real one.
+// Fetch must return promptly once ctx is canceled.
+type URLFetcher interface {
+	Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result
+}
+
+// FetchConfig bounds the fetch stage.
+type FetchConfig struct {
+	// Concurrency is the global cap on requests in flight, across batches.
+	Concurrency int
+	// Window caps, per batch, the URLs started but not yet passed on: a
+	// slow URL holds back at most Window-1 finished results behind it.
+	Window int
+	// MaxActive caps the batches in progress at once; further batches wait
+	// in the input channel (and, behind it, in the source's buffers).
+	MaxActive int
+	// PerHost caps requests in flight to one host (host:port); 0: no cap.
+	PerHost int
+	// StarveAfter is how long a batch with startable URLs may go without
+	// a slot before it goes first whatever its priority; 0 means 1s.
+	StarveAfter time.Duration
+}
+
+func (c FetchConfig) validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
+	case c.Window < 1:
+		return fmt.Errorf("%w: window must be at least 1, got %d", ErrConfig, c.Window)
+	case c.MaxActive < 1:
+		return fmt.Errorf("%w: max active batches must be at least 1, got %d", ErrConfig, c.MaxActive)
+	case c.PerHost < 0:
+		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
+	}
+	return nil
+}
+
+// Fetch is the ordered, bounded-parallel fetch Flow. It takes *Job and
+// emits, for each job, one *Fetched per URL in index order, each as soon
+// as it and every URL before it in its job are done, then one *Done with
+// the summary. Jobs interleave freely: a slow URL holds back only its own
+// job. A job with Err set is not fetched; it becomes a lone *Done.
+//
+//	in   -- J1[a b c] -- J2[d] ------------------------------
+//	out  -------- J1a --- J2d J2✓ ---- J1b J1c J1✓ ----------
+//
+// Bounds: at most Concurrency requests in flight; per job at most Window
+// URLs started and not yet passed on, and at most its own Concurrency in
+// flight; at most MaxActive jobs in progress. Slots are shared fairly (see
+// scheduler). When ctx is canceled, requests in flight end as canceled
+// results and URLs not yet started end as canceled without a request; the
+// stage still emits every result, then closes its output once its input is
+// closed and all is passed on. Fetch closes Out; the upstream closes In.
+type Fetch struct {
+	ctx         context.Context
+	cfg         FetchConfig
+	fetcher     URLFetcher
+	in          chan any
+	out         chan any
+	completions chan completion
+}
+
+type completion struct {
+	batch  *batchState
+	index  int
+	result wire.Result
+}
+
+var _ streams.Flow = (*Fetch)(nil)
+
+// NewFetch validates cfg and starts the stage.
+func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.StarveAfter <= 0 {
+		cfg.StarveAfter = time.Second
+	}
+	f := &Fetch{
+		ctx:         ctx,
+		cfg:         cfg,
+		fetcher:     fetcher,
+		in:          make(chan any),
+		out:         make(chan any),
+		completions: make(chan completion, cfg.Concurrency),
+	}
+	go f.dispatch()
+	return f, nil
+}
+
+// In returns the input channel; the upstream closes it.
+func (f *Fetch) In() chan<- any { return f.in }
+
+// Out returns the output channel, closed by Fetch when it is done.
+func (f *Fetch) Out() <-chan any { return f.out }
+
+// Via streams the output to next and returns next.
+func (f *Fetch) Via(next streams.Flow) streams.Flow {
+	go f.transmit(next)
+	return next
+}
+
+// To streams the output to sink and blocks until the sink completes.
+func (f *Fetch) To(sink streams.Sink) {
+	f.transmit(sink)
+	sink.AwaitCompletion()
+}
+
+func (f *Fetch) transmit(inlet streams.Inlet) {
+	for element := range f.out {
+		inlet.In() <- element
+	}
+	close(inlet.In())
+}
+
+// dispatch is the stage's one owner of state: it admits jobs, starts
+// requests while slots are free, orders completions and feeds Out.
+func (f *Fetch) dispatch() {
+	defer close(f.out)
+	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost, f.cfg.StarveAfter)
+	var (
+		queue    outQueue
+		inFlight int
+		inOpen   = true
+	)
+	starveTick := time.NewTicker(f.cfg.StarveAfter)
+	defer starveTick.Stop()
+	for {
+		now := time.Now()
+		for inFlight < f.cfg.Concurrency {
+			b, i, ok := sched.next(now)
+			if !ok {
+				break
+			}
+			inFlight++
+			go f.work(b, i)
+		}
+		if !inOpen && len(sched.active) == 0 && inFlight == 0 && queue.empty() {
+			return
+		}
+		var input <-chan any
+		if inOpen && len(sched.active) < f.cfg.MaxActive {
+			input = f.in
+		}
+		var output chan<- any
+		var head queued
+		if !queue.empty() {
+			output, head = f.out, queue.front()
+		}
+		select {
+		case element, ok := <-input:
+			if !ok {
+				inOpen = false
+				continue
+			}
+			f.admit(element, sched, &queue, now)
+		case c := <-f.completions:
+			inFlight--
+			sched.finished(c.batch, c.index)
+			f.complete(c, sched, &queue)
+		case output <- head.element:
+			queue.pop()
+			if head.batch != nil {
+				head.batch.markSent()
+			}
+		case <-starveTick.C:
+			// re-run the scheduler so starved batches are seen
+		}
+	}
+}
+
+func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue, now time.Time) {
+	job, ok := element.(*Job)
+	if !ok {
+		queue.push(queued{element: element}) // not ours: pass it on untouched
+		return
+	}
+	if job.Err != nil || len(job.URLs) == 0 {
+		queue.push(queued{element: rejected(job)})
+		return
+	}
+	sched.add(newBatchState(job, f.cfg.Window, f.cfg.PerHost > 0, now))
+}
+
+func (f *Fetch) work(b *batchState, i int) {
+	r := f.fetcher.Fetch(f.ctx, b.job.URLs[i], b.job.Timeout)
+	f.completions <- completion{batch: b, index: i, result: r}
+}
+
+func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) {
+	b := c.batch
+	b.complete(c.index, c.result, func(r wire.Result) {
+		r.BatchID, r.Index, r.Count = b.job.ID, b.queued, len(b.job.URLs)
+		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
+	})
+	if b.allQueued() {
+		sched.remove(b)
+		b.summary.ElapsedMS = sinceMS(b.job.Start)
+		queue.push(queued{element: &Done{Job: b.job, Summary: b.summary}})
+	}
+}
+
+func rejected(job *Job) *Done {
+	s := wire.Summary{BatchID: job.ID, ElapsedMS: sinceMS(job.Start)}
+	if job.Err != nil {
+		s.Error, s.Message, s.Count = job.Err.Kind, job.Err.Message, job.Err.Count
+	}
+	return &Done{Job: job, Summary: s}
+}
+
+func sinceMS(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }

@@ -1,0 +1,83 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// ErrBadBatch is wrapped by every error DecodeBatch returns.
+var ErrBadBatch = errors.New("invalid batch")
+
+// MaxIDLength bounds a batch id, from the header or the JSON object.
+const MaxIDLength = 256
+
+// DecodeBatch decodes one input message in any of the three batch forms:
+//
+//   - plain text, one URL per line (surrounding space trimmed, blank lines ignored);
+//   - a JSON array of URL strings;
+//   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ...}.
+//
+// headerID is the Fetch-Batch-Id header, if any; an object's own id wins.
+// The URLs are not validated here: a bad URL fails alone, as invalid_url,
+// when it is fetched. A message that is empty, not UTF-8, malformed JSON,
+// or holds no URL is an error wrapping ErrBadBatch. DecodeBatch never panics.
+func DecodeBatch(data []byte, headerID string) (Batch, error) {
+	b := Batch{ID: headerID}
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+		return b, fmt.Errorf("%w: empty message", ErrBadBatch)
+	case !utf8.Valid(trimmed):
+		return b, fmt.Errorf("%w: message is not UTF-8 text", ErrBadBatch)
+	case trimmed[0] == '[':
+		if err := json.Unmarshal(trimmed, &b.URLs); err != nil {
+			return b, fmt.Errorf("%w: JSON array of URL strings expected: %v", ErrBadBatch, err)
+		}
+	case trimmed[0] == '{':
+		var obj Batch
+		if err := json.Unmarshal(trimmed, &obj); err != nil {
+			return b, fmt.Errorf("%w: JSON object {\"urls\": [...]} expected: %v", ErrBadBatch, err)
+		}
+		if obj.ID != "" {
+			b.ID = obj.ID
+		}
+		b.URLs, b.TimeoutMS, b.Concurrency, b.Priority = obj.URLs, obj.TimeoutMS, obj.Concurrency, obj.Priority
+		if err := obj.validate(); err != nil {
+			return b, err
+		}
+	default:
+		b.URLs = splitLines(trimmed)
+	}
+	if len(b.ID) > MaxIDLength {
+		return b, fmt.Errorf("%w: batch id longer than %d bytes", ErrBadBatch, MaxIDLength)
+	}
+	if len(b.URLs) == 0 {
+		return b, fmt.Errorf("%w: no URLs", ErrBadBatch)
+	}
+	return b, nil
+}
+
+func (b Batch) validate() error {
+	switch {
+	case b.TimeoutMS < 0:
+		return fmt.Errorf("%w: timeout_ms must not be negative", ErrBadBatch)
+	case b.Concurrency < 0:
+		return fmt.Errorf("%w: concurrency must not be negative", ErrBadBatch)
+	case b.Priority != nil && (*b.Priority < MinPriority || *b.Priority > MaxPriority):
+		return fmt.Errorf("%w: priority must be from %d to %d", ErrBadBatch, MinPriority, MaxPriority)
+	}
+	return nil
+}
+
+func splitLines(text []byte) []string {
+	urls := make([]string, 0, bytes.Count(text, []byte{'\n'})+1)
+	for line := range bytes.SplitSeq(text, []byte{'\n'}) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			urls = append(urls, string(line))
+		}
+	}
+	return urls
+}

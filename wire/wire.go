@@ -1,0 +1,115 @@
+// Package wire holds the JSON contract between fetchstream and its clients:
+// the batch a client publishes, the result it gets back for each URL, the
+// summary that closes a batch, and the closed set of error kinds.
+//
+// A client that publishes batches and reads results needs only this package
+// and a NATS client. The subjects default to DefaultInSubject,
+// DefaultResultsSubject and DefaultBatchesSubject.
+package wire
+
+import "encoding/json"
+
+// Default subjects and header names of the wire contract.
+const (
+	DefaultInSubject      = "fetch.urls"
+	DefaultResultsSubject = "fetch.results"
+	DefaultBatchesSubject = "fetch.batches"
+
+	// HeaderBatchID names a batch sent as plain text or as a JSON array.
+	// A JSON object batch names itself with its "id" field, which wins.
+	HeaderBatchID = "Fetch-Batch-Id"
+)
+
+// ErrorKind is the closed set of reasons a URL (or a whole batch) failed.
+// A result with an empty ErrorKind succeeded.
+type ErrorKind string
+
+// Per-URL error kinds. Status is set on ErrHTTP; Message on all others.
+const (
+	ErrTimeout          ErrorKind = "timeout"            // the request outlived its timeout (connect, headers or body)
+	ErrHTTP             ErrorKind = "http_error"         // the server answered with a status >= 400
+	ErrInvalidURL       ErrorKind = "invalid_url"        // not an absolute http or https URL
+	ErrBlocked          ErrorKind = "blocked"            // the destination is forbidden by the network policy
+	ErrDNS              ErrorKind = "dns_error"          // the host name did not resolve
+	ErrConnection       ErrorKind = "connection_error"   // refused, reset or closed before a full response
+	ErrTLS              ErrorKind = "tls_error"          // handshake or certificate failure
+	ErrTooManyRedirects ErrorKind = "too_many_redirects" // the redirect limit was reached
+	ErrTooLarge         ErrorKind = "too_large"          // the body was over the cap and the service refuses rather than cuts
+	ErrCanceled         ErrorKind = "canceled"           // the service stopped before the fetch could finish
+	ErrUnexpected       ErrorKind = "unexpected_error"   // anything else; Message says what
+	ErrInvalidBatch     ErrorKind = "invalid_batch"      // batch level: the message could not be decoded
+	ErrBatchTooLarge    ErrorKind = "batch_too_large"    // batch level: more URLs than the service's maximum
+	ErrReplyTooLarge    ErrorKind = "reply_too_large"    // batch level: the gathered reply would not fit in one NATS message
+)
+
+// Batch is the JSON object form of an input message. The text and JSON
+// array forms decode into the same struct (see DecodeBatch).
+type Batch struct {
+	// ID names the batch in every result and in the summary. Optional: the
+	// service makes one when neither this nor the Fetch-Batch-Id header is set.
+	ID string `json:"id,omitempty"`
+	// URLs to fetch, in the order the results come back.
+	URLs []string `json:"urls"`
+	// TimeoutMS is the per-request timeout for this batch in milliseconds.
+	// Zero means the service default; the service caps it at its maximum.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	// Concurrency caps this batch's requests in flight (0: only the
+	// service's global cap applies; never more than the global cap).
+	Concurrency int `json:"concurrency,omitempty"`
+	// Priority orders batches competing for the service's slots, from
+	// MinPriority to MaxPriority: higher goes first, and a batch that has
+	// waited too long for a slot goes next whatever its priority. Absent,
+	// it is 0, or 1 for a request-reply batch, which someone is waiting on.
+	Priority *int `json:"priority,omitempty"`
+}
+
+// Bounds of Batch.Priority.
+const (
+	MinPriority = -10
+	MaxPriority = 10
+)
+
+// Result is one URL's outcome, published on the results subject in batch
+// order. BatchID, Index, Count, URL and ElapsedMS are always present.
+type Result struct {
+	BatchID string `json:"batch_id"`
+	Index   int    `json:"index"`
+	Count   int    `json:"count"`
+	URL     string `json:"url"`
+
+	// Status is the HTTP status of the last response, when there was one.
+	Status int `json:"status,omitempty"`
+	// Error is empty on success (a status below 400).
+	Error ErrorKind `json:"error,omitempty"`
+	// Message explains Error for every kind but http_error.
+	Message string `json:"message,omitempty"`
+
+	ContentType string `json:"content_type,omitempty"`
+	// ContentLength is the size of the (decoded) body: the bytes read, or,
+	// when BodyTruncated, the size the server declared (omitted if none).
+	ContentLength int64 `json:"content_length,omitempty"`
+	// Body is the response body: embedded as JSON when it is valid JSON,
+	// else a JSON string (text, or base64 when BodyEncoding says so).
+	Body          json.RawMessage `json:"body,omitempty"`
+	BodyEncoding  string          `json:"body_encoding,omitempty"`
+	BodyTruncated bool            `json:"body_truncated,omitempty"`
+
+	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// OK reports whether the URL was fetched with a status below 400.
+func (r *Result) OK() bool { return r.Error == "" }
+
+// Summary closes a batch on the batches subject, after its last result.
+// A batch that was rejected before fetching has Error and Message set and
+// Count of the URLs it held (zero when it could not be decoded).
+type Summary struct {
+	BatchID   string            `json:"batch_id"`
+	Count     int               `json:"count"`
+	OK        int               `json:"ok"`
+	Failed    int               `json:"failed"`
+	Errors    map[ErrorKind]int `json:"errors,omitempty"`
+	ElapsedMS float64           `json:"elapsed_ms"`
+	Error     ErrorKind         `json:"error,omitempty"`
+	Message   string            `json:"message,omitempty"`
+}
