@@ -1,0 +1,248 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// The three batch forms give the same ordered results and a summary.
+func TestBatchFormsGiveOrderedResults(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	startService(t, url)
+	results := subscribe(t, nc, wire.DefaultResultsSubject)
+	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	urls := []string{target.URL("/delay/300"), target.URL("/delay/100"), target.URL("/delay/200"), target.URL("/status/404")}
+
+	arrayForm, _ := json.Marshal(urls)
+	objectForm, _ := json.Marshal(wire.Batch{ID: "object", URLs: urls})
+	forms := []struct {
+		name, id string
+		msg      *nats.Msg
+	}{
+		{"text", "text", &nats.Msg{Data: []byte("\n" + strings.Join(urls, "\n") + "\n\n"), Header: nats.Header{"fetch-batch-id": {"text"}}}},
+		{"array", "array", &nats.Msg{Data: arrayForm, Header: nats.Header{wire.HeaderBatchID: {"array"}}}},
+		{"object", "object", &nats.Msg{Data: objectForm}},
+	}
+	for _, form := range forms {
+		t.Run(form.name, func(t *testing.T) {
+			form.msg.Subject = wire.DefaultInSubject
+			if err := nc.PublishMsg(form.msg); err != nil {
+				t.Fatal(err)
+			}
+			got := results.results(len(urls), 5*time.Second)
+			for i, r := range got {
+				if r.BatchID != form.id || r.Index != i || r.Count != len(urls) || r.URL != urls[i] {
+					t.Errorf("result %d = %+v, want batch %s index %d of %d for %s", i, r, form.id, i, len(urls), urls[i])
+				}
+			}
+			if got[3].Error != wire.ErrHTTP || got[3].Status != 404 {
+				t.Errorf("404 result = %+v, want http_error with status 404", got[3])
+			}
+			if got[0].Error != "" || got[0].Status != 200 || string(got[0].Body) != `{"delay_ms":300}` {
+				t.Errorf("first result = %+v, want 200 with the JSON body embedded", got[0])
+			}
+			var s wire.Summary
+			summaries.next(&s, 5*time.Second)
+			if s.BatchID != form.id || s.Count != 4 || s.OK != 3 || s.Failed != 1 || s.Errors[wire.ErrHTTP] != 1 {
+				t.Errorf("summary = %+v", s)
+			}
+		})
+	}
+}
+
+// Request-reply gathers: the reply is the ordered array, in about the
+// longest delay rather than the sum.
+func TestRequestReplyGathers(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	startService(t, url)
+	urls := []string{target.URL("/delay/900"), target.URL("/delay/600"), target.URL("/delay/300"), target.URL("/status/404")}
+	data, _ := json.Marshal(urls)
+	start := time.Now()
+	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(start)
+	var got []wire.Result
+	if err := json.Unmarshal(reply.Data, &got); err != nil {
+		t.Fatalf("reply %s: %v", reply.Data, err)
+	}
+	if len(got) != len(urls) {
+		t.Fatalf("reply has %d results, want %d", len(got), len(urls))
+	}
+	for i, r := range got {
+		if r.Index != i || r.URL != urls[i] {
+			t.Errorf("reply[%d] = %+v, out of order", i, r)
+		}
+	}
+	if wall >= 1800*time.Millisecond {
+		t.Errorf("gather took %s, want about the longest delay (900ms), not the sum (1.8s)", wall)
+	}
+}
+
+// Every failure is mapped to its kind.
+func TestErrorMapping(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + closed.Addr().String() + "/"
+	closed.Close()
+	startService(t, url)
+	cases := []struct {
+		url     string
+		kind    wire.ErrorKind
+		status  int
+		message string
+	}{
+		{target.URL("/hang"), wire.ErrTimeout, 0, "within 300ms"},
+		{target.URL("/status/404"), wire.ErrHTTP, 404, ""},
+		{target.URL("/status/503"), wire.ErrHTTP, 503, ""},
+		{"not a url", wire.ErrInvalidURL, 0, "scheme"},
+		{"ftp://example.com/file", wire.ErrInvalidURL, 0, "scheme"},
+		{"http:///nohost", wire.ErrInvalidURL, 0, "no host"},
+		{"http://169.254.169.254/latest/meta-data/", wire.ErrBlocked, 0, "--allow-private or --allow-net"},
+		{closedURL, wire.ErrConnection, 0, "refused"},
+		{"http://does-not-exist.invalid/", wire.ErrDNS, 0, "no such host"},
+		{target.URL("/text"), "", 200, ""},
+	}
+	batch := wire.Batch{TimeoutMS: 300}
+	for _, c := range cases {
+		batch.URLs = append(batch.URLs, c.url)
+	}
+	data, _ := json.Marshal(batch)
+	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []wire.Result
+	if err := json.Unmarshal(reply.Data, &got); err != nil {
+		t.Fatalf("reply %s: %v", reply.Data, err)
+	}
+	for i, c := range cases {
+		r := got[i]
+		if r.Error != c.kind || r.Status != c.status || !strings.Contains(r.Message, c.message) {
+			t.Errorf("%s: got error %q status %d message %q; want %q, %d, containing %q",
+				c.url, r.Error, r.Status, r.Message, c.kind, c.status, c.message)
+		}
+	}
+}
+
+// The global cap holds across batches, and is reached.
+func TestConcurrencyCapNeverExceeded(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	startService(t, url, "--concurrency", "5")
+	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	const batches, perBatch = 4, 15
+	for b := range batches {
+		urls := make([]string, perBatch)
+		for i := range urls {
+			urls[i] = target.URL(fmt.Sprintf("/delay/%d", 20+(i*7+b*3)%40))
+		}
+		data, _ := json.Marshal(urls)
+		if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range batches {
+		var s wire.Summary
+		summaries.next(&s, 10*time.Second)
+		if s.OK != perBatch {
+			t.Errorf("summary %+v, want %d ok", s, perBatch)
+		}
+	}
+	if got := target.MaxInFlight(); got != 5 {
+		t.Errorf("the target saw at most %d requests in flight, want exactly the cap of 5", got)
+	}
+}
+
+// Bad messages get an error reply and summary; the next batch is served.
+func TestBadMessagesSurvived(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	startService(t, url, "--max-batch", "3")
+	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	bad := []struct {
+		name string
+		data []byte
+		kind wire.ErrorKind
+	}{
+		{"empty", nil, wire.ErrInvalidBatch},
+		{"blank", []byte(" \n\t\n"), wire.ErrInvalidBatch},
+		{"binary", []byte{0xff, 0xfe, 0x00, 0x01}, wire.ErrInvalidBatch},
+		{"invalid JSON", []byte(`{"urls": [`), wire.ErrInvalidBatch},
+		{"wrong JSON types", []byte(`{"urls": "http://x"}`), wire.ErrInvalidBatch},
+		{"array of numbers", []byte(`[1, 2]`), wire.ErrInvalidBatch},
+		{"negative timeout", []byte(`{"urls": ["http://x"], "timeout_ms": -1}`), wire.ErrInvalidBatch},
+		{"too many URLs", []byte("http://a\nhttp://b\nhttp://c\nhttp://d"), wire.ErrBatchTooLarge},
+	}
+	for _, c := range bad {
+		reply, err := nc.Request(wire.DefaultInSubject, c.data, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var s wire.Summary
+		if err := json.Unmarshal(reply.Data, &s); err != nil || s.Error != c.kind || s.Message == "" {
+			t.Errorf("%s: reply %s, want a summary with error %s and a message", c.name, reply.Data, c.kind)
+		}
+		var published wire.Summary
+		summaries.next(&published, 5*time.Second)
+		if published.Error != c.kind {
+			t.Errorf("%s: summary on %s = %+v", c.name, wire.DefaultBatchesSubject, published)
+		}
+	}
+	data, _ := json.Marshal([]string{target.URL("/text")})
+	reply, err := nc.Request(wire.DefaultInSubject, data, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []wire.Result
+	if err := json.Unmarshal(reply.Data, &got); err != nil || len(got) != 1 || !got[0].OK() {
+		t.Errorf("good batch after bad ones: reply %s", reply.Data)
+	}
+}
+
+// Two services in one queue group share the batches, each batch whole.
+func TestQueueGroupSharesBatches(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	a := startService(t, url)
+	b := startService(t, url)
+	results := subscribe(t, nc, wire.DefaultResultsSubject)
+	const batches, perBatch = 40, 3
+	for i := range batches {
+		urls := []string{target.URL("/delay/30"), target.URL("/delay/10"), target.URL("/text")}
+		data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: urls})
+		if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := map[string]int{}
+	for _, r := range results.results(batches*perBatch, 10*time.Second) {
+		if r.Index != next[r.BatchID] {
+			t.Errorf("batch %s: got index %d, want %d (duplicate or out of order)", r.BatchID, r.Index, next[r.BatchID])
+		}
+		next[r.BatchID]++
+	}
+	if extra, err := results.sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Errorf("more results than URLs: %s", extra.Data)
+	}
+	doneA, doneB := strings.Count(a.logs.String(), `"batch done"`), strings.Count(b.logs.String(), `"batch done"`)
+	if doneA+doneB != batches || doneA == 0 || doneB == 0 {
+		t.Errorf("service A did %d batches, B did %d; want %d in all, shared", doneA, doneB, batches)
+	}
+}

@@ -1,0 +1,114 @@
+// Package fetchtest serves real HTTP targets on loopback for tests of the
+// fetch path: endpoints that answer after a delay, with a given status, or
+// never, while the server counts the requests in flight and the most it
+// ever saw at once.
+package fetchtest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Target is a loopback HTTP server with these endpoints:
+//
+//	/delay/{ms}   200 with a small JSON body after ms milliseconds
+//	/status/{code} that status, with a short text body
+//	/hang         never answers until the client gives up or the test ends
+//	/text         200 text/plain "hello"
+//
+// Every endpoint counts toward InFlight and MaxInFlight.
+type Target struct {
+	*httptest.Server
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
+	requests    atomic.Int64
+	stop        chan struct{}
+	stopOnce    sync.Once
+}
+
+// NewTarget starts a Target closed when t ends.
+func NewTarget(t testing.TB) *Target {
+	t.Helper()
+	target := &Target{stop: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /delay/{ms}", target.delay)
+	mux.HandleFunc("GET /status/{code}", target.status)
+	mux.HandleFunc("GET /hang", target.hang)
+	mux.HandleFunc("GET /text", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("hello"))
+	})
+	target.Server = httptest.NewServer(target.count(mux))
+	t.Cleanup(func() {
+		target.stopOnce.Do(func() { close(target.stop) })
+		target.Server.Close()
+	})
+	return target
+}
+
+// URL returns the target's base URL joined with path.
+func (t *Target) URL(path string) string { return t.Server.URL + path }
+
+// MaxInFlight is the most requests the server has had in flight at once.
+func (t *Target) MaxInFlight() int64 { return t.maxInFlight.Load() }
+
+// InFlight is the number of requests in flight now.
+func (t *Target) InFlight() int64 { return t.inFlight.Load() }
+
+// Requests is the number of requests received.
+func (t *Target) Requests() int64 { return t.requests.Load() }
+
+func (t *Target) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.requests.Add(1)
+		now := t.inFlight.Add(1)
+		for {
+			seen := t.maxInFlight.Load()
+			if now <= seen || t.maxInFlight.CompareAndSwap(seen, now) {
+				break
+			}
+		}
+		defer t.inFlight.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (t *Target) delay(w http.ResponseWriter, r *http.Request) {
+	ms, err := strconv.Atoi(r.PathValue("ms"))
+	if err != nil || ms < 0 {
+		http.Error(w, "bad delay", http.StatusBadRequest)
+		return
+	}
+	select {
+	case <-time.After(time.Duration(ms) * time.Millisecond):
+	case <-r.Context().Done():
+		return
+	case <-t.stop:
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"delay_ms":` + strconv.Itoa(ms) + `}`))
+}
+
+func (t *Target) status(w http.ResponseWriter, r *http.Request) {
+	code, err := strconv.Atoi(r.PathValue("code"))
+	if err != nil || code < 100 || code > 999 {
+		http.Error(w, "bad status", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(http.StatusText(code)))
+}
+
+func (t *Target) hang(_ http.ResponseWriter, r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-t.stop:
+	}
+}
