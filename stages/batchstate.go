@@ -3,7 +3,6 @@ package stages
 import (
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -28,21 +27,19 @@ type batchState struct {
 	sent      int // indices [0, sent) have left the stage
 	inFlight  int
 
-	lastGrant time.Time
-	summary   wire.Summary
+	summary wire.Summary
 }
 
-func newBatchState(job *Job, window int, perHost bool, now time.Time) *batchState {
+func newBatchState(job *Job, window int, perHost bool) *batchState {
 	n := len(job.URLs)
 	size := min(window, n)
 	b := &batchState{
-		job:       job,
-		window:    window,
-		ring:      make([]wire.Result, size),
-		done:      make([]bool, size),
-		started:   make([]bool, size),
-		lastGrant: now,
-		summary:   wire.Summary{BatchID: job.ID, Count: n},
+		job:     job,
+		window:  window,
+		ring:    make([]wire.Result, size),
+		done:    make([]bool, size),
+		started: make([]bool, size),
+		summary: wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID, Count: n},
 	}
 	if perHost {
 		b.hosts = make([]string, n)
@@ -80,10 +77,9 @@ func (b *batchState) nextIndex(globalCap int, hostFree func(string) bool) int {
 	return -1
 }
 
-func (b *batchState) start(i int, now time.Time) {
+func (b *batchState) start(i int) {
 	b.started[b.slot(i)] = true
 	b.inFlight++
-	b.lastGrant = now
 	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.started[b.slot(b.nextStart)] {
 		b.nextStart++
 	}

@@ -55,6 +55,10 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	if job.ID == "" || len(job.ID) > wire.MaxIDLength {
 		job.ID = nuid.Next()
 	}
+	job.Flow = job.ID
+	if b.CorrelationID != "" {
+		job.Flow = b.CorrelationID
+	}
 	switch {
 	case err != nil:
 		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Message: err.Error()}
@@ -65,6 +69,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		job.URLs = b.URLs
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
+		job.CorrelationID = b.CorrelationID
 		if b.Priority != nil {
 			job.Priority = *b.Priority
 		} else if in.Reply != "" {

@@ -43,17 +43,21 @@ type Inbound struct {
 // when the message was rejected (bad encoding, too many URLs); such a job
 // is not fetched and ends as a Done with Summary.Error set.
 type Job struct {
-	ID      string
+	ID string
+	// Flow is what the job shares slots as: its correlation id, or its ID.
+	Flow    string
 	URLs    []string
 	Timeout time.Duration // per request, already capped by the service
 	// Concurrency caps the job's requests in flight; 0 means no cap of its own.
 	Concurrency int
-	// Priority: higher is served first (see wire.Batch.Priority).
+	// Priority weighs the job's share of slots (see wire.Batch.Priority).
 	Priority int
-	Reply    string
-	Start    time.Time
-	Settle   Settler
-	Err      *BatchError
+	// CorrelationID is echoed in its results and summary.
+	CorrelationID string
+	Reply         string
+	Start         time.Time
+	Settle        Settler
+	Err           *BatchError
 }
 
 // BatchError is a batch-level rejection, reported in the summary.

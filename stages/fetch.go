@@ -28,9 +28,6 @@ type FetchConfig struct {
 	MaxActive int
 	// PerHost caps requests in flight to one host (host:port); 0: no cap.
 	PerHost int
-	// StarveAfter is how long a batch with startable URLs may go without
-	// a slot before it goes first whatever its priority; 0 means 1s.
-	StarveAfter time.Duration
 }
 
 func (c FetchConfig) validate() error {
@@ -58,8 +55,8 @@ func (c FetchConfig) validate() error {
 //
 // Bounds: at most Concurrency requests in flight; per job at most Window
 // URLs started and not yet passed on, and at most its own Concurrency in
-// flight; at most MaxActive jobs in progress. Slots are shared fairly (see
-// scheduler). When ctx is canceled, requests in flight end as canceled
+// flight; at most MaxActive jobs in progress. Slots are shared fairly
+// between jobs, weighted by priority (see scheduler). When ctx is canceled, requests in flight end as canceled
 // results and URLs not yet started end as canceled without a request; the
 // stage still emits every result, then closes its output once its input is
 // closed and all is passed on. Fetch closes Out; the upstream closes In.
@@ -84,9 +81,6 @@ var _ streams.Flow = (*Fetch)(nil)
 func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
-	}
-	if cfg.StarveAfter <= 0 {
-		cfg.StarveAfter = time.Second
 	}
 	f := &Fetch{
 		ctx:         ctx,
@@ -129,29 +123,27 @@ func (f *Fetch) transmit(inlet streams.Inlet) {
 // requests while slots are free, orders completions and feeds Out.
 func (f *Fetch) dispatch() {
 	defer close(f.out)
-	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost, f.cfg.StarveAfter)
+	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost)
 	var (
 		queue    outQueue
 		inFlight int
 		inOpen   = true
+		active   int
 	)
-	starveTick := time.NewTicker(f.cfg.StarveAfter)
-	defer starveTick.Stop()
 	for {
-		now := time.Now()
 		for inFlight < f.cfg.Concurrency {
-			b, i, ok := sched.next(now)
+			b, i, ok := sched.next()
 			if !ok {
 				break
 			}
 			inFlight++
 			go f.work(b, i)
 		}
-		if !inOpen && len(sched.active) == 0 && inFlight == 0 && queue.empty() {
+		if !inOpen && active == 0 && inFlight == 0 && queue.empty() {
 			return
 		}
 		var input <-chan any
-		if inOpen && len(sched.active) < f.cfg.MaxActive {
+		if inOpen && active < f.cfg.MaxActive {
 			input = f.in
 		}
 		var output chan<- any
@@ -165,33 +157,41 @@ func (f *Fetch) dispatch() {
 				inOpen = false
 				continue
 			}
-			f.admit(element, sched, &queue, now)
+			if f.admit(element, sched, &queue) {
+				active++
+			}
 		case c := <-f.completions:
 			inFlight--
 			sched.finished(c.batch, c.index)
-			f.complete(c, sched, &queue)
+			if f.complete(c, sched, &queue) {
+				active--
+			}
 		case output <- head.element:
 			queue.pop()
 			if head.batch != nil {
 				head.batch.markSent()
 			}
-		case <-starveTick.C:
-			// re-run the scheduler so starved batches are seen
 		}
 	}
 }
 
-func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue, now time.Time) {
+// admit takes an element from the input and reports whether it became an
+// active batch.
+func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	job, ok := element.(*Job)
 	if !ok {
 		queue.push(queued{element: element}) // not ours: pass it on untouched
-		return
+		return false
 	}
 	if job.Err != nil || len(job.URLs) == 0 {
 		queue.push(queued{element: rejected(job)})
-		return
+		return false
 	}
-	sched.add(newBatchState(job, f.cfg.Window, f.cfg.PerHost > 0, now))
+	if job.Flow == "" {
+		job.Flow = job.ID
+	}
+	sched.add(newBatchState(job, f.cfg.Window, f.cfg.PerHost > 0))
+	return true
 }
 
 func (f *Fetch) work(b *batchState, i int) {
@@ -199,21 +199,25 @@ func (f *Fetch) work(b *batchState, i int) {
 	f.completions <- completion{batch: b, index: i, result: r}
 }
 
-func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) {
+// complete files a finished request and reports whether its batch is
+// now done (every result queued, then its Done).
+func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
-		r.BatchID, r.Index, r.Count = b.job.ID, b.queued, len(b.job.URLs)
+		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.URLs)
 		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
 	})
-	if b.allQueued() {
-		sched.remove(b)
-		b.summary.ElapsedMS = sinceMS(b.job.Start)
-		queue.push(queued{element: &Done{Job: b.job, Summary: b.summary}})
+	if !b.allQueued() {
+		return false
 	}
+	sched.remove(b)
+	b.summary.ElapsedMS = sinceMS(b.job.Start)
+	queue.push(queued{element: &Done{Job: b.job, Summary: b.summary}})
+	return true
 }
 
 func rejected(job *Job) *Done {
-	s := wire.Summary{BatchID: job.ID, ElapsedMS: sinceMS(job.Start)}
+	s := wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID, ElapsedMS: sinceMS(job.Start)}
 	if job.Err != nil {
 		s.Error, s.Message, s.Count = job.Err.Kind, job.Err.Message, job.Err.Count
 	}

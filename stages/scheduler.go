@@ -2,83 +2,119 @@ package stages
 
 import (
 	"slices"
-	"time"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // scheduler hands the fetch stage's global slots to the batches in
-// progress: highest priority first, round-robin among equals, so a small
-// batch starts at the next free slot however big the batches before it
-// are. A batch that has had no slot for starveAfter goes first whatever its
-// priority, so low priorities are slowed, never starved. Owned by the
-// dispatcher goroutine.
+// progress by stride scheduling over flows. A flow is a batch, or the
+// batches that share a correlation id (one long list split by the client),
+// served in arrival order. Each grant goes to the flow with the lowest
+// pass among those that can start a URL now; the flow's pass then moves on
+// by its stride, 2^(MaxPriority-priority). So equal flows take turns
+// (round-robin: a 3-URL batch starts at the next free slots however big
+// the batches before it), each priority level up doubles a flow's share,
+// and no flow with startable URLs starves. A new flow starts at the
+// current virtual time, so it is served at once without a backlog of
+// credit. Owned by the fetch stage's dispatcher goroutine.
 type scheduler struct {
-	globalCap   int
-	perHost     int // 0: no per-host cap
-	starveAfter time.Duration
+	globalCap int
+	perHost   int // 0: no per-host cap
 
-	active       []*batchState
-	cursor       int  // round-robin position in active
-	mixed        bool // not all active batches have the same priority
+	flows        []*flowState // in arrival order; scanned round-robin from cursor
+	byKey        map[string]*flowState
+	cursor       int
+	vtime        uint64 // pass of the last grant
 	hostInFlight map[string]int
 }
 
-func newScheduler(globalCap, perHost int, starveAfter time.Duration) *scheduler {
-	return &scheduler{globalCap: globalCap, perHost: perHost, starveAfter: starveAfter, hostInFlight: map[string]int{}}
+// flowState is one fair-share unit: its batches in arrival order.
+type flowState struct {
+	key     string
+	batches []*batchState
+	pass    uint64
+	stride  uint64
+}
+
+func newScheduler(globalCap, perHost int) *scheduler {
+	return &scheduler{globalCap: globalCap, perHost: perHost, byKey: map[string]*flowState{}, hostInFlight: map[string]int{}}
+}
+
+func strideOf(priority int) uint64 {
+	priority = min(max(priority, wire.MinPriority), wire.MaxPriority)
+	return 1 << (wire.MaxPriority - priority)
+}
+
+// active is the number of batches in progress.
+func (s *scheduler) active() int {
+	n := 0
+	for _, f := range s.flows {
+		n += len(f.batches)
+	}
+	return n
 }
 
 func (s *scheduler) add(b *batchState) {
-	s.active = append(s.active, b)
-	s.mixed = s.mixed || b.job.Priority != s.active[0].job.Priority
+	stride := strideOf(b.job.Priority)
+	f := s.byKey[b.job.Flow]
+	if f == nil {
+		f = &flowState{key: b.job.Flow, pass: s.vtime, stride: stride}
+		s.byKey[f.key] = f
+		s.flows = append(s.flows, f)
+	}
+	f.stride = min(f.stride, stride) // the flow's most urgent batch sets its share
+	f.batches = append(f.batches, b)
 }
 
 func (s *scheduler) remove(b *batchState) {
-	i := slices.Index(s.active, b)
-	if i < 0 {
+	f := s.byKey[b.job.Flow]
+	if f == nil {
 		return
 	}
-	s.active = slices.Delete(s.active, i, i+1)
+	if i := slices.Index(f.batches, b); i >= 0 {
+		f.batches = slices.Delete(f.batches, i, i+1)
+	}
+	if len(f.batches) > 0 {
+		return
+	}
+	delete(s.byKey, f.key)
+	i := slices.Index(s.flows, f)
+	s.flows = slices.Delete(s.flows, i, i+1)
 	if i < s.cursor {
 		s.cursor--
 	}
-	s.mixed = false
-	for _, other := range s.active {
-		s.mixed = s.mixed || other.job.Priority != s.active[0].job.Priority
+	if s.cursor >= len(s.flows) {
+		s.cursor = 0
 	}
 }
 
-// next picks the batch and index to start now, or ok=false when no batch
-// may start anything (all windows, batch caps or host caps are full).
-func (s *scheduler) next(now time.Time) (b *batchState, index int, ok bool) {
-	n := len(s.active)
-	bestKey, bestPos := 0, -1
+// next picks the batch and index to start now and marks it started, or
+// returns ok=false when nothing may start (every window, batch cap and
+// host cap is full).
+func (s *scheduler) next() (b *batchState, index int, ok bool) {
+	n := len(s.flows)
+	bestPos := -1
+	var best *flowState
 	for k := range n {
 		pos := (s.cursor + k) % n
-		candidate := s.active[pos]
-		if !candidate.hasUnstarted() {
+		f := s.flows[pos]
+		if best != nil && f.pass >= best.pass {
 			continue
 		}
-		i := candidate.nextIndex(s.globalCap, s.hostFree)
-		if i < 0 {
-			continue
-		}
-		key := candidate.job.Priority
-		if s.mixed && now.Sub(candidate.lastGrant) > s.starveAfter {
-			key = wire.MaxPriority + 1
-		}
-		if bestPos < 0 || key > bestKey {
-			b, index, bestKey, bestPos = candidate, i, key, pos
-		}
-		if !s.mixed {
-			break
+		for _, candidate := range f.batches {
+			if i := candidate.nextIndex(s.globalCap, s.hostFree); i >= 0 {
+				b, index, best, bestPos = candidate, i, f, pos
+				break
+			}
 		}
 	}
-	if bestPos < 0 {
+	if best == nil {
 		return nil, -1, false
 	}
 	s.cursor = (bestPos + 1) % n
-	b.start(index, now)
+	s.vtime = max(s.vtime, best.pass)
+	best.pass = s.vtime + best.stride
+	b.start(index)
 	if b.hosts != nil {
 		s.hostInFlight[b.hosts[index]]++
 	}

@@ -45,14 +45,15 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 			b.ID = obj.ID
 		}
 		b.URLs, b.TimeoutMS, b.Concurrency, b.Priority = obj.URLs, obj.TimeoutMS, obj.Concurrency, obj.Priority
+		b.CorrelationID = obj.CorrelationID
 		if err := obj.validate(); err != nil {
 			return b, err
 		}
 	default:
 		b.URLs = splitLines(trimmed)
 	}
-	if len(b.ID) > MaxIDLength {
-		return b, fmt.Errorf("%w: batch id longer than %d bytes", ErrBadBatch, MaxIDLength)
+	if len(b.ID) > MaxIDLength || len(b.CorrelationID) > MaxIDLength {
+		return b, fmt.Errorf("%w: batch or correlation id longer than %d bytes", ErrBadBatch, MaxIDLength)
 	}
 	if len(b.URLs) == 0 {
 		return b, fmt.Errorf("%w: no URLs", ErrBadBatch)

@@ -56,26 +56,32 @@ type Batch struct {
 	// Concurrency caps this batch's requests in flight (0: only the
 	// service's global cap applies; never more than the global cap).
 	Concurrency int `json:"concurrency,omitempty"`
-	// Priority orders batches competing for the service's slots, from
-	// MinPriority to MaxPriority: higher goes first, and a batch that has
-	// waited too long for a slot goes next whatever its priority. Absent,
-	// it is 0, or 1 for a request-reply batch, which someone is waiting on.
+	// Priority weighs this batch's share of the service's slots when
+	// batches compete, from MinPriority to MaxPriority: each level up
+	// doubles the share, and every level gets some, so none starves.
+	// Absent, it is 0, or 1 for a request-reply batch, which someone is
+	// waiting on.
 	Priority *int `json:"priority,omitempty"`
+	// CorrelationID ties together the batches that one long list was split
+	// into (fetchstream publish does this): they share slots as one flow,
+	// served in the order they arrive, rather than as many.
+	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
 // Bounds of Batch.Priority.
 const (
-	MinPriority = -10
-	MaxPriority = 10
+	MinPriority = 0
+	MaxPriority = 9
 )
 
 // Result is one URL's outcome, published on the results subject in batch
 // order. BatchID, Index, Count, URL and ElapsedMS are always present.
 type Result struct {
-	BatchID string `json:"batch_id"`
-	Index   int    `json:"index"`
-	Count   int    `json:"count"`
-	URL     string `json:"url"`
+	BatchID       string `json:"batch_id"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	Index         int    `json:"index"`
+	Count         int    `json:"count"`
+	URL           string `json:"url"`
 
 	// Status is the HTTP status of the last response, when there was one.
 	Status int `json:"status,omitempty"`
@@ -104,12 +110,13 @@ func (r *Result) OK() bool { return r.Error == "" }
 // A batch that was rejected before fetching has Error and Message set and
 // Count of the URLs it held (zero when it could not be decoded).
 type Summary struct {
-	BatchID   string            `json:"batch_id"`
-	Count     int               `json:"count"`
-	OK        int               `json:"ok"`
-	Failed    int               `json:"failed"`
-	Errors    map[ErrorKind]int `json:"errors,omitempty"`
-	ElapsedMS float64           `json:"elapsed_ms"`
-	Error     ErrorKind         `json:"error,omitempty"`
-	Message   string            `json:"message,omitempty"`
+	BatchID       string            `json:"batch_id"`
+	CorrelationID string            `json:"correlation_id,omitempty"`
+	Count         int               `json:"count"`
+	OK            int               `json:"ok"`
+	Failed        int               `json:"failed"`
+	Errors        map[ErrorKind]int `json:"errors,omitempty"`
+	ElapsedMS     float64           `json:"elapsed_ms"`
+	Error         ErrorKind         `json:"error,omitempty"`
+	Message       string            `json:"message,omitempty"`
 }

@@ -130,8 +130,9 @@ func collectURLs(args []string, file string) ([]string, error) {
 	return urls, nil
 }
 
-// splitBatches cuts urls into batches of at most size, with ids id-1,
-// id-2, ... when there is more than one.
+// splitBatches cuts urls into batches of at most size. When there is more
+// than one, their ids are id-1, id-2, ... and they share the correlation
+// id id, so the service serves them as one flow, in order.
 func splitBatches(urls []string, size int, id string, timeoutMS int64) []wire.Batch {
 	if id == "" {
 		id = nuid.Next()
@@ -143,7 +144,7 @@ func splitBatches(urls []string, size int, id string, timeoutMS int64) []wire.Ba
 	}
 	if len(out) > 1 {
 		for i := range out {
-			out[i].ID = fmt.Sprintf("%s-%d", id, i+1)
+			out[i].ID, out[i].CorrelationID = fmt.Sprintf("%s-%d", id, i+1), id
 		}
 	}
 	return out
