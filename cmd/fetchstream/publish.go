@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,7 +39,7 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&cfg.file, "f", "", "read URLs from this file, one per line ('-' for standard input)")
 	fs.StringVar(&cfg.id, "id", "", "batch id (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
-	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many")
+	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
 	fs.BoolVar(&cfg.wait, "wait", false, "follow the results, print them in order and exit 2 if any URL failed")
 	fs.BoolVar(&cfg.json, "json", false, "with --wait, print each result as a JSON line instead of a table")
 	return &ffcli.Command{
@@ -75,7 +75,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return fmt.Errorf("connect to NATS at %s: %w (is `fetchstream run` running?)", url, err)
 	}
 	defer nc.Close()
-	batches := splitBatches(urls, cfg.maxBatch, cfg.id, cfg.timeoutMS)
+	batches := splitBatches(urls, cfg.maxBatch, nc.MaxPayload(), cfg.id, cfg.timeoutMS)
 	var follow *follower
 	if cfg.wait {
 		if follow, err = newFollower(nc, cfg.subjects, batches); err != nil {
@@ -84,6 +84,9 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	}
 	for _, b := range batches {
 		data, _ := json.Marshal(b)
+		if int64(len(data)) > nc.MaxPayload() {
+			return fmt.Errorf("batch %s is %d bytes, over the server's max payload of %d: a URL is too long", b.ID, len(data), nc.MaxPayload())
+		}
 		if err := nc.Publish(cfg.subjects.in, data); err != nil {
 			return fmt.Errorf("publish batch %s: %w", b.ID, err)
 		}
@@ -130,18 +133,29 @@ func collectURLs(args []string, file string) ([]string, error) {
 	return urls, nil
 }
 
-// splitBatches cuts urls into batches of at most size. When there is more
-// than one, their ids are id-1, id-2, ... and they share the correlation
-// id id, so the service serves them as one flow, in order.
-func splitBatches(urls []string, size int, id string, timeoutMS int64) []wire.Batch {
+// splitBatches cuts urls into batches of at most size URLs and at most
+// maxBytes of JSON each. When there is more than one, their ids are id-1,
+// id-2, ... and they share the correlation id id, so the service serves
+// them as one flow, in order.
+func splitBatches(urls []string, size int, maxBytes int64, id string, timeoutMS int64) []wire.Batch {
 	if id == "" {
 		id = nuid.Next()
 	}
+	const overhead = 256 // the object around the URLs, with long ids
 	var out []wire.Batch
-	for start := 0; start < len(urls); start += size {
-		end := min(start+size, len(urls))
-		out = append(out, wire.Batch{ID: id, URLs: urls[start:end], TimeoutMS: timeoutMS})
+	current := wire.Batch{ID: id, TimeoutMS: timeoutMS}
+	bytes := int64(overhead)
+	for _, u := range urls {
+		cost := int64(len(u)) + 8 // quotes, comma, escapes of a typical URL
+		if len(current.URLs) > 0 && (len(current.URLs) == size || bytes+cost > maxBytes) {
+			out = append(out, current)
+			current = wire.Batch{ID: id, TimeoutMS: timeoutMS}
+			bytes = overhead
+		}
+		current.URLs = append(current.URLs, u)
+		bytes += cost
 	}
+	out = append(out, current)
 	if len(out) > 1 {
 		for i := range out {
 			out[i].ID, out[i].CorrelationID = fmt.Sprintf("%s-%d", id, i+1), id
@@ -176,9 +190,8 @@ func newFollower(nc *nats.Conn, subjects subjectFlags, batches []wire.Batch) (*f
 
 // print writes results as they arrive until every batch has its summary.
 func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
-	table := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(table, "BATCH\t#\tSTATUS\tERROR\tMS\tURL")
+		fmt.Fprintf(w, rowFormat, "BATCH", "#", "STATUS", "ERROR", "MS", "URL")
 	}
 	var ok, failed, rejected int
 	summaries := make(chan *nats.Msg, 64)
@@ -212,8 +225,7 @@ func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
 				fmt.Fprintln(w, string(m.Data))
 				continue
 			}
-			fmt.Fprintf(table, "%s\t%d\t%s\t%s\t%.0f\t%s\n", r.BatchID, r.Index, statusText(r.Status), r.Error, r.ElapsedMS, r.URL)
-			table.Flush()
+			fmt.Fprintf(w, rowFormat, r.BatchID, strconv.Itoa(r.Index), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
 			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -222,7 +234,6 @@ func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
 		}
 		rejected += f.drainSummaries(summaries, w, asJSON)
 	}
-	table.Flush()
 	if !asJSON {
 		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(f.start).Seconds())
 	}
@@ -263,6 +274,10 @@ func (f *follower) drainSummaries(summaries <-chan *nats.Msg, w io.Writer, asJSO
 		}
 	}
 }
+
+// rowFormat lays out a result row; rows print as they arrive, so the
+// columns have fixed widths rather than a table computed at the end.
+const rowFormat = "%-24s %5s %6s %-18s %7s  %s\n"
 
 func statusText(status int) string {
 	if status == 0 {

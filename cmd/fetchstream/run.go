@@ -156,7 +156,7 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 		return err
 	}
 	log.Info("fetchstream running", "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
-		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout)
+		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout.String())
 	select {
 	case <-p.done:
 		return errors.New("the input subscription closed (NATS connection lost for good)")
