@@ -51,6 +51,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			publishCommand(stdout, stderr),
 			targetCommand(stdout, stderr),
 			demoCommand(stdout, stderr),
+			benchCommand(stdout, stderr),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/connectors"
+)
+
+type benchConfig struct {
+	nats      natsFlags
+	scenarios string
+	runs      int
+	json      bool
+	overheadN int
+}
+
+// benchFigure is one measured figure, with the target it is held to.
+type benchFigure struct {
+	Scenario string    `json:"scenario"`
+	Metric   string    `json:"metric"`
+	Values   []float64 `json:"values"` // one per run
+	Min      float64   `json:"min"`
+	Median   float64   `json:"median"`
+	Max      float64   `json:"max"`
+	Unit     string    `json:"unit"`
+	Target   string    `json:"target,omitempty"`
+}
+
+func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
+	var cfg benchConfig
+	fs := flag.NewFlagSet("fetchstream bench", flag.ContinueOnError)
+	cfg.nats.register(fs, "; default: an embedded server")
+	fs.StringVar(&cfg.scenarios, "scenarios", "latency,overhead,memory", "comma-separated: latency, overhead, memory, fairness")
+	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
+	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
+	fs.IntVar(&cfg.overheadN, "overhead-urls", 40000, "URLs in the overhead scenario")
+	return &ffcli.Command{
+		Name:       "bench",
+		ShortUsage: "fetchstream bench [--scenarios latency,overhead,memory,fairness] [--runs 5] [--json]",
+		ShortHelp:  "measure throughput, latency, memory and fairness against a local target",
+		LongHelp: "Start (or join) NATS, a local HTTP target, and `fetchstream run` as a child process,\n" +
+			"then run the scenarios and print URLs/s, ratios to the limits, batch latency and\n" +
+			"peak RSS of the service process:\n" +
+			"  latency   --concurrency 64, 100 batches of 20 URLs of 100 ms; the limit is P/D = 640 URLs/s\n" +
+			"  overhead  --concurrency 64, zero-delay URLs with bodies, against a bare Go client (64 workers)\n" +
+			"  memory    peak RSS at 64 in flight, and at 10,000 in flight (10 and 40 batches of 1,000 held URLs)\n" +
+			"  fairness  5,000 URLs of 200 ms at 64, alone, then with a 3-URL batch sent 0.5 s in\n" +
+			"            (also with the big one split over 50 messages and the small one by request-reply)",
+		FlagSet: fs,
+		Exec: func(ctx context.Context, _ []string) error {
+			return runBench(ctx, &cfg, stdout, stderr)
+		},
+	}
+}
+
+type benchEnv struct {
+	natsURL string
+	nc      *nats.Conn
+	target  *benchTarget
+	log     io.Writer
+	seq     int
+}
+
+func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) error {
+	if cfg.runs < 1 {
+		return fmt.Errorf("--runs must be at least 1")
+	}
+	env := &benchEnv{natsURL: cfg.nats.url, log: stderr}
+	if env.natsURL == "" {
+		dir, err := os.MkdirTemp("", "fetchstream-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
+		if err != nil {
+			return err
+		}
+		defer ns.WaitForShutdown()
+		defer ns.Shutdown()
+		env.natsURL = ns.ClientURL()
+	}
+	nc, err := nats.Connect(env.natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	env.nc = nc
+	if env.target, err = startBenchTarget(ctx); err != nil {
+		return err
+	}
+	var figures []benchFigure
+	for name := range strings.SplitSeq(cfg.scenarios, ",") {
+		var got []benchFigure
+		var err error
+		switch strings.TrimSpace(name) {
+		case "latency":
+			got, err = env.latencyScenario(ctx, cfg.runs)
+		case "overhead":
+			got, err = env.overheadScenario(ctx, cfg.runs, cfg.overheadN)
+		case "memory":
+			got, err = env.memoryScenario(ctx)
+		case "fairness":
+			got, err = env.fairnessScenario(ctx)
+		default:
+			return fmt.Errorf("unknown scenario %q", name)
+		}
+		if err != nil {
+			return fmt.Errorf("%s scenario: %w", name, err)
+		}
+		figures = append(figures, got...)
+	}
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"cpus": cpuCount(), "go": goVersion(), "figures": figures})
+	}
+	fmt.Fprintf(stdout, "%-9s %-38s %12s %12s %12s  %-8s %s\n", "SCENARIO", "METRIC", "MIN", "MEDIAN", "MAX", "UNIT", "TARGET")
+	for _, f := range figures {
+		fmt.Fprintf(stdout, "%-9s %-38s %12s %12s %12s  %-8s %s\n", f.Scenario, f.Metric,
+			formatFigure(f.Min), formatFigure(f.Median), formatFigure(f.Max), f.Unit, f.Target)
+	}
+	return nil
+}
+
+// child starts a service on fresh subjects, so runs cannot see each
+// other's messages.
+func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subjectFlags, error) {
+	e.seq++
+	subjects := subjectFlags{
+		in:      fmt.Sprintf("bench.%d.urls", e.seq),
+		out:     fmt.Sprintf("bench.%d.results", e.seq),
+		batches: fmt.Sprintf("bench.%d.batches", e.seq),
+	}
+	base := []string{"--nats-url", e.natsURL, "--allow-net", "127.0.0.0/8",
+		"--in", subjects.in, "--out", subjects.out, "--batches-subject", subjects.batches}
+	c, err := startBenchChild(ctx, append(base, args...)...)
+	return c, subjects, err
+}
+
+func figure(scenario, metric, unit, target string, values []float64) benchFigure {
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	return benchFigure{Scenario: scenario, Metric: metric, Values: values, Unit: unit, Target: target,
+		Min: sorted[0], Median: sorted[len(sorted)/2], Max: sorted[len(sorted)-1]}
+}
+
+func formatFigure(v float64) string {
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+func (e *benchEnv) logf(format string, args ...any) {
+	fmt.Fprintf(e.log, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

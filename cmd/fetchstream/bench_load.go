@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// loadRun publishes batches to a running service and waits for all their
+// summaries, counting results on the way.
+type loadRun struct {
+	nc       *nats.Conn
+	subjects subjectFlags
+
+	mu        sync.Mutex
+	published map[string]time.Time
+	latency   map[string]time.Duration
+	failed    int
+	results   atomic.Int64
+	allDone   chan struct{}
+	expect    int
+}
+
+func newLoadRun(nc *nats.Conn, subjects subjectFlags, batches int) (*loadRun, func(), error) {
+	l := &loadRun{nc: nc, subjects: subjects, published: map[string]time.Time{}, latency: map[string]time.Duration{},
+		allDone: make(chan struct{}), expect: batches}
+	results, err := nc.Subscribe(subjects.out, func(*nats.Msg) { l.results.Add(1) })
+	if err != nil {
+		return nil, nil, err
+	}
+	summaries, err := nc.Subscribe(subjects.batches, l.onSummary)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, sub := range []*nats.Subscription{results, summaries} {
+		_ = sub.SetPendingLimits(-1, -1)
+	}
+	cleanup := func() { _ = results.Unsubscribe(); _ = summaries.Unsubscribe() }
+	return l, cleanup, nc.Flush()
+}
+
+func (l *loadRun) onSummary(m *nats.Msg) {
+	var s wire.Summary
+	if json.Unmarshal(m.Data, &s) != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start, ok := l.published[s.BatchID]
+	if !ok {
+		return
+	}
+	l.latency[s.BatchID] = time.Since(start)
+	l.failed += s.Failed
+	if s.Error != "" {
+		l.failed += max(s.Count, 1)
+	}
+	if len(l.latency) == l.expect {
+		close(l.allDone)
+	}
+}
+
+func (l *loadRun) publish(b wire.Batch) error {
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.published[b.ID] = time.Now()
+	l.mu.Unlock()
+	return l.nc.Publish(l.subjects.in, data)
+}
+
+// wait blocks until every batch has its summary.
+func (l *loadRun) wait(ctx context.Context, timeout time.Duration) error {
+	select {
+	case <-l.allDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(timeout):
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return fmt.Errorf("only %d of %d batches done after %s", len(l.latency), l.expect, timeout)
+	}
+}
+
+func (l *loadRun) batchLatency(id string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.latency[id]
+}
+
+// percentiles returns p50 and p99 of the batch latencies.
+func (l *loadRun) percentiles() (p50, p99 time.Duration) {
+	l.mu.Lock()
+	all := make([]time.Duration, 0, len(l.latency))
+	for _, d := range l.latency {
+		all = append(all, d)
+	}
+	l.mu.Unlock()
+	if len(all) == 0 {
+		return 0, 0
+	}
+	slices.Sort(all)
+	return all[len(all)*50/100], all[min(len(all)-1, len(all)*99/100)]
+}
+
+func makeBatches(prefix string, count, size int, url string) []wire.Batch {
+	batches := make([]wire.Batch, count)
+	for i := range batches {
+		urls := make([]string, size)
+		for j := range urls {
+			urls[j] = url
+		}
+		batches[i] = wire.Batch{ID: fmt.Sprintf("%s-%d", prefix, i), URLs: urls}
+	}
+	return batches
+}
+
+// bareClientRate is the baseline: workers goroutines doing n GETs of url
+// with a plain net/http client, reading each body; requests per second.
+func bareClientRate(ctx context.Context, url string, n, workers int) (float64, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers}}
+	defer client.CloseIdleConnections()
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				resp, err := client.Get(url)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+const benchP = 64
+
+// runLoad starts a service with args, sends batches (the ones after
+// `delayed` are sent once `after` has passed), waits for every summary,
+// and returns the run, its wall time and the service's peak RSS.
+func (e *benchEnv) runLoad(ctx context.Context, args []string, batches []wire.Batch, delayed int, after time.Duration) (*loadRun, time.Duration, int64, error) {
+	c, subjects, err := e.child(ctx, args...)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer c.stop()
+	load, cleanup, err := newLoadRun(e.nc, subjects, len(batches))
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer cleanup()
+	start := time.Now()
+	first := len(batches) - delayed
+	for _, b := range batches[:first] {
+		if err := load.publish(b); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	if delayed > 0 {
+		time.Sleep(after - time.Since(start))
+		for _, b := range batches[first:] {
+			if err := load.publish(b); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+	}
+	if err := load.wait(ctx, 5*time.Minute); err != nil {
+		return nil, 0, 0, err
+	}
+	wall := time.Since(start)
+	rss, err := c.peakRSS()
+	if load.failed > 0 {
+		return nil, 0, 0, fmt.Errorf("%d URLs failed", load.failed)
+	}
+	return load, wall, rss, err
+}
+
+func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure, error) {
+	const batches, size, delay = 100, 20, 100 * time.Millisecond
+	limit := time.Duration(batches*size) * delay / benchP
+	var ratio, rate, p50, p99, rss []float64
+	for run := range runs {
+		load, wall, peak, err := e.runLoad(ctx, []string{"--concurrency", fmt.Sprint(benchP)},
+			makeBatches("lat", batches, size, e.target.url(delay)), 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		b50, b99 := load.percentiles()
+		ratio = append(ratio, limit.Seconds()/wall.Seconds())
+		rate = append(rate, float64(batches*size)/wall.Seconds())
+		p50, p99 = append(p50, ms(b50)), append(p99, ms(b99))
+		rss = append(rss, float64(peak)/(1<<20))
+		e.logf("latency run %d: %d URLs in %s (limit %s), ratio %.3f", run+1, batches*size, wall.Round(time.Millisecond), limit, ratio[run])
+	}
+	return []benchFigure{
+		figure("latency", "ratio to the P/D limit (3.125 s)", "x", ">= 0.98", ratio),
+		figure("latency", "URLs/s", "URLs/s", "", rate),
+		figure("latency", "batch latency p50", "ms", "", p50),
+		figure("latency", "batch latency p99", "ms", "", p99),
+		figure("latency", "peak RSS at 64 in flight", "MiB", "< 40", rss),
+	}, nil
+}
+
+func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFigure, error) {
+	const size = 100
+	url := e.target.url(0)
+	var ratio, rate, bare, p50, p99 []float64
+	for run := range runs {
+		bareRate, err := bareClientRate(ctx, url, n, benchP)
+		if err != nil {
+			return nil, err
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		load, wall, _, err := e.runLoad(ctx, []string{"--concurrency", fmt.Sprint(benchP)}, makeBatches("ovh", n/size, size, url), 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		if got := load.results.Load(); got != int64(n/size*size) {
+			return nil, fmt.Errorf("%d results for %d URLs", got, n/size*size)
+		}
+		b50, b99 := load.percentiles()
+		pipeRate := float64(n/size*size) / wall.Seconds()
+		bare, rate, ratio = append(bare, bareRate), append(rate, pipeRate), append(ratio, pipeRate/bareRate)
+		p50, p99 = append(p50, ms(b50)), append(p99, ms(b99))
+		e.logf("overhead run %d: pipeline %.0f URLs/s, bare client %.0f req/s, ratio %.3f", run+1, pipeRate, bareRate, ratio[run])
+	}
+	return []benchFigure{
+		figure("overhead", "ratio to the bare client", "x", ">= 0.6", ratio),
+		figure("overhead", "pipeline URLs/s (end to end, bodies)", "URLs/s", "", rate),
+		figure("overhead", "bare Go client req/s (64 workers)", "req/s", "", bare),
+		figure("overhead", "batch latency p50", "ms", "", p50),
+		figure("overhead", "batch latency p99", "ms", "", p99),
+	}, nil
+}
+
+func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {
+	const inFlight, size, hold = 10000, 1000, 2 * time.Second
+	args := []string{"--concurrency", fmt.Sprint(inFlight), "--window", fmt.Sprint(size), "--timeout", "30s"}
+	var figures []benchFigure
+	for _, batches := range []int{inFlight / size, 4 * inFlight / size} {
+		_, wall, rss, err := e.runLoad(ctx, args, makeBatches("mem", batches, size, e.target.url(hold)), 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		e.logf("memory: %d batches of %d held URLs at %d in flight: %s, peak RSS %.1f MiB", batches, size, inFlight, wall.Round(time.Millisecond), float64(rss)/(1<<20))
+		figures = append(figures, figure("memory", fmt.Sprintf("peak RSS, 10k in flight, %d batches", batches), "MiB", "< 400", []float64{float64(rss) / (1 << 20)}))
+	}
+	return figures, nil
+}
+
+func (e *benchEnv) fairnessScenario(ctx context.Context) ([]benchFigure, error) {
+	const bigN, delay = 5000, 200 * time.Millisecond
+	url := e.target.url(delay)
+	args := []string{"--concurrency", fmt.Sprint(benchP)}
+	big := makeBatches("big", 1, bigN, url)
+	small := makeBatches("small", 1, 3, url)
+	_, alone, _, err := e.runLoad(ctx, args, big, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	e.logf("fairness: big batch alone %s", alone.Round(time.Millisecond))
+	smallAlone, _, _, err := e.runLoad(ctx, args, small, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	load, _, _, err := e.runLoad(ctx, args, append(big, small...), 1, 500*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	smallLatency, bigLatency := load.batchLatency("small-0"), load.batchLatency("big-0")
+	e.logf("fairness: with a small batch at 0.5s: small answered in %s, big took %s", smallLatency.Round(time.Millisecond), bigLatency.Round(time.Millisecond))
+	splitSmall, splitBig, err := e.fairnessSplit(ctx, args, url, bigN, delay)
+	if err != nil {
+		return nil, err
+	}
+	e.logf("fairness: big split over 50, small by request-reply: small %s, big %s", splitSmall.Round(time.Millisecond), splitBig.Round(time.Millisecond))
+	return []benchFigure{
+		figure("fairness", "big batch alone", "s", "", []float64{alone.Seconds()}),
+		figure("fairness", "small batch latency, alone", "ms", "", []float64{ms(smallAlone.batchLatency("small-0"))}),
+		figure("fairness", "small batch latency, big one running", "ms", "< 1000", []float64{ms(smallLatency)}),
+		figure("fairness", "big batch slowdown with the small one", "x", "<= 1.05", []float64{bigLatency.Seconds() / alone.Seconds()}),
+		figure("fairness", "split big: small request-reply latency", "ms", "< 1000", []float64{ms(splitSmall)}),
+		figure("fairness", "split big: slowdown vs alone", "x", "<= 1.05", []float64{splitBig.Seconds() / alone.Seconds()}),
+	}, nil
+}
+
+// fairnessSplit sends the big batch as 50 correlated messages and the
+// small one by request-reply 0.5 s in.
+func (e *benchEnv) fairnessSplit(ctx context.Context, args []string, url string, bigN int, _ time.Duration) (small, big time.Duration, err error) {
+	urls := make([]string, bigN)
+	for i := range urls {
+		urls[i] = url
+	}
+	parts := splitBatches(urls, bigN/50, e.nc.MaxPayload(), "split", 0)
+	c, subjects, err := e.child(ctx, args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.stop()
+	load, cleanup, err := newLoadRun(e.nc, subjects, len(parts))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cleanup()
+	start := time.Now()
+	for _, p := range parts {
+		if err := load.publish(p); err != nil {
+			return 0, 0, err
+		}
+	}
+	time.Sleep(500*time.Millisecond - time.Since(start))
+	data, _ := json.Marshal([]string{url, url, url})
+	sent := time.Now()
+	reply, err := e.nc.RequestWithContext(ctx, subjects.in, data)
+	if err != nil {
+		return 0, 0, err
+	}
+	small = time.Since(sent)
+	var results []wire.Result
+	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != 3 {
+		return 0, 0, fmt.Errorf("small request-reply: %s", reply.Data)
+	}
+	if err := load.wait(ctx, 5*time.Minute); err != nil {
+		return 0, 0, err
+	}
+	return small, time.Since(start), nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func cpuCount() int { return runtime.NumCPU() }
+
+func goVersion() string { return runtime.Version() }

@@ -1,0 +1,108 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// instantFetcher answers at once, so BenchmarkFetchStage measures the
+// stage's own cost per URL: scheduling, ordering and channel hand-offs.
+type instantFetcher struct{}
+
+func (instantFetcher) Fetch(_ context.Context, rawURL string, _ time.Duration) wire.Result {
+	return wire.Result{URL: rawURL, Status: 200}
+}
+
+func BenchmarkFetchStage(b *testing.B) {
+	for _, size := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			stage, err := NewFetch(b.Context(), instantFetcher{}, FetchConfig{Concurrency: 64, Window: 256, MaxActive: 256})
+			if err != nil {
+				b.Fatal(err)
+			}
+			urls := make([]string, size)
+			for i := range urls {
+				urls[i] = "http://example.com/x"
+			}
+			done := make(chan int)
+			go func() {
+				n := 0
+				for element := range stage.Out() {
+					if _, ok := element.(*Fetched); ok {
+						n++
+					}
+				}
+				done <- n
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			batches := max(1, b.N/size)
+			for i := range batches {
+				stage.In() <- &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), URLs: urls, Timeout: time.Second, Start: time.Now()}
+			}
+			close(stage.In())
+			if n := <-done; n != batches*size {
+				b.Fatalf("got %d results, want %d", n, batches*size)
+			}
+			b.ReportMetric(float64(batches*size)/b.Elapsed().Seconds(), "urls/s")
+		})
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	cases := map[string]wire.Result{
+		"json body": {BatchID: "RHWUHQY3LVSZD1T3WPBLH5", Index: 7, Count: 100, URL: "http://127.0.0.1:8080/get?x=1",
+			Status: 200, ContentType: "application/json", ContentLength: 320, ElapsedMS: 1.5,
+			Body: []byte(`{"args":{"x":"1"},"headers":{"Accept-Encoding":["gzip"],"Host":["127.0.0.1:8080"]},"url":"http://127.0.0.1:8080/get?x=1"}`)},
+		"error": {BatchID: "RHWUHQY3LVSZD1T3WPBLH5", Index: 7, Count: 100, URL: "http://127.0.0.1:8080/x",
+			Error: wire.ErrTimeout, Message: "no complete response within 10s", ElapsedMS: 10000},
+	}
+	for name, r := range cases {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e := encode(&Fetched{Job: &Job{}, Result: r}, 1<<20).(*Encoded)
+				if len(e.Data) == 0 {
+					b.Fatal("nothing encoded")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEmbedBody(b *testing.B) {
+	bodies := map[string][]byte{
+		"json 1KiB": []byte(`{"items":[` + strings.Repeat(`{"id":12345,"name":"abcdefgh"},`, 33) + `{}]}`),
+		"text 1KiB": []byte(strings.Repeat("hello world ", 85)),
+	}
+	for name, body := range bodies {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				EmbedBody(body, "")
+			}
+		})
+	}
+}
+
+func BenchmarkFetcherLoopback(b *testing.B) {
+	target := fetchtest.NewTarget(b)
+	f := loopbackFetcher(b, 64)
+	url := target.URL("/delay/0")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r := f.Fetch(context.Background(), url, time.Second); r.Error != "" {
+				b.Errorf("fetch: %s %s", r.Error, r.Message)
+				return
+			}
+		}
+	})
+}
