@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,11 +20,12 @@ import (
 )
 
 type benchConfig struct {
-	nats      natsFlags
-	scenarios string
-	runs      int
-	json      bool
-	overheadN int
+	nats       natsFlags
+	scenarios  string
+	runs       int
+	json       bool
+	overheadN  int
+	profileDir string
 }
 
 // benchFigure is one measured figure, with the target it is held to.
@@ -46,6 +48,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
 	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
 	fs.IntVar(&cfg.overheadN, "overhead-urls", 40000, "URLs in the overhead scenario")
+	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write a CPU profile of each service run into this directory")
 	return &ffcli.Command{
 		Name:       "bench",
 		ShortUsage: "fetchstream bench [--scenarios latency,overhead,memory,fairness] [--runs 5] [--json]",
@@ -71,13 +74,15 @@ type benchEnv struct {
 	target  *benchTarget
 	log     io.Writer
 	seq     int
+	// profileDir, when set, gets a CPU profile of each service run.
+	profileDir string
 }
 
 func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) error {
 	if cfg.runs < 1 {
 		return fmt.Errorf("--runs must be at least 1")
 	}
-	env := &benchEnv{natsURL: cfg.nats.url, log: stderr}
+	env := &benchEnv{natsURL: cfg.nats.url, log: stderr, profileDir: cfg.profileDir}
 	if env.natsURL == "" {
 		dir, err := os.MkdirTemp("", "fetchstream-bench-")
 		if err != nil {
@@ -146,6 +151,9 @@ func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subj
 	}
 	base := []string{"--nats-url", e.natsURL, "--allow-net", "127.0.0.0/8",
 		"--in", subjects.in, "--out", subjects.out, "--batches-subject", subjects.batches}
+	if e.profileDir != "" {
+		base = append(base, "--cpu-profile", filepath.Join(e.profileDir, fmt.Sprintf("run-%d.pprof", e.seq)))
+	}
 	c, err := startBenchChild(ctx, append(base, args...)...)
 	return c, subjects, err
 }

@@ -18,13 +18,14 @@ import (
 
 // runConfig is everything `fetchstream run` is told.
 type runConfig struct {
-	nats      natsFlags
-	subjects  subjectFlags
-	listen    string
-	dataDir   string
-	queue     string
-	logFormat string
-	logLevel  string
+	nats       natsFlags
+	subjects   subjectFlags
+	listen     string
+	dataDir    string
+	queue      string
+	logFormat  string
+	logLevel   string
+	cpuProfile string
 
 	concurrency  int
 	timeout      time.Duration
@@ -63,6 +64,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
 }
 
 func (c *runConfig) validate() error {
@@ -128,6 +130,13 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 			if err != nil {
 				return err
+			}
+			if cfg.cpuProfile != "" {
+				stop, err := startCPUProfile(cfg.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			return runService(ctx, &cfg, log)
 		},
