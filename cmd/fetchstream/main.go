@@ -50,6 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			runCommand(stdout, stderr),
 			publishCommand(stdout, stderr),
 			targetCommand(stdout, stderr),
+			watchCommand(stdout, stderr),
 			demoCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
 		},

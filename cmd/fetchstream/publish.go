@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -48,8 +49,9 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
 		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
 			"several when there are more than --max-batch. With --wait, print each result as it\n" +
-			"arrives, in batch order, then a summary. Exit status with --wait: 0 when every URL\n" +
-			"was fetched with a status below 400, 2 when some failed, 1 on any other error.",
+			"arrives, in batch order, then a summary; lists of 100 URLs or more get a progress bar\n" +
+			"on stderr when it is a terminal. Exit status with --wait: 0 when every URL was fetched\n" +
+			"with a status below 400, 2 when some failed or a batch was rejected, 1 on any other error.",
 		FlagSet: fs,
 		Options: parseOptions(),
 		Exec: func(ctx context.Context, args []string) error {
@@ -100,7 +102,22 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		}
 		return nil
 	}
-	return follow.print(ctx, stdout, cfg.json)
+	return follow.print(ctx, stdout, cfg.json, newProgress(stderr, len(urls)))
+}
+
+// progressThreshold is the list length from which publish --wait shows a
+// progress bar (on stderr, and only when stderr is a terminal).
+const progressThreshold = 100
+
+// newProgress returns a progress bar on w for total URLs, or nil when the
+// list is short or w is not a terminal.
+func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
+	if total < progressThreshold || !isTerminal(w) {
+		return nil
+	}
+	return progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("results"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("URLs"),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 }
 
 // collectURLs takes the URLs from args and from file ("-" is stdin).
@@ -189,7 +206,8 @@ func newFollower(nc *nats.Conn, subjects subjectFlags, batches []wire.Batch) (*f
 }
 
 // print writes results as they arrive until every batch has its summary.
-func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
+// bar, if not nil, advances by one per result.
+func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool, bar *progressbar.ProgressBar) error {
 	if !asJSON {
 		fmt.Fprintf(w, rowFormat, "BATCH", "#", "STATUS", "ERROR", "MS", "URL")
 	}
@@ -221,6 +239,9 @@ func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
 			} else {
 				failed++
 			}
+			if bar != nil {
+				_ = bar.Add(1)
+			}
 			if asJSON {
 				fmt.Fprintln(w, string(m.Data))
 				continue
@@ -233,6 +254,9 @@ func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool) error {
 			return err
 		}
 		rejected += f.drainSummaries(summaries, w, asJSON)
+	}
+	if bar != nil {
+		_ = bar.Finish()
 	}
 	if !asJSON {
 		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(f.start).Seconds())
