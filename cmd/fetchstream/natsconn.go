@@ -58,12 +58,14 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
 		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.dataDir,
 			"try", "nats -s "+url+" request fetch.urls '[\"https://example.com\"]'")
 	}
-	nc, err := nats.Connect(url, natsOptions(log)...)
+	flags := cfg.nats
+	flags.url = url
+	nc, err := flags.connect(url, "fetchstream", natsOptions(log)...)
 	if err != nil {
 		if embedded != nil {
 			embedded.Shutdown()
 		}
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, err
 	}
 	log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
 	return &natsConn{nc: nc, embedded: embedded}, nil
@@ -73,7 +75,6 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
 // happens to the connection.
 func natsOptions(log *slog.Logger) []nats.Option {
 	return []nats.Option{
-		nats.Name("fetchstream"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),

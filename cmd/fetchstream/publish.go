@@ -68,13 +68,9 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if err != nil {
 		return err
 	}
-	url := cfg.nats.url
-	if url == "" {
-		url = nats.DefaultURL
-	}
-	nc, err := nats.Connect(url, nats.Name("fetchstream publish"))
+	nc, err := cfg.nats.connect(nats.DefaultURL, "fetchstream publish")
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w (is `fetchstream run` running?)", url, err)
+		return fmt.Errorf("%w (is `fetchstream run` running?)", err)
 	}
 	defer nc.Close()
 	batches := splitBatches(urls, cfg.maxBatch, nc.MaxPayload(), cfg.id, cfg.timeoutMS)

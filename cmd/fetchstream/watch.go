@@ -30,13 +30,9 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 		FlagSet:    fs,
 		Options:    parseOptions(),
 		Exec: func(ctx context.Context, _ []string) error {
-			url := natsCfg.url
-			if url == "" {
-				url = nats.DefaultURL
-			}
-			nc, err := nats.Connect(url, nats.Name("fetchstream watch"))
+			nc, err := natsCfg.connect(nats.DefaultURL, "fetchstream watch")
 			if err != nil {
-				return fmt.Errorf("connect to NATS at %s: %w", url, err)
+				return err
 			}
 			defer nc.Close()
 			msgs := make(chan *nats.Msg, 1024)
@@ -47,7 +43,7 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 				}
 				defer sub.Unsubscribe()
 			}
-			fmt.Fprintf(stdout, "watching %s and %s on %s (Ctrl-C to stop)\n", subjects.out, subjects.batches, url)
+			fmt.Fprintf(stdout, "watching %s and %s on %s (Ctrl-C to stop)\n", subjects.out, subjects.batches, nc.ConnectedUrlRedacted())
 			for {
 				select {
 				case <-ctx.Done():

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+func startAuthServer(t *testing.T, opts *server.Options) string {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+// The service and the client commands authenticate as the nats CLI does.
+func TestAuthFlags(t *testing.T) {
+	target := fetchtest.NewTarget(t)
+	cases := []struct {
+		name   string
+		server *server.Options
+		good   []string
+		bad    []string
+	}{
+		{"user and password", &server.Options{Username: "fetch", Password: "s3cret"},
+			[]string{"--user", "fetch", "--password", "s3cret"}, []string{"--user", "fetch", "--password", "wrong"}},
+		{"token", &server.Options{Authorization: "tok3n"}, []string{"--token", "tok3n"}, []string{"--token", "nope"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			url := startAuthServer(t, c.server)
+			var stderr syncBuffer
+			code := Main(context.Background(), append([]string{"run", "--nats-url", url}, c.bad...), &syncBuffer{}, &stderr)
+			if code != exitError || !strings.Contains(strings.ToLower(stderr.String()), "authorization") {
+				t.Errorf("bad credentials: exit %d, stderr %q; want exit 1 and an authorization error", code, stderr.String())
+			}
+			startService(t, url, c.good...)
+			opts := natsFlags{url: url}
+			fs := flagSetFor(&opts)
+			if err := fs.Parse(c.good); err != nil {
+				t.Fatal(err)
+			}
+			nc, err := opts.connect("", "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			data, _ := json.Marshal([]string{target.URL("/text")})
+			reply, err := nc.Request(wire.DefaultInSubject, data, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []wire.Result
+			if json.Unmarshal(reply.Data, &got) != nil || len(got) != 1 || !got[0].OK() {
+				t.Errorf("reply %s", reply.Data)
+			}
+		})
+	}
+}
+
+// flagSetFor registers n's flags on a fresh flag set, as the commands do.
+func flagSetFor(n *natsFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	url := n.url
+	n.register(fs, "")
+	n.url = url
+	return fs
+}
