@@ -26,6 +26,15 @@ type PublisherConfig struct {
 	// FlushTimeout bounds the flush before a batch is settled.
 	FlushTimeout time.Duration
 	Logger       *slog.Logger
+	// Observer, if set, is told of each batch done and each failed publish.
+	Observer PublishObserver
+}
+
+// PublishObserver is told what a Publisher does (for metrics). Its methods
+// are called from the publisher's goroutine and must return quickly.
+type PublishObserver interface {
+	BatchDone(s *wire.Summary)
+	PublishFailed(subject string)
 }
 
 // Publisher is the go-streams Sink at the end of the pipeline. For each
@@ -120,6 +129,9 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		p.reply(d)
 	}
 	s := d.Summary
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.BatchDone(&s)
+	}
 	p.log.Info("batch done", "batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed,
 		"elapsed_ms", s.ElapsedMS, "error", s.Error)
 	if job.Settle == nil {
@@ -162,6 +174,9 @@ func (p *Publisher) reply(d *stages.Done) {
 
 func (p *Publisher) publish(msg *nats.Msg) {
 	if err := p.nc.PublishMsg(msg); err != nil {
+		if p.cfg.Observer != nil {
+			p.cfg.Observer.PublishFailed(msg.Subject)
+		}
 		p.log.Error("publish failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 	}
 }

@@ -28,6 +28,17 @@ type FetchConfig struct {
 	MaxActive int
 	// PerHost caps requests in flight to one host (host:port); 0: no cap.
 	PerHost int
+	// Observer, if set, is told of every request (for metrics).
+	Observer Observer
+}
+
+// Observer is told what the fetch stage does. Its methods are called from
+// many goroutines at once and must return quickly.
+type Observer interface {
+	// RequestStarted is called as a URL's fetch starts.
+	RequestStarted()
+	// RequestFinished is called with the URL's result as its fetch ends.
+	RequestFinished(r *wire.Result)
 }
 
 func (c FetchConfig) validate() error {
@@ -195,7 +206,13 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 }
 
 func (f *Fetch) work(b *batchState, i int) {
+	if obs := f.cfg.Observer; obs != nil {
+		obs.RequestStarted()
+	}
 	r := f.fetcher.Fetch(f.ctx, b.job.URLs[i], b.job.Timeout)
+	if obs := f.cfg.Observer; obs != nil {
+		obs.RequestFinished(&r)
+	}
 	f.completions <- completion{batch: b, index: i, result: r}
 }
 

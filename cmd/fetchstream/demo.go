@@ -74,7 +74,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer fetcher.Close()
-	p, err := startPipeline(ctx, ctx, nc, fetcher, cfg, log)
+	p, err := startPipeline(ctx, ctx, nc, fetcher, cfg, log, newMetrics())
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,7 +35,7 @@ func (c *natsConn) close() {
 
 // connectOrEmbed joins --nats-url, or starts an embedded server with
 // JetStream on --listen and joins that.
-func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
+func connectOrEmbed(cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, error) {
 	url := cfg.nats.url
 	var embedded *server.Server
 	if url == "" {
@@ -60,7 +61,7 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
 	}
 	flags := cfg.nats
 	flags.url = url
-	nc, err := flags.connect(url, "fetchstream", natsOptions(log)...)
+	nc, err := flags.connect(url, "fetchstream", natsOptions(log, m)...)
 	if err != nil {
 		if embedded != nil {
 			embedded.Shutdown()
@@ -71,9 +72,9 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
 	return &natsConn{nc: nc, embedded: embedded}, nil
 }
 
-// natsOptions: reconnect forever with jittered backoff, and log what
-// happens to the connection.
-func natsOptions(log *slog.Logger) []nats.Option {
+// natsOptions: reconnect forever with jittered backoff, and log and count
+// what happens to the connection.
+func natsOptions(log *slog.Logger, m *metrics) []nats.Option {
 	return []nats.Option{
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
@@ -81,16 +82,24 @@ func natsOptions(log *slog.Logger) []nats.Option {
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: the connection was closed on purpose
+				m.disconnects.Inc()
 				log.Warn("NATS disconnected; reconnecting", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			m.reconnects.Inc()
 			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
+			}
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				m.slowConsumer.Inc()
+				log.Error("slow consumer: batches arrived faster than they were taken, and NATS dropped some for this process; "+
+					"raise --concurrency, add replicas, or use --jetstream", "subject", subject)
+				return
 			}
 			log.Error("NATS error", "subject", subject, "err", err)
 		}),

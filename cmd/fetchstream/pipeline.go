@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/nats-io/nats.go"
@@ -21,18 +23,35 @@ type pipeline struct {
 	done chan struct{}
 }
 
+// ready says why the service is not ready to take batches, or nil: it is
+// connected to NATS, its pipeline runs, and it is not shutting down.
+func (p *pipeline) ready(running context.Context, nc *nats.Conn) error {
+	select {
+	case <-p.done:
+		return errors.New("the pipeline has stopped")
+	default:
+	}
+	if running.Err() != nil {
+		return errors.New("shutting down")
+	}
+	if !nc.IsConnected() {
+		return fmt.Errorf("NATS connection is %s", nc.Status())
+	}
+	return nil
+}
+
 // startPipeline builds the stages (validating all before subscribing) and
 // runs them. sourceCtx stops the intake (the subscription drains);
 // fetchCtx cancels requests in flight.
 func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
-	cfg *runConfig, log *slog.Logger) (*pipeline, error) {
+	cfg *runConfig, log *slog.Logger, m *metrics) (*pipeline, error) {
 	decode, err := stages.NewDecode(stages.DecodeConfig{
 		MaxBatch: cfg.maxBatch, DefaultTimeout: cfg.timeout, MaxTimeout: cfg.maxTimeout})
 	if err != nil {
 		return nil, err
 	}
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
-		Concurrency: cfg.concurrency, Window: cfg.window, MaxActive: cfg.maxActive, PerHost: cfg.perHost})
+		Concurrency: cfg.concurrency, Window: cfg.window, MaxActive: cfg.maxActive, PerHost: cfg.perHost, Observer: m})
 	if err != nil {
 		close(decode.In())
 		return nil, err
@@ -44,7 +63,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return nil, err
 	}
 	sink, err := connectors.NewPublisher(nc, connectors.PublisherConfig{
-		Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log})
+		Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log, Observer: m})
 	if err != nil {
 		close(decode.In())
 		close(fetch.In())
@@ -58,6 +77,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		decode.Via(fetch).Via(encode).To(sink)
 		return nil, err
 	}
+	m.watchPending(source.Pending)
 	p := &pipeline{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)

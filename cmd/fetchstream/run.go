@@ -18,14 +18,15 @@ import (
 
 // runConfig is everything `fetchstream run` is told.
 type runConfig struct {
-	nats       natsFlags
-	subjects   subjectFlags
-	listen     string
-	dataDir    string
-	queue      string
-	logFormat  string
-	logLevel   string
-	cpuProfile string
+	nats        natsFlags
+	subjects    subjectFlags
+	listen      string
+	dataDir     string
+	queue       string
+	logFormat   string
+	logLevel    string
+	cpuProfile  string
+	metricsAddr string
 
 	concurrency  int
 	timeout      time.Duration
@@ -64,6 +65,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
 }
 
@@ -148,7 +150,8 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 // period, cancels what is left (those URLs end as canceled results),
 // publishes everything and closes the connection.
 func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
-	conn, err := connectOrEmbed(cfg, log)
+	m := newMetrics()
+	conn, err := connectOrEmbed(cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -160,9 +163,18 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	defer fetcher.Close()
 	fetchCtx, cancelFetches := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFetches()
-	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log)
+	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log, m)
 	if err != nil {
 		return err
+	}
+	if cfg.metricsAddr != "" {
+		opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopOps()
+		addr, err := serveOps(opsCtx, cfg.metricsAddr, m, func() error { return p.ready(ctx, conn.nc) })
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		log.Info("serving /metrics, /healthz and /readyz", "addr", addr.String())
 	}
 	log.Info("fetchstream running", "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
 		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout.String())

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// metrics are the service's Prometheus series, all prefixed fetchstream_.
+// It is the fetch stage's Observer and the publisher's PublishObserver.
+type metrics struct {
+	registry      *prometheus.Registry
+	results       *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	inFlight      prometheus.Gauge
+	retries       prometheus.Counter
+	batches       *prometheus.CounterVec
+	batchDuration prometheus.Histogram
+	publishErrors *prometheus.CounterVec
+	reconnects    prometheus.Counter
+	disconnects   prometheus.Counter
+	slowConsumer  prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fetchstream_results_total",
+			Help: "URLs fetched, by outcome: ok or the error kind."}, []string{"outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fetchstream_request_duration_seconds",
+			Help:    "Time to fetch one URL (all attempts), by outcome.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fetchstream_requests_in_flight",
+			Help: "HTTP requests in flight now (at most --concurrency)."}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_retries_total",
+			Help: "Attempts beyond the first, over all URLs."}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fetchstream_batches_total",
+			Help: "Batches finished, by outcome: done, or the batch error (invalid_batch, batch_too_large)."}, []string{"outcome"}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fetchstream_batch_duration_seconds",
+			Help:    "Wall time of a batch from its arrival to its summary.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fetchstream_publish_errors_total",
+			Help: "Publishes to NATS that failed, by subject."}, []string{"subject"}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_nats_reconnects_total",
+			Help: "Reconnections to NATS."}),
+		disconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_nats_disconnects_total",
+			Help: "Connections to NATS lost."}),
+		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_slow_consumer_events_total",
+			Help: "Times the client's pending limits overflowed and NATS dropped input messages for this process."}),
+	}
+	m.registry.MustRegister(m.results, m.latency, m.inFlight, m.retries, m.batches, m.batchDuration,
+		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// watchPending registers a gauge of the input messages and bytes the
+// client holds, read at each scrape.
+func (m *metrics) watchPending(pending func() (msgs, bytes int, err error)) {
+	read := func(bytes bool) func() float64 {
+		return func() float64 {
+			msgs, b, err := pending()
+			switch {
+			case err != nil:
+				return 0
+			case bytes:
+				return float64(b)
+			}
+			return float64(msgs)
+		}
+	}
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_input_pending_messages",
+			Help: "Input messages received and waiting for the pipeline."}, read(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_input_pending_bytes",
+			Help: "Bytes of input messages received and waiting for the pipeline."}, read(true)))
+}
+
+func outcome(kind wire.ErrorKind) string {
+	if kind == "" {
+		return "ok"
+	}
+	return string(kind)
+}
+
+// RequestStarted implements stages.Observer.
+func (m *metrics) RequestStarted() { m.inFlight.Inc() }
+
+// RequestFinished implements stages.Observer.
+func (m *metrics) RequestFinished(r *wire.Result) {
+	m.inFlight.Dec()
+	o := outcome(r.Error)
+	m.results.WithLabelValues(o).Inc()
+	m.latency.WithLabelValues(o).Observe(r.ElapsedMS / 1000)
+}
+
+// BatchDone implements connectors.PublishObserver.
+func (m *metrics) BatchDone(s *wire.Summary) {
+	if s.Error != "" {
+		m.batches.WithLabelValues(string(s.Error)).Inc()
+		return
+	}
+	m.batches.WithLabelValues("done").Inc()
+	m.batchDuration.Observe(s.ElapsedMS / 1000)
+}
+
+// PublishFailed implements connectors.PublishObserver.
+func (m *metrics) PublishFailed(subject string) { m.publishErrors.WithLabelValues(subject).Inc() }

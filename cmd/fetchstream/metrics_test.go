@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// opsAddr finds the address the service logged for /metrics.
+func opsAddr(t *testing.T, s *service) string {
+	t.Helper()
+	m := regexp.MustCompile(`"msg":"serving /metrics, /healthz and /readyz","addr":"([^"]+)"`).FindStringSubmatch(s.logs.String())
+	if m == nil {
+		t.Fatalf("no ops address in the logs:\n%s", s.logs)
+	}
+	return "http://" + m[1]
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestMetricsHealthAndReadiness(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	s := startService(t, url, "--metrics-addr", "127.0.0.1:0")
+	ops := opsAddr(t, s)
+	if code, _ := get(t, ops+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get(t, ops+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	data, _ := json.Marshal([]string{target.URL("/text"), target.URL("/status/404"), "bad url"})
+	if _, err := nc.Request(wire.DefaultInSubject, data, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Request(wire.DefaultInSubject, []byte("{"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, ops+"/metrics")
+	for _, want := range []string{
+		`fetchstream_results_total{outcome="ok"} 1`,
+		`fetchstream_results_total{outcome="http_error"} 1`,
+		`fetchstream_results_total{outcome="invalid_url"} 1`,
+		`fetchstream_request_duration_seconds_count{outcome="ok"} 1`,
+		`fetchstream_requests_in_flight 0`,
+		`fetchstream_batches_total{outcome="done"} 1`,
+		`fetchstream_batches_total{outcome="invalid_batch"} 1`,
+		`fetchstream_batch_duration_seconds_count 1`,
+		`fetchstream_input_pending_messages 0`,
+		`fetchstream_nats_reconnects_total 0`,
+		`fetchstream_slow_consumer_events_total 0`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
