@@ -94,7 +94,12 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 }
 
 func (s *CoreSource) handle(m *nats.Msg) {
-	in := &stages.Inbound{Data: m.Data, HeaderID: headerID(m.Header), Reply: m.Reply, Received: time.Now()}
+	s.offer(&stages.Inbound{Data: m.Data, HeaderID: headerID(m.Header), Reply: m.Reply, Received: time.Now()})
+}
+
+// offer emits in, blocking while the pipeline is busy; once the source has
+// closed, in is dropped.
+func (s *CoreSource) offer(in *stages.Inbound) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if !s.closed {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -10,6 +12,9 @@ import (
 // metrics are the service's Prometheus series, all prefixed fetchstream_.
 // It is the fetch stage's Observer and the publisher's PublishObserver.
 type metrics struct {
+	// plain counts for `nats micro stats`
+	batchCount, resultCount, failedCount, inFlightCount atomic.Int64
+
 	registry      *prometheus.Registry
 	results       *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
@@ -77,6 +82,19 @@ func (m *metrics) watchPending(pending func() (msgs, bytes int, err error)) {
 			Help: "Bytes of input messages received and waiting for the pipeline."}, read(true)))
 }
 
+// microStats is what `nats micro stats fetchstream` shows as data.
+type microStats struct {
+	Batches  int64 `json:"batches"`
+	Results  int64 `json:"results"`
+	Failed   int64 `json:"failed"`
+	InFlight int64 `json:"in_flight"`
+}
+
+func (m *metrics) microStats() any {
+	return microStats{Batches: m.batchCount.Load(), Results: m.resultCount.Load(),
+		Failed: m.failedCount.Load(), InFlight: m.inFlightCount.Load()}
+}
+
 func outcome(kind wire.ErrorKind) string {
 	if kind == "" {
 		return "ok"
@@ -85,11 +103,19 @@ func outcome(kind wire.ErrorKind) string {
 }
 
 // RequestStarted implements stages.Observer.
-func (m *metrics) RequestStarted() { m.inFlight.Inc() }
+func (m *metrics) RequestStarted() {
+	m.inFlight.Inc()
+	m.inFlightCount.Add(1)
+}
 
 // RequestFinished implements stages.Observer.
 func (m *metrics) RequestFinished(r *wire.Result) {
 	m.inFlight.Dec()
+	m.inFlightCount.Add(-1)
+	m.resultCount.Add(1)
+	if r.Error != "" {
+		m.failedCount.Add(1)
+	}
 	o := outcome(r.Error)
 	m.results.WithLabelValues(o).Inc()
 	m.latency.WithLabelValues(o).Observe(r.ElapsedMS / 1000)
@@ -97,6 +123,7 @@ func (m *metrics) RequestFinished(r *wire.Result) {
 
 // BatchDone implements connectors.PublishObserver.
 func (m *metrics) BatchDone(s *wire.Summary) {
+	m.batchCount.Add(1)
 	if s.Error != "" {
 		m.batches.WithLabelValues(string(s.Error)).Inc()
 		return

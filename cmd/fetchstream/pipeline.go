@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 
@@ -78,6 +79,21 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return nil, err
 	}
 	m.watchPending(source.Pending)
+	svc, err := connectors.RegisterMicro(nc, source, connectors.MicroConfig{
+		Name: "fetchstream", Version: version, Subject: cfg.microSubject, Queue: cfg.queue,
+		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
+		Metadata: map[string]string{"in": cfg.subjects.in, "out": cfg.subjects.out, "batches": cfg.subjects.batches,
+			"concurrency": strconv.Itoa(cfg.concurrency)},
+		Stats: m.microStats,
+	})
+	if err != nil {
+		log.Warn("not registered as a NATS micro service", "err", err)
+	} else {
+		go func() {
+			<-sourceCtx.Done()
+			_ = svc.Stop()
+		}()
+	}
 	p := &pipeline{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)

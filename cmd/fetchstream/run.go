@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -18,15 +20,16 @@ import (
 
 // runConfig is everything `fetchstream run` is told.
 type runConfig struct {
-	nats        natsFlags
-	subjects    subjectFlags
-	listen      string
-	dataDir     string
-	queue       string
-	logFormat   string
-	logLevel    string
-	cpuProfile  string
-	metricsAddr string
+	nats         natsFlags
+	subjects     subjectFlags
+	listen       string
+	dataDir      string
+	queue        string
+	logFormat    string
+	logLevel     string
+	cpuProfile   string
+	metricsAddr  string
+	microSubject string
 
 	concurrency  int
 	timeout      time.Duration
@@ -65,6 +68,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.microSubject, "micro-subject", "fetchstream.fetch", "subject of the micro service's request-reply fetch endpoint")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
 }
@@ -91,8 +95,37 @@ func (c *runConfig) validate() error {
 		return fmt.Errorf("--max-redirects must not be negative, got %d", c.maxRedirects)
 	case c.grace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.grace)
-	case c.subjects.in == "" || c.subjects.out == "" || c.subjects.batches == "":
-		return errors.New("--in, --out and --batches-subject must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port", c.listen)
+	}
+	for flagName, subject := range map[string]string{"--in": c.subjects.in, "--out": c.subjects.out,
+		"--batches-subject": c.subjects.batches, "--micro-subject": c.microSubject} {
+		if err := validSubject(subject, flagName == "--in"); err != nil {
+			return fmt.Errorf("%s %q: %w", flagName, subject, err)
+		}
+	}
+	return nil
+}
+
+// validSubject checks a NATS subject: dot-separated non-empty tokens
+// without spaces; wildcards only where subscribing (wild).
+func validSubject(subject string, wild bool) error {
+	if subject == "" {
+		return errors.New("empty subject")
+	}
+	tokens := strings.Split(subject, ".")
+	for i, token := range tokens {
+		switch {
+		case token == "":
+			return errors.New("empty token")
+		case strings.ContainsAny(token, " \t\r\n"):
+			return errors.New("white space in a subject")
+		case !wild && (token == "*" || token == ">"):
+			return errors.New("wildcards are only for the input subject")
+		case token == ">" && i != len(tokens)-1:
+			return errors.New("'>' must be the last token")
+		}
 	}
 	return nil
 }

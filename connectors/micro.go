@@ -1,0 +1,59 @@
+package connectors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/fetchstream/fetchstream/stages"
+)
+
+// MicroConfig describes the NATS micro service fetchstream registers, so
+// that `nats micro ls`, `info` and `stats` show it.
+type MicroConfig struct {
+	Name        string // service name, e.g. fetchstream
+	Version     string // semantic version
+	Description string
+	// Subject of the "fetch" endpoint: a request-reply way in that works
+	// as the input subject does (the reply is the ordered results array).
+	Subject  string
+	Queue    string            // queue group shared by replicas
+	Metadata map[string]string // shown by `nats micro info`
+	// Stats, if set, adds its value to the endpoint's `nats micro stats`.
+	Stats func() any
+}
+
+// RegisterMicro adds the micro service with its "fetch" endpoint, whose
+// requests go into source's output like messages from the input subject.
+// Stop the returned service before the source closes.
+func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Service, error) {
+	if cfg.Subject == "" || cfg.Name == "" {
+		return nil, fmt.Errorf("%w: micro service needs a name and a subject", ErrConfig)
+	}
+	svcCfg := micro.Config{
+		Name:        cfg.Name,
+		Version:     cfg.Version,
+		Description: cfg.Description,
+		QueueGroup:  cfg.Queue,
+		Metadata:    cfg.Metadata,
+	}
+	if cfg.Stats != nil {
+		svcCfg.StatsHandler = func(*micro.Endpoint) any { return cfg.Stats() }
+	}
+	svc, err := micro.AddService(nc, svcCfg)
+	if err != nil {
+		return nil, fmt.Errorf("register micro service: %w", err)
+	}
+	handler := micro.HandlerFunc(func(req micro.Request) {
+		source.offer(&stages.Inbound{Data: req.Data(), HeaderID: headerID(nats.Header(req.Headers())),
+			Reply: req.Reply(), Received: time.Now()})
+	})
+	if err := svc.AddEndpoint("fetch", handler, micro.WithEndpointSubject(cfg.Subject),
+		micro.WithEndpointMetadata(map[string]string{"format": "batch in, ordered JSON array of results out"})); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("add micro endpoint: %w", err)
+	}
+	return svc, nil
+}
