@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,7 @@ type Publisher struct {
 	done    chan struct{}
 	replies map[*stages.Job]*bytes.Buffer
 	log     *slog.Logger
+	debug   bool // log each result (checked once: the hot path pays nothing otherwise)
 }
 
 var _ streams.Sink = (*Publisher)(nil)
@@ -69,7 +71,8 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Publisher{nc: nc, cfg: cfg, in: make(chan any), done: make(chan struct{}),
-		replies: map[*stages.Job]*bytes.Buffer{}, log: cfg.Logger}
+		replies: map[*stages.Job]*bytes.Buffer{}, log: cfg.Logger,
+		debug: cfg.Logger.Enabled(context.Background(), slog.LevelDebug)}
 	go p.run()
 	return p, nil
 }
@@ -104,6 +107,9 @@ func (p *Publisher) result(e *stages.Encoded) {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
 	p.publish(msg)
+	if p.debug {
+		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
+	}
 	if job.Reply == "" {
 		return
 	}
