@@ -32,6 +32,7 @@ func hostileCases(h *fetchtest.Hostile, silent string) []hostileCase {
 		{"not HTTP", h.URL("/garbage"), wire.ErrConnection, "malformed HTTP", true},
 		{"reset", h.URL("/reset"), wire.ErrConnection, "connection reset", true},
 		{"body cut short", h.URL("/cut-body"), wire.ErrConnection, "unexpected EOF", true},
+		{"corrupt gzip", h.URL("/bad-gzip"), wire.ErrUnexpected, "gzip: invalid header", true},
 	}
 }
 

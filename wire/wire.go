@@ -113,6 +113,9 @@ type Result struct {
 	// BodyBytes and BodySHA256 describe the decoded body bytes read: the
 	// whole body, or with BodyTruncated the first max-body bytes. They are
 	// set for every response read, whether or not Body carries the bytes.
+	// A text or base64 Body decodes to exactly those bytes (less, when cut,
+	// an incomplete last UTF-8 sequence); a JSON Body is the same value,
+	// re-encoded compactly.
 	BodyBytes  int64  `json:"body_bytes,omitempty"`
 	BodySHA256 string `json:"body_sha256,omitempty"`
 

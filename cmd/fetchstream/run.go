@@ -52,7 +52,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", filepath.Join(os.TempDir(), "fetchstream", "jetstream"), "embedded NATS server's JetStream directory")
 	fs.StringVar(&c.queue, "queue", "fetchstream", "queue group: replicas in one group share the batches")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "requests in flight at most, across all batches")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout (connect, headers and body)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each attempt at a URL: connect, TLS, headers and body (see --retries)")
 	fs.DurationVar(&c.maxTimeout, "max-timeout", time.Minute, "a batch's timeout_ms is capped at this")
 	fs.IntVar(&c.maxBatch, "max-batch", 10000, "URLs per batch at most; larger batches are rejected whole")
 	fs.IntVar(&c.window, "window", 256, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")

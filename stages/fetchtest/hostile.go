@@ -25,6 +25,7 @@ import (
 //	/redirect-loop    302 to itself
 //	/redirect?to=URL  302 to URL
 //	/gzip-bomb        Content-Encoding: gzip, an endless stream of zeros
+//	/bad-gzip         Content-Encoding: gzip over bytes that are not gzip
 //	/garbage          bytes that are not HTTP, then close
 //	/reset            closes the connection with a TCP reset
 //	/cut-body         declares 1000 bytes, sends 10, closes
@@ -62,6 +63,10 @@ func NewHostile(t testing.TB) *Hostile {
 		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 	})
 	mux.HandleFunc("GET /gzip-bomb", h.gzipBomb)
+	mux.HandleFunc("GET /bad-gzip", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write([]byte("this is not gzip data"))
+	})
 	mux.HandleFunc("GET /garbage", func(w http.ResponseWriter, _ *http.Request) {
 		hijack(w, func(c net.Conn, bw *bufio.ReadWriter) {
 			_, _ = bw.WriteString("\x00\x01\x02 this is not HTTP\r\n\r\n")

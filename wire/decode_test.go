@@ -1,0 +1,67 @@
+package wire
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDecodeBatch(t *testing.T) {
+	two := []string{"http://a/", "https://b/x?y=z"}
+	cases := []struct {
+		name      string
+		data      string
+		header    string
+		id        string
+		urls      []string
+		timeoutMS int64
+		err       string // in the error; "" for none
+	}{
+		{"text", "http://a/\nhttps://b/x?y=z\n", "h", "h", two, 0, ""},
+		{"text with CRLF, blanks and spaces", "\r\n  http://a/ \r\n\r\n\thttps://b/x?y=z\r\n", "", "", two, 0, ""},
+		{"array", `["http://a/", "https://b/x?y=z"]`, "h", "h", two, 0, ""},
+		{"object", `{"id": "o", "urls": ["http://a/", "https://b/x?y=z"], "timeout_ms": 250}`, "h", "o", two, 250, ""},
+		{"object without id takes the header", `{"urls": ["http://a/"]}`, "h", "h", []string{"http://a/"}, 0, ""},
+		{"byte order mark", "\ufeff[\"http://a/\"]", "", "", []string{"http://a/"}, 0, ""},
+		{"bad URLs are kept for a per-URL error", `["", "not a url", "ftp://x"]`, "", "", []string{"", "not a url", "ftp://x"}, 0, ""},
+		{"empty", "", "", "", nil, 0, "empty message"},
+		{"blank", " \n\t\r\n", "", "", nil, 0, "empty message"},
+		{"binary", "\xff\xfe\x00\x01", "", "", nil, 0, "not UTF-8"},
+		{"invalid JSON array", `["http://a/",`, "", "", nil, 0, "JSON array"},
+		{"invalid JSON object", `{"urls": [`, "", "", nil, 0, "JSON object"},
+		{"urls not an array", `{"urls": "http://a/"}`, "", "", nil, 0, "JSON object"},
+		{"numbers for URLs", `[1, 2]`, "", "", nil, 0, "JSON array"},
+		{"id a number", `{"id": 5, "urls": ["http://a/"]}`, "", "", nil, 0, "JSON object"},
+		{"timeout a string", `{"urls": ["http://a/"], "timeout_ms": "5"}`, "", "", nil, 0, "JSON object"},
+		{"timeout overflows", `{"urls": ["http://a/"], "timeout_ms": 1e30}`, "", "", nil, 0, "JSON object"},
+		{"negative timeout", `{"urls": ["http://a/"], "timeout_ms": -1}`, "", "", nil, 0, "timeout_ms"},
+		{"negative concurrency", `{"urls": ["http://a/"], "concurrency": -1}`, "", "", nil, 0, "concurrency"},
+		{"priority out of range", `{"urls": ["http://a/"], "priority": 11}`, "", "", nil, 0, "priority"},
+		{"no URLs in an array", `[]`, "", "", nil, 0, "no URLs"},
+		{"no URLs in an object", `{"id": "x"}`, "", "", nil, 0, "no URLs"},
+		{"null", `null`, "", "", []string{"null"}, 0, ""}, // text form: the URL "null", invalid when fetched
+		{"trailing garbage", `["http://a/"] x`, "", "", nil, 0, "JSON array"},
+		{"deep nesting", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "", "", nil, 0, "JSON array"},
+		{"header id not UTF-8", "http://a/", "b\xff1", "", nil, 0, "not UTF-8"},
+		{"header id too long", "http://a/", strings.Repeat("i", MaxIDLength+1), "", nil, 0, "batch id longer"},
+		{"object id too long", `{"id": "` + strings.Repeat("i", MaxIDLength+1) + `", "urls": ["http://a/"]}`, "", "", nil, 0, "batch id longer"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := DecodeBatch([]byte(c.data), c.header)
+			if c.err != "" {
+				if !errors.Is(err, ErrBadBatch) || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want ErrBadBatch mentioning %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.ID != c.id || !slices.Equal(b.URLs, c.urls) || b.TimeoutMS != c.timeoutMS {
+				t.Errorf("got %+v, want id %q urls %q timeout %d", b, c.id, c.urls, c.timeoutMS)
+			}
+		})
+	}
+}
