@@ -174,6 +174,11 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// A round trip to the server, so that "running" means subscribed: a
+	// request sent after this line finds the service.
+	if err := conn.nc.FlushTimeout(5 * time.Second); err != nil {
+		log.Warn("could not confirm the subscription with the server", "err", err)
+	}
 	log.Info("fetchstream running", "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
 		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout)
 	select {

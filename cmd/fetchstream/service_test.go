@@ -211,6 +211,7 @@ func TestBadMessagesSurvived(t *testing.T) {
 		{"a max payload's worth of URLs", fullOfURLs, wire.ErrBatchTooLarge},
 	}
 	for _, c := range bad {
+		start := time.Now()
 		reply, err := nc.Request(wire.DefaultInSubject, c.data, 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -219,6 +220,7 @@ func TestBadMessagesSurvived(t *testing.T) {
 		if err := json.Unmarshal(reply.Data, &s); err != nil || s.Error != c.kind || s.Message == "" {
 			t.Errorf("%s: reply %s, want a summary with error %s and a message", c.name, reply.Data, c.kind)
 		}
+		t.Logf("%s (%d bytes): %s in %s: %.100s", c.name, len(c.data), s.Error, time.Since(start).Round(time.Millisecond), s.Message)
 		var published wire.Summary
 		summaries.next(&published, 5*time.Second)
 		if published.Error != c.kind {
@@ -235,10 +237,13 @@ func TestBadMessagesSurvived(t *testing.T) {
 	long := "http://x/" + strings.Repeat("a", 100_000)
 	escaped := "http://x/" + strings.Repeat("\x01<", 200_000) // 1.4 MB as JSON
 	urls := []string{long, target.URL("/text"), escaped}
+	start := time.Now()
 	reply, err := nc.Request(wire.DefaultInSubject, []byte(strings.Join(urls, "\n")), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("URLs of 100 kB and 400 kB (1.4 MB as JSON) around a good one: reply of %d bytes in %s",
+		len(reply.Data), time.Since(start).Round(time.Millisecond))
 	var got []wire.Result
 	if err := json.Unmarshal(reply.Data, &got); err != nil || len(got) != 3 {
 		t.Fatalf("bad URLs batch: reply of %d bytes: %v", len(reply.Data), err)
