@@ -1,9 +1,6 @@
 package stages
 
 import (
-	"net/url"
-	"strings"
-
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -17,7 +14,7 @@ import (
 type batchState struct {
 	job     *Job
 	window  int
-	hosts   []string // per URL, only when a per-host cap applies
+	hosts   []string // per URL its hostKey, only when a per-host cap applies
 	ring    []wire.Result
 	done    []bool // ring slot holds a completed, not yet queued result
 	started []bool // ring slot's index has started (or completed)
@@ -44,9 +41,7 @@ func newBatchState(job *Job, window int, perHost bool) *batchState {
 	if perHost {
 		b.hosts = make([]string, n)
 		for i, raw := range job.URLs {
-			if u, err := url.Parse(raw); err == nil {
-				b.hosts[i] = strings.ToLower(u.Host)
-			}
+			b.hosts[i] = hostKey(raw)
 		}
 	}
 	return b

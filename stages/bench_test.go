@@ -86,7 +86,7 @@ func BenchmarkEmbedBody(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				EmbedBody(body, "")
+				EmbedBody(body, "", BodyAuto)
 			}
 		})
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -22,9 +24,18 @@ var (
 	ErrBodyTooLarge = errors.New("body over the size cap")
 )
 
+// Texts of net/http errors that have no sentinel or type.
+const (
+	headersTooLarge   = "server response headers exceeded"
+	malformedResponse = "malformed HTTP"
+)
+
 // Classify maps an error from a fetch to its wire error kind and a message.
 // The order matters: a deadline is a timeout even when it surfaces as a
 // network error, and a policy refusal is blocked even though it fails the dial.
+// Response headers over the transport's limit are too_large, and a reply
+// that is not HTTP is a connection_error: net/http reports both only as
+// text, so these two are recognised by their message.
 func Classify(err error) (wire.ErrorKind, string) {
 	if err == nil {
 		return "", ""
@@ -40,6 +51,7 @@ func Classify(err error) (wire.ErrorKind, string) {
 		hostnameErr   x509.HostnameError
 		certInvalid   x509.CertificateInvalidError
 		opErr         *net.OpError
+		protocolErr   textproto.ProtocolError
 		syscallErrno  syscall.Errno
 		isNetTimeout  = errors.As(err, &netErr) && netErr.Timeout()
 		isDeadline    = errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
@@ -53,7 +65,7 @@ func Classify(err error) (wire.ErrorKind, string) {
 		return wire.ErrInvalidURL, msg
 	case errors.Is(err, ErrTooManyRedirects):
 		return wire.ErrTooManyRedirects, msg
-	case errors.Is(err, ErrBodyTooLarge):
+	case errors.Is(err, ErrBodyTooLarge), strings.Contains(msg, headersTooLarge):
 		return wire.ErrTooLarge, msg
 	case isDeadline || isNetTimeout:
 		return wire.ErrTimeout, msg
@@ -64,7 +76,8 @@ func Classify(err error) (wire.ErrorKind, string) {
 	case isTLSProblem || isCertProblem:
 		return wire.ErrTLS, msg
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
-		errors.Is(err, net.ErrClosed), errors.As(err, &opErr), errors.As(err, &syscallErrno):
+		errors.Is(err, net.ErrClosed), errors.As(err, &opErr), errors.As(err, &syscallErrno),
+		errors.As(err, &protocolErr), strings.Contains(msg, malformedResponse):
 		return wire.ErrConnection, msg
 	}
 	return wire.ErrUnexpected, msg

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nuid"
 	"github.com/reugn/go-streams/flow"
@@ -52,7 +53,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	}
 	b, err := wire.DecodeBatch(in.Data, in.HeaderID)
 	job.ID = b.ID
-	if job.ID == "" || len(job.ID) > wire.MaxIDLength {
+	if job.ID == "" || len(job.ID) > wire.MaxIDLength || !utf8.ValidString(job.ID) {
 		job.ID = nuid.Next()
 	}
 	job.Flow = job.ID

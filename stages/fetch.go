@@ -26,7 +26,10 @@ type FetchConfig struct {
 	// MaxActive caps the batches in progress at once; further batches wait
 	// in the input channel (and, behind it, in the source's buffers).
 	MaxActive int
-	// PerHost caps requests in flight to one host (host:port); 0: no cap.
+	// PerHost caps requests in flight to one host (host name and port, as
+	// the URL names them; see hostKey), across batches; 0: no cap. A URL
+	// whose host is at its cap waits while URLs after it (within the
+	// window) to other hosts start. Redirects count against the first host.
 	PerHost int
 	// Observer, if set, is told of every request (for metrics).
 	Observer Observer

@@ -3,12 +3,9 @@ package stages
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -25,41 +22,67 @@ type FetcherConfig struct {
 	// result says body_truncated, or, with RefuseLarge, fails as too_large.
 	MaxBody     int64
 	RefuseLarge bool
+	// BodyMode says which bodies results carry; "" is BodyAuto.
+	BodyMode BodyMode
 	// MaxRedirects is how many redirects a request may follow.
 	MaxRedirects int
+	// Retries is how many times a URL is tried again after a failure that
+	// may pass (0 to MaxRetries); RetryBase and RetryMax shape the backoff
+	// between attempts. See retryPolicy for what is retried and the budget.
+	Retries             int
+	RetryBase, RetryMax time.Duration
 	// Policy says where the client may connect.
 	Policy Policy
+	// Resolver looks up host names; nil is the system's resolver. The
+	// policy judges the addresses it returns, at dial time.
+	Resolver *net.Resolver
 	// UserAgent is sent with every request.
 	UserAgent string
 	// TLSConfig, when set, is used for https (tests pass their CA here).
 	TLSConfig *tls.Config
 }
 
-// MaxURLLength bounds a URL; longer ones are invalid_url without a request.
-const MaxURLLength = 8 << 10
+func (c FetcherConfig) validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
+	case c.MaxBody < 0:
+		return fmt.Errorf("%w: max body must not be negative, got %d", ErrConfig, c.MaxBody)
+	case c.MaxRedirects < 0:
+		return fmt.Errorf("%w: max redirects must not be negative, got %d", ErrConfig, c.MaxRedirects)
+	case c.Retries < 0 || c.Retries > MaxRetries:
+		return fmt.Errorf("%w: retries must be from 0 to %d, got %d", ErrConfig, MaxRetries, c.Retries)
+	case c.RetryBase < 0:
+		return fmt.Errorf("%w: retry base must not be negative, got %s", ErrConfig, c.RetryBase)
+	case c.RetryMax < c.RetryBase:
+		return fmt.Errorf("%w: retry max %s is below the retry base %s", ErrConfig, c.RetryMax, c.RetryBase)
+	}
+	_, err := ParseBodyMode(string(c.BodyMode))
+	return err
+}
 
 // Fetcher fetches one URL into a wire.Result. It is safe for concurrent use.
 type Fetcher struct {
 	client      *http.Client
 	maxBody     int64
 	refuseLarge bool
+	bodyMode    BodyMode
+	retry       retryPolicy
 	userAgent   string
 }
 
 // NewFetcher validates cfg and builds the HTTP client: a keep-alive pool
 // sized to the concurrency, no proxy (an environment proxy would dial on
-// the fetcher's behalf and bypass the policy), the policy checked on every
-// dial, and the redirect limit.
+// the fetcher's behalf and bypass the policy, so HTTP_PROXY and the like
+// are ignored), the policy checked on every dial, response headers capped
+// at 64 KiB, and the redirect limit.
 func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
-	switch {
-	case cfg.Concurrency < 1:
-		return nil, fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, cfg.Concurrency)
-	case cfg.MaxBody < 0:
-		return nil, fmt.Errorf("%w: max body must not be negative, got %d", ErrConfig, cfg.MaxBody)
-	case cfg.MaxRedirects < 0:
-		return nil, fmt.Errorf("%w: max redirects must not be negative, got %d", ErrConfig, cfg.MaxRedirects)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: cfg.Policy.Control()}
+	bodyMode, _ := ParseBodyMode(string(cfg.BodyMode))
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+		Control: cfg.Policy.Control(), Resolver: cfg.Resolver}
 	transport := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
@@ -72,130 +95,84 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		MaxResponseHeaderBytes: 64 << 10,
 		TLSClientConfig:        cfg.TLSConfig,
 	}
-	maxRedirects := cfg.MaxRedirects
-	client := &http.Client{
-		Transport: transport,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > maxRedirects {
-				return fmt.Errorf("%w: more than %d", ErrTooManyRedirects, maxRedirects)
-			}
-			return nil
-		},
-	}
+	client := &http.Client{Transport: transport, CheckRedirect: checkRedirect(cfg.MaxRedirects)}
 	ua := cfg.UserAgent
 	if ua == "" {
 		ua = "fetchstream"
 	}
-	return &Fetcher{client: client, maxBody: cfg.MaxBody, refuseLarge: cfg.RefuseLarge, userAgent: ua}, nil
+	return &Fetcher{
+		client:      client,
+		maxBody:     cfg.MaxBody,
+		refuseLarge: cfg.RefuseLarge,
+		bodyMode:    bodyMode,
+		retry:       retryPolicy{retries: cfg.Retries, base: cfg.RetryBase, max: cfg.RetryMax},
+		userAgent:   ua,
+	}, nil
 }
 
 // Close releases idle connections.
 func (f *Fetcher) Close() { f.client.CloseIdleConnections() }
 
-// Fetch GETs rawURL with timeout covering connect, headers and body, and
-// returns its result with URL, Status, Error, body fields and ElapsedMS
-// set (the caller sets BatchID, Index and Count). It never panics and
-// never returns an error: every failure is a Result.Error kind. When ctx
-// is canceled the result is canceled; when timeout passes, timeout.
+// Fetch GETs rawURL and returns its result with every field but BatchID,
+// Index and Count set (the caller's). It never panics and never returns
+// an error: every failure is a Result.Error kind.
+//
+// timeout bounds each attempt (connect, headers and body); with retries,
+// all attempts and the waits between them fit in timeout × (retries+1)
+// (see retryPolicy), and the result is the last attempt's, with Attempts
+// counting them. Fetch holds its caller's slot for all of that. When ctx
+// is canceled, the request in flight or the wait before a retry ends at
+// once and the result is canceled.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result {
 	start := time.Now()
-	res := wire.Result{URL: rawURL}
-	f.fetch(ctx, rawURL, timeout, &res)
-	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	res := f.fetch(ctx, rawURL, timeout, start)
+	res.URL, res.FetchedAt = rawURL, start.UTC()
+	res.ElapsedMS = durationMS(time.Since(start))
 	return res
 }
 
-func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duration, res *wire.Result) {
+func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duration, start time.Time) (res wire.Result) {
 	u, err := ParseTarget(rawURL)
 	if err != nil {
 		res.Error, res.Message = Classify(err)
-		return
+		return res
 	}
 	if err := ctx.Err(); err != nil {
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
-		return
+		return res
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		res.Error, res.Message = Classify(fmt.Errorf("%w: %v", ErrInvalidURL, err))
-		return
-	}
-	req.Header.Set("User-Agent", f.userAgent)
-	resp, err := f.client.Do(req)
-	if err != nil {
-		f.fail(ctx, res, err, timeout)
-		return
-	}
-	defer resp.Body.Close()
-	res.Status = resp.StatusCode
-	res.ContentType = resp.Header.Get("Content-Type")
-	body, truncated, err := readCapped(resp.Body, f.maxBody)
-	if err != nil {
-		f.fail(ctx, res, err, timeout)
-		return
-	}
-	res.ContentLength = int64(len(body))
-	if truncated {
-		res.ContentLength = max(resp.ContentLength, 0) // declared size, when the server gave one
-	}
-	if truncated && f.refuseLarge {
-		res.Error, res.Message = Classify(fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, f.maxBody))
-		return
-	}
-	res.Body, res.BodyEncoding = EmbedBody(body, res.ContentType)
-	res.BodyTruncated = truncated
-	if resp.StatusCode >= 400 {
-		res.Error = wire.ErrHTTP
-	}
-}
-
-// fail classifies err, telling a timeout of this request from a shutdown.
-func (f *Fetcher) fail(ctx context.Context, res *wire.Result, err error, timeout time.Duration) {
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) {
-		err = urlErr.Err
-	}
-	res.Error, res.Message = Classify(err)
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && res.Error != wire.ErrBlocked:
-		res.Error, res.Message = wire.ErrTimeout, fmt.Sprintf("no complete response within %s", timeout)
-	case res.Error == wire.ErrCanceled:
-		res.Message = "the service stopped before the fetch could finish"
-	}
-}
-
-// ParseTarget accepts only absolute http and https URLs with a host, of at
-// most MaxURLLength bytes; anything else is an error wrapping ErrInvalidURL.
-func ParseTarget(rawURL string) (*url.URL, error) {
-	if len(rawURL) > MaxURLLength {
-		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalidURL, MaxURLLength)
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err
+	deadline := start.Add(f.retry.budget(timeout))
+	for n := 1; ; n++ {
+		var retryAfter time.Duration
+		res, retryAfter = f.try(ctx, u, min(timeout, time.Until(deadline)))
+		res.Attempts = n
+		wait, again := f.retry.next(n, &res, retryAfter, time.Until(deadline), timeout)
+		if !again {
+			return res
 		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+		if !sleep(ctx, wait) {
+			last := string(res.Error)
+			if res.Error == wire.ErrHTTP {
+				last = fmt.Sprintf("status %d", res.Status)
+			}
+			res.Error, res.Message = wire.ErrCanceled,
+				fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, last)
+			return res
+		}
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%w: scheme must be http or https, got %q", ErrInvalidURL, u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%w: no host", ErrInvalidURL)
-	}
-	return u, nil
 }
 
-// readCapped reads at most limit bytes of r; truncated reports that the
-// body went on past them (the rest is left unread, so a slow or endless
-// body costs no more than the cap).
-func readCapped(r io.Reader, limit int64) (body []byte, truncated bool, err error) {
-	body, err = io.ReadAll(io.LimitReader(r, limit+1))
-	if int64(len(body)) > limit {
-		return body[:limit], true, err
+// sleep waits for d, or returns false as soon as ctx is canceled.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
 	}
-	return body, false, err
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -33,8 +33,11 @@ type Policy struct {
 	AllowNets    []netip.Prefix // open these ranges as well
 }
 
-// Control returns a net.Dialer Control function enforcing the policy.
-// IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
+// Control returns a net.Dialer Control function enforcing the policy. It
+// runs after the name is resolved and before the connection is made, for
+// every dial: the first request, each redirect and each retry. IPv4-mapped
+// IPv6 addresses (and AllowNets prefixes) are judged as the IPv4 they
+// carry. Ports are not restricted: the policy is about addresses.
 func (p Policy) Control() func(network, address string, _ syscall.RawConn) error {
 	var v4, v6 []netip.Prefix
 	allowed := p.AllowNets
@@ -42,6 +45,9 @@ func (p Policy) Control() func(network, address string, _ syscall.RawConn) error
 		allowed = append(append([]netip.Prefix(nil), privateRanges...), p.AllowNets...)
 	}
 	for _, prefix := range allowed {
+		if prefix.Addr().Is4In6() && prefix.Bits() >= 96 { // addresses are judged unmapped, so prefixes are too
+			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96).Masked()
+		}
 		if prefix.Addr().Is4() {
 			v4 = append(v4, prefix)
 		} else {

@@ -14,19 +14,24 @@ var ErrBadBatch = errors.New("invalid batch")
 // MaxIDLength bounds a batch id, from the header or the JSON object.
 const MaxIDLength = 256
 
+var utf8BOM = []byte("\ufeff")
+
 // DecodeBatch decodes one input message in any of the three batch forms:
 //
 //   - plain text, one URL per line (surrounding space trimmed, blank lines ignored);
 //   - a JSON array of URL strings;
-//   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ...}.
+//   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ..., "priority": ...,
+//     "concurrency": ..., "correlation_id": ...} (all but urls optional).
 //
-// headerID is the Fetch-Batch-Id header, if any; an object's own id wins.
+// A leading UTF-8 byte order mark is ignored. headerID is the
+// Fetch-Batch-Id header, if any; an object's own id wins.
 // The URLs are not validated here: a bad URL fails alone, as invalid_url,
 // when it is fetched. A message that is empty, not UTF-8, malformed JSON,
-// or holds no URL is an error wrapping ErrBadBatch. DecodeBatch never panics.
+// or holds no URL, or whose batch id is over MaxIDLength bytes or not
+// UTF-8, is an error wrapping ErrBadBatch. DecodeBatch never panics.
 func DecodeBatch(data []byte, headerID string) (Batch, error) {
 	b := Batch{ID: headerID}
-	trimmed := bytes.TrimSpace(data)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))
 	switch {
 	case len(trimmed) == 0:
 		return b, fmt.Errorf("%w: empty message", ErrBadBatch)
@@ -52,8 +57,14 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 	default:
 		b.URLs = splitLines(trimmed)
 	}
-	if len(b.ID) > MaxIDLength || len(b.CorrelationID) > MaxIDLength {
-		return b, fmt.Errorf("%w: batch or correlation id longer than %d bytes", ErrBadBatch, MaxIDLength)
+	if len(b.ID) > MaxIDLength {
+		return b, fmt.Errorf("%w: batch id longer than %d bytes", ErrBadBatch, MaxIDLength)
+	}
+	if len(b.CorrelationID) > MaxIDLength {
+		return b, fmt.Errorf("%w: correlation id longer than %d bytes", ErrBadBatch, MaxIDLength)
+	}
+	if !utf8.ValidString(b.ID) { // JSON would change it, and the client could not match its results
+		return b, fmt.Errorf("%w: batch id is not UTF-8 text", ErrBadBatch)
 	}
 	if len(b.URLs) == 0 {
 		return b, fmt.Errorf("%w: no URLs", ErrBadBatch)

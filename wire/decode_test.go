@@ -8,54 +8,79 @@ import (
 )
 
 func TestDecodeBatch(t *testing.T) {
-	three := 3
+	two := []string{"http://a/", "https://b/x?y=z"}
 	cases := []struct {
-		name     string
-		data     string
-		headerID string
-		want     Batch
-		err      string
+		name      string
+		data      string
+		header    string
+		id        string
+		urls      []string
+		timeoutMS int64
+		err       string // in the error; "" for none
 	}{
-		{"text lines", "http://a\n\n  http://b  \r\nhttp://c\n", "", Batch{URLs: []string{"http://a", "http://b", "http://c"}}, ""},
-		{"text with header id", "http://a", "h1", Batch{ID: "h1", URLs: []string{"http://a"}}, ""},
-		{"array", ` ["http://a", "http://b"] `, "h2", Batch{ID: "h2", URLs: []string{"http://a", "http://b"}}, ""},
-		{"object", `{"id":"b1","urls":["http://a"],"timeout_ms":2000}`, "", Batch{ID: "b1", URLs: []string{"http://a"}, TimeoutMS: 2000}, ""},
-		{"object id wins over header", `{"id":"b1","urls":["http://a"]}`, "h", Batch{ID: "b1", URLs: []string{"http://a"}}, ""},
-		{"object without id takes header", `{"urls":["http://a"]}`, "h", Batch{ID: "h", URLs: []string{"http://a"}}, ""},
-		{"object with fairness fields", `{"urls":["http://a"],"concurrency":2,"priority":3,"correlation_id":"c"}`, "",
-			Batch{URLs: []string{"http://a"}, Concurrency: 2, Priority: &three, CorrelationID: "c"}, ""},
-		{"bad URL kept for the fetch to reject", `["not a url"]`, "", Batch{URLs: []string{"not a url"}}, ""},
-		{"empty", "", "", Batch{}, "empty message"},
-		{"blank", " \n\t ", "", Batch{}, "empty message"},
-		{"not UTF-8", "\xff\xfe", "", Batch{}, "not UTF-8"},
-		{"truncated JSON", `{"urls": [`, "", Batch{}, "JSON object"},
-		{"wrong type", `{"urls": "http://a"}`, "", Batch{}, "JSON object"},
-		{"array of numbers", `[1,2]`, "", Batch{}, "JSON array"},
-		{"empty array", `[]`, "", Batch{}, "no URLs"},
-		{"object without urls", `{"id":"x"}`, "", Batch{}, "no URLs"},
-		{"negative timeout", `{"urls":["http://a"],"timeout_ms":-5}`, "", Batch{}, "timeout_ms"},
-		{"negative concurrency", `{"urls":["http://a"],"concurrency":-1}`, "", Batch{}, "concurrency"},
-		{"priority out of range", `{"urls":["http://a"],"priority":10}`, "", Batch{}, "priority"},
-		{"id too long", `{"id":"` + strings.Repeat("x", MaxIDLength+1) + `","urls":["http://a"]}`, "", Batch{}, "longer than"},
+		{"text", "http://a/\nhttps://b/x?y=z\n", "h", "h", two, 0, ""},
+		{"text with CRLF, blanks and spaces", "\r\n  http://a/ \r\n\r\n\thttps://b/x?y=z\r\n", "", "", two, 0, ""},
+		{"array", `["http://a/", "https://b/x?y=z"]`, "h", "h", two, 0, ""},
+		{"object", `{"id": "o", "urls": ["http://a/", "https://b/x?y=z"], "timeout_ms": 250}`, "h", "o", two, 250, ""},
+		{"object without id takes the header", `{"urls": ["http://a/"]}`, "h", "h", []string{"http://a/"}, 0, ""},
+		{"byte order mark", "\ufeff[\"http://a/\"]", "", "", []string{"http://a/"}, 0, ""},
+		{"bad URLs are kept for a per-URL error", `["", "not a url", "ftp://x"]`, "", "", []string{"", "not a url", "ftp://x"}, 0, ""},
+		{"empty", "", "", "", nil, 0, "empty message"},
+		{"blank", " \n\t\r\n", "", "", nil, 0, "empty message"},
+		{"binary", "\xff\xfe\x00\x01", "", "", nil, 0, "not UTF-8"},
+		{"invalid JSON array", `["http://a/",`, "", "", nil, 0, "JSON array"},
+		{"invalid JSON object", `{"urls": [`, "", "", nil, 0, "JSON object"},
+		{"urls not an array", `{"urls": "http://a/"}`, "", "", nil, 0, "JSON object"},
+		{"numbers for URLs", `[1, 2]`, "", "", nil, 0, "JSON array"},
+		{"id a number", `{"id": 5, "urls": ["http://a/"]}`, "", "", nil, 0, "JSON object"},
+		{"timeout a string", `{"urls": ["http://a/"], "timeout_ms": "5"}`, "", "", nil, 0, "JSON object"},
+		{"timeout overflows", `{"urls": ["http://a/"], "timeout_ms": 1e30}`, "", "", nil, 0, "JSON object"},
+		{"negative timeout", `{"urls": ["http://a/"], "timeout_ms": -1}`, "", "", nil, 0, "timeout_ms"},
+		{"negative concurrency", `{"urls": ["http://a/"], "concurrency": -1}`, "", "", nil, 0, "concurrency"},
+		{"priority out of range", `{"urls": ["http://a/"], "priority": 11}`, "", "", nil, 0, "priority"},
+		{"no URLs in an array", `[]`, "", "", nil, 0, "no URLs"},
+		{"no URLs in an object", `{"id": "x"}`, "", "", nil, 0, "no URLs"},
+		{"null", `null`, "", "", []string{"null"}, 0, ""}, // text form: the URL "null", invalid when fetched
+		{"trailing garbage", `["http://a/"] x`, "", "", nil, 0, "JSON array"},
+		{"deep nesting", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "", "", nil, 0, "JSON array"},
+		{"header id not UTF-8", "http://a/", "b\xff1", "", nil, 0, "not UTF-8"},
+		{"header id too long", "http://a/", strings.Repeat("i", MaxIDLength+1), "", nil, 0, "batch id longer"},
+		{"object id too long", `{"id": "` + strings.Repeat("i", MaxIDLength+1) + `", "urls": ["http://a/"]}`, "", "", nil, 0, "batch id longer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := DecodeBatch([]byte(c.data), c.headerID)
+			b, err := DecodeBatch([]byte(c.data), c.header)
 			if c.err != "" {
-				if err == nil || !errors.Is(err, ErrBadBatch) || !strings.Contains(err.Error(), c.err) {
-					t.Fatalf("err = %v, want ErrBadBatch containing %q", err, c.err)
+				if !errors.Is(err, ErrBadBatch) || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want ErrBadBatch mentioning %q", err, c.err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			samePriority := (got.Priority == nil) == (c.want.Priority == nil) &&
-				(got.Priority == nil || *got.Priority == *c.want.Priority)
-			if got.ID != c.want.ID || !slices.Equal(got.URLs, c.want.URLs) || got.TimeoutMS != c.want.TimeoutMS ||
-				got.Concurrency != c.want.Concurrency || !samePriority || got.CorrelationID != c.want.CorrelationID {
-				t.Errorf("got %+v, want %+v", got, c.want)
+			if b.ID != c.id || !slices.Equal(b.URLs, c.urls) || b.TimeoutMS != c.timeoutMS {
+				t.Errorf("got %+v, want id %q urls %q timeout %d", b, c.id, c.urls, c.timeoutMS)
 			}
 		})
+	}
+}
+
+func TestDecodeBatchFairnessFields(t *testing.T) {
+	b, err := DecodeBatch([]byte(`{"urls":["http://a"],"concurrency":2,"priority":3,"correlation_id":"c"}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Concurrency != 2 || b.Priority == nil || *b.Priority != 3 || b.CorrelationID != "c" {
+		t.Errorf("got %+v", b)
+	}
+	for _, bad := range []string{
+		`{"urls":["http://a"],"priority":-1}`,
+		`{"urls":["http://a"],"priority":10}`,
+		`{"urls":["http://a"],"correlation_id":"` + strings.Repeat("c", MaxIDLength+1) + `"}`,
+	} {
+		if _, err := DecodeBatch([]byte(bad), ""); !errors.Is(err, ErrBadBatch) {
+			t.Errorf("%s: err %v, want ErrBadBatch", bad, err)
+		}
 	}
 }

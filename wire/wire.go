@@ -7,7 +7,10 @@
 // DefaultResultsSubject and DefaultBatchesSubject.
 package wire
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Default subjects and header names of the wire contract.
 const (
@@ -31,10 +34,10 @@ const (
 	ErrInvalidURL       ErrorKind = "invalid_url"        // not an absolute http or https URL
 	ErrBlocked          ErrorKind = "blocked"            // the destination is forbidden by the network policy
 	ErrDNS              ErrorKind = "dns_error"          // the host name did not resolve
-	ErrConnection       ErrorKind = "connection_error"   // refused, reset or closed before a full response
+	ErrConnection       ErrorKind = "connection_error"   // refused, reset, closed or not HTTP before a full response
 	ErrTLS              ErrorKind = "tls_error"          // handshake or certificate failure
 	ErrTooManyRedirects ErrorKind = "too_many_redirects" // the redirect limit was reached
-	ErrTooLarge         ErrorKind = "too_large"          // the body was over the cap and the service refuses rather than cuts
+	ErrTooLarge         ErrorKind = "too_large"          // response headers over 64 KiB, or a body over the cap when the service refuses rather than cuts
 	ErrCanceled         ErrorKind = "canceled"           // the service stopped before the fetch could finish
 	ErrUnexpected       ErrorKind = "unexpected_error"   // anything else; Message says what
 	ErrInvalidBatch     ErrorKind = "invalid_batch"      // batch level: the message could not be decoded
@@ -75,13 +78,21 @@ const (
 )
 
 // Result is one URL's outcome, published on the results subject in batch
-// order. BatchID, Index, Count, URL and ElapsedMS are always present.
+// order. BatchID, Index, Count, URL, FetchedAt and ElapsedMS are always
+// present; the rest when they apply.
 type Result struct {
 	BatchID       string `json:"batch_id"`
 	CorrelationID string `json:"correlation_id,omitempty"`
 	Index         int    `json:"index"`
 	Count         int    `json:"count"`
-	URL           string `json:"url"`
+	// URL is the URL as the batch gave it; URLTruncated says it (or
+	// FinalURL) was cut so that the result fits in one NATS message.
+	URL          string `json:"url"`
+	URLTruncated bool   `json:"url_truncated,omitempty"`
+	// FinalURL is the URL of the last request tried, when redirects were
+	// followed (or refused); Redirects counts the redirects followed.
+	FinalURL  string `json:"final_url,omitempty"`
+	Redirects int    `json:"redirects,omitempty"`
 
 	// Status is the HTTP status of the last response, when there was one.
 	Status int `json:"status,omitempty"`
@@ -89,6 +100,9 @@ type Result struct {
 	Error ErrorKind `json:"error,omitempty"`
 	// Message explains Error for every kind but http_error.
 	Message string `json:"message,omitempty"`
+	// Attempts is how many requests were tried for the URL: 1, or more
+	// when retries were made; absent when no request was tried.
+	Attempts int `json:"attempts,omitempty"`
 
 	ContentType string `json:"content_type,omitempty"`
 	// ContentLength is the size of the (decoded) body: the bytes read, or,
@@ -96,11 +110,40 @@ type Result struct {
 	ContentLength int64 `json:"content_length,omitempty"`
 	// Body is the response body: embedded as JSON when it is valid JSON,
 	// else a JSON string (text, or base64 when BodyEncoding says so).
+	// It is absent when empty, when the service's body mode leaves it out,
+	// or when it was dropped to fit the result in one NATS message
+	// (BodyTruncated is then set).
 	Body          json.RawMessage `json:"body,omitempty"`
 	BodyEncoding  string          `json:"body_encoding,omitempty"`
 	BodyTruncated bool            `json:"body_truncated,omitempty"`
+	// BodyBytes and BodySHA256 describe the decoded body bytes read: the
+	// whole body, or with BodyTruncated the first max-body bytes. They are
+	// set for every response read, whether or not Body carries the bytes.
+	// A text or base64 Body decodes to exactly those bytes (less, when cut,
+	// an incomplete last UTF-8 sequence); a JSON Body is the same value,
+	// re-encoded compactly.
+	BodyBytes  int64  `json:"body_bytes,omitempty"`
+	BodySHA256 string `json:"body_sha256,omitempty"`
 
+	// Timing breaks down the last request tried, when one was.
+	Timing *Timing `json:"timing,omitempty"`
+	// FetchedAt is when the fetch of the URL began (its first attempt).
+	FetchedAt time.Time `json:"fetched_at,omitzero"`
+	// ElapsedMS is the URL's wall time: every attempt and every wait.
 	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// Timing is the net/http/httptrace breakdown of the last request a result
+// tried (the final hop of its last attempt), in milliseconds. A phase that
+// did not happen is absent: DNS for an IP literal, and DNS, connect and TLS
+// on a Reused keep-alive connection.
+type Timing struct {
+	DNSMS     float64 `json:"dns_ms,omitempty"`
+	ConnectMS float64 `json:"connect_ms,omitempty"`
+	TLSMS     float64 `json:"tls_ms,omitempty"`
+	// TTFBMS runs from asking for a connection to the first response byte.
+	TTFBMS float64 `json:"ttfb_ms,omitempty"`
+	Reused bool    `json:"reused,omitempty"`
 }
 
 // OK reports whether the URL was fetched with a status below 400.

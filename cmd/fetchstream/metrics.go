@@ -116,6 +116,9 @@ func (m *metrics) RequestFinished(r *wire.Result) {
 	if r.Error != "" {
 		m.failedCount.Add(1)
 	}
+	if r.Attempts > 1 {
+		m.retries.Add(float64(r.Attempts - 1))
+	}
 	o := outcome(r.Error)
 	m.results.WithLabelValues(o).Inc()
 	m.latency.WithLabelValues(o).Observe(r.ElapsedMS / 1000)

@@ -37,7 +37,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestMetricsHealthAndReadiness(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	s := startService(t, url, "--metrics-addr", "127.0.0.1:0")
+	s := startService(t, url, "--metrics-addr", "127.0.0.1:0", "--retries", "1", "--retry-base", "10ms")
 	ops := opsAddr(t, s)
 	if code, _ := get(t, ops+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
@@ -45,7 +45,7 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 	if code, body := get(t, ops+"/readyz"); code != 200 {
 		t.Errorf("/readyz = %d %s", code, body)
 	}
-	data, _ := json.Marshal([]string{target.URL("/text"), target.URL("/status/404"), "bad url"})
+	data, _ := json.Marshal([]string{target.URL("/text"), target.URL("/status/404"), "bad url", target.URL("/status/503")})
 	if _, err := nc.Request(wire.DefaultInSubject, data, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,8 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 	_, body := get(t, ops+"/metrics")
 	for _, want := range []string{
 		`fetchstream_results_total{outcome="ok"} 1`,
-		`fetchstream_results_total{outcome="http_error"} 1`,
+		`fetchstream_results_total{outcome="http_error"} 2`,
+		`fetchstream_retries_total 1`,
 		`fetchstream_results_total{outcome="invalid_url"} 1`,
 		`fetchstream_request_duration_seconds_count{outcome="ok"} 1`,
 		`fetchstream_requests_in_flight 0`,

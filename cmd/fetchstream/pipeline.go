@@ -63,6 +63,10 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		close(fetch.In())
 		return nil, err
 	}
+	if base64Size := int64(cfg.maxBody)/3*4 + resultHeadroom; base64Size > nc.MaxPayload()-resultHeadroom {
+		log.Warn("--max-body is too large for the server's max payload: bodies near the cap will be dropped from results (body_truncated)",
+			"max_body", int64(cfg.maxBody), "max_payload", nc.MaxPayload())
+	}
 	sink, err := connectors.NewPublisher(nc, connectors.PublisherConfig{
 		Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log, Observer: m})
 	if err != nil {

@@ -41,6 +41,10 @@ type runConfig struct {
 	maxBody      byteSize
 	refuseLarge  bool
 	maxRedirects int
+	retries      int
+	retryBase    time.Duration
+	retryMax     time.Duration
+	bodyMode     string
 	allowPrivate bool
 	allowNets    prefixList
 	grace        time.Duration
@@ -53,7 +57,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", filepath.Join(os.TempDir(), "fetchstream", "jetstream"), "embedded NATS server's JetStream directory")
 	fs.StringVar(&c.queue, "queue", "fetchstream", "queue group: replicas in one group share the batches")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "requests in flight at most, across all batches")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout (connect, headers and body)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each attempt at a URL: connect, TLS, headers and body (see --retries)")
 	fs.DurationVar(&c.maxTimeout, "max-timeout", time.Minute, "a batch's timeout_ms is capped at this")
 	fs.IntVar(&c.maxBatch, "max-batch", 10000, "URLs per batch at most; larger batches are rejected whole")
 	fs.IntVar(&c.window, "window", 256, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
@@ -63,6 +67,10 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.maxBody, "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.refuseLarge, "refuse-large", false, "fail bodies over --max-body as too_large instead of cutting them")
 	fs.IntVar(&c.maxRedirects, "max-redirects", 10, "redirects followed per request at most")
+	fs.IntVar(&c.retries, "retries", 0, "retries per URL after a timeout, a connection error or a 429, 502, 503 or 504 (0 to 10); --timeout bounds each attempt, and all of a URL's attempts and waits fit in --timeout × (retries+1)")
+	fs.DurationVar(&c.retryBase, "retry-base", 200*time.Millisecond, "backoff before the first retry is random in [0, this); it doubles with each retry (full jitter), up to --retry-max; a Retry-After on 429 and 503 is honoured instead")
+	fs.DurationVar(&c.retryMax, "retry-max", 5*time.Second, "longest backoff ceiling between retries")
+	fs.StringVar(&c.bodyMode, "body", "auto", "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are always given")
 	fs.BoolVar(&c.allowPrivate, "allow-private", false, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var(&c.allowNets, "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
@@ -93,8 +101,15 @@ func (c *runConfig) validate() error {
 		return fmt.Errorf("--max-body must be at least 1 byte")
 	case c.maxRedirects < 0:
 		return fmt.Errorf("--max-redirects must not be negative, got %d", c.maxRedirects)
+	case c.retries < 0 || c.retries > stages.MaxRetries:
+		return fmt.Errorf("--retries must be from 0 to %d, got %d", stages.MaxRetries, c.retries)
+	case c.retryBase < 0 || c.retryMax < c.retryBase:
+		return fmt.Errorf("--retry-base (%s) must not be negative nor above --retry-max (%s)", c.retryBase, c.retryMax)
 	case c.grace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.grace)
+	}
+	if _, err := stages.ParseBodyMode(c.bodyMode); err != nil {
+		return fmt.Errorf("--body: must be auto, text or none, got %q", c.bodyMode)
 	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		return fmt.Errorf("--listen %q: want host:port", c.listen)
@@ -136,6 +151,10 @@ func (c *runConfig) fetcherConfig() stages.FetcherConfig {
 		MaxBody:      int64(c.maxBody),
 		RefuseLarge:  c.refuseLarge,
 		MaxRedirects: c.maxRedirects,
+		Retries:      c.retries,
+		RetryBase:    c.retryBase,
+		RetryMax:     c.retryMax,
+		BodyMode:     stages.BodyMode(c.bodyMode),
 		Policy:       stages.Policy{AllowPrivate: c.allowPrivate, AllowNets: c.allowNets},
 	}
 }
@@ -199,6 +218,11 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log, m)
 	if err != nil {
 		return err
+	}
+	// A round trip to the server, so that "running" means subscribed: a
+	// request sent after this line finds the service.
+	if err := conn.nc.FlushTimeout(5 * time.Second); err != nil {
+		log.Warn("could not confirm the subscription with the server", "err", err)
 	}
 	if cfg.metricsAddr != "" {
 		opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -91,10 +93,12 @@ func TestRequestReplyGathers(t *testing.T) {
 	}
 }
 
-// Every failure is mapped to its kind.
+// Every failure is mapped to its kind, and says how many attempts it took
+// (retries are off by default: one attempt, none without a request).
 func TestErrorMapping(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
+	hostile := fetchtest.NewHostile(t)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,21 +107,28 @@ func TestErrorMapping(t *testing.T) {
 	closed.Close()
 	startService(t, url)
 	cases := []struct {
-		url     string
-		kind    wire.ErrorKind
-		status  int
-		message string
+		url      string
+		kind     wire.ErrorKind
+		status   int
+		message  string
+		attempts int
 	}{
-		{target.URL("/hang"), wire.ErrTimeout, 0, "within 300ms"},
-		{target.URL("/status/404"), wire.ErrHTTP, 404, ""},
-		{target.URL("/status/503"), wire.ErrHTTP, 503, ""},
-		{"not a url", wire.ErrInvalidURL, 0, "scheme"},
-		{"ftp://example.com/file", wire.ErrInvalidURL, 0, "scheme"},
-		{"http:///nohost", wire.ErrInvalidURL, 0, "no host"},
-		{"http://169.254.169.254/latest/meta-data/", wire.ErrBlocked, 0, "--allow-private or --allow-net"},
-		{closedURL, wire.ErrConnection, 0, "refused"},
-		{"http://does-not-exist.invalid/", wire.ErrDNS, 0, "no such host"},
-		{target.URL("/text"), "", 200, ""},
+		{target.URL("/hang"), wire.ErrTimeout, 0, "within 300ms", 1},
+		{target.URL("/status/404"), wire.ErrHTTP, 404, "", 1},
+		{target.URL("/status/503"), wire.ErrHTTP, 503, "", 1},
+		{"not a url", wire.ErrInvalidURL, 0, "scheme", 0},
+		{"ftp://example.com/file", wire.ErrInvalidURL, 0, "scheme", 0},
+		{"file:///etc/passwd", wire.ErrInvalidURL, 0, "scheme", 0},
+		{"gopher://127.0.0.1:70/", wire.ErrInvalidURL, 0, "scheme", 0},
+		{"http:///nohost", wire.ErrInvalidURL, 0, "no host", 0},
+		{"http://169.254.169.254/latest/meta-data/", wire.ErrBlocked, 0, "--allow-private or --allow-net", 1},
+		{hostile.URL("/redirect?to=http://169.254.169.254/"), wire.ErrBlocked, 0, "169.254.169.254", 1},
+		{closedURL, wire.ErrConnection, 0, "refused", 1},
+		{hostile.URL("/garbage"), wire.ErrConnection, 0, "malformed HTTP", 1},
+		{"http://does-not-exist.invalid/", wire.ErrDNS, 0, "no such host", 1},
+		{hostile.URL("/redirect-loop"), wire.ErrTooManyRedirects, 0, "more than 10", 1},
+		{hostile.URL("/endless-headers"), wire.ErrTooLarge, 0, "headers exceeded", 1},
+		{target.URL("/text"), "", 200, "", 1},
 	}
 	batch := wire.Batch{TimeoutMS: 300}
 	for _, c := range cases {
@@ -134,9 +145,12 @@ func TestErrorMapping(t *testing.T) {
 	}
 	for i, c := range cases {
 		r := got[i]
-		if r.Error != c.kind || r.Status != c.status || !strings.Contains(r.Message, c.message) {
-			t.Errorf("%s: got error %q status %d message %q; want %q, %d, containing %q",
-				c.url, r.Error, r.Status, r.Message, c.kind, c.status, c.message)
+		if r.Error != c.kind || r.Status != c.status || !strings.Contains(r.Message, c.message) || r.Attempts != c.attempts {
+			t.Errorf("%s: got error %q status %d message %q attempts %d; want %q, %d, containing %q, %d attempts",
+				c.url, r.Error, r.Status, r.Message, r.Attempts, c.kind, c.status, c.message, c.attempts)
+		}
+		if r.FetchedAt.IsZero() {
+			t.Errorf("%s: no fetched_at", c.url)
 		}
 	}
 }
@@ -170,12 +184,14 @@ func TestConcurrencyCapNeverExceeded(t *testing.T) {
 	}
 }
 
-// Bad messages get an error reply and summary; the next batch is served.
+// Bad messages get an error reply and summary; bad URLs get a result of
+// their own and cost their batch nothing else; the next batch is served.
 func TestBadMessagesSurvived(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
 	startService(t, url, "--max-batch", "3")
 	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	fullOfURLs := bytes.Repeat([]byte("http://a/\n"), int(nc.MaxPayload()-1024)/10) // a max payload's worth
 	bad := []struct {
 		name string
 		data []byte
@@ -188,9 +204,14 @@ func TestBadMessagesSurvived(t *testing.T) {
 		{"wrong JSON types", []byte(`{"urls": "http://x"}`), wire.ErrInvalidBatch},
 		{"array of numbers", []byte(`[1, 2]`), wire.ErrInvalidBatch},
 		{"negative timeout", []byte(`{"urls": ["http://x"], "timeout_ms": -1}`), wire.ErrInvalidBatch},
+		{"id a number", []byte(`{"id": 5, "urls": ["http://x"]}`), wire.ErrInvalidBatch},
+		{"timeout overflows", []byte(`{"urls": ["http://x"], "timeout_ms": 1e30}`), wire.ErrInvalidBatch},
+		{"deep nesting", []byte(strings.Repeat("[", 50000) + strings.Repeat("]", 50000)), wire.ErrInvalidBatch},
 		{"too many URLs", []byte("http://a\nhttp://b\nhttp://c\nhttp://d"), wire.ErrBatchTooLarge},
+		{"a max payload's worth of URLs", fullOfURLs, wire.ErrBatchTooLarge},
 	}
 	for _, c := range bad {
+		start := time.Now()
 		reply, err := nc.Request(wire.DefaultInSubject, c.data, 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -199,19 +220,57 @@ func TestBadMessagesSurvived(t *testing.T) {
 		if err := json.Unmarshal(reply.Data, &s); err != nil || s.Error != c.kind || s.Message == "" {
 			t.Errorf("%s: reply %s, want a summary with error %s and a message", c.name, reply.Data, c.kind)
 		}
+		t.Logf("%s (%d bytes): %s in %s: %.100s", c.name, len(c.data), s.Error, time.Since(start).Round(time.Millisecond), s.Message)
 		var published wire.Summary
 		summaries.next(&published, 5*time.Second)
 		if published.Error != c.kind {
 			t.Errorf("%s: summary on %s = %+v", c.name, wire.DefaultBatchesSubject, published)
 		}
 	}
-	data, _ := json.Marshal([]string{target.URL("/text")})
-	reply, err := nc.Request(wire.DefaultInSubject, data, 5*time.Second)
+	// Over the max payload, the client refuses to send: the service never sees it.
+	if err := nc.Publish(wire.DefaultInSubject, make([]byte, nc.MaxPayload()+1)); !errors.Is(err, nats.ErrMaxPayload) {
+		t.Errorf("publishing over the max payload: %v, want nats.ErrMaxPayload", err)
+	}
+
+	// Bad URLs: each an invalid_url result, echoed whole when it fits and
+	// cut (url_truncated) when its JSON would not; the good URL is fetched.
+	long := "http://x/" + strings.Repeat("a", 100_000)
+	escaped := "http://x/" + strings.Repeat("\x01<", 200_000) // 1.4 MB as JSON
+	urls := []string{long, target.URL("/text"), escaped}
+	start := time.Now()
+	reply, err := nc.Request(wire.DefaultInSubject, []byte(strings.Join(urls, "\n")), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("URLs of 100 kB and 400 kB (1.4 MB as JSON) around a good one: reply of %d bytes in %s",
+		len(reply.Data), time.Since(start).Round(time.Millisecond))
 	var got []wire.Result
-	if err := json.Unmarshal(reply.Data, &got); err != nil || len(got) != 1 || !got[0].OK() {
+	if err := json.Unmarshal(reply.Data, &got); err != nil || len(got) != 3 {
+		t.Fatalf("bad URLs batch: reply of %d bytes: %v", len(reply.Data), err)
+	}
+	if got[0].Error != wire.ErrInvalidURL || got[0].URL != long || got[0].URLTruncated || len(got[0].Message) > 100 {
+		t.Errorf("100 kB URL: error %q, url %d bytes (truncated %v), message %q; want invalid_url echoing the whole URL",
+			got[0].Error, len(got[0].URL), got[0].URLTruncated, got[0].Message)
+	}
+	if !got[1].OK() {
+		t.Errorf("the good URL between bad ones: %+v", got[1])
+	}
+	if got[2].Error != wire.ErrInvalidURL || !got[2].URLTruncated || !strings.HasPrefix(escaped, got[2].URL) {
+		t.Errorf("URL too big for a message as JSON: error %q, url_truncated %v", got[2].Error, got[2].URLTruncated)
+	}
+	var s wire.Summary
+	summaries.next(&s, 5*time.Second)
+	if s.Count != 3 || s.OK != 1 || s.Errors[wire.ErrInvalidURL] != 2 {
+		t.Errorf("bad URLs batch summary %+v", s)
+	}
+
+	data, _ := json.Marshal([]string{target.URL("/text")})
+	reply, err = nc.Request(wire.DefaultInSubject, data, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good []wire.Result
+	if err := json.Unmarshal(reply.Data, &good); err != nil || len(good) != 1 || !good[0].OK() {
 		t.Errorf("good batch after bad ones: reply %s", reply.Data)
 	}
 }

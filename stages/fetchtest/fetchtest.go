@@ -1,7 +1,9 @@
 // Package fetchtest serves real HTTP targets on loopback for tests of the
 // fetch path: endpoints that answer after a delay, with a given status, or
 // never, while the server counts the requests in flight and the most it
-// ever saw at once.
+// ever saw at once (Target); servers that misbehave on purpose (Hostile,
+// Silent); a destination that must never be reached (Counter); and a DNS
+// server answering chosen names with chosen addresses (NewResolver).
 package fetchtest
 
 import (

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// requestBatch sends batch on subject by request-reply and returns the
+// results in order.
+func requestBatch(t *testing.T, nc *nats.Conn, subject string, batch wire.Batch) []wire.Result {
+	t.Helper()
+	data, _ := json.Marshal(batch)
+	reply, err := nc.Request(subject, data, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []wire.Result
+	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != len(batch.URLs) {
+		t.Fatalf("reply %.300s: %v", reply.Data, err)
+	}
+	return results
+}
+
+func expectKinds(t *testing.T, results []wire.Result, kinds []wire.ErrorKind) {
+	t.Helper()
+	for i, r := range results {
+		if r.Error != kinds[i] {
+			t.Errorf("%.80s: got %q (%s), want %q", r.URL, r.Error, r.Message, kinds[i])
+		}
+	}
+}
+
+// The network policy through the service: redirects and mapped addresses
+// are refused even with --allow-private, and an environment proxy is not
+// a way around it.
+func TestSecurityPolicyEndToEnd(t *testing.T) {
+	proxy := fetchtest.NewCounter(t, "127.0.0.1:0")
+	for _, name := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+		t.Setenv(name, proxy.URL)
+	}
+	natsURL, nc := startNATS(t)
+	origin := fetchtest.NewHostile(t)
+	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
+	local := fetchtest.NewCounter(t, "127.0.0.1:0")
+	_, localPort, _ := net.SplitHostPort(local.Listener.Addr().String())
+	startService(t, natsURL, "--allow-private")
+	redirect := func(to string) string { return origin.URL("/redirect?to=" + url.QueryEscape(to)) }
+	batch := wire.Batch{TimeoutMS: 2000, URLs: []string{
+		redirect("http://169.254.169.254/latest/meta-data/"),
+		redirect("http://0.0.0.0:" + localPort + "/"),
+		redirect("http://[::ffff:169.254.169.254]/"),
+		redirect("file:///etc/passwd"),
+		"http://[::ffff:169.254.169.254]/",
+		"https://169.254.169.254/",
+		"http://100.64.0.1/",
+		neighbour.URL + "/", // loopback: open under --allow-private
+	}}
+	results := requestBatch(t, nc, wire.DefaultInSubject, batch)
+	expectKinds(t, results, []wire.ErrorKind{wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, wire.ErrInvalidURL,
+		wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, ""})
+	if results[0].FinalURL != "http://169.254.169.254/latest/meta-data/" || results[0].Redirects != 1 {
+		t.Errorf("refused redirect: final_url %q redirects %d", results[0].FinalURL, results[0].Redirects)
+	}
+	if local.Hits() != 0 || proxy.Hits() != 0 || neighbour.Hits() != 1 {
+		t.Errorf("hits: this host via 0.0.0.0 %d (want 0), proxy %d (want 0), allowed neighbour %d (want 1)",
+			local.Hits(), proxy.Hits(), neighbour.Hits())
+	}
+}
+
+// --retries and its backoff flags through the service.
+func TestRetriesEndToEnd(t *testing.T) {
+	natsURL, nc := startNATS(t)
+	h := fetchtest.NewHostile(t)
+	startService(t, natsURL, "--retries", "2", "--retry-base", "10ms", "--retry-max", "20ms")
+	flaky := func(key, fail, status, retryAfter string) string {
+		return h.URL("/flaky?" + url.Values{"key": {key}, "fail": {fail}, "status": {status}, "retry_after": {retryAfter}}.Encode())
+	}
+	start := time.Now()
+	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: []string{
+		flaky("twice", "2", "503", ""),
+		flaky("always", "9", "502", ""),
+		flaky("far", "1", "429", "3600"),
+		flaky("404", "1", "404", ""),
+		h.URL("/hang"),
+	}})
+	took := time.Since(start)
+	want := []struct {
+		kind     wire.ErrorKind
+		status   int
+		attempts int
+	}{{"", 200, 3}, {wire.ErrHTTP, 502, 3}, {wire.ErrHTTP, 429, 1}, {wire.ErrHTTP, 404, 1}, {wire.ErrTimeout, 0, 3}}
+	for i, w := range want {
+		r := results[i]
+		if r.Error != w.kind || r.Status != w.status || (r.Attempts != w.attempts && !(w.kind == wire.ErrTimeout && r.Attempts == 2)) {
+			t.Errorf("%s: got %q %d after %d attempts, want %q %d after %d", r.URL, r.Error, r.Status, r.Attempts, w.kind, w.status, w.attempts)
+		}
+	}
+	if budget := 3 * 500 * time.Millisecond; took > budget+2*time.Second {
+		t.Errorf("batch took %s; the slowest URL's budget is %s", took, budget)
+	}
+}
+
+// --max-body, --refuse-large and --body through the service, each on its
+// own input subject.
+func TestBodyFlagsEndToEnd(t *testing.T) {
+	natsURL, nc := startNATS(t)
+	h := fetchtest.NewHostile(t)
+	startService(t, natsURL, "--in", "fetch.cut", "--max-body", "1KiB")
+	startService(t, natsURL, "--in", "fetch.refuse", "--max-body", "1KiB", "--refuse-large")
+	startService(t, natsURL, "--in", "fetch.text", "--body", "text")
+	startService(t, natsURL, "--in", "fetch.none", "--body", "none")
+
+	cut := requestBatch(t, nc, "fetch.cut", wire.Batch{URLs: []string{h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json")}})
+	for _, r := range cut[:2] {
+		if !r.OK() || !r.BodyTruncated || r.BodyBytes != 1024 || r.BodySHA256 == "" {
+			t.Errorf("--max-body 1KiB, %s: %q truncated %v body_bytes %d", r.URL, r.Error, r.BodyTruncated, r.BodyBytes)
+		}
+	}
+	if string(cut[2].Body) != `{"hello":"world","n":[1,2,3]}` || cut[2].BodyTruncated { // embedded JSON is compacted
+		t.Errorf("a body under the cap: %s", cut[2].Body)
+	}
+
+	refused := requestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: []string{h.URL("/utf8/4000"), h.URL("/json")}})
+	expectKinds(t, refused, []wire.ErrorKind{wire.ErrTooLarge, ""})
+
+	text := requestBatch(t, nc, "fetch.text", wire.Batch{URLs: []string{h.URL("/bytes/100"), h.URL("/json")}})
+	if text[0].Body != nil || text[0].BodyBytes != 100 || text[1].Body == nil {
+		t.Errorf("--body text: binary body %.20s (%d bytes), JSON body %s", text[0].Body, text[0].BodyBytes, text[1].Body)
+	}
+	none := requestBatch(t, nc, "fetch.none", wire.Batch{URLs: []string{h.URL("/json")}})
+	if none[0].Body != nil || none[0].BodyBytes != 34 || len(none[0].BodySHA256) != 64 {
+		t.Errorf("--body none: body %s, body_bytes %d, sha %q", none[0].Body, none[0].BodyBytes, none[0].BodySHA256)
+	}
+}
+
+// Hostile servers through the service with one slot: each ends as its
+// kind within its timeout, and the URL after them is fetched.
+func TestHostileServersEndToEnd(t *testing.T) {
+	natsURL, nc := startNATS(t)
+	h := fetchtest.NewHostile(t)
+	silent := fetchtest.Silent(t)
+	startService(t, natsURL, "--concurrency", "1")
+	start := time.Now()
+	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: []string{
+		h.URL("/trickle"), h.URL("/hang"), h.URL("/slow-headers"), "http://" + silent + "/",
+		h.URL("/endless-headers"), h.URL("/redirect-loop"), h.URL("/garbage"), h.URL("/json"),
+	}})
+	took := time.Since(start)
+	expectKinds(t, results, []wire.ErrorKind{wire.ErrTimeout, wire.ErrTimeout, wire.ErrTimeout, wire.ErrTimeout,
+		wire.ErrTooLarge, wire.ErrTooManyRedirects, wire.ErrConnection, ""})
+	for _, r := range results[:4] {
+		if r.ElapsedMS > 300+1000 {
+			t.Errorf("%s ended after %.0fms, timeout 300ms", r.URL, r.ElapsedMS)
+		}
+	}
+	if took > 4*300*time.Millisecond+3*time.Second {
+		t.Errorf("batch took %s with one slot; four timeouts of 300ms", took)
+	}
+}
+
+// --per-host caps one host's requests in flight; another host's URLs
+// behind them start at once.
+func TestPerHostEndToEnd(t *testing.T) {
+	natsURL, nc := startNATS(t)
+	slow, quick := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
+	startService(t, natsURL, "--per-host", "2", "--concurrency", "8")
+	s := slow.URL("/delay/500")
+	start := time.Now()
+	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: []string{s, s, s, s, quick.URL("/text"), quick.URL("/delay/1")}})
+	took := time.Since(start)
+	if got := slow.MaxInFlight(); got != 2 {
+		t.Errorf("the slow host saw %d in flight at most, want the cap of 2", got)
+	}
+	for _, r := range results[4:] {
+		if !r.OK() || r.FetchedAt.Sub(start) > 400*time.Millisecond {
+			t.Errorf("%s: %q, started %s after the batch: it waited behind the capped host", r.URL, r.Error, r.FetchedAt.Sub(start))
+		}
+	}
+	if took < time.Second {
+		t.Errorf("took %s: four 500ms URLs two at a time take at least 1s", took)
+	}
+}

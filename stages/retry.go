@@ -1,0 +1,116 @@
+package stages
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// MaxRetries bounds FetcherConfig.Retries.
+const MaxRetries = 10
+
+// retryPolicy decides whether a failed attempt is tried again and after
+// how long. The fetcher makes only GET requests, which are idempotent, so
+// every URL may be retried; what is retried is a failure that may pass:
+// a timeout, a connection error, and the statuses 429, 502, 503 and 504.
+//
+// Budget: each attempt is bounded by the request's timeout, and all
+// attempts of a URL and the waits between them share a budget of
+// timeout × (retries+1), counted from the first attempt. The wait before
+// a retry is the server's Retry-After on 429 and 503 (seconds or an
+// HTTP-date), else exponential backoff with full jitter: uniform in
+// [0, min(max, base·2^(n-1))) before retry n. A retry is made only when,
+// after its wait, at least half a timeout of the budget is left; so a
+// Retry-After reaching past the budget ends the retries at once, and the
+// result is the 429 or 503 as answered, never a wait with no time to try.
+type retryPolicy struct {
+	retries   int
+	base, max time.Duration
+}
+
+// budget is the wall time all attempts of one URL share.
+func (p retryPolicy) budget(timeout time.Duration) time.Duration {
+	return timeout * time.Duration(p.retries+1)
+}
+
+// next says whether to retry after attempt n (from 1) ended as r, with
+// left of the budget remaining, and how long to wait first. retryAfter is
+// the attempt's Retry-After, or negative when it had none.
+func (p retryPolicy) next(n int, r *wire.Result, retryAfter, left, timeout time.Duration) (time.Duration, bool) {
+	if n > p.retries || !retryable(r) {
+		return 0, false
+	}
+	wait := p.backoff(n)
+	if retryAfter >= 0 {
+		wait = retryAfter
+	}
+	if left-wait < timeout/2 {
+		return 0, false
+	}
+	return wait, true
+}
+
+// retryable: failures that another attempt may not meet.
+func retryable(r *wire.Result) bool {
+	switch r.Error {
+	case wire.ErrTimeout, wire.ErrConnection:
+		return true
+	case wire.ErrHTTP:
+		switch r.Status {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+	}
+	return false
+}
+
+// backoff is the full-jitter wait before retry n (from 1).
+func (p retryPolicy) backoff(n int) time.Duration {
+	ceiling := p.base
+	for i := 1; i < n && ceiling < p.max; i++ {
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, p.max)
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling)
+}
+
+// retryAfter reads the Retry-After of a 429 or 503 response: a number of
+// seconds or an HTTP-date (a date in the past is no wait). It returns -1
+// for other statuses and for a missing or unreadable header.
+func retryAfter(resp *http.Response, now time.Time) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return -1
+	}
+	return parseRetryAfter(resp.Header.Get("Retry-After"), now)
+}
+
+// maxRetryAfter keeps huge Retry-After values from overflowing; any wait
+// this long is past every budget anyway.
+const maxRetryAfter = 365 * 24 * time.Hour
+
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return -1
+	}
+	if secs, err := strconv.ParseUint(value, 10, 64); err == nil {
+		if secs > uint64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		return time.Duration(secs) * time.Second
+	} else if value[0] >= '0' && value[0] <= '9' && strings.Trim(value, "0123456789") == "" {
+		return maxRetryAfter // all digits, too many for a uint64
+	}
+	when, err := http.ParseTime(value)
+	if err != nil {
+		return -1
+	}
+	return min(max(when.Sub(now), 0), maxRetryAfter)
+}

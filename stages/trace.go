@@ -1,0 +1,93 @@
+package stages
+
+import (
+	"crypto/tls"
+	"net/http/httptrace"
+	"sync"
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// trace records the net/http/httptrace events of one attempt and keeps
+// those of its last hop: each request of a redirect chain starts with
+// GetConn, which clears what the hop before it recorded. Hooks run on the
+// transport's goroutines (dials race each other, and a dial may finish
+// after the attempt gave up), so every field is behind the mutex.
+type trace struct {
+	mu     sync.Mutex
+	t      traceTimes
+	reused bool
+}
+
+type traceTimes struct {
+	getConn, dnsStart, dnsDone, connectStart, connectDone, tlsStart, tlsDone, firstByte time.Time
+}
+
+// hooks returns the ClientTrace that feeds t.
+func (t *trace) hooks() *httptrace.ClientTrace {
+	set := func(field *time.Time) {
+		now := time.Now()
+		t.mu.Lock()
+		*field = now
+		t.mu.Unlock()
+	}
+	return &httptrace.ClientTrace{
+		GetConn: func(string) {
+			now := time.Now()
+			t.mu.Lock()
+			t.t, t.reused = traceTimes{getConn: now}, false
+			t.mu.Unlock()
+		},
+		GotConn: func(info httptrace.GotConnInfo) {
+			t.mu.Lock()
+			t.reused = info.Reused
+			t.mu.Unlock()
+		},
+		DNSStart: func(httptrace.DNSStartInfo) { set(&t.t.dnsStart) },
+		DNSDone:  func(httptrace.DNSDoneInfo) { set(&t.t.dnsDone) },
+		ConnectStart: func(string, string) {
+			now := time.Now()
+			t.mu.Lock()
+			if t.t.connectStart.IsZero() { // the first of racing dials
+				t.t.connectStart = now
+			}
+			t.mu.Unlock()
+		},
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				set(&t.t.connectDone)
+			}
+		},
+		TLSHandshakeStart:    func() { set(&t.t.tlsStart) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { set(&t.t.tlsDone) },
+		GotFirstResponseByte: func() { set(&t.t.firstByte) },
+	}
+}
+
+// timing is the breakdown of the last hop, or nil when no request began.
+// A phase without both ends (it did not happen, or did not finish) is 0.
+func (t *trace) timing() *wire.Timing {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tt := t.t
+	if tt.getConn.IsZero() {
+		return nil
+	}
+	return &wire.Timing{
+		DNSMS:     spanMS(tt.dnsStart, tt.dnsDone),
+		ConnectMS: spanMS(tt.connectStart, tt.connectDone),
+		TLSMS:     spanMS(tt.tlsStart, tt.tlsDone),
+		TTFBMS:    spanMS(tt.getConn, tt.firstByte),
+		Reused:    t.reused,
+	}
+}
+
+func spanMS(from, to time.Time) float64 {
+	if from.IsZero() || to.IsZero() || to.Before(from) {
+		return 0
+	}
+	return durationMS(to.Sub(from))
+}
+
+func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
