@@ -63,10 +63,14 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	}
 
 	// Mid-load: some results are out, batches are held unacked.
-	waitCaptured(ctx, t, js, 10, time.Minute)
+	const midLoad = 10
+	waitCaptured(ctx, t, js, midLoad, time.Minute)
 	info, err := input.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if info.NumAckPending == 0 {
+		t.Errorf("no batch is unacked with %d results out: killing a replica tests nothing", midLoad)
 	}
 	victim := s.containers(t, "fetchstream")[0]
 	if out, err := run(ctx, time.Minute, nil, "", "docker", "kill", "--signal", "KILL", victim); err != nil {
@@ -76,7 +80,7 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	s.must(t, "restart", "nats")
 	waitConnected(t, nc, time.Minute)
 
-	seen := readCaptured(ctx, t, js, batches, 3*time.Minute)
+	seen := readCaptured(ctx, t, js, batches, 2*time.Minute)
 	duplicates := 0
 	for _, b := range batches {
 		for i, u := range b.URLs {
@@ -162,7 +166,15 @@ func readCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, bat
 	deadline := time.Now().Add(timeout)
 	for len(seen) < want {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d URLs have a result after %s", len(seen), want, timeout)
+			var missing []resultKey
+			for _, b := range batches {
+				for i := range b.URLs {
+					if len(seen[resultKey{b.ID, i}]) == 0 && len(missing) < 20 {
+						missing = append(missing, resultKey{b.ID, i})
+					}
+				}
+			}
+			t.Fatalf("%d of %d URLs have a result after %s; missing (at most 20 shown): %v", len(seen), want, timeout, missing)
 		}
 		fetched, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
