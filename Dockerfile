@@ -9,7 +9,9 @@
 # built on the host, so keep that stage to COPY --from=build, USER,
 # ENTRYPOINT, CMD and HEALTHCHECK lines, one per line.
 
-FROM golang:1.26 AS build
+# GO_IMAGE: a Go 1.26 image; change it to use a mirror.
+ARG GO_IMAGE=golang:1.26
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
