@@ -106,7 +106,8 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	if info, err = input.Info(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d URLs in %d batches: every one has a result, %d of them more than once; %d deliveries of the %d batches",
+	t.Logf("%d URLs in %d batches: every one has a result, %d of them more than once in the capture stream "+
+		"(which drops a copy with the same Nats-Msg-Id); %d deliveries of the %d batches",
 		nBatches*perBatch, nBatches, duplicates, info.Delivered.Consumer, nBatches)
 }
 

@@ -46,7 +46,8 @@ func startStack(t *testing.T, docker dockerEnv, root, project string, img images
 			t.Fatal(err)
 		}
 		tried = append(tried, subnet)
-		s.natsPort, s.monitorPort = freePort(t), freePort(t)
+		ports := freePorts(t, 2)
+		s.natsPort, s.monitorPort = ports[0], ports[1]
 		s.vars = map[string]string{
 			"NATS_IMAGE":             img.nats,
 			"FETCHSTREAM_IMAGE":      img.fetchstream,
