@@ -2,8 +2,8 @@
 // subject, with bounded parallelism, a timeout per request and every
 // failure mapped to a structured error, and publishes the results in batch
 // order. Its subcommands run the service (run), send batches and follow
-// their results (publish), serve local test endpoints (target) and show
-// the whole thing offline (demo).
+// their results (publish), serve local test endpoints (target), show the
+// whole thing offline (demo) and check a container's health (health).
 package main
 
 import (
@@ -45,7 +45,7 @@ var errSomeFailed = errors.New("some URLs failed")
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := &ffcli.Command{
 		Name:       "fetchstream",
-		ShortUsage: "fetchstream <run|publish|target|demo> [flags]",
+		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health> [flags]",
 		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
 			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' for a command's flags.",
 		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),
@@ -56,6 +56,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			watchCommand(stdout, stderr),
 			demoCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
+			healthCommand(stdout, stderr),
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
