@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -78,13 +79,22 @@ func natsOptions(log *slog.Logger) []nats.Option {
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
 		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS disconnected; reconnecting", "err", err)
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // our own Close at shutdown
+			}
+			log.Warn("NATS disconnected; reconnecting without limit, holding publishes meanwhile", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
+		nats.PingInterval(20 * time.Second),
+		nats.MaxPingsOutstanding(3),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+				logSlowConsumer(log, sub)
+				return
+			}
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
@@ -92,4 +102,16 @@ func natsOptions(log *slog.Logger) []nats.Option {
 			log.Error("NATS error", "subject", subject, "err", err)
 		}),
 	}
+}
+
+// logSlowConsumer explains a slow-consumer event: batches came faster than
+// this replica fetches them, its buffer filled, and NATS dropped some.
+// nats.go reports it once per episode; the count of batches dropped so far
+// is the subscription's Dropped (also connectors.CoreSource.Dropped).
+func logSlowConsumer(log *slog.Logger, sub *nats.Subscription) {
+	dropped, _ := sub.Dropped()
+	limitMsgs, limitBytes, _ := sub.PendingLimits()
+	log.Error("slow consumer: batches arrive faster than this replica fetches them; its buffer is full and NATS dropped batches, which are lost (core NATS is at-most-once)",
+		"subject", sub.Subject, "dropped_total", dropped, "pending_batches_limit", limitMsgs, "pending_bytes_limit", limitBytes,
+		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
 }

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
@@ -16,14 +20,38 @@ const resultHeadroom = 4 << 10
 
 // pipeline is a running source → decode → fetch → encode → sink chain.
 // done is closed once the source has closed and every element has been
-// published.
+// published (and, in JetStream mode, settled).
 type pipeline struct {
-	done chan struct{}
+	done      chan struct{}
+	source    connectors.Readiness
+	core      *connectors.CoreSource      // nil in JetStream mode
+	jetStream *connectors.JetStreamSource // nil in core mode
+}
+
+// Ready returns nil while the service is connected to NATS and taking
+// batches, and otherwise an error (wrapping connectors.ErrNotReady) that
+// says why. It is what a readiness probe should ask.
+func (p *pipeline) Ready() error { return p.source.Ready() }
+
+func (p *pipeline) mode() string {
+	if p.jetStream != nil {
+		return "jetstream"
+	}
+	return "core"
+}
+
+// handedBack counts the batches nak'ed for redelivery so far (JetStream).
+func (p *pipeline) handedBack() int64 {
+	if p.jetStream == nil {
+		return 0
+	}
+	return p.jetStream.Stats().Nakked
 }
 
 // startPipeline builds the stages (validating all before subscribing) and
 // runs them. sourceCtx stops the intake (the subscription drains);
-// fetchCtx cancels requests in flight.
+// fetchCtx cancels requests in flight and ends the holding of publishes
+// while NATS is unreachable.
 func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
 	cfg *runConfig, log *slog.Logger) (*pipeline, error) {
 	decode, err := stages.NewDecode(stages.DecodeConfig{
@@ -43,25 +71,82 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		close(fetch.In())
 		return nil, err
 	}
-	sink, err := connectors.NewPublisher(nc, connectors.PublisherConfig{
-		Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log})
+	sinkCfg, err := publisherConfig(sourceCtx, nc, cfg, log)
 	if err != nil {
 		close(decode.In())
 		close(fetch.In())
 		close(encode.In())
 		return nil, err
 	}
-	source, err := connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
-		Subject: cfg.subjects.in, Queue: cfg.queue})
+	sink, err := connectors.NewPublisher(fetchCtx, nc, sinkCfg)
+	if err != nil {
+		close(decode.In())
+		close(fetch.In())
+		close(encode.In())
+		return nil, err
+	}
+	p := &pipeline{done: make(chan struct{})}
+	var source streams.Source
+	if cfg.durability.jetStream {
+		p.jetStream, err = jetStreamSource(sourceCtx, nc, cfg, log)
+		source = p.jetStream
+		p.source = p.jetStream
+	} else {
+		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
+			Subject: cfg.subjects.in, Queue: cfg.queue,
+			PendingMsgs: cfg.durability.pendingBatches, PendingBytes: int(cfg.durability.pendingBytes)})
+		source = p.core
+		p.source = p.core
+	}
 	if err != nil {
 		close(decode.In())
 		decode.Via(fetch).Via(encode).To(sink)
 		return nil, err
 	}
-	p := &pipeline{done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		source.Via(decode).Via(fetch).Via(encode).To(sink)
 	}()
 	return p, nil
+}
+
+// publisherConfig: in JetStream mode results carry Nats-Msg-Id, and a
+// batch is acked only once the streams its outputs land in (if any) have
+// acked them.
+func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (connectors.PublisherConfig, error) {
+	pc := connectors.PublisherConfig{Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log}
+	if !cfg.durability.jetStream {
+		return pc, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return pc, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if pc.ResultsStream, err = connectors.StreamOf(ctx, js, pc.Results); err != nil {
+		return pc, err
+	}
+	if pc.BatchesStream, err = connectors.StreamOf(ctx, js, pc.Batches); err != nil {
+		return pc, err
+	}
+	pc.MsgIDs = true
+	log.Info("output subjects", "results", pc.Results, "results_stream", pc.ResultsStream,
+		"batches", pc.Batches, "batches_stream", pc.BatchesStream)
+	return pc, nil
+}
+
+func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (*connectors.JetStreamSource, error) {
+	setupCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	dead, err := connectors.NewDeadLetter(setupCtx, nc, cfg.durability.deadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter subject: %w", err)
+	}
+	return connectors.NewJetStreamSource(ctx, nc, connectors.JetStreamSourceConfig{
+		ConsumerSetup: cfg.durability.consumerSetup(cfg.subjects.in),
+		MaxPending:    pullCredit(cfg.maxActive),
+		DeadLetter:    dead,
+		Logger:        log,
+	})
 }

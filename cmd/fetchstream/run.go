@@ -39,6 +39,8 @@ type runConfig struct {
 	allowPrivate bool
 	allowNets    prefixList
 	grace        time.Duration
+
+	durability durabilityFlags
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -60,7 +62,8 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxRedirects, "max-redirects", 10, "redirects followed per request at most")
 	fs.BoolVar(&c.allowPrivate, "allow-private", false, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var(&c.allowNets, "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
-	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
+	c.durability.register(fs)
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -90,7 +93,7 @@ func (c *runConfig) validate() error {
 	case c.subjects.in == "" || c.subjects.out == "" || c.subjects.batches == "":
 		return errors.New("--in, --out and --batches-subject must not be empty")
 	}
-	return nil
+	return c.durability.validate(c.maxActive)
 }
 
 func (c *runConfig) fetcherConfig() stages.FetcherConfig {
@@ -136,8 +139,10 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 
 // runService runs until ctx is canceled, then shuts down gracefully: it
 // stops taking batches, lets those in flight finish within the grace
-// period, cancels what is left (those URLs end as canceled results),
-// publishes everything and closes the connection.
+// period, cancels what is left (core: those URLs end as canceled results;
+// JetStream: their batches are nak'ed for redelivery), publishes
+// everything, flushes and closes the connection. It returns nil only when
+// nothing was cut short.
 func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	conn, err := connectOrEmbed(cfg, log)
 	if err != nil {
@@ -155,23 +160,28 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("fetchstream running", "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
+	log.Info("fetchstream running", "mode", p.mode(), "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
 		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout)
 	select {
 	case <-p.done:
-		return errors.New("the input subscription closed (NATS connection lost for good)")
+		return errors.New("the input closed (NATS connection lost for good)")
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing batches in flight", "grace", cfg.grace)
+	log.Info("shutting down: taking no new batches, finishing those in flight", "grace", cfg.grace)
 	grace := time.NewTimer(cfg.grace)
 	defer grace.Stop()
 	select {
 	case <-p.done:
-		log.Info("shutdown complete")
+		log.Info("shutdown complete: every batch in flight was finished and published")
 		return nil
 	case <-grace.C:
 	}
+	before := p.handedBack()
 	cancelFetches()
 	<-p.done
+	if p.jetStream != nil {
+		return fmt.Errorf("shutdown grace of %s ran out: %d unfinished batches were left unacked for redelivery",
+			cfg.grace, p.handedBack()-before)
+	}
 	return fmt.Errorf("shutdown grace of %s ran out: unfinished URLs were published as canceled", cfg.grace)
 }
