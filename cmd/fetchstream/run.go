@@ -180,7 +180,7 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	cancelFetches()
 	<-p.done
 	if p.jetStream != nil {
-		return fmt.Errorf("shutdown grace of %s ran out: %d unfinished batches were left unacked for redelivery",
+		return fmt.Errorf("shutdown grace of %s ran out: unfinished batches left unacked for redelivery: %d",
 			cfg.grace, p.handedBack()-before)
 	}
 	return fmt.Errorf("shutdown grace of %s ran out: unfinished URLs were published as canceled", cfg.grace)
