@@ -56,8 +56,11 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
 			return nil, fmt.Errorf("%w; pass --nats-url to use a running server, or --listen for another port", err)
 		}
 		url = embedded.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.dataDir,
-			"try", "nats -s "+url+" request fetch.urls '[\"https://example.com\"]'")
+		try := "nats -s " + url + " request fetch.urls '[\"https://example.com\"]'"
+		if cfg.durability.jetStream { // a request to a stream's subject is answered by the stream
+			try = "nats -s " + url + " pub fetch.urls '[\"https://example.com\"]'; nats -s " + url + " sub 'fetch.>'"
+		}
+		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.dataDir, "try", try)
 	}
 	nc, err := nats.Connect(url, natsOptions(log)...)
 	if err != nil {

@@ -40,6 +40,14 @@ func (p *pipeline) mode() string {
 	return "core"
 }
 
+// from says where batches come from.
+func (p *pipeline) from(cfg *runConfig) string {
+	if p.jetStream != nil {
+		return "stream " + cfg.durability.stream + ", durable consumer " + cfg.durability.durable
+	}
+	return "queue group " + cfg.queue
+}
+
 // handedBack counts the batches nak'ed for redelivery so far (JetStream).
 func (p *pipeline) handedBack() int64 {
 	if p.jetStream == nil {

@@ -160,7 +160,7 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("fetchstream running", "mode", p.mode(), "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
+	log.Info("fetchstream running", "mode", p.mode(), "in", cfg.subjects.in, "from", p.from(cfg), "out", cfg.subjects.out,
 		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout)
 	select {
 	case <-p.done:
