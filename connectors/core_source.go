@@ -58,7 +58,8 @@ var (
 	_ Readiness      = (*CoreSource)(nil)
 )
 
-// NewCoreSource subscribes and starts emitting.
+// NewCoreSource subscribes, waits until the server has the subscription,
+// and starts emitting.
 func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*CoreSource, error) {
 	if cfg.Subject == "" {
 		return nil, fmt.Errorf("%w: empty input subject", ErrConfig)
@@ -80,6 +81,12 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 			_ = sub.Unsubscribe()
 			return nil, fmt.Errorf("set pending limits: %w", err)
 		}
+	}
+	// Once the server has the subscription, a batch published from now on
+	// reaches this replica: a caller told "running" can rely on it.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
 	}
 	s.sub = sub
 	closedCh := sub.StatusChanged(nats.SubscriptionClosed)

@@ -29,7 +29,7 @@ func (d *durabilityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.stream, "stream", connectors.DefaultStream, "--jetstream: stream over --in, created if absent (an existing one is used unchanged)")
 	fs.StringVar(&d.durable, "durable", connectors.DefaultDurable, "--jetstream: durable pull consumer shared by all replicas, created if absent (an existing one is used unchanged)")
 	fs.DurationVar(&d.ackWait, "ack-wait", connectors.DefaultAckWait, "--jetstream: a created consumer's AckWait: a killed replica's batches are delivered again this long after its last sign of life")
-	fs.IntVar(&d.maxDeliver, "max-deliver", connectors.DefaultMaxDeliver, "--jetstream: a created consumer's MaxDeliver: a batch is fetched at most this many times less one; its last delivery goes to --dead-letter (-1: no limit)")
+	fs.IntVar(&d.maxDeliver, "max-deliver", connectors.DefaultMaxDeliver, "--jetstream: a created consumer's MaxDeliver: a batch is fetched at most this many times minus one, and on its last delivery it goes to --dead-letter instead (-1: no limit)")
 	fs.IntVar(&d.maxAckPending, "max-ack-pending", connectors.DefaultMaxAckPending, "--jetstream: a created consumer's MaxAckPending: batches in progress across all replicas at most (each replica takes at most --max-active+2)")
 	fs.StringVar(&d.deadLetter, "dead-letter", wire.DefaultDeadLetterSubject, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
 	fs.IntVar(&d.pendingBatches, "pending-batches", 1024, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")

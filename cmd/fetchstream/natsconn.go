@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -73,14 +74,22 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger) (*natsConn, error) {
 	return &natsConn{nc: nc, embedded: embedded}, nil
 }
 
-// natsOptions: reconnect forever with jittered backoff, and log what
+// reconnectDelay is the pause after the attempts-th failed pass over the
+// server list: doubling from 250ms up to 8s, the upper half of it random,
+// so that replicas cut off together do not come back in lockstep.
+func reconnectDelay(attempts int) time.Duration {
+	base := 250 * time.Millisecond << min(max(attempts-1, 0), 5)
+	return base/2 + rand.N(base/2+1)
+}
+
+// natsOptions: reconnect forever with jittered exponential backoff, ping
+// often enough to notice a dead server within a minute, and log what
 // happens to the connection.
 func natsOptions(log *slog.Logger) []nats.Option {
 	return []nats.Option{
 		nats.Name("fetchstream"),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.CustomReconnectDelay(reconnectDelay),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if nc.IsClosed() {
