@@ -137,6 +137,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // the batch, a nak brings it back at once, a rejection dead-letters it with
 // its reason and never delivers it again.
 func TestJetStreamSourceSettles(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name      string
 		complete  bool
@@ -151,6 +152,7 @@ func TestJetStreamSourceSettles(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			f := newJSFixture(t)
 			dead, err := f.nc.SubscribeSync("dead")
 			if err != nil {
@@ -200,6 +202,7 @@ func TestJetStreamSourceSettles(t *testing.T) {
 // A batch on its MaxDeliver-th delivery is not emitted: it goes to the
 // dead-letter subject with the reason, and is terminated.
 func TestJetStreamSourceDeadLettersLastDelivery(t *testing.T) {
+	t.Parallel()
 	f := newJSFixture(t)
 	f.setup.AckWait, f.setup.MaxDeliver = time.Second, 2
 	dead, err := f.nc.SubscribeSync("dead")
@@ -247,6 +250,7 @@ func TestJetStreamSourceDeadLettersLastDelivery(t *testing.T) {
 // flags say, with a warning; a consumer fetchstream cannot work with is
 // refused.
 func TestJetStreamSourceAttachesUnchanged(t *testing.T) {
+	t.Parallel()
 	f := newJSFixture(t)
 	ctx := context.Background()
 	if _, err := f.js.CreateStream(ctx, jetstream.StreamConfig{Name: "IN", Subjects: []string{"in", "other"}}); err != nil {
@@ -292,12 +296,12 @@ func TestJetStreamSourceAttachesUnchanged(t *testing.T) {
 // A held batch outlives the AckWait: the source sends InProgress until it
 // is settled, so the server does not redeliver it.
 func TestJetStreamSourceKeepsLongBatchesAlive(t *testing.T) {
+	t.Parallel()
 	f := newJSFixture(t)
-	f.setup.AckWait = time.Second
-	s, _ := f.source(4)
+	s, _ := f.source(4) // AckWait 2s
 	f.publish(`["http://slow"]`, nil)
 	in := next(t, s, 5*time.Second)
-	nothingFrom(t, s, 3500*time.Millisecond) // three and a half AckWaits
+	nothingFrom(t, s, 5*time.Second) // two and a half AckWaits
 	if info := f.consumerInfo(); info.NumRedelivered != 0 || info.NumAckPending != 1 {
 		t.Errorf("consumer: %d redelivered, %d pending ack; want 0 and 1", info.NumRedelivered, info.NumAckPending)
 	}
@@ -308,6 +312,7 @@ func TestJetStreamSourceKeepsLongBatchesAlive(t *testing.T) {
 // The source holds at most MaxPending unsettled messages: it does not even
 // pull more, so the rest stay in the stream for other replicas.
 func TestJetStreamSourcePullsOnlyWhatItCanHold(t *testing.T) {
+	t.Parallel()
 	f := newJSFixture(t)
 	s, _ := f.source(3)
 	for range 10 {
@@ -332,9 +337,9 @@ func TestJetStreamSourcePullsOnlyWhatItCanHold(t *testing.T) {
 // On cancel the source stops pulling and closes Out, keeps what it
 // emitted alive until settled, and reports not ready.
 func TestJetStreamSourceDrains(t *testing.T) {
+	t.Parallel()
 	f := newJSFixture(t)
-	f.setup.AckWait = time.Second
-	s, cancel := f.source(4)
+	s, cancel := f.source(4) // AckWait 2s
 	if err := s.Ready(); err != nil {
 		t.Fatalf("ready: %v", err)
 	}
@@ -353,7 +358,7 @@ func TestJetStreamSourceDrains(t *testing.T) {
 		t.Errorf("ready while draining: %v", err)
 	}
 	f.publish(`["http://b"]`, nil)
-	time.Sleep(2500 * time.Millisecond) // past the AckWait: the held one is kept alive
+	time.Sleep(3500 * time.Millisecond) // past the AckWait: the held one is kept alive
 	info := f.consumerInfo()
 	if info.NumRedelivered != 0 || info.NumAckPending != 1 || info.NumPending != 1 {
 		t.Errorf("consumer while draining: %d redelivered, %d pending ack, %d not delivered; want 0, 1, 1",
@@ -375,6 +380,7 @@ func TestJetStreamSourceDrains(t *testing.T) {
 // Readiness follows the connection through a server restart, and pulling
 // resumes after it.
 func TestJetStreamSourceReadyAcrossRestart(t *testing.T) {
+	t.Parallel()
 	storeDir := t.TempDir()
 	ns := natstest.StartServer(t, storeDir)
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))

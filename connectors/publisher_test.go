@@ -81,6 +81,7 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, subject string) uint64 {
 // only after the stream has acked every result and the summary, and a
 // batch published twice (a redelivery) is stored once.
 func TestPublisherSettlesAfterStreamAcks(t *testing.T) {
+	t.Parallel()
 	_, nc := natstest.Start(t)
 	js, _ := jetstream.New(nc)
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"}}); err != nil {
@@ -111,6 +112,7 @@ func TestPublisherSettlesAfterStreamAcks(t *testing.T) {
 // A batch whose summary the stream refuses (here: the stream is gone)
 // is settled incomplete, for redelivery, not acked.
 func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
+	t.Parallel()
 	_, nc := natstest.Start(t)
 	js, _ := jetstream.New(nc)
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"}}); err != nil {
@@ -137,6 +139,7 @@ func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
 // publisher holds publishes rather than dropping them; they all arrive
 // once the server is back.
 func TestPublisherHoldsWhileDisconnected(t *testing.T) {
+	t.Parallel()
 	storeDir := t.TempDir()
 	ns := natstest.StartServer(t, storeDir)
 	port := ns.Addr().(*net.TCPAddr).Port
@@ -182,6 +185,7 @@ func waitDisconnected(t *testing.T, nc *nats.Conn) {
 
 // CoreSource readiness follows the connection and the drain.
 func TestCoreSourceReady(t *testing.T) {
+	t.Parallel()
 	storeDir := t.TempDir()
 	ns := natstest.StartServer(t, storeDir)
 	port := ns.Addr().(*net.TCPAddr).Port
