@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	. "github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
@@ -43,7 +43,7 @@ type jsFixture struct {
 	t     *testing.T
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	setup ConsumerSetup
+	setup connectors.ConsumerSetup
 	logs  *logBuffer
 }
 
@@ -54,19 +54,19 @@ func newJSFixture(t *testing.T) *jsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jsFixture{t: t, nc: nc, js: js, logs: &logBuffer{}, setup: ConsumerSetup{
+	return &jsFixture{t: t, nc: nc, js: js, logs: &logBuffer{}, setup: connectors.ConsumerSetup{
 		Stream: "IN", Subject: "in", Durable: "workers", AckWait: 2 * time.Second, MaxDeliver: 3, MaxAckPending: 100}}
 }
 
-// source starts a JetStreamSource stopped when the test ends.
-func (f *jsFixture) source(maxPending int) (*JetStreamSource, context.CancelFunc) {
+// source starts a connectors.JetStreamSource stopped when the test ends.
+func (f *jsFixture) source(maxPending int) (*connectors.JetStreamSource, context.CancelFunc) {
 	f.t.Helper()
-	dead, err := NewDeadLetter(context.Background(), f.nc, "dead")
+	dead, err := connectors.NewDeadLetter(context.Background(), f.nc, "dead")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := NewJetStreamSource(ctx, f.nc, JetStreamSourceConfig{ConsumerSetup: f.setup, MaxPending: maxPending,
+	s, err := connectors.NewJetStreamSource(ctx, f.nc, connectors.JetStreamSourceConfig{ConsumerSetup: f.setup, MaxPending: maxPending,
 		PollWait: time.Second, DeadLetter: dead, Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
 	if err != nil {
 		cancel()
@@ -101,7 +101,7 @@ func (f *jsFixture) consumerInfo() *jetstream.ConsumerInfo {
 	return info
 }
 
-func next(t *testing.T, s *JetStreamSource, timeout time.Duration) *stages.Inbound {
+func next(t *testing.T, s *connectors.JetStreamSource, timeout time.Duration) *stages.Inbound {
 	t.Helper()
 	select {
 	case element, ok := <-s.Out():
@@ -115,7 +115,7 @@ func next(t *testing.T, s *JetStreamSource, timeout time.Duration) *stages.Inbou
 	return nil
 }
 
-func nothingFrom(t *testing.T, s *JetStreamSource, wait time.Duration) {
+func nothingFrom(t *testing.T, s *connectors.JetStreamSource, wait time.Duration) {
 	t.Helper()
 	select {
 	case element := <-s.Out():
@@ -286,9 +286,9 @@ func TestJetStreamSourceAttachesUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.setup.Durable = "acknone"
-	dead, _ := NewDeadLetter(ctx, f.nc, "dead")
-	_, err = NewJetStreamSource(ctx, f.nc, JetStreamSourceConfig{ConsumerSetup: f.setup, MaxPending: 1, DeadLetter: dead})
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "explicit acks") {
+	dead, _ := connectors.NewDeadLetter(ctx, f.nc, "dead")
+	_, err = connectors.NewJetStreamSource(ctx, f.nc, connectors.JetStreamSourceConfig{ConsumerSetup: f.setup, MaxPending: 1, DeadLetter: dead})
+	if !errors.Is(err, connectors.ErrConfig) || !strings.Contains(err.Error(), "explicit acks") {
 		t.Errorf("consumer without explicit acks: got %v, want a refusal", err)
 	}
 }
@@ -354,7 +354,7 @@ func TestJetStreamSourceDrains(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Out not closed after cancel")
 	}
-	if err := s.Ready(); !errors.Is(err, ErrNotReady) {
+	if err := s.Ready(); !errors.Is(err, connectors.ErrNotReady) {
 		t.Errorf("ready while draining: %v", err)
 	}
 	f.publish(`["http://b"]`, nil)
@@ -385,14 +385,14 @@ func TestJetStreamSourceReadyAcrossRestart(t *testing.T) {
 	ns := natstest.StartServer(t, storeDir)
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	js, _ := jetstream.New(nc)
-	f := &jsFixture{t: t, nc: nc, js: js, logs: &logBuffer{}, setup: ConsumerSetup{
+	f := &jsFixture{t: t, nc: nc, js: js, logs: &logBuffer{}, setup: connectors.ConsumerSetup{
 		Stream: "IN", Subject: "in", Durable: "workers", AckWait: 2 * time.Second, MaxDeliver: 3, MaxAckPending: 100}}
 	s, _ := f.source(4)
 	eventually(t, 5*time.Second, "ready", func() bool { return s.Ready() == nil })
 	port := ns.Addr().(*net.TCPAddr).Port
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, 5*time.Second, "not ready while the server is down", func() bool { return errors.Is(s.Ready(), ErrNotReady) })
+	eventually(t, 5*time.Second, "not ready while the server is down", func() bool { return errors.Is(s.Ready(), connectors.ErrNotReady) })
 	natstest.StartServerOn(t, storeDir, port)
 	eventually(t, 15*time.Second, "ready after the restart", func() bool { return s.Ready() == nil })
 	f.publish(`["http://after"]`, nil)

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	. "github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
@@ -55,7 +55,7 @@ func (s *settleRecord) wait(t *testing.T) bool {
 }
 
 // feed sends a batch of n results and its summary into the publisher.
-func feed(p *Publisher, job *stages.Job, n int, body string) {
+func feed(p *connectors.Publisher, job *stages.Job, n int, body string) {
 	for i := range n {
 		data := fmt.Sprintf(`{"batch_id":%q,"index":%d,"count":%d,"url":"http://x","elapsed_ms":1,"body":%q}`, job.ID, i, n, body)
 		p.In() <- &stages.Encoded{Job: job, Index: i, OK: true, Data: []byte(data)}
@@ -87,7 +87,7 @@ func TestPublisherSettlesAfterStreamAcks(t *testing.T) {
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"}}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPublisher(context.Background(), nc, PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
 		ResultsStream: "OUT", BatchesStream: "OUT"})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"}}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPublisher(context.Background(), nc, PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
 		ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestPublisherHoldsWhileDisconnected(t *testing.T) {
 	}
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
 		nats.ReconnectBufSize(4096))
-	p, err := NewPublisher(context.Background(), nc, PublisherConfig{Results: "res", Batches: "sum"})
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestCoreSourceReady(t *testing.T) {
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := NewCoreSource(ctx, nc, CoreSourceConfig{Subject: "in", Queue: "q", PendingMsgs: 3})
+	s, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: "in", Queue: "q", PendingMsgs: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,11 +201,11 @@ func TestCoreSourceReady(t *testing.T) {
 	}
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, 5*time.Second, "not ready while disconnected", func() bool { return errors.Is(s.Ready(), ErrNotReady) })
+	eventually(t, 5*time.Second, "not ready while disconnected", func() bool { return errors.Is(s.Ready(), connectors.ErrNotReady) })
 	natstest.StartServerOn(t, storeDir, port)
 	eventually(t, 10*time.Second, "ready after reconnect", func() bool { return s.Ready() == nil })
 	cancel()
-	eventually(t, 5*time.Second, "not ready once draining", func() bool { return errors.Is(s.Ready(), ErrNotReady) })
+	eventually(t, 5*time.Second, "not ready once draining", func() bool { return errors.Is(s.Ready(), connectors.ErrNotReady) })
 	for range s.Out() {
 	}
 }

@@ -127,6 +127,13 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 			if code != 0 {
 				t.Errorf("exit code %d, want 0", code)
 			}
+			// Published before the exit; give the test's own subscription
+			// time to receive them.
+			waitFor(t, 10*time.Second, "b0's five results and its summary", func() bool {
+				u, _, s := got.counts()
+				return u == 5 && s == 1
+			})
+			time.Sleep(200 * time.Millisecond) // duplicates, if any
 			for i := range 5 {
 				if kind, n := got.kind(key{"b0", i}); n != 1 || kind != "" {
 					t.Errorf("b0[%d]: %d results, error %q; want one success", i, n, kind)
@@ -139,10 +146,10 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 			if !jetStream {
 				return
 			}
-			ackPending, pending := consumerState(t, js)
-			if ackPending+int(pending) != 1 {
-				t.Errorf("consumer: %d pending ack, %d not delivered; want only b1 left", ackPending, pending)
-			}
+			waitFor(t, 5*time.Second, "only b1 left in the consumer (b0 acked)", func() bool {
+				ackPending, pending := consumerState(t, js)
+				return ackPending+int(pending) == 1
+			})
 			startProc(t, "next worker", url, mode.args...)
 			waitFor(t, 20*time.Second, "b1 done by the next worker", func() bool { _, _, s := got.counts(); return s == 2 })
 		})
@@ -195,6 +202,7 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 				}
 				return
 			}
+			time.Sleep(300 * time.Millisecond) // anything published before the exit has arrived
 			if _, total, s := got.counts(); total != 0 || s != 0 {
 				t.Errorf("%d results and %d summaries published for a batch handed back; want none", total, s)
 			}
@@ -305,7 +313,7 @@ func TestReplicasShareLoadAndSurviveAKill(t *testing.T) {
 	l := same(target, 40, 4, "/delay/400")
 	publishJS(t, js, l, 0, l.batches)
 
-	waitFor(t, 30*time.Second, "both replicas at work", func() bool { return a.batchesDone() >= 2 && b.batchesDone() >= 2 })
+	waitFor(t, 30*time.Second, "both replicas at work", func() bool { return a.batchesDone() >= 5 && b.batchesDone() >= 5 })
 	held, _ := consumerState(t, js)
 	doneA := a.batchesDone()
 	a.kill9()
