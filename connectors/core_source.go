@@ -1,6 +1,8 @@
 // Package connectors moves fetchstream's elements in and out of NATS as
 // go-streams Sources and Sinks: CoreSource reads batches from a core NATS
-// queue group, and Publisher publishes results, summaries and replies.
+// queue group (at-most-once), JetStreamSource from a durable JetStream
+// pull consumer (at-least-once), and Publisher publishes results,
+// summaries and replies and settles the input once they are out.
 package connectors
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,21 +44,27 @@ type CoreSourceConfig struct {
 // already delivered, then closes Out. CoreSource closes Out; the caller
 // must not.
 type CoreSource struct {
-	sub *nats.Subscription
-	out chan any
+	nc       *nats.Conn
+	sub      *nats.Subscription
+	out      chan any
+	draining atomic.Bool
 
 	mu     sync.RWMutex
 	closed bool
 }
 
-var _ streams.Source = (*CoreSource)(nil)
+var (
+	_ streams.Source = (*CoreSource)(nil)
+	_ Readiness      = (*CoreSource)(nil)
+)
 
-// NewCoreSource subscribes and starts emitting.
+// NewCoreSource subscribes, waits until the server has the subscription,
+// and starts emitting.
 func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*CoreSource, error) {
 	if cfg.Subject == "" {
 		return nil, fmt.Errorf("%w: empty input subject", ErrConfig)
 	}
-	s := &CoreSource{out: make(chan any)}
+	s := &CoreSource{nc: nc, out: make(chan any)}
 	sub, err := nc.QueueSubscribe(cfg.Subject, cfg.Queue, s.handle)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
@@ -73,11 +82,18 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 			return nil, fmt.Errorf("set pending limits: %w", err)
 		}
 	}
+	// Once the server has the subscription, a batch published from now on
+	// reaches this replica: a caller told "running" can rely on it.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
+	}
 	s.sub = sub
 	closedCh := sub.StatusChanged(nats.SubscriptionClosed)
 	go func() {
 		select {
 		case <-ctx.Done():
+			s.draining.Store(true)
 			_ = sub.Drain()
 			for range closedCh { // closed when the drain (or the connection) ends
 			}
@@ -123,6 +139,22 @@ func (s *CoreSource) Via(next streams.Flow) streams.Flow {
 
 // Pending reports the messages and bytes buffered by the client.
 func (s *CoreSource) Pending() (msgs, bytes int, err error) { return s.sub.Pending() }
+
+// Dropped reports how many batches the client dropped so far because its
+// pending limits were full (a slow consumer): they are lost.
+func (s *CoreSource) Dropped() (int, error) { return s.sub.Dropped() }
+
+// Ready returns nil while the connection is up and the subscription is
+// taking batches.
+func (s *CoreSource) Ready() error {
+	if err := connReady(s.nc); err != nil {
+		return err
+	}
+	if s.draining.Load() || !s.sub.IsValid() {
+		return fmt.Errorf("%w: the subscription is draining or closed", ErrNotReady)
+	}
+	return nil
+}
 
 // headerID finds the batch id header, whatever case the client gave it.
 func headerID(h nats.Header) string {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/stages"
@@ -24,6 +27,18 @@ type PublisherConfig struct {
 	// "<batch_id>/summary" on summaries), so a stream on the output subject
 	// drops the duplicates of a redelivered batch.
 	MsgIDs bool
+	// ResultsStream and BatchesStream name the streams that capture Results
+	// and Batches, "" for none (see StreamOf). For a batch that has a
+	// Settler, what goes to a subject in a stream is published through
+	// JetStream and the batch is settled only once the stream has acked it
+	// all; what goes elsewhere, once a flush shows the server has it.
+	ResultsStream string
+	BatchesStream string
+	// AckTimeout bounds the wait for one JetStream publish ack; 0 means 10s.
+	AckTimeout time.Duration
+	// MaxAckPending caps the JetStream publishes awaiting an ack; past it a
+	// publish waits. 0 means 256.
+	MaxAckPending int
 	// FlushTimeout bounds the flush before a batch is settled.
 	FlushTimeout time.Duration
 	Logger       *slog.Logger
@@ -43,36 +58,82 @@ type PublishObserver interface {
 // request-reply batch, keeps it for the reply. For each *stages.Done it
 // publishes the summary on Batches, sends the reply (the JSON array of the
 // batch's results in order, or the summary when the batch was rejected or
-// the array would not fit in one message), flushes when the batch must be
-// settled, and settles it. Elements are handled one at a time, in order.
-// A failed publish is logged and counted, never fatal. AwaitCompletion
-// returns once In is closed (by the upstream) and everything is handled.
+// the array would not fit in one message), and settles the input message
+// once everything is confirmed (stream acks, or a flush).
+//
+// Elements are handled one at a time, in order; settling happens beside
+// them, so waiting for acks never holds up the next batch. A batch cut
+// short by a shutdown (some results canceled) whose message will be
+// delivered again publishes neither its canceled results nor its summary:
+// they come with the redelivery. While the client is disconnected and its
+// reconnect buffer is full, a publish is held until the connection is back
+// or ctx (given to NewPublisher) is done; then it fails. A failed publish
+// is logged, and its batch, if it has a Settler, is handed back for
+// redelivery rather than acked. AwaitCompletion returns once In is closed
+// (by the upstream) and every batch is published and settled.
 type Publisher struct {
-	nc      *nats.Conn
-	cfg     PublisherConfig
-	in      chan any
-	done    chan struct{}
-	replies map[*stages.Job]*bytes.Buffer
-	log     *slog.Logger
-	debug   bool // log each result (checked once: the hot path pays nothing otherwise)
+	ctx      context.Context
+	nc       *nats.Conn
+	js       jetstream.JetStream // nil unless an output subject is in a stream
+	acks     *pubAcks
+	cfg      PublisherConfig
+	in       chan any
+	done     chan struct{}
+	jobs     map[*stages.Job]*jobOut
+	settling sync.WaitGroup
+	log      *slog.Logger
+	debug    bool // log each result (checked once: the hot path pays nothing otherwise)
+}
+
+// jobOut is what the publisher keeps about a batch between its first
+// result and its summary.
+type jobOut struct {
+	reply   *bytes.Buffer
+	acks    *batchAcks // publishes awaiting stream acks; nil if none
+	flush   bool       // something went out as core NATS: flush before settling
+	failed  int        // publishes that failed outright
+	settles bool       // the batch has a Settler
+	// reconnects is the client's reconnect count at the batch's first
+	// publish: a core publish written before a reconnect may have been lost
+	// on the wire, and a flush after it cannot tell.
+	reconnects uint64
 }
 
 var _ streams.Sink = (*Publisher)(nil)
 
-// NewPublisher validates cfg and starts the sink.
-func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
-	if cfg.Results == "" || cfg.Batches == "" {
+// NewPublisher validates cfg and starts the sink. ctx bounds how long a
+// publish is held while the connection is down.
+func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
+	switch {
+	case cfg.Results == "" || cfg.Batches == "":
 		return nil, fmt.Errorf("%w: results and batches subjects are required", ErrConfig)
+	case cfg.AckTimeout < 0 || cfg.MaxAckPending < 0 || cfg.FlushTimeout < 0:
+		return nil, fmt.Errorf("%w: ack timeout, max ack pending and flush timeout must not be negative", ErrConfig)
 	}
-	if cfg.FlushTimeout <= 0 {
+	if cfg.FlushTimeout == 0 {
 		cfg.FlushTimeout = 5 * time.Second
+	}
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.MaxAckPending == 0 {
+		cfg.MaxAckPending = 256
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Publisher{nc: nc, cfg: cfg, in: make(chan any), done: make(chan struct{}),
-		replies: map[*stages.Job]*bytes.Buffer{}, log: cfg.Logger,
-		debug: cfg.Logger.Enabled(context.Background(), slog.LevelDebug)}
+	p := &Publisher{ctx: ctx, nc: nc, cfg: cfg, in: make(chan any), done: make(chan struct{}),
+		jobs: map[*stages.Job]*jobOut{}, log: cfg.Logger, debug: cfg.Logger.Enabled(ctx, slog.LevelDebug)}
+	if cfg.ResultsStream != "" || cfg.BatchesStream != "" {
+		p.acks = newPubAcks()
+		opts := append(p.acks.options(),
+			jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(cfg.MaxAckPending))
+		js, err := jetstream.New(nc, opts...)
+		if err != nil {
+			return nil, err
+		}
+		p.js = js
+	}
 	go p.run()
 	return p, nil
 }
@@ -80,11 +141,12 @@ func NewPublisher(nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
 // In returns the input channel; the upstream closes it.
 func (p *Publisher) In() chan<- any { return p.in }
 
-// AwaitCompletion blocks until In is closed and all is published.
+// AwaitCompletion blocks until In is closed and all is published and settled.
 func (p *Publisher) AwaitCompletion() { <-p.done }
 
 func (p *Publisher) run() {
 	defer close(p.done)
+	defer p.settling.Wait()
 	for element := range p.in {
 		switch e := element.(type) {
 		case *stages.Encoded:
@@ -97,72 +159,111 @@ func (p *Publisher) run() {
 	}
 }
 
+func (p *Publisher) jobOut(job *stages.Job) *jobOut {
+	jo := p.jobs[job]
+	if jo == nil {
+		jo = &jobOut{settles: job.Settle != nil, reconnects: p.nc.Stats().Reconnects}
+		p.jobs[job] = jo
+	}
+	return jo
+}
+
 func (p *Publisher) result(e *stages.Encoded) {
 	job := e.Job
 	if e.Kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
 		return // the batch will come again; its real result will be published then
 	}
+	jo := p.jobOut(job)
 	msg := &nats.Msg{Subject: p.cfg.Results, Data: e.Data}
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
-	p.publish(msg)
+	p.publish(jo, msg, p.cfg.ResultsStream != "")
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
 	}
 	if job.Reply == "" {
 		return
 	}
-	buf := p.replies[job]
-	if buf == nil {
-		buf = &bytes.Buffer{}
-		buf.WriteByte('[')
-		p.replies[job] = buf
+	if jo.reply == nil {
+		jo.reply = &bytes.Buffer{}
+		jo.reply.WriteByte('[')
 	} else {
-		buf.WriteByte(',')
+		jo.reply.WriteByte(',')
 	}
-	buf.Write(e.Data)
+	jo.reply.Write(e.Data)
 }
 
 func (p *Publisher) batchDone(d *stages.Done) {
-	job := d.Job
-	msg := &nats.Msg{Subject: p.cfg.Batches, Data: d.Data}
-	if p.cfg.MsgIDs {
-		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
+	job, s := d.Job, d.Summary
+	jo := p.jobOut(job)
+	delete(p.jobs, job)
+	complete := s.Errors[wire.ErrCanceled] == 0
+	if !complete && job.Settle != nil && job.Settle.Redeliverable() {
+		p.log.Info("batch cut short by shutdown; left for redelivery", "batch_id", s.BatchID, "count", s.Count,
+			"canceled", s.Errors[wire.ErrCanceled])
+	} else {
+		msg := &nats.Msg{Subject: p.cfg.Batches, Data: d.Data}
+		if p.cfg.MsgIDs {
+			msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
+		}
+		p.publish(jo, msg, p.cfg.BatchesStream != "")
+		if job.Reply != "" {
+			p.reply(d, jo.reply)
+		}
+		if p.cfg.Observer != nil {
+			p.cfg.Observer.BatchDone(&s)
+		}
+		p.log.Info("batch done", "batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed,
+			"elapsed_ms", s.ElapsedMS, "error", s.Error)
 	}
-	p.publish(msg)
-	if job.Reply != "" {
-		p.reply(d)
-	}
-	s := d.Summary
-	if p.cfg.Observer != nil {
-		p.cfg.Observer.BatchDone(&s)
-	}
-	p.log.Info("batch done", "batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed,
-		"elapsed_ms", s.ElapsedMS, "error", s.Error)
 	if job.Settle == nil {
 		return
 	}
-	if err := p.nc.FlushTimeout(p.cfg.FlushTimeout); err != nil {
-		p.log.Warn("flush before settling failed; the batch may be redelivered", "batch_id", s.BatchID, "err", err)
-		return
-	}
-	complete := s.Errors[wire.ErrCanceled] == 0
 	var reject error
-	if s.Error != "" {
-		reject = fmt.Errorf("%s: %s", s.Error, s.Message)
+	if job.Err != nil {
+		reject = job.Err
 	}
-	if err := job.Settle.Done(complete, reject); err != nil {
-		p.log.Warn("settling the input message failed", "batch_id", s.BatchID, "err", err)
+	if jo.acks != nil {
+		p.acks.seal(jo.acks)
+	}
+	p.settling.Add(1)
+	go p.settle(job, jo, complete, reject)
+}
+
+// settle waits until the batch's publishes are confirmed, then settles it:
+// complete only if every publish made it.
+func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject error) {
+	defer p.settling.Done()
+	log := p.log.With("batch_id", job.ID)
+	confirmed := jo.failed == 0
+	if jo.acks != nil {
+		<-jo.acks.done // bounded: every ack resolves within AckTimeout
+		if failed, first := p.acks.outcome(jo.acks); failed > 0 {
+			confirmed = false
+			log.Warn("the output stream did not ack some publishes; the batch will be redelivered", "unacked", failed, "err", first)
+		}
+	}
+	if confirmed && jo.flush {
+		if err := p.flush(); err != nil {
+			confirmed = false
+			log.Warn("flush before settling failed; the batch will be redelivered", "err", err)
+		} else if p.nc.Stats().Reconnects != jo.reconnects {
+			confirmed = false
+			log.Warn("the client reconnected while the batch was being published; some of it may have been lost on the wire, so it will be redelivered")
+		}
+	}
+	if jo.failed > 0 {
+		log.Warn("some publishes failed; the batch will be redelivered", "failed", jo.failed)
+	}
+	if err := job.Settle.Done(complete && confirmed, reject); err != nil {
+		log.Warn("settling the input message failed; it will be redelivered after the ack wait", "err", err)
 	}
 }
 
 // reply answers a request-reply batch with its results, or with the
 // summary when there are none or they would not fit in one message.
-func (p *Publisher) reply(d *stages.Done) {
-	job := d.Job
-	buf := p.replies[job]
-	delete(p.replies, job)
+func (p *Publisher) reply(d *stages.Done, buf *bytes.Buffer) {
 	data := d.Data
 	switch {
 	case buf == nil:
@@ -175,14 +276,83 @@ func (p *Publisher) reply(d *stages.Done) {
 		buf.WriteByte(']')
 		data = buf.Bytes()
 	}
-	p.publish(&nats.Msg{Subject: job.Reply, Data: data})
+	if err := p.send(&nats.Msg{Subject: d.Job.Reply, Data: data}, nil); err != nil {
+		p.log.Error("reply failed", "subject", d.Job.Reply, "bytes", len(data), "err", err)
+	}
 }
 
-func (p *Publisher) publish(msg *nats.Msg) {
-	if err := p.nc.PublishMsg(msg); err != nil {
+// publish sends msg for jo: through JetStream with an awaited ack when the
+// subject is in a stream and the batch is settled, else as core NATS.
+func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream bool) {
+	var acks *batchAcks
+	if inStream && jo.settles {
+		if jo.acks == nil {
+			jo.acks = newBatchAcks()
+		}
+		acks = jo.acks
+	} else {
+		jo.flush = true
+	}
+	if err := p.send(msg, acks); err != nil {
+		jo.failed++
 		if p.cfg.Observer != nil {
 			p.cfg.Observer.PublishFailed(msg.Subject)
 		}
 		p.log.Error("publish failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 	}
+}
+
+// send publishes msg, holding it while the client cannot buffer it.
+func (p *Publisher) send(msg *nats.Msg, acks *batchAcks) error {
+	for {
+		var err error
+		if acks != nil {
+			p.acks.expect(msg, acks)
+			if _, err = p.js.PublishMsgAsync(msg); err != nil {
+				p.acks.forget(msg)
+			}
+		} else {
+			err = p.nc.PublishMsg(msg)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, nats.ErrReconnectBufExceeded) && !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return err
+		}
+		if p.hold() != nil {
+			return err
+		}
+	}
+}
+
+// hold waits for the connection, and a little more for acks to drain,
+// unless ctx is done.
+func (p *Publisher) hold() error {
+	if err := waitConnected(p.ctx, p.nc, 50*time.Millisecond); err != nil {
+		return err
+	}
+	t := time.NewTimer(50 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// flush makes sure the server has every core publish so far, holding
+// across a reconnect while ctx allows.
+func (p *Publisher) flush() error {
+	var err error
+	for range 3 {
+		if err = p.nc.FlushTimeout(p.cfg.FlushTimeout); err == nil {
+			return nil
+		}
+		if waitConnected(p.ctx, p.nc, 50*time.Millisecond) != nil {
+			return err
+		}
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -56,8 +57,11 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, er
 			return nil, fmt.Errorf("%w; pass --nats-url to use a running server, or --listen for another port", err)
 		}
 		url = embedded.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.dataDir,
-			"try", "nats -s "+url+" request fetch.urls '[\"https://example.com\"]'")
+		try := "nats -s " + url + " request fetch.urls '[\"https://example.com\"]'"
+		if cfg.durability.jetStream { // a request to a stream's subject is answered by the stream
+			try = "nats -s " + url + " pub fetch.urls '[\"https://example.com\"]'; nats -s " + url + " sub 'fetch.>'"
+		}
+		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.dataDir, "try", try)
 	}
 	flags := cfg.nats
 	flags.url = url
@@ -72,36 +76,58 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, er
 	return &natsConn{nc: nc, embedded: embedded}, nil
 }
 
-// natsOptions: reconnect forever with jittered backoff, and log and count
+// reconnectDelay is the pause after the attempts-th failed pass over the
+// server list: doubling from 250ms up to 8s, the upper half of it random,
+// so that replicas cut off together do not come back in lockstep.
+func reconnectDelay(attempts int) time.Duration {
+	base := 250 * time.Millisecond << min(max(attempts-1, 0), 5)
+	return base/2 + rand.N(base/2+1)
+}
+
+// natsOptions: reconnect forever with jittered exponential backoff, ping
+// often enough to notice a dead server within a minute, and log and count
 // what happens to the connection.
 func natsOptions(log *slog.Logger, m *metrics) []nats.Option {
 	return []nats.Option{
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.ReconnectJitter(500*time.Millisecond, 2*time.Second),
+		nats.CustomReconnectDelay(reconnectDelay),
 		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: the connection was closed on purpose
-				m.disconnects.Inc()
-				log.Warn("NATS disconnected; reconnecting", "err", err)
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // our own Close at shutdown
 			}
+			m.disconnects.Inc()
+			log.Warn("NATS disconnected; reconnecting without limit, holding publishes meanwhile", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			m.reconnects.Inc()
 			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
+		nats.PingInterval(20 * time.Second),
+		nats.MaxPingsOutstanding(3),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+				m.slowConsumer.Inc()
+				logSlowConsumer(log, sub)
+				return
+			}
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
 			}
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				m.slowConsumer.Inc()
-				log.Error("slow consumer: batches arrived faster than they were taken, and NATS dropped some for this process; "+
-					"raise --concurrency, add replicas, or use --jetstream", "subject", subject)
-				return
-			}
 			log.Error("NATS error", "subject", subject, "err", err)
 		}),
 	}
+}
+
+// logSlowConsumer explains a slow-consumer event: batches came faster than
+// this replica fetches them, its buffer filled, and NATS dropped some.
+// nats.go reports it once per episode; the count of batches dropped so far
+// is the subscription's Dropped (also connectors.CoreSource.Dropped).
+func logSlowConsumer(log *slog.Logger, sub *nats.Subscription) {
+	dropped, _ := sub.Dropped()
+	limitMsgs, limitBytes, _ := sub.PendingLimits()
+	log.Error("slow consumer: batches arrive faster than this replica fetches them; its buffer is full and NATS dropped batches, which are lost (core NATS is at-most-once)",
+		"subject", sub.Subject, "dropped_total", dropped, "pending_batches_limit", limitMsgs, "pending_bytes_limit", limitBytes,
+		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
 }

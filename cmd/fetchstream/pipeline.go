@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
@@ -19,31 +21,60 @@ const resultHeadroom = 4 << 10
 
 // pipeline is a running source → decode → fetch → encode → sink chain.
 // done is closed once the source has closed and every element has been
-// published.
+// published (and, in JetStream mode, settled).
 type pipeline struct {
-	done chan struct{}
+	done      chan struct{}
+	source    connectors.Readiness
+	core      *connectors.CoreSource      // nil in JetStream mode
+	jetStream *connectors.JetStreamSource // nil in core mode
 }
 
-// ready says why the service is not ready to take batches, or nil: it is
-// connected to NATS, its pipeline runs, and it is not shutting down.
-func (p *pipeline) ready(running context.Context, nc *nats.Conn) error {
+// Ready returns nil while the service is connected to NATS and taking
+// batches, and otherwise an error (wrapping connectors.ErrNotReady) that
+// says why. It is what a readiness probe should ask.
+func (p *pipeline) Ready() error { return p.source.Ready() }
+
+// ready is Ready, and also not ready once running is canceled (shutting
+// down) or the pipeline has stopped: what /readyz reports.
+func (p *pipeline) ready(running context.Context) error {
 	select {
 	case <-p.done:
-		return errors.New("the pipeline has stopped")
+		return fmt.Errorf("%w: the pipeline has stopped", connectors.ErrNotReady)
 	default:
 	}
 	if running.Err() != nil {
-		return errors.New("shutting down")
+		return fmt.Errorf("%w: shutting down", connectors.ErrNotReady)
 	}
-	if !nc.IsConnected() {
-		return fmt.Errorf("NATS connection is %s", nc.Status())
+	return p.Ready()
+}
+
+func (p *pipeline) mode() string {
+	if p.jetStream != nil {
+		return "jetstream"
 	}
-	return nil
+	return "core"
+}
+
+// from says where batches come from.
+func (p *pipeline) from(cfg *runConfig) string {
+	if p.jetStream != nil {
+		return "stream " + cfg.durability.stream + ", durable consumer " + cfg.durability.durable
+	}
+	return "queue group " + cfg.queue
+}
+
+// handedBack counts the batches nak'ed for redelivery so far (JetStream).
+func (p *pipeline) handedBack() int64 {
+	if p.jetStream == nil {
+		return 0
+	}
+	return p.jetStream.Stats().Nakked
 }
 
 // startPipeline builds the stages (validating all before subscribing) and
 // runs them. sourceCtx stops the intake (the subscription drains);
-// fetchCtx cancels requests in flight.
+// fetchCtx cancels requests in flight and ends the holding of publishes
+// while NATS is unreachable.
 func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
 	cfg *runConfig, log *slog.Logger, m *metrics) (*pipeline, error) {
 	decode, err := stages.NewDecode(stages.DecodeConfig{
@@ -63,27 +94,56 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		close(fetch.In())
 		return nil, err
 	}
-	if base64Size := int64(cfg.maxBody)/3*4 + resultHeadroom; base64Size > nc.MaxPayload()-resultHeadroom {
-		log.Warn("--max-body is too large for the server's max payload: bodies near the cap will be dropped from results (body_truncated)",
-			"max_body", int64(cfg.maxBody), "max_payload", nc.MaxPayload())
-	}
-	sink, err := connectors.NewPublisher(nc, connectors.PublisherConfig{
-		Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log, Observer: m})
+	sinkCfg, err := publisherConfig(sourceCtx, nc, cfg, log)
 	if err != nil {
 		close(decode.In())
 		close(fetch.In())
 		close(encode.In())
 		return nil, err
 	}
-	source, err := connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
-		Subject: cfg.subjects.in, Queue: cfg.queue})
+	sinkCfg.Observer = m
+	sink, err := connectors.NewPublisher(fetchCtx, nc, sinkCfg)
+	if err != nil {
+		close(decode.In())
+		close(fetch.In())
+		close(encode.In())
+		return nil, err
+	}
+	p := &pipeline{done: make(chan struct{})}
+	var source streams.Source
+	if cfg.durability.jetStream {
+		p.jetStream, err = jetStreamSource(sourceCtx, nc, cfg, log)
+		source = p.jetStream
+		p.source = p.jetStream
+	} else {
+		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
+			Subject: cfg.subjects.in, Queue: cfg.queue,
+			PendingMsgs: cfg.durability.pendingBatches, PendingBytes: int(cfg.durability.pendingBytes)})
+		source = p.core
+		p.source = p.core
+	}
 	if err != nil {
 		close(decode.In())
 		decode.Via(fetch).Via(encode).To(sink)
 		return nil, err
 	}
-	m.watchPending(source.Pending)
-	svc, err := connectors.RegisterMicro(nc, source, connectors.MicroConfig{
+	if p.core != nil {
+		m.watchPending(p.core.Pending)
+		p.registerMicro(sourceCtx, nc, cfg, log, m)
+	}
+	go func() {
+		defer close(p.done)
+		source.Via(decode).Via(fetch).Via(encode).To(sink)
+	}()
+	return p, nil
+}
+
+// registerMicro makes the service discoverable as the NATS micro service
+// fetchstream, with a request-reply fetch endpoint feeding the core
+// source; it is stopped when the intake stops. Core mode only: in
+// JetStream mode batches must come through the stream.
+func (p *pipeline) registerMicro(sourceCtx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger, m *metrics) {
+	svc, err := connectors.RegisterMicro(nc, p.core, connectors.MicroConfig{
 		Name: "fetchstream", Version: version, Subject: cfg.microSubject, Queue: cfg.queue,
 		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
 		Metadata: map[string]string{"in": cfg.subjects.in, "out": cfg.subjects.out, "batches": cfg.subjects.batches,
@@ -92,16 +152,51 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	})
 	if err != nil {
 		log.Warn("not registered as a NATS micro service", "err", err)
-	} else {
-		go func() {
-			<-sourceCtx.Done()
-			_ = svc.Stop()
-		}()
+		return
 	}
-	p := &pipeline{done: make(chan struct{})}
 	go func() {
-		defer close(p.done)
-		source.Via(decode).Via(fetch).Via(encode).To(sink)
+		<-sourceCtx.Done()
+		_ = svc.Stop()
 	}()
-	return p, nil
+}
+
+// publisherConfig: in JetStream mode results carry Nats-Msg-Id, and a
+// batch is acked only once the streams its outputs land in (if any) have
+// acked them.
+func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (connectors.PublisherConfig, error) {
+	pc := connectors.PublisherConfig{Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log}
+	if !cfg.durability.jetStream {
+		return pc, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return pc, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if pc.ResultsStream, err = connectors.StreamOf(ctx, js, pc.Results); err != nil {
+		return pc, err
+	}
+	if pc.BatchesStream, err = connectors.StreamOf(ctx, js, pc.Batches); err != nil {
+		return pc, err
+	}
+	pc.MsgIDs = true
+	log.Info("output subjects", "results", pc.Results, "results_stream", pc.ResultsStream,
+		"batches", pc.Batches, "batches_stream", pc.BatchesStream)
+	return pc, nil
+}
+
+func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (*connectors.JetStreamSource, error) {
+	setupCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	dead, err := connectors.NewDeadLetter(setupCtx, nc, cfg.durability.deadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter subject: %w", err)
+	}
+	return connectors.NewJetStreamSource(ctx, nc, connectors.JetStreamSourceConfig{
+		ConsumerSetup: cfg.durability.consumerSetup(cfg.subjects.in),
+		MaxPending:    pullCredit(cfg.maxActive),
+		DeadLetter:    dead,
+		Logger:        log,
+	})
 }

@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
 )
 
@@ -48,6 +50,8 @@ type runConfig struct {
 	allowPrivate bool
 	allowNets    prefixList
 	grace        time.Duration
+
+	durability durabilityFlags
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -73,7 +77,8 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bodyMode, "body", "auto", "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are always given")
 	fs.BoolVar(&c.allowPrivate, "allow-private", false, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var(&c.allowNets, "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
-	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled")
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
+	c.durability.register(fs)
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.microSubject, "micro-subject", "fetchstream.fetch", "subject of the micro service's request-reply fetch endpoint")
@@ -120,7 +125,7 @@ func (c *runConfig) validate() error {
 			return fmt.Errorf("%s %q: %w", flagName, subject, err)
 		}
 	}
-	return nil
+	return c.durability.validate(c.maxActive)
 }
 
 // validSubject checks a NATS subject: dot-separated non-empty tokens
@@ -199,8 +204,10 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 
 // runService runs until ctx is canceled, then shuts down gracefully: it
 // stops taking batches, lets those in flight finish within the grace
-// period, cancels what is left (those URLs end as canceled results),
-// publishes everything and closes the connection.
+// period, cancels what is left (core: those URLs end as canceled results;
+// JetStream: their batches are nak'ed for redelivery), publishes
+// everything, flushes and closes the connection. It returns nil only when
+// nothing was cut short.
 func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	m := newMetrics()
 	conn, err := connectOrEmbed(cfg, log, m)
@@ -215,41 +222,48 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	defer fetcher.Close()
 	fetchCtx, cancelFetches := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFetches()
-	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log, m)
-	if err != nil {
-		return err
-	}
-	// A round trip to the server, so that "running" means subscribed: a
-	// request sent after this line finds the service.
-	if err := conn.nc.FlushTimeout(5 * time.Second); err != nil {
-		log.Warn("could not confirm the subscription with the server", "err", err)
-	}
+	var running atomic.Pointer[pipeline] // for /readyz, which may ask before the pipeline starts
 	if cfg.metricsAddr != "" {
 		opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopOps()
-		addr, err := serveOps(opsCtx, cfg.metricsAddr, m, func() error { return p.ready(ctx, conn.nc) })
+		addr, err := serveOps(opsCtx, cfg.metricsAddr, m, func() error {
+			if p := running.Load(); p != nil {
+				return p.ready(ctx)
+			}
+			return fmt.Errorf("%w: starting", connectors.ErrNotReady)
+		})
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		log.Info("serving /metrics, /healthz and /readyz", "addr", addr.String())
 	}
-	log.Info("fetchstream running", "in", cfg.subjects.in, "queue", cfg.queue, "out", cfg.subjects.out,
+	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log, m)
+	if err != nil {
+		return err
+	}
+	running.Store(p)
+	log.Info("fetchstream running", "mode", p.mode(), "in", cfg.subjects.in, "from", p.from(cfg), "out", cfg.subjects.out,
 		"batches", cfg.subjects.batches, "concurrency", cfg.concurrency, "timeout", cfg.timeout.String())
 	select {
 	case <-p.done:
-		return errors.New("the input subscription closed (NATS connection lost for good)")
+		return errors.New("the input closed (NATS connection lost for good)")
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing batches in flight", "grace", cfg.grace)
+	log.Info("shutting down: taking no new batches, finishing those in flight", "grace", cfg.grace)
 	grace := time.NewTimer(cfg.grace)
 	defer grace.Stop()
 	select {
 	case <-p.done:
-		log.Info("shutdown complete")
+		log.Info("shutdown complete: every batch in flight was finished and published")
 		return nil
 	case <-grace.C:
 	}
+	before := p.handedBack()
 	cancelFetches()
 	<-p.done
+	if p.jetStream != nil {
+		return fmt.Errorf("shutdown grace of %s ran out: unfinished batches left unacked for redelivery: %d",
+			cfg.grace, p.handedBack()-before)
+	}
 	return fmt.Errorf("shutdown grace of %s ran out: unfinished URLs were published as canceled", cfg.grace)
 }

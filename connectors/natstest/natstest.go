@@ -4,7 +4,9 @@
 package natstest
 
 import (
+	"net"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -47,4 +49,38 @@ func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// Restart shuts ns down and starts a new server on the same port with the
+// same JetStream store directory, as a server restart does: clients
+// reconnect to it, and streams and consumers are as they were left. The
+// new server is stopped when t ends.
+func Restart(t testing.TB, ns *server.Server, storeDir string) *server.Server {
+	t.Helper()
+	port := ns.Addr().(*net.TCPAddr).Port
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	return StartServerOn(t, storeDir, port)
+}
+
+// StartServerOn is StartServer on a given port; it retries for a while if
+// the port is not free yet (a server just shut down on it).
+func StartServerOn(t testing.TB, storeDir string, port int) *server.Server {
+	t.Helper()
+	var lastErr error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{
+			Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		t.Cleanup(func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		})
+		return ns
+	}
+	t.Fatalf("restart NATS on port %d: %v", port, lastErr)
+	return nil
 }

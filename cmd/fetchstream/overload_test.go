@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Core mode under overload: the client buffers at most --pending-batches;
+// past that NATS drops batches for this replica, the log says so plainly,
+// and the service keeps serving.
+func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
+	t.Parallel()
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	s := startService(t, url, "--concurrency", "1", "--max-active", "1", "--pending-batches", "5")
+	l := same(target, 100, 1, "/delay/100")
+	publishCore(t, nc, l, 0, l.batches)
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a slow-consumer log", func() bool { return strings.Contains(s.logs.String(), "slow consumer") })
+	line := ""
+	for _, l := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(l, "slow consumer") {
+			line = l
+		}
+	}
+	for _, want := range []string{"dropped_total", `"pending_batches_limit":5`, "--jetstream"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("slow-consumer log lacks %s: %s", want, line)
+		}
+	}
+	t.Log(line)
+	// Still serving once the flood has passed.
+	time.Sleep(2 * time.Second)
+	data, _ := json.Marshal([]string{target.URL("/text")})
+	reply, err := nc.Request(wire.DefaultInSubject, data, 20*time.Second)
+	if err != nil {
+		t.Fatalf("no reply after the overload: %v", err)
+	}
+	var got []wire.Result
+	if err := json.Unmarshal(reply.Data, &got); err != nil || len(got) != 1 || !got[0].OK() {
+		t.Errorf("reply after the overload: %s", reply.Data)
+	}
+}
+
+// JetStream mode under overload: a replica holds at most --max-active+2
+// batches unacked; the rest wait in the stream, not in its memory.
+func TestJetStreamOverloadIsBounded(t *testing.T) {
+	t.Parallel()
+	url, nc := startNATS(t)
+	js, _ := jetstream.New(nc)
+	target := fetchtest.NewTarget(t)
+	got := collect(t, nc)
+	startService(t, url, "--jetstream", "--concurrency", "2", "--max-active", "2")
+	l := same(target, 40, 2, "/delay/100")
+	publishJS(t, js, l, 0, l.batches)
+	maxHeld, maxWaiting := 0, uint64(0)
+	waitFor(t, 60*time.Second, "every batch done", func() bool {
+		ackPending, pending := consumerState(t, js)
+		maxHeld, maxWaiting = max(maxHeld, ackPending), max(maxWaiting, pending)
+		_, _, s := got.counts()
+		return s == l.batches
+	})
+	t.Logf("JetStream overload: at most %d batches held by the replica, up to %d waiting in the stream", maxHeld, maxWaiting)
+	if maxHeld > 4 {
+		t.Errorf("the replica held up to %d batches, want at most --max-active+2 = 4", maxHeld)
+	}
+	if maxWaiting < 10 {
+		t.Errorf("at most %d batches waited in the stream; the load did not overload the replica", maxWaiting)
+	}
+}
+
+// In JetStream mode a batch that cannot be decoded is reported on the
+// summary subject, sent to the dead-letter subject with the reason, and
+// terminated at once: never delivered again.
+func TestJetStreamDeadLettersUndecodable(t *testing.T) {
+	t.Parallel()
+	url, nc := startNATS(t)
+	js, _ := jetstream.New(nc)
+	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	dead := subscribe(t, nc, wire.DefaultDeadLetterSubject)
+	startService(t, url, "--jetstream", "--ack-wait", "1s")
+	ctx := context.Background()
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: wire.DefaultInSubject, Data: []byte(`{"urls": [`),
+		Header: nats.Header{wire.HeaderBatchID: {"broken"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var s wire.Summary
+	summaries.next(&s, 10*time.Second)
+	if s.BatchID != "broken" || s.Error != wire.ErrInvalidBatch {
+		t.Errorf("summary %+v, want batch broken rejected as invalid_batch", s)
+	}
+	m, err := dead.sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal("no dead letter")
+	}
+	if m.Header.Get(wire.HeaderDeadKind) != wire.DeadInvalidBatch || m.Header.Get(wire.HeaderDeadReason) == "" ||
+		m.Header.Get(wire.HeaderDeadDeliveries) != "1" || string(m.Data) != `{"urls": [` {
+		t.Errorf("dead letter %v %q", m.Header, m.Data)
+	}
+	time.Sleep(2500 * time.Millisecond) // more than two AckWaits
+	if extra, err := summaries.sub.NextMsg(100 * time.Millisecond); err == nil {
+		t.Errorf("the bad batch came again: %s", extra.Data)
+	}
+	if ackPending, pending := consumerState(t, js); ackPending != 0 || pending != 0 {
+		t.Errorf("consumer: %d pending ack, %d not delivered; want none", ackPending, pending)
+	}
+}

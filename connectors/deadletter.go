@@ -1,0 +1,118 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// StreamOf returns the name of the stream that captures subject, or ""
+// when none does or the server has no JetStream.
+func StreamOf(ctx context.Context, js jetstream.JetStream, subject string) (string, error) {
+	name, err := js.StreamNameBySubject(ctx, subject)
+	switch {
+	case err == nil:
+		return name, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders):
+		return "", nil
+	}
+	return "", fmt.Errorf("which stream captures %q: %w", subject, err)
+}
+
+// DeadLetter publishes the batches the JetStream mode gives up on: the
+// original message with wire.HeaderDead* headers added. When its subject
+// is in a stream, Publish returns only once the stream has stored the
+// message; otherwise once the server has it (a flush). Safe for concurrent
+// use.
+type DeadLetter struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	subject string
+	stream  string
+}
+
+// NewDeadLetter checks whether subject is in a stream and returns the
+// publisher for it.
+func NewDeadLetter(ctx context.Context, nc *nats.Conn, subject string) (*DeadLetter, error) {
+	if subject == "" {
+		return nil, fmt.Errorf("%w: empty dead-letter subject", ErrConfig)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := StreamOf(ctx, js, subject)
+	if err != nil {
+		return nil, err
+	}
+	return &DeadLetter{nc: nc, js: js, subject: subject, stream: stream}, nil
+}
+
+// Subject is where dead letters go.
+func (d *DeadLetter) Subject() string { return d.subject }
+
+// deadLetter is one batch given up on, with where it was and why.
+type deadLetter struct {
+	data       []byte
+	header     nats.Header
+	kind       string
+	reason     string
+	stream     string
+	seq        uint64
+	deliveries uint64
+}
+
+// publish sends the dead letter, holding while the connection is down,
+// until ctx ends.
+func (d *DeadLetter) publish(ctx context.Context, dl deadLetter) error {
+	h := nats.Header{}
+	for k, v := range dl.header {
+		if k != nats.MsgIdHdr {
+			h[k] = v
+		}
+	}
+	h.Set(wire.HeaderDeadKind, dl.kind)
+	h.Set(wire.HeaderDeadReason, dl.reason)
+	h.Set(wire.HeaderDeadStream, dl.stream)
+	h.Set(wire.HeaderDeadSeq, strconv.FormatUint(dl.seq, 10))
+	h.Set(wire.HeaderDeadDeliveries, strconv.FormatUint(dl.deliveries, 10))
+	// The stream and sequence name this batch for good, so a dead letter
+	// published twice (a retry after a lost ack) is stored once.
+	h.Set(nats.MsgIdHdr, dl.stream+"/"+strconv.FormatUint(dl.seq, 10)+"/dead")
+	msg := &nats.Msg{Subject: d.subject, Data: dl.data, Header: h}
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		err := d.try(ctx, msg)
+		if err == nil {
+			return nil
+		}
+		if waitConnected(ctx, d.nc, 50*time.Millisecond) != nil {
+			return fmt.Errorf("dead letter on %s: %w", d.subject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dead letter on %s: %w", d.subject, err)
+		case <-retry.C:
+		}
+	}
+}
+
+func (d *DeadLetter) try(ctx context.Context, msg *nats.Msg) error {
+	if d.stream != "" {
+		_, err := d.js.PublishMsg(ctx, msg)
+		return err
+	}
+	if err := d.nc.PublishMsg(msg); err != nil {
+		return err
+	}
+	return d.nc.FlushWithContext(ctx)
+}

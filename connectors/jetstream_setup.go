@@ -1,0 +1,163 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of the JetStream input.
+const (
+	DefaultStream        = "FETCH_URLS"
+	DefaultDurable       = "fetchstream"
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxDeliver    = 5
+	DefaultMaxAckPending = 1000
+)
+
+// ConsumerSetup names the stream and durable pull consumer batches are
+// read from, and the settings used when fetchstream has to create them.
+// An existing stream or consumer is used as it is, never changed: where
+// its settings differ from these, a warning says so and its own apply.
+type ConsumerSetup struct {
+	Stream  string // stream name; created over Subject if absent
+	Subject string // the input subject the stream captures
+	Durable string // durable pull consumer shared by all replicas
+
+	AckWait       time.Duration // for a created consumer; the existing one's otherwise
+	MaxDeliver    int           // for a created consumer; -1: unlimited
+	MaxAckPending int           // for a created consumer; across all replicas
+}
+
+func (c ConsumerSetup) validate() error {
+	switch {
+	case c.Stream == "" || c.Durable == "" || c.Subject == "":
+		return fmt.Errorf("%w: stream, durable and subject are required", ErrConfig)
+	case c.AckWait < time.Second:
+		return fmt.Errorf("%w: ack wait must be at least 1s, got %s", ErrConfig, c.AckWait)
+	case c.MaxDeliver != -1 && c.MaxDeliver < 2:
+		return fmt.Errorf("%w: max deliver must be at least 2 (the last delivery is dead-lettered) or -1 (unlimited), got %d", ErrConfig, c.MaxDeliver)
+	case c.MaxAckPending < 1:
+		return fmt.Errorf("%w: max ack pending must be at least 1, got %d", ErrConfig, c.MaxAckPending)
+	}
+	return nil
+}
+
+// ensureConsumer finds the stream and consumer, or creates them. Two
+// replicas starting at once may both try to create: creating with the same
+// settings is idempotent on the server, and a losing create falls back to
+// using what the winner made.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
+	stream, err := ensureStream(ctx, js, c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	cons, err := stream.Consumer(ctx, c.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       c.Durable,
+			Description:   "fetchstream workers: batches of URLs, acked once their results are published",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.AckWait,
+			MaxDeliver:    c.MaxDeliver,
+			MaxAckPending: c.MaxAckPending,
+			FilterSubject: c.Subject,
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = stream.Consumer(ctx, c.Durable)
+		} else if err == nil {
+			log.Info("created JetStream consumer", "stream", c.Stream, "durable", c.Durable,
+				"ack_wait", c.AckWait, "max_deliver", c.MaxDeliver, "max_ack_pending", c.MaxAckPending)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("JetStream consumer %q on stream %q: %w", c.Durable, c.Stream, err)
+	}
+	info := cons.CachedInfo()
+	if err := checkConsumer(info.Config, c, log); err != nil {
+		return nil, nil, err
+	}
+	return cons, info, nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, c.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        c.Stream,
+			Description: "fetchstream input: batches of URLs, kept until a worker acks them",
+			Subjects:    []string{c.Subject},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			stream, err = js.Stream(ctx, c.Stream)
+		} else if err == nil {
+			log.Info("created JetStream stream", "stream", c.Stream, "subject", c.Subject, "retention", "workqueue")
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("JetStream stream %q: %w", c.Stream, err)
+	}
+	owner, err := js.StreamNameBySubject(ctx, c.Subject)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		log.Warn("the stream does not capture the input subject: batches published on it never reach fetchstream",
+			"stream", c.Stream, "subject", c.Subject, "stream_subjects", stream.CachedInfo().Config.Subjects)
+	case err != nil:
+		return nil, fmt.Errorf("which stream captures %q: %w", c.Subject, err)
+	case owner != c.Stream:
+		log.Warn("the input subject is captured by another stream than --stream", "subject", c.Subject,
+			"captured_by", owner, "stream", c.Stream)
+	}
+	return stream, nil
+}
+
+// checkConsumer refuses consumers fetchstream cannot work with, and warns
+// where an existing consumer's settings differ from the requested ones.
+func checkConsumer(got jetstream.ConsumerConfig, want ConsumerSetup, log *slog.Logger) error {
+	switch {
+	case got.AckPolicy != jetstream.AckExplicitPolicy:
+		return fmt.Errorf("%w: consumer %q has ack policy %s; fetchstream needs explicit acks to ack a batch only once its results are published",
+			ErrConfig, want.Durable, got.AckPolicy)
+	case got.DeliverSubject != "":
+		return fmt.Errorf("%w: consumer %q is a push consumer; fetchstream needs a pull consumer", ErrConfig, want.Durable)
+	case got.MaxDeliver == 1:
+		return fmt.Errorf("%w: consumer %q has max deliver 1: its only delivery would go to the dead-letter subject", ErrConfig, want.Durable)
+	}
+	differs := func(what string, used, asked any) {
+		log.Warn("the existing JetStream consumer differs from the flags; using it unchanged", "durable", want.Durable,
+			"setting", what, "consumer", used, "flag", asked)
+	}
+	if got.AckWait != want.AckWait {
+		differs("ack_wait", got.AckWait, want.AckWait)
+	}
+	if got.MaxDeliver != want.MaxDeliver && !(got.MaxDeliver <= 0 && want.MaxDeliver == -1) {
+		differs("max_deliver", got.MaxDeliver, want.MaxDeliver)
+	}
+	if got.MaxAckPending != want.MaxAckPending {
+		differs("max_ack_pending", got.MaxAckPending, want.MaxAckPending)
+	}
+	if got.FilterSubject != "" && got.FilterSubject != want.Subject {
+		differs("filter_subject", got.FilterSubject, want.Subject)
+	}
+	return nil
+}
+
+// redeliveryWait is how long the server waits for an ack before it
+// redelivers a message of this consumer: AckWait, or the first BackOff
+// step when one is set.
+func redeliveryWait(cfg jetstream.ConsumerConfig) time.Duration {
+	wait := cfg.AckWait
+	if wait <= 0 {
+		wait = DefaultAckWait
+	}
+	if len(cfg.BackOff) > 0 && cfg.BackOff[0] > 0 && cfg.BackOff[0] < wait {
+		wait = cfg.BackOff[0]
+	}
+	return wait
+}

@@ -1,0 +1,211 @@
+package connectors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// settleRecord is a stages.Settler that records how it was settled.
+type settleRecord struct {
+	mu       sync.Mutex
+	calls    int
+	complete bool
+	done     chan struct{}
+}
+
+func newSettleRecord() *settleRecord { return &settleRecord{done: make(chan struct{})} }
+
+func (s *settleRecord) Done(complete bool, _ error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	s.complete = complete
+	if s.calls == 1 {
+		close(s.done)
+	}
+	return nil
+}
+
+func (s *settleRecord) Redeliverable() bool { return true }
+
+func (s *settleRecord) wait(t *testing.T) bool {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the batch was not settled")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.complete
+}
+
+// feed sends a batch of n results and its summary into the publisher.
+func feed(p *connectors.Publisher, job *stages.Job, n int, body string) {
+	for i := range n {
+		data := fmt.Sprintf(`{"batch_id":%q,"index":%d,"count":%d,"url":"http://x","elapsed_ms":1,"body":%q}`, job.ID, i, n, body)
+		p.In() <- &stages.Encoded{Job: job, Index: i, OK: true, Data: []byte(data)}
+	}
+	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: job.ID, Count: n, OK: n},
+		Data: []byte(fmt.Sprintf(`{"batch_id":%q,"count":%d,"ok":%d}`, job.ID, n, n))}
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream, subject string) uint64 {
+	t.Helper()
+	stream, err := js.Stream(context.Background(), "OUT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+// Where the output subjects are in a stream, a batch is settled complete
+// only after the stream has acked every result and the summary, and a
+// batch published twice (a redelivery) is stored once.
+func TestPublisherSettlesAfterStreamAcks(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
+		ResultsStream: "OUT", BatchesStream: "OUT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := range 2 {
+		settle := newSettleRecord()
+		feed(p, &stages.Job{ID: "b1", Settle: settle}, 50, "x")
+		if !settle.wait(t) {
+			t.Errorf("attempt %d: settled incomplete", attempt)
+		}
+		if got := streamMsgs(t, js, "res"); got != 50 {
+			t.Errorf("attempt %d: settled with %d results stored, want all 50", attempt, got)
+		}
+		if got := streamMsgs(t, js, "sum"); got != 1 {
+			t.Errorf("attempt %d: %d summaries stored, want 1", attempt, got)
+		}
+	}
+	close(p.In())
+	p.AwaitCompletion()
+}
+
+// A batch whose summary the stream refuses (here: the stream is gone)
+// is settled incomplete, for redelivery, not acked.
+func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
+		ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(context.Background(), "OUT"); err != nil {
+		t.Fatal(err)
+	}
+	settle := newSettleRecord()
+	feed(p, &stages.Job{ID: "b1", Settle: settle}, 3, "x")
+	if settle.wait(t) {
+		t.Error("settled complete though nothing was stored")
+	}
+	close(p.In())
+	p.AwaitCompletion()
+}
+
+// While the client is disconnected and its reconnect buffer is full, the
+// publisher holds publishes rather than dropping them; they all arrive
+// once the server is back.
+func TestPublisherHoldsWhileDisconnected(t *testing.T) {
+	t.Parallel()
+	storeDir := t.TempDir()
+	ns := natstest.StartServer(t, storeDir)
+	port := ns.Addr().(*net.TCPAddr).Port
+	admin := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	js, _ := jetstream.New(admin)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "OUT", Subjects: []string{"res", "sum"},
+		Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(4096))
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	waitDisconnected(t, nc)
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		feed(p, &stages.Job{ID: "b1"}, 40, strings.Repeat("y", 400)) // ~20KB: five times the buffer
+	}()
+	select {
+	case <-fed:
+		t.Fatal("the publisher took 20KB while disconnected with a 4KB buffer: it dropped some")
+	case <-time.After(time.Second):
+	}
+	natstest.StartServerOn(t, storeDir, port)
+	<-fed
+	close(p.In())
+	p.AwaitCompletion()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "all 40 results stored", func() bool { return streamMsgs(t, js, "res") == 40 })
+}
+
+func waitDisconnected(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	eventually(t, 5*time.Second, "disconnected", func() bool { return !nc.IsConnected() })
+}
+
+// CoreSource readiness follows the connection and the drain.
+func TestCoreSourceReady(t *testing.T) {
+	t.Parallel()
+	storeDir := t.TempDir()
+	ns := natstest.StartServer(t, storeDir)
+	port := ns.Addr().(*net.TCPAddr).Port
+	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: "in", Queue: "q", PendingMsgs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	eventually(t, 5*time.Second, "not ready while disconnected", func() bool { return errors.Is(s.Ready(), connectors.ErrNotReady) })
+	natstest.StartServerOn(t, storeDir, port)
+	eventually(t, 10*time.Second, "ready after reconnect", func() bool { return s.Ready() == nil })
+	cancel()
+	eventually(t, 5*time.Second, "not ready once draining", func() bool { return errors.Is(s.Ready(), connectors.ErrNotReady) })
+	for range s.Out() {
+	}
+}

@@ -1,0 +1,28 @@
+package wire
+
+// DefaultDeadLetterSubject is where the JetStream mode sends the batches it
+// gives up on.
+const DefaultDeadLetterSubject = "fetch.dead"
+
+// A message on the dead-letter subject is the batch exactly as it was
+// published (same data, same headers), with these headers added, so it can
+// be read, fixed and published again.
+const (
+	// HeaderDeadKind says why, as one word: DeadInvalidBatch,
+	// DeadBatchTooLarge or DeadMaxDeliver.
+	HeaderDeadKind = "Fetch-Dead-Kind"
+	// HeaderDeadReason says why in words.
+	HeaderDeadReason = "Fetch-Dead-Reason"
+	// HeaderDeadStream and HeaderDeadSeq locate the batch in the input
+	// stream; HeaderDeadDeliveries is how often it had been delivered.
+	HeaderDeadStream     = "Fetch-Dead-Stream"
+	HeaderDeadSeq        = "Fetch-Dead-Stream-Seq"
+	HeaderDeadDeliveries = "Fetch-Dead-Deliveries"
+)
+
+// Values of HeaderDeadKind.
+const (
+	DeadInvalidBatch  = string(ErrInvalidBatch)  // the message could not be decoded
+	DeadBatchTooLarge = string(ErrBatchTooLarge) // more URLs than the service's maximum
+	DeadMaxDeliver    = "max_deliver"            // delivered MaxDeliver times without being completed
+)
