@@ -50,20 +50,16 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tr := &trace{}
-	h := &hops{last: u.String()}
+	target := u.String()
+	h := &hops{last: target}
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, hopsKey{}, h), tr.hooks())
 	defer func() {
 		res.Timing, res.Redirects = tr.timing(), h.redirects
-		if h.redirects > 0 || h.last != u.String() {
+		if h.redirects > 0 || h.last != target {
 			res.FinalURL = h.last
 		}
 	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		res.Error, res.Message = Classify(fmt.Errorf("%w: %v", ErrInvalidURL, err))
-		return res, wait
-	}
-	req.Header.Set("User-Agent", f.userAgent)
+	req := f.newGet(ctx, u)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		var urlErr *url.Error
@@ -121,4 +117,19 @@ func (f *Fetcher) fail(ctx context.Context, res *wire.Result, err error, timeout
 	case res.Error == wire.ErrCanceled:
 		res.Message = "the service stopped before the fetch could finish"
 	}
+}
+
+// newGet is http.NewRequestWithContext for a GET of an already parsed URL,
+// without parsing it again.
+func (f *Fetcher) newGet(ctx context.Context, u *url.URL) *http.Request {
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{"User-Agent": {f.userAgent}},
+		Host:       u.Host,
+	}
+	return req.WithContext(ctx)
 }

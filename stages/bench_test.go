@@ -3,6 +3,8 @@ package stages
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,27 @@ func BenchmarkFetcherLoopback(b *testing.B) {
 				b.Errorf("fetch: %s %s", r.Error, r.Message)
 				return
 			}
+		}
+	})
+}
+
+// BenchmarkBareClientLoopback is the baseline for BenchmarkFetcherLoopback:
+// a plain net/http client reading the same body.
+func BenchmarkBareClientLoopback(b *testing.B) {
+	target := fetchtest.NewTarget(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+	url := target.URL("/delay/0")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 	})
 }

@@ -42,8 +42,10 @@ func EmbedBody(body []byte, contentType string, mode BodyMode) (value json.RawMe
 	if len(body) == 0 || mode == BodyNone {
 		return nil, ""
 	}
-	if looksJSON(contentType) && json.Valid(body) {
-		return json.RawMessage(body), ""
+	if looksJSON(contentType) {
+		if compact, ok := compactJSON(body); ok {
+			return compact, ""
+		}
 	}
 	if isText(body) {
 		return quote(body), ""
@@ -77,11 +79,7 @@ func isText(body []byte) bool {
 
 // quote is json.Marshal of a string without HTML escaping.
 func quote(text []byte) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(string(text)) // a string always encodes
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	return appendString(make([]byte, 0, len(text)+2), string(text))
 }
 
 // looksJSON is true for JSON content types and for a missing or generic

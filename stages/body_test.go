@@ -24,7 +24,7 @@ func TestEmbedBody(t *testing.T) {
 		want        string // the embedded JSON; "" for none
 		encoding    string
 	}{
-		{"JSON as JSON", `{"a": [1, 2]}`, "application/json", BodyAuto, `{"a": [1, 2]}`, ""},
+		{"JSON as JSON", `{"a": [1, 2]}`, "application/json", BodyAuto, `{"a":[1,2]}`, ""}, // compacted, as it goes on the wire,
 		{"JSON under +json", `[1]`, "application/problem+json; charset=utf-8", BodyAuto, `[1]`, ""},
 		{"JSON without a type", `{"a":1}`, "", BodyAuto, `{"a":1}`, ""},
 		{"JSON served as HTML stays text", `{"a":1}`, "text/html", BodyAuto, `"{\"a\":1}"`, ""},

@@ -1,7 +1,6 @@
 package stages
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -73,18 +72,11 @@ func fitResult(r *wire.Result, maxBytes int) []byte {
 	return data
 }
 
-// marshal is json.Marshal without HTML escaping, so markup in bodies and
-// URLs costs its own bytes, not six for each < > and &.
+// marshal encodes r as encoding/json would without HTML escaping (so
+// markup in bodies and URLs costs its own bytes, not six for each < > and
+// &), through appendResult, which skips reflection on the hot path.
 func marshal(r *wire.Result) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil { // only a malformed Body can fail
-		r.Body, r.BodyEncoding, r.BodyTruncated = nil, "", true
-		buf.Reset()
-		_ = enc.Encode(r)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	return appendResult(make([]byte, 0, 384+len(r.Body)+len(r.URL)+len(r.Message)), r)
 }
 
 // cutString returns the longest prefix of s of at most n bytes that does

@@ -81,6 +81,13 @@ type Fetch struct {
 	in          chan any
 	out         chan any
 	completions chan completion
+	tasks       chan task // to idle workers; closed when the stage ends
+}
+
+// task is one URL to fetch: index of batch.
+type task struct {
+	batch *batchState
+	index int
 }
 
 type completion struct {
@@ -103,6 +110,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		in:          make(chan any),
 		out:         make(chan any),
 		completions: make(chan completion, cfg.Concurrency),
+		tasks:       make(chan task),
 	}
 	go f.dispatch()
 	return f, nil
@@ -137,6 +145,7 @@ func (f *Fetch) transmit(inlet streams.Inlet) {
 // requests while slots are free, orders completions and feeds Out.
 func (f *Fetch) dispatch() {
 	defer close(f.out)
+	defer close(f.tasks) // idle workers exit
 	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost)
 	var (
 		queue    outQueue
@@ -151,7 +160,7 @@ func (f *Fetch) dispatch() {
 				break
 			}
 			inFlight++
-			go f.work(b, i)
+			f.start(task{batch: b, index: i})
 		}
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() {
 			return
@@ -208,7 +217,42 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	return true
 }
 
-func (f *Fetch) work(b *batchState, i int) {
+// start hands t to an idle worker, or starts a worker for it when none
+// is idle. Workers outlive their task for workerIdle, so under steady load
+// requests run on goroutines whose stacks have already grown to what the
+// HTTP client needs, instead of growing a fresh one per URL. There are
+// never more busy workers than Concurrency; idle ones exit.
+func (f *Fetch) start(t task) {
+	select {
+	case f.tasks <- t:
+	default:
+		go f.worker(t)
+	}
+}
+
+// workerIdle is how long a worker waits for its next task before exiting.
+const workerIdle = 2 * time.Second
+
+func (f *Fetch) worker(t task) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f.work(t)
+		idle.Reset(workerIdle)
+		var ok bool
+		select {
+		case t, ok = <-f.tasks:
+			if !ok {
+				return
+			}
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+func (f *Fetch) work(t task) {
+	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}

@@ -90,7 +90,7 @@ func TestHostileServersFreeTheirSlot(t *testing.T) {
 			t.Errorf("%s: got %q (%s), want %q", c.name, results[i].Error, results[i].Message, c.kind)
 		}
 	}
-	if last := results[len(cases)]; !last.OK() || string(last.Body) != `{"hello": "world", "n": [1, 2, 3]}` {
+	if last := results[len(cases)]; !last.OK() || string(last.Body) != `{"hello":"world","n":[1,2,3]}` {
 		t.Errorf("the URL after the hostile ones: %+v", last)
 	}
 	if limit := time.Duration(slow)*timeout + 2*time.Second; took > limit {

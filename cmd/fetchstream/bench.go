@@ -48,7 +48,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
 	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
 	fs.IntVar(&cfg.overheadN, "overhead-urls", 40000, "URLs in the overhead scenario")
-	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write a CPU profile of each service run into this directory")
+	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of each service run, and of the bench process itself, into this directory")
 	return &ffcli.Command{
 		Name:       "bench",
 		ShortUsage: "fetchstream bench [--scenarios latency,overhead,memory,fairness] [--runs 5] [--json]",
@@ -83,6 +83,13 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 		return fmt.Errorf("--runs must be at least 1")
 	}
 	env := &benchEnv{natsURL: cfg.nats.url, log: stderr, profileDir: cfg.profileDir}
+	if cfg.profileDir != "" {
+		stop, err := startCPUProfile(filepath.Join(cfg.profileDir, "bench.pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if env.natsURL == "" {
 		dir, err := os.MkdirTemp("", "fetchstream-bench-")
 		if err != nil {

@@ -29,6 +29,15 @@ type loadRun struct {
 	results   atomic.Int64
 	allDone   chan struct{}
 	expect    int
+
+	resultsSub *nats.Subscription
+}
+
+// lost explains results that did not arrive: dropped by this client
+// (its pending limit), or by the server (a reconnect).
+func (l *loadRun) lost() string {
+	dropped, _ := l.resultsSub.Dropped()
+	return fmt.Sprintf("dropped by the client: %d, reconnects: %d", dropped, l.nc.Stats().Reconnects)
 }
 
 func newLoadRun(nc *nats.Conn, subjects subjectFlags, batches int) (*loadRun, func(), error) {
@@ -45,6 +54,7 @@ func newLoadRun(nc *nats.Conn, subjects subjectFlags, batches int) (*loadRun, fu
 	for _, sub := range []*nats.Subscription{results, summaries} {
 		_ = sub.SetPendingLimits(-1, -1)
 	}
+	l.resultsSub = results
 	cleanup := func() { _ = results.Unsubscribe(); _ = summaries.Unsubscribe() }
 	return l, cleanup, nc.Flush()
 }
@@ -81,10 +91,17 @@ func (l *loadRun) publish(b wire.Batch) error {
 	return l.nc.Publish(l.subjects.in, data)
 }
 
-// wait blocks until every batch has its summary.
+// wait blocks until every batch has its summary, and then until the
+// results subscription has handed over what it holds (its handler runs
+// apart from the summaries', so it may be behind).
 func (l *loadRun) wait(ctx context.Context, timeout time.Duration) error {
 	select {
 	case <-l.allDone:
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if msgs, _, err := l.resultsSub.Pending(); err != nil || msgs == 0 {
+				break
+			}
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -95,7 +95,7 @@ func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFi
 			return nil, err
 		}
 		if got := load.results.Load(); got != int64(n/size*size) {
-			return nil, fmt.Errorf("%d results for %d URLs", got, n/size*size)
+			return nil, fmt.Errorf("%d results for %d URLs (%s)", got, n/size*size, load.lost())
 		}
 		b50, b99 := load.percentiles()
 		pipeRate := float64(n/size*size) / wall.Seconds()

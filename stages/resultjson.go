@@ -1,0 +1,195 @@
+package stages
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// appendResult appends r's JSON to dst: the bytes encoding/json would
+// write for it (with HTML escaping off), field for field, in the same
+// order and with the same omissions, but without reflection. r.Body must
+// already be compact JSON (EmbedBody makes it so); it is copied as is.
+// TestAppendResultMatchesEncodingJSON holds the two encoders together.
+func appendResult(dst []byte, r *wire.Result) []byte {
+	dst = append(dst, `{"batch_id":`...)
+	dst = appendString(dst, r.BatchID)
+	if r.CorrelationID != "" {
+		dst = appendString(append(dst, `,"correlation_id":`...), r.CorrelationID)
+	}
+	dst = strconv.AppendInt(append(dst, `,"index":`...), int64(r.Index), 10)
+	dst = strconv.AppendInt(append(dst, `,"count":`...), int64(r.Count), 10)
+	dst = appendString(append(dst, `,"url":`...), r.URL)
+	if r.URLTruncated {
+		dst = append(dst, `,"url_truncated":true`...)
+	}
+	if r.FinalURL != "" {
+		dst = appendString(append(dst, `,"final_url":`...), r.FinalURL)
+	}
+	if r.Redirects != 0 {
+		dst = strconv.AppendInt(append(dst, `,"redirects":`...), int64(r.Redirects), 10)
+	}
+	if r.Status != 0 {
+		dst = strconv.AppendInt(append(dst, `,"status":`...), int64(r.Status), 10)
+	}
+	if r.Error != "" {
+		dst = appendString(append(dst, `,"error":`...), string(r.Error))
+	}
+	if r.Message != "" {
+		dst = appendString(append(dst, `,"message":`...), r.Message)
+	}
+	if r.Attempts != 0 {
+		dst = strconv.AppendInt(append(dst, `,"attempts":`...), int64(r.Attempts), 10)
+	}
+	if r.ContentType != "" {
+		dst = appendString(append(dst, `,"content_type":`...), r.ContentType)
+	}
+	if r.ContentLength != 0 {
+		dst = strconv.AppendInt(append(dst, `,"content_length":`...), r.ContentLength, 10)
+	}
+	if len(r.Body) != 0 {
+		dst = append(append(dst, `,"body":`...), r.Body...)
+	}
+	if r.BodyEncoding != "" {
+		dst = appendString(append(dst, `,"body_encoding":`...), r.BodyEncoding)
+	}
+	if r.BodyTruncated {
+		dst = append(dst, `,"body_truncated":true`...)
+	}
+	if r.BodyBytes != 0 {
+		dst = strconv.AppendInt(append(dst, `,"body_bytes":`...), r.BodyBytes, 10)
+	}
+	if r.BodySHA256 != "" {
+		dst = appendString(append(dst, `,"body_sha256":`...), r.BodySHA256)
+	}
+	if t := r.Timing; t != nil {
+		dst = appendTiming(append(dst, `,"timing":`...), t)
+	}
+	if !r.FetchedAt.IsZero() {
+		dst = append(dst, `,"fetched_at":"`...)
+		dst = append(r.FetchedAt.AppendFormat(dst, time.RFC3339Nano), '"')
+	}
+	dst = appendFloat(append(dst, `,"elapsed_ms":`...), r.ElapsedMS)
+	return append(dst, '}')
+}
+
+func appendTiming(dst []byte, t *wire.Timing) []byte {
+	dst = append(dst, '{')
+	first := true
+	field := func(name string) {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(append(append(dst, '"'), name...), `":`...)
+	}
+	for _, f := range [...]struct {
+		name  string
+		value float64
+	}{{"dns_ms", t.DNSMS}, {"connect_ms", t.ConnectMS}, {"tls_ms", t.TLSMS}, {"ttfb_ms", t.TTFBMS}} {
+		if f.value != 0 {
+			field(f.name)
+			dst = appendFloat(dst, f.value)
+		}
+	}
+	if t.Reused {
+		field("reused")
+		dst = append(dst, "true"...)
+	}
+	return append(dst, '}')
+}
+
+// appendFloat formats f as encoding/json does (ES6 number formatting).
+func appendFloat(dst []byte, f float64) []byte {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(dst, '0') // encoding/json would fail; elapsed times are never so
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' { // clean up e-09 to e-9
+		n := len(dst) - start
+		if n >= 4 && dst[len(dst)-4] == 'e' && dst[len(dst)-3] == '-' && dst[len(dst)-2] == '0' {
+			dst[len(dst)-2] = dst[len(dst)-1]
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaped as encoding/json does
+// with HTML escaping off: quotes, backslashes and control characters,
+// U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(dst, s[start:]...), '"')
+}
+
+// compactJSON returns body compacted when it is valid JSON, in one pass
+// that validates as it compacts; ok is false when it is not JSON.
+func compactJSON(body []byte) (compact []byte, ok bool) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || !bytes.ContainsRune([]byte(`{["-0123456789tfn`), rune(trimmed[0])) {
+		return nil, false // cannot start a JSON value: not worth a pass
+	}
+	var out bytes.Buffer
+	out.Grow(len(body))
+	if err := json.Compact(&out, body); err != nil {
+		return nil, false
+	}
+	return out.Bytes(), true
+}
