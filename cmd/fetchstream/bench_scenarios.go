@@ -94,6 +94,9 @@ func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFi
 		if err != nil {
 			return nil, err
 		}
+		for deadline := time.Now().Add(2 * time.Second); load.results.Load() < int64(n/size*size) && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		if got := load.results.Load(); got != int64(n/size*size) {
 			return nil, fmt.Errorf("%d results for %d URLs (%s)", got, n/size*size, load.lost())
 		}
