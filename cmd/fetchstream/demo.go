@@ -104,8 +104,17 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	table.Flush()
 	fmt.Fprintf(stdout, "\nwall time %.2fs for %d URLs; one at a time they would take %.2fs\n",
 		wall.Seconds(), len(results), sequential/1000)
-	fmt.Fprintf(stdout, "the reply, as `nats request` prints it:\n%s\n", reply.Data)
+	fmt.Fprintf(stdout, "the reply is the JSON array of these results; its last one, the 404:\n%s\n", lastElement(reply.Data))
 	return nil
+}
+
+// lastElement is the last element of a JSON array, as it was written.
+func lastElement(array []byte) []byte {
+	var elements []json.RawMessage
+	if json.Unmarshal(array, &elements) != nil || len(elements) == 0 {
+		return array
+	}
+	return elements[len(elements)-1]
 }
 
 // defaultRunConfig is runConfig with every flag at its default.

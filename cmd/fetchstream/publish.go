@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -80,12 +82,16 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 			return err
 		}
 	}
+	send, err := newBatchSender(ctx, nc, cfg.subjects.in)
+	if err != nil {
+		return err
+	}
 	for _, b := range batches {
 		data, _ := json.Marshal(b)
 		if int64(len(data)) > nc.MaxPayload() {
 			return fmt.Errorf("batch %s is %d bytes, over the server's max payload of %d: a URL is too long", b.ID, len(data), nc.MaxPayload())
 		}
-		if err := nc.Publish(cfg.subjects.in, data); err != nil {
+		if err := send(b.ID, data); err != nil {
 			return fmt.Errorf("publish batch %s: %w", b.ID, err)
 		}
 	}
@@ -99,6 +105,31 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return nil
 	}
 	return follow.print(ctx, stdout, cfg.json, newProgress(stderr, len(urls)))
+}
+
+// newBatchSender returns how to send a batch to subject: when a stream
+// captures it (the service runs with --jetstream), through JetStream, with
+// the batch id as Nats-Msg-Id, waiting for the stream's ack, so a batch is
+// known to be stored and a repeated publish is not stored twice; else as
+// a core NATS publish.
+func newBatchSender(ctx context.Context, nc *nats.Conn, subject string) (func(id string, data []byte) error, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	lookup, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	stream, err := connectors.StreamOf(lookup, js, subject)
+	if err != nil || stream == "" {
+		return func(_ string, data []byte) error { return nc.Publish(subject, data) }, nil
+	}
+	return func(id string, data []byte) error {
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: {id}}}
+		publishCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := js.PublishMsg(publishCtx, msg)
+		return err
+	}, nil
 }
 
 // progressThreshold is the list length from which publish --wait shows a
