@@ -81,7 +81,6 @@ type Fetch struct {
 	in          chan any
 	out         chan any
 	completions chan completion
-	tasks       chan task // to idle workers; closed when the stage ends
 }
 
 // task is one URL to fetch: index of batch.
@@ -94,6 +93,7 @@ type completion struct {
 	batch  *batchState
 	index  int
 	result wire.Result
+	worker worker // idle again once the completion is filed
 }
 
 var _ streams.Flow = (*Fetch)(nil)
@@ -110,7 +110,6 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		in:          make(chan any),
 		out:         make(chan any),
 		completions: make(chan completion, cfg.Concurrency),
-		tasks:       make(chan task),
 	}
 	go f.dispatch()
 	return f, nil
@@ -145,14 +144,17 @@ func (f *Fetch) transmit(inlet streams.Inlet) {
 // requests while slots are free, orders completions and feeds Out.
 func (f *Fetch) dispatch() {
 	defer close(f.out)
-	defer close(f.tasks) // idle workers exit
 	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost)
 	var (
 		queue    outQueue
+		workers  workerPool
 		inFlight int
 		inOpen   = true
 		active   int
 	)
+	defer workers.stop()
+	trim := time.NewTicker(workerIdle)
+	defer trim.Stop()
 	for {
 		for inFlight < f.cfg.Concurrency {
 			b, i, ok := sched.next()
@@ -160,7 +162,7 @@ func (f *Fetch) dispatch() {
 				break
 			}
 			inFlight++
-			f.start(task{batch: b, index: i})
+			workers.start(f, task{batch: b, index: i})
 		}
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() {
 			return
@@ -185,6 +187,7 @@ func (f *Fetch) dispatch() {
 			}
 		case c := <-f.completions:
 			inFlight--
+			workers.idle(c.worker)
 			sched.finished(c.batch, c.index)
 			if f.complete(c, sched, &queue) {
 				active--
@@ -194,6 +197,8 @@ func (f *Fetch) dispatch() {
 			if head.batch != nil {
 				head.batch.markSent()
 			}
+		case <-trim.C:
+			workers.trim()
 		}
 	}
 }
@@ -217,41 +222,9 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	return true
 }
 
-// start hands t to an idle worker, or starts a worker for it when none
-// is idle. Workers outlive their task for workerIdle, so under steady load
-// requests run on goroutines whose stacks have already grown to what the
-// HTTP client needs, instead of growing a fresh one per URL. There are
-// never more busy workers than Concurrency; idle ones exit.
-func (f *Fetch) start(t task) {
-	select {
-	case f.tasks <- t:
-	default:
-		go f.worker(t)
-	}
-}
-
-// workerIdle is how long a worker waits for its next task before exiting.
-const workerIdle = 2 * time.Second
-
-func (f *Fetch) worker(t task) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		f.work(t)
-		idle.Reset(workerIdle)
-		var ok bool
-		select {
-		case t, ok = <-f.tasks:
-			if !ok {
-				return
-			}
-		case <-idle.C:
-			return
-		}
-	}
-}
-
-func (f *Fetch) work(t task) {
+// work fetches t's URL and reports the completion, with the worker's own
+// channel so the dispatcher can hand it the next task.
+func (f *Fetch) work(t task, w worker) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
@@ -260,7 +233,7 @@ func (f *Fetch) work(t task) {
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestFinished(&r)
 	}
-	f.completions <- completion{batch: b, index: i, result: r}
+	f.completions <- completion{batch: b, index: i, result: r, worker: w}
 }
 
 // complete files a finished request and reports whether its batch is

@@ -94,6 +94,9 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 		TLSClientConfig:        cfg.TLSConfig,
+		// A GET is a request line and a few headers: a small write buffer
+		// saves 3 KiB per kept-alive connection (30 MiB at 10,000).
+		WriteBufferSize: 1 << 10,
 	}
 	client := &http.Client{Transport: transport, CheckRedirect: checkRedirect(cfg.MaxRedirects)}
 	ua := cfg.UserAgent

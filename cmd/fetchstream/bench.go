@@ -139,9 +139,9 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"cpus": cpuCount(), "go": goVersion(), "figures": figures})
 	}
-	fmt.Fprintf(stdout, "%-9s %-38s %12s %12s %12s  %-8s %s\n", "SCENARIO", "METRIC", "MIN", "MEDIAN", "MAX", "UNIT", "TARGET")
+	fmt.Fprintf(stdout, "%-9s %-60s %10s %10s %10s  %-7s %s\n", "SCENARIO", "METRIC", "MIN", "MEDIAN", "MAX", "UNIT", "TARGET")
 	for _, f := range figures {
-		fmt.Fprintf(stdout, "%-9s %-38s %12s %12s %12s  %-8s %s\n", f.Scenario, f.Metric,
+		fmt.Fprintf(stdout, "%-9s %-60s %10s %10s %10s  %-7s %s\n", f.Scenario, f.Metric,
 			formatFigure(f.Min), formatFigure(f.Median), formatFigure(f.Max), f.Unit, f.Target)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type runConfig struct {
 	logLevel     string
 	cpuProfile   string
 	metricsAddr  string
+	memoryLimit  byteSize
 	microSubject string
 
 	concurrency  int
@@ -83,6 +85,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.microSubject, "micro-subject", "fetchstream.fetch", "subject of the micro service's request-reply fetch endpoint")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
+	fs.Var(&c.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it (0: none)")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
 }
 
@@ -189,6 +192,9 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 			if err != nil {
 				return err
+			}
+			if cfg.memoryLimit > 0 {
+				debug.SetMemoryLimit(int64(cfg.memoryLimit))
 			}
 			if cfg.cpuProfile != "" {
 				stop, err := startCPUProfile(cfg.cpuProfile)
