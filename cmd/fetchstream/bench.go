@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
-
-	"github.com/fetchstream/fetchstream/connectors"
 )
 
 type benchConfig struct {
@@ -91,18 +88,12 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 		defer stop()
 	}
 	if env.natsURL == "" {
-		dir, err := os.MkdirTemp("", "fetchstream-bench-")
+		url, stop, err := startThrowawayNATS("bench")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
-		if err != nil {
-			return err
-		}
-		defer ns.WaitForShutdown()
-		defer ns.Shutdown()
-		env.natsURL = ns.ClientURL()
+		defer stop()
+		env.natsURL = url
 	}
 	nc, err := nats.Connect(env.natsURL)
 	if err != nil {

@@ -9,14 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -45,17 +43,11 @@ func demoCommand(stdout, stderr io.Writer) *ffcli.Command {
 func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	storeDir, err := os.MkdirTemp("", "fetchstream-demo-")
+	natsURL, stopNATS, err := startThrowawayNATS("demo")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(storeDir)
-	ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: storeDir})
-	if err != nil {
-		return err
-	}
-	defer ns.WaitForShutdown()
-	defer ns.Shutdown()
+	defer stopNATS()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -64,7 +56,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 
 	cfg := defaultRunConfig()
 	cfg.allowNets = prefixList{netip.MustParsePrefix("127.0.0.0/8")} // the local target only
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
 	}
@@ -83,7 +75,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	base := "http://" + ln.Addr().String()
 	batch := wire.Batch{ID: "demo", URLs: []string{base + "/delay/1", base + "/delay/2", base + "/delay/3", base + "/status/404"}}
 	data, _ := json.Marshal(batch)
-	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\nrequest %s %s\n\n", ns.ClientURL(), base, cfg.concurrency, cfg.subjects.in, data)
+	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\nrequest %s %s\n\n", natsURL, base, cfg.concurrency, cfg.subjects.in, data)
 	start := time.Now()
 	reply, err := nc.RequestWithContext(ctx, cfg.subjects.in, data)
 	if err != nil {

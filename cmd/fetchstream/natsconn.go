@@ -131,3 +131,24 @@ func logSlowConsumer(log *slog.Logger, sub *nats.Subscription) {
 		"subject", sub.Subject, "dropped_total", dropped, "pending_batches_limit", limitMsgs, "pending_bytes_limit", limitBytes,
 		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
 }
+
+// startThrowawayNATS starts an embedded server on a free loopback port,
+// with JetStream in a new temporary directory, for the commands that need
+// one only while they run (bench, demo). stop shuts it down and removes
+// the directory.
+func startThrowawayNATS(name string) (url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "fetchstream-"+name+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return ns.ClientURL(), func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		os.RemoveAll(dir)
+	}, nil
+}

@@ -77,38 +77,42 @@ func (p *pipeline) handedBack() int64 {
 // while NATS is unreachable.
 func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
 	cfg *runConfig, log *slog.Logger, m *metrics) (*pipeline, error) {
+	// Each stage built so far is stopped by closing its input, should a
+	// later one fail before the chain is connected.
+	var built []streams.Inlet
+	fail := func(err error) (*pipeline, error) {
+		for _, stage := range built {
+			close(stage.In())
+		}
+		return nil, err
+	}
 	decode, err := stages.NewDecode(stages.DecodeConfig{
 		MaxBatch: cfg.maxBatch, DefaultTimeout: cfg.timeout, MaxTimeout: cfg.maxTimeout})
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
+	built = append(built, decode)
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
 		Concurrency: cfg.concurrency, Window: cfg.window, MaxActive: cfg.maxActive, PerHost: cfg.perHost, Observer: m})
 	if err != nil {
-		close(decode.In())
-		return nil, err
+		return fail(err)
 	}
+	built = append(built, fetch)
 	encode, err := stages.NewEncode(int(nc.MaxPayload()) - resultHeadroom)
 	if err != nil {
-		close(decode.In())
-		close(fetch.In())
-		return nil, err
+		return fail(err)
 	}
+	built = append(built, encode)
 	sinkCfg, err := publisherConfig(sourceCtx, nc, cfg, log)
 	if err != nil {
-		close(decode.In())
-		close(fetch.In())
-		close(encode.In())
-		return nil, err
+		return fail(err)
 	}
 	sinkCfg.Observer = m
 	sink, err := connectors.NewPublisher(fetchCtx, nc, sinkCfg)
 	if err != nil {
-		close(decode.In())
-		close(fetch.In())
-		close(encode.In())
-		return nil, err
+		return fail(err)
 	}
+	built = append(built, sink)
 	p := &pipeline{done: make(chan struct{})}
 	var source streams.Source
 	if cfg.durability.jetStream {
@@ -123,9 +127,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		p.source = p.core
 	}
 	if err != nil {
-		close(decode.In())
-		decode.Via(fetch).Via(encode).To(sink)
-		return nil, err
+		return fail(err)
 	}
 	if p.core != nil {
 		m.watchPending(p.core.Pending)
