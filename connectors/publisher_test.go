@@ -159,13 +159,17 @@ func TestPublisherHoldsWhileDisconnected(t *testing.T) {
 	ns.WaitForShutdown()
 	waitDisconnected(t, nc)
 	fed := make(chan struct{})
+	// More results than the publisher's input channel holds, and far more
+	// bytes than the reconnect buffer: feeding them cannot finish while the
+	// server is down unless the publisher drops some.
+	n := stages.HandoffBuffer + 40
 	go func() {
 		defer close(fed)
-		feed(p, &stages.Job{ID: "b1"}, 40, strings.Repeat("y", 400)) // ~20KB: five times the buffer
+		feed(p, &stages.Job{ID: "b1"}, n, strings.Repeat("y", 400))
 	}()
 	select {
 	case <-fed:
-		t.Fatal("the publisher took 20KB while disconnected with a 4KB buffer: it dropped some")
+		t.Fatalf("the publisher took %d results of 400 bytes while disconnected with a 4KB buffer: it dropped some", n)
 	case <-time.After(time.Second):
 	}
 	natstest.StartServerOn(t, storeDir, port)
@@ -175,7 +179,7 @@ func TestPublisherHoldsWhileDisconnected(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "all 40 results stored", func() bool { return streamMsgs(t, js, "res") == 40 })
+	eventually(t, 10*time.Second, "every result stored", func() bool { return streamMsgs(t, js, "res") == uint64(n) })
 }
 
 func waitDisconnected(t *testing.T, nc *nats.Conn) {
@@ -207,5 +211,60 @@ func TestCoreSourceReady(t *testing.T) {
 	cancel()
 	eventually(t, 5*time.Second, "not ready once draining", func() bool { return errors.Is(s.Ready(), connectors.ErrNotReady) })
 	for range s.Out() {
+	}
+}
+
+// With a linger, results still go out each once and in order, the reply
+// gathers them all, and the summary comes after the last one.
+func TestPublisherLingerKeepsOrder(t *testing.T) {
+	t.Parallel()
+	ns := natstest.StartServer(t, t.TempDir())
+	nc := natstest.Connect(t, ns.ClientURL())
+	sub, err := nc.SubscribeSync(">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	inbox := nats.NewInbox()
+	replies, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum",
+		Linger: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	go func() {
+		feed(p, &stages.Job{ID: "b1", Reply: inbox}, n, "x")
+		close(p.In())
+	}()
+	p.AwaitCompletion()
+	for i := range n + 1 {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		want := fmt.Sprintf(`"index":%d,`, i)
+		if i == n {
+			if m.Subject != "sum" {
+				t.Fatalf("after %d results: %s on %s, want the summary", n, m.Data, m.Subject)
+			}
+			break
+		}
+		if m.Subject != "res" || !strings.Contains(string(m.Data), want) {
+			t.Fatalf("message %d: %s on %s, want result %d", i, m.Data, m.Subject, i)
+		}
+	}
+	reply, err := replies.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(reply.Data), `"batch_id":"b1"`); got != n {
+		t.Errorf("the reply holds %d results, want %d", got, n)
 	}
 }

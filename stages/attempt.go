@@ -21,7 +21,7 @@ type hops struct {
 	last      string // URL of the last request tried
 }
 
-type hopsKey struct{}
+type attemptKey struct{}
 
 // checkRedirect is the client's redirect check: it refuses more than
 // maxRedirects, and a Location that ParseTarget refuses (a redirect to
@@ -35,8 +35,8 @@ func checkRedirect(maxRedirects int) func(*http.Request, []*http.Request) error 
 		if _, err := ParseTarget(req.URL.String()); err != nil {
 			return fmt.Errorf("redirect refused: %w", err)
 		}
-		if h, ok := req.Context().Value(hopsKey{}).(*hops); ok {
-			h.redirects, h.last = len(via), req.URL.String()
+		if st, ok := req.Context().Value(attemptKey{}).(*attemptState); ok {
+			st.hops.redirects, st.hops.last = len(via), req.URL.String()
 		}
 		return nil
 	}
@@ -47,32 +47,34 @@ func checkRedirect(maxRedirects int) func(*http.Request, []*http.Request) error 
 // (negative when none, see retryAfter).
 func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (res wire.Result, wait time.Duration) {
 	wait = -1
+	st := f.states.get()
+	answered := false
+	defer func() { f.states.put(st, answered) }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tr := &trace{}
 	target := u.String()
-	h := &hops{last: target}
-	ctx = httptrace.WithClientTrace(context.WithValue(ctx, hopsKey{}, h), tr.hooks())
+	st.hops = hops{last: target}
+	ctx = httptrace.WithClientTrace(context.WithValue(ctx, attemptKey{}, st), st.hooks)
 	defer func() {
-		res.Timing, res.Redirects = tr.timing(), h.redirects
-		if h.redirects > 0 || h.last != target {
-			res.FinalURL = h.last
+		res.Timing, res.Redirects = st.trace.timing(), st.hops.redirects
+		if st.hops.redirects > 0 || st.hops.last != target {
+			res.FinalURL = st.hops.last
 		}
 	}()
-	req := f.newGet(ctx, u)
-	resp, err := f.client.Do(req)
+	resp, err := f.client.Do(f.newGet(ctx, u))
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) && urlErr.URL != "" && !errors.Is(err, ErrTooManyRedirects) && !errors.Is(err, ErrInvalidURL) {
-			h.last = urlErr.URL // the hop that failed, e.g. a redirect the policy refused
+			st.hops.last = urlErr.URL // the hop that failed, e.g. a redirect the policy refused
 		}
 		f.fail(ctx, &res, err, timeout)
 		return res, wait
 	}
+	answered = true
 	defer resp.Body.Close()
 	res.Status = resp.StatusCode
 	res.ContentType = resp.Header.Get("Content-Type")
-	f.readBody(ctx, &res, resp, timeout)
+	f.readBody(ctx, &res, resp, timeout, st)
 	if res.Error == "" && resp.StatusCode >= 400 {
 		res.Error = wire.ErrHTTP
 		wait = retryAfter(resp, time.Now())
@@ -83,8 +85,9 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 // readBody reads at most maxBody decoded bytes (so a gzip bomb stops at
 // the cap), records their count and SHA-256, and embeds them as the body
 // mode says, or fails the result as too_large under RefuseLarge.
-func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration) {
-	body, truncated, err := readCapped(resp.Body, f.maxBody)
+func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration, st *attemptState) {
+	body, truncated, err := readCapped(resp.Body, f.maxBody, st.buf[:0])
+	st.keepBuffer(body)
 	if err != nil {
 		f.fail(ctx, res, err, timeout)
 		return
@@ -120,15 +123,17 @@ func (f *Fetcher) fail(ctx context.Context, res *wire.Result, err error, timeout
 }
 
 // newGet is http.NewRequestWithContext for a GET of an already parsed URL,
-// without parsing it again.
+// without parsing it again. Requests share one read-only Header: neither
+// the client nor the transport changes a request's headers (redirects and
+// credentials from the URL get a copy).
 func (f *Fetcher) newGet(ctx context.Context, u *url.URL) *http.Request {
-	req := &http.Request{
+	req := http.Request{
 		Method:     http.MethodGet,
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     http.Header{"User-Agent": {f.userAgent}},
+		Header:     f.header,
 		Host:       u.Host,
 	}
 	return req.WithContext(ctx)

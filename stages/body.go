@@ -96,11 +96,29 @@ func looksJSON(contentType string) bool {
 	return false
 }
 
-// readCapped reads at most limit bytes of r; truncated reports that the
-// body went on past them (the rest is left unread, so a slow, endless or
-// decompressing body costs no more than the cap).
-func readCapped(r io.Reader, limit int64) (body []byte, truncated bool, err error) {
-	body, err = io.ReadAll(io.LimitReader(r, limit+1))
+// readCapped appends at most limit bytes of r to buf; truncated reports
+// that the body went on past them (the rest is left unread, so a slow,
+// endless or decompressing body costs no more than the cap).
+func readCapped(r io.Reader, limit int64, buf []byte) (body []byte, truncated bool, err error) {
+	lr := io.LimitedReader{R: r, N: limit + 1}
+	body = buf
+	if cap(body) == 0 {
+		body = make([]byte, 0, 512)
+	}
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)] // let append pick the growth
+		}
+		var n int
+		n, err = lr.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF {
+		err = nil
+	}
 	if int64(len(body)) > limit {
 		return body[:limit], true, err
 	}

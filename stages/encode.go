@@ -5,23 +5,23 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/reugn/go-streams/flow"
+	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // NewEncode returns the Flow that turns each *Fetched into an *Encoded
 // (the result's JSON) and fills in each *Done's Data (the summary's JSON),
-// one out for one in, in order (a go-streams Map of parallelism 1). Other
-// elements pass through. Every result is made to fit in maxBytes (the NATS
-// max payload less headroom for headers), so every result can be
-// published: see fitResult. The Flow closes its output after its input is
-// closed.
-func NewEncode(maxBytes int) (*flow.Map[any, any], error) {
+// one out for one in, in order, on one goroutine. Other elements pass
+// through. Every result is made to fit in maxBytes (the NATS max payload
+// less headroom for headers), so every result can be published: see
+// fitResult. The Flow closes its output after its input is closed; its
+// channels hold up to HandoffBuffer elements each.
+func NewEncode(maxBytes int) (streams.Flow, error) {
 	if maxBytes < 1024 {
 		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, maxBytes)
 	}
-	return flow.NewMap(func(element any) any { return encode(element, maxBytes) }, 1), nil
+	return newMapFlow(func(element any) any { return encode(element, maxBytes) }), nil
 }
 
 func encode(element any, maxBytes int) any {

@@ -108,7 +108,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		cfg:         cfg,
 		fetcher:     fetcher,
 		in:          make(chan any),
-		out:         make(chan any),
+		out:         make(chan any, HandoffBuffer),
 		completions: make(chan completion, cfg.Concurrency),
 	}
 	go f.dispatch()
@@ -123,21 +123,14 @@ func (f *Fetch) Out() <-chan any { return f.out }
 
 // Via streams the output to next and returns next.
 func (f *Fetch) Via(next streams.Flow) streams.Flow {
-	go f.transmit(next)
+	go transmit(f.out, next)
 	return next
 }
 
 // To streams the output to sink and blocks until the sink completes.
 func (f *Fetch) To(sink streams.Sink) {
-	f.transmit(sink)
+	transmit(f.out, sink)
 	sink.AwaitCompletion()
-}
-
-func (f *Fetch) transmit(inlet streams.Inlet) {
-	for element := range f.out {
-		inlet.In() <- element
-	}
-	close(inlet.In())
 }
 
 // dispatch is the stage's one owner of state: it admits jobs, starts
@@ -224,12 +217,12 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 
 // work fetches t's URL and reports the completion, with the worker's own
 // channel so the dispatcher can hand it the next task.
-func (f *Fetch) work(t task, w worker) {
+func (f *Fetch) work(ctx context.Context, t task, w worker) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
-	r := f.fetcher.Fetch(f.ctx, b.job.URLs[i], b.job.Timeout)
+	r := f.fetcher.Fetch(ctx, b.job.URLs[i], b.job.Timeout)
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestFinished(&r)
 	}

@@ -68,7 +68,8 @@ type Fetcher struct {
 	refuseLarge bool
 	bodyMode    BodyMode
 	retry       retryPolicy
-	userAgent   string
+	header      http.Header // every request's, read-only: see newGet
+	states      attemptStates
 }
 
 // NewFetcher validates cfg and builds the HTTP client: a keep-alive pool
@@ -109,7 +110,7 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		refuseLarge: cfg.RefuseLarge,
 		bodyMode:    bodyMode,
 		retry:       retryPolicy{retries: cfg.Retries, base: cfg.RetryBase, max: cfg.RetryMax},
-		userAgent:   ua,
+		header:      http.Header{"User-Agent": {ua}},
 	}, nil
 }
 

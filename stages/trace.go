@@ -18,6 +18,10 @@ type trace struct {
 	mu     sync.Mutex
 	t      traceTimes
 	reused bool
+	// conns counts the connections asked for (GetConn, once per hop), and
+	// idleConns those taken straight from the idle pool (GotConn with
+	// WasIdle): when they match, no dial was started for this attempt.
+	conns, idleConns int
 }
 
 type traceTimes struct {
@@ -37,11 +41,15 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 			now := time.Now()
 			t.mu.Lock()
 			t.t, t.reused = traceTimes{getConn: now}, false
+			t.conns++
 			t.mu.Unlock()
 		},
 		GotConn: func(info httptrace.GotConnInfo) {
 			t.mu.Lock()
 			t.reused = info.Reused
+			if info.WasIdle {
+				t.idleConns++
+			}
 			t.mu.Unlock()
 		},
 		DNSStart: func(httptrace.DNSStartInfo) { set(&t.t.dnsStart) },
@@ -63,6 +71,22 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 		TLSHandshakeDone:     func(tls.ConnectionState, error) { set(&t.t.tlsDone) },
 		GotFirstResponseByte: func() { set(&t.t.firstByte) },
 	}
+}
+
+// reset clears t for a new attempt.
+func (t *trace) reset() {
+	t.mu.Lock()
+	t.t, t.reused, t.conns, t.idleConns = traceTimes{}, false, 0, 0
+	t.mu.Unlock()
+}
+
+// noDials reports whether every connection of the attempt came from the
+// idle pool, so that no dial (whose hooks could fire after the attempt
+// ends) was started for it.
+func (t *trace) noDials() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conns == t.idleConns
 }
 
 // timing is the breakdown of the last hop, or nil when no request began.

@@ -1,6 +1,9 @@
 package stages
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // worker is a goroutine that fetches the tasks sent on its channel, one at
 // a time, until the channel is closed. The channel holds one task at most.
@@ -34,8 +37,13 @@ func (p *workerPool) start(f *Fetch, t task) {
 	w := make(worker, 1)
 	w <- t
 	go func() {
+		// Each request's timeout context hangs off the worker's own, not
+		// off the stage's: otherwise every request in flight registers
+		// with, and contends for, the one context a shutdown cancels.
+		ctx, cancel := context.WithCancel(f.ctx)
+		defer cancel()
 		for t := range w {
-			f.work(t, w)
+			f.work(ctx, t, w)
 		}
 	}()
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ type benchConfig struct {
 	json       bool
 	overheadN  int
 	profileDir string
+	serviceBin string
 }
 
 // benchFigure is one measured figure, with the target it is held to.
@@ -45,6 +47,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
 	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
 	fs.IntVar(&cfg.overheadN, "overhead-urls", 40000, "URLs in the overhead scenario")
+	fs.StringVar(&cfg.serviceBin, "service-binary", "", "run the service from this fetchstream binary instead of this one (to compare two builds under one bench)")
 	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of each service run, and of the bench process itself, into this directory")
 	return &ffcli.Command{
 		Name:       "bench",
@@ -73,14 +76,19 @@ type benchEnv struct {
 	seq     int
 	// profileDir, when set, gets a CPU profile of each service run.
 	profileDir string
+	// serviceBinary runs the service; "" for this executable.
+	serviceBinary string
 }
 
 func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) error {
 	if cfg.runs < 1 {
 		return fmt.Errorf("--runs must be at least 1")
 	}
-	env := &benchEnv{natsURL: cfg.nats.url, log: stderr, profileDir: cfg.profileDir}
+	env := &benchEnv{natsURL: cfg.nats.url, log: stderr, profileDir: cfg.profileDir, serviceBinary: cfg.serviceBin}
 	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return fmt.Errorf("--profile-dir: %w", err)
+		}
 		stop, err := startCPUProfile(filepath.Join(cfg.profileDir, "bench.pprof"))
 		if err != nil {
 			return err
@@ -152,7 +160,7 @@ func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subj
 	if e.profileDir != "" {
 		base = append(base, "--cpu-profile", filepath.Join(e.profileDir, fmt.Sprintf("run-%d.pprof", e.seq)))
 	}
-	c, err := startBenchChild(ctx, append(base, args...)...)
+	c, err := startBenchChild(ctx, e.serviceBinary, append(base, args...)...)
 	return c, subjects, err
 }
 

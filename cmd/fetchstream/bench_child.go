@@ -22,14 +22,17 @@ type benchChild struct {
 	exited chan error
 }
 
-// startBenchChild runs this binary's `run` with args and waits until it
-// logs that it is consuming.
-func startBenchChild(ctx context.Context, args ...string) (*benchChild, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
+// startBenchChild runs `run` with args, from binary or, when binary is
+// "", from this executable, and waits until it logs that it is consuming.
+func startBenchChild(ctx context.Context, binary string, args ...string) (*benchChild, error) {
+	if binary == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		binary = self
 	}
-	cmd := exec.CommandContext(ctx, self, append([]string{"run", "--log-format", "text"}, args...)...)
+	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--log-format", "text"}, args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	stderr, err := cmd.StderrPipe()
@@ -92,4 +95,38 @@ func (c *benchChild) stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 	}
+}
+
+// cpuTime is the CPU time (user and system) the service has used so far.
+func (c *benchChild) cpuTime() (time.Duration, error) { return processCPUTime(c.cmd.Process.Pid) }
+
+// selfCPUTime is the CPU time this process has used so far, or 0 where
+// /proc cannot tell.
+func selfCPUTime() time.Duration {
+	d, _ := processCPUTime(os.Getpid())
+	return d
+}
+
+// clockTicks is the unit of /proc/<pid>/stat times (USER_HZ, 100 on Linux).
+const clockTicks = 100
+
+// processCPUTime reads utime and stime from /proc/<pid>/stat.
+func processCPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count fields from the last ')'. utime and stime are fields 14 and 15.
+	end := strings.LastIndexByte(string(data), ')')
+	fields := strings.Fields(string(data[end+1:]))
+	if end < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }

@@ -118,14 +118,34 @@ func (l *loadRun) batchLatency(id string) time.Duration {
 	return l.latency[id]
 }
 
-// percentiles returns p50 and p99 of the batch latencies.
-func (l *loadRun) percentiles() (p50, p99 time.Duration) {
+// latencies returns the batch latencies measured so far.
+func (l *loadRun) latencies() []time.Duration {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	all := make([]time.Duration, 0, len(l.latency))
 	for _, d := range l.latency {
 		all = append(all, d)
 	}
-	l.mu.Unlock()
+	return all
+}
+
+// percentiles returns p50 and p99 of the batch latencies.
+func (l *loadRun) percentiles() (p50, p99 time.Duration) { return percentiles(l.latencies()) }
+
+// allResults waits briefly for the results subscription to hand over n
+// results (its handler runs apart from the summaries') and says which
+// were lost if they do not all come.
+func (l *loadRun) allResults(n int) error {
+	for deadline := time.Now().Add(2 * time.Second); l.results.Load() < int64(n) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := l.results.Load(); got != int64(n) {
+		return fmt.Errorf("%d results for %d URLs (%s)", got, n, l.lost())
+	}
+	return nil
+}
+
+func percentiles(all []time.Duration) (p50, p99 time.Duration) {
 	if len(all) == 0 {
 		return 0, 0
 	}
@@ -145,19 +165,30 @@ func makeBatches(prefix string, count, size int, url string) []wire.Batch {
 	return batches
 }
 
-// bareClientRate is the baseline: workers goroutines doing n GETs of url
-// with a plain net/http client, reading each body; requests per second.
-func bareClientRate(ctx context.Context, url string, n, workers int) (float64, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers}}
-	defer client.CloseIdleConnections()
+// bareClient is the baseline: workers goroutines doing GETs with a plain
+// net/http client, reading each body, over one keep-alive pool.
+type bareClient struct {
+	client  *http.Client
+	workers int
+}
+
+func newBareClient(workers int) *bareClient {
+	return &bareClient{workers: workers,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers}}}
+}
+
+func (b *bareClient) close() { b.client.CloseIdleConnections() }
+
+// run makes n GETs of url and returns how long they took.
+func (b *bareClient) run(ctx context.Context, url string, n int) (time.Duration, error) {
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range workers {
+	for range b.workers {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				resp, err := client.Get(url)
+				resp, err := b.client.Get(url)
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
@@ -171,5 +202,17 @@ func bareClientRate(ctx context.Context, url string, n, workers int) (float64, e
 	if err, _ := firstErr.Load().(error); err != nil {
 		return 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return time.Since(start), nil
+}
+
+// bareClientRate is a fresh bare client's rate over n GETs of url, in
+// requests per second.
+func bareClientRate(ctx context.Context, url string, n, workers int) (float64, error) {
+	b := newBareClient(workers)
+	defer b.close()
+	took, err := b.run(ctx, url, n)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / took.Seconds(), nil
 }

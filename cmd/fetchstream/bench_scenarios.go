@@ -13,44 +13,74 @@ import (
 
 const benchP = 64
 
-// runLoad starts a service with args, sends batches (the ones after
-// `delayed` are sent once `after` has passed), waits for every summary,
-// and returns the run, its wall time and the service's peak RSS.
-func (e *benchEnv) runLoad(ctx context.Context, args []string, batches []wire.Batch, delayed int, after time.Duration) (*loadRun, time.Duration, int64, error) {
+// loadOutcome is what one runLoad measured.
+type loadOutcome struct {
+	*loadRun
+	wall time.Duration
+	// peakRSS is the service's high-water resident set, in bytes.
+	peakRSS int64
+	// serviceCPU and benchCPU are the CPU time (user and system) the
+	// service and this process spent between the first publish and the
+	// last summary: the bench process holds NATS, the target and the load
+	// generator.
+	serviceCPU, benchCPU time.Duration
+}
+
+// runLoad starts a service with args and sends it one load (see sendLoad).
+func (e *benchEnv) runLoad(ctx context.Context, args []string, batches []wire.Batch, delayed int, after time.Duration) (*loadOutcome, error) {
 	c, subjects, err := e.child(ctx, args...)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
 	defer c.stop()
+	return e.sendLoad(ctx, c, subjects, batches, delayed, after)
+}
+
+// sendLoad sends batches to a running service (the ones after `delayed`
+// once `after` has passed) and waits for every summary. Batch ids must
+// differ from those of the service's earlier loads.
+func (e *benchEnv) sendLoad(ctx context.Context, c *benchChild, subjects subjectFlags, batches []wire.Batch, delayed int, after time.Duration) (*loadOutcome, error) {
 	load, cleanup, err := newLoadRun(e.nc, subjects, len(batches))
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
 	defer cleanup()
+	serviceBefore, err := c.cpuTime()
+	if err != nil {
+		return nil, err
+	}
+	benchBefore := selfCPUTime()
 	start := time.Now()
 	first := len(batches) - delayed
 	for _, b := range batches[:first] {
 		if err := load.publish(b); err != nil {
-			return nil, 0, 0, err
+			return nil, err
 		}
 	}
 	if delayed > 0 {
 		time.Sleep(after - time.Since(start))
 		for _, b := range batches[first:] {
 			if err := load.publish(b); err != nil {
-				return nil, 0, 0, err
+				return nil, err
 			}
 		}
 	}
 	if err := load.wait(ctx, 5*time.Minute); err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
-	wall := time.Since(start)
-	rss, err := c.peakRSS()
+	out := &loadOutcome{loadRun: load, wall: time.Since(start), benchCPU: selfCPUTime() - benchBefore}
+	serviceAfter, err := c.cpuTime()
+	if err != nil {
+		return nil, err
+	}
+	out.serviceCPU = serviceAfter - serviceBefore
+	if out.peakRSS, err = c.peakRSS(); err != nil {
+		return nil, err
+	}
 	if load.failed > 0 {
-		return nil, 0, 0, fmt.Errorf("%d URLs failed", load.failed)
+		return nil, fmt.Errorf("%d URLs failed", load.failed)
 	}
-	return load, wall, rss, err
+	return out, nil
 }
 
 func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure, error) {
@@ -65,11 +95,12 @@ func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure
 		if err != nil {
 			return nil, err
 		}
-		load, wall, peak, err := e.runLoad(ctx, []string{"--concurrency", fmt.Sprint(benchP)},
+		load, err := e.runLoad(ctx, []string{"--concurrency", fmt.Sprint(benchP)},
 			makeBatches("lat", batches, size, e.target.url(delay)), 0, 0)
 		if err != nil {
 			return nil, err
 		}
+		wall, peak := load.wall, load.peakRSS
 		b50, b99 := load.percentiles()
 		ratio = append(ratio, limit.Seconds()/wall.Seconds())
 		floorRatio = append(floorRatio, floor.Seconds()/wall.Seconds())
@@ -90,46 +121,64 @@ func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure
 	}, nil
 }
 
+// overheadRounds is how many times a run alternates between the bare
+// client and the pipeline: both then meet the same machine, whose speed
+// drifts by a fifth within minutes on a shared VM.
+const overheadRounds = 5
+
 func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFigure, error) {
 	const size = 100
+	perRound := max(n/overheadRounds/size, 1) * size
+	total := float64(perRound * overheadRounds)
 	url := e.target.url(0)
-	var ratio, rate, bare, p50, p99 []float64
+	var ratio, rate, bare, p50, p99, serviceCPU, benchCPU []float64
 	for run := range runs {
-		// The machine's speed drifts (a shared VM): bracket the pipeline
-		// with a bare run before and after, and hold it to the faster.
-		bareBefore, err := bareClientRate(ctx, url, n, benchP)
-		if err != nil {
-			return nil, err
-		}
 		runtime.GC()
 		debug.FreeOSMemory()
-		load, wall, _, err := e.runLoad(ctx, []string{"--concurrency", fmt.Sprint(benchP)}, makeBatches("ovh", n/size, size, url), 0, 0)
+		c, subjects, err := e.child(ctx, "--concurrency", fmt.Sprint(benchP))
 		if err != nil {
 			return nil, err
 		}
-		for deadline := time.Now().Add(2 * time.Second); load.results.Load() < int64(n/size*size) && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
+		client := newBareClient(benchP)
+		var pipeWall, bareWall, svcCPU, selfCPU time.Duration
+		var latencies []time.Duration
+		for round := range overheadRounds {
+			took, err := client.run(ctx, url, perRound)
+			if err != nil {
+				c.stop()
+				return nil, err
+			}
+			bareWall += took
+			load, err := e.sendLoad(ctx, c, subjects, makeBatches(fmt.Sprintf("ovh-%d", round), perRound/size, size, url), 0, 0)
+			if err == nil {
+				err = load.allResults(perRound)
+			}
+			if err != nil {
+				c.stop()
+				return nil, err
+			}
+			pipeWall, svcCPU, selfCPU = pipeWall+load.wall, svcCPU+load.serviceCPU, selfCPU+load.benchCPU
+			latencies = append(latencies, load.latencies()...)
 		}
-		if got := load.results.Load(); got != int64(n/size*size) {
-			return nil, fmt.Errorf("%d results for %d URLs (%s)", got, n/size*size, load.lost())
-		}
-		bareAfter, err := bareClientRate(ctx, url, n, benchP)
-		if err != nil {
-			return nil, err
-		}
-		bareRate := max(bareBefore, bareAfter)
-		b50, b99 := load.percentiles()
-		pipeRate := float64(n/size*size) / wall.Seconds()
+		client.close()
+		c.stop()
+		pipeRate, bareRate := total/pipeWall.Seconds(), total/bareWall.Seconds()
+		b50, b99 := percentiles(latencies)
 		bare, rate, ratio = append(bare, bareRate), append(rate, pipeRate), append(ratio, pipeRate/bareRate)
 		p50, p99 = append(p50, ms(b50)), append(p99, ms(b99))
-		e.logf("overhead run %d: pipeline %.0f URLs/s, bare client %.0f req/s, ratio %.3f", run+1, pipeRate, bareRate, ratio[run])
+		perURL := func(d time.Duration) float64 { return float64(d.Microseconds()) / total }
+		serviceCPU, benchCPU = append(serviceCPU, perURL(svcCPU)), append(benchCPU, perURL(selfCPU))
+		e.logf("overhead run %d: pipeline %.0f URLs/s, bare client %.0f req/s, ratio %.3f; CPU per URL: service %.1f µs, bench process %.1f µs",
+			run+1, pipeRate, bareRate, ratio[run], serviceCPU[run], benchCPU[run])
 	}
 	return []benchFigure{
 		figure("overhead", "ratio to the bare client", "x", ">= 0.6", ratio),
 		figure("overhead", "pipeline URLs/s (end to end, bodies)", "URLs/s", "", rate),
-		figure("overhead", "bare Go client req/s (64 workers, the faster of a run before and after)", "req/s", "", bare),
+		figure("overhead", "bare Go client req/s (64 workers, same rounds)", "req/s", "", bare),
 		figure("overhead", "batch latency p50", "ms", "", p50),
 		figure("overhead", "batch latency p99", "ms", "", p99),
+		figure("overhead", "service CPU per URL", "µs", "", serviceCPU),
+		figure("overhead", "bench process CPU per URL (NATS, target, load)", "µs", "", benchCPU),
 	}, nil
 }
 
@@ -144,10 +193,11 @@ func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {
 				args = append(args, "--memory-limit", limit)
 				name += ", --memory-limit " + limit
 			}
-			_, wall, rss, err := e.runLoad(ctx, args, makeBatches("mem", batches, size, e.target.url(hold)), 0, 0)
+			load, err := e.runLoad(ctx, args, makeBatches("mem", batches, size, e.target.url(hold)), 0, 0)
 			if err != nil {
 				return nil, err
 			}
+			wall, rss := load.wall, load.peakRSS
 			e.logf("memory: %s: %s, %.1f MiB", name, wall.Round(time.Millisecond), float64(rss)/(1<<20))
 			figures = append(figures, figure("memory", name, "MiB", "< 400", []float64{float64(rss) / (1 << 20)}))
 		}
@@ -161,16 +211,17 @@ func (e *benchEnv) fairnessScenario(ctx context.Context) ([]benchFigure, error) 
 	args := []string{"--concurrency", fmt.Sprint(benchP)}
 	big := makeBatches("big", 1, bigN, url)
 	small := makeBatches("small", 1, 3, url)
-	_, alone, _, err := e.runLoad(ctx, args, big, 0, 0)
+	bigAlone, err := e.runLoad(ctx, args, big, 0, 0)
 	if err != nil {
 		return nil, err
 	}
+	alone := bigAlone.wall
 	e.logf("fairness: big batch alone %s", alone.Round(time.Millisecond))
-	smallAlone, _, _, err := e.runLoad(ctx, args, small, 0, 0)
+	smallAlone, err := e.runLoad(ctx, args, small, 0, 0)
 	if err != nil {
 		return nil, err
 	}
-	load, _, _, err := e.runLoad(ctx, args, append(big, small...), 1, 500*time.Millisecond)
+	load, err := e.runLoad(ctx, args, append(big, small...), 1, 500*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,20 @@ type metrics struct {
 	reconnects    prometheus.Counter
 	disconnects   prometheus.Counter
 	slowConsumer  prometheus.Counter
+	// byOutcome holds each URL outcome's series, looked up once here
+	// rather than by label on every request; never written after newMetrics.
+	byOutcome map[wire.ErrorKind]outcomeSeries
 }
+
+type outcomeSeries struct {
+	results prometheus.Counter
+	latency prometheus.Observer
+}
+
+// urlOutcomes are the per-URL error kinds, and "" for ok.
+var urlOutcomes = []wire.ErrorKind{"", wire.ErrTimeout, wire.ErrHTTP, wire.ErrInvalidURL, wire.ErrBlocked,
+	wire.ErrDNS, wire.ErrConnection, wire.ErrTLS, wire.ErrTooManyRedirects, wire.ErrTooLarge,
+	wire.ErrCanceled, wire.ErrUnexpected}
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -57,7 +70,16 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(m.results, m.latency, m.inFlight, m.retries, m.batches, m.batchDuration,
 		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.byOutcome = make(map[wire.ErrorKind]outcomeSeries, len(urlOutcomes))
+	for _, kind := range urlOutcomes {
+		m.byOutcome[kind] = m.outcomeSeries(kind)
+	}
 	return m
+}
+
+func (m *metrics) outcomeSeries(kind wire.ErrorKind) outcomeSeries {
+	o := outcome(kind)
+	return outcomeSeries{results: m.results.WithLabelValues(o), latency: m.latency.WithLabelValues(o)}
 }
 
 // watchPending registers a gauge of the input messages and bytes the
@@ -119,9 +141,12 @@ func (m *metrics) RequestFinished(r *wire.Result) {
 	if r.Attempts > 1 {
 		m.retries.Add(float64(r.Attempts - 1))
 	}
-	o := outcome(r.Error)
-	m.results.WithLabelValues(o).Inc()
-	m.latency.WithLabelValues(o).Observe(r.ElapsedMS / 1000)
+	series, ok := m.byOutcome[r.Error]
+	if !ok {
+		series = m.outcomeSeries(r.Error)
+	}
+	series.results.Inc()
+	series.latency.Observe(r.ElapsedMS / 1000)
 }
 
 // BatchDone implements connectors.PublishObserver.

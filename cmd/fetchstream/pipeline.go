@@ -166,7 +166,7 @@ func (p *pipeline) registerMicro(sourceCtx context.Context, nc *nats.Conn, cfg *
 // batch is acked only once the streams its outputs land in (if any) have
 // acked them.
 func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (connectors.PublisherConfig, error) {
-	pc := connectors.PublisherConfig{Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log}
+	pc := connectors.PublisherConfig{Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log, Linger: cfg.linger}
 	if !cfg.durability.jetStream {
 		return pc, nil
 	}

@@ -22,6 +22,10 @@ import (
 )
 
 // runConfig is everything `fetchstream run` is told.
+// maxLinger caps --publish-linger: it is meant to batch writes, not to
+// hold results back.
+const maxLinger = 100 * time.Millisecond
+
 type runConfig struct {
 	nats         natsFlags
 	subjects     subjectFlags
@@ -52,6 +56,7 @@ type runConfig struct {
 	allowPrivate bool
 	allowNets    prefixList
 	grace        time.Duration
+	linger       time.Duration
 
 	durability durabilityFlags
 }
@@ -81,6 +86,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.Var(&c.allowNets, "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
 	c.durability.register(fs)
+	fs.DurationVar(&c.linger, "publish-linger", 500*time.Microsecond, "under load, how long results may wait to be written to NATS together (one system call per run instead of one per result); 0: publish each at once")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.microSubject, "micro-subject", "fetchstream.fetch", "subject of the micro service's request-reply fetch endpoint")
@@ -115,6 +121,8 @@ func (c *runConfig) validate() error {
 		return fmt.Errorf("--retry-base (%s) must not be negative nor above --retry-max (%s)", c.retryBase, c.retryMax)
 	case c.grace < 0:
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.grace)
+	case c.linger < 0 || c.linger > maxLinger:
+		return fmt.Errorf("--publish-linger must be from 0 to %s, got %s", maxLinger, c.linger)
 	}
 	if _, err := stages.ParseBodyMode(c.bodyMode); err != nil {
 		return fmt.Errorf("--body: must be auto, text or none, got %q", c.bodyMode)

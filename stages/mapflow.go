@@ -1,0 +1,59 @@
+package stages
+
+import "github.com/reugn/go-streams"
+
+// HandoffBuffer is the capacity of the channels between the stages after
+// the fetch stage, one result each. Under load a stage's goroutine then
+// takes a run of results per wake-up, instead of handing each one over in
+// lockstep with its neighbours; the bound on what waits between stages
+// stays fixed.
+const HandoffBuffer = 256
+
+// mapFlow is a go-streams Flow that applies fn to each element, one at a
+// time and in order: flow.Map with parallelism 1, but through buffered
+// channels (see HandoffBuffer). It closes its output once its input is
+// closed and the last element is passed on; the upstream closes In.
+type mapFlow struct {
+	fn  func(any) any
+	in  chan any
+	out chan any
+}
+
+var _ streams.Flow = (*mapFlow)(nil)
+
+func newMapFlow(fn func(any) any) *mapFlow {
+	m := &mapFlow{fn: fn, in: make(chan any, HandoffBuffer), out: make(chan any, HandoffBuffer)}
+	go func() {
+		defer close(m.out)
+		for element := range m.in {
+			m.out <- m.fn(element)
+		}
+	}()
+	return m
+}
+
+// In returns the input channel; the upstream closes it.
+func (m *mapFlow) In() chan<- any { return m.in }
+
+// Out returns the output channel, closed by the flow when it is done.
+func (m *mapFlow) Out() <-chan any { return m.out }
+
+// Via streams the output to next and returns next.
+func (m *mapFlow) Via(next streams.Flow) streams.Flow {
+	go transmit(m.out, next)
+	return next
+}
+
+// To streams the output to sink and blocks until the sink completes.
+func (m *mapFlow) To(sink streams.Sink) {
+	transmit(m.out, sink)
+	sink.AwaitCompletion()
+}
+
+// transmit passes every element of out to inlet, then closes inlet's input.
+func transmit(out <-chan any, inlet streams.Inlet) {
+	for element := range out {
+		inlet.In() <- element
+	}
+	close(inlet.In())
+}
