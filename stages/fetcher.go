@@ -96,8 +96,13 @@ func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
 		MaxResponseHeaderBytes: 64 << 10,
 		TLSClientConfig:        cfg.TLSConfig,
 		// A GET is a request line and a few headers: a small write buffer
-		// saves 3 KiB per kept-alive connection (30 MiB at 10,000).
+		// saves 3 KiB per kept-alive connection (30 MiB at 10,000). The
+		// read buffer holds response headers a line at a time (longer
+		// lines are joined, MaxResponseHeaderBytes caps them all), and
+		// bodies are read past it into the fetcher's own buffer: 2 KiB
+		// instead of 4 saves 20 MiB at 10,000 connections.
 		WriteBufferSize: 1 << 10,
+		ReadBufferSize:  2 << 10,
 	}
 	client := &http.Client{Transport: transport, CheckRedirect: checkRedirect(cfg.MaxRedirects)}
 	ua := cfg.UserAgent

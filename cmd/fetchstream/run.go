@@ -91,7 +91,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.microSubject, "micro-subject", "fetchstream.fetch", "subject of the micro service's request-reply fetch endpoint")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
-	fs.Var(&c.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it (0: none)")
+	fs.Var(&c.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it; 0: none (default: 90% of the container's memory limit, if there is one and GOMEMLIMIT is not set)")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
 }
 
@@ -175,6 +175,25 @@ func (c *runConfig) fetcherConfig() stages.FetcherConfig {
 	}
 }
 
+// setMemoryLimit applies --memory-limit when it is given (0 for none);
+// otherwise, unless GOMEMLIMIT is set, 90 % of the container's memory
+// limit when there is one (see defaultMemoryLimit).
+func setMemoryLimit(fs *flag.FlagSet, cfg *runConfig, log *slog.Logger) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
+	switch {
+	case given:
+		if cfg.memoryLimit > 0 {
+			debug.SetMemoryLimit(int64(cfg.memoryLimit))
+		}
+	case os.Getenv("GOMEMLIMIT") == "":
+		if limit := defaultMemoryLimit(os.DirFS("/")); limit > 0 {
+			debug.SetMemoryLimit(limit)
+			log.Info("soft memory limit set to 90% of the container's", "memory_limit_bytes", limit)
+		}
+	}
+}
+
 func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg runConfig
 	fs := flag.NewFlagSet("fetchstream run", flag.ContinueOnError)
@@ -201,9 +220,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.memoryLimit > 0 {
-				debug.SetMemoryLimit(int64(cfg.memoryLimit))
-			}
+			setMemoryLimit(fs, &cfg, log)
 			if cfg.cpuProfile != "" {
 				stop, err := startCPUProfile(cfg.cpuProfile)
 				if err != nil {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"testing"
+	"testing/fstest"
+)
+
+func TestCgroupMemoryLimit(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	for _, tc := range []struct {
+		name  string
+		files fstest.MapFS
+		want  int64
+	}{
+		{"no cgroup file", fstest.MapFS{}, 0},
+		{"v2 in a container", fstest.MapFS{
+			"proc/self/cgroup":         file("0::/\n"),
+			"sys/fs/cgroup/memory.max": file("536870912\n"),
+		}, 536870912},
+		{"v2 unlimited", fstest.MapFS{
+			"proc/self/cgroup":         file("0::/\n"),
+			"sys/fs/cgroup/memory.max": file("max\n"),
+		}, 0},
+		{"v2 nested group on the host", fstest.MapFS{
+			"proc/self/cgroup": file("0::/system.slice/app.service\n"),
+			"sys/fs/cgroup/system.slice/app.service/memory.max": file("1073741824\n"),
+		}, 1073741824},
+		{"v1, the host's path not mounted in the container", fstest.MapFS{
+			"proc/self/cgroup":                           file("12:pids:/docker/abc\n4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n"),
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": file("268435456\n"),
+		}, 268435456},
+		{"v1 unlimited", fstest.MapFS{
+			"proc/self/cgroup":                           file("4:memory:/\n"),
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": file("9223372036854771712\n"),
+		}, 0},
+		{"garbage", fstest.MapFS{
+			"proc/self/cgroup":         file("0::/\n"),
+			"sys/fs/cgroup/memory.max": file("lots\n"),
+		}, 0},
+	} {
+		if got := cgroupMemoryLimit(tc.files); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if got := defaultMemoryLimit(fstest.MapFS{"proc/self/cgroup": file("0::/\n"),
+		"sys/fs/cgroup/memory.max": file("1000\n")}); got != 900 {
+		t.Errorf("default limit: got %d, want 90%% of 1000", got)
+	}
+}
