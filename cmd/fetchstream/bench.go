@@ -46,7 +46,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&cfg.scenarios, "scenarios", "latency,overhead,memory", "comma-separated: latency, overhead, memory, fairness")
 	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
 	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
-	fs.IntVar(&cfg.overheadN, "overhead-urls", 40000, "URLs in the overhead scenario")
+	fs.IntVar(&cfg.overheadN, "overhead-urls", 100000, "URLs in each run of the overhead scenario (sent in 5 rounds, each after a bare-client round of as many requests)")
 	fs.StringVar(&cfg.serviceBin, "service-binary", "", "run the service from this fetchstream binary instead of this one (to compare two builds under one bench)")
 	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of each service run, and of the bench process itself, into this directory")
 	return &ffcli.Command{
@@ -57,7 +57,8 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"then run the scenarios and print URLs/s, ratios to the limits, batch latency and\n" +
 			"peak RSS of the service process:\n" +
 			"  latency   --concurrency 64, 100 batches of 20 URLs of 100 ms; the limit is P/D = 640 URLs/s\n" +
-			"  overhead  --concurrency 64, zero-delay URLs with bodies, against a bare Go client (64 workers)\n" +
+			"  overhead  --concurrency 64, zero-delay URLs with bodies, against a bare Go client (64 workers),\n" +
+			"            the two taking turns in 5 rounds; also the service's and this process's CPU per URL\n" +
 			"  memory    peak RSS at 64 in flight, and at 10,000 in flight (10 and 40 batches of 1,000 held URLs)\n" +
 			"  fairness  5,000 URLs of 200 ms at 64, alone, then with a 3-URL batch sent 0.5 s in\n" +
 			"            (also with the big one split over 50 messages and the small one by request-reply)",
