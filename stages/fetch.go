@@ -75,11 +75,10 @@ func (c FetchConfig) validate() error {
 // stage still emits every result, then closes its output once its input is
 // closed and all is passed on. Fetch closes Out; the upstream closes In.
 type Fetch struct {
+	ports       // In, Out, Via and To; Fetch closes Out, the upstream closes In
 	ctx         context.Context
 	cfg         FetchConfig
 	fetcher     URLFetcher
-	in          chan any
-	out         chan any
 	completions chan completion
 }
 
@@ -107,30 +106,11 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		ctx:         ctx,
 		cfg:         cfg,
 		fetcher:     fetcher,
-		in:          make(chan any),
-		out:         make(chan any, HandoffBuffer),
+		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
 		completions: make(chan completion, cfg.Concurrency),
 	}
 	go f.dispatch()
 	return f, nil
-}
-
-// In returns the input channel; the upstream closes it.
-func (f *Fetch) In() chan<- any { return f.in }
-
-// Out returns the output channel, closed by Fetch when it is done.
-func (f *Fetch) Out() <-chan any { return f.out }
-
-// Via streams the output to next and returns next.
-func (f *Fetch) Via(next streams.Flow) streams.Flow {
-	go transmit(f.out, next)
-	return next
-}
-
-// To streams the output to sink and blocks until the sink completes.
-func (f *Fetch) To(sink streams.Sink) {
-	transmit(f.out, sink)
-	sink.AwaitCompletion()
 }
 
 // dispatch is the stage's one owner of state: it admits jobs, starts

@@ -14,15 +14,14 @@ const HandoffBuffer = 256
 // channels (see HandoffBuffer). It closes its output once its input is
 // closed and the last element is passed on; the upstream closes In.
 type mapFlow struct {
-	fn  func(any) any
-	in  chan any
-	out chan any
+	ports
+	fn func(any) any
 }
 
 var _ streams.Flow = (*mapFlow)(nil)
 
 func newMapFlow(fn func(any) any) *mapFlow {
-	m := &mapFlow{fn: fn, in: make(chan any, HandoffBuffer), out: make(chan any, HandoffBuffer)}
+	m := &mapFlow{fn: fn, ports: ports{in: make(chan any, HandoffBuffer), out: make(chan any, HandoffBuffer)}}
 	go func() {
 		defer close(m.out)
 		for element := range m.in {
@@ -32,21 +31,29 @@ func newMapFlow(fn func(any) any) *mapFlow {
 	return m
 }
 
-// In returns the input channel; the upstream closes it.
-func (m *mapFlow) In() chan<- any { return m.in }
+// ports are the channels of a stage that is its own go-streams Flow, with
+// the Flow methods around them. The stage closes out when it is done; the
+// upstream closes in.
+type ports struct {
+	in  chan any
+	out chan any
+}
 
-// Out returns the output channel, closed by the flow when it is done.
-func (m *mapFlow) Out() <-chan any { return m.out }
+// In returns the input channel; the upstream closes it.
+func (p *ports) In() chan<- any { return p.in }
+
+// Out returns the output channel, closed by the stage when it is done.
+func (p *ports) Out() <-chan any { return p.out }
 
 // Via streams the output to next and returns next.
-func (m *mapFlow) Via(next streams.Flow) streams.Flow {
-	go transmit(m.out, next)
+func (p *ports) Via(next streams.Flow) streams.Flow {
+	go transmit(p.out, next)
 	return next
 }
 
 // To streams the output to sink and blocks until the sink completes.
-func (m *mapFlow) To(sink streams.Sink) {
-	transmit(m.out, sink)
+func (p *ports) To(sink streams.Sink) {
+	transmit(p.out, sink)
 	sink.AwaitCompletion()
 }
 
