@@ -74,6 +74,8 @@ func (c FetchConfig) validate() error {
 // results and URLs not yet started end as canceled without a request; the
 // stage still emits every result, then closes its output once its input is
 // closed and all is passed on. Fetch closes Out; the upstream closes In.
+// Out holds up to HandoffBuffer elements, across jobs: a result counts as
+// passed on, and frees its window slot, once it is in Out.
 type Fetch struct {
 	ports       // In, Out, Via and To; Fetch closes Out, the upstream closes In
 	ctx         context.Context
