@@ -54,7 +54,13 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 	defer cancel()
 	target := u.String()
 	st.hops = hops{last: target}
-	ctx = httptrace.WithClientTrace(context.WithValue(ctx, attemptKey{}, st), st.hooks)
+	hooks := st.hooks
+	if httptrace.ContextClientTrace(ctx) != nil {
+		// WithClientTrace would compose the caller's trace into the
+		// pooled hooks, which other attempts share: use a fresh set.
+		hooks = st.trace.hooks()
+	}
+	ctx = httptrace.WithClientTrace(context.WithValue(ctx, attemptKey{}, st), hooks)
 	defer func() {
 		res.Timing, res.Redirects = st.trace.timing(), st.hops.redirects
 		if st.hops.redirects > 0 || st.hops.last != target {

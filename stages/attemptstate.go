@@ -45,12 +45,13 @@ func (p *attemptStates) get() *attemptState {
 }
 
 // put takes st back once its attempt is over, but only when nothing can
-// still write to it: the attempt was answered (the transport calls no
-// hook of a request after handing over its response, while a request that
-// failed may still see GotFirstResponseByte from a read in progress), and
-// no dial was started for it (a dial goes on after the request that began
-// it has ended, and fires its hooks then). Any other state is left to the
-// garbage collector.
+// still write to it: the attempt was answered (of the hooks a state sets,
+// the transport calls none after handing over the response; WroteRequest,
+// which may come later, is not set, while a request that failed may still
+// see GotFirstResponseByte from a read in progress), and no dial was
+// started for it (a dial goes on after the request that began it has
+// ended, and fires its hooks then; see trace.noDials). Any other state is
+// left to the garbage collector.
 func (p *attemptStates) put(st *attemptState, answered bool) {
 	if !st.quiet(answered) {
 		return

@@ -26,6 +26,7 @@ func TestAttemptStateQuiet(t *testing.T) {
 		{"not answered", []bool{true}, 1, false, false},
 		{"dialed", []bool{false}, 1, true, false},
 		{"dialed on the second hop", []bool{true, false}, 2, true, false},
+		{"a connection got twice for one asked (HTTP/2's retry)", []bool{true, true}, 1, true, false},
 		{"asked for a connection, never got one", nil, 1, true, false},
 		{"no request made", nil, 0, false, false},
 	} {

@@ -3,11 +3,12 @@ package stages
 import "github.com/reugn/go-streams"
 
 // HandoffBuffer is the capacity of the channels between the stages after
-// the fetch stage, one result each. Under load a stage's goroutine then
-// takes a run of results per wake-up, instead of handing each one over in
-// lockstep with its neighbours; the bound on what waits between stages
-// stays fixed.
-const HandoffBuffer = 256
+// the fetch stage (its Out, Encode's In and Out, and the publisher's In),
+// in results. Under load a stage's goroutine then takes a run of results
+// per wake-up, instead of handing each one over in lockstep with its
+// neighbours. It adds a fixed bound: at most 4 × HandoffBuffer results
+// wait between the fetch stage and NATS, whatever the batches.
+const HandoffBuffer = 64
 
 // mapFlow is a go-streams Flow that applies fn to each element, one at a
 // time and in order: flow.Map with parallelism 1, but through buffered

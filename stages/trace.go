@@ -2,6 +2,7 @@ package stages
 
 import (
 	"crypto/tls"
+	"net"
 	"net/http/httptrace"
 	"sync"
 	"time"
@@ -18,10 +19,13 @@ type trace struct {
 	mu     sync.Mutex
 	t      traceTimes
 	reused bool
-	// conns counts the connections asked for (GetConn, once per hop), and
-	// idleConns those taken straight from the idle pool (GotConn with
-	// WasIdle): when they match, no dial was started for this attempt.
-	conns, idleConns int
+	// conns counts the connections asked for (GetConn, once per hop),
+	// gotConns those got (GotConn), and idleConns those an HTTP/1 request
+	// took straight from the idle pool (GotConn with WasIdle, which net/http
+	// reports only when it queued no dial): when all three match, no dial
+	// was started for this attempt. HTTP/2 reports WasIdle by other rules,
+	// so its connections never count as idle here.
+	conns, gotConns, idleConns int
 }
 
 type traceTimes struct {
@@ -47,7 +51,8 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 		GotConn: func(info httptrace.GotConnInfo) {
 			t.mu.Lock()
 			t.reused = info.Reused
-			if info.WasIdle {
+			t.gotConns++
+			if info.WasIdle && !isHTTP2(info.Conn) {
 				t.idleConns++
 			}
 			t.mu.Unlock()
@@ -76,7 +81,7 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 // reset clears t for a new attempt.
 func (t *trace) reset() {
 	t.mu.Lock()
-	t.t, t.reused, t.conns, t.idleConns = traceTimes{}, false, 0, 0
+	t.t, t.reused, t.conns, t.gotConns, t.idleConns = traceTimes{}, false, 0, 0, 0
 	t.mu.Unlock()
 }
 
@@ -86,7 +91,13 @@ func (t *trace) reset() {
 func (t *trace) noDials() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.conns == t.idleConns
+	return t.conns == t.gotConns && t.gotConns == t.idleConns
+}
+
+// isHTTP2 reports whether conn speaks HTTP/2 (negotiated over TLS).
+func isHTTP2(conn net.Conn) bool {
+	tlsConn, ok := conn.(*tls.Conn)
+	return ok && tlsConn.ConnectionState().NegotiatedProtocol == "h2"
 }
 
 // timing is the breakdown of the last hop, or nil when no request began.

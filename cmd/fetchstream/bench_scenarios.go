@@ -127,49 +127,17 @@ func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure
 const overheadRounds = 5
 
 func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFigure, error) {
-	const size = 100
-	perRound := max(n/overheadRounds/size, 1) * size
-	total := float64(perRound * overheadRounds)
-	url := e.target.url(0)
 	var ratio, rate, bare, p50, p99, serviceCPU, benchCPU []float64
 	for run := range runs {
-		runtime.GC()
-		debug.FreeOSMemory()
-		c, subjects, err := e.child(ctx, "--concurrency", fmt.Sprint(benchP))
+		r, err := e.overheadRun(ctx, n)
 		if err != nil {
 			return nil, err
 		}
-		client := newBareClient(benchP)
-		var pipeWall, bareWall, svcCPU, selfCPU time.Duration
-		var latencies []time.Duration
-		for round := range overheadRounds {
-			took, err := client.run(ctx, url, perRound)
-			if err != nil {
-				c.stop()
-				return nil, err
-			}
-			bareWall += took
-			load, err := e.sendLoad(ctx, c, subjects, makeBatches(fmt.Sprintf("ovh-%d", round), perRound/size, size, url), 0, 0)
-			if err == nil {
-				err = load.allResults(perRound)
-			}
-			if err != nil {
-				c.stop()
-				return nil, err
-			}
-			pipeWall, svcCPU, selfCPU = pipeWall+load.wall, svcCPU+load.serviceCPU, selfCPU+load.benchCPU
-			latencies = append(latencies, load.latencies()...)
-		}
-		client.close()
-		c.stop()
-		pipeRate, bareRate := total/pipeWall.Seconds(), total/bareWall.Seconds()
-		b50, b99 := percentiles(latencies)
-		bare, rate, ratio = append(bare, bareRate), append(rate, pipeRate), append(ratio, pipeRate/bareRate)
-		p50, p99 = append(p50, ms(b50)), append(p99, ms(b99))
-		perURL := func(d time.Duration) float64 { return float64(d.Microseconds()) / total }
-		serviceCPU, benchCPU = append(serviceCPU, perURL(svcCPU)), append(benchCPU, perURL(selfCPU))
+		ratio, rate, bare = append(ratio, r.pipeRate/r.bareRate), append(rate, r.pipeRate), append(bare, r.bareRate)
+		p50, p99 = append(p50, ms(r.p50)), append(p99, ms(r.p99))
+		serviceCPU, benchCPU = append(serviceCPU, r.serviceCPU), append(benchCPU, r.benchCPU)
 		e.logf("overhead run %d: pipeline %.0f URLs/s, bare client %.0f req/s, ratio %.3f; CPU per URL: service %.1f µs, bench process %.1f µs",
-			run+1, pipeRate, bareRate, ratio[run], serviceCPU[run], benchCPU[run])
+			run+1, r.pipeRate, r.bareRate, ratio[run], r.serviceCPU, r.benchCPU)
 	}
 	return []benchFigure{
 		figure("overhead", "ratio to the bare client", "x", ">= 0.6", ratio),
@@ -180,6 +148,54 @@ func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFi
 		figure("overhead", "service CPU per URL", "µs", "", serviceCPU),
 		figure("overhead", "bench process CPU per URL (NATS, target, load)", "µs", "", benchCPU),
 	}, nil
+}
+
+// overheadRun is one run of the overhead scenario.
+type overheadRun struct {
+	pipeRate, bareRate   float64 // URLs/s, requests/s
+	p50, p99             time.Duration
+	serviceCPU, benchCPU float64 // µs per URL
+}
+
+// overheadRun starts a service and sends it n zero-delay URLs in
+// overheadRounds rounds, each after a bare-client round of as many
+// requests.
+func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error) {
+	const size = 100
+	perRound := max(n/overheadRounds/size, 1) * size
+	total := float64(perRound * overheadRounds)
+	url := e.target.url(0)
+	runtime.GC()
+	debug.FreeOSMemory()
+	c, subjects, err := e.child(ctx, "--concurrency", fmt.Sprint(benchP))
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
+	client := newBareClient(benchP)
+	defer client.close()
+	var pipeWall, bareWall, svcCPU, selfCPU time.Duration
+	var latencies []time.Duration
+	for round := range overheadRounds {
+		took, err := client.run(ctx, url, perRound)
+		if err != nil {
+			return nil, err
+		}
+		bareWall += took
+		load, err := e.sendLoad(ctx, c, subjects, makeBatches(fmt.Sprintf("ovh-%d", round), perRound/size, size, url), 0, 0)
+		if err == nil {
+			err = load.allResults(perRound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		pipeWall, svcCPU, selfCPU = pipeWall+load.wall, svcCPU+load.serviceCPU, selfCPU+load.benchCPU
+		latencies = append(latencies, load.latencies()...)
+	}
+	r := &overheadRun{pipeRate: total / pipeWall.Seconds(), bareRate: total / bareWall.Seconds(),
+		serviceCPU: float64(svcCPU.Microseconds()) / total, benchCPU: float64(selfCPU.Microseconds()) / total}
+	r.p50, r.p99 = percentiles(latencies)
+	return r, nil
 }
 
 func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io/fs"
 	"path"
 	"strconv"
@@ -15,47 +14,52 @@ const noCgroupLimit = 1 << 62
 // cgroupMemoryLimit returns the memory limit of the cgroup this process
 // runs in, read from root (the file system root: "/" in production), or 0
 // when there is none or it cannot be read. It reads cgroup v2's
-// memory.max, or cgroup v1's memory.limit_in_bytes, at the group's path
-// from /proc/self/cgroup and, inside a container (where that path is the
-// host's), at the mount's root.
+// memory.max, or cgroup v1's memory.limit_in_bytes, for the group named in
+// /proc/self/cgroup and each of its parents, and takes the smallest: a
+// parent's limit binds its children. Inside a container, where the group
+// named is the host's and is not mounted, that leaves the mount's root,
+// which is the container's own group.
 func cgroupMemoryLimit(root fs.FS) int64 {
 	groups, err := fs.ReadFile(root, "proc/self/cgroup")
 	if err != nil {
 		return 0
 	}
-	var candidates []string
-	scanner := bufio.NewScanner(strings.NewReader(string(groups)))
-	for scanner.Scan() {
+	for line := range strings.SplitSeq(string(groups), "\n") {
 		// hierarchy-ID:controller-list:cgroup-path
-		fields := strings.SplitN(scanner.Text(), ":", 3)
+		fields := strings.SplitN(line, ":", 3)
 		if len(fields) != 3 {
 			continue
 		}
 		controllers, group := fields[1], strings.TrimPrefix(fields[2], "/")
 		switch {
 		case fields[0] == "0" && controllers == "":
-			candidates = append(candidates, path.Join("sys/fs/cgroup", group, "memory.max"), "sys/fs/cgroup/memory.max")
+			if limit := smallestLimit(root, "sys/fs/cgroup", group, "memory.max"); limit > 0 {
+				return limit
+			}
 		case hasController(controllers, "memory"):
-			candidates = append(candidates, path.Join("sys/fs/cgroup/memory", group, "memory.limit_in_bytes"),
-				"sys/fs/cgroup/memory/memory.limit_in_bytes")
+			return smallestLimit(root, "sys/fs/cgroup/memory", group, "memory.limit_in_bytes")
 		}
-	}
-	for _, name := range candidates {
-		data, err := fs.ReadFile(root, name)
-		if err != nil {
-			continue
-		}
-		value := strings.TrimSpace(string(data))
-		if value == "max" {
-			return 0
-		}
-		limit, err := strconv.ParseInt(value, 10, 64)
-		if err != nil || limit <= 0 || limit >= noCgroupLimit {
-			return 0
-		}
-		return limit
 	}
 	return 0
+}
+
+// smallestLimit reads file in mount/group and in each of its parents up to
+// mount, and returns the smallest limit set, or 0 when none is.
+func smallestLimit(root fs.FS, mount, group, file string) int64 {
+	smallest := int64(0)
+	for {
+		data, err := fs.ReadFile(root, path.Join(mount, group, file))
+		if err == nil {
+			limit, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64) // "max" is no limit
+			if err == nil && limit > 0 && limit < noCgroupLimit && (smallest == 0 || limit < smallest) {
+				smallest = limit
+			}
+		}
+		if group == "" || group == "." {
+			return smallest
+		}
+		group = path.Dir(group)
+	}
 }
 
 func hasController(list, name string) bool {

@@ -25,6 +25,17 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			"proc/self/cgroup": file("0::/system.slice/app.service\n"),
 			"sys/fs/cgroup/system.slice/app.service/memory.max": file("1073741824\n"),
 		}, 1073741824},
+		{"v2, no limit on the group but one on its parent", fstest.MapFS{
+			"proc/self/cgroup":                          file("0::/kubepods/pod1/c1\n"),
+			"sys/fs/cgroup/kubepods/pod1/c1/memory.max": file("max\n"),
+			"sys/fs/cgroup/kubepods/pod1/memory.max":    file("805306368\n"),
+			"sys/fs/cgroup/kubepods/memory.max":         file("max\n"),
+		}, 805306368},
+		{"v2, the smallest of the group and its parents", fstest.MapFS{
+			"proc/self/cgroup":             file("0::/a/b\n"),
+			"sys/fs/cgroup/a/b/memory.max": file("2000\n"),
+			"sys/fs/cgroup/a/memory.max":   file("1000\n"),
+		}, 1000},
 		{"v1, the host's path not mounted in the container", fstest.MapFS{
 			"proc/self/cgroup":                           file("12:pids:/docker/abc\n4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n"),
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": file("268435456\n"),

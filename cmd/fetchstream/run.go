@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,11 +22,11 @@ import (
 	"github.com/fetchstream/fetchstream/stages"
 )
 
-// runConfig is everything `fetchstream run` is told.
 // maxLinger caps --publish-linger: it is meant to batch writes, not to
 // hold results back.
 const maxLinger = 100 * time.Millisecond
 
+// runConfig is everything `fetchstream run` is told.
 type runConfig struct {
 	nats         natsFlags
 	subjects     subjectFlags
@@ -182,10 +183,10 @@ func setMemoryLimit(fs *flag.FlagSet, cfg *runConfig, log *slog.Logger) {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
 	switch {
+	case given && cfg.memoryLimit > 0:
+		debug.SetMemoryLimit(int64(cfg.memoryLimit))
 	case given:
-		if cfg.memoryLimit > 0 {
-			debug.SetMemoryLimit(int64(cfg.memoryLimit))
-		}
+		debug.SetMemoryLimit(math.MaxInt64) // 0: none, whatever GOMEMLIMIT says
 	case os.Getenv("GOMEMLIMIT") == "":
 		if limit := defaultMemoryLimit(os.DirFS("/")); limit > 0 {
 			debug.SetMemoryLimit(limit)
