@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -333,5 +334,49 @@ func TestReplicasShareLoadAndSurviveAKill(t *testing.T) {
 	}
 	if recovered > 60*time.Second {
 		t.Errorf("the killed replica's batches took %s to be redone; the default AckWait is 30s", recovered)
+	}
+}
+
+// A service started before its NATS server waits for it rather than
+// exiting (as in a compose start), then runs as usual in both modes.
+func TestWaitsForNATSAtStartup(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"core", nil},
+		{"jetstream", []string{"--jetstream"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+			w := launchProc(t, "worker", fmt.Sprintf("nats://127.0.0.1:%d", port), mode.args...)
+			w.waitLog("no NATS server answers yet", 20*time.Second)
+			time.Sleep(500 * time.Millisecond) // a retry or two while nothing answers
+			if !w.running() {
+				t.Fatalf("the worker exited (code %d) while NATS was not up yet", w.code)
+			}
+			ns := natstest.StartServerOn(t, t.TempDir(), port)
+			w.waitLog("fetchstream running", 30*time.Second)
+			nc := natstest.Connect(t, ns.ClientURL())
+			target := fetchtest.NewTarget(t)
+			c := collect(t, nc)
+			l := same(target, 3, 4, "/status/200")
+			if mode.args != nil {
+				js, _ := jetstream.New(nc)
+				publishJS(t, js, l, 0, 3)
+			} else {
+				publishCore(t, nc, l, 0, 3)
+			}
+			waitFor(t, 30*time.Second, "every result", func() bool {
+				unique, _, summaries := c.counts()
+				return unique == l.size() && summaries == 3
+			})
+		})
 	}
 }

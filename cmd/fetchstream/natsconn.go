@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	neturl "net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -36,7 +39,7 @@ func (c *natsConn) close() {
 
 // connectOrEmbed joins --nats-url, or starts an embedded server with
 // JetStream on --listen and joins that.
-func connectOrEmbed(cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, error) {
+func connectOrEmbed(ctx context.Context, cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, error) {
 	url := cfg.nats.url
 	var embedded *server.Server
 	if url == "" {
@@ -65,7 +68,7 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, er
 	}
 	flags := cfg.nats
 	flags.url = url
-	nc, err := flags.connect(url, "fetchstream", natsOptions(log, m)...)
+	nc, err := firstConnect(ctx, &flags, log, m)
 	if err != nil {
 		if embedded != nil {
 			embedded.Shutdown()
@@ -74,6 +77,38 @@ func connectOrEmbed(cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, er
 	}
 	log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
 	return &natsConn{nc: nc, embedded: embedded}, nil
+}
+
+// firstConnect connects to flags.url. While no server answers there (NATS
+// may come up after the service, as in a compose start), it keeps trying
+// with the reconnect backoff until ctx is done, and says so once; any
+// other failure, such as refused credentials, ends it at once.
+func firstConnect(ctx context.Context, flags *natsFlags, log *slog.Logger, m *metrics) (*nats.Conn, error) {
+	for attempt := 1; ; attempt++ {
+		nc, err := flags.connect(flags.url, "fetchstream", natsOptions(log, m)...)
+		if err == nil || !errors.Is(err, nats.ErrNoServers) {
+			return nc, err
+		}
+		if attempt == 1 {
+			log.Warn("no NATS server answers yet; trying again until one does", "url", redactURLs(flags.url), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(reconnectDelay(attempt)):
+		}
+	}
+}
+
+// redactURLs hides the passwords in a comma-separated list of server URLs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, part := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(part)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // reconnectDelay is the pause after the attempts-th failed pass over the

@@ -69,6 +69,14 @@ type proc struct {
 // the test ends if it is still running.
 func startProc(t *testing.T, name, natsURL string, args ...string) *proc {
 	t.Helper()
+	p := launchProc(t, name, natsURL, args...)
+	p.waitLog("fetchstream running", 20*time.Second)
+	return p
+}
+
+// launchProc is startProc without the wait.
+func launchProc(t *testing.T, name, natsURL string, args ...string) *proc {
+	t.Helper()
 	argv := append([]string{"run", "--nats-url", natsURL, "--allow-net", "127.0.0.0/8", "--log-format", "json"}, args...)
 	cmd := exec.Command(fetchstreamBinary(t), argv...)
 	p := &proc{t: t, name: name, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
@@ -93,7 +101,6 @@ func startProc(t *testing.T, name, natsURL string, args ...string) *proc {
 			t.Logf("%s logs:\n%s", name, p.logs)
 		}
 	})
-	p.waitLog("fetchstream running", 20*time.Second)
 	return p
 }
 

@@ -242,7 +242,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 // nothing was cut short.
 func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	m := newMetrics()
-	conn, err := connectOrEmbed(cfg, log, m)
+	conn, err := connectOrEmbed(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
