@@ -98,8 +98,10 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 		f.fail(ctx, res, err, timeout)
 		return
 	}
-	sum := sha256.Sum256(body)
-	res.BodyBytes, res.BodySHA256 = int64(len(body)), hex.EncodeToString(sum[:])
+	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
+		sum := sha256.Sum256(body)
+		res.BodyBytes, res.BodySHA256 = int64(len(body)), hex.EncodeToString(sum[:])
+	}
 	res.ContentLength = int64(len(body))
 	if truncated {
 		res.ContentLength = max(resp.ContentLength, 0) // declared size, when the server gave one

@@ -11,7 +11,7 @@ import (
 )
 
 // BodyMode says which response bodies a result carries. Whatever the
-// mode, a result that read a response has body_bytes and body_sha256.
+// mode, a result that read a non-empty body has body_bytes and body_sha256.
 type BodyMode string
 
 // The body modes of --body.

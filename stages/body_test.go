@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +174,27 @@ func TestResultDetail(t *testing.T) {
 		if !strings.Contains(string(data), field) {
 			t.Errorf("result JSON lacks %s: %s", field, data)
 		}
+	}
+}
+
+// An empty body has neither body_bytes nor body_sha256; a non-empty one
+// has both.
+func TestEmptyBodyHasNoHash(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/empty" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write([]byte("x"))
+	}))
+	defer srv.Close()
+	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly})
+	empty, _ := fetch(f, srv.URL+"/empty", 5*time.Second)
+	if empty.Status != http.StatusNotFound || empty.BodyBytes != 0 || empty.BodySHA256 != "" {
+		t.Errorf("empty 404: status %d, body_bytes %d, body_sha256 %q; want 404 and neither", empty.Status, empty.BodyBytes, empty.BodySHA256)
+	}
+	one, _ := fetch(f, srv.URL+"/one", 5*time.Second)
+	if one.BodyBytes != 1 || one.BodySHA256 != "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881" {
+		t.Errorf("one byte: body_bytes %d, body_sha256 %q", one.BodyBytes, one.BodySHA256)
 	}
 }

@@ -118,7 +118,8 @@ type Result struct {
 	BodyTruncated bool            `json:"body_truncated,omitempty"`
 	// BodyBytes and BodySHA256 describe the decoded body bytes read: the
 	// whole body, or with BodyTruncated the first max-body bytes. They are
-	// set for every response read, whether or not Body carries the bytes.
+	// set for every non-empty body read, whether or not Body carries the
+	// bytes; an empty body has neither.
 	// A text or base64 Body decodes to exactly those bytes (less, when cut,
 	// an incomplete last UTF-8 sequence); a JSON Body is the same value,
 	// re-encoded compactly.

@@ -82,7 +82,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.retries, "retries", 0, "retries per URL after a timeout, a connection error or a 429, 502, 503 or 504 (0 to 10); --timeout bounds each attempt, and all of a URL's attempts and waits fit in --timeout × (retries+1)")
 	fs.DurationVar(&c.retryBase, "retry-base", 200*time.Millisecond, "backoff before the first retry is random in [0, this); it doubles with each retry (full jitter), up to --retry-max; a Retry-After on 429 and 503 is honoured instead")
 	fs.DurationVar(&c.retryMax, "retry-max", 5*time.Second, "longest backoff ceiling between retries")
-	fs.StringVar(&c.bodyMode, "body", "auto", "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are always given")
+	fs.StringVar(&c.bodyMode, "body", "auto", "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.BoolVar(&c.allowPrivate, "allow-private", false, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var(&c.allowNets, "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
