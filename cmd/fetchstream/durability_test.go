@@ -19,6 +19,16 @@ import (
 // fetchstream binary, killed and signaled) against a real nats-server.
 
 // delays is a load of batches of n URLs that each take 100-300 ms.
+// bothModes are the two ways run takes batches, for the tests that check
+// both: args is nil for core NATS.
+var bothModes = []struct {
+	name string
+	args []string
+}{
+	{"core", nil},
+	{"jetstream", []string{"--jetstream", "--ack-wait", "3s"}},
+}
+
 func delays(target *fetchtest.Target, batches, n int) load {
 	return load{batches: batches, urls: func(b int) []string {
 		urls := make([]string, n)
@@ -92,14 +102,7 @@ func TestKillNineMidLoadLosesNothingWithJetStream(t *testing.T) {
 // out and the process exits 0; a batch published after the signal is not
 // taken (in JetStream mode it waits in the stream for the next worker).
 func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
-	modes := []struct {
-		name string
-		args []string
-	}{
-		{"core", nil},
-		{"jetstream", []string{"--jetstream", "--ack-wait", "3s"}},
-	}
-	for _, mode := range modes {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			jetStream := mode.args != nil
@@ -223,14 +226,7 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 // was on the wire (batches published while the worker was reconnecting,
 // results in flight), and the test reports how much.
 func TestNATSRestartUnderLoad(t *testing.T) {
-	modes := []struct {
-		name string
-		args []string
-	}{
-		{"core", nil},
-		{"jetstream", []string{"--jetstream", "--ack-wait", "3s"}},
-	}
-	for _, mode := range modes {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			jetStream := mode.args != nil
@@ -340,13 +336,7 @@ func TestReplicasShareLoadAndSurviveAKill(t *testing.T) {
 // A service started before its NATS server waits for it rather than
 // exiting (as in a compose start), then runs as usual in both modes.
 func TestWaitsForNATSAtStartup(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		args []string
-	}{
-		{"core", nil},
-		{"jetstream", []string{"--jetstream"}},
-	} {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
