@@ -11,6 +11,11 @@ import (
 // stage's output queue) → sent (taken by the next stage). The window
 // bounds started-but-not-sent: index i may start only when i < sent+window,
 // so a stuck first URL holds back at most window-1 finished results.
+//
+// The ring holds the slots of indices [sent, sent+len(ring)); every index
+// started and not yet sent is in that range. It starts small and grows,
+// up to the window, only as far ahead of sent as the batch actually runs:
+// a batch that waits for slots costs a few hundred bytes, not a window.
 type batchState struct {
 	job     *Job
 	window  int
@@ -29,7 +34,7 @@ type batchState struct {
 
 func newBatchState(job *Job, window int, perHost bool) *batchState {
 	n := len(job.URLs)
-	size := min(window, n)
+	size := min(window, n, initialRing)
 	b := &batchState{
 		job:     job,
 		window:  window,
@@ -47,7 +52,33 @@ func newBatchState(job *Job, window int, perHost bool) *batchState {
 	return b
 }
 
+// initialRing is the ring's first size, before it grows.
+const initialRing = 8
+
 func (b *batchState) slot(i int) int { return i % len(b.ring) }
+
+// isStarted reports whether index i (from sent on) has started: beyond the
+// ring nothing has.
+func (b *batchState) isStarted(i int) bool { return i-b.sent < len(b.ring) && b.started[b.slot(i)] }
+
+// reach grows the ring, doubling up to the window, until index i has a
+// slot of its own, moving the live slots [sent, sent+len(ring)) along.
+func (b *batchState) reach(i int) {
+	if i-b.sent < len(b.ring) {
+		return
+	}
+	size := len(b.ring)
+	for i-b.sent >= size {
+		size *= 2
+	}
+	size = min(size, b.window, len(b.job.URLs))
+	ring, done, started := make([]wire.Result, size), make([]bool, size), make([]bool, size)
+	for j := b.sent; j < b.sent+len(b.ring); j++ {
+		from, to := j%len(b.ring), j%size
+		ring[to], done[to], started[to] = b.ring[from], b.done[from], b.started[from]
+	}
+	b.ring, b.done, b.started = ring, done, started
+}
 
 // nextIndex returns the first index this batch may start now, or -1. It
 // skips, within the window, URLs whose host is at its cap (hostFree says),
@@ -62,7 +93,7 @@ func (b *batchState) nextIndex(globalCap int, hostFree func(string) bool) int {
 	}
 	end := min(len(b.job.URLs), b.sent+b.window)
 	for i := b.nextStart; i < end; i++ {
-		if b.started[b.slot(i)] {
+		if b.isStarted(i) {
 			continue
 		}
 		if b.hosts == nil || hostFree(b.hosts[i]) {
@@ -73,9 +104,10 @@ func (b *batchState) nextIndex(globalCap int, hostFree func(string) bool) int {
 }
 
 func (b *batchState) start(i int) {
+	b.reach(i)
 	b.started[b.slot(i)] = true
 	b.inFlight++
-	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.started[b.slot(b.nextStart)] {
+	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
 		b.nextStart++
 	}
 }
@@ -99,7 +131,7 @@ func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 func (b *batchState) markSent() {
 	b.started[b.slot(b.sent)] = false
 	b.sent++
-	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.started[b.slot(b.nextStart)] {
+	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
 		b.nextStart++
 	}
 }

@@ -202,7 +202,7 @@ func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {
 	const inFlight, size, hold = 10000, 1000, 2 * time.Second
 	var figures []benchFigure
 	for _, limit := range []string{"", "360MiB"} {
-		for _, batches := range []int{inFlight / size, 4 * inFlight / size} {
+		for _, batches := range []int{inFlight / size, 4 * inFlight / size, 10 * inFlight / size} {
 			args := []string{"--concurrency", fmt.Sprint(inFlight), "--window", fmt.Sprint(size), "--timeout", "30s"}
 			name := fmt.Sprintf("peak RSS, 10k in flight, %d batches", batches)
 			if limit != "" {
