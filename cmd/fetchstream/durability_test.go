@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"syscall"
 	"testing"
@@ -339,12 +340,7 @@ func TestWaitsForNATSAtStartup(t *testing.T) {
 	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := ln.Addr().(*net.TCPAddr).Port
-			ln.Close()
+			port := unusedFixedPort(t)
 			w := launchProc(t, "worker", fmt.Sprintf("nats://127.0.0.1:%d", port), mode.args...)
 			w.waitLog("no NATS server answers yet", 20*time.Second)
 			time.Sleep(500 * time.Millisecond) // a retry or two while nothing answers
@@ -369,4 +365,21 @@ func TestWaitsForNATSAtStartup(t *testing.T) {
 			})
 		})
 	}
+}
+
+// unusedFixedPort returns a loopback port that is free now and lies below
+// the kernel's ephemeral range, so that no server of another test, which
+// all bind port 0, can take it before this test binds it on purpose.
+func unusedFixedPort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		port := 20000 + rand.IntN(10000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port in 20000-29999")
+	return 0
 }
