@@ -154,26 +154,11 @@ func (p *Publisher) AwaitCompletion() { <-p.done }
 func (p *Publisher) run() {
 	defer close(p.done)
 	defer p.settling.Wait()
-	for {
-		element, ok := <-p.in
-		if !ok {
-			return
-		}
+	for element := range p.in {
 		p.handle(element)
-		// Take the rest of the run that is ready, then linger, so that
+		// Once the run that was ready is published, linger, so that
 		// results coming close together are written to NATS together.
-		for ready := true; ready; {
-			select {
-			case element, ok := <-p.in:
-				if !ok {
-					return
-				}
-				p.handle(element)
-			default:
-				ready = false
-			}
-		}
-		if p.cfg.Linger > 0 {
+		if p.cfg.Linger > 0 && len(p.in) == 0 {
 			time.Sleep(p.cfg.Linger)
 		}
 	}
