@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -94,9 +95,20 @@ func (n *natsFlags) connect(fallback, name string, extra ...nats.Option) (*nats.
 	}
 	nc, err := nats.Connect(url, append(append(opts, nats.Name(name)), extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(url), err)
 	}
 	return nc, nil
+}
+
+// redactURLs hides the passwords in a comma-separated list of server URLs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, part := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(part)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // subjectFlags are the wire subjects.

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	neturl "net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -90,7 +88,7 @@ func firstConnect(ctx context.Context, flags *natsFlags, log *slog.Logger, m *me
 			return nc, err
 		}
 		if attempt == 1 {
-			log.Warn("no NATS server answers yet; trying again until one does", "url", redactURLs(flags.url), "err", err)
+			log.Warn("no NATS server answers yet; trying again until one does", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -98,17 +96,6 @@ func firstConnect(ctx context.Context, flags *natsFlags, log *slog.Logger, m *me
 		case <-time.After(reconnectDelay(attempt)):
 		}
 	}
-}
-
-// redactURLs hides the passwords in a comma-separated list of server URLs.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, part := range parts {
-		if u, err := neturl.Parse(strings.TrimSpace(part)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // reconnectDelay is the pause after the attempts-th failed pass over the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,5 +31,14 @@ func TestReconnectDelayBacksOffWithJitter(t *testing.T) {
 		if len(seen) < 10 {
 			t.Errorf("attempt %d: only %d distinct delays in 200: no jitter", c.attempts, len(seen))
 		}
+	}
+}
+
+// A failed connect names the server without its password.
+func TestConnectErrorHidesPassword(t *testing.T) {
+	flags := natsFlags{url: "nats://alice:s3cret@127.0.0.1:1,nats://127.0.0.1:2"}
+	_, err := flags.connect("", "test")
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "alice") {
+		t.Errorf("got %v, want an error naming the servers without the password", err)
 	}
 }
