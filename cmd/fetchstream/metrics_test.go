@@ -72,3 +72,23 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 		}
 	}
 }
+
+// --pprof serves the runtime's profiles next to /metrics, except the
+// command line; without it there are none.
+func TestPprofServedOnlyWhenAsked(t *testing.T) {
+	url, _ := startNATS(t)
+	on := opsAddr(t, startService(t, url, "--metrics-addr", "127.0.0.1:0", "--pprof"))
+	if code, body := get(t, on+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
+		t.Errorf("/debug/pprof/heap with --pprof = %d %.80q", code, body)
+	}
+	if code, body := get(t, on+"/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("/debug/pprof/goroutine with --pprof = %d %.80q", code, body)
+	}
+	if code, _ := get(t, on+"/debug/pprof/cmdline"); code != 404 {
+		t.Errorf("/debug/pprof/cmdline = %d, want 404: the command line may hold a password", code)
+	}
+	off := opsAddr(t, startService(t, url, "--metrics-addr", "127.0.0.1:0"))
+	if code, _ := get(t, off+"/debug/pprof/heap"); code != 404 {
+		t.Errorf("/debug/pprof/heap without --pprof = %d, want 404", code)
+	}
+}

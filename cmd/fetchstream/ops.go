@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -12,8 +13,9 @@ import (
 // serveOps serves /metrics, /healthz and /readyz on addr until ctx ends.
 // /healthz answers 200 while the process runs; /readyz answers 200 while
 // ready() returns nil (connected to NATS and consuming), else 503 with
-// the reason.
-func serveOps(ctx context.Context, addr string, m *metrics, ready func() error) (net.Addr, error) {
+// the reason. With withPprof it also serves the runtime's profiles under
+// /debug/pprof/ (see servePprof).
+func serveOps(ctx context.Context, addr string, withPprof bool, m *metrics, ready func() error) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -30,6 +32,9 @@ func serveOps(ctx context.Context, addr string, m *metrics, ready func() error) 
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if withPprof {
+		servePprof(mux)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
@@ -39,4 +44,22 @@ func serveOps(ctx context.Context, addr string, m *metrics, ready func() error) 
 		_ = srv.Shutdown(shutdownCtx)
 	}()
 	return ln.Addr(), nil
+}
+
+// servePprof adds net/http/pprof's handlers to mux: the index, every
+// runtime profile by name (/debug/pprof/heap, /goroutine, /allocs, ...),
+// /profile (CPU, ?seconds=N), /trace and /symbol. /cmdline is left out:
+// the command line may hold a NATS password or token.
+func servePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/cmdline" {
+			http.NotFound(w, r)
+			return
+		}
+		pprof.Index(w, r)
+	})
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 }

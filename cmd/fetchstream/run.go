@@ -37,6 +37,7 @@ type runConfig struct {
 	logLevel     string
 	cpuProfile   string
 	metricsAddr  string
+	pprof        bool
 	memoryLimit  byteSize
 	microSubject string
 
@@ -92,6 +93,7 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.microSubject, "micro-subject", "fetchstream.fetch", "subject of the micro service's request-reply fetch endpoint")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for `go tool pprof`")
 	fs.Var(&c.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it; 0: none (default: 90% of the container's memory limit, if there is one and GOMEMLIMIT is not set)")
 	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
 }
@@ -124,6 +126,8 @@ func (c *runConfig) validate() error {
 		return fmt.Errorf("--shutdown-grace must not be negative, got %s", c.grace)
 	case c.linger < 0 || c.linger > maxLinger:
 		return fmt.Errorf("--publish-linger must be from 0 to %s, got %s", maxLinger, c.linger)
+	case c.pprof && c.metricsAddr == "":
+		return fmt.Errorf("--pprof needs --metrics-addr: profiles are served there")
 	}
 	if _, err := stages.ParseBodyMode(c.bodyMode); err != nil {
 		return fmt.Errorf("--body: must be auto, text or none, got %q", c.bodyMode)
@@ -258,7 +262,7 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 	if cfg.metricsAddr != "" {
 		opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopOps()
-		addr, err := serveOps(opsCtx, cfg.metricsAddr, m, func() error {
+		addr, err := serveOps(opsCtx, cfg.metricsAddr, cfg.pprof, m, func() error {
 			if p := running.Load(); p != nil {
 				return p.ready(ctx)
 			}
@@ -267,7 +271,7 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		log.Info("serving /metrics, /healthz and /readyz", "addr", addr.String())
+		log.Info("serving /metrics, /healthz and /readyz", "addr", addr.String(), "pprof", cfg.pprof)
 	}
 	p, err := startPipeline(ctx, fetchCtx, conn.nc, fetcher, cfg, log, m)
 	if err != nil {

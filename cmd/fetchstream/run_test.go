@@ -21,6 +21,7 @@ func TestRunFlagsValidated(t *testing.T) {
 		{[]string{"--publish-linger", "-1ms"}, "--publish-linger"},
 		{[]string{"--publish-linger", "1s"}, "--publish-linger"},
 		{[]string{"--body", "xml"}, "--body"},
+		{[]string{"--pprof"}, "--pprof"},
 	} {
 		var cfg runConfig
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
