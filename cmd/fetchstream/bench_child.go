@@ -72,8 +72,12 @@ func startBenchChild(ctx context.Context, binary string, args ...string) (*bench
 }
 
 // peakRSS is the process's high-water resident set size in bytes.
-func (c *benchChild) peakRSS() (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+func (c *benchChild) peakRSS() (int64, error) { return readPeakRSS(c.cmd.Process.Pid) }
+
+// readPeakRSS reads a process's high-water resident set size, in bytes,
+// from /proc/<pid>/status (VmHWM).
+func readPeakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}

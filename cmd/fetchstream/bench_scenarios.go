@@ -218,6 +218,15 @@ func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {
 			figures = append(figures, figure("memory", name, "MiB", "< 400", []float64{float64(rss) / (1 << 20)}))
 		}
 	}
+	for _, waves := range []int{1, 4, 10} {
+		rss, err := bareClientPeakRSS(ctx, e.target.url(hold), inFlight, waves)
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("peak RSS, plain net/http client, 10k in flight, %dk requests", waves*inFlight/1000)
+		e.logf("memory: %s: %.1f MiB", name, float64(rss)/(1<<20))
+		figures = append(figures, figure("memory", name, "MiB", "", []float64{float64(rss) / (1 << 20)}))
+	}
 	return figures, nil
 }
 
