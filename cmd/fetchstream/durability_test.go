@@ -212,7 +212,9 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 				t.Errorf("%d results and %d summaries published for a batch handed back; want none", total, s)
 			}
 			startProc(t, "next worker", url, mode.args...)
-			waitFor(t, 20*time.Second, "the batch done by the next worker", func() bool { _, _, s := got.counts(); return s == 1 })
+			// Results and summaries come through two subscriptions, each
+			// handled on its own goroutine: the summary may be seen first.
+			waitFor(t, 20*time.Second, "the batch done by the next worker", func() bool { u, _, s := got.counts(); return u == 3 && s == 1 })
 			for i := range 3 {
 				if kind, n := got.kind(key{"b0", i}); kind != "" || n != 1 {
 					t.Errorf("b0[%d]: %d results, error %q; want one success", i, n, kind)
