@@ -57,16 +57,17 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"then run the scenarios and print URLs/s, ratios to the limits, batch latency and\n" +
 			"peak RSS of the service process:\n" +
 			"  latency   --concurrency 64, 100 batches of 20 URLs of 100 ms; the limit is P/D = 640 URLs/s\n" +
-			"  overhead  --concurrency 64, zero-delay URLs with bodies, against a bare Go client (64 workers),\n" +
-			"            the two taking turns in 5 rounds; also the service's and this process's CPU per URL\n" +
+			"  overhead  --concurrency 64, zero-delay URLs with bodies, against a bare Go client (64 workers) in\n" +
+			"            a process of its own, as the service is (and, for reference, one inside this process,\n" +
+			"            which holds the target), taking turns in 5 rounds; also CPU per URL of each process\n" +
 			"  memory    peak RSS at 64 in flight, and at 10,000 in flight (10, 40 and 100 batches of 1,000 held URLs),\n" +
 			"            with and without a soft memory limit, and of a plain net/http client making the same requests\n" +
 			"  fairness  5,000 URLs of 200 ms at 64, alone, then with a 3-URL batch sent 0.5 s in\n" +
 			"            (also with the big one split over 50 messages and the small one by request-reply)",
 		FlagSet: fs,
 		Exec: func(ctx context.Context, _ []string) error {
-			if spec, ok := os.LookupEnv(bareHoldEnv); ok {
-				return runBareClientChild(ctx, spec, stdout)
+			if spec, ok := os.LookupEnv(bareChildEnv); ok {
+				return runBareChild(ctx, spec, os.Stdin, stdout)
 			}
 			return runBench(ctx, &cfg, stdout, stderr)
 		},

@@ -127,39 +127,45 @@ func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure
 const overheadRounds = 5
 
 func (e *benchEnv) overheadScenario(ctx context.Context, runs, n int) ([]benchFigure, error) {
-	var ratio, rate, bare, p50, p99, serviceCPU, benchCPU []float64
+	var ratio, ownRatio, rate, bare, ownBare, p50, p99, serviceCPU, bareCPU, benchCPU []float64
 	for run := range runs {
 		r, err := e.overheadRun(ctx, n)
 		if err != nil {
 			return nil, err
 		}
-		ratio, rate, bare = append(ratio, r.pipeRate/r.bareRate), append(rate, r.pipeRate), append(bare, r.bareRate)
+		ratio, ownRatio = append(ratio, r.pipeRate/r.bareRate), append(ownRatio, r.pipeRate/r.ownBareRate)
+		rate, bare, ownBare = append(rate, r.pipeRate), append(bare, r.bareRate), append(ownBare, r.ownBareRate)
 		p50, p99 = append(p50, ms(r.p50)), append(p99, ms(r.p99))
-		serviceCPU, benchCPU = append(serviceCPU, r.serviceCPU), append(benchCPU, r.benchCPU)
-		e.logf("overhead run %d: pipeline %.0f URLs/s, bare client %.0f req/s, ratio %.3f; CPU per URL: service %.1f µs, bench process %.1f µs",
-			run+1, r.pipeRate, r.bareRate, ratio[run], r.serviceCPU, r.benchCPU)
+		serviceCPU, bareCPU, benchCPU = append(serviceCPU, r.serviceCPU), append(bareCPU, r.ownBareCPU), append(benchCPU, r.benchCPU)
+		e.logf("overhead run %d: pipeline %.0f URLs/s; bare client %.0f req/s in this process, %.0f in its own; ratios %.3f and %.3f; CPU per URL: service %.1f µs, bare client in its own process %.1f µs, bench process %.1f µs",
+			run+1, r.pipeRate, r.bareRate, r.ownBareRate, ratio[run], ownRatio[run], r.serviceCPU, r.ownBareCPU, r.benchCPU)
 	}
 	return []benchFigure{
-		figure("overhead", "ratio to the bare client", "x", ">= 0.6", ratio),
+		figure("overhead", "ratio to a bare client in its own process", "x", ">= 0.6", ownRatio),
+		figure("overhead", "ratio to a bare client in the target's process", "x", "", ratio),
 		figure("overhead", "pipeline URLs/s (end to end, bodies)", "URLs/s", "", rate),
-		figure("overhead", "bare Go client req/s (64 workers, same rounds)", "req/s", "", bare),
+		figure("overhead", "bare client in its own process, req/s (64 workers)", "req/s", "", ownBare),
+		figure("overhead", "bare client in the target's process, req/s", "req/s", "", bare),
 		figure("overhead", "batch latency p50", "ms", "", p50),
 		figure("overhead", "batch latency p99", "ms", "", p99),
 		figure("overhead", "service CPU per URL", "µs", "", serviceCPU),
+		figure("overhead", "bare client CPU per request, in its own process", "µs", "", bareCPU),
 		figure("overhead", "bench process CPU per URL (NATS, target, load)", "µs", "", benchCPU),
 	}, nil
 }
 
 // overheadRun is one run of the overhead scenario.
 type overheadRun struct {
-	pipeRate, bareRate   float64 // URLs/s, requests/s
-	p50, p99             time.Duration
-	serviceCPU, benchCPU float64 // µs per URL
+	pipeRate, bareRate, ownBareRate  float64 // URLs/s, requests/s
+	p50, p99                         time.Duration
+	serviceCPU, ownBareCPU, benchCPU float64 // µs per URL
 }
 
 // overheadRun starts a service and sends it n zero-delay URLs in
-// overheadRounds rounds, each after a bare-client round of as many
-// requests.
+// overheadRounds rounds. Before each, two bare clients make as many
+// requests: one in this process, which holds the target (the two then
+// share one Go runtime: no process boundary between them), and one in a
+// process of its own, which meets the same boundaries as the service.
 func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error) {
 	const size = 100
 	perRound := max(n/overheadRounds/size, 1) * size
@@ -174,7 +180,12 @@ func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error)
 	defer c.stop()
 	client := newBareClient(benchP)
 	defer client.close()
-	var pipeWall, bareWall, svcCPU, selfCPU time.Duration
+	own, err := startBareChild(ctx, "", url, benchP)
+	if err != nil {
+		return nil, err
+	}
+	defer own.stop()
+	var pipeWall, bareWall, ownWall, ownCPU, svcCPU, selfCPU time.Duration
 	var latencies []time.Duration
 	for round := range overheadRounds {
 		took, err := client.run(ctx, url, perRound)
@@ -182,6 +193,18 @@ func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error)
 			return nil, err
 		}
 		bareWall += took
+		cpuBefore, err := own.cpuTime()
+		if err != nil {
+			return nil, err
+		}
+		if took, err = own.run(perRound); err != nil {
+			return nil, err
+		}
+		cpuAfter, err := own.cpuTime()
+		if err != nil {
+			return nil, err
+		}
+		ownWall, ownCPU = ownWall+took, ownCPU+cpuAfter-cpuBefore
 		load, err := e.sendLoad(ctx, c, subjects, makeBatches(fmt.Sprintf("ovh-%d", round), perRound/size, size, url), 0, 0)
 		if err == nil {
 			err = load.allResults(perRound)
@@ -193,6 +216,7 @@ func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error)
 		latencies = append(latencies, load.latencies()...)
 	}
 	r := &overheadRun{pipeRate: total / pipeWall.Seconds(), bareRate: total / bareWall.Seconds(),
+		ownBareRate: total / ownWall.Seconds(), ownBareCPU: float64(ownCPU.Microseconds()) / total,
 		serviceCPU: float64(svcCPU.Microseconds()) / total, benchCPU: float64(selfCPU.Microseconds()) / total}
 	r.p50, r.p99 = percentiles(latencies)
 	return r, nil
@@ -219,7 +243,7 @@ func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {
 		}
 	}
 	for _, waves := range []int{1, 4, 10} {
-		rss, err := bareClientPeakRSS(ctx, e.target.url(hold), inFlight, waves)
+		rss, err := bareChildPeakRSS(ctx, e.target.url(hold), inFlight, waves)
 		if err != nil {
 			return nil, err
 		}
@@ -228,6 +252,21 @@ func (e *benchEnv) memoryScenario(ctx context.Context) ([]benchFigure, error) {
 		figures = append(figures, figure("memory", name, "MiB", "", []float64{float64(rss) / (1 << 20)}))
 	}
 	return figures, nil
+}
+
+// bareChildPeakRSS is the peak RSS of a plain net/http client, in a
+// process of its own, making inFlight × waves GETs of url with inFlight
+// workers: the floor the service's memory is compared with.
+func bareChildPeakRSS(ctx context.Context, url string, inFlight, waves int) (int64, error) {
+	child, err := startBareChild(ctx, "", url, inFlight)
+	if err != nil {
+		return 0, err
+	}
+	defer child.stop()
+	if _, err := child.run(inFlight * waves); err != nil {
+		return 0, err
+	}
+	return child.peakRSS()
 }
 
 func (e *benchEnv) fairnessScenario(ctx context.Context) ([]benchFigure, error) {

@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -42,37 +42,55 @@ func TestBenchPrintsFigures(t *testing.T) {
 	}
 }
 
-// The memory scenario's bare-client child makes its requests and prints
-// its peak RSS; a malformed spec is refused.
+// The bare-client child makes the requests it is told to, keeps its
+// connections between runs, answers its peak RSS, and answers an unknown
+// command with an error without dying; a malformed spec is refused.
 func TestBareClientChild(t *testing.T) {
-	var requests int
-	done := make(chan struct{}, 100)
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		done <- struct{}{}
+	var requests, conns atomic.Int64
+	target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		requests.Add(1)
 		_, _ = w.Write([]byte("ok"))
 	}))
+	target.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	target.Start()
 	defer target.Close()
-	cmd := exec.Command(fetchstreamBinary(t), "bench")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s/a,b,5,3", bareHoldEnv, target.URL))
-	out, err := cmd.Output()
+	child, err := startBareChild(t.Context(), fetchstreamBinary(t), target.URL+"/a,b", 5)
 	if err != nil {
-		t.Fatalf("bare client child: %v", err)
+		t.Fatal(err)
 	}
-	for len(done) > 0 {
-		<-done
-		requests++
+	defer child.stop()
+	for range 2 {
+		if took, err := child.run(15); err != nil || took <= 0 {
+			t.Fatalf("run 15: %v, %v", took, err)
+		}
 	}
-	if requests != 15 {
-		t.Errorf("%d requests, want 5 in flight × 3 waves = 15", requests)
+	if n := requests.Load(); n != 30 {
+		t.Errorf("%d requests, want 2 runs × 15", n)
 	}
-	if rss, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err != nil || rss < 1<<20 {
-		t.Errorf("printed %q, want its peak RSS in bytes", out)
+	// Without keep-alive each request would have its own connection; the
+	// transport may dial one or two more than the workers when a worker
+	// asks before the previous response has handed its connection back.
+	if n := conns.Load(); n >= 15 {
+		t.Errorf("%d connections for 30 requests from 5 workers: connections were not kept", n)
+	}
+	if rss, err := child.peakRSS(); err != nil || rss < 1<<20 {
+		t.Errorf("peak RSS %d, %v", rss, err)
+	}
+	if _, err := child.ask("fly"); err == nil || !strings.Contains(err.Error(), "unknown command") {
+		t.Errorf("unknown command: %v", err)
+	}
+	if err := child.stop(); err != nil {
+		t.Errorf("child exit: %v", err)
 	}
 
-	cmd = exec.Command(fetchstreamBinary(t), "bench")
-	cmd.Env = append(os.Environ(), bareHoldEnv+"=http://x,many,1")
-	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "want URL,IN_FLIGHT,WAVES") {
+	cmd := exec.Command(fetchstreamBinary(t), "bench")
+	cmd.Env = append(os.Environ(), bareChildEnv+"=http://x,many")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "want URL,WORKERS") {
 		t.Errorf("malformed spec: err %v, output %q", err, out)
 	}
 }
