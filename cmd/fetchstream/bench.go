@@ -46,7 +46,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&cfg.scenarios, "scenarios", "latency,overhead,memory", "comma-separated: latency, overhead, memory, fairness")
 	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
 	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
-	fs.IntVar(&cfg.overheadN, "overhead-urls", 100000, "URLs in each run of the overhead scenario (sent in 5 rounds, each after a bare-client round of as many requests)")
+	fs.IntVar(&cfg.overheadN, "overhead-urls", 100000, "URLs in each run of the overhead scenario (sent in 5 rounds; in each, the two bare clients also make as many requests)")
 	fs.StringVar(&cfg.serviceBin, "service-binary", "", "run the service from this fetchstream binary instead of this one (to compare two builds under one bench)")
 	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of each service run, and of the bench process itself, into this directory")
 	return &ffcli.Command{

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -29,17 +30,17 @@ type bareChild struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
 	out *bufio.Scanner
+
+	stopOnce sync.Once
+	exit     error
 }
 
 // startBareChild starts a bare client of url with workers goroutines, from
 // binary or, when binary is "", from this executable.
 func startBareChild(ctx context.Context, binary, url string, workers int) (*bareChild, error) {
-	if binary == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		binary = self
+	binary, err := binaryOrSelf(binary)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, binary, "bench")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", bareChildEnv, url, workers))
@@ -64,7 +65,10 @@ func (b *bareChild) ask(command string) (string, error) {
 		return "", fmt.Errorf("bare client child: %w", err)
 	}
 	if !b.out.Scan() {
-		return "", fmt.Errorf("bare client child gave no answer to %q: %v", command, b.out.Err())
+		if err := b.out.Err(); err != nil {
+			return "", fmt.Errorf("bare client child gave no answer to %q: %w", command, err)
+		}
+		return "", fmt.Errorf("bare client child exited before it answered %q: %v", command, b.stop())
 	}
 	answer := b.out.Text()
 	if rest, ok := strings.CutPrefix(answer, "error "); ok {
@@ -95,10 +99,14 @@ func (b *bareChild) peakRSS() (int64, error) {
 // cpuTime is the CPU time the child has used so far.
 func (b *bareChild) cpuTime() (time.Duration, error) { return processCPUTime(b.cmd.Process.Pid) }
 
-// stop closes the child's input and waits for it to exit.
+// stop closes the child's input, waits for it to exit, and returns how
+// it exited: the same error however many times it is called.
 func (b *bareChild) stop() error {
-	_ = b.in.Close()
-	return b.cmd.Wait()
+	b.stopOnce.Do(func() {
+		_ = b.in.Close()
+		b.exit = b.cmd.Wait()
+	})
+	return b.exit
 }
 
 // runBareChild is the child's side: spec is "URL,WORKERS" (the URL may

@@ -25,12 +25,9 @@ type benchChild struct {
 // startBenchChild runs `run` with args, from binary or, when binary is
 // "", from this executable, and waits until it logs that it is consuming.
 func startBenchChild(ctx context.Context, binary string, args ...string) (*benchChild, error) {
-	if binary == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		binary = self
+	binary, err := binaryOrSelf(binary)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--log-format", "text"}, args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -69,6 +66,14 @@ func startBenchChild(ctx context.Context, binary string, args ...string) (*bench
 		c.stop()
 		return nil, errors.New("fetchstream run was not ready within 15s")
 	}
+}
+
+// binaryOrSelf is binary, or this executable when binary is "".
+func binaryOrSelf(binary string) (string, error) {
+	if binary != "" {
+		return binary, nil
+	}
+	return os.Executable()
 }
 
 // peakRSS is the process's high-water resident set size in bytes.

@@ -166,15 +166,17 @@ func makeBatches(prefix string, count, size int, url string) []wire.Batch {
 }
 
 // bareClient is the baseline: workers goroutines doing GETs with a plain
-// net/http client, reading each body, over one keep-alive pool.
+// net/http client, reading each body, over one keep-alive pool. Its
+// connection buffers are the sizes the service's transport uses (see
+// stages.NewFetcher), so that memory compares like for like.
 type bareClient struct {
 	client  *http.Client
 	workers int
 }
 
 func newBareClient(workers int) *bareClient {
-	return &bareClient{workers: workers,
-		client: &http.Client{Transport: &http.Transport{MaxIdleConns: workers, MaxIdleConnsPerHost: workers}}}
+	return &bareClient{workers: workers, client: &http.Client{Transport: &http.Transport{
+		MaxIdleConns: workers, MaxIdleConnsPerHost: workers, WriteBufferSize: 1 << 10, ReadBufferSize: 2 << 10}}}
 }
 
 func (b *bareClient) close() { b.client.CloseIdleConnections() }

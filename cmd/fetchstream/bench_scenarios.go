@@ -162,10 +162,11 @@ type overheadRun struct {
 }
 
 // overheadRun starts a service and sends it n zero-delay URLs in
-// overheadRounds rounds. Before each, two bare clients make as many
+// overheadRounds rounds. In each, two bare clients also make as many
 // requests: one in this process, which holds the target (the two then
-// share one Go runtime: no process boundary between them), and one in a
-// process of its own, which meets the same boundaries as the service.
+// share one Go runtime: their wake-ups never cross a process boundary),
+// and one in a process of its own, which meets the same boundaries as
+// the service.
 func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error) {
 	const size = 100
 	perRound := max(n/overheadRounds/size, 1) * size
@@ -187,33 +188,45 @@ func (e *benchEnv) overheadRun(ctx context.Context, n int) (*overheadRun, error)
 	defer own.stop()
 	var pipeWall, bareWall, ownWall, ownCPU, svcCPU, selfCPU time.Duration
 	var latencies []time.Duration
-	for round := range overheadRounds {
+	inProcess := func() error {
 		took, err := client.run(ctx, url, perRound)
-		if err != nil {
-			return nil, err
-		}
 		bareWall += took
+		return err
+	}
+	ownProcess := func() error {
 		cpuBefore, err := own.cpuTime()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if took, err = own.run(perRound); err != nil {
-			return nil, err
+		took, err := own.run(perRound)
+		if err != nil {
+			return err
 		}
 		cpuAfter, err := own.cpuTime()
-		if err != nil {
-			return nil, err
-		}
 		ownWall, ownCPU = ownWall+took, ownCPU+cpuAfter-cpuBefore
+		return err
+	}
+	pipeline := func(round int) error {
 		load, err := e.sendLoad(ctx, c, subjects, makeBatches(fmt.Sprintf("ovh-%d", round), perRound/size, size, url), 0, 0)
 		if err == nil {
 			err = load.allResults(perRound)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pipeWall, svcCPU, selfCPU = pipeWall+load.wall, svcCPU+load.serviceCPU, selfCPU+load.benchCPU
 		latencies = append(latencies, load.latencies()...)
+		return nil
+	}
+	for round := range overheadRounds {
+		// The three take turns in an order that rotates, so that none
+		// always follows the same one (and the garbage it left).
+		phases := []func() error{inProcess, ownProcess, func() error { return pipeline(round) }}
+		for i := range phases {
+			if err := phases[(round+i)%len(phases)](); err != nil {
+				return nil, err
+			}
+		}
 	}
 	r := &overheadRun{pipeRate: total / pipeWall.Seconds(), bareRate: total / bareWall.Seconds(),
 		ownBareRate: total / ownWall.Seconds(), ownBareCPU: float64(ownCPU.Microseconds()) / total,

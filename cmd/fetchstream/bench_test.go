@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The bench runs end to end and prints its figures as JSON: here the
@@ -20,7 +22,9 @@ func TestBenchPrintsFigures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the latency scenario: about 10 s")
 	}
-	out, err := exec.Command(fetchstreamBinary(t), "bench", "--scenarios", "latency", "--runs", "1", "--json").Output()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, fetchstreamBinary(t), "bench", "--scenarios", "latency", "--runs", "1", "--json").Output()
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
@@ -85,6 +89,9 @@ func TestBareClientChild(t *testing.T) {
 	}
 	if err := child.stop(); err != nil {
 		t.Errorf("child exit: %v", err)
+	}
+	if _, err := child.run(1); err == nil {
+		t.Error("a stopped child answered")
 	}
 
 	cmd := exec.Command(fetchstreamBinary(t), "bench")

@@ -49,7 +49,9 @@ func serveOps(ctx context.Context, addr string, withPprof bool, m *metrics, read
 // servePprof adds net/http/pprof's handlers to mux: the index, every
 // runtime profile by name (/debug/pprof/heap, /goroutine, /allocs, ...),
 // /profile (CPU, ?seconds=N), /trace and /symbol. /cmdline is left out:
-// the command line may hold a NATS password or token.
+// the command line may hold a NATS password or token. Importing
+// net/http/pprof also registers all of them, /cmdline included, on
+// http.DefaultServeMux: no server here may ever serve that mux.
 func servePprof(mux *http.ServeMux) {
 	mux.HandleFunc("GET /debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/debug/pprof/cmdline" {
