@@ -149,3 +149,18 @@ func runBareChild(ctx context.Context, spec string, in io.Reader, out io.Writer)
 	}
 	return errors.Join(commands.Err(), ctx.Err())
 }
+
+// bareChildRate is the rate, in requests per second, of a fresh bare
+// client in a process of its own over n GETs of url with workers workers.
+func bareChildRate(ctx context.Context, url string, n, workers int) (float64, error) {
+	child, err := startBareChild(ctx, "", url, workers)
+	if err != nil {
+		return 0, err
+	}
+	defer child.stop()
+	took, err := child.run(n)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / took.Seconds(), nil
+}

@@ -206,15 +206,3 @@ func (b *bareClient) run(ctx context.Context, url string, n int) (time.Duration,
 	}
 	return time.Since(start), nil
 }
-
-// bareClientRate is a fresh bare client's rate over n GETs of url, in
-// requests per second.
-func bareClientRate(ctx context.Context, url string, n, workers int) (float64, error) {
-	b := newBareClient(workers)
-	defer b.close()
-	took, err := b.run(ctx, url, n)
-	if err != nil {
-		return 0, err
-	}
-	return float64(n) / took.Seconds(), nil
-}

@@ -91,7 +91,7 @@ func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure
 	floor := time.Duration((batches*size+benchP-1)/benchP) * delay
 	var ratio, floorRatio, bareRatio, rate, p50, p99, rss []float64
 	for run := range runs {
-		bareRate, err := bareClientRate(ctx, e.target.url(delay), batches*size, benchP)
+		bareRate, err := bareChildRate(ctx, e.target.url(delay), batches*size, benchP)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +113,7 @@ func (e *benchEnv) latencyScenario(ctx context.Context, runs int) ([]benchFigure
 	return []benchFigure{
 		figure("latency", "ratio to the P/D limit (3.125 s)", "x", ">= 0.98", ratio),
 		figure("latency", "ratio to ceil(N/P)*D (3.2 s)", "x", "", floorRatio),
-		figure("latency", "ratio to a bare Go client (64 workers)", "x", "", bareRatio),
+		figure("latency", "ratio to a bare client in its own process (64 workers)", "x", "", bareRatio),
 		figure("latency", "URLs/s", "URLs/s", "", rate),
 		figure("latency", "batch latency p50", "ms", "", p50),
 		figure("latency", "batch latency p99", "ms", "", p99),
