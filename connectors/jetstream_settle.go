@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -25,7 +26,12 @@ var _ stages.Settler = (*jsSettler)(nil)
 // Redeliverable is true: an unfinished batch is nak'ed and comes again.
 func (st *jsSettler) Redeliverable() bool { return true }
 
-// Done acks a complete batch, naks an incomplete one for redelivery at
+// ackConfirmTimeout bounds the wait for the server to confirm an ack.
+// An ack that is not confirmed in time may still have been taken; if it
+// was not, the batch is delivered again after the consumer's AckWait.
+const ackConfirmTimeout = 5 * time.Second
+
+// Done acks a complete batch and waits for the server to confirm it, naks an incomplete one for redelivery at
 // once, and dead-letters and terminates a rejected one (reject is a
 // *stages.BatchError when the decoder refused the batch).
 func (st *jsSettler) Done(complete bool, reject error) error {
@@ -43,7 +49,13 @@ func (st *jsSettler) Done(complete bool, reject error) error {
 	defer st.src.unhold(st)
 	if complete {
 		st.src.acked.Add(1)
-		return st.msg.Ack()
+		// Wait for the server to confirm the ack before the slot is freed:
+		// the server takes acks and pull requests on separate queues, so an
+		// ack merely sent could be counted after the next pull, and the
+		// consumer would show this replica holding more than MaxPending.
+		ctx, cancel := context.WithTimeout(context.Background(), ackConfirmTimeout)
+		defer cancel()
+		return st.msg.DoubleAck(ctx)
 	}
 	st.src.nakked.Add(1)
 	return st.msg.Nak()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,6 +332,53 @@ func TestJetStreamSourcePullsOnlyWhatItCanHold(t *testing.T) {
 	}
 	for _, in := range append(held[1:], fourth) {
 		_ = in.Settle.Done(true, nil)
+	}
+}
+
+// The bound holds as the server counts, too: a slot is freed only once
+// the server has taken the ack, so a quick replica's next pull is never
+// served before the ack that made room for it.
+func TestJetStreamSourceBoundHoldsOnTheServer(t *testing.T) {
+	t.Parallel()
+	f := newJSFixture(t)
+	const maxPending, batches = 2, 200
+	s, _ := f.source(maxPending) // creates the stream
+	for range batches {
+		f.publish(`["http://x"]`, nil)
+	}
+	cons, err := f.js.Consumer(context.Background(), f.setup.Stream, f.setup.Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var most atomic.Int64
+	sampling, sampled := make(chan struct{}), make(chan struct{})
+	go func() { // watch as the server counts, while the loop below settles
+		defer close(sampled)
+		for {
+			select {
+			case <-sampling:
+				return
+			default:
+			}
+			info, err := cons.Info(context.Background())
+			if err == nil && int64(info.NumAckPending) > most.Load() {
+				most.Store(int64(info.NumAckPending))
+			}
+		}
+	}()
+	for range batches {
+		in := next(t, s, 5*time.Second)
+		if err := in.Settle.Done(true, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(sampling)
+	<-sampled
+	if most := most.Load(); most > maxPending {
+		t.Errorf("the server counted up to %d pending acks, want at most MaxPending = %d", most, maxPending)
+	}
+	if info := f.consumerInfo(); info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Errorf("consumer: %d pending ack, %d not delivered; want none", info.NumAckPending, info.NumPending)
 	}
 }
 

@@ -27,7 +27,8 @@ type MicroConfig struct {
 
 // RegisterMicro adds the micro service with its "fetch" endpoint, whose
 // requests go into source's output like messages from the input subject.
-// Stop the returned service before the source closes.
+// It returns once the server has the service's subscriptions. Stop the
+// returned service before the source closes.
 func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Service, error) {
 	if cfg.Subject == "" || cfg.Name == "" {
 		return nil, fmt.Errorf("%w: micro service needs a name and a subject", ErrConfig)
@@ -54,6 +55,12 @@ func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Se
 		micro.WithEndpointMetadata(map[string]string{"format": "batch in, ordered JSON array of results out"})); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("add micro endpoint: %w", err)
+	}
+	// The service's subscriptions are only sent; once the server has them,
+	// a request made after this returns finds a responder.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("register micro service: %w", err)
 	}
 	return svc, nil
 }

@@ -16,8 +16,9 @@ import (
 
 // Settler settles an input message once its batch is done. Core NATS
 // messages need nothing; JetStream messages are acked, or left for
-// redelivery, by the sink. Implementations must be safe to call once from
-// the sink's goroutine.
+// redelivery, by the sink. The sink calls Done once per batch, each batch
+// from a goroutine of its own, so Done may block for a server's
+// confirmation without holding up other batches.
 type Settler interface {
 	// Done is called after the batch's results and summary are published.
 	// complete is false when some URLs ended as canceled by a shutdown, so
