@@ -351,16 +351,13 @@ func TestJetStreamSourceBoundHoldsOnTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var most atomic.Int64
-	sampling, sampled := make(chan struct{}), make(chan struct{})
+	sampling, stopSampling := context.WithCancel(context.Background())
+	t.Cleanup(stopSampling) // also when the loop below fails the test
+	sampled := make(chan struct{})
 	go func() { // watch as the server counts, while the loop below settles
 		defer close(sampled)
-		for {
-			select {
-			case <-sampling:
-				return
-			default:
-			}
-			info, err := cons.Info(context.Background())
+		for sampling.Err() == nil {
+			info, err := cons.Info(sampling)
 			if err == nil && int64(info.NumAckPending) > most.Load() {
 				most.Store(int64(info.NumAckPending))
 			}
@@ -372,7 +369,7 @@ func TestJetStreamSourceBoundHoldsOnTheServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	close(sampling)
+	stopSampling()
 	<-sampled
 	if most := most.Load(); most > maxPending {
 		t.Errorf("the server counted up to %d pending acks, want at most MaxPending = %d", most, maxPending)

@@ -42,11 +42,12 @@ func TestSchedulerSmallBatchNotStuckBehindBigOne(t *testing.T) {
 	const concurrency = 4
 	run := startFetch(t, t.Context(), loopbackFetcher(t, concurrency),
 		FetchConfig{Concurrency: concurrency, Window: 256, MaxActive: 8})
-	big := job("big", 10*time.Second, urlsOf(target, "/delay/10", 200)...)
+	big := job("big", 10*time.Second, urlsOf(target, "/gate/go", 200)...)
 	run.stage.In() <- big
-	waitFor(t, "the big batch to fill the slots", func() bool { return target.Requests() >= 2*concurrency })
-	small := job("small", 10*time.Second, urlsOf(target, "/delay/10", 3)...)
-	run.stage.In() <- small
+	waitFor(t, "the big batch to fill the slots", func() bool { return target.InFlight() == concurrency })
+	small := job("small", 10*time.Second, urlsOf(target, "/gate/go", 3)...)
+	run.stage.In() <- small // admitted before the next grant: In is unbuffered
+	target.Open("go")
 	got := run.finish(t)
 	checkOrdered(t, got, big, small)
 	// Round-robin: the small batch's 3 URLs start within the next ~6
@@ -62,15 +63,16 @@ func TestSchedulerSmallBatchNotStuckBehindBigOne(t *testing.T) {
 func TestSchedulerPriorityWeighsShares(t *testing.T) {
 	target := fetchtest.NewTarget(t)
 	run := startFetch(t, t.Context(), loopbackFetcher(t, 1), FetchConfig{Concurrency: 1, Window: 256, MaxActive: 8})
-	low := job("low", 10*time.Second, urlsOf(target, "/delay/2", 10)...)
+	low := job("low", 10*time.Second, urlsOf(target, "/gate/go", 10)...)
 	run.stage.In() <- low
-	waitFor(t, "the low batch to start", func() bool { return target.Requests() >= 1 })
-	high := job("high", 10*time.Second, urlsOf(target, "/delay/2", 10)...)
+	waitFor(t, "the low batch to start", func() bool { return target.InFlight() == 1 })
+	high := job("high", 10*time.Second, urlsOf(target, "/gate/go", 10)...)
 	high.Priority = 5 // 32 times the share of priority 0
-	hog := job("hog", 10*time.Second, urlsOf(target, "/delay/2", 200)...)
+	hog := job("hog", 10*time.Second, urlsOf(target, "/gate/go", 200)...)
 	hog.Priority = 3 // 8 times the share of priority 0
 	run.stage.In() <- high
 	run.stage.In() <- hog
+	target.Open("go") // from here each grant is the scheduler's choice alone
 	got := run.finish(t)
 	checkOrdered(t, got, low, high, hog)
 	highDone, _ := position(got, "high")
@@ -98,14 +100,15 @@ func TestSchedulerCorrelatedBatchesShareOneFlow(t *testing.T) {
 		FetchConfig{Concurrency: concurrency, Window: 256, MaxActive: 64})
 	var parts []*Job
 	for i := range 20 {
-		part := job(fmt.Sprintf("crawl-%d", i), 10*time.Second, urlsOf(target, "/delay/5", 10)...)
+		part := job(fmt.Sprintf("crawl-%d", i), 10*time.Second, urlsOf(target, "/gate/go", 10)...)
 		part.Flow, part.CorrelationID = "crawl", "crawl"
 		parts = append(parts, part)
 		run.stage.In() <- part
 	}
-	waitFor(t, "the crawl to fill the slots", func() bool { return target.Requests() >= 2*concurrency })
-	small := job("small", 10*time.Second, urlsOf(target, "/delay/5", 3)...)
+	waitFor(t, "the crawl to fill the slots", func() bool { return target.InFlight() == concurrency })
+	small := job("small", 10*time.Second, urlsOf(target, "/gate/go", 3)...)
 	run.stage.In() <- small
+	target.Open("go")
 	got := run.finish(t)
 	checkOrdered(t, got, append(parts, small)...)
 	// As one flow the crawl takes turns with the small batch; as 20 flows

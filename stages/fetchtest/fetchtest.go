@@ -21,6 +21,9 @@ import (
 //	/delay/{ms}   200 with a small JSON body after ms milliseconds
 //	/status/{code} that status, with a short text body
 //	/hang         never answers until the client gives up or the test ends
+//	/gate/{name}  200 with a small JSON body once Open(name) is called
+//	              (at once if it was), so a test can hold requests in
+//	              flight until it has set up what must happen meanwhile
 //	/text         200 text/plain "hello"
 //
 // Every endpoint counts toward InFlight and MaxInFlight.
@@ -31,16 +34,20 @@ type Target struct {
 	requests    atomic.Int64
 	stop        chan struct{}
 	stopOnce    sync.Once
+
+	gatesMu sync.Mutex
+	gates   map[string]chan struct{} // closed once opened
 }
 
 // NewTarget starts a Target closed when t ends.
 func NewTarget(t testing.TB) *Target {
 	t.Helper()
-	target := &Target{stop: make(chan struct{})}
+	target := &Target{stop: make(chan struct{}), gates: map[string]chan struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /delay/{ms}", target.delay)
 	mux.HandleFunc("GET /status/{code}", target.status)
 	mux.HandleFunc("GET /hang", target.hang)
+	mux.HandleFunc("GET /gate/{name}", target.gated)
 	mux.HandleFunc("GET /text", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("hello"))
@@ -64,6 +71,42 @@ func (t *Target) InFlight() int64 { return t.inFlight.Load() }
 
 // Requests is the number of requests received.
 func (t *Target) Requests() int64 { return t.requests.Load() }
+
+// Open lets the requests waiting at /gate/{name} through, and every later
+// one at once. Opening a gate twice is harmless.
+func (t *Target) Open(name string) {
+	gate := t.gate(name)
+	t.gatesMu.Lock()
+	defer t.gatesMu.Unlock()
+	select {
+	case <-gate:
+	default:
+		close(gate)
+	}
+}
+
+func (t *Target) gate(name string) chan struct{} {
+	t.gatesMu.Lock()
+	defer t.gatesMu.Unlock()
+	gate, ok := t.gates[name]
+	if !ok {
+		gate = make(chan struct{})
+		t.gates[name] = gate
+	}
+	return gate
+}
+
+func (t *Target) gated(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-t.gate(r.PathValue("name")):
+	case <-r.Context().Done():
+		return
+	case <-t.stop:
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"gate":"open"}`))
+}
 
 func (t *Target) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
