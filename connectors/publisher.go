@@ -55,6 +55,7 @@ type PublisherConfig struct {
 
 // PublishObserver is told what a Publisher does (for metrics). Its methods
 // are called from the publisher's goroutine and must return quickly.
+// BatchDone is called before the batch's summary and reply are sent.
 type PublishObserver interface {
 	BatchDone(s *wire.Summary)
 	PublishFailed(subject string)
@@ -219,6 +220,11 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		p.log.Info("batch cut short by shutdown; left for redelivery", "batch_id", s.BatchID, "count", s.Count,
 			"canceled", s.Errors[wire.ErrCanceled])
 	} else {
+		// Counted before it is announced, so that whoever reads the summary
+		// or the reply and then asks for stats sees this batch in them.
+		if p.cfg.Observer != nil {
+			p.cfg.Observer.BatchDone(&s)
+		}
 		msg := &nats.Msg{Subject: p.cfg.Batches, Data: d.Data}
 		if p.cfg.MsgIDs {
 			msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
@@ -226,9 +232,6 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		p.publish(jo, msg, p.cfg.BatchesStream != "")
 		if job.Reply != "" {
 			p.reply(d, jo.reply)
-		}
-		if p.cfg.Observer != nil {
-			p.cfg.Observer.BatchDone(&s)
 		}
 		p.log.Info("batch done", "batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed,
 			"elapsed_ms", s.ElapsedMS, "error", s.Error)
