@@ -402,6 +402,9 @@ func TestJetStreamSourceDrains(t *testing.T) {
 	if err := s.Ready(); !errors.Is(err, connectors.ErrNotReady) {
 		t.Errorf("ready while draining: %v", err)
 	}
+	// The client drops the canceled pull's inbox just after Out closes;
+	// once the server has seen that, no pull of this source is waiting.
+	eventually(t, 5*time.Second, "no pull request waiting", func() bool { return f.consumerInfo().NumWaiting == 0 })
 	f.publish(`["http://b"]`, nil)
 	time.Sleep(3500 * time.Millisecond) // past the AckWait: the held one is kept alive
 	info := f.consumerInfo()
@@ -427,7 +430,7 @@ func TestJetStreamSourceDrains(t *testing.T) {
 func TestJetStreamSourceReadyAcrossRestart(t *testing.T) {
 	t.Parallel()
 	storeDir := t.TempDir()
-	ns := natstest.StartServer(t, storeDir)
+	ns := natstest.StartRestartable(t, storeDir)
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	js, _ := jetstream.New(nc)
 	f := &jsFixture{t: t, nc: nc, js: js, logs: &logBuffer{}, setup: connectors.ConsumerSetup{

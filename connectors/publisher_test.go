@@ -141,7 +141,7 @@ func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
 func TestPublisherHoldsWhileDisconnected(t *testing.T) {
 	t.Parallel()
 	storeDir := t.TempDir()
-	ns := natstest.StartServer(t, storeDir)
+	ns := natstest.StartRestartable(t, storeDir)
 	port := ns.Addr().(*net.TCPAddr).Port
 	admin := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	js, _ := jetstream.New(admin)
@@ -191,7 +191,7 @@ func waitDisconnected(t *testing.T, nc *nats.Conn) {
 func TestCoreSourceReady(t *testing.T) {
 	t.Parallel()
 	storeDir := t.TempDir()
-	ns := natstest.StartServer(t, storeDir)
+	ns := natstest.StartRestartable(t, storeDir)
 	port := ns.Addr().(*net.TCPAddr).Port
 	nc := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())

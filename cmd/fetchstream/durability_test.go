@@ -1,9 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -107,12 +106,13 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			jetStream := mode.args != nil
-			url, nc := startNATS(t)
+			ns, nc := natstest.Start(t)
+			url := ns.ClientURL()
 			js, _ := jetstream.New(nc)
 			target := fetchtest.NewTarget(t)
 			got := collect(t, nc)
 			w := startProc(t, "worker", url, mode.args...)
-			l := same(target, 2, 5, "/delay/1500")
+			l := same(target, 2, 5, "/gate/release") // held until the test opens it
 			publish := func(i int) {
 				if jetStream {
 					publishJS(t, js, l, i, i+1)
@@ -122,13 +122,23 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 			}
 			publish(0)
 			waitFor(t, 10*time.Second, "the batch's five requests in flight", func() bool { return target.InFlight() == 5 })
-			if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
+			w.signal(syscall.SIGTERM)
 			w.waitLog("shutting down", 5*time.Second)
-			time.Sleep(300 * time.Millisecond) // the intake has stopped
+			waitFor(t, 10*time.Second, "the worker's intake to stop at the server", func() bool {
+				if jetStream { // no pull request waiting for a batch
+					cons, err := js.Consumer(context.Background(), "FETCH_URLS", "fetchstream")
+					if err != nil {
+						t.Fatal(err)
+					}
+					info, err := cons.Info(context.Background())
+					return err == nil && info.NumWaiting == 0
+				}
+				return !ns.GlobalAccount().SubscriptionInterest(wire.DefaultInSubject)
+			})
 			publish(1)
-			code := w.stop(syscall.SIGTERM, 20*time.Second) // a second signal changes nothing
+			w.signal(syscall.SIGTERM) // a second signal changes nothing
+			target.Open("release")
+			code := w.wait(20 * time.Second)
 			if code != 0 {
 				t.Errorf("exit code %d, want 0", code)
 			}
@@ -234,7 +244,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 			t.Parallel()
 			jetStream := mode.args != nil
 			storeDir := t.TempDir()
-			ns := natstest.StartServer(t, storeDir)
+			ns := natstest.StartRestartable(t, storeDir)
 			url := ns.ClientURL()
 			nc := natstest.Connect(t, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 			js, _ := jetstream.New(nc)
@@ -342,7 +352,7 @@ func TestWaitsForNATSAtStartup(t *testing.T) {
 	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			port := unusedFixedPort(t)
+			port := natstest.UnusedFixedPort(t)
 			w := launchProc(t, "worker", fmt.Sprintf("nats://127.0.0.1:%d", port), mode.args...)
 			w.waitLog("no NATS server answers yet", 20*time.Second)
 			time.Sleep(500 * time.Millisecond) // a retry or two while nothing answers
@@ -367,21 +377,4 @@ func TestWaitsForNATSAtStartup(t *testing.T) {
 			})
 		})
 	}
-}
-
-// unusedFixedPort returns a loopback port that is free now and lies below
-// the kernel's ephemeral range, so that no server of another test, which
-// all bind port 0, can take it before this test binds it on purpose.
-func unusedFixedPort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		port := 20000 + rand.IntN(10000)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port in 20000-29999")
-	return 0
 }

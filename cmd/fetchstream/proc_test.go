@@ -131,14 +131,26 @@ func (p *proc) kill9() {
 // stop sends sig and returns the exit code, failing after timeout.
 func (p *proc) stop(sig os.Signal, timeout time.Duration) int {
 	p.t.Helper()
+	p.signal(sig)
+	return p.wait(timeout)
+}
+
+// signal sends sig to the running process.
+func (p *proc) signal(sig os.Signal) {
+	p.t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatal(err)
+		p.t.Fatalf("%s: signal %v: %v", p.name, sig, err)
 	}
+}
+
+// wait returns the exit code, failing if the process runs past timeout.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
 	select {
 	case <-p.exited:
 		return p.code
 	case <-time.After(timeout):
-		p.t.Fatalf("%s did not exit within %s of %v; logs:\n%s", p.name, timeout, sig, p.logs)
+		p.t.Fatalf("%s did not exit within %s; logs:\n%s", p.name, timeout, p.logs)
 	}
 	return -1
 }

@@ -4,6 +4,8 @@
 package natstest
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
@@ -24,8 +26,8 @@ func Start(t testing.TB) (*server.Server, *nats.Conn) {
 }
 
 // StartServer runs an embedded nats-server with JetStream in storeDir,
-// stopped when t ends. Start it again on the same storeDir and port to
-// simulate a restart.
+// stopped when t ends. A test that restarts it should use
+// StartRestartable instead.
 func StartServer(t testing.TB, storeDir string) *server.Server {
 	t.Helper()
 	ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{
@@ -38,6 +40,32 @@ func StartServer(t testing.TB, storeDir string) *server.Server {
 		ns.WaitForShutdown()
 	})
 	return ns
+}
+
+// StartRestartable is StartServer on a port from UnusedFixedPort, for a
+// test that will Restart it: a server that bound port 0 sits in the
+// kernel's ephemeral range, where any other socket of a parallel test can
+// take the port while the server is down.
+func StartRestartable(t testing.TB, storeDir string) *server.Server {
+	t.Helper()
+	return StartServerOn(t, storeDir, UnusedFixedPort(t))
+}
+
+// UnusedFixedPort returns a loopback port that is free now and lies below
+// the kernel's ephemeral range (20000-29999), so that no socket bound to
+// port 0 can take it before the test binds it on purpose.
+func UnusedFixedPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		port := 20000 + rand.IntN(10000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port in 20000-29999")
+	return 0
 }
 
 // Connect opens a client connection closed when t ends.
