@@ -145,14 +145,15 @@ func TestSchedulerPerHostCapSkipsToOtherHosts(t *testing.T) {
 	run := startFetch(t, t.Context(), loopbackFetcher(t, 8), FetchConfig{Concurrency: 8, Window: 64, MaxActive: 4, PerHost: 2})
 	var urls []string
 	for range 10 {
-		urls = append(urls, slowHost.URL("/delay/100"), fastHost.URL("/text"))
+		urls = append(urls, slowHost.URL("/gate/slow"), fastHost.URL("/text"))
 	}
 	j := job("mixed", 10*time.Second, urls...)
 	run.stage.In() <- j
 	waitFor(t, "the fast host's URLs", func() bool { return fastHost.Requests() == 10 })
-	if slowRequests := slowHost.Requests(); slowRequests > 4 {
-		t.Errorf("slow host had %d requests by the time the fast host had all 10", slowRequests)
+	if slowRequests := slowHost.Requests(); slowRequests != 2 {
+		t.Errorf("slow host had %d requests by the time the fast host had all 10, want the cap of 2 held", slowRequests)
 	}
+	slowHost.Open("slow")
 	checkOrdered(t, run.finish(t), j)
 	if got := slowHost.MaxInFlight(); got != 2 {
 		t.Errorf("slow host saw %d in flight, want the per-host cap of 2", got)
