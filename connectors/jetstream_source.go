@@ -23,11 +23,12 @@ type JetStreamSourceConfig struct {
 	// MaxPending caps the messages this source holds unsettled (delivered
 	// and not yet acked, nak'ed or terminated). It pulls only while below
 	// it, and never more than the room left, so a replica takes no batch it
-	// cannot start soon, and no batch waits in its buffers unseen. An ack
-	// frees its slot only once the server has confirmed it, so the
-	// consumer's ack-pending count never shows a replica holding more
-	// (nak and terminate free theirs when sent). Size it to the fetch
-	// stage's MaxActive plus a little.
+	// cannot start soon, and no batch waits in its buffers unseen. A slot
+	// is free again once its ack, nak or terminate is sent. The server
+	// takes acks and pull requests on separate queues, so its ack-pending
+	// count may briefly show a replica holding more: those it has acked
+	// and the server has not yet counted. Size it to the fetch stage's
+	// MaxActive plus a little.
 	MaxPending int
 	// PollWait bounds one pull request; 0 means 5s. An idle replica sends
 	// one request per PollWait.

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -102,6 +103,26 @@ func (m *metrics) watchPending(pending func() (msgs, bytes int, err error)) {
 			Help: "Input messages received and waiting for the pipeline."}, read(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_input_pending_bytes",
 			Help: "Bytes of input messages received and waiting for the pipeline."}, read(true)))
+}
+
+// watchJetStream registers, for JetStream mode, a gauge of the input
+// messages this replica holds and counters of how it settled them, read
+// at each scrape.
+func (m *metrics) watchJetStream(stats func() connectors.JetStreamStats) {
+	settled := func(count func(connectors.JetStreamStats) int64) func() float64 {
+		return func() float64 { return float64(count(stats())) }
+	}
+	settledOpts := func(how string) prometheus.CounterOpts {
+		return prometheus.CounterOpts{Name: "fetchstream_input_settled_total", ConstLabels: prometheus.Labels{"how": how},
+			Help: "JetStream input messages settled by this replica: ack (batch complete), nak (handed back for redelivery), dead_letter (terminated)."}
+	}
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_input_held_messages",
+			Help: "JetStream input messages delivered to this replica and not yet settled (at most --max-active+2)."},
+			func() float64 { return float64(stats().Held) }),
+		prometheus.NewCounterFunc(settledOpts("ack"), settled(func(s connectors.JetStreamStats) int64 { return s.Acked })),
+		prometheus.NewCounterFunc(settledOpts("nak"), settled(func(s connectors.JetStreamStats) int64 { return s.Nakked })),
+		prometheus.NewCounterFunc(settledOpts("dead_letter"), settled(func(s connectors.JetStreamStats) int64 { return s.DeadLettered })))
 }
 
 // microStats is what `nats micro stats fetchstream` shows as data.

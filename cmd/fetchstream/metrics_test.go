@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,24 @@ func opsAddr(t *testing.T, s *service) string {
 		t.Fatalf("no ops address in the logs:\n%s", s.logs)
 	}
 	return "http://" + m[1]
+}
+
+// gauge reads one series (name with its labels, as /metrics prints it)
+// from the service's /metrics at ops; a series not there fails the test.
+func gauge(t *testing.T, ops, series string) float64 {
+	t.Helper()
+	_, body := get(t, ops+"/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if value, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no %s in /metrics:\n%s", series, body)
+	return 0
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -54,29 +54,38 @@ func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 }
 
 // JetStream mode under overload: a replica holds at most --max-active+2
-// batches unacked; the rest wait in the stream, not in its memory.
+// batches unsettled; the rest wait in the stream, not in its memory.
 func TestJetStreamOverloadIsBounded(t *testing.T) {
 	t.Parallel()
 	url, nc := startNATS(t)
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
 	got := collect(t, nc)
-	startService(t, url, "--jetstream", "--concurrency", "2", "--max-active", "2")
+	s := startService(t, url, "--jetstream", "--concurrency", "2", "--max-active", "2", "--metrics-addr", "127.0.0.1:0")
+	ops := opsAddr(t, s)
 	l := same(target, 40, 2, "/delay/100")
 	publishJS(t, js, l, 0, l.batches)
-	maxHeld, maxWaiting := 0, uint64(0)
+	maxHeld, maxWaiting, maxAckPending := 0, uint64(0), 0
 	waitFor(t, 60*time.Second, "every batch done", func() bool {
+		maxHeld = max(maxHeld, int(gauge(t, ops, "fetchstream_input_held_messages")))
 		ackPending, pending := consumerState(t, js)
-		maxHeld, maxWaiting = max(maxHeld, ackPending), max(maxWaiting, pending)
+		maxWaiting, maxAckPending = max(maxWaiting, pending), max(maxAckPending, ackPending)
 		_, _, s := got.counts()
 		return s == l.batches
 	})
-	t.Logf("JetStream overload: at most %d batches held by the replica, up to %d waiting in the stream", maxHeld, maxWaiting)
-	if maxHeld > 4 {
-		t.Errorf("the replica held up to %d batches, want at most --max-active+2 = 4", maxHeld)
+	// The server's count can run one or two over: it takes acks and pull
+	// requests on separate queues, so it may count an ack after the pull
+	// that the ack made room for.
+	t.Logf("JetStream overload: the replica held at most %d batches (the server counted up to %d), up to %d waited in the stream",
+		maxHeld, maxAckPending, maxWaiting)
+	if maxHeld > 4 || maxHeld < 2 {
+		t.Errorf("the replica held up to %d batches, want --max-active (2) to --max-active+2 (4)", maxHeld)
 	}
 	if maxWaiting < 10 {
 		t.Errorf("at most %d batches waited in the stream; the load did not overload the replica", maxWaiting)
+	}
+	if acked := gauge(t, ops, `fetchstream_input_settled_total{how="ack"}`); acked != float64(l.batches) {
+		t.Errorf("%v batches acked, want %d", acked, l.batches)
 	}
 }
 

@@ -129,6 +129,9 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	if err != nil {
 		return fail(err)
 	}
+	if p.jetStream != nil {
+		m.watchJetStream(p.jetStream.Stats)
+	}
 	if p.core != nil {
 		m.watchPending(p.core.Pending)
 		p.registerMicro(sourceCtx, nc, cfg, log, m)
