@@ -17,8 +17,8 @@ import (
 // Settler settles an input message once its batch is done. Core NATS
 // messages need nothing; JetStream messages are acked, or left for
 // redelivery, by the sink. The sink calls Done once per batch, each batch
-// from a goroutine of its own, so Done may block for a server's
-// confirmation without holding up other batches.
+// from a goroutine of its own, so Done may block (dead-lettering waits for
+// its publish) without holding up other batches.
 type Settler interface {
 	// Done is called after the batch's results and summary are published.
 	// complete is false when some URLs ended as canceled by a shutdown, so
