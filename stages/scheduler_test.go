@@ -100,13 +100,21 @@ func TestSchedulerCorrelatedBatchesShareOneFlow(t *testing.T) {
 		FetchConfig{Concurrency: concurrency, Window: 256, MaxActive: 64})
 	var parts []*Job
 	for i := range 20 {
-		part := job(fmt.Sprintf("crawl-%d", i), 10*time.Second, urlsOf(target, "/gate/go", 10)...)
+		// The first part is held at a gate until the small batch is in.
+		// The rest take 20ms a URL: a part needs three rounds of its flow's
+		// slots, so it cannot finish before the part started ahead of it
+		// unless something serves the flow out of order.
+		path := "/delay/20"
+		if i == 0 {
+			path = "/gate/go"
+		}
+		part := job(fmt.Sprintf("crawl-%d", i), 10*time.Second, urlsOf(target, path, 10)...)
 		part.Flow, part.CorrelationID = "crawl", "crawl"
 		parts = append(parts, part)
 		run.stage.In() <- part
 	}
 	waitFor(t, "the crawl to fill the slots", func() bool { return target.InFlight() == concurrency })
-	small := job("small", 10*time.Second, urlsOf(target, "/gate/go", 3)...)
+	small := job("small", 10*time.Second, urlsOf(target, "/delay/20", 3)...)
 	run.stage.In() <- small
 	target.Open("go")
 	got := run.finish(t)
