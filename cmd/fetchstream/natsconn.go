@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -110,6 +111,7 @@ func reconnectDelay(attempts int) time.Duration {
 // often enough to notice a dead server within a minute, and log and count
 // what happens to the connection.
 func natsOptions(log *slog.Logger, m *metrics) []nats.Option {
+	slow := &slowConsumerLog{log: log}
 	return []nats.Option{
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
@@ -130,7 +132,7 @@ func natsOptions(log *slog.Logger, m *metrics) []nats.Option {
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
 				m.slowConsumer.Inc()
-				logSlowConsumer(log, sub)
+				slow.report(sub)
 				return
 			}
 			subject := ""
@@ -142,14 +144,23 @@ func natsOptions(log *slog.Logger, m *metrics) []nats.Option {
 	}
 }
 
-// logSlowConsumer explains a slow-consumer event: batches came faster than
+// slowConsumerLog explains slow-consumer events: batches came faster than
 // this replica fetches them, its buffer filled, and NATS dropped some.
-// nats.go reports it once per episode; the count of batches dropped so far
-// is the subscription's Dropped (also connectors.CoreSource.Dropped).
-func logSlowConsumer(log *slog.Logger, sub *nats.Subscription) {
+// nats.go reports one event per episode, from a queue that may run behind:
+// events that arrive when no more batches have been dropped since the last
+// line add nothing, and are not logged again (the metric counts them all).
+type slowConsumerLog struct {
+	log         *slog.Logger
+	lastDropped sync.Map // *nats.Subscription -> int, the total last logged
+}
+
+func (l *slowConsumerLog) report(sub *nats.Subscription) {
 	dropped, _ := sub.Dropped()
+	if last, ok := l.lastDropped.Swap(sub, dropped); ok && last.(int) == dropped {
+		return
+	}
 	limitMsgs, limitBytes, _ := sub.PendingLimits()
-	log.Error("slow consumer: batches arrive faster than this replica fetches them; its buffer is full and NATS dropped batches, which are lost (core NATS is at-most-once)",
+	l.log.Error("slow consumer: batches arrive faster than this replica fetches them; its buffer is full and NATS dropped batches, which are lost (core NATS is at-most-once)",
 		"subject", sub.Subject, "dropped_total", dropped, "pending_batches_limit", limitMsgs, "pending_bytes_limit", limitBytes,
 		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
 }

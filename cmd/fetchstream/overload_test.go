@@ -28,11 +28,22 @@ func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "a slow-consumer log", func() bool { return strings.Contains(s.logs.String(), "slow consumer") })
-	line := ""
+	line, lastDropped := "", -1
 	for _, l := range strings.Split(s.logs.String(), "\n") {
-		if strings.Contains(l, "slow consumer") {
-			line = l
+		if !strings.Contains(l, "slow consumer") {
+			continue
 		}
+		line = l
+		var event struct {
+			Dropped int `json:"dropped_total"`
+		}
+		if err := json.Unmarshal([]byte(l), &event); err != nil {
+			t.Fatalf("slow-consumer log %q: %v", l, err)
+		}
+		if event.Dropped <= lastDropped {
+			t.Errorf("slow-consumer log repeated with no more batches dropped (%d after %d): %s", event.Dropped, lastDropped, l)
+		}
+		lastDropped = event.Dropped
 	}
 	for _, want := range []string{"dropped_total", `"pending_batches_limit":5`, "--jetstream"} {
 		if !strings.Contains(line, want) {
