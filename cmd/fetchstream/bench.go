@@ -43,15 +43,15 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg benchConfig
 	fs := flag.NewFlagSet("fetchstream bench", flag.ContinueOnError)
 	cfg.nats.register(fs, "; default: an embedded server")
-	fs.StringVar(&cfg.scenarios, "scenarios", "latency,overhead,memory", "comma-separated: latency, overhead, memory, fairness")
-	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency and overhead scenarios (min and median are reported)")
+	fs.StringVar(&cfg.scenarios, "scenarios", "latency,overhead,memory", "comma-separated: latency, overhead, memory, fairness, jetstream")
+	fs.IntVar(&cfg.runs, "runs", 5, "runs of the latency, overhead and jetstream scenarios (min and median are reported)")
 	fs.BoolVar(&cfg.json, "json", false, "print the figures as JSON instead of a table")
 	fs.IntVar(&cfg.overheadN, "overhead-urls", 100000, "URLs in each run of the overhead scenario (sent in 5 rounds; in each, the two bare clients also make as many requests)")
 	fs.StringVar(&cfg.serviceBin, "service-binary", "", "run the service from this fetchstream binary instead of this one (to compare two builds under one bench)")
 	fs.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of each service run, and of the bench process itself, into this directory")
 	return &ffcli.Command{
 		Name:       "bench",
-		ShortUsage: "fetchstream bench [--scenarios latency,overhead,memory,fairness] [--runs 5] [--json]",
+		ShortUsage: "fetchstream bench [--scenarios latency,overhead,memory,fairness,jetstream] [--runs 5] [--json]",
 		ShortHelp:  "measure throughput, latency, memory and fairness against a local target",
 		LongHelp: "Start (or join) NATS, a local HTTP target, and `fetchstream run` as a child process,\n" +
 			"then run the scenarios and print URLs/s, ratios to the limits, batch latency and\n" +
@@ -63,7 +63,9 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"  memory    peak RSS at 64 in flight, and at 10,000 in flight (10, 40 and 100 batches of 1,000 held URLs),\n" +
 			"            with and without a soft memory limit, and of a plain net/http client making the same requests\n" +
 			"  fairness  5,000 URLs of 200 ms at 64, alone, then with a 3-URL batch sent 0.5 s in\n" +
-			"            (also with the big one split over 50 messages and the small one by request-reply)",
+			"            (also with the big one split over 50 messages and the small one by request-reply)\n" +
+			"  jetstream zero-delay URLs at 64, as 20,000 batches of 1 and as 2,000 batches of 20, through a\n" +
+			"            JetStream service (a stream of its own) and a core one in turn: what durability costs",
 		FlagSet: fs,
 		Exec: func(ctx context.Context, _ []string) error {
 			if spec, ok := os.LookupEnv(bareChildEnv); ok {
@@ -131,6 +133,8 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 			got, err = env.memoryScenario(ctx)
 		case "fairness":
 			got, err = env.fairnessScenario(ctx)
+		case "jetstream":
+			got, err = env.jetStreamScenario(ctx, cfg.runs)
 		default:
 			return fmt.Errorf("unknown scenario %q", name)
 		}
@@ -153,7 +157,8 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 }
 
 // child starts a service on fresh subjects, so runs cannot see each
-// other's messages.
+// other's messages; with --jetstream, also on a stream of its own, which
+// is deleted when the child is stopped.
 func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subjectFlags, error) {
 	e.seq++
 	subjects := subjectFlags{
@@ -166,7 +171,20 @@ func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subj
 	if e.profileDir != "" {
 		base = append(base, "--cpu-profile", filepath.Join(e.profileDir, fmt.Sprintf("run-%d.pprof", e.seq)))
 	}
+	var cleanup func()
+	if slices.Contains(args, "--jetstream") {
+		var jsArgs []string
+		jsArgs, cleanup = e.jetStreamArgs(e.seq)
+		base = append(base, jsArgs...)
+	}
 	c, err := startBenchChild(ctx, e.serviceBinary, append(base, args...)...)
+	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
+		return nil, subjects, err
+	}
+	c.afterStop = cleanup
 	return c, subjects, err
 }
 

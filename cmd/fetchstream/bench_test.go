@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The bench runs end to end and prints its figures as JSON: here the
@@ -43,6 +45,42 @@ func TestBenchPrintsFigures(t *testing.T) {
 	}
 	if rss := got["peak RSS at 64 in flight"]; rss <= 0 {
 		t.Errorf("peak RSS at 64 in flight = %v MiB", rss)
+	}
+}
+
+// The jetstream scenario compares the two modes on the same load, joins
+// the NATS server it is given, and leaves no stream of its own behind.
+func TestBenchJetStreamScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the jetstream scenario once: about 15 s")
+	}
+	url, nc := startNATS(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, fetchstreamBinary(t), "bench", "--nats-url", url,
+		"--scenarios", "jetstream", "--runs", "1", "--json").Output()
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	var report struct {
+		Figures []benchFigure `json:"figures"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("bench output is not JSON: %v\n%s", err, out)
+	}
+	if len(report.Figures) != 5*len(jetStreamShapes) {
+		t.Errorf("%d figures, want 5 per shape:\n%s", len(report.Figures), out)
+	}
+	for _, f := range report.Figures {
+		if f.Median <= 0 {
+			t.Errorf("%s = %v", f.Metric, f.Median)
+		}
+	}
+	js, _ := jetstream.New(nc)
+	for name := range js.StreamNames(t.Context()).Name() {
+		if strings.HasPrefix(name, "BENCH_") {
+			t.Errorf("the bench left its stream %s on the server", name)
+		}
 	}
 }
 

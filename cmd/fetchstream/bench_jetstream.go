@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// jetStreamShapes are the loads of the jetstream scenario: the same URLs
+// as many one-URL batches (the per-batch costs dominate: a stored message,
+// a pull, an ack) and as fewer batches of 20.
+var jetStreamShapes = []struct {
+	name          string
+	batches, size int
+}{
+	{"1-URL batches", 20000, 1},
+	{"20-URL batches", 2000, 20},
+}
+
+// jetStreamScenario measures what JetStream mode costs beside core mode:
+// in each run, the same zero-delay load goes through a core service and
+// through a JetStream service (on a stream of its own), in an order that
+// alternates from run to run, for each shape.
+func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigure, error) {
+	url := e.target.url(0)
+	var figures []benchFigure
+	for _, shape := range jetStreamShapes {
+		var jsRate, coreRate, ratio, jsCPU, coreCPU []float64
+		for run := range runs {
+			modes := []bool{false, true} // JetStream?
+			if run%2 == 1 {
+				slices.Reverse(modes)
+			}
+			rates := map[bool]float64{}
+			for _, jetStream := range modes {
+				args := []string{"--concurrency", fmt.Sprint(benchP)}
+				if jetStream {
+					args = append(args, "--jetstream")
+				} else { // the load comes at once: room for all of it, or NATS drops some
+					args = append(args, "--pending-batches", fmt.Sprint(shape.batches))
+				}
+				batches := makeBatches(fmt.Sprintf("js-%d-%d-%t", shape.size, run, jetStream), shape.batches, shape.size, url)
+				load, err := e.runLoad(ctx, args, batches, 0, 0)
+				if err == nil {
+					err = load.allResults(shape.batches * shape.size)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("%s, jetstream=%t: %w", shape.name, jetStream, err)
+				}
+				urls := float64(shape.batches * shape.size)
+				rates[jetStream] = urls / load.wall.Seconds()
+				perURL := float64(load.serviceCPU.Microseconds()) / urls
+				if jetStream {
+					jsCPU = append(jsCPU, perURL)
+				} else {
+					coreCPU = append(coreCPU, perURL)
+				}
+			}
+			jsRate, coreRate = append(jsRate, rates[true]), append(coreRate, rates[false])
+			ratio = append(ratio, rates[true]/rates[false])
+			e.logf("jetstream run %d, %s: JetStream %.0f URLs/s, core %.0f URLs/s, ratio %.3f",
+				run+1, shape.name, rates[true], rates[false], ratio[run])
+		}
+		figures = append(figures,
+			figure("jetstream", shape.name+": JetStream URLs/s", "URLs/s", "", jsRate),
+			figure("jetstream", shape.name+": core URLs/s", "URLs/s", "", coreRate),
+			figure("jetstream", shape.name+": JetStream / core", "x", "", ratio),
+			figure("jetstream", shape.name+": service CPU per URL, JetStream", "µs", "", jsCPU),
+			figure("jetstream", shape.name+": service CPU per URL, core", "µs", "", coreCPU))
+	}
+	return figures, nil
+}
+
+// jetStreamArgs gives the service of run seq a stream and dead-letter
+// subject of its own, and returns the cleanup that deletes the stream
+// once the service has stopped (the NATS server may be one the bench
+// joined, not its own).
+func (e *benchEnv) jetStreamArgs(seq int) ([]string, func()) {
+	stream := fmt.Sprintf("BENCH_%d", seq)
+	args := []string{"--stream", stream, "--dead-letter", fmt.Sprintf("bench.%d.dead", seq)}
+	return args, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if js, err := jetstream.New(e.nc); err == nil {
+			if err := js.DeleteStream(ctx, stream); err != nil {
+				e.logf("could not delete the bench stream %s: %v", stream, err)
+			}
+		}
+	}
+}
