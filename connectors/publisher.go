@@ -89,6 +89,7 @@ type Publisher struct {
 	done     chan struct{}
 	jobs     map[*stages.Job]*jobOut
 	settling sync.WaitGroup
+	flushes  flushGroup // flushes before settling, shared by batches settling together
 	log      *slog.Logger
 	debug    bool // log each result (checked once: the hot path pays nothing otherwise)
 }
@@ -132,6 +133,7 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 	}
 	p := &Publisher{ctx: ctx, nc: nc, cfg: cfg, in: make(chan any, stages.HandoffBuffer), done: make(chan struct{}),
 		jobs: map[*stages.Job]*jobOut{}, log: cfg.Logger, debug: cfg.Logger.Enabled(ctx, slog.LevelDebug)}
+	p.flushes.flush = p.flush
 	if cfg.ResultsStream != "" || cfg.BatchesStream != "" {
 		p.acks = newPubAcks()
 		opts := append(p.acks.options(),
@@ -264,7 +266,7 @@ func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject er
 		}
 	}
 	if confirmed && jo.flush {
-		if err := p.flush(); err != nil {
+		if err := p.flushes.do(); err != nil {
 			confirmed = false
 			log.Warn("flush before settling failed; the batch will be redelivered", "err", err)
 		} else if p.nc.Stats().Reconnects != jo.reconnects {
@@ -362,7 +364,8 @@ func (p *Publisher) hold() error {
 }
 
 // flush makes sure the server has every core publish so far, holding
-// across a reconnect while ctx allows.
+// across a reconnect while ctx allows. Batches settling together share
+// flushes through p.flushes.
 func (p *Publisher) flush() error {
 	var err error
 	for range 3 {
