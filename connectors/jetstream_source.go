@@ -24,7 +24,9 @@ type JetStreamSourceConfig struct {
 	// and not yet acked, nak'ed or terminated). It pulls only while below
 	// it, and never more than the room left, so a replica takes no batch it
 	// cannot start soon, and no batch waits in its buffers unseen. A slot
-	// is free again once its ack, nak or terminate is sent. The server
+	// is free again once the message is settled: its ack, nak or terminate
+	// sent (or, when dead-lettering fails on its last delivery, left to
+	// the server, which will not deliver it again). The server
 	// takes acks and pull requests on separate queues, so its ack-pending
 	// count may briefly show a replica holding more: those it has acked
 	// and the server has not yet counted. Size it to the fetch stage's

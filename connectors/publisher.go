@@ -372,7 +372,7 @@ func (p *Publisher) flush() error {
 		if err = p.nc.FlushTimeout(p.cfg.FlushTimeout); err == nil {
 			return nil
 		}
-		if waitConnected(p.ctx, p.nc, 50*time.Millisecond) != nil {
+		if p.ctx.Err() != nil || waitConnected(p.ctx, p.nc, 50*time.Millisecond) != nil {
 			return err
 		}
 	}

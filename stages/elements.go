@@ -20,11 +20,13 @@ import (
 // from a goroutine of its own, so Done may block (dead-lettering waits for
 // its publish) without holding up other batches.
 type Settler interface {
-	// Done is called after the batch's results and summary are published.
-	// complete is false when some URLs ended as canceled by a shutdown, so
-	// a redeliverable message should be redelivered rather than acked.
-	// reject is non-nil when the message itself is bad and must not be
-	// redelivered.
+	// Done is called once the batch is over: after its results and
+	// summary are published, or, for a redeliverable batch cut short by a
+	// shutdown, with nothing published. complete is false when some URLs
+	// ended as canceled by a shutdown, so a redeliverable message should
+	// be redelivered rather than acked. reject is non-nil when the message
+	// itself is bad and must not be redelivered. A source may also call it
+	// on a message it never emitted (to hand it back while draining).
 	Done(complete bool, reject error) error
 	// Redeliverable reports whether an unfinished batch will come again, so
 	// that canceled results need not be published.

@@ -101,10 +101,10 @@ func TestSchedulerCorrelatedBatchesShareOneFlow(t *testing.T) {
 	var parts []*Job
 	for i := range 20 {
 		// The first part is held at a gate until the small batch is in.
-		// The rest take 20ms a URL: a part needs three rounds of its flow's
+		// The rest take 40ms a URL: a part needs three rounds of its flow's
 		// slots, so it cannot finish before the part started ahead of it
 		// unless something serves the flow out of order.
-		path := "/delay/20"
+		path := "/delay/40"
 		if i == 0 {
 			path = "/gate/go"
 		}
@@ -114,7 +114,7 @@ func TestSchedulerCorrelatedBatchesShareOneFlow(t *testing.T) {
 		run.stage.In() <- part
 	}
 	waitFor(t, "the crawl to fill the slots", func() bool { return target.InFlight() == concurrency })
-	small := job("small", 10*time.Second, urlsOf(target, "/delay/20", 3)...)
+	small := job("small", 10*time.Second, urlsOf(target, "/delay/40", 3)...)
 	run.stage.In() <- small
 	target.Open("go")
 	got := run.finish(t)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
@@ -79,6 +80,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 type benchEnv struct {
 	natsURL string
 	nc      *nats.Conn
+	runID   string // unique to this invocation: names what it leaves on the server
 	target  *benchTarget
 	log     io.Writer
 	seq     int
@@ -92,7 +94,8 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 	if cfg.runs < 1 {
 		return fmt.Errorf("--runs must be at least 1")
 	}
-	env := &benchEnv{natsURL: cfg.nats.url, log: stderr, profileDir: cfg.profileDir, serviceBinary: cfg.serviceBin}
+	env := &benchEnv{natsURL: cfg.nats.url, log: stderr, profileDir: cfg.profileDir, serviceBinary: cfg.serviceBin,
+		runID: nuid.Next()}
 	if cfg.profileDir != "" {
 		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
 			return fmt.Errorf("--profile-dir: %w", err)

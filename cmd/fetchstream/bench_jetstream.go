@@ -28,7 +28,7 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 	url := e.target.url(0)
 	var figures []benchFigure
 	for _, shape := range jetStreamShapes {
-		var jsRate, coreRate, ratio, jsCPU, coreCPU []float64
+		var jsRate, coreRate, ratio, jsCPU, coreCPU, jsBenchCPU, coreBenchCPU []float64
 		for run := range runs {
 			modes := []bool{false, true} // JetStream?
 			if run%2 == 1 {
@@ -52,11 +52,12 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 				}
 				urls := float64(shape.batches * shape.size)
 				rates[jetStream] = urls / load.wall.Seconds()
-				perURL := float64(load.serviceCPU.Microseconds()) / urls
+				service := float64(load.serviceCPU.Microseconds()) / urls
+				bench := float64(load.benchCPU.Microseconds()) / urls
 				if jetStream {
-					jsCPU = append(jsCPU, perURL)
+					jsCPU, jsBenchCPU = append(jsCPU, service), append(jsBenchCPU, bench)
 				} else {
-					coreCPU = append(coreCPU, perURL)
+					coreCPU, coreBenchCPU = append(coreCPU, service), append(coreBenchCPU, bench)
 				}
 			}
 			jsRate, coreRate = append(jsRate, rates[true]), append(coreRate, rates[false])
@@ -68,18 +69,23 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 			figure("jetstream", shape.name+": JetStream URLs/s", "URLs/s", "", jsRate),
 			figure("jetstream", shape.name+": core URLs/s", "URLs/s", "", coreRate),
 			figure("jetstream", shape.name+": JetStream / core", "x", "", ratio),
-			figure("jetstream", shape.name+": service CPU per URL, JetStream", "µs", "", jsCPU),
-			figure("jetstream", shape.name+": service CPU per URL, core", "µs", "", coreCPU))
+			figure("jetstream", shape.name+": service process CPU per URL, JetStream", "µs", "", jsCPU),
+			figure("jetstream", shape.name+": service process CPU per URL, core", "µs", "", coreCPU),
+			// The stream's storage, pulls and acks run in the NATS server:
+			// in this process when the bench runs its own.
+			figure("jetstream", shape.name+": bench process CPU per URL (NATS, target, load), JetStream", "µs", "", jsBenchCPU),
+			figure("jetstream", shape.name+": bench process CPU per URL (NATS, target, load), core", "µs", "", coreBenchCPU))
 	}
 	return figures, nil
 }
 
 // jetStreamArgs gives the service of run seq a stream and dead-letter
-// subject of its own, and returns the cleanup that deletes the stream
-// once the service has stopped (the NATS server may be one the bench
-// joined, not its own).
+// subject of its own, named uniquely so that a stream left on a joined
+// server by an earlier, killed bench is never reused or deleted, and
+// returns the cleanup that deletes the stream once the service has
+// stopped.
 func (e *benchEnv) jetStreamArgs(seq int) ([]string, func()) {
-	stream := fmt.Sprintf("BENCH_%d", seq)
+	stream := fmt.Sprintf("BENCH_%s_%d", e.runID, seq)
 	args := []string{"--stream", stream, "--dead-letter", fmt.Sprintf("bench.%d.dead", seq)}
 	return args, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

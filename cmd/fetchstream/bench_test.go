@@ -68,8 +68,8 @@ func TestBenchJetStreamScenario(t *testing.T) {
 	if err := json.Unmarshal(out, &report); err != nil {
 		t.Fatalf("bench output is not JSON: %v\n%s", err, out)
 	}
-	if len(report.Figures) != 5*len(jetStreamShapes) {
-		t.Errorf("%d figures, want 5 per shape:\n%s", len(report.Figures), out)
+	if len(report.Figures) != 7*len(jetStreamShapes) {
+		t.Errorf("%d figures, want 7 per shape:\n%s", len(report.Figures), out)
 	}
 	for _, f := range report.Figures {
 		if f.Median <= 0 {

@@ -112,8 +112,8 @@ func (m *metrics) watchJetStream(stats func() connectors.JetStreamStats) {
 	settled := func(count func(connectors.JetStreamStats) int64) func() float64 {
 		return func() float64 { return float64(count(stats())) }
 	}
-	settledOpts := func(how string) prometheus.CounterOpts {
-		return prometheus.CounterOpts{Name: "fetchstream_input_settled_total", ConstLabels: prometheus.Labels{"how": how},
+	settledOpts := func(outcome string) prometheus.CounterOpts {
+		return prometheus.CounterOpts{Name: "fetchstream_input_settled_total", ConstLabels: prometheus.Labels{"outcome": outcome},
 			Help: "JetStream input messages settled by this replica: ack (batch complete), nak (handed back for redelivery), dead_letter (terminated)."}
 	}
 	m.registry.MustRegister(
