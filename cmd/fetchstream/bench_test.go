@@ -24,20 +24,9 @@ func TestBenchPrintsFigures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the latency scenario: about 10 s")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, fetchstreamBinary(t), "bench", "--scenarios", "latency", "--runs", "1", "--json").Output()
-	if err != nil {
-		t.Fatalf("bench: %v", err)
-	}
-	var report struct {
-		Figures []benchFigure `json:"figures"`
-	}
-	if err := json.Unmarshal(out, &report); err != nil {
-		t.Fatalf("bench output is not JSON: %v\n%s", err, out)
-	}
+	figures := benchJSON(t, 2*time.Minute, "--scenarios", "latency", "--runs", "1")
 	got := map[string]float64{}
-	for _, f := range report.Figures {
+	for _, f := range figures {
 		got[f.Metric] = f.Median
 	}
 	if r, ok := got["ratio to the P/D limit (3.125 s)"]; !ok || r <= 0 || r > 1.0 {
@@ -55,23 +44,11 @@ func TestBenchJetStreamScenario(t *testing.T) {
 		t.Skip("runs the jetstream scenario once: about 15 s")
 	}
 	url, nc := startNATS(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, fetchstreamBinary(t), "bench", "--nats-url", url,
-		"--scenarios", "jetstream", "--runs", "1", "--json").Output()
-	if err != nil {
-		t.Fatalf("bench: %v", err)
+	figures := benchJSON(t, 3*time.Minute, "--nats-url", url, "--scenarios", "jetstream", "--runs", "1")
+	if len(figures) != 7*len(jetStreamShapes) {
+		t.Errorf("%d figures, want 7 per shape: %+v", len(figures), figures)
 	}
-	var report struct {
-		Figures []benchFigure `json:"figures"`
-	}
-	if err := json.Unmarshal(out, &report); err != nil {
-		t.Fatalf("bench output is not JSON: %v\n%s", err, out)
-	}
-	if len(report.Figures) != 7*len(jetStreamShapes) {
-		t.Errorf("%d figures, want 7 per shape:\n%s", len(report.Figures), out)
-	}
-	for _, f := range report.Figures {
+	for _, f := range figures {
 		if f.Median <= 0 {
 			t.Errorf("%s = %v", f.Metric, f.Median)
 		}
@@ -82,6 +59,25 @@ func TestBenchJetStreamScenario(t *testing.T) {
 			t.Errorf("the bench left its stream %s on the server", name)
 		}
 	}
+}
+
+// benchJSON runs `fetchstream bench --json` with args, failing the test
+// after timeout, and returns the figures it printed.
+func benchJSON(t *testing.T, timeout time.Duration, args ...string) []benchFigure {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, fetchstreamBinary(t), append(append([]string{"bench"}, args...), "--json")...).Output()
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	var report struct {
+		Figures []benchFigure `json:"figures"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("bench output is not JSON: %v\n%s", err, out)
+	}
+	return report.Figures
 }
 
 // The bare-client child makes the requests it is told to, keeps its
