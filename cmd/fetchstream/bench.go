@@ -53,7 +53,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	return &ffcli.Command{
 		Name:       "bench",
 		ShortUsage: "fetchstream bench [--scenarios latency,overhead,memory,fairness,jetstream] [--runs 5] [--json]",
-		ShortHelp:  "measure throughput, latency, memory and fairness against a local target",
+		ShortHelp:  "measure throughput, latency, memory, fairness and the cost of JetStream mode against a local target",
 		LongHelp: "Start (or join) NATS, a local HTTP target, and `fetchstream run` as a child process,\n" +
 			"then run the scenarios and print URLs/s, ratios to the limits, batch latency and\n" +
 			"peak RSS of the service process:\n" +
