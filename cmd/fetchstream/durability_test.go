@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"syscall"
 	"testing"
@@ -126,12 +125,7 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 			w.waitLog("shutting down", 5*time.Second)
 			waitFor(t, 10*time.Second, "the worker's intake to stop at the server", func() bool {
 				if jetStream { // no pull request waiting for a batch
-					cons, err := js.Consumer(context.Background(), "FETCH_URLS", "fetchstream")
-					if err != nil {
-						t.Fatal(err)
-					}
-					info, err := cons.Info(context.Background())
-					return err == nil && info.NumWaiting == 0
+					return consumerInfo(t, js).NumWaiting == 0
 				}
 				return !ns.GlobalAccount().SubscriptionInterest(wire.DefaultInSubject)
 			})

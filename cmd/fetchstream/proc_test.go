@@ -300,6 +300,13 @@ func publishCore(t *testing.T, nc *nats.Conn, l load, from, to int) {
 // consumerState reads the durable consumer's counts.
 func consumerState(t *testing.T, js jetstream.JetStream) (ackPending int, pending uint64) {
 	t.Helper()
+	info := consumerInfo(t, js)
+	return info.NumAckPending, info.NumPending
+}
+
+// consumerInfo reads the service's durable consumer as the server sees it.
+func consumerInfo(t *testing.T, js jetstream.JetStream) *jetstream.ConsumerInfo {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cons, err := js.Consumer(ctx, "FETCH_URLS", "fetchstream")
@@ -310,7 +317,7 @@ func consumerState(t *testing.T, js jetstream.JetStream) (ackPending int, pendin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.NumAckPending, info.NumPending
+	return info
 }
 
 // createOutputStream makes a stream over the results and batches
