@@ -160,8 +160,7 @@ func runBench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) e
 }
 
 // child starts a service on fresh subjects, so runs cannot see each
-// other's messages; with --jetstream, also on a stream of its own, which
-// is deleted when the child is stopped.
+// other's messages.
 func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subjectFlags, error) {
 	e.seq++
 	subjects := subjectFlags{
@@ -174,20 +173,7 @@ func (e *benchEnv) child(ctx context.Context, args ...string) (*benchChild, subj
 	if e.profileDir != "" {
 		base = append(base, "--cpu-profile", filepath.Join(e.profileDir, fmt.Sprintf("run-%d.pprof", e.seq)))
 	}
-	var cleanup func()
-	if slices.Contains(args, "--jetstream") {
-		var jsArgs []string
-		jsArgs, cleanup = e.jetStreamArgs(e.seq)
-		base = append(base, jsArgs...)
-	}
 	c, err := startBenchChild(ctx, e.serviceBinary, append(base, args...)...)
-	if err != nil {
-		if cleanup != nil {
-			cleanup()
-		}
-		return nil, subjects, err
-	}
-	c.afterStop = cleanup
 	return c, subjects, err
 }
 

@@ -20,8 +20,6 @@ import (
 type benchChild struct {
 	cmd    *exec.Cmd
 	exited chan error
-	// afterStop, if set, runs once the process has exited (see stop).
-	afterStop func()
 }
 
 // startBenchChild runs `run` with args, from binary or, when binary is
@@ -105,10 +103,6 @@ func (c *benchChild) stop() {
 	case <-time.After(40 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-c.exited
-	}
-	if c.afterStop != nil {
-		c.afterStop()
-		c.afterStop = nil
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -22,8 +23,8 @@ var jetStreamShapes = []struct {
 
 // jetStreamScenario measures what JetStream mode costs beside core mode:
 // in each run, the same zero-delay load goes through a core service and
-// through a JetStream service (on a stream of its own), in an order that
-// alternates from run to run, for each shape.
+// through a JetStream service (on a stream of its own, deleted after), in
+// an order that alternates from run to run, for each shape.
 func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigure, error) {
 	url := e.target.url(0)
 	var figures []benchFigure
@@ -36,14 +37,18 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 			}
 			rates := map[bool]float64{}
 			for _, jetStream := range modes {
+				name := fmt.Sprintf("%s_%d_%d", e.runID, shape.size, run)
 				args := []string{"--concurrency", fmt.Sprint(benchP)}
 				if jetStream {
-					args = append(args, "--jetstream")
+					args = append(args, "--jetstream", "--stream", "BENCH_"+name, "--dead-letter", "bench.dead."+name)
 				} else { // the load comes at once: room for all of it, or NATS drops some
 					args = append(args, "--pending-batches", fmt.Sprint(shape.batches))
 				}
 				batches := makeBatches(fmt.Sprintf("js-%d-%d-%t", shape.size, run, jetStream), shape.batches, shape.size, url)
 				load, err := e.runLoad(ctx, args, batches, 0, 0)
+				if jetStream {
+					e.deleteStream("BENCH_" + name) // the service has stopped: runLoad waits for it
+				}
 				if err == nil {
 					err = load.allResults(shape.batches * shape.size)
 				}
@@ -79,21 +84,17 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 	return figures, nil
 }
 
-// jetStreamArgs gives the service of run seq a stream and dead-letter
-// subject of its own, named uniquely so that a stream left on a joined
-// server by an earlier, killed bench is never reused or deleted, and
-// returns the cleanup that deletes the stream once the service has
-// stopped.
-func (e *benchEnv) jetStreamArgs(seq int) ([]string, func()) {
-	stream := fmt.Sprintf("BENCH_%s_%d", e.runID, seq)
-	args := []string{"--stream", stream, "--dead-letter", fmt.Sprintf("bench.%d.dead", seq)}
-	return args, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if js, err := jetstream.New(e.nc); err == nil {
-			if err := js.DeleteStream(ctx, stream); err != nil {
-				e.logf("could not delete the bench stream %s: %v", stream, err)
-			}
-		}
+// deleteStream removes a stream the bench had a service create. Its names
+// carry the invocation's runID, so that a stream left on a joined server
+// by an earlier, killed bench is never reused or deleted.
+func (e *benchEnv) deleteStream(stream string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err == nil {
+		err = js.DeleteStream(ctx, stream)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) { // not found: the service failed before creating it
+		e.logf("could not delete the bench stream %s: %v", stream, err)
 	}
 }
