@@ -1,13 +1,14 @@
 package stages
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
 )
 
 // A state goes back to the pool only when no hook can fire into it later:
@@ -47,7 +48,6 @@ func TestAttemptStateQuiet(t *testing.T) {
 // reused exactly when no new connection was made for it, whatever the
 // attempt before it saw.
 func TestAttemptStateTimingPerAttempt(t *testing.T) {
-	var conns atomic.Int64
 	var n atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1)%3 == 0 {
@@ -55,11 +55,7 @@ func TestAttemptStateTimingPerAttempt(t *testing.T) {
 		}
 		_, _ = w.Write([]byte("ok"))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := fetchtest.CountConns(srv)
 	srv.Start()
 	defer srv.Close()
 	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly})

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
 )
 
 // The bench runs end to end and prints its figures as JSON: here the
@@ -84,16 +85,12 @@ func benchJSON(t *testing.T, timeout time.Duration, args ...string) []benchFigur
 // connections between runs, answers its peak RSS, and answers an unknown
 // command with an error without dying; a malformed spec is refused.
 func TestBareClientChild(t *testing.T) {
-	var requests, conns atomic.Int64
+	var requests atomic.Int64
 	target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		requests.Add(1)
 		_, _ = w.Write([]byte("ok"))
 	}))
-	target.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := fetchtest.CountConns(target)
 	target.Start()
 	defer target.Close()
 	child, err := startBareChild(t.Context(), fetchstreamBinary(t), target.URL+"/a,b", 5)

@@ -73,3 +73,15 @@ func NewCounter(t testing.TB, addr string) *Counter {
 
 // Hits is the number of requests the server answered.
 func (c *Counter) Hits() int64 { return c.hits.Load() }
+
+// CountConns counts the connections srv accepts, for tests of keep-alive
+// reuse. Call it before srv.Start (on an httptest.NewUnstartedServer).
+func CountConns(srv *httptest.Server) *atomic.Int64 {
+	var conns atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	return &conns
+}
