@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // loopbackFetcher is a real Fetcher allowed to reach loopback targets.
-func loopbackFetcher(t testing.TB, concurrency int) *Fetcher {
+func loopbackFetcher(t testing.TB, concurrency int) *httpfetch.Fetcher {
 	t.Helper()
-	f, err := NewFetcher(FetcherConfig{Concurrency: concurrency, MaxBody: 1 << 20, MaxRedirects: 5,
-		Policy: Policy{AllowPrivate: true}})
+	f, err := httpfetch.New(httpfetch.Config{Concurrency: concurrency, MaxBody: 1 << 20, MaxRedirects: 5,
+		Policy: httpfetch.Policy{AllowPrivate: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

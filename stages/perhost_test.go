@@ -11,7 +11,7 @@ import (
 // other hosts behind the capped ones start at once rather than wait.
 func TestPerHostCap(t *testing.T) {
 	slow, quick := fetchtest.NewTarget(t), fetchtest.NewTarget(t) // two host:ports
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Concurrency: 8})
+	f := loopbackFetcher(t, 8)
 	const delay = 800 * time.Millisecond
 	s := slow.URL("/delay/800")
 	start := time.Now()

@@ -1,13 +1,11 @@
 package stages
 
 import (
-	"bytes"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fetchstream/fetchstream/stages/internal/jsontext"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -18,18 +16,18 @@ import (
 // TestAppendResultMatchesEncodingJSON holds the two encoders together.
 func appendResult(dst []byte, r *wire.Result) []byte {
 	dst = append(dst, `{"batch_id":`...)
-	dst = appendString(dst, r.BatchID)
+	dst = jsontext.AppendString(dst, r.BatchID)
 	if r.CorrelationID != "" {
-		dst = appendString(append(dst, `,"correlation_id":`...), r.CorrelationID)
+		dst = jsontext.AppendString(append(dst, `,"correlation_id":`...), r.CorrelationID)
 	}
 	dst = strconv.AppendInt(append(dst, `,"index":`...), int64(r.Index), 10)
 	dst = strconv.AppendInt(append(dst, `,"count":`...), int64(r.Count), 10)
-	dst = appendString(append(dst, `,"url":`...), r.URL)
+	dst = jsontext.AppendString(append(dst, `,"url":`...), r.URL)
 	if r.URLTruncated {
 		dst = append(dst, `,"url_truncated":true`...)
 	}
 	if r.FinalURL != "" {
-		dst = appendString(append(dst, `,"final_url":`...), r.FinalURL)
+		dst = jsontext.AppendString(append(dst, `,"final_url":`...), r.FinalURL)
 	}
 	if r.Redirects != 0 {
 		dst = strconv.AppendInt(append(dst, `,"redirects":`...), int64(r.Redirects), 10)
@@ -38,16 +36,16 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 		dst = strconv.AppendInt(append(dst, `,"status":`...), int64(r.Status), 10)
 	}
 	if r.Error != "" {
-		dst = appendString(append(dst, `,"error":`...), string(r.Error))
+		dst = jsontext.AppendString(append(dst, `,"error":`...), string(r.Error))
 	}
 	if r.Message != "" {
-		dst = appendString(append(dst, `,"message":`...), r.Message)
+		dst = jsontext.AppendString(append(dst, `,"message":`...), r.Message)
 	}
 	if r.Attempts != 0 {
 		dst = strconv.AppendInt(append(dst, `,"attempts":`...), int64(r.Attempts), 10)
 	}
 	if r.ContentType != "" {
-		dst = appendString(append(dst, `,"content_type":`...), r.ContentType)
+		dst = jsontext.AppendString(append(dst, `,"content_type":`...), r.ContentType)
 	}
 	if r.ContentLength != 0 {
 		dst = strconv.AppendInt(append(dst, `,"content_length":`...), r.ContentLength, 10)
@@ -56,7 +54,7 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 		dst = append(append(dst, `,"body":`...), r.Body...)
 	}
 	if r.BodyEncoding != "" {
-		dst = appendString(append(dst, `,"body_encoding":`...), r.BodyEncoding)
+		dst = jsontext.AppendString(append(dst, `,"body_encoding":`...), r.BodyEncoding)
 	}
 	if r.BodyTruncated {
 		dst = append(dst, `,"body_truncated":true`...)
@@ -65,7 +63,7 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 		dst = strconv.AppendInt(append(dst, `,"body_bytes":`...), r.BodyBytes, 10)
 	}
 	if r.BodySHA256 != "" {
-		dst = appendString(append(dst, `,"body_sha256":`...), r.BodySHA256)
+		dst = jsontext.AppendString(append(dst, `,"body_sha256":`...), r.BodySHA256)
 	}
 	if t := r.Timing; t != nil {
 		dst = appendTiming(append(dst, `,"timing":`...), t)
@@ -124,72 +122,4 @@ func appendFloat(dst []byte, f float64) []byte {
 		}
 	}
 	return dst
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as encoding/json does
-// with HTML escaping off: quotes, backslashes and control characters,
-// U+2028 and U+2029, and invalid UTF-8 as U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(append(dst, s[start:i]...), `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(append(dst, s[start:]...), '"')
-}
-
-// compactJSON returns body compacted when it is valid JSON, in one pass
-// that validates as it compacts; ok is false when it is not JSON.
-func compactJSON(body []byte) (compact []byte, ok bool) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || !bytes.ContainsRune([]byte(`{["-0123456789tfn`), rune(trimmed[0])) {
-		return nil, false // cannot start a JSON value: not worth a pass
-	}
-	var out bytes.Buffer
-	out.Grow(len(body))
-	if err := json.Compact(&out, body); err != nil {
-		return nil, false
-	}
-	return out.Bytes(), true
 }

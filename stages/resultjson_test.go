@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -47,10 +48,10 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			r.Status, r.Attempts, r.ContentType, r.ContentLength = 100+rng.IntN(500), rng.IntN(4), pick(trickyStrings), rng.Int64N(1<<40)
 			r.BodyBytes, r.BodySHA256, r.BodyTruncated = rng.Int64N(1<<30), "ab12", rng.IntN(2) == 0
-			r.Body, r.BodyEncoding = EmbedBody([]byte(pick(trickyStrings)+pick(trickyStrings)), "", BodyAuto)
+			r.Body, r.BodyEncoding = httpfetch.EmbedBody([]byte(pick(trickyStrings)+pick(trickyStrings)), "", httpfetch.BodyAuto)
 		}
 		if rng.IntN(2) == 0 {
-			r.Body, _ = EmbedBody([]byte(`{ "a" : [1, 2, {"b": "c d"}], "e": null }`), "application/json", BodyAuto)
+			r.Body, _ = httpfetch.EmbedBody([]byte(`{ "a" : [1, 2, {"b": "c d"}], "e": null }`), "application/json", httpfetch.BodyAuto)
 		}
 		if rng.IntN(2) == 0 {
 			r.Error, r.Message = wire.ErrorKind(pick([]string{"timeout", "http_error", "blocked"})), pick(trickyStrings)

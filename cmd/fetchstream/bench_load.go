@@ -168,7 +168,7 @@ func makeBatches(prefix string, count, size int, url string) []wire.Batch {
 // bareClient is the baseline: workers goroutines doing GETs with a plain
 // net/http client, reading each body, over one keep-alive pool. Its
 // connection buffers are the sizes the service's transport uses (see
-// stages.NewFetcher), so that memory compares like for like.
+// httpfetch.New), so that memory compares like for like.
 type bareClient struct {
 	client  *http.Client
 	workers int

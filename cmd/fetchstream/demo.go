@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -61,7 +61,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer nc.Close()
-	fetcher, err := stages.NewFetcher(cfg.fetcherConfig())
+	fetcher, err := httpfetch.New(cfg.fetcherConfig())
 	if err != nil {
 		return err
 	}

@@ -12,17 +12,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/fetchstream/fetchstream/connectors/embedded"
 	"github.com/nats-io/nats.go"
-
-	"github.com/fetchstream/fetchstream/connectors"
 )
 
 // natsConn is a client connection and, when fetchstream started one, the
 // embedded server behind it.
 type natsConn struct {
 	nc       *nats.Conn
-	embedded *server.Server
+	embedded *embedded.Server
 }
 
 // close flushes what the client still buffers, closes the connection and
@@ -32,7 +30,6 @@ func (c *natsConn) close() {
 	c.nc.Close()
 	if c.embedded != nil {
 		c.embedded.Shutdown()
-		c.embedded.WaitForShutdown()
 	}
 }
 
@@ -40,7 +37,7 @@ func (c *natsConn) close() {
 // JetStream on --listen and joins that.
 func connectOrEmbed(ctx context.Context, cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, error) {
 	url := cfg.nats.url
-	var embedded *server.Server
+	var server *embedded.Server
 	if url == "" {
 		host, portText, err := net.SplitHostPort(cfg.listen)
 		if err != nil {
@@ -53,12 +50,12 @@ func connectOrEmbed(ctx context.Context, cfg *runConfig, log *slog.Logger, m *me
 		if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("--data-dir: %w", err)
 		}
-		embedded, err = connectors.StartEmbedded(connectors.EmbeddedConfig{
+		server, err = embedded.Start(embedded.Config{
 			Host: host, Port: port, JetStream: true, StoreDir: cfg.dataDir})
 		if err != nil {
 			return nil, fmt.Errorf("%w; pass --nats-url to use a running server, or --listen for another port", err)
 		}
-		url = embedded.ClientURL()
+		url = server.ClientURL()
 		try := "nats -s " + url + " request fetch.urls '[\"https://example.com\"]'"
 		if cfg.durability.jetStream { // a request to a stream's subject is answered by the stream
 			try = "nats -s " + url + " pub fetch.urls '[\"https://example.com\"]'; nats -s " + url + " sub 'fetch.>'"
@@ -69,13 +66,13 @@ func connectOrEmbed(ctx context.Context, cfg *runConfig, log *slog.Logger, m *me
 	flags.url = url
 	nc, err := firstConnect(ctx, &flags, log, m)
 	if err != nil {
-		if embedded != nil {
-			embedded.Shutdown()
+		if server != nil {
+			server.Shutdown()
 		}
 		return nil, err
 	}
 	log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
-	return &natsConn{nc: nc, embedded: embedded}, nil
+	return &natsConn{nc: nc, embedded: server}, nil
 }
 
 // firstConnect connects to flags.url. While no server answers there (NATS
@@ -174,7 +171,7 @@ func startThrowawayNATS(name string) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
+	ns, err := embedded.Start(embedded.Config{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err

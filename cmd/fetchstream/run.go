@@ -19,7 +19,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
 )
 
 // maxLinger caps --publish-linger: it is meant to batch writes, not to
@@ -118,8 +118,8 @@ func (c *runConfig) validate() error {
 		return fmt.Errorf("--max-body must be at least 1 byte")
 	case c.maxRedirects < 0:
 		return fmt.Errorf("--max-redirects must not be negative, got %d", c.maxRedirects)
-	case c.retries < 0 || c.retries > stages.MaxRetries:
-		return fmt.Errorf("--retries must be from 0 to %d, got %d", stages.MaxRetries, c.retries)
+	case c.retries < 0 || c.retries > httpfetch.MaxRetries:
+		return fmt.Errorf("--retries must be from 0 to %d, got %d", httpfetch.MaxRetries, c.retries)
 	case c.retryBase < 0 || c.retryMax < c.retryBase:
 		return fmt.Errorf("--retry-base (%s) must not be negative nor above --retry-max (%s)", c.retryBase, c.retryMax)
 	case c.grace < 0:
@@ -129,7 +129,7 @@ func (c *runConfig) validate() error {
 	case c.pprof && c.metricsAddr == "":
 		return fmt.Errorf("--pprof needs --metrics-addr: profiles are served there")
 	}
-	if _, err := stages.ParseBodyMode(c.bodyMode); err != nil {
+	if _, err := httpfetch.ParseBodyMode(c.bodyMode); err != nil {
 		return fmt.Errorf("--body: must be auto, text or none, got %q", c.bodyMode)
 	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
@@ -166,8 +166,8 @@ func validSubject(subject string, wild bool) error {
 	return nil
 }
 
-func (c *runConfig) fetcherConfig() stages.FetcherConfig {
-	return stages.FetcherConfig{
+func (c *runConfig) fetcherConfig() httpfetch.Config {
+	return httpfetch.Config{
 		Concurrency:  c.concurrency,
 		MaxBody:      int64(c.maxBody),
 		RefuseLarge:  c.refuseLarge,
@@ -175,8 +175,8 @@ func (c *runConfig) fetcherConfig() stages.FetcherConfig {
 		Retries:      c.retries,
 		RetryBase:    c.retryBase,
 		RetryMax:     c.retryMax,
-		BodyMode:     stages.BodyMode(c.bodyMode),
-		Policy:       stages.Policy{AllowPrivate: c.allowPrivate, AllowNets: c.allowNets},
+		BodyMode:     httpfetch.BodyMode(c.bodyMode),
+		Policy:       httpfetch.Policy{AllowPrivate: c.allowPrivate, AllowNets: c.allowNets, Advice: policyAdvice},
 	}
 }
 
@@ -251,7 +251,7 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 		return err
 	}
 	defer conn.close()
-	fetcher, err := stages.NewFetcher(cfg.fetcherConfig())
+	fetcher, err := httpfetch.New(cfg.fetcherConfig())
 	if err != nil {
 		return err
 	}
@@ -302,4 +302,15 @@ func runService(ctx context.Context, cfg *runConfig, log *slog.Logger) error {
 			cfg.grace, p.handedBack()-before)
 	}
 	return fmt.Errorf("shutdown grace of %s ran out: unfinished URLs were published as canceled", cfg.grace)
+}
+
+// policyAdvice ends a blocked result's message with the flag that would
+// open the address: --allow-private only where it would (loopback and
+// private ranges), else --allow-net alone (link-local, CGNAT, 0.0.0.0,
+// multicast and the rest are never opened by --allow-private).
+func policyAdvice(private bool) string {
+	if private {
+		return "use --allow-private or --allow-net to permit it"
+	}
+	return "use --allow-net to permit it"
 }

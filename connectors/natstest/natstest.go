@@ -10,16 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/embedded"
 )
 
 // Start runs an embedded nats-server for t (port -1, JetStream in
 // t.TempDir()) and returns it with a connection to it. Both are closed
 // when t ends.
-func Start(t testing.TB) (*server.Server, *nats.Conn) {
+func Start(t testing.TB) (*embedded.Server, *nats.Conn) {
 	t.Helper()
 	ns := StartServer(t, t.TempDir())
 	return ns, Connect(t, ns.ClientURL())
@@ -28,16 +27,15 @@ func Start(t testing.TB) (*server.Server, *nats.Conn) {
 // StartServer runs an embedded nats-server with JetStream in storeDir,
 // stopped when t ends. A test that restarts it should use
 // StartRestartable instead.
-func StartServer(t testing.TB, storeDir string) *server.Server {
+func StartServer(t testing.TB, storeDir string) *embedded.Server {
 	t.Helper()
-	ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{
+	ns, err := embedded.Start(embedded.Config{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: storeDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ns.Shutdown()
-		ns.WaitForShutdown()
 	})
 	return ns
 }
@@ -46,7 +44,7 @@ func StartServer(t testing.TB, storeDir string) *server.Server {
 // test that will Restart it: a server that bound port 0 sits in the
 // kernel's ephemeral range, where any other socket of a parallel test can
 // take the port while the server is down.
-func StartRestartable(t testing.TB, storeDir string) *server.Server {
+func StartRestartable(t testing.TB, storeDir string) *embedded.Server {
 	t.Helper()
 	return StartServerOn(t, storeDir, UnusedFixedPort(t))
 }
@@ -83,21 +81,20 @@ func Connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 // same JetStream store directory, as a server restart does: clients
 // reconnect to it, and streams and consumers are as they were left. The
 // new server is stopped when t ends.
-func Restart(t testing.TB, ns *server.Server, storeDir string) *server.Server {
+func Restart(t testing.TB, ns *embedded.Server, storeDir string) *embedded.Server {
 	t.Helper()
 	port := ns.Addr().(*net.TCPAddr).Port
 	ns.Shutdown()
-	ns.WaitForShutdown()
 	return StartServerOn(t, storeDir, port)
 }
 
 // StartServerOn is StartServer on a given port; it retries for a while if
 // the port is not free yet (a server just shut down on it).
-func StartServerOn(t testing.TB, storeDir string, port int) *server.Server {
+func StartServerOn(t testing.TB, storeDir string, port int) *embedded.Server {
 	t.Helper()
 	var lastErr error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{
+		ns, err := embedded.Start(embedded.Config{
 			Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir})
 		if err != nil {
 			lastErr = err
@@ -105,7 +102,6 @@ func StartServerOn(t testing.TB, storeDir string, port int) *server.Server {
 		}
 		t.Cleanup(func() {
 			ns.Shutdown()
-			ns.WaitForShutdown()
 		})
 		return ns
 	}

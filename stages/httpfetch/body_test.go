@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"crypto/sha256"
@@ -89,10 +89,10 @@ func TestBodyCap(t *testing.T) {
 	h := fetchtest.NewHostile(t)
 	const capBytes = 1001 // odd, so 2-byte runes are cut in the middle
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-	cut := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, MaxBody: capBytes})
-	refuse := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, MaxBody: capBytes, RefuseLarge: true})
-	none := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, MaxBody: capBytes, BodyMode: BodyNone})
-	textOnly := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, MaxBody: capBytes, BodyMode: BodyText})
+	cut := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: capBytes})
+	refuse := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: capBytes, RefuseLarge: true})
+	none := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: capBytes, BodyMode: BodyNone})
+	textOnly := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: capBytes, BodyMode: BodyText})
 
 	r, _ := fetch(cut, h.URL("/utf8/2000"), 2*time.Second) // under 2 KiB, so net/http declares its length
 	full := []byte(strings.Repeat("é", 2000))
@@ -134,7 +134,7 @@ func TestBodyCap(t *testing.T) {
 // Every result says where it went, how, when and how long each phase took.
 func TestResultDetail(t *testing.T) {
 	h := fetchtest.NewHostile(t)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly})
 	before := time.Now().UTC()
 	first, _ := fetch(f, h.URL("/json"), 2*time.Second)
 	second, _ := fetch(f, h.URL("/json"), 2*time.Second)
@@ -157,7 +157,7 @@ func TestResultDetail(t *testing.T) {
 		t.Errorf("first: %+v", first)
 	}
 
-	byName := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly})
+	byName := newTestFetcher(t, Config{Policy: loopbackOnly})
 	r, _ := fetch(byName, "http://localhost:"+portOf(h.Listener)+"/json", 2*time.Second)
 	if !r.OK() || r.Timing == nil || r.Timing.DNSMS <= 0 {
 		t.Errorf("by name: %q timing %+v; want dns_ms measured", r.Error, r.Timing)
@@ -188,7 +188,7 @@ func TestEmptyBodyHasNoHash(t *testing.T) {
 		_, _ = w.Write([]byte("x"))
 	}))
 	defer srv.Close()
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly})
 	empty, _ := fetch(f, srv.URL+"/empty", 5*time.Second)
 	if empty.Status != http.StatusNotFound || empty.BodyBytes != 0 || empty.BodySHA256 != "" {
 		t.Errorf("empty 404: status %d, body_bytes %d, body_sha256 %q; want 404 and neither", empty.Status, empty.BodyBytes, empty.BodySHA256)

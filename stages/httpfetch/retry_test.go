@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"context"
@@ -122,7 +122,7 @@ func flaky(h *fetchtest.Hostile, key string, fail int, status, retryAfter string
 // result and attempts reported.
 func TestRetriesAgainstServer(t *testing.T) {
 	h := fetchtest.NewHostile(t)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Retries: 2, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Retries: 2, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	cases := []struct {
 		key      string
 		url      string
@@ -155,7 +155,7 @@ func TestRetriesAgainstServer(t *testing.T) {
 	}
 	// A reset on a fresh connection (net/http itself retries a GET once
 	// when a reused keep-alive connection fails before any response).
-	fresh := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Retries: 2, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	fresh := newTestFetcher(t, Config{Policy: loopbackOnly, Retries: 2, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	if r, _ := fetch(fresh, flaky(h, "reset-once", 1, "reset", ""), 2*time.Second); !r.OK() || r.Attempts != 2 || h.FlakyCount("reset-once") != 2 {
 		t.Errorf("reset once: got %q after %d attempts, server saw %d; want ok after 2", r.Error, r.Attempts, h.FlakyCount("reset-once"))
 	}
@@ -171,7 +171,7 @@ func TestRetriesAgainstServer(t *testing.T) {
 // stays within timeout × (retries+1).
 func TestRetriedTimeoutsStayInBudget(t *testing.T) {
 	h := fetchtest.NewHostile(t)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Retries: 2, RetryBase: 10 * time.Millisecond, RetryMax: 10 * time.Millisecond})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Retries: 2, RetryBase: 10 * time.Millisecond, RetryMax: 10 * time.Millisecond})
 	const timeout = 300 * time.Millisecond
 	r, took := fetch(f, h.URL("/hang"), timeout)
 	if r.Error != wire.ErrTimeout || r.Attempts < 2 || r.Attempts > 3 {
@@ -189,7 +189,7 @@ func TestRetriedTimeoutsStayInBudget(t *testing.T) {
 // reaches past the budget ends the retries at once.
 func TestRetryAfter(t *testing.T) {
 	h := fetchtest.NewHostile(t)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Retries: 3, RetryBase: time.Millisecond, RetryMax: time.Millisecond})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Retries: 3, RetryBase: time.Millisecond, RetryMax: time.Millisecond})
 	t.Run("seconds", func(t *testing.T) {
 		t.Parallel()
 		r, took := fetch(f, flaky(h, "ra-seconds", 1, "429", "1"), 2*time.Second)
@@ -221,7 +221,7 @@ func TestRetryAfter(t *testing.T) {
 // A shutdown during the wait before a retry ends it at once.
 func TestRetryWaitHonoursCancel(t *testing.T) {
 	h := fetchtest.NewHostile(t)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Retries: 1, RetryBase: time.Millisecond, RetryMax: time.Millisecond})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Retries: 1, RetryBase: time.Millisecond, RetryMax: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()

@@ -1,8 +1,20 @@
-package stages
+// Package httpfetch is the HTTP side of fetchstream's fetch stage: a
+// Fetcher turns one URL into a wire.Result, never an error. It validates
+// the URL, dials only where its Policy allows (judged on the resolved
+// address at dial time, so redirects and DNS rebinding are covered),
+// retries what may pass within a budget of timeout × (retries+1), reads
+// at most MaxBody decoded bytes, embeds the body as JSON or text, and
+// maps every failure to one of wire's error kinds through Classify.
+//
+// A Fetcher is safe for concurrent use; its cost per URL beyond the
+// request itself is an attempt state taken from a pool and the body's
+// hash (see BenchmarkFetcherLoopback against BenchmarkBareClientLoopback).
+package httpfetch
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,8 +23,11 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// FetcherConfig sets up the HTTP client behind the fetch stage.
-type FetcherConfig struct {
+// ErrConfig is wrapped by New's errors: a Config field out of range.
+var ErrConfig = errors.New("invalid fetcher configuration")
+
+// Config sets up the HTTP client behind the fetch stage.
+type Config struct {
 	// Concurrency sizes the keep-alive pool; it should match the fetch
 	// stage's global cap so that every request in flight can reuse a
 	// connection.
@@ -42,7 +57,7 @@ type FetcherConfig struct {
 	TLSConfig *tls.Config
 }
 
-func (c FetcherConfig) validate() error {
+func (c Config) validate() error {
 	switch {
 	case c.Concurrency < 1:
 		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
@@ -72,12 +87,12 @@ type Fetcher struct {
 	states      attemptStates
 }
 
-// NewFetcher validates cfg and builds the HTTP client: a keep-alive pool
+// New validates cfg and builds the HTTP client: a keep-alive pool
 // sized to the concurrency, no proxy (an environment proxy would dial on
 // the fetcher's behalf and bypass the policy, so HTTP_PROXY and the like
 // are ignored), the policy checked on every dial, response headers capped
 // at 64 KiB, and the redirect limit.
-func NewFetcher(cfg FetcherConfig) (*Fetcher, error) {
+func New(cfg Config) (*Fetcher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

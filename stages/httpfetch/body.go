@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fetchstream/fetchstream/stages/internal/jsontext"
 )
 
 // BodyMode says which response bodies a result carries. Whatever the
@@ -43,7 +45,7 @@ func EmbedBody(body []byte, contentType string, mode BodyMode) (value json.RawMe
 		return nil, ""
 	}
 	if looksJSON(contentType) {
-		if compact, ok := compactJSON(body); ok {
+		if compact, ok := jsontext.Compact(body); ok {
 			return compact, ""
 		}
 	}
@@ -79,7 +81,7 @@ func isText(body []byte) bool {
 
 // quote is json.Marshal of a string without HTML escaping.
 func quote(text []byte) []byte {
-	return appendString(make([]byte, 0, len(text)+2), string(text))
+	return jsontext.AppendString(make([]byte, 0, len(text)+2), string(text))
 }
 
 // looksJSON is true for JSON content types and for a missing or generic

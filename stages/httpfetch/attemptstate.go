@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"net/http/httptrace"

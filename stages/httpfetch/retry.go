@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"math/rand/v2"
@@ -10,7 +10,7 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// MaxRetries bounds FetcherConfig.Retries.
+// MaxRetries bounds Config.Retries.
 const MaxRetries = 10
 
 // retryPolicy decides whether a failed attempt is tried again and after

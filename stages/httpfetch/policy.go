@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"errors"
@@ -31,6 +31,32 @@ var privateRanges = []netip.Prefix{
 type Policy struct {
 	AllowPrivate bool           // open loopback and private ranges (not link-local)
 	AllowNets    []netip.Prefix // open these ranges as well
+	// Advice, if set, words the end of a refusal's message: what would
+	// open the refused address, in the terms of whoever configures the
+	// service (the CLI names its flags). private says whether AllowPrivate
+	// would open it; when false only AllowNets would. nil: neutral words.
+	Advice func(private bool) string
+}
+
+// advice is the end of a refusal's message for addr.
+func (p Policy) advice(addr netip.Addr) string {
+	private := !p.AllowPrivate && inAny(addr, privateRanges)
+	if p.Advice != nil {
+		return p.Advice(private)
+	}
+	if private {
+		return "allowing private destinations, or this address's range, would permit it"
+	}
+	return "only allowing this address's range would permit it"
+}
+
+func inAny(addr netip.Addr, prefixes []netip.Prefix) bool {
+	for _, prefix := range prefixes {
+		if prefix.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Control returns a net.Dialer Control function enforcing the policy. It
@@ -55,10 +81,6 @@ func (p Policy) Control() func(network, address string, _ syscall.RawConn) error
 		}
 	}
 	guard := ssrf.New(ssrf.WithAnyPort(), ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))
-	hint := "use --allow-private or --allow-net to permit it"
-	if p.AllowPrivate {
-		hint = "use --allow-net to permit it"
-	}
 	return func(network, address string, _ syscall.RawConn) error {
 		addrPort, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -69,7 +91,7 @@ func (p Policy) Control() func(network, address string, _ syscall.RawConn) error
 			return fmt.Errorf("%w: network %s", ErrBlocked, network)
 		}
 		if err := guard.SafeAddrPort(addrPort); err != nil {
-			return fmt.Errorf("%w: %v; %s", ErrBlocked, err, hint)
+			return fmt.Errorf("%w: %v; %s", ErrBlocked, err, p.advice(addrPort.Addr()))
 		}
 		return nil
 	}

@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"errors"
@@ -87,13 +87,43 @@ func TestPolicyControlRefusesOtherNetworksAndSaysHowToOpen(t *testing.T) {
 	if err := (Policy{}).Control()("udp4", "93.184.215.14:53", nil); !errors.Is(err, ErrBlocked) {
 		t.Errorf("udp dial: got %v, want ErrBlocked", err)
 	}
-	err := (Policy{}).Control()("tcp4", "10.0.0.1:80", nil)
-	if err == nil || !strings.Contains(err.Error(), "--allow-private or --allow-net") {
-		t.Errorf("default policy refusal %v should name both flags", err)
+	// Advice is told whether AllowPrivate would open the address: only for
+	// loopback and the private ranges, never for link-local, CGNAT, this
+	// host (0.0.0.0) or multicast, and never once AllowPrivate is on.
+	advice := func(private bool) string {
+		if private {
+			return "OPEN-BY-PRIVATE"
+		}
+		return "OPEN-BY-NET-ONLY"
 	}
-	err = Policy{AllowPrivate: true}.Control()("tcp4", "169.254.169.254:80", nil)
-	if err == nil || strings.Contains(err.Error(), "--allow-private") || !strings.Contains(err.Error(), "--allow-net") {
-		t.Errorf("refusal under --allow-private %v should name only --allow-net", err)
+	cases := []struct {
+		allowPrivate bool
+		addr         string
+		want         string
+	}{
+		{false, "10.0.0.1:80", "OPEN-BY-PRIVATE"},
+		{false, "127.0.0.1:80", "OPEN-BY-PRIVATE"},
+		{false, "[fd00::1]:80", "OPEN-BY-PRIVATE"},
+		{false, "169.254.169.254:80", "OPEN-BY-NET-ONLY"},
+		{false, "100.64.0.1:80", "OPEN-BY-NET-ONLY"},
+		{false, "0.0.0.0:80", "OPEN-BY-NET-ONLY"},
+		{false, "224.0.0.1:80", "OPEN-BY-NET-ONLY"},
+		{true, "169.254.169.254:80", "OPEN-BY-NET-ONLY"},
+	}
+	for _, c := range cases {
+		network := "tcp4"
+		if strings.HasPrefix(c.addr, "[") {
+			network = "tcp6"
+		}
+		err := Policy{AllowPrivate: c.allowPrivate, Advice: advice}.Control()(network, c.addr, nil)
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("refusal of %s (allow private %v): %v, want it to end with %s", c.addr, c.allowPrivate, err, c.want)
+		}
+	}
+	// Without Advice the words name no flag of any program.
+	err := (Policy{}).Control()("tcp4", "169.254.169.254:80", nil)
+	if err == nil || strings.Contains(err.Error(), "--") || !strings.Contains(err.Error(), "only allowing") {
+		t.Errorf("neutral refusal %v", err)
 	}
 }
 
@@ -140,23 +170,6 @@ func TestParseTarget(t *testing.T) {
 			t.Errorf("ParseTarget(%.60q) error %q, want it to mention %q", c.url, err, c.want)
 		case !c.ok && len(err.Error()) > 200:
 			t.Errorf("ParseTarget(%.60q) error is %d bytes: it should not echo the URL", c.url, len(err.Error()))
-		}
-	}
-}
-
-func TestHostKey(t *testing.T) {
-	cases := []struct{ url, want string }{
-		{"http://Example.COM/a", "example.com:80"},
-		{"http://example.com:80/b", "example.com:80"},
-		{"https://example.com/", "example.com:443"},
-		{"https://example.com:443/", "example.com:443"},
-		{"http://example.com:8080/", "example.com:8080"},
-		{"http://[::1]:9/", "::1:9"},
-		{"not a url", ""},
-	}
-	for _, c := range cases {
-		if got := hostKey(c.url); got != c.want {
-			t.Errorf("hostKey(%q) = %q, want %q", c.url, got, c.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"net/netip"
@@ -26,7 +26,7 @@ var testNames = map[string][]netip.Addr{
 func TestPolicyRefusesLoopbackInEverySpelling(t *testing.T) {
 	counter := fetchtest.NewCounter(t, "127.0.0.1:0")
 	p := ":" + portOf(counter.Listener)
-	f := newTestFetcher(t, FetcherConfig{Resolver: fetchtest.NewResolver(t, testNames)})
+	f := newTestFetcher(t, Config{Resolver: fetchtest.NewResolver(t, testNames)})
 	cases := []struct {
 		url  string
 		kind wire.ErrorKind // "" accepts blocked or dns_error: either way, not reached
@@ -61,7 +61,7 @@ func TestPolicyRefusesLoopbackInEverySpelling(t *testing.T) {
 		t.Fatalf("the loopback server was reached %d times", hits)
 	}
 	// The control: with loopback allowed, the same server is reachable.
-	open := newTestFetcher(t, FetcherConfig{Policy: Policy{AllowPrivate: true}})
+	open := newTestFetcher(t, Config{Policy: Policy{AllowPrivate: true}})
 	if r, _ := fetch(open, "http://127.0.0.1"+p+"/", 2*time.Second); !r.OK() || counter.Hits() != 1 {
 		t.Fatalf("with --allow-private: %+v, hits %d; the test server is not reachable", r, counter.Hits())
 	}
@@ -71,7 +71,7 @@ func TestPolicyRefusesLoopbackInEverySpelling(t *testing.T) {
 func TestPolicyJudgesResolvedAddresses(t *testing.T) {
 	target := fetchtest.NewHostile(t)
 	p := ":" + portOf(target.Listener)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Resolver: fetchtest.NewResolver(t, testNames)})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Resolver: fetchtest.NewResolver(t, testNames)})
 	cases := []struct {
 		host string
 		kind wire.ErrorKind
@@ -120,7 +120,7 @@ func TestPolicyRefusesRedirects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newTestFetcher(t, FetcherConfig{Policy: c.policy})
+			f := newTestFetcher(t, Config{Policy: c.policy})
 			before := neighbour.Hits()
 			r, _ := fetch(f, redirect(c.to), 2*time.Second)
 			if r.Error != c.kind {
@@ -153,7 +153,7 @@ func TestPolicyIgnoresEnvironmentProxy(t *testing.T) {
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 	target := fetchtest.NewHostile(t)
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly, Resolver: fetchtest.NewResolver(t, testNames)})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Resolver: fetchtest.NewResolver(t, testNames)})
 	cases := []struct {
 		url  string
 		kind wire.ErrorKind

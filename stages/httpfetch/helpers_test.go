@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"context"
@@ -15,7 +15,7 @@ var loopbackOnly = Policy{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0
 
 // newTestFetcher builds a Fetcher from cfg, filling in what a test leaves
 // zero: concurrency 4, a 64 KiB body cap, 10 redirects.
-func newTestFetcher(t *testing.T, cfg FetcherConfig) *Fetcher {
+func newTestFetcher(t testing.TB, cfg Config) *Fetcher {
 	t.Helper()
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 4
@@ -26,7 +26,7 @@ func newTestFetcher(t *testing.T, cfg FetcherConfig) *Fetcher {
 	if cfg.MaxRedirects == 0 {
 		cfg.MaxRedirects = 10
 	}
-	f, err := NewFetcher(cfg)
+	f, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

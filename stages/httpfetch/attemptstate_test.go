@@ -1,4 +1,4 @@
-package stages
+package httpfetch
 
 import (
 	"net/http"
@@ -58,7 +58,7 @@ func TestAttemptStateTimingPerAttempt(t *testing.T) {
 	conns := fetchtest.CountConns(srv)
 	srv.Start()
 	defer srv.Close()
-	f := newTestFetcher(t, FetcherConfig{Policy: loopbackOnly})
+	f := newTestFetcher(t, Config{Policy: loopbackOnly})
 	fresh := 0
 	for range 30 {
 		r, _ := fetch(f, srv.URL, 5*time.Second)
