@@ -2,30 +2,27 @@ package connectors
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/fetchstream/fetchstream/stages/backoff"
 )
 
-// backoff is a doubling pause with full jitter, between min and max.
-type backoff struct {
-	min, max, next time.Duration
+// pauses counts the failures in a row of a loop that must not spin (the
+// JetStream pull loop) and sleeps the equal-jitter backoff after each.
+type pauses struct {
+	backoff.Exponential
+	failures int
 }
 
-func newBackoff(minPause, maxPause time.Duration) *backoff {
-	return &backoff{min: minPause, max: maxPause, next: minPause}
+func newPauses(minPause, maxPause time.Duration) *pauses {
+	return &pauses{Exponential: backoff.Exponential{Base: minPause, Max: maxPause, Jitter: backoff.Equal}}
 }
 
-func (b *backoff) reset() { b.next = b.min }
+// reset is called after a success: the next failure pauses the least.
+func (p *pauses) reset() { p.failures = 0 }
 
-// sleep waits a random time up to the current pause, or until ctx ends,
-// and doubles the pause.
-func (b *backoff) sleep(ctx context.Context) {
-	d := b.min + rand.N(b.next-b.min+1)
-	b.next = min(2*b.next, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+// sleep waits the pause after one more failure, or until ctx ends.
+func (p *pauses) sleep(ctx context.Context) {
+	p.failures++
+	backoff.Sleep(ctx, p.Delay(p.failures))
 }

@@ -140,10 +140,6 @@ func (s *CoreSource) Via(next streams.Flow) streams.Flow {
 // Pending reports the messages and bytes buffered by the client.
 func (s *CoreSource) Pending() (msgs, bytes int, err error) { return s.sub.Pending() }
 
-// Dropped reports how many batches the client dropped so far because its
-// pending limits were full (a slow consumer): they are lost.
-func (s *CoreSource) Dropped() (int, error) { return s.sub.Dropped() }
-
 // Ready returns nil while the connection is up and the subscription is
 // taking batches.
 func (s *CoreSource) Ready() error {

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // jsSettler settles one JetStream message for the sink (stages.Settler).
@@ -30,7 +31,7 @@ func (st *jsSettler) Redeliverable() bool { return true }
 // *stages.BatchError when the decoder refused the batch).
 func (st *jsSettler) Done(complete bool, reject error) error {
 	if reject != nil {
-		kind, reason := "rejected", reject.Error()
+		kind, reason := wire.DeadInvalidBatch, reject.Error()
 		var be *stages.BatchError
 		if errors.As(reject, &be) {
 			kind, reason = string(be.Kind), be.Message

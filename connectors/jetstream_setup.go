@@ -111,7 +111,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, 
 	case err != nil:
 		return nil, fmt.Errorf("which stream captures %q: %w", c.Subject, err)
 	case owner != c.Stream:
-		log.Warn("the input subject is captured by another stream than --stream", "subject", c.Subject,
+		log.Warn("the input subject is captured by another stream than the one configured", "subject", c.Subject,
 			"captured_by", owner, "stream", c.Stream)
 	}
 	return stream, nil

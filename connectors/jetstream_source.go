@@ -14,6 +14,7 @@ import (
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // JetStreamSourceConfig says which durable consumer a JetStreamSource
@@ -195,7 +196,7 @@ func (s *JetStreamSource) Settled() <-chan struct{} { return s.idle }
 // connection is closed for good, then closes Out.
 func (s *JetStreamSource) intake(ctx context.Context) {
 	defer s.finishIntake()
-	pause := newBackoff(100*time.Millisecond, 5*time.Second)
+	pause := newPauses(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil && !s.nc.IsClosed() {
 		n, ok := s.acquire(ctx)
 		if !ok {
@@ -279,7 +280,7 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 	s.held[st] = struct{}{}
 	s.mu.Unlock()
 	if s.maxDeliver > 0 && meta.NumDelivered >= uint64(s.maxDeliver) {
-		_ = st.deadLetter("max_deliver", fmt.Sprintf(
+		_ = st.deadLetter(wire.DeadMaxDeliver, fmt.Sprintf(
 			"delivered %d times (max deliver %d) without being completed: earlier attempts were killed, crashed, or were cut short by shutdowns",
 			meta.NumDelivered, s.maxDeliver))
 		return

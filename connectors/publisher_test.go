@@ -58,7 +58,7 @@ func (s *settleRecord) wait(t *testing.T) bool {
 func feed(p *connectors.Publisher, job *stages.Job, n int, body string) {
 	for i := range n {
 		data := fmt.Sprintf(`{"batch_id":%q,"index":%d,"count":%d,"url":"http://x","elapsed_ms":1,"body":%q}`, job.ID, i, n, body)
-		p.In() <- &stages.Encoded{Job: job, Index: i, OK: true, Data: []byte(data)}
+		p.In() <- &stages.Encoded{Job: job, Index: i, Data: []byte(data)}
 	}
 	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: job.ID, Count: n, OK: n},
 		Data: []byte(fmt.Sprintf(`{"batch_id":%q,"count":%d,"ok":%d}`, job.ID, n, n))}

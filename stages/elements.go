@@ -82,7 +82,6 @@ type Fetched struct {
 type Encoded struct {
 	Job   *Job
 	Index int
-	OK    bool
 	Kind  wire.ErrorKind
 	Data  []byte
 }

@@ -29,7 +29,7 @@ func encode(element any, maxBytes int) any {
 	case *Fetched:
 		r := &e.Result
 		data := fitResult(r, maxBytes)
-		return &Encoded{Job: e.Job, Index: r.Index, OK: r.OK(), Kind: r.Error, Data: data}
+		return &Encoded{Job: e.Job, Index: r.Index, Kind: r.Error, Data: data}
 	case *Done:
 		e.Data, _ = json.Marshal(&e.Summary) // a Summary always encodes
 		return e

@@ -45,15 +45,6 @@ func strideOf(priority int) uint64 {
 	return 1 << (wire.MaxPriority - priority)
 }
 
-// active is the number of batches in progress.
-func (s *scheduler) active() int {
-	n := 0
-	for _, f := range s.flows {
-		n += len(f.batches)
-	}
-	return n
-}
-
 func (s *scheduler) add(b *batchState) {
 	stride := strideOf(b.job.Priority)
 	f := s.byKey[b.job.Flow]

@@ -45,6 +45,19 @@ const (
 	ErrReplyTooLarge    ErrorKind = "reply_too_large"    // batch level: the gathered reply would not fit in one NATS message
 )
 
+// URLErrorKinds returns the closed set of per-URL error kinds, in the
+// order of the table above. It is a new slice at each call.
+func URLErrorKinds() []ErrorKind {
+	return []ErrorKind{ErrTimeout, ErrHTTP, ErrInvalidURL, ErrBlocked, ErrDNS, ErrConnection, ErrTLS,
+		ErrTooManyRedirects, ErrTooLarge, ErrCanceled, ErrUnexpected}
+}
+
+// BatchErrorKinds returns the closed set of batch-level error kinds, which
+// appear on summaries only. It is a new slice at each call.
+func BatchErrorKinds() []ErrorKind {
+	return []ErrorKind{ErrInvalidBatch, ErrBatchTooLarge, ErrReplyTooLarge}
+}
+
 // Batch is the JSON object form of an input message. The text and JSON
 // array forms decode into the same struct (see DecodeBatch).
 type Batch struct {

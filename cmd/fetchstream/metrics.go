@@ -38,9 +38,7 @@ type outcomeSeries struct {
 }
 
 // urlOutcomes are the per-URL error kinds, and "" for ok.
-var urlOutcomes = []wire.ErrorKind{"", wire.ErrTimeout, wire.ErrHTTP, wire.ErrInvalidURL, wire.ErrBlocked,
-	wire.ErrDNS, wire.ErrConnection, wire.ErrTLS, wire.ErrTooManyRedirects, wire.ErrTooLarge,
-	wire.ErrCanceled, wire.ErrUnexpected}
+var urlOutcomes = append([]wire.ErrorKind{""}, wire.URLErrorKinds()...)
 
 func newMetrics() *metrics {
 	m := &metrics{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/connectors/embedded"
+	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/nats-io/nats.go"
 )
 
@@ -100,8 +100,7 @@ func firstConnect(ctx context.Context, flags *natsFlags, log *slog.Logger, m *me
 // server list: doubling from 250ms up to 8s, the upper half of it random,
 // so that replicas cut off together do not come back in lockstep.
 func reconnectDelay(attempts int) time.Duration {
-	base := 250 * time.Millisecond << min(max(attempts-1, 0), 5)
-	return base/2 + rand.N(base/2+1)
+	return backoff.Exponential{Base: 250 * time.Millisecond, Max: 8 * time.Second, Jitter: backoff.Equal}.Delay(attempts)
 }
 
 // natsOptions: reconnect forever with jittered exponential backoff, ping

@@ -16,7 +16,7 @@ import (
 // mode, a result that read a non-empty body has body_bytes and body_sha256.
 type BodyMode string
 
-// The body modes of --body.
+// The body modes: which bodies results carry.
 const (
 	BodyAuto BodyMode = "auto" // JSON as JSON, UTF-8 text as a string, anything else as base64
 	BodyText BodyMode = "text" // as auto, but a body that is not UTF-8 text is left out

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -174,7 +175,7 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duratio
 		if !again {
 			return res
 		}
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			last := string(res.Error)
 			if res.Error == wire.ErrHTTP {
 				last = fmt.Sprintf("status %d", res.Status)
@@ -183,20 +184,5 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duratio
 				fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, last)
 			return res
 		}
-	}
-}
-
-// sleep waits for d, or returns false as soon as ctx is canceled.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -1,12 +1,12 @@
 package httpfetch
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -70,15 +70,7 @@ func retryable(r *wire.Result) bool {
 
 // backoff is the full-jitter wait before retry n (from 1).
 func (p retryPolicy) backoff(n int) time.Duration {
-	ceiling := p.base
-	for i := 1; i < n && ceiling < p.max; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, p.max)
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling)
+	return backoff.Exponential{Base: p.base, Max: p.max, Jitter: backoff.Full}.Delay(n)
 }
 
 // retryAfter reads the Retry-After of a 429 or 503 response: a number of
