@@ -10,7 +10,7 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// URLFetcher fetches one URL into a result; *Fetcher is the real one.
+// URLFetcher fetches one URL into a result; *httpfetch.Fetcher is the real one.
 // Fetch must return promptly once ctx is canceled.
 type URLFetcher interface {
 	Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result
