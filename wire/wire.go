@@ -34,8 +34,8 @@ const (
 	ErrInvalidURL       ErrorKind = "invalid_url"        // not an absolute http or https URL
 	ErrBlocked          ErrorKind = "blocked"            // the destination is forbidden by the network policy
 	ErrDNS              ErrorKind = "dns_error"          // the host name did not resolve
-	ErrConnection       ErrorKind = "connection_error"   // refused, reset, closed or not HTTP before a full response
-	ErrTLS              ErrorKind = "tls_error"          // handshake or certificate failure
+	ErrConnection       ErrorKind = "connection_error"   // refused, reset (an HTTP/2 stream too), closed, or a reply that breaks HTTP before a full response
+	ErrTLS              ErrorKind = "tls_error"          // handshake or certificate failure, or an https URL whose server does not speak TLS
 	ErrTooManyRedirects ErrorKind = "too_many_redirects" // the redirect limit was reached
 	ErrTooLarge         ErrorKind = "too_large"          // response headers over 64 KiB, or a body over the cap when the service refuses rather than cuts
 	ErrCanceled         ErrorKind = "canceled"           // the service stopped before the fetch could finish

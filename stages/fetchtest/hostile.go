@@ -81,6 +81,23 @@ func NewHostile(t testing.TB) *Hostile {
 			_ = bw.Flush()
 		})
 	})
+	// Replies that break HTTP/1.1's framing, each a text-only net/http error.
+	for path, reply := range map[string]string{
+		"/bad-chunked":      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+		"/huge-chunk":       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+		"/long-trailer":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1",
+		"/bad-length":       "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+		"/two-lengths":      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+		"/unknown-encoding": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+		"/bad-status":       "HTTP/1.1 abc OK\r\n\r\n",
+	} {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+			hijack(w, func(c net.Conn, bw *bufio.ReadWriter) {
+				_, _ = bw.WriteString(reply)
+				_ = bw.Flush()
+			})
+		})
+	}
 	mux.HandleFunc("GET /flaky", h.flakyHandler)
 	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))

@@ -25,6 +25,15 @@ func (h *Hostile) Cases(silent string) []HostileCase {
 		{"not HTTP", h.URL("/garbage"), wire.ErrConnection, "malformed HTTP", true},
 		{"reset", h.URL("/reset"), wire.ErrConnection, "connection reset", true},
 		{"body cut short", h.URL("/cut-body"), wire.ErrConnection, "unexpected EOF", true},
+		{"bad chunk length", h.URL("/bad-chunked"), wire.ErrConnection, "invalid byte in chunk length", true},
+		{"chunk length too large", h.URL("/huge-chunk"), wire.ErrConnection, "chunk length too large", true},
+		{"endless trailer", h.URL("/long-trailer"), wire.ErrConnection, "trailer after chunked body", true},
+		{"bad Content-Length", h.URL("/bad-length"), wire.ErrConnection, "bad Content-Length", true},
+		{"two Content-Lengths", h.URL("/two-lengths"), wire.ErrConnection, "multiple Content-Length", true},
+		{"unknown transfer encoding", h.URL("/unknown-encoding"), wire.ErrConnection, "unsupported transfer encoding", true},
+		{"bad status line", h.URL("/bad-status"), wire.ErrConnection, "malformed HTTP status code", true},
+		{"https to a plain HTTP port", "https://" + h.Listener.Addr().String() + "/json", wire.ErrTLS,
+			"server gave HTTP response to HTTPS client", true},
 		{"corrupt gzip", h.URL("/bad-gzip"), wire.ErrUnexpected, "gzip: invalid header", true},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/textproto"
 	"os"
 	"syscall"
@@ -56,6 +57,22 @@ func TestClassify(t *testing.T) {
 		{"closed", io.EOF, wire.ErrConnection},
 		{"not HTTP", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w",
 			errors.New(`malformed HTTP response "\x00garbage"`)), wire.ErrConnection},
+		{"https to plain HTTP", http.ErrSchemeMismatch, wire.ErrTLS},
+		{"bad chunk", errors.New("invalid byte in chunk length"), wire.ErrConnection},
+		{"chunk too long", errors.New("http chunk length too large"), wire.ErrConnection},
+		{"chunk framing", errors.New("malformed chunked encoding"), wire.ErrConnection},
+		{"chunk filler", errors.New("chunked encoding contains too much non-data"), wire.ErrConnection},
+		{"chunk line", errors.New("header line too long"), wire.ErrConnection},
+		{"endless trailer", errors.New("http: suspiciously long trailer after chunked body"), wire.ErrConnection},
+		{"trailer cut", errors.New("http: unexpected EOF reading trailer"), wire.ErrConnection},
+		{"framing refused", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w",
+			errors.New(`bad Content-Length "x"`)), wire.ErrConnection},
+		{"idle connection closed", errors.New("http: server closed idle connection"), wire.ErrConnection},
+		{"HTTP/2 stream reset", errors.New("stream error: stream ID 1; INTERNAL_ERROR; received from peer"), wire.ErrConnection},
+		{"HTTP/2 GOAWAY", errors.New("http2: server sent GOAWAY and closed the connection; LastStreamID=1, ErrCode=NO_ERROR, debug=\"\""), wire.ErrConnection},
+		{"HTTP/2 connection lost", errors.New("http2: client connection lost"), wire.ErrConnection},
+		{"HTTP/2 connection closed", errors.New("http2: client connection force closed via ClientConn.Close"), wire.ErrConnection},
+		{"a deadline whatever its text", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", os.ErrDeadlineExceeded), wire.ErrTimeout},
 		{"bad header line", fmt.Errorf("broken: %w", textproto.ProtocolError("malformed MIME header line: x")), wire.ErrConnection},
 		{"anything else", errors.New("gzip: invalid header"), wire.ErrUnexpected},
 	}

@@ -1,6 +1,9 @@
 package httpfetch
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -64,4 +67,60 @@ func TestGzipBombBoundedByCap(t *testing.T) {
 	if allocated > 32<<20 {
 		t.Errorf("%d MiB allocated for a %d MiB cap: the decoder is not bounded", allocated>>20, capBytes>>20)
 	}
+}
+
+// Transport failures Go reports only as text, from real servers beyond
+// the hostile ones: a server that answers anything but TLS to https, and
+// an HTTP/2 server that resets the stream (before or after some body).
+func TestTransportTextsOfRealServers(t *testing.T) {
+	garbage := rawListener(t, "\x00\x01\x02 not TLS, not HTTP\r\n")
+	h2 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/partial" {
+			_, _ = w.Write([]byte("abc"))
+			w.(http.Flusher).Flush()
+		}
+		panic(http.ErrAbortHandler) // HTTP/2: RST_STREAM INTERNAL_ERROR
+	}))
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, TLSConfig: h2.Client().Transport.(*http.Transport).TLSClientConfig})
+	for _, c := range []struct {
+		name, url string
+		kind      wire.ErrorKind
+		message   string
+	}{
+		{"https to a server that is neither", "https://" + garbage + "/", wire.ErrTLS, "does not look like a TLS handshake"},
+		{"HTTP/2 stream reset", h2.URL + "/", wire.ErrConnection, "stream error"},
+		{"HTTP/2 stream reset after a body", h2.URL + "/partial", wire.ErrConnection, "stream error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, _ := fetch(f, c.url, 5*time.Second)
+			if r.Error != c.kind || !strings.Contains(r.Message, c.message) {
+				t.Errorf("got %q (%s), want %q mentioning %q", r.Error, r.Message, c.kind, c.message)
+			}
+		})
+	}
+}
+
+// rawListener accepts connections on loopback and writes reply on each at
+// once, then closes it. It returns host:port.
+func rawListener(t *testing.T, reply string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte(reply))
+			_ = c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
