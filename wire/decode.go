@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -18,15 +19,17 @@ var utf8BOM = []byte("\ufeff")
 
 // DecodeBatch decodes one input message in any of the three batch forms:
 //
-//   - plain text, one URL per line (surrounding space trimmed, blank lines ignored);
+//   - plain text, one URL per line (blank lines ignored);
 //   - a JSON array of URL strings;
 //   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ..., "priority": ...,
 //     "concurrency": ..., "correlation_id": ...} (all but urls optional).
 //
 // A leading UTF-8 byte order mark is ignored. headerID is the
 // Fetch-Batch-Id header, if any; an object's own id wins.
-// The URLs are not validated here: a bad URL fails alone, as invalid_url,
-// when it is fetched. A message that is empty, not UTF-8, malformed JSON,
+// Every form trims the white space around each URL (a JSON string that is
+// blank becomes "", kept in its place so the indexes hold). The URLs are
+// not validated here: a bad URL fails alone, as invalid_url, when it is
+// fetched. A message that is empty, not UTF-8, malformed JSON,
 // or holds no URL, or whose batch id is over MaxIDLength bytes or not
 // UTF-8, is an error wrapping ErrBadBatch. DecodeBatch never panics.
 func DecodeBatch(data []byte, headerID string) (Batch, error) {
@@ -56,6 +59,9 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 		}
 	default:
 		b.URLs = splitLines(trimmed)
+	}
+	for i, u := range b.URLs {
+		b.URLs[i] = strings.TrimSpace(u)
 	}
 	if len(b.ID) > MaxIDLength {
 		return b, fmt.Errorf("%w: batch id longer than %d bytes", ErrBadBatch, MaxIDLength)

@@ -12,8 +12,8 @@ import (
 
 // FuzzDecodeBatch feeds DecodeBatch any message and header. Beyond never
 // panicking, it checks the contract: every error wraps ErrBadBatch; a
-// batch it accepts has URLs, a bounded UTF-8 id and valid options; text-form
-// URLs are trimmed single lines; decoding is deterministic; and the
+// batch it accepts has URLs, a bounded UTF-8 id and valid options; every
+// URL is trimmed, and text-form URLs are non-empty single lines; decoding is deterministic; and the
 // accepted batch survives a round trip through the JSON object form.
 // The seed corpus is in testdata/fuzz/FuzzDecodeBatch.
 func FuzzDecodeBatch(f *testing.F) {
@@ -31,6 +31,11 @@ func FuzzDecodeBatch(f *testing.F) {
 		if len(b.URLs) == 0 || len(b.ID) > MaxIDLength || !utf8.ValidString(b.ID) || b.TimeoutMS < 0 || b.Concurrency < 0 ||
 			(b.Priority != nil && (*b.Priority < MinPriority || *b.Priority > MaxPriority)) {
 			t.Fatalf("accepted an invalid batch: %+v", b)
+		}
+		for _, u := range b.URLs {
+			if strings.TrimSpace(u) != u {
+				t.Fatalf("URL %q is not trimmed", u)
+			}
 		}
 		body := bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))
 		if body[0] != '[' && body[0] != '{' {

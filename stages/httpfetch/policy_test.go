@@ -2,10 +2,16 @@ package httpfetch
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // The dial-time check alone, on resolved addresses, for each policy. No
@@ -157,6 +163,14 @@ func TestParseTarget(t *testing.T) {
 		{"http://example.com:99999999999999999999/", false, "port"},
 		{"http://[::1/", false, "invalid URL"},
 		{"http://exa mple.com/", false, "invalid"},
+		{"http://example.com/a b", false, "space or control character (U+0020) at byte 20"},
+		{"http://example.com/?q=a b", false, "U+0020"},
+		{"http://example.com/a\tb", false, "U+0009"},
+		{"http://example.com/a\u0085b", false, "U+0085"}, // a C1 control
+		{"http://example.com/a\u00a0b", false, "U+00A0"}, // no-break space
+		{"http://example.com/a\u2028b", false, "U+2028"},
+		{" http://example.com/", false, "U+0020) at byte 0"}, // the decoder trims; ParseTarget does not
+		{"http://example.com/a%20b", true, ""},
 		{"http://example.com/" + strings.Repeat("a", MaxURLLength), false, "longer than " + strconv.Itoa(MaxURLLength)},
 	}
 	for _, c := range cases {
@@ -171,5 +185,23 @@ func TestParseTarget(t *testing.T) {
 		case !c.ok && len(err.Error()) > 200:
 			t.Errorf("ParseTarget(%.60q) error is %d bytes: it should not echo the URL", c.url, len(err.Error()))
 		}
+	}
+}
+
+// A URL with a raw space or control character inside is invalid_url and
+// never sent (url.Parse alone would send "/a b" as "/a%20b").
+func TestFetchRefusesRawSpaceInURL(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	f := newTestFetcher(t, Config{Policy: loopbackOnly})
+	for _, u := range []string{srv.URL + "/a b", srv.URL + "/?q=a b", srv.URL + "/a\u0085b"} {
+		r, _ := fetch(f, u, 5*time.Second)
+		if r.Error != wire.ErrInvalidURL || r.URL != u {
+			t.Errorf("%q: got %q (%s), url %q; want invalid_url", u, r.Error, r.Message, r.URL)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the server got %d requests, want none", n)
 	}
 }
