@@ -51,8 +51,12 @@ type JetStreamSourceConfig struct {
 // is complete, naks it (for redelivery at once) when a shutdown cut it
 // short, and, when the batch is rejected, publishes it on the dead-letter
 // subject and terminates it. A message delivered for the MaxDeliver-th
-// time is not emitted: it goes to the dead-letter subject at once, so a
-// batch that kills its worker is fetched at most MaxDeliver-1 times.
+// time is emitted with Reject set (wire.ErrMaxDeliver): the pipeline does
+// not fetch it but publishes its summary, and the sink's settling
+// dead-letters it; so a batch that kills its worker is fetched at most
+// MaxDeliver-1 times, and its client still learns how it ended. No
+// dead-letter publish runs in the pull loop: a stalled one holds only its
+// own message's slot.
 // While a message is held, the source tells the server it is in progress
 // every third of the AckWait, so a long batch is not redelivered.
 //
@@ -279,12 +283,6 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 	s.mu.Lock()
 	s.held[st] = struct{}{}
 	s.mu.Unlock()
-	if s.maxDeliver > 0 && meta.NumDelivered >= uint64(s.maxDeliver) {
-		_ = st.deadLetter(wire.DeadMaxDeliver, fmt.Sprintf(
-			"delivered %d times (max deliver %d) without being completed: earlier attempts were killed, crashed, or were cut short by shutdowns",
-			meta.NumDelivered, s.maxDeliver))
-		return
-	}
 	id := headerID(msg.Headers())
 	if id == "" {
 		// Stable across redeliveries, unlike an id made up by the decoder,
@@ -292,9 +290,20 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 		id = fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream)
 	}
 	in := &stages.Inbound{Data: msg.Data(), HeaderID: id, Received: time.Now(), Settle: st}
+	if s.maxDeliver > 0 && meta.NumDelivered >= uint64(s.maxDeliver) {
+		// Not fetched: the pipeline gives it a summary, and settling it as
+		// rejected dead-letters it, beside the intake rather than in it.
+		in.Reject = &stages.BatchError{Kind: wire.ErrMaxDeliver, Message: fmt.Sprintf(
+			"delivered %d times (max deliver %d) without being completed: earlier attempts were killed, crashed, or were cut short by shutdowns",
+			meta.NumDelivered, s.maxDeliver)}
+	}
 	select {
 	case s.out <- in:
 	case <-ctx.Done():
+		if in.Reject != nil {
+			_ = st.Done(false, in.Reject) // its last delivery: no replica will get it again
+			return
+		}
 		_ = st.Done(false, nil) // not started: hand it back for another replica
 	}
 }

@@ -201,8 +201,10 @@ func TestJetStreamSourceSettles(t *testing.T) {
 	}
 }
 
-// A batch on its MaxDeliver-th delivery is not emitted: it goes to the
-// dead-letter subject with the reason, and is terminated.
+// A batch on its MaxDeliver-th delivery is emitted marked Reject (so the
+// pipeline gives it a summary, not a fetch); settled as the sink settles
+// a rejected batch, it goes to the dead-letter subject with the reason,
+// and is terminated.
 func TestJetStreamSourceDeadLettersLastDelivery(t *testing.T) {
 	t.Parallel()
 	f := newJSFixture(t)
@@ -230,6 +232,13 @@ func TestJetStreamSourceDeadLettersLastDelivery(t *testing.T) {
 		t.Fatal("the first delivery did not come")
 	}
 	s, _ := f.source(4) // gets delivery 2 once the AckWait has run out
+	in := next(t, s, 10*time.Second)
+	if in.Reject == nil || in.Reject.Kind != wire.ErrMaxDeliver || !strings.Contains(in.Reject.Message, "max deliver 2") {
+		t.Fatalf("last delivery emitted with reject %+v, want max_deliver and the reason", in.Reject)
+	}
+	if err := in.Settle.Done(true, in.Reject); err != nil {
+		t.Fatal(err)
+	}
 	m, err := dead.NextMsg(10 * time.Second)
 	if err != nil {
 		t.Fatal("no dead letter")
@@ -446,4 +455,75 @@ func TestJetStreamSourceReadyAcrossRestart(t *testing.T) {
 	f.publish(`["http://after"]`, nil)
 	in := next(t, s, 15*time.Second)
 	_ = in.Settle.Done(true, nil)
+}
+
+// A batch dead-lettered on its last delivery still ends with a summary
+// that names it, through the whole pipeline, without being fetched; and
+// a dead-letter publish that cannot go through (its stream is gone) holds
+// up neither the intake nor the next batch.
+func TestJetStreamLastDeliveryEndsWithSummary(t *testing.T) {
+	t.Parallel()
+	f := newJSFixture(t)
+	f.setup.AckWait, f.setup.MaxDeliver = 20*time.Second, 2
+	ctx := context.Background()
+	if _, err := f.js.CreateStream(ctx, jetstream.StreamConfig{Name: "DEAD", Subjects: []string{"dead"}}); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := connectors.NewDeadLetter(ctx, f.nc, "dead") // finds the stream: publishes wait for its ack
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.js.DeleteStream(ctx, "DEAD"); err != nil { // now every dead-letter publish fails until AckWait
+		t.Fatal(err)
+	}
+	// A worker takes the batch and hands it back: delivery 1 of 2.
+	if _, err := f.js.CreateStream(ctx, jetstream.StreamConfig{Name: "IN", Subjects: []string{"in"}}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := f.js.CreateConsumer(ctx, "IN", jetstream.ConsumerConfig{Durable: "workers",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: f.setup.AckWait, MaxDeliver: 2, MaxAckPending: 100, FilterSubject: "in"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(`{"id": "poison", "correlation_id": "list-1", "urls": ["http://poison/1", "http://poison/2"]}`, nil)
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := <-batch.Messages()
+	if m == nil {
+		t.Fatal("the first delivery did not come")
+	}
+	_ = m.Nak()
+	f.publish(`["http://good/"]`, nats.Header{wire.HeaderBatchID: {"good"}})
+
+	summaries, err := f.nc.SubscribeSync("batches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := connectors.NewJetStreamSource(srcCtx, f.nc, connectors.JetStreamSourceConfig{ConsumerSetup: f.setup, MaxPending: 4,
+		PollWait: time.Second, DeadLetter: dead, Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := &okFetcher{}
+	chain(t, srcCtx, f.nc, s, fetcher)
+
+	got := map[string]wire.Summary{}
+	for range 2 {
+		sum := nextSummary(t, summaries) // within 10s, half the AckWait the stalled dead letter holds out for
+		got[sum.BatchID] = sum
+	}
+	if p := got["poison"]; p.Error != "max_deliver" || p.Count != 2 || p.CorrelationID != "list-1" ||
+		!strings.Contains(p.Message, "max deliver 2") {
+		t.Errorf("poison summary %+v: want max_deliver, count 2, its correlation id and the reason", p)
+	}
+	if g := got["good"]; g.Error != "" || g.OK != 1 {
+		t.Errorf("good summary %+v: want it fetched while the dead letter is stuck", g)
+	}
+	if n := fetcher.fetches.Load(); n != 1 {
+		t.Errorf("%d fetches, want 1: the poison batch must not be fetched", n)
+	}
 }

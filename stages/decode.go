@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nuid"
 	"github.com/reugn/go-streams/flow"
@@ -37,7 +36,9 @@ func (c DecodeConfig) validate() error {
 // NewDecode returns the Flow that turns each *Inbound into a *Job, one out
 // for one in, in arrival order (a go-streams Map of parallelism 1). A
 // message that cannot be decoded, or holds more than MaxBatch URLs, becomes
-// a Job with Err set, so the rest of the pipeline reports it and moves on.
+// a Job with Err set, so the rest of the pipeline reports it and moves on;
+// so does an Inbound the source marked Reject. A rejected job is named as
+// the batch was sent (see wire.Summary).
 // The Flow closes its output after its input is closed.
 func NewDecode(cfg DecodeConfig) (*flow.Map[*Inbound, *Job], error) {
 	if err := cfg.validate(); err != nil {
@@ -52,17 +53,39 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		job.Start = time.Now()
 	}
 	b, err := wire.DecodeBatch(in.Data, in.HeaderID)
-	job.ID = b.ID
-	if job.ID == "" || len(job.ID) > wire.MaxIDLength || !utf8.ValidString(job.ID) {
+	var idCut, corrCut bool
+	switch {
+	case b.ID == "":
 		job.ID = nuid.Next()
+	case err != nil:
+		// Named as it was sent (the id may be what was wrong with it), so
+		// the client can match the summary: see wire.Summary.
+		job.ID, idCut = wire.EchoedID(b.ID)
+	default:
+		job.ID = b.ID
+	}
+	job.CorrelationID = b.CorrelationID
+	if err != nil {
+		job.CorrelationID, corrCut = wire.EchoedID(b.CorrelationID)
 	}
 	job.Flow = job.ID
 	if b.CorrelationID != "" {
 		job.Flow = b.CorrelationID
 	}
 	switch {
+	case in.Reject != nil:
+		e := *in.Reject
+		if err == nil {
+			e.Count = len(b.URLs)
+		}
+		e.IDTruncated = idCut || corrCut
+		job.Err = &e
 	case err != nil:
-		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Message: err.Error()}
+		msg := err.Error()
+		if idCut || corrCut {
+			msg += fmt.Sprintf(" (the summary names it by its first %d bytes)", wire.MaxIDLength)
+		}
+		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Message: msg, IDTruncated: idCut || corrCut}
 	case len(b.URLs) > c.MaxBatch:
 		job.Err = &BatchError{Kind: wire.ErrBatchTooLarge, Count: len(b.URLs),
 			Message: fmt.Sprintf("batch of %d URLs is over the maximum of %d: split it", len(b.URLs), c.MaxBatch)}
@@ -70,7 +93,6 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		job.URLs = b.URLs
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
-		job.CorrelationID = b.CorrelationID
 		if b.Priority != nil {
 			job.Priority = *b.Priority
 		} else if in.Reply != "" {

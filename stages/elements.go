@@ -40,6 +40,11 @@ type Inbound struct {
 	Reply    string // reply subject for request-reply; empty if none
 	Received time.Time
 	Settle   Settler // nil for messages that need no settling
+	// Reject, when set, marks a message the source will not have fetched
+	// (a JetStream batch on its last delivery): it is decoded only for its
+	// id and count, and ends as a rejected job, with a summary, settled
+	// with this as its reject.
+	Reject *BatchError
 }
 
 // Job is a decoded batch on its way through the fetch stage. Err is set
@@ -68,6 +73,9 @@ type BatchError struct {
 	Kind    wire.ErrorKind
 	Message string
 	Count   int
+	// IDTruncated: the summary names the batch by the start of its id
+	// (wire.Summary.IDTruncated).
+	IDTruncated bool
 }
 
 func (e *BatchError) Error() string { return string(e.Kind) + ": " + e.Message }

@@ -231,7 +231,7 @@ func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
 func rejected(job *Job) *Done {
 	s := wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID, ElapsedMS: sinceMS(job.Start)}
 	if job.Err != nil {
-		s.Error, s.Message, s.Count = job.Err.Kind, job.Err.Message, job.Err.Count
+		s.Error, s.Message, s.Count, s.IDTruncated = job.Err.Kind, job.Err.Message, job.Err.Count, job.Err.IDTruncated
 	}
 	return &Done{Job: job, Summary: s}
 }

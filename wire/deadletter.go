@@ -24,5 +24,5 @@ const (
 const (
 	DeadInvalidBatch  = string(ErrInvalidBatch)  // the message could not be decoded
 	DeadBatchTooLarge = string(ErrBatchTooLarge) // more URLs than the service's maximum
-	DeadMaxDeliver    = "max_deliver"            // delivered MaxDeliver times without being completed
+	DeadMaxDeliver    = string(ErrMaxDeliver)    // delivered MaxDeliver times without being completed
 )

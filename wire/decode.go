@@ -99,3 +99,19 @@ func splitLines(text []byte) []string {
 	}
 	return urls
 }
+
+// EchoedID is how a summary names a batch whose id (or correlation id) was
+// refused: the id as sent, with any bytes that are not UTF-8 replaced by
+// U+FFFD, cut to at most MaxIDLength bytes without splitting a character.
+// cut reports that it was cut, so the id sent begins with id.
+func EchoedID(sent string) (id string, cut bool) {
+	id = strings.ToValidUTF8(sent, "\uFFFD")
+	if len(id) <= MaxIDLength {
+		return id, false
+	}
+	n := MaxIDLength
+	for n > 0 && !utf8.RuneStart(id[n]) {
+		n--
+	}
+	return id[:n], true
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeBatch(t *testing.T) {
@@ -85,6 +86,26 @@ func TestDecodeBatchFairnessFields(t *testing.T) {
 	} {
 		if _, err := DecodeBatch([]byte(bad), ""); !errors.Is(err, ErrBadBatch) {
 			t.Errorf("%s: err %v, want ErrBadBatch", bad, err)
+		}
+	}
+}
+
+func TestEchoedID(t *testing.T) {
+	long := strings.Repeat("i", MaxIDLength-1) + "é" + "tail" // é straddles the limit
+	cases := []struct {
+		sent, id string
+		cut      bool
+	}{
+		{"b1", "b1", false},
+		{strings.Repeat("i", MaxIDLength), strings.Repeat("i", MaxIDLength), false},
+		{strings.Repeat("i", MaxIDLength+1), strings.Repeat("i", MaxIDLength), true},
+		{long, strings.Repeat("i", MaxIDLength-1), true},
+		{"b\xff1", "b\uFFFD1", false},
+	}
+	for _, c := range cases {
+		id, cut := EchoedID(c.sent)
+		if id != c.id || cut != c.cut || len(id) > MaxIDLength || !utf8.ValidString(id) {
+			t.Errorf("EchoedID(%.20q...) = %.20q..., %v; want %.20q..., %v", c.sent, id, cut, c.id, c.cut)
 		}
 	}
 }

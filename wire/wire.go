@@ -43,6 +43,7 @@ const (
 	ErrInvalidBatch     ErrorKind = "invalid_batch"      // batch level: the message could not be decoded
 	ErrBatchTooLarge    ErrorKind = "batch_too_large"    // batch level: more URLs than the service's maximum
 	ErrReplyTooLarge    ErrorKind = "reply_too_large"    // batch level: the gathered reply would not fit in one NATS message
+	ErrMaxDeliver       ErrorKind = "max_deliver"        // batch level (JetStream): delivered MaxDeliver times without being completed; dead-lettered, not fetched again
 )
 
 // URLErrorKinds returns the closed set of per-URL error kinds, in the
@@ -55,7 +56,7 @@ func URLErrorKinds() []ErrorKind {
 // BatchErrorKinds returns the closed set of batch-level error kinds, which
 // appear on summaries only. It is a new slice at each call.
 func BatchErrorKinds() []ErrorKind {
-	return []ErrorKind{ErrInvalidBatch, ErrBatchTooLarge, ErrReplyTooLarge}
+	return []ErrorKind{ErrInvalidBatch, ErrBatchTooLarge, ErrReplyTooLarge, ErrMaxDeliver}
 }
 
 // Batch is the JSON object form of an input message. The text and JSON
@@ -164,8 +165,17 @@ type Timing struct {
 func (r *Result) OK() bool { return r.Error == "" }
 
 // Summary closes a batch on the batches subject, after its last result.
-// A batch that was rejected before fetching has Error and Message set and
-// Count of the URLs it held (zero when it could not be decoded).
+// Every way a batch ends publishes one. A batch that was rejected before
+// fetching (invalid_batch, batch_too_large, max_deliver) has Error and
+// Message set and Count of the URLs it held (zero when it could not be
+// decoded).
+//
+// A summary names the batch as it was sent, so a client can match it: the
+// id from the object or the Fetch-Batch-Id header, and the correlation id.
+// Only a batch sent without any id gets one made up by the service. A
+// batch rejected for its id (over MaxIDLength bytes, or not UTF-8) is
+// named by EchoedID of the id it sent, with IDTruncated set when that
+// cut it: a client then matches the batch whose id begins with BatchID.
 type Summary struct {
 	BatchID       string            `json:"batch_id"`
 	CorrelationID string            `json:"correlation_id,omitempty"`
@@ -176,4 +186,7 @@ type Summary struct {
 	ElapsedMS     float64           `json:"elapsed_ms"`
 	Error         ErrorKind         `json:"error,omitempty"`
 	Message       string            `json:"message,omitempty"`
+	// IDTruncated says BatchID (or CorrelationID) holds only the first
+	// MaxIDLength bytes of the id sent: see EchoedID.
+	IDTruncated bool `json:"id_truncated,omitempty"`
 }

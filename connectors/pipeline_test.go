@@ -1,0 +1,68 @@
+package connectors_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/reugn/go-streams"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// okFetcher answers every URL with a 200 and counts the fetches.
+type okFetcher struct{ fetches atomic.Int64 }
+
+func (f *okFetcher) Fetch(_ context.Context, rawURL string, _ time.Duration) wire.Result {
+	f.fetches.Add(1)
+	return wire.Result{URL: rawURL, Status: 200}
+}
+
+// chain runs src through the real decode, fetch and encode stages into a
+// Publisher on "out" and "batches", as the service does, until ctx ends
+// (the caller cancels src's context); it returns a channel closed once
+// the sink has published and settled everything.
+func chain(t *testing.T, ctx context.Context, nc *nats.Conn, src streams.Source, fetcher stages.URLFetcher) <-chan struct{} {
+	t.Helper()
+	decode, err := stages.NewDecode(stages.DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch, err := stages.NewFetch(ctx, fetcher, stages.FetchConfig{Concurrency: 4, Window: 4, MaxActive: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode, err := stages.NewEncode(64 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := connectors.NewPublisher(ctx, nc, connectors.PublisherConfig{Results: "out", Batches: "batches"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		src.Via(decode).Via(fetch).Via(encode).To(sink)
+	}()
+	return done
+}
+
+// nextSummary reads the next summary from sub, failing after 10s.
+func nextSummary(t *testing.T, sub *nats.Subscription) wire.Summary {
+	t.Helper()
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no summary: %v", err)
+	}
+	var s wire.Summary
+	if err := json.Unmarshal(m.Data, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+package stages
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Every rejected batch's summary names the batch as it was sent: its own
+// id (cut to wire.MaxIDLength when that is what was wrong, and said so)
+// and its correlation id; only a batch sent without an id gets one made up.
+func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
+	long := strings.Repeat("i", wire.MaxIDLength+44)
+	cfg := DecodeConfig{MaxBatch: 2, DefaultTimeout: time.Second, MaxTimeout: time.Second}
+	cases := []struct {
+		name     string
+		in       Inbound
+		id, corr string
+		cut      bool
+		kind     wire.ErrorKind
+		count    int
+		message  string
+	}{
+		{name: "object id over the limit", in: Inbound{Data: []byte(`{"id": "` + long + `", "urls": ["http://a/"]}`)},
+			id: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, message: "first 256 bytes"},
+		{name: "header id over the limit", in: Inbound{Data: []byte("http://a/"), HeaderID: long},
+			id: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, message: "batch id longer than 256 bytes"},
+		{name: "correlation id over the limit", in: Inbound{Data: []byte(`{"id": "b1", "correlation_id": "` + long + `", "urls": ["http://a/"]}`)},
+			id: "b1", corr: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, message: "correlation id longer"},
+		{name: "header id not UTF-8", in: Inbound{Data: []byte("http://a/"), HeaderID: "b\xff1"},
+			id: "b\uFFFD1", kind: wire.ErrInvalidBatch, message: "not UTF-8"},
+		{name: "bad options keep the id", in: Inbound{Data: []byte(`{"id": "b2", "correlation_id": "c", "urls": ["http://a/"], "priority": 99}`)},
+			id: "b2", corr: "c", kind: wire.ErrInvalidBatch, message: "priority"},
+		{name: "too many URLs keep both ids", in: Inbound{Data: []byte(`{"id": "b3", "correlation_id": "c", "urls": ["http://a/", "http://b/", "http://c/"]}`)},
+			id: "b3", corr: "c", kind: wire.ErrBatchTooLarge, count: 3, message: "over the maximum of 2"},
+		{name: "a source's reject wins, named and counted", in: Inbound{Data: []byte(`{"id": "b4", "correlation_id": "c", "urls": ["http://a/", "http://b/"]}`),
+			Reject: &BatchError{Kind: wire.ErrMaxDeliver, Message: "delivered 5 times"}},
+			id: "b4", corr: "c", kind: wire.ErrMaxDeliver, count: 2, message: "delivered 5 times"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			job := cfg.decode(&c.in)
+			if job.Err == nil {
+				t.Fatalf("job %+v not rejected", job)
+			}
+			s := rejected(job).Summary
+			if s.BatchID != c.id || s.CorrelationID != c.corr || s.IDTruncated != c.cut || s.Error != c.kind ||
+				s.Count != c.count || !strings.Contains(s.Message, c.message) {
+				t.Errorf("summary %.80q %q cut=%v %s count %d %q;\nwant %.80q %q cut=%v %s count %d mentioning %q",
+					s.BatchID, s.CorrelationID, s.IDTruncated, s.Error, s.Count, s.Message, c.id, c.corr, c.cut, c.kind, c.count, c.message)
+			}
+		})
+	}
+	if job := cfg.decode(&Inbound{Data: []byte("")}); job.ID == "" || job.Err == nil {
+		t.Errorf("a batch sent without an id is named by the service: %+v", job)
+	}
+}
