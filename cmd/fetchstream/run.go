@@ -10,8 +10,9 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 )
 
 // runFlags are `fetchstream run`'s flags: the service's Config, and the

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fetchstream/fetchstream/stages/fetchtest"
-	"github.com/fetchstream/fetchstream/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // Key names one URL of one batch: what a consumer dedupes on.
