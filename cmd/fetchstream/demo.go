@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/fetchstream/fetchstream/stages/httpfetch"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -54,30 +54,33 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	}
 	go func() { _ = serveUntilDone(ctx, ln, newTarget(10*time.Second)) }()
 
-	cfg := defaultRunConfig()
-	cfg.allowNets = prefixList{netip.MustParsePrefix("127.0.0.0/8")} // the local target only
+	cfg := service.Defaults()
+	cfg.NATS.URL = natsURL
+	cfg.Fetch.AllowNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the local target only
+	svc, err := service.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- svc.Run(ctx) }()
+	defer func() { cancel(); <-stopped }()
+	select {
+	case <-svc.Running():
+	case err := <-stopped:
+		return fmt.Errorf("the service did not start: %w", err)
+	}
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	fetcher, err := httpfetch.New(cfg.fetcherConfig())
-	if err != nil {
-		return err
-	}
-	defer fetcher.Close()
-	p, err := startPipeline(ctx, ctx, nc, fetcher, cfg, log, newMetrics())
-	if err != nil {
-		return err
-	}
-	defer func() { cancel(); <-p.done }()
 
 	base := "http://" + ln.Addr().String()
 	batch := wire.Batch{ID: "demo", URLs: []string{base + "/delay/1", base + "/delay/2", base + "/delay/3", base + "/status/404"}}
 	data, _ := json.Marshal(batch)
-	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\nrequest %s %s\n\n", natsURL, base, cfg.concurrency, cfg.subjects.in, data)
+	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\nrequest %s %s\n\n", natsURL, base, cfg.Fetch.Concurrency, cfg.Subjects.In, data)
 	start := time.Now()
-	reply, err := nc.RequestWithContext(ctx, cfg.subjects.in, data)
+	reply, err := nc.RequestWithContext(ctx, cfg.Subjects.In, data)
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
@@ -107,13 +110,4 @@ func lastElement(array []byte) []byte {
 		return array
 	}
 	return elements[len(elements)-1]
-}
-
-// defaultRunConfig is runConfig with every flag at its default.
-func defaultRunConfig() *runConfig {
-	var cfg runConfig
-	fs := flag.NewFlagSet("defaults", flag.ContinueOnError)
-	cfg.register(fs)
-	_ = fs.Parse(nil)
-	return &cfg
 }
