@@ -40,18 +40,33 @@ type CoreSourceConfig struct {
 // queue subscription (at-most-once: a message in a process that dies is
 // lost). It emits messages in the order the subscription delivers them,
 // blocking the delivery while the pipeline is busy. When ctx is canceled
-// it drains the subscription: it stops taking new messages, emits those
+// it drains: it first stops the feeders attached to it (the micro
+// endpoint, see RegisterMicro), so they take no more requests, then
+// drains its subscription: it stops taking new messages, emits those
 // already delivered, then closes Out. CoreSource closes Out; the caller
-// must not.
+// must not. No lock is held across a send on Out: an offer that finds
+// the source closed is refused at once, and the close waits only for the
+// sends under way, which the pipeline takes (it reads Out until it is
+// closed).
 type CoreSource struct {
 	nc       *nats.Conn
 	sub      *nats.Subscription
 	out      chan any
 	draining atomic.Bool
 
-	mu     sync.RWMutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	offers  sync.WaitGroup // offers that passed the closed check, until their send is done
+	feeders []func() error // stopped first when the source closes
+
+	feeding  atomic.Int64 // feeder offers under way
+	lastFeed atomic.Int64 // when the last feeder offer ended, in UnixNano
 }
+
+// feederQuiet is how long no feeder offer may have run before a stopped
+// feeder counts as drained: its handler takes the requests it still
+// holds back to back, so a pause this long means none is left.
+const feederQuiet = 50 * time.Millisecond
 
 var (
 	_ streams.Source = (*CoreSource)(nil)
@@ -94,33 +109,93 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 		select {
 		case <-ctx.Done():
 			s.draining.Store(true)
+			s.stopFeeders()
 			_ = sub.Drain()
 			for range closedCh { // closed when the drain (or the connection) ends
 			}
+			s.awaitFeeders()
 		case <-closedCh:
 			for range closedCh {
 			}
 		}
 		s.mu.Lock()
 		s.closed = true
-		close(s.out)
 		s.mu.Unlock()
+		s.offers.Wait()
+		close(s.out)
 	}()
 	return s, nil
 }
 
+// attach adds a feeder's stop, called first when the source closes. It
+// fails once the source is closing.
+func (s *CoreSource) attach(stop func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.draining.Load() {
+		return fmt.Errorf("%w: the source is closing", ErrNotReady)
+	}
+	s.feeders = append(s.feeders, stop)
+	return nil
+}
+
+// stopFeeders stops every feeder, then flushes so that the server has
+// their unsubscriptions before the source's own subscription drains.
+func (s *CoreSource) stopFeeders() {
+	s.mu.Lock()
+	feeders := s.feeders
+	s.feeders = nil
+	s.mu.Unlock()
+	for _, stop := range feeders {
+		_ = stop()
+	}
+	if len(feeders) > 0 {
+		_ = s.nc.FlushTimeout(time.Second)
+	}
+}
+
 func (s *CoreSource) handle(m *nats.Msg) {
+	// Never refused: the subscription's own messages are all delivered
+	// before its drain ends, and the source closes only after that.
 	s.offer(&stages.Inbound{Data: m.Data, HeaderID: headerID(m.Header), Reply: m.Reply, Received: time.Now()})
 }
 
-// offer emits in, blocking while the pipeline is busy; once the source has
-// closed, in is dropped.
-func (s *CoreSource) offer(in *stages.Inbound) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if !s.closed {
-		s.out <- in
+// awaitFeeders returns once no feeder offer is under way and none has
+// ended for feederQuiet: the stopped feeders have handed over what they
+// took. A feeder request that comes later still is refused, and answered
+// by its feeder.
+func (s *CoreSource) awaitFeeders() {
+	if s.lastFeed.Load() == 0 && s.feeding.Load() == 0 {
+		return // nothing was ever fed
 	}
+	for s.feeding.Load() > 0 || time.Since(time.Unix(0, s.lastFeed.Load())) < feederQuiet {
+		time.Sleep(feederQuiet / 5)
+	}
+}
+
+// feed is offer for a feeder (the micro endpoint).
+func (s *CoreSource) feed(in *stages.Inbound) bool {
+	s.feeding.Add(1)
+	defer func() {
+		s.lastFeed.Store(time.Now().UnixNano())
+		s.feeding.Add(-1)
+	}()
+	return s.offer(in)
+}
+
+// offer emits in, blocking while the pipeline is busy, and reports
+// whether it did: once the source has closed, in is refused at once.
+func (s *CoreSource) offer(in *stages.Inbound) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.offers.Add(1)
+	s.mu.Unlock()
+	defer s.offers.Done()
+	s.out <- in // the pipeline reads Out until it is closed, and the close waits for this
+	return true
 }
 
 // Out returns the output channel, closed by the source.

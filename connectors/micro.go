@@ -21,17 +21,32 @@ type MicroConfig struct {
 	Subject  string
 	Queue    string            // queue group shared by replicas
 	Metadata map[string]string // shown by `nats micro info`
+	// PendingMsgs and PendingBytes bound the requests the endpoint buffers
+	// while the pipeline is busy, as CoreSourceConfig's bound the input
+	// subject's; past them requests are dropped (a slow consumer, in the
+	// endpoint's stats) and their clients time out. Zero: nats.go's
+	// defaults.
+	PendingMsgs  int
+	PendingBytes int
 	// Stats, if set, adds its value to the endpoint's `nats micro stats`.
 	Stats func() any
 }
 
 // RegisterMicro adds the micro service with its "fetch" endpoint, whose
 // requests go into source's output like messages from the input subject.
-// It returns once the server has the service's subscriptions. Stop the
-// returned service before the source closes.
+// It returns once the server has the service's subscriptions. The source
+// stops the service when it closes, and closes only once the endpoint
+// has handed over the requests it took (none for feederQuiet), so they
+// reach the pipeline and get their reply; one that comes later still
+// (the source has closed) is answered at once with a 503 error saying to
+// send it again, never left without a reply. Stopping the service
+// earlier is allowed.
 func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Service, error) {
 	if cfg.Subject == "" || cfg.Name == "" {
 		return nil, fmt.Errorf("%w: micro service needs a name and a subject", ErrConfig)
+	}
+	if cfg.PendingMsgs < 0 || cfg.PendingBytes < 0 {
+		return nil, fmt.Errorf("%w: micro pending limits must not be negative", ErrConfig)
 	}
 	svcCfg := micro.Config{
 		Name:        cfg.Name,
@@ -48,13 +63,30 @@ func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Se
 		return nil, fmt.Errorf("register micro service: %w", err)
 	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
-		source.offer(&stages.Inbound{Data: req.Data(), HeaderID: headerID(nats.Header(req.Headers())),
-			Reply: req.Reply(), Received: time.Now()})
+		if !source.feed(&stages.Inbound{Data: req.Data(), HeaderID: headerID(nats.Header(req.Headers())),
+			Reply: req.Reply(), Received: time.Now()}) {
+			_ = req.Error("503", "fetchstream is shutting down: send the batch again", nil)
+		}
 	})
-	if err := svc.AddEndpoint("fetch", handler, micro.WithEndpointSubject(cfg.Subject),
-		micro.WithEndpointMetadata(map[string]string{"format": "batch in, ordered JSON array of results out"})); err != nil {
+	opts := []micro.EndpointOpt{micro.WithEndpointSubject(cfg.Subject),
+		micro.WithEndpointMetadata(map[string]string{"format": "batch in, ordered JSON array of results out"})}
+	if cfg.PendingMsgs != 0 || cfg.PendingBytes != 0 {
+		msgs, bytes := cfg.PendingMsgs, cfg.PendingBytes
+		if msgs == 0 {
+			msgs = nats.DefaultSubPendingMsgsLimit
+		}
+		if bytes == 0 {
+			bytes = nats.DefaultSubPendingBytesLimit
+		}
+		opts = append(opts, micro.WithEndpointPendingLimits(msgs, bytes))
+	}
+	if err := svc.AddEndpoint("fetch", handler, opts...); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("add micro endpoint: %w", err)
+	}
+	if err := source.attach(svc.Stop); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("register micro service: %w", err)
 	}
 	// The service's subscriptions are only sent; once the server has them,
 	// a request made after this returns finds a responder.

@@ -127,15 +127,17 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 
 // registerMicro makes the service discoverable as the NATS micro service
 // fetchstream, with a request-reply fetch endpoint feeding the core
-// source. Core mode only: in JetStream mode batches must come through the
-// stream. Stop the service it returns before the source closes.
+// source, with the input subject's pending limits. Core mode only: in
+// JetStream mode batches must come through the stream. The source stops
+// it as it closes (see connectors.RegisterMicro).
 func registerMicro(nc *nats.Conn, core *connectors.CoreSource, cfg *Config, m *metrics) (micro.Service, error) {
 	return connectors.RegisterMicro(nc, core, connectors.MicroConfig{
 		Name: "fetchstream", Version: Version, Subject: cfg.Subjects.Micro, Queue: cfg.Core.Queue,
 		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
 		Metadata: map[string]string{"in": cfg.Subjects.In, "out": cfg.Subjects.Out, "batches": cfg.Subjects.Batches,
 			"concurrency": strconv.Itoa(cfg.Fetch.Concurrency)},
-		Stats: m.microStats,
+		Stats:       m.microStats,
+		PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
 	})
 }
 
