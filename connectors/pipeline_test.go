@@ -37,7 +37,7 @@ func chain(t *testing.T, ctx context.Context, nc *nats.Conn, src streams.Source,
 	if err != nil {
 		t.Fatal(err)
 	}
-	encode, err := stages.NewEncode(64 << 10)
+	encode, err := stages.NewEncode(stages.EncodeConfig{MaxBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}

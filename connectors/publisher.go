@@ -51,6 +51,8 @@ type PublisherConfig struct {
 	Logger       *slog.Logger
 	// Observer, if set, is told of each batch done and each failed publish.
 	Observer PublishObserver
+	// OnPanic, if set, is told of a panic while publishing (see handle).
+	OnPanic stages.OnPanic
 }
 
 // PublishObserver is told what a Publisher does (for metrics). Its methods
@@ -91,7 +93,8 @@ type Publisher struct {
 	settling sync.WaitGroup
 	flushes  flushGroup // flushes before settling, shared by batches settling together
 	log      *slog.Logger
-	debug    bool // log each result (checked once: the hot path pays nothing otherwise)
+	debug    bool    // log each result (checked once: the hot path pays nothing otherwise)
+	inDone   *jobOut // the batch whose Done is being handled, for a panic's recovery
 }
 
 // jobOut is what the publisher keeps about a batch between its first
@@ -106,6 +109,10 @@ type jobOut struct {
 	// publish: a core publish written before a reconnect may have been lost
 	// on the wire, and a flush after it cannot tell.
 	reconnects uint64
+	// recast holds the kinds of results that went out as unexpected_error
+	// after a panic, for the summary; the flags say how far its Done got.
+	recast                         []wire.ErrorKind
+	summarySent, replied, settling bool
 }
 
 var _ streams.Sink = (*Publisher)(nil)
@@ -167,7 +174,19 @@ func (p *Publisher) run() {
 	}
 }
 
+// handle publishes one element. A panic while doing so is recovered: a
+// result goes out as its URL's unexpected_error instead (at worst after
+// the one that panicked, if that got out), counted so in the summary; a
+// summary's panic still publishes the summary and the reply if they were
+// not yet sent, and leaves an unsettled batch for redelivery. Either way
+// OnPanic is told, and the next element is handled.
 func (p *Publisher) handle(element any) {
+	p.inDone = nil
+	defer func() {
+		if v := recover(); v != nil {
+			p.recover(element, v)
+		}
+	}()
 	switch e := element.(type) {
 	case *stages.Encoded:
 		p.result(e)
@@ -217,6 +236,12 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	job, s := d.Job, d.Summary
 	jo := p.jobOut(job)
 	delete(p.jobs, job)
+	p.inDone = jo // for a panic's recovery, in handle, which clears it
+	if len(jo.recast) > 0 {
+		stages.RecastAsUnexpected(&s, jo.recast)
+		d.Summary = s
+		d.Data, _ = json.Marshal(&s)
+	}
 	complete := s.Errors[wire.ErrCanceled] == 0
 	if !complete && job.Settle != nil && job.Settle.Redeliverable() {
 		p.log.Info("batch cut short by shutdown; left for redelivery", "batch_id", s.BatchID, "count", s.Count,
@@ -232,9 +257,11 @@ func (p *Publisher) batchDone(d *stages.Done) {
 			msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
 		}
 		p.publish(jo, msg, p.cfg.BatchesStream != "")
+		jo.summarySent = true
 		if job.Reply != "" {
 			p.reply(d, jo.reply)
 		}
+		jo.replied = true
 		p.log.Info("batch done", "batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed,
 			"elapsed_ms", s.ElapsedMS, "error", s.Error)
 	}
@@ -249,7 +276,72 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		p.acks.seal(jo.acks)
 	}
 	p.settling.Add(1)
+	jo.settling = true
 	go p.settle(job, jo, complete, reject)
+}
+
+// recover is handle's recovery from a panic over element: see handle.
+func (p *Publisher) recover(element, v any) {
+	switch e := element.(type) {
+	case *stages.Encoded:
+		job := e.Job
+		panicked := stages.Panic{Stage: "publish", Index: e.Index, Value: v}
+		if job == nil {
+			p.cfg.OnPanic.Tell(panicked)
+			return
+		}
+		panicked.BatchID = job.ID
+		if e.Index >= 0 && e.Index < len(job.URLs) {
+			panicked.URL = job.URLs[e.Index]
+		}
+		p.cfg.OnPanic.Tell(panicked)
+		jo := p.jobOut(job)
+		jo.recast = append(jo.recast, e.Kind)
+		r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: e.Index, Count: len(job.URLs),
+			URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage("publishing the result", v)}
+		if len(r.URL) > 1024 {
+			r.URL, r.URLTruncated = r.URL[:1024], true
+		}
+		data, _ := json.Marshal(&r)
+		p.safely(jo, func() { p.result(&stages.Encoded{Job: job, Index: e.Index, Kind: r.Error, Data: data}) })
+	case *stages.Done:
+		jo := p.inDone
+		p.inDone = nil
+		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", BatchID: e.Job.ID, Index: -1, Value: v})
+		if jo == nil {
+			return
+		}
+		job := e.Job
+		if !jo.summarySent {
+			jo.summarySent = true
+			p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: e.Data}, false) })
+		}
+		if job.Reply != "" && !jo.replied {
+			jo.replied = true
+			p.safely(jo, func() { p.reply(e, jo.reply) })
+		}
+		if job.Settle != nil && !jo.settling {
+			jo.settling = true
+			p.settling.Add(1)
+			go func() {
+				defer p.settling.Done()
+				_ = job.Settle.Done(false, nil) // handed back, not acked: it was not seen through
+			}()
+		}
+	default:
+		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
+	}
+}
+
+// safely runs fn, counting a second panic as a failed publish of jo.
+func (p *Publisher) safely(jo *jobOut, fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			jo.failed++
+			p.log.Error("publishing after a panic panicked again", "panic", fmt.Sprint(v))
+		}
+	}()
+	fn()
 }
 
 // settle waits until the batch's publishes are confirmed, then settles it:

@@ -61,11 +61,12 @@ func BenchmarkEncode(b *testing.B) {
 		"error": {BatchID: "RHWUHQY3LVSZD1T3WPBLH5", Index: 7, Count: 100, URL: "http://127.0.0.1:8080/x",
 			Error: wire.ErrTimeout, Message: "no complete response within 10s", ElapsedMS: 10000},
 	}
+	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
 	for name, r := range cases {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				e := encode(&Fetched{Job: &Job{}, Result: r}, 1<<20).(*Encoded)
+				e := enc.encode(&Fetched{Job: &Job{}, Result: r}).(*Encoded)
 				if len(e.Data) == 0 {
 					b.Fatal("nothing encoded")
 				}

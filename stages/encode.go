@@ -10,31 +10,104 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
+// EncodeConfig sets up the encode stage.
+type EncodeConfig struct {
+	// MaxBytes bounds each result's JSON: the NATS max payload less
+	// headroom for headers. At least 1024.
+	MaxBytes int
+	// OnPanic, if set, is told of an encoding that panicked.
+	OnPanic OnPanic
+}
+
 // NewEncode returns the Flow that turns each *Fetched into an *Encoded
 // (the result's JSON) and fills in each *Done's Data (the summary's JSON),
 // one out for one in, in order, on one goroutine. Other elements pass
-// through. Every result is made to fit in maxBytes (the NATS max payload
-// less headroom for headers), so every result can be published: see
-// fitResult. The Flow closes its output after its input is closed; its
-// channels hold up to HandoffBuffer elements each.
-func NewEncode(maxBytes int) (streams.Flow, error) {
-	if maxBytes < 1024 {
-		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, maxBytes)
+// through. Every result is made to fit in MaxBytes, so every result can
+// be published: see fitResult. A result whose encoding panics goes out as
+// that URL's unexpected_error instead (see Panic), and its batch's
+// summary counts it so. The Flow closes its output after its input is
+// closed; its channels hold up to HandoffBuffer elements each.
+func NewEncode(cfg EncodeConfig) (streams.Flow, error) {
+	if cfg.MaxBytes < 1024 {
+		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, cfg.MaxBytes)
 	}
-	return newMapFlow(func(element any) any { return encode(element, maxBytes) }), nil
+	e := &encoder{cfg: cfg}
+	return newMapFlow(e.encode), nil
 }
 
-func encode(element any, maxBytes int) any {
+// encoder is the encode stage's state, owned by its one goroutine.
+type encoder struct {
+	cfg EncodeConfig
+	// recast holds, per batch, the kinds of results that went out as
+	// unexpected_error after a panic, until its summary is adjusted.
+	recast map[*Job][]wire.ErrorKind
+}
+
+// fitResultFn is fitResult; tests replace it to make encoding panic.
+var fitResultFn = fitResult
+
+func (c *encoder) encode(element any) (out any) {
+	defer func() {
+		if v := recover(); v != nil {
+			out = c.recover(element, v)
+		}
+	}()
 	switch e := element.(type) {
 	case *Fetched:
 		r := &e.Result
-		data := fitResult(r, maxBytes)
+		data := fitResultFn(r, c.cfg.MaxBytes)
 		return &Encoded{Job: e.Job, Index: r.Index, Kind: r.Error, Data: data}
 	case *Done:
+		if kinds := c.recast[e.Job]; kinds != nil {
+			delete(c.recast, e.Job)
+			RecastAsUnexpected(&e.Summary, kinds)
+		}
 		e.Data, _ = json.Marshal(&e.Summary) // a Summary always encodes
 		return e
 	}
 	return element
+}
+
+// recover turns the element whose encoding panicked into what it should
+// have been: the URL's unexpected_error, or a summary encoded anew.
+func (c *encoder) recover(element any, v any) any {
+	switch e := element.(type) {
+	case *Fetched:
+		r := e.Result
+		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL, Value: v})
+		if c.recast == nil {
+			c.recast = map[*Job][]wire.ErrorKind{}
+		}
+		c.recast[e.Job] = append(c.recast[e.Job], r.Error)
+		p := panicResult("encoding the result", v, r.URL)
+		p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
+		return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(&p, c.cfg.MaxBytes)}
+	case *Done:
+		s := e.Summary
+		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: s.BatchID, Index: -1, Value: v})
+		e.Data, _ = json.Marshal(&wire.Summary{BatchID: s.BatchID, CorrelationID: s.CorrelationID, Count: s.Count,
+			OK: s.OK, Failed: s.Failed, ElapsedMS: s.ElapsedMS, Error: s.Error, Message: s.Message, IDTruncated: s.IDTruncated})
+		return e
+	}
+	return element
+}
+
+// RecastAsUnexpected adjusts s for results that went out as
+// unexpected_error instead of the kinds they had (a panic after the
+// summary was counted): each leaves its kind (or OK) for unexpected_error.
+func RecastAsUnexpected(s *wire.Summary, kinds []wire.ErrorKind) {
+	if s.Errors == nil {
+		s.Errors = map[wire.ErrorKind]int{}
+	}
+	for _, k := range kinds {
+		if k == "" {
+			s.OK--
+			s.Failed++
+		} else if s.Errors[k]--; s.Errors[k] <= 0 {
+			delete(s.Errors, k)
+		}
+		s.Errors[wire.ErrUnexpected]++
+	}
 }
 
 // fitResult encodes r in at most maxBytes (for maxBytes >= 1024). When

@@ -33,6 +33,9 @@ type FetchConfig struct {
 	PerHost int
 	// Observer, if set, is told of every request (for metrics).
 	Observer Observer
+	// OnPanic, if set, is told of a fetcher that panicked; the URL ends as
+	// unexpected_error either way, and its batch and the others go on.
+	OnPanic OnPanic
 }
 
 // Observer is told what the fetch stage does. Its methods are called from
@@ -75,7 +78,8 @@ func (c FetchConfig) validate() error {
 // stage still emits every result, then closes its output once its input is
 // closed and all is passed on. Fetch closes Out; the upstream closes In.
 // Out holds up to HandoffBuffer elements, across jobs: a result counts as
-// passed on, and frees its window slot, once it is in Out.
+// passed on, and frees its window slot, once it is in Out. A fetcher that
+// panics ends its URL as unexpected_error (see Panic).
 type Fetch struct {
 	ports       // In, Out, Via and To; Fetch closes Out, the upstream closes In
 	ctx         context.Context
@@ -204,11 +208,24 @@ func (f *Fetch) work(ctx context.Context, t task, w worker) {
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
-	r := f.fetcher.Fetch(ctx, b.job.URLs[i], b.job.Timeout)
+	r := f.fetchOne(ctx, b, i)
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestFinished(&r)
 	}
 	f.completions <- completion{batch: b, index: i, result: r, worker: w}
+}
+
+// fetchOne is the fetcher's call, with a panic in it turned into the
+// URL's unexpected_error: the worker lives on, and so does the batch.
+func (f *Fetch) fetchOne(ctx context.Context, b *batchState, i int) (r wire.Result) {
+	url := b.job.URLs[i]
+	defer func() {
+		if v := recover(); v != nil {
+			r = panicResult("the fetch", v, url)
+			f.cfg.OnPanic.Tell(Panic{Stage: "fetch", BatchID: b.job.ID, Index: i, URL: url, Value: v})
+		}
+	}()
+	return f.fetcher.Fetch(ctx, url, b.job.Timeout)
 }
 
 // complete files a finished request and reports whether its batch is

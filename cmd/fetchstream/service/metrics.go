@@ -1,12 +1,15 @@
 package service
 
 import (
+	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -27,6 +30,7 @@ type metrics struct {
 	reconnects    prometheus.Counter
 	disconnects   prometheus.Counter
 	slowConsumer  prometheus.Counter
+	panics        *prometheus.CounterVec
 	// byOutcome holds each URL outcome's series, looked up once here
 	// rather than by label on every request; never written after newMetrics.
 	byOutcome map[wire.ErrorKind]outcomeSeries
@@ -53,7 +57,7 @@ func newMetrics() *metrics {
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_retries_total",
 			Help: "Attempts beyond the first, over all URLs."}),
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fetchstream_batches_total",
-			Help: "Batches finished, by outcome: done, or the batch error (invalid_batch, batch_too_large)."}, []string{"outcome"}),
+			Help: "Batches finished, by outcome: done, or the batch error (invalid_batch, batch_too_large, max_deliver)."}, []string{"outcome"}),
 		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fetchstream_batch_duration_seconds",
 			Help:    "Wall time of a batch from its arrival to its summary.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
@@ -65,10 +69,16 @@ func newMetrics() *metrics {
 			Help: "Connections to NATS lost."}),
 		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_slow_consumer_events_total",
 			Help: "Times the client's pending limits overflowed and NATS dropped input messages for this process."}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fetchstream_panics_total",
+			Help: "Panics recovered while fetching, encoding or publishing a URL's result (the URL ends as unexpected_error), by stage."},
+			[]string{"stage"}),
 	}
 	m.registry.MustRegister(m.results, m.latency, m.inFlight, m.retries, m.batches, m.batchDuration,
-		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer,
+		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, stage := range panicStages {
+		m.panics.WithLabelValues(stage)
+	}
 	m.byOutcome = make(map[wire.ErrorKind]outcomeSeries, len(urlOutcomes))
 	for _, kind := range urlOutcomes {
 		m.byOutcome[kind] = m.outcomeSeries(kind)
@@ -177,6 +187,19 @@ func (m *metrics) BatchDone(s *wire.Summary) {
 	}
 	m.batches.WithLabelValues("done").Inc()
 	m.batchDuration.Observe(s.ElapsedMS / 1000)
+}
+
+// panicStages are the stages that recover from a panic (stages.Panic.Stage).
+var panicStages = []string{"fetch", "encode", "publish"}
+
+// onPanic is every stage's OnPanic hook: it logs the panic at error level
+// with its stack, and counts it by stage.
+func (m *metrics) onPanic(log *slog.Logger) stages.OnPanic {
+	return func(p stages.Panic) {
+		m.panics.WithLabelValues(p.Stage).Inc()
+		log.Error("recovered from a panic; the URL ends as unexpected_error", "stage", p.Stage, "batch_id", p.BatchID,
+			"index", p.Index, "url", p.URL, "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+	}
 }
 
 // PublishFailed implements connectors.PublishObserver.

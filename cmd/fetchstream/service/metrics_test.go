@@ -3,12 +3,14 @@ package service
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -79,6 +81,9 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 		`fetchstream_input_pending_messages 0`,
 		`fetchstream_nats_reconnects_total 0`,
 		`fetchstream_slow_consumer_events_total 0`,
+		`fetchstream_panics_total{stage="fetch"} 0`,
+		`fetchstream_panics_total{stage="encode"} 0`,
+		`fetchstream_panics_total{stage="publish"} 0`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
@@ -103,5 +108,35 @@ func TestPprofServedOnlyWhenAsked(t *testing.T) {
 	off := opsAddr(start(t, url, func(c *Config) { c.Ops.MetricsAddr = "127.0.0.1:0" }))
 	if code, _ := get(t, off+"/debug/pprof/heap"); code != 404 {
 		t.Errorf("/debug/pprof/heap without --pprof = %d, want 404", code)
+	}
+}
+
+// A recovered panic is logged at error level with its stack, and counted
+// by stage.
+func TestPanicsAreLoggedAndCounted(t *testing.T) {
+	m := newMetrics()
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	m.onPanic(log)(stages.Panic{Stage: "fetch", BatchID: "b1", Index: 3, URL: "http://x/", Value: "bug",
+		Stack: []byte("goroutine 7 [running]:\nmain.f()")})
+	families, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() == "fetchstream_panics_total" {
+			for _, s := range f.GetMetric() {
+				counted[s.GetLabel()[0].GetValue()] = s.GetCounter().GetValue()
+			}
+		}
+	}
+	if counted["fetch"] != 1 || counted["encode"] != 0 || counted["publish"] != 0 || len(counted) != 3 {
+		t.Errorf("fetchstream_panics_total by stage %v, want fetch 1, encode 0, publish 0", counted)
+	}
+	for _, want := range []string{"level=ERROR", "stage=fetch", "batch_id=b1", "index=3", "panic=bug", "goroutine 7 [running]"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q lacks %q", logs.String(), want)
+		}
 	}
 }

@@ -76,12 +76,13 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	}
 	built = append(built, decode)
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
-		Concurrency: cfg.Fetch.Concurrency, Window: cfg.Fetch.Window, MaxActive: cfg.Fetch.MaxActive, PerHost: cfg.Fetch.PerHost, Observer: m})
+		Concurrency: cfg.Fetch.Concurrency, Window: cfg.Fetch.Window, MaxActive: cfg.Fetch.MaxActive, PerHost: cfg.Fetch.PerHost,
+		Observer: m, OnPanic: m.onPanic(log)})
 	if err != nil {
 		return fail(err)
 	}
 	built = append(built, fetch)
-	encode, err := stages.NewEncode(int(nc.MaxPayload()) - resultHeadroom)
+	encode, err := stages.NewEncode(stages.EncodeConfig{MaxBytes: int(nc.MaxPayload()) - resultHeadroom, OnPanic: m.onPanic(log)})
 	if err != nil {
 		return fail(err)
 	}
@@ -90,7 +91,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	if err != nil {
 		return fail(err)
 	}
-	sinkCfg.Observer = m
+	sinkCfg.Observer, sinkCfg.OnPanic = m, m.onPanic(log)
 	sink, err := connectors.NewPublisher(fetchCtx, nc, sinkCfg)
 	if err != nil {
 		return fail(err)

@@ -1,0 +1,109 @@
+package connectors_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// buggyObserver panics when told of a failed publish, and when told that
+// the batch "bad" is done.
+type buggyObserver struct{}
+
+func (buggyObserver) BatchDone(s *wire.Summary) {
+	if s.BatchID == "bad" {
+		panic("observer bug on the summary")
+	}
+}
+func (buggyObserver) PublishFailed(string) { panic("observer bug on a failed publish") }
+
+// A panic while publishing is recovered: a result goes out as its URL's
+// unexpected_error in its place, counted so in the summary; a summary's
+// panic still publishes the summary and leaves the batch unsettled for
+// redelivery; the batches after them are published and settled.
+func TestPublisherRecoversFromPanics(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	var (
+		mu     sync.Mutex
+		panics []stages.Panic
+	)
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches",
+		Observer: buggyObserver{}, OnPanic: func(x stages.Panic) {
+			mu.Lock()
+			defer mu.Unlock()
+			panics = append(panics, x)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _ := nc.SubscribeSync("out")
+	summaries, _ := nc.SubscribeSync("batches")
+	_ = nc.Flush()
+
+	// "big": its result 0 is over the max payload, so its publish fails and
+	// the observer panics.
+	big := &stages.Job{ID: "big", URLs: []string{"http://x/0", "http://x/1"}}
+	p.In() <- &stages.Encoded{Job: big, Index: 0, Data: make([]byte, nc.MaxPayload()+1)}
+	p.In() <- &stages.Encoded{Job: big, Index: 1, Data: []byte(`{"batch_id":"big","index":1}`)}
+	p.In() <- &stages.Done{Job: big, Summary: wire.Summary{BatchID: "big", Count: 2, OK: 2}, Data: []byte(`{"batch_id":"big"}`)}
+	bad := &stages.Job{ID: "bad", URLs: []string{"http://x/"}, Settle: newSettleRecord()}
+	good := &stages.Job{ID: "good", URLs: []string{"http://x/"}, Settle: newSettleRecord()}
+	feed(p, bad, 1, "b")
+	feed(p, good, 1, "g")
+	close(p.In())
+	finished := make(chan struct{})
+	go func() { p.AwaitCompletion(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the publisher did not finish")
+	}
+
+	var first wire.Result
+	m, err := results.NextMsg(5 * time.Second)
+	if err != nil || json.Unmarshal(m.Data, &first) != nil {
+		t.Fatalf("no replacement result: %v", err)
+	}
+	if first.BatchID != "big" || first.Index != 0 || first.Count != 2 || first.URL != "http://x/0" ||
+		first.Error != wire.ErrUnexpected || !strings.Contains(first.Message, "publishing the result panicked: observer bug") {
+		t.Errorf("replacement result %+v", first)
+	}
+	for _, want := range []string{`"index":1`, `"batch_id":"bad"`, `"batch_id":"good"`} {
+		if m, err := results.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), want) {
+			t.Errorf("next result: %v, want %s", err, want)
+		}
+	}
+	var bigSummary wire.Summary
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &bigSummary) != nil {
+		t.Fatalf("no summary of big: %v", err)
+	}
+	if bigSummary.OK != 1 || bigSummary.Failed != 1 || bigSummary.Errors[wire.ErrUnexpected] != 1 {
+		t.Errorf("summary of big %+v, want 1 ok and 1 unexpected_error", bigSummary)
+	}
+	for _, want := range []string{`"batch_id":"bad"`, `"batch_id":"good"`} {
+		if m, err := summaries.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), want) {
+			t.Errorf("next summary: %v, want %s", err, want)
+		}
+	}
+	if bad.Settle.(*settleRecord).wait(t) {
+		t.Error("the batch whose summary panicked was settled complete; want it handed back")
+	}
+	if !good.Settle.(*settleRecord).wait(t) {
+		t.Error("the batch after the panics was not settled complete")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(panics) != 2 || panics[0].Stage != "publish" || panics[0].Index != 0 || panics[0].URL != "http://x/0" ||
+		panics[1].BatchID != "bad" || panics[1].Index != -1 || !strings.Contains(string(panics[1].Stack), "buggyObserver") {
+		t.Errorf("OnPanic told %+v", panics)
+	}
+}

@@ -1,0 +1,46 @@
+package stages
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Panic is a panic a stage recovered from while handling one URL's result
+// (or a batch's summary, Index -1): the URL ends as unexpected_error,
+// with a message that says it panicked and no stack, and the stream goes
+// on. It is handed to the stage's OnPanic hook, for the log (with Stack)
+// and a count.
+type Panic struct {
+	Stage   string // "fetch", "encode" or "publish"
+	BatchID string
+	Index   int    // the URL's index in its batch; -1 for the summary
+	URL     string // the URL, when there is one
+	Value   any    // what was passed to panic
+	Stack   []byte // the goroutine's stack where it panicked
+}
+
+// OnPanic is told of each Panic a stage recovered from. It is called on
+// the stage's goroutine and must return quickly; nil: nothing is told.
+type OnPanic func(Panic)
+
+// PanicMessage is the result message of a URL whose handling panicked:
+// the stage and the panic's value, cut to 200 bytes, never the stack.
+func PanicMessage(stage string, value any) string {
+	return cutString(fmt.Sprintf("%s panicked: %v", stage, value), 200)
+}
+
+// Tell fills in p's Stack and tells hook, if it is set. Call it from the
+// deferred function that recovered, so the stack is the panic's.
+func (hook OnPanic) Tell(p Panic) {
+	if hook != nil {
+		p.Stack = debug.Stack()
+		hook(p)
+	}
+}
+
+// panicResult is the result a URL ends with when its handling panicked.
+func panicResult(stage string, value any, url string) wire.Result {
+	return wire.Result{URL: url, Error: wire.ErrUnexpected, Message: PanicMessage(stage, value)}
+}
