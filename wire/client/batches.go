@@ -121,3 +121,22 @@ func newID() string {
 	}
 	return string(id)
 }
+
+// Split checks b and cuts it as Publish and Send do, for a program that
+// publishes the batches itself: at most maxBatch URLs and maxBytes of JSON
+// each, named ID-1, ID-2, ... sharing the correlation id (b's, or ID)
+// when there are several. Errors wrap ErrInvalidBatch.
+func Split(b wire.Batch, maxBatch int, maxBytes int64) ([]wire.Batch, error) {
+	if maxBatch < 1 {
+		return nil, fmt.Errorf("%w: max batch must be at least 1, got %d", ErrInvalidBatch, maxBatch)
+	}
+	parts, err := split(b, maxBatch, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.Batch, len(parts))
+	for i, p := range parts {
+		out[i] = p.batch
+	}
+	return out, nil
+}

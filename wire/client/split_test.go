@@ -71,6 +71,10 @@ func TestSplit(t *testing.T) {
 			}
 		})
 	}
+	batches, err := Split(wire.Batch{ID: "crawl", URLs: urls}, 10, 1<<20)
+	if err != nil || len(batches) != 3 || batches[2].ID != "crawl-3" || len(batches[2].URLs) != 5 {
+		t.Errorf("Split: %v, %+v", err, batches)
+	}
 	parts, err := split(wire.Batch{URLs: urls[:1]}, 10, 1<<20)
 	if err != nil || len(parts[0].batch.ID) != 22 {
 		t.Errorf("an unnamed batch gets id %q (%v), want a new unique id", parts[0].batch.ID, err)
