@@ -123,6 +123,9 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	}
 	c, err := client.New(nc, client.WithSubjects(cfg.subjects.in, cfg.subjects.out, cfg.subjects.batches),
 		client.WithMaxBatch(cfg.maxBatch), client.WithWaitTimeout(cfg.waitTimeout),
+		// Room for every result of the list and as many of other clients':
+		// the output may be slower than the service.
+		client.WithBuffer(max(client.DefaultBuffer, 2*len(urls))),
 		client.WithNoServiceCheck(warnAfter, func(err error) { fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", err) }))
 	if err != nil {
 		return err

@@ -27,9 +27,10 @@ var (
 	// ErrWaitTimeout: the wait timeout (WithWaitTimeout) passed before
 	// every batch ended.
 	ErrWaitTimeout = errors.New("fetchstream client: wait timeout")
-	// ErrSlowConsumer: NATS dropped results or summaries for this client
-	// because it did not read them fast enough (see WithBuffer); the
-	// dropped ones cannot come back.
+	// ErrSlowConsumer: NATS dropped messages of the results or summaries
+	// subject for this client because it did not read them fast enough
+	// (see WithBuffer). Which batches they were of cannot be known, and
+	// they cannot come back, so any drop ends the wait.
 	ErrSlowConsumer = errors.New("fetchstream client: slow consumer, messages dropped")
 	// ErrIncomplete: a batch's summary came but some of its results did
 	// not (they went missing between the service and this client).
