@@ -185,7 +185,7 @@ func TestPublishWaitEnds(t *testing.T) {
 		t.Errorf("priority 12: exit %d, stderr:\n%s", code, stderr)
 	}
 	code, _, stderr = publish("--wait-timeout", "1s", "http://example.com/")
-	if code != exitError || !strings.Contains(stderr, "warning:") || !strings.Contains(stderr, "no fetchstream service") ||
+	if code != exitError || !strings.Contains(stderr, "warning:") || !strings.Contains(stderr, "no service consumes the input subject fetch.urls") ||
 		!strings.Contains(stderr, "wait timeout") {
 		t.Errorf("no service: exit %d, stderr:\n%s", code, stderr)
 	}

@@ -23,7 +23,7 @@ var (
 	ErrDuplicate = errors.New("fetchstream client: duplicate batch id")
 	// ErrNoService: nothing seems to consume the input subject (see
 	// Client.Ping for how this is told).
-	ErrNoService = errors.New("fetchstream client: no fetchstream service is consuming the input subject")
+	ErrNoService = errors.New("fetchstream client: no service consumes the input subject")
 	// ErrWaitTimeout: the wait timeout (WithWaitTimeout) passed before
 	// every batch ended.
 	ErrWaitTimeout = errors.New("fetchstream client: wait timeout")

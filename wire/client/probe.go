@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,12 +52,12 @@ func (c *Client) Ping(ctx context.Context) error {
 		if err != nil || active {
 			return err
 		}
-		return fmt.Errorf("%w: stream %s holds the batches but no consumer is pulling them (is `fetchstream run --jetstream` running?)", ErrNoService, stream)
+		return fmt.Errorf("%w %s: stream %s stores the batches but no consumer pulls them (is `fetchstream run --jetstream` running?)", ErrNoService, c.in, stream)
 	}
 	if len(others) > 0 {
-		return fmt.Errorf("%w: fetchstream services answer, but they read %v, not %s", ErrNoService, others, c.in)
+		return fmt.Errorf("%w %s: fetchstream services answer, but they read %s", ErrNoService, c.in, strings.Join(others, ", "))
 	}
-	return fmt.Errorf("%w: no micro service %s answers and no stream captures %s (is `fetchstream run` running?)", ErrNoService, ServiceName, c.in)
+	return fmt.Errorf("%w %s: no micro service %s answers and no stream captures it (is `fetchstream run` running?)", ErrNoService, c.in, ServiceName)
 }
 
 // pingMicro returns nil when a micro service of that name reads the input

@@ -24,8 +24,8 @@ type waiter struct {
 	probe    <-chan time.Time
 	probed   chan error // the Ping's answer, once
 	timers   []*time.Timer
-	seen     bool  // a message of this stream has come
-	noSvc    error // what the probe found, if no service
+	seen     bool // a message of this stream has come
+	noSvc    bool // the probe found no service
 }
 
 func newWaiter(ctx context.Context, s *Stream) *waiter {
@@ -61,9 +61,9 @@ func (w *waiter) next() (*nats.Msg, error) {
 			if err := w.s.dropped(); err != nil {
 				return nil, err
 			}
-			err := fmt.Errorf("%w: %s after %s: %s", ErrWaitTimeout, w.s.progress(), w.s.c.wait, w.silence())
-			if w.noSvc != nil {
-				err = fmt.Errorf("%w (%w)", err, w.noSvc)
+			err := fmt.Errorf("%w after %s: %s, %s", ErrWaitTimeout, w.s.c.wait, w.s.progress(), w.silence())
+			if w.noSvc {
+				err = fmt.Errorf("%w; %w", err, ErrNoService)
 			}
 			return nil, err
 		case <-w.ticker.C:
@@ -81,11 +81,11 @@ func (w *waiter) next() (*nats.Msg, error) {
 			if w.seen || !errors.Is(err, ErrNoService) {
 				continue // a service answered, or it could not be told
 			}
-			err = fmt.Errorf("nothing from the service %s after publishing: %w", w.s.c.probe, err)
+			err = fmt.Errorf("nothing came %s after publishing: %w", w.s.c.probe, err)
 			if w.s.c.warn == nil {
 				return nil, err
 			}
-			w.noSvc = err
+			w.noSvc = true
 			w.s.c.warn(err)
 		}
 	}
