@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -222,5 +223,34 @@ func TestContextCancel(t *testing.T) {
 		if !errors.Is(err, client.ErrUsed) {
 			t.Errorf("a second Results: %v, want ErrUsed", err)
 		}
+	}
+}
+
+// A batch published twice (a redelivery) gives each result once; a
+// summary that comes before one of its results says so instead of
+// waiting for it.
+func TestRepeatedAndMissingResults(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	startResponder(t, ns.ClientURL(), &responder{redeliver: true})
+	s, err := newClient(t, nc).Publish(deadline(t), wire.Batch{URLs: urlList(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var positions []int
+	for r, err := range s.Results(deadline(t)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		positions = append(positions, r.Position)
+	}
+	if fmt.Sprint(positions) != "[0 1 2]" || len(s.Summaries()) != 1 {
+		t.Errorf("a redelivered batch yields positions %v and %d summaries, want [0 1 2] and 1", positions, len(s.Summaries()))
+	}
+
+	ns, nc = natstest.Start(t)
+	startResponder(t, ns.ClientURL(), &responder{lose: 1})
+	g, err := newClient(t, nc).Gather(deadline(t), urlList(3))
+	if !errors.Is(err, client.ErrIncomplete) || g.Results[0].URL != urlList(1)[0] {
+		t.Errorf("Gather with a result lost: %v, want ErrIncomplete after the first result", err)
 	}
 }

@@ -28,6 +28,11 @@ type responder struct {
 	reject map[string]wire.ErrorKind
 	// stall, when set, publishes only the first result of each batch.
 	stall bool
+	// lose drops the result of this index (when above 0) but not the summary.
+	lose int
+	// redeliver publishes the first result of each batch, then the whole
+	// batch, as a batch redelivered after a crash is published again.
+	redeliver bool
 
 	mu       sync.Mutex
 	held     []wire.Batch
@@ -67,6 +72,9 @@ func (r *responder) serve(m *nats.Msg) {
 	r.mu.Unlock()
 	slices.Reverse(batches)
 	for _, b := range batches {
+		if r.redeliver {
+			r.publish(wire.DefaultResultsSubject, wire.Result{BatchID: b.ID, Index: 0, Count: len(b.URLs), URL: b.URLs[0], Status: 200})
+		}
 		r.answer(b)
 	}
 	_ = r.nc.Flush()
@@ -92,7 +100,9 @@ func (r *responder) answer(b wire.Batch) {
 		} else {
 			sum.Failed++
 		}
-		r.publish(wire.DefaultResultsSubject, res)
+		if r.lose == 0 || i != r.lose {
+			r.publish(wire.DefaultResultsSubject, res)
+		}
 		if r.stall {
 			_ = r.nc.Flush()
 			return
