@@ -139,8 +139,9 @@ func WithBuffer(messages int) Option {
 // service is there. If none is, warn (when not nil) is called once with
 // an error wrapping ErrNoService and the wait goes on (a JetStream
 // service may still come and serve the stored batch); with warn nil the
-// wait ends with that error. Default: DefaultNoServiceAfter, warn nil.
-// after 0 turns the check off.
+// wait ends with that error. warn runs on the goroutine that waits (the
+// one in Gather, or ranging over Stream.Results). Default:
+// DefaultNoServiceAfter, warn nil. after 0 turns the check off.
 func WithNoServiceCheck(after time.Duration, warn func(error)) Option {
 	return func(c *Client) error {
 		if after < 0 {
