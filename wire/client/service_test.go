@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,77 +11,39 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/reugn/go-streams"
-
-	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/connectors/embedded"
 )
 
-// startService runs the real fetchstream pipeline (core mode) on its own
-// connection to natsURL, wired from stages and connectors as the service
-// wires them, with loopback targets allowed and the micro registration
-// that Ping looks for. stop ends it and waits until it has published
-// what it took.
-//
-// When the service package lands, this body becomes its Config, New and
-// Run (with the same subjects, loopback allowed, a small concurrency);
-// TestEndToEnd and Example use nothing else from here.
+// startService runs the fetchstream service (core mode, default subjects)
+// through its package, on natsURL, with loopback targets allowed, 8
+// requests in flight and batches of at most 100 URLs (TestEndToEnd relies
+// on that). It returns once the service consumes; stop ends it and waits
+// until it has published what it took.
 func startService(natsURL string) (stop func(), err error) {
-	nc, err := nats.Connect(natsURL, nats.Name("fetchstream test service"))
+	cfg := service.Defaults()
+	cfg.NATS.URL = natsURL
+	cfg.Fetch.AllowNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.Fetch.Concurrency, cfg.Fetch.MaxBatch = 8, 100
+	svc, err := service.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	fail := func(err error) (func(), error) {
+	exited := make(chan error, 1)
+	go func() { exited <- svc.Run(ctx) }()
+	select {
+	case <-svc.Running():
+	case err := <-exited:
 		cancel()
-		nc.Close()
 		return nil, err
-	}
-	fetcher, err := stages.NewFetcher(stages.FetcherConfig{Concurrency: 8, MaxBody: 64 << 10, MaxRedirects: 5,
-		Policy: stages.Policy{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
-	if err != nil {
-		return fail(err)
-	}
-	decode, err := stages.NewDecode(stages.DecodeConfig{MaxBatch: 100, DefaultTimeout: 5 * time.Second, MaxTimeout: time.Minute})
-	if err != nil {
-		return fail(err)
-	}
-	fetch, err := stages.NewFetch(ctx, fetcher, stages.FetchConfig{Concurrency: 8, Window: 64, MaxActive: 8})
-	if err != nil {
-		return fail(err)
-	}
-	encode, err := stages.NewEncode(int(nc.MaxPayload()) - 4<<10)
-	if err != nil {
-		return fail(err)
-	}
-	sink, err := connectors.NewPublisher(ctx, nc, connectors.PublisherConfig{
-		Results: wire.DefaultResultsSubject, Batches: wire.DefaultBatchesSubject, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fail(err)
-	}
-	source, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: wire.DefaultInSubject, Queue: "fetchstream"})
-	if err != nil {
-		return fail(err)
-	}
-	svc, err := connectors.RegisterMicro(nc, source, connectors.MicroConfig{Name: "fetchstream", Version: "0.1.0",
-		Subject: "fetchstream.fetch", Queue: "fetchstream", Metadata: map[string]string{"in": wire.DefaultInSubject}})
-	if err != nil {
-		return fail(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var flow streams.Flow = source.Via(decode).Via(fetch).Via(encode)
-		flow.To(sink)
-	}()
-	return func() {
-		_ = svc.Stop()
+	case <-time.After(10 * time.Second):
 		cancel()
-		<-done
-		fetcher.Close()
-		nc.Close()
+		return nil, errors.New("the service did not start within 10s")
+	}
+	return func() {
+		cancel()
+		<-exited
 	}, nil
 }
 
@@ -115,9 +78,9 @@ func startTarget() (url string, stop func()) {
 // startNATS starts an embedded NATS server (no JetStream) outside a test,
 // for the Example.
 func startNATS() (url string, stop func(), err error) {
-	ns, err := connectors.StartEmbedded(connectors.EmbeddedConfig{Host: "127.0.0.1", Port: -1})
+	ns, err := embedded.Start(embedded.Config{Host: "127.0.0.1", Port: -1})
 	if err != nil {
 		return "", nil, err
 	}
-	return ns.ClientURL(), func() { ns.Shutdown(); ns.WaitForShutdown() }, nil
+	return ns.ClientURL(), ns.Shutdown, nil
 }
