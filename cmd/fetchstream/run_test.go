@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 )
@@ -28,6 +30,9 @@ func TestRunFlagsValidated(t *testing.T) {
 		{[]string{"--body", "xml"}, "--body"},
 		{[]string{"--pprof"}, "--pprof needs --metrics-addr"},
 		{[]string{"--jetstream", "--max-active", "1000"}, "--max-ack-pending (1000) must be at least --max-active+2 (1002)"},
+		{[]string{"--in", "fetch.*"}, `--in "fetch.*" would receive --out "fetch.results"`},
+		{[]string{"--jetstream", "--dead-letter", "fetch.urls"}, `--in "fetch.urls" would receive --dead-letter "fetch.urls"`},
+		{[]string{"--micro-subject", "fetch.results"}, `--micro-subject "fetch.results" would receive --out "fetch.results"`},
 	} {
 		err := newServiceFromFlags(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, service.ErrConfig) {
@@ -111,11 +116,33 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{"--in", "a..b"},
 		{"--log-level", "loud"},
 		{"--listen", "nowhere"},
+		{"--in", "fetch.*"},
+		{"--jetstream", "--dead-letter", "fetch.urls"},
 	} {
 		var stderr syncBuffer
 		code := Main(t.Context(), append([]string{"run", "--nats-url", "nats://127.0.0.1:1"}, args...), &syncBuffer{}, &stderr)
 		if code != exitError || stderr.String() == "" {
 			t.Errorf("run %v: exit %d, stderr %q; want exit 1 with a message", args, code, stderr.String())
+		}
+	}
+}
+
+// A configuration whose output would come back as its input is refused
+// at start, before any connection, in flag terms.
+func TestRunRefusesLoopsAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--in", "fetch.*"}, `--in "fetch.*" would receive --out "fetch.results"`},
+		{[]string{"--jetstream", "--dead-letter", "fetch.urls"}, `--in "fetch.urls" would receive --dead-letter "fetch.urls"`},
+	} {
+		var stderr syncBuffer
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // without the check, it would wait for NATS
+		code := Main(ctx, append([]string{"run", "--nats-url", "nats://127.0.0.1:1"}, tc.args...), &syncBuffer{}, &stderr)
+		cancel()
+		if code != exitError || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("run %v: exit %d, stderr %q; want exit 1 saying %s", tc.args, code, stderr.String(), tc.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 )
 
@@ -91,7 +92,60 @@ func validate(cfg *Config) error {
 		return err
 	}
 	if cfg.JetStream.Enabled {
-		return validateJetStream(&cfg.JetStream, f.MaxActive)
+		if err := validateJetStream(&cfg.JetStream, f.MaxActive); err != nil {
+			return err
+		}
+	}
+	return validateLoops(cfg)
+}
+
+// microSubjects are the subjects a NATS micro service answers on
+// (PING, INFO, STATS, with and without its name and id).
+const microSubjects = "$SRV.>"
+
+// validateLoops refuses a configuration in which what the service
+// publishes would come back to it as input: results, summaries or dead
+// letters on a subject its input takes (the stream it creates over
+// Subjects.In would capture them too), the micro service's own subjects
+// under the input, or the micro fetch endpoint (core mode) taking the
+// input's messages or the service's output. Subjects may be wildcards:
+// connectors.SubjectsCollide decides.
+func validateLoops(cfg *Config) error {
+	type output struct{ field, subject, what string }
+	outputs := []output{
+		{"Subjects.Out", cfg.Subjects.Out, "its own results"},
+		{"Subjects.Batches", cfg.Subjects.Batches, "its own summaries"},
+	}
+	if cfg.JetStream.Enabled {
+		outputs = append(outputs, output{"JetStream.DeadLetter", cfg.JetStream.DeadLetter, "the batches it dead-letters"})
+	}
+	in := cfg.Subjects.In
+	for _, o := range outputs {
+		if connectors.SubjectsCollide(in, o.subject) {
+			return &ConfigError{Field: "Subjects.In", Problem: fmt.Sprintf(
+				"%q would receive %s %q: the service would read %s as batches, in a loop", in, o.field, o.subject, o.what)}
+		}
+	}
+	if cfg.JetStream.Enabled {
+		return nil // no micro service
+	}
+	if connectors.SubjectsCollide(in, microSubjects) {
+		return &ConfigError{Field: "Subjects.In", Problem: fmt.Sprintf(
+			"%q would receive the NATS micro service's requests (%s) as batches", in, microSubjects)}
+	}
+	micro := cfg.Subjects.Micro
+	if connectors.SubjectsCollide(in, micro) {
+		return &ConfigError{Field: "Subjects.In", Problem: fmt.Sprintf(
+			"%q would receive Subjects.Micro %q: each request would be fetched twice", in, micro)}
+	}
+	for _, o := range outputs {
+		if connectors.SubjectsCollide(micro, o.subject) {
+			return &ConfigError{Field: "Subjects.Micro", Problem: fmt.Sprintf(
+				"%q would receive %s %q: the service would read %s as batches", micro, o.field, o.subject, o.what)}
+		}
+	}
+	if connectors.SubjectsCollide(micro, microSubjects) {
+		return &ConfigError{Field: "Subjects.Micro", Problem: fmt.Sprintf("%q is among the micro service's own subjects (%s)", micro, microSubjects)}
 	}
 	return nil
 }
@@ -117,6 +171,8 @@ func validateJetStream(j *JetStreamConfig, maxActive int) error {
 		return fail("JetStream.Durable", "must not be empty")
 	case j.DeadLetter == "":
 		return fail("JetStream.DeadLetter", "must not be empty")
+	case validSubject(j.DeadLetter, false) != nil:
+		return fail("JetStream.DeadLetter", "%q: %v", j.DeadLetter, validSubject(j.DeadLetter, false))
 	case j.AckWait < time.Second:
 		return fail("JetStream.AckWait", "must be at least 1s, got %s", j.AckWait)
 	case j.MaxDeliver != -1 && j.MaxDeliver < 2:

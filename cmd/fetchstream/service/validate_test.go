@@ -34,6 +34,25 @@ func TestNewValidatesConfig(t *testing.T) {
 			"must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got 1"},
 		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxAckPending = true, 10 }, "JetStream.MaxAckPending",
 			"(10) must be at least Fetch.MaxActive+2 (258), what one replica takes"},
+		// Configurations whose output comes back as their input.
+		{func(c *Config) { c.Subjects.In = "fetch.*" }, "Subjects.In",
+			`"fetch.*" would receive Subjects.Out "fetch.results": the service would read its own results as batches, in a loop`},
+		{func(c *Config) { c.Subjects.In = "fetch.>" }, "Subjects.In", `"fetch.>" would receive Subjects.Out "fetch.results"` +
+			": the service would read its own results as batches, in a loop"},
+		{func(c *Config) { c.Subjects.In, c.Subjects.Out = "*.batches", "res" }, "Subjects.In",
+			`"*.batches" would receive Subjects.Batches "fetch.batches": the service would read its own summaries as batches, in a loop`},
+		{func(c *Config) { c.JetStream.Enabled, c.JetStream.DeadLetter = true, "fetch.urls" }, "Subjects.In",
+			`"fetch.urls" would receive JetStream.DeadLetter "fetch.urls": the service would read the batches it dead-letters as batches, in a loop`},
+		{func(c *Config) { c.JetStream.Enabled, c.JetStream.DeadLetter = true, "dead.*" }, "JetStream.DeadLetter",
+			`"dead.*": wildcards are only for the input subject`},
+		{func(c *Config) { c.Subjects.In = ">" }, "Subjects.In",
+			`">" would receive Subjects.Out "fetch.results": the service would read its own results as batches, in a loop`},
+		{func(c *Config) { c.Subjects.In = "$SRV.*" }, "Subjects.In",
+			`"$SRV.*" would receive the NATS micro service's requests ($SRV.>) as batches`},
+		{func(c *Config) { c.Subjects.In = "fetchstream.*" }, "Subjects.In",
+			`"fetchstream.*" would receive Subjects.Micro "fetchstream.fetch": each request would be fetched twice`},
+		{func(c *Config) { c.Subjects.Micro = "fetch.batches" }, "Subjects.Micro",
+			`"fetch.batches" would receive Subjects.Batches "fetch.batches": the service would read its own summaries as batches`},
 	} {
 		cfg := Defaults()
 		tc.edit(&cfg)
@@ -45,6 +64,20 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	if _, err := New(Defaults(), nil); err != nil {
 		t.Errorf("Defaults refused: %v", err)
+	}
+	// Subjects that only look alike are fine; so is $SRV under JetStream,
+	// where no micro service registers, and a dead letter in core mode.
+	for _, edit := range []func(*Config){
+		func(c *Config) { c.Subjects.In = "fetch.urls.*" },
+		func(c *Config) { c.Subjects.In, c.Subjects.Out, c.Subjects.Batches = "jobs.>", "out.results", "out.batches" },
+		func(c *Config) { c.JetStream.Enabled, c.Subjects.In = true, "$SRV.x" },
+		func(c *Config) { c.JetStream.DeadLetter = "fetch.urls" },
+	} {
+		cfg := Defaults()
+		edit(&cfg)
+		if _, err := New(cfg, nil); err != nil {
+			t.Errorf("refused: %v", err)
+		}
 	}
 	// A JetStream setting is not checked in core mode.
 	cfg := Defaults()
