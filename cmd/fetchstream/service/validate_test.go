@@ -69,7 +69,9 @@ func TestNewValidatesConfig(t *testing.T) {
 	// where no micro service registers, and a dead letter in core mode.
 	for _, edit := range []func(*Config){
 		func(c *Config) { c.Subjects.In = "fetch.urls.*" },
-		func(c *Config) { c.Subjects.In, c.Subjects.Out, c.Subjects.Batches = "jobs.>", "out.results", "out.batches" },
+		func(c *Config) {
+			c.Subjects.In, c.Subjects.Out, c.Subjects.Batches = "jobs.>", "out.results", "out.batches"
+		},
 		func(c *Config) { c.JetStream.Enabled, c.Subjects.In = true, "$SRV.x" },
 		func(c *Config) { c.JetStream.DeadLetter = "fetch.urls" },
 	} {
