@@ -262,8 +262,11 @@ func (p *Publisher) batchDone(d *stages.Done) {
 			p.reply(d, jo.reply)
 		}
 		jo.replied = true
-		p.log.Info("batch done", "batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed,
-			"elapsed_ms", s.ElapsedMS, "error", s.Error)
+		attrs := []any{"batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed, "elapsed_ms", s.ElapsedMS}
+		if s.Error != "" { // a batch-level error; none on a batch that ran
+			attrs = append(attrs, "error", s.Error, "message", s.Message)
+		}
+		p.log.Info("batch done", attrs...)
 	}
 	if job.Settle == nil {
 		return

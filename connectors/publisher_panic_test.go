@@ -3,6 +3,7 @@ package connectors_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -105,5 +106,33 @@ func TestPublisherRecoversFromPanics(t *testing.T) {
 	if len(panics) != 2 || panics[0].Stage != "publish" || panics[0].Index != 0 || panics[0].URL != "http://x/0" ||
 		panics[1].BatchID != "bad" || panics[1].Index != -1 || !strings.Contains(string(panics[1].Stack), "buggyObserver") {
 		t.Errorf("OnPanic told %+v", panics)
+	}
+}
+
+// A batch that ran logs "batch done" without an empty error; a rejected
+// one logs its error and message.
+func TestPublisherLogsErrorOnlyWhenThereIsOne(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	logs := &logBuffer{}
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches",
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(p, &stages.Job{ID: "fine", URLs: []string{"http://x/"}}, 1, "b")
+	rejected := &stages.Job{ID: "big"}
+	p.In() <- &stages.Done{Job: rejected, Summary: wire.Summary{BatchID: "big", Count: 3, Error: wire.ErrBatchTooLarge, Message: "split it"},
+		Data: []byte(`{"batch_id":"big"}`)}
+	close(p.In())
+	p.AwaitCompletion()
+	lines := strings.Split(logs.String(), "\n")
+	for _, line := range lines {
+		switch {
+		case strings.Contains(line, "batch_id=fine") && strings.Contains(line, "error="):
+			t.Errorf("a batch that ran logs an error: %s", line)
+		case strings.Contains(line, "batch_id=big") && !strings.Contains(line, "error=batch_too_large message=\"split it\""):
+			t.Errorf("a rejected batch's log lacks its error: %s", line)
+		}
 	}
 }

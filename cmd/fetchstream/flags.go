@@ -146,7 +146,20 @@ func (p *prefixList) Set(value string) error {
 // byteSize is a flag for sizes such as 256KiB, 1MiB or 65536.
 type byteSize int64
 
-func (b *byteSize) String() string { return fmt.Sprint(int64(*b)) }
+// String gives the size as the docs write it: 256KiB, 64MiB, 1GiB when
+// it is a whole number of them, else in bytes.
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.factor == 0 {
+			return fmt.Sprintf("%d%s", n/u.factor, u.suffix)
+		}
+	}
+	return fmt.Sprint(n)
+}
 
 func (b *byteSize) Set(value string) error {
 	units := []struct {

@@ -30,6 +30,7 @@ func TestRunFlagsValidated(t *testing.T) {
 		{[]string{"--body", "xml"}, "--body"},
 		{[]string{"--pprof"}, "--pprof needs --metrics-addr"},
 		{[]string{"--jetstream", "--max-active", "1000"}, "--max-ack-pending (1000) must be at least --max-active+2 (1002)"},
+		{[]string{"--queue", ""}, "--queue must not be empty"},
 		{[]string{"--in", "fetch.*"}, `--in "fetch.*" would receive --out "fetch.results"`},
 		{[]string{"--jetstream", "--dead-letter", "fetch.urls"}, `--in "fetch.urls" would receive --dead-letter "fetch.urls"`},
 		{[]string{"--micro-subject", "fetch.results"}, `--micro-subject "fetch.results" would receive --out "fetch.results"`},

@@ -91,6 +91,9 @@ func validate(cfg *Config) error {
 	if err := validateCore(&cfg.Core); err != nil {
 		return err
 	}
+	if !cfg.JetStream.Enabled && cfg.Core.Queue == "" {
+		return fail("Core.Queue", "must not be empty: without a queue group every replica would fetch every batch")
+	}
 	if cfg.JetStream.Enabled {
 		if err := validateJetStream(&cfg.JetStream, f.MaxActive); err != nil {
 			return err

@@ -34,6 +34,7 @@ func TestNewValidatesConfig(t *testing.T) {
 			"must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got 1"},
 		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxAckPending = true, 10 }, "JetStream.MaxAckPending",
 			"(10) must be at least Fetch.MaxActive+2 (258), what one replica takes"},
+		{func(c *Config) { c.Core.Queue = "" }, "Core.Queue", "must not be empty: without a queue group every replica would fetch every batch"},
 		// Configurations whose output comes back as their input.
 		{func(c *Config) { c.Subjects.In = "fetch.*" }, "Subjects.In",
 			`"fetch.*" would receive Subjects.Out "fetch.results": the service would read its own results as batches, in a loop`},
