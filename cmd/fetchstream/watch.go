@@ -6,6 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -35,21 +39,29 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 				return err
 			}
 			defer nc.Close()
-			msgs := make(chan *nats.Msg, 1024)
+			msgs := make(chan *nats.Msg, watchBuffer)
+			var subs []*nats.Subscription
 			for _, subject := range []string{subjects.out, subjects.batches} {
 				sub, err := nc.ChanSubscribe(subject, msgs)
 				if err != nil {
 					return err
 				}
 				defer sub.Unsubscribe()
+				subs = append(subs, sub)
 			}
 			fmt.Fprintf(stdout, "watching %s and %s on %s (Ctrl-C to stop)\n", subjects.out, subjects.batches, nc.ConnectedUrlRedacted())
+			missed := missedCounter{subs: subs}
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
 			for {
 				select {
 				case <-ctx.Done():
+					missed.report(stdout)
 					return nil
 				case m := <-msgs:
 					printWatched(stdout, m, m.Subject == subjects.batches, asJSON)
+				case <-tick.C:
+					missed.report(stdout)
 				}
 			}
 		},
@@ -71,7 +83,7 @@ func printWatched(w io.Writer, m *nats.Msg, summary, asJSON bool) {
 			fmt.Fprintf(w, "batch %s rejected: %s: %s\n", s.BatchID, s.Error, s.Message)
 			return
 		}
-		fmt.Fprintf(w, "batch %s done: %d URLs, %d ok, %d failed %v in %.0f ms\n", s.BatchID, s.Count, s.OK, s.Failed, s.Errors, s.ElapsedMS)
+		fmt.Fprintf(w, "batch %s done: %d URLs, %d ok, %d failed%s in %.0f ms\n", s.BatchID, s.Count, s.OK, s.Failed, errorCounts(s.Errors), s.ElapsedMS)
 		return
 	}
 	var r wire.Result
@@ -80,4 +92,43 @@ func printWatched(w io.Writer, m *nats.Msg, summary, asJSON bool) {
 		return
 	}
 	fmt.Fprintf(w, rowFormat, r.BatchID, fmt.Sprintf("%d/%d", r.Index, r.Count), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
+}
+
+// watchBuffer is how many messages watch holds while the terminal is
+// slower than they come; past it NATS drops them for watch, and watch
+// says how many it missed.
+const watchBuffer = 1024
+
+// missedCounter tells, once a second, of the messages NATS dropped for
+// watch's subscriptions since it last told.
+type missedCounter struct {
+	subs []*nats.Subscription
+	told int
+}
+
+func (c *missedCounter) report(w io.Writer) {
+	dropped := 0
+	for _, sub := range c.subs {
+		if n, err := sub.Dropped(); err == nil {
+			dropped += n
+		}
+	}
+	if dropped > c.told {
+		fmt.Fprintf(w, "watch missed %d messages: they came faster than it could print them (buffer of %d); use --json, or a file, to keep up\n",
+			dropped-c.told, watchBuffer)
+		c.told = dropped
+	}
+}
+
+// errorCounts is " (http_error=1 timeout=2)", by kind, or "" for none.
+func errorCounts(errs map[wire.ErrorKind]int) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	kinds := slices.Sorted(maps.Keys(errs))
+	parts := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, errs[k]))
+	}
+	return " (" + strings.Join(parts, " ") + ")"
 }

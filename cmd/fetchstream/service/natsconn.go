@@ -54,12 +54,7 @@ func connectOrEmbed(ctx context.Context, cfg *Config, log *slog.Logger, m *metri
 			return nil, fmt.Errorf("%w; set NATS.URL to use a running server, or NATS.Listen for another address", err)
 		}
 		url = server.ClientURL()
-		in := cfg.Subjects.In
-		try := "nats -s " + url + " request " + in + " '[\"https://example.com\"]'"
-		if cfg.JetStream.Enabled { // a request to a stream's subject is answered by the stream
-			try = "nats -s " + url + " pub " + in + " '[\"https://example.com\"]'; nats -s " + url + " sub 'fetch.>'"
-		}
-		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.NATS.DataDir, "try", try)
+		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.NATS.DataDir, "try", tryHint(url, &cfg.Subjects, cfg.JetStream.Enabled))
 	}
 	nc, err := firstConnect(ctx, url, cfg.NATS.Options, log, m)
 	if err != nil {
@@ -173,4 +168,21 @@ func (l *slowConsumerLog) report(sub *nats.Subscription) {
 	l.log.Error("slow consumer: batches arrive faster than this replica fetches them; its buffer is full and NATS dropped batches, which are lost (core NATS is at-most-once)",
 		"subject", sub.Subject, "dropped_total", dropped, "pending_batches_limit", limitMsgs, "pending_bytes_limit", limitBytes,
 		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
+}
+
+// tryHint is the command line that sends the embedded server a first
+// batch on the configured input subject (a wildcard token filled in), and
+// shows its results and summary.
+func tryHint(url string, subjects *SubjectsConfig, jetStream bool) string {
+	tokens := strings.Split(subjects.In, ".")
+	for i, t := range tokens {
+		if t == "*" || t == ">" {
+			tokens[i] = "example"
+		}
+	}
+	in := strings.Join(tokens, ".")
+	if jetStream { // a request to a stream's subject is answered by the stream, so publish and watch
+		return "nats -s " + url + " sub " + subjects.Out + " " + subjects.Batches + " & nats -s " + url + " pub " + in + ` '["https://example.com"]'`
+	}
+	return "nats -s " + url + " request " + in + ` '["https://example.com"]'`
 }

@@ -49,3 +49,16 @@ func TestConnectErrorHidesPassword(t *testing.T) {
 		t.Errorf("got %v, want an error naming the servers without the password", err)
 	}
 }
+
+// The embedded server's hint sends a batch on the configured input
+// subject, and in JetStream mode watches the configured outputs.
+func TestTryHintNamesTheConfiguredSubjects(t *testing.T) {
+	subjects := SubjectsConfig{In: "jobs.*.urls", Out: "jobs.results", Batches: "jobs.batches"}
+	if got, want := tryHint("nats://h:1", &subjects, false), `nats -s nats://h:1 request jobs.example.urls '["https://example.com"]'`; got != want {
+		t.Errorf("core hint %q, want %q", got, want)
+	}
+	want := `nats -s nats://h:1 sub jobs.results jobs.batches & nats -s nats://h:1 pub jobs.example.urls '["https://example.com"]'`
+	if got := tryHint("nats://h:1", &subjects, true); got != want {
+		t.Errorf("JetStream hint %q, want %q", got, want)
+	}
+}
