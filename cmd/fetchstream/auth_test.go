@@ -82,3 +82,20 @@ func flagSetFor(n *natsFlags) *flag.FlagSet {
 	n.url = url
 	return fs
 }
+
+// health connects with every connection flag, as run does, so the
+// image's HEALTHCHECK works against a server with auth; it never prints
+// the URL's password.
+func TestHealthUsesConnectionFlags(t *testing.T) {
+	url := startAuthServer(t, &server.Options{Username: "fetch", Password: "s3cret"})
+	var stdout, stderr syncBuffer
+	if code := Main(context.Background(), []string{"health", "--nats-url", url, "--user", "fetch", "--password", "s3cret"}, &stdout, &stderr); code != exitOK {
+		t.Errorf("health with the credentials: exit %d, stderr %q", code, stderr.String())
+	}
+	withPassword := strings.Replace(url, "nats://", "nats://fetch:wr0ng@", 1)
+	stderr = syncBuffer{}
+	code := Main(context.Background(), []string{"health", "--nats-url", withPassword}, &syncBuffer{}, &stderr)
+	if code != exitError || strings.Contains(stderr.String(), "wr0ng") || !strings.Contains(strings.ToLower(stderr.String()), "authorization") {
+		t.Errorf("health with a wrong password in the URL: exit %d, stderr %q; want exit 1, an authorization error, no password", code, stderr.String())
+	}
+}

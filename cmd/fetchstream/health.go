@@ -58,22 +58,19 @@ func healthCommand(stdout, _ io.Writer) *ffcli.Command {
 			if cfg.http != "" {
 				return checkHTTP(ctx, cfg.http, stdout)
 			}
-			return checkNATS(ctx, cfg.nats.url, stdout)
+			return checkNATS(ctx, &cfg.nats, stdout)
 		},
 	}
 }
 
-// checkNATS connects to url (nats.DefaultURL when empty) and completes a
-// round trip before ctx ends.
-func checkNATS(ctx context.Context, url string, stdout io.Writer) error {
-	if url == "" {
-		url = nats.DefaultURL
-	}
+// checkNATS connects as the connection flags say (credentials, TLS; the
+// URL nats.DefaultURL when empty) and completes a round trip before ctx
+// ends. What it prints names the server without its password.
+func checkNATS(ctx context.Context, flags *natsFlags, stdout io.Writer) error {
 	deadline, _ := ctx.Deadline()
-	nc, err := nats.Connect(url, nats.Name("fetchstream health"), nats.Timeout(time.Until(deadline)),
-		nats.NoReconnect())
+	nc, err := flags.connect(nats.DefaultURL, "fetchstream health", nats.Timeout(time.Until(deadline)), nats.NoReconnect())
 	if err != nil {
-		return fmt.Errorf("%w: connect to NATS at %s: %v", errUnhealthy, url, err)
+		return fmt.Errorf("%w: %v", errUnhealthy, err) // connect's error redacts the URL
 	}
 	defer nc.Close()
 	start := time.Now()
