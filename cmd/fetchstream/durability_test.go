@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,7 +112,6 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 				return !ns.GlobalAccount().SubscriptionInterest(wire.DefaultInSubject)
 			})
 			publish(1)
-			w.signal(syscall.SIGTERM) // a second signal changes nothing
 			target.Open("release")
 			code := w.wait(20 * time.Second)
 			if code != 0 {
@@ -146,24 +146,28 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 	}
 }
 
-// Past --shutdown-grace the process exits 1 and says what it cut short:
-// core mode publishes the unfinished URLs as canceled; JetStream mode
-// publishes nothing for them and hands the batch back, and the next
-// worker does it.
+// Past --shutdown-grace, or at a second SIGTERM during it, the process
+// exits 1 and says what it cut short: core mode publishes the unfinished
+// URLs as canceled; JetStream mode publishes nothing for them and hands
+// the batch back, and the next worker does it.
 func TestShutdownGraceRunsOut(t *testing.T) {
 	modes := []struct {
-		name string
-		args []string
-		says string
+		name   string
+		args   []string
+		says   string
+		second bool // a second SIGTERM ends an hour's grace
 	}{
-		{"core", []string{"--shutdown-grace", "500ms"}, "unfinished URLs were published as canceled"},
+		{"core", []string{"--shutdown-grace", "500ms"}, "shutdown grace of 500ms ran out: unfinished URLs were published as canceled", false},
 		{"jetstream", []string{"--shutdown-grace", "500ms", "--jetstream", "--ack-wait", "3s"},
-			"unfinished batches left unacked for redelivery: 1"},
+			"shutdown grace of 500ms ran out: unfinished batches left unacked for redelivery: 1", false},
+		{"core, second signal", []string{"--shutdown-grace", "1h"}, "shutdown cut short: unfinished URLs were published as canceled", true},
+		{"jetstream, second signal", []string{"--shutdown-grace", "1h", "--jetstream", "--ack-wait", "3s"},
+			"shutdown cut short: unfinished batches left unacked for redelivery: 1", true},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			jetStream := mode.name == "jetstream"
+			jetStream := strings.HasPrefix(mode.name, "jetstream")
 			url, nc := startNATS(t)
 			js, _ := jetstream.New(nc)
 			target := fetchtest.NewTarget(t)
@@ -176,6 +180,12 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 				loadtest.PublishCore(t, nc, l, 0, 1)
 			}
 			loadtest.WaitFor(t, 10*time.Second, "three requests in flight", func() bool { return target.InFlight() == 3 })
+			if mode.second {
+				w.signal(syscall.SIGTERM)
+				w.waitLog("shutting down", 5*time.Second)
+			}
+			// Within 10s, while the requests take 3s: a second signal must
+			// not wait for them.
 			if code := w.stop(syscall.SIGTERM, 10*time.Second); code != 1 {
 				t.Errorf("exit code %d, want 1", code)
 			}

@@ -10,22 +10,9 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
-	"github.com/peterbourgon/ff/v3"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 )
-
-// parseOptions are the ff options every command shares: flags win, then
-// FETCHSTREAM_<FLAG> environment variables, then the file named by
-// --config (one "flag value" per line).
-func parseOptions() []ff.Option {
-	return []ff.Option{
-		ff.WithEnvVarPrefix("FETCHSTREAM"),
-		ff.WithEnvVarSplit(","),
-		ff.WithConfigFileFlag("config"),
-		ff.WithConfigFileParser(ff.PlainParser),
-	}
-}
 
 // natsFlags are the connection flags shared by the commands that talk to
 // NATS, named as the nats CLI names them, with the same NATS_* defaults.

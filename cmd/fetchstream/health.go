@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
@@ -45,7 +44,7 @@ func healthCommand(stdout, _ io.Writer) *ffcli.Command {
 			"With --http, instead GET the URL and want a status below 400.\n" +
 			"Exit status: 0 healthy, 1 not (the reason goes to standard error).",
 		FlagSet: fs,
-		Options: append(parseOptions(), ff.WithIgnoreUndefined(true)),
+		Options: parseOptions(fs, true),
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("health takes no arguments, got %q", args)

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -20,10 +21,40 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, second := notifyTwice(os.Interrupt, syscall.SIGTERM)
+	os.Exit(Main(withCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// notifyTwice returns a context canceled by the first of sigs, and a
+// channel closed by the second; after that, the signals' default action
+// (ending the process) is back.
+func notifyTwice(sigs ...os.Signal) (context.Context, <-chan struct{}) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, sigs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan struct{})
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		close(second)
+		signal.Reset(sigs...)
+	}()
+	return ctx, second
+}
+
+type cutShortKey struct{}
+
+// withCutShort gives commands the channel whose closing asks them to cut
+// their shutdown short (a second signal).
+func withCutShort(ctx context.Context, cut <-chan struct{}) context.Context {
+	return context.WithValue(ctx, cutShortKey{}, cut)
+}
+
+// cutShortOf is ctx's cut-short channel, nil when there is none.
+func cutShortOf(ctx context.Context) <-chan struct{} {
+	cut, _ := ctx.Value(cutShortKey{}).(<-chan struct{})
+	return cut
 }
 
 // Exit codes of Main.
@@ -57,7 +88,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		},
 		Exec: func(context.Context, []string) error { return flag.ErrHelp },
 	}
-	setOutput(root, stderr)
+	// The flag package writes a parse error and the whole usage to the
+	// flag sets' output: the usage is shown for -h alone, and an error as
+	// one line with the form wanted (see explainParseError).
+	var usage bytes.Buffer
+	setOutput(root, &usage)
 	err := root.ParseAndRun(ctx, args)
 	switch {
 	case err == nil:
@@ -66,12 +101,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			fmt.Fprintln(stderr, ffcli.DefaultUsageFunc(root))
 		}
+		_, _ = stderr.Write(usage.Bytes())
 		return exitOK
 	case errors.Is(err, errSomeFailed):
 		return exitFailures
 	}
-	fmt.Fprintf(stderr, "fetchstream: %v\n", err)
+	fmt.Fprintf(stderr, "fetchstream: %v\n", explainParseError(flagSetOf(root, args), err))
 	return exitError
+}
+
+// flagSetOf is the flag set of the subcommand args name, or root's.
+func flagSetOf(root *ffcli.Command, args []string) *flag.FlagSet {
+	if len(args) > 0 {
+		for _, sub := range root.Subcommands {
+			if sub.Name == args[0] {
+				return sub.FlagSet
+			}
+		}
+	}
+	return root.FlagSet
 }
 
 func setOutput(c *ffcli.Command, w io.Writer) {

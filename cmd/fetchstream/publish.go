@@ -69,7 +69,7 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"every URL was fetched with a status below 400, 2 when some failed or a batch was\n" +
 			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).",
 		FlagSet: fs,
-		Options: parseOptions(),
+		Options: parseOptions(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
 			return runPublish(ctx, &cfg, args, stdout, stderr)
 		},

@@ -54,7 +54,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var((*prefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once")
 	registerDurability(fs, c, &d)
 	fs.DurationVar(&c.PublishLinger, "publish-linger", d.PublishLinger, "under load, how long results may wait to be written to NATS together (one system call per run instead of one per result); 0: publish each at once")
 	fs.StringVar(&r.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
@@ -127,7 +127,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var flags runFlags
 	fs := flag.NewFlagSet("fetchstream run", flag.ContinueOnError)
 	flags.register(fs)
-	fs.String("config", "", "file of flags, one \"flag value\" per line")
+	fs.String("config", "", "file of flags, one \"flag value\" per line (# comments); flags given on the command line win over FETCHSTREAM_<FLAG> variables, which win over the file")
 	return &ffcli.Command{
 		Name:       "run",
 		ShortUsage: "fetchstream run [flags]",
@@ -137,7 +137,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"--batches-subject. Every flag can also be set as FETCHSTREAM_<FLAG> (for example\n" +
 			"FETCHSTREAM_CONCURRENCY=128) or in a --config file.",
 		FlagSet: fs,
-		Options: parseOptions(),
+		Options: parseOptions(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("run takes no arguments, got %q", args)
@@ -150,6 +150,9 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return err
 			}
+			for _, key := range unknownEnv(fs, os.Environ()) {
+				log.Warn("an environment variable names no flag of run; ignored", "variable", key)
+			}
 			svc, err := service.New(cfg, log)
 			if err != nil {
 				return inFlagTerms(err)
@@ -161,6 +164,18 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 					return err
 				}
 				defer stop()
+			}
+			if cut := cutShortOf(ctx); cut != nil {
+				ran := make(chan struct{})
+				defer close(ran)
+				go func() {
+					select {
+					case <-cut:
+						log.Warn("second signal: ending the shutdown grace now")
+						svc.CutShort()
+					case <-ran:
+					}
+				}()
 			}
 			return inFlagTerms(svc.Run(ctx))
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // Bad run flags are refused with an error that names the flag, before
@@ -144,6 +147,55 @@ func TestRunRefusesLoopsAtStart(t *testing.T) {
 		cancel()
 		if code != exitError || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("run %v: exit %d, stderr %q; want exit 1 saying %s", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// A second signal during the shutdown grace ends run at once, exit 1,
+// with the URL in flight published as canceled.
+func TestSecondSignalCutsTheGraceShort(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	results := subscribe(t, nc, wire.DefaultResultsSubject)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cut := make(chan struct{})
+	var stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Main(withCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
+			"--shutdown-grace", "1h", "--timeout", "1h", "--max-timeout", "1h"}, &syncBuffer{}, &stderr)
+	}()
+	waitUntil(t, 10*time.Second, "the service answers a micro ping", func() bool {
+		_, err := nc.Request("$SRV.PING.fetchstream", nil, 200*time.Millisecond)
+		return err == nil
+	})
+	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: []string{target.URL("/hang")}})
+	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the batch in flight", func() bool { return target.InFlight() == 1 })
+	cancel() // the first signal
+	time.Sleep(100 * time.Millisecond)
+	close(cut) // the second
+	select {
+	case code := <-exited:
+		if code != exitError || !strings.Contains(stderr.String(), "shutdown cut short") {
+			t.Errorf("exit %d, stderr %q; want exit 1, cut short", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run still in its hour of grace after the second signal")
+	}
+	if r := results.results(1, 5*time.Second); r[0].Error != wire.ErrCanceled {
+		t.Errorf("the held URL ended as %q, want canceled", r[0].Error)
+	}
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
 		}
 	}
 }

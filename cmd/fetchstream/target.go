@@ -26,7 +26,7 @@ func targetCommand(stdout, _ io.Writer) *ffcli.Command {
 			"/delay/2 answers after 2 s, /status/404 answers 404, /get echoes the request,\n" +
 			"/redirect/3 redirects three times, /drip trickles a body.",
 		FlagSet: fs,
-		Options: parseOptions(),
+		Options: parseOptions(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
 			ln, err := net.Listen("tcp", *addr)
 			if err != nil {

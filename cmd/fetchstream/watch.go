@@ -32,7 +32,7 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 		ShortUsage: "fetchstream watch [--json]",
 		ShortHelp:  "print every result and batch summary as it passes, until interrupted",
 		FlagSet:    fs,
-		Options:    parseOptions(),
+		Options:    parseOptions(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
 			nc, err := natsCfg.connect(nats.DefaultURL, "fetchstream watch")
 			if err != nil {

@@ -158,3 +158,34 @@ func TestReadyzDuringShutdownGrace(t *testing.T) {
 		t.Error("the ops listener still answers after Run returned")
 	}
 }
+
+// CutShort during a long grace ends it at once: the URL held in flight is
+// published as canceled, and Run returns an error saying it was cut short.
+func TestCutShortEndsTheGraceAtOnce(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	results := loadtest.Collect(t, nc)
+	s := start(t, url, func(c *Config) {
+		c.ShutdownGrace, c.Fetch.Timeout, c.Fetch.MaxTimeout = time.Hour, time.Hour, time.Hour
+	})
+	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: []string{target.URL("/hang")}})
+	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
+		t.Fatal(err)
+	}
+	loadtest.WaitFor(t, 10*time.Second, "the batch in flight", func() bool { return target.InFlight() == 1 })
+	s.stop()
+	time.Sleep(100 * time.Millisecond) // in the grace now
+	s.CutShort()
+	select {
+	case err := <-s.exited:
+		if err == nil || !strings.Contains(err.Error(), "shutdown cut short: unfinished URLs were published as canceled") {
+			t.Errorf("Run = %v, want it cut short", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still waits for its hour of grace")
+	}
+	loadtest.WaitFor(t, 5*time.Second, "the held URL's canceled result", func() bool {
+		kind, n := results.Kind(loadtest.Key{Batch: "held", Index: 0})
+		return n == 1 && kind == wire.ErrCanceled
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,8 @@ type Service struct {
 	running chan struct{} // closed once consuming
 	stopped chan struct{} // closed when Run returns
 	pipe    atomic.Pointer[pipeline]
+	cut     chan struct{} // closed by CutShort
+	cutOnce sync.Once
 
 	// Written by Run before running is closed, never after.
 	natsURL string
@@ -74,7 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	return &Service{cfg: cfg, log: log, metrics: newMetrics(),
-		running: make(chan struct{}), stopped: make(chan struct{})}, nil
+		running: make(chan struct{}), stopped: make(chan struct{}), cut: make(chan struct{})}, nil
 }
 
 // Running is closed once the service consumes: subscribed (or its
@@ -228,6 +231,14 @@ func (s *Service) consume(intake context.Context, nc *nats.Conn, started <-chan 
 	return nil
 }
 
+// CutShort ends the shutdown grace at once, as if it had run out: the
+// batches in flight are canceled (core: their remaining URLs published as
+// canceled) or handed back for redelivery (JetStream), and Run returns an
+// error saying so. Called before the shutdown, it makes the grace zero. It
+// is what a second SIGINT or SIGTERM does; safe to call more than once
+// and from any goroutine.
+func (s *Service) CutShort() { s.cutOnce.Do(func() { close(s.cut) }) }
+
 // finish waits for the intake to end, then for the batches in flight
 // within the grace, then cancels the rest and waits for the pipeline.
 func (s *Service) finish(intake context.Context, p *pipeline, cancelFetches context.CancelFunc) error {
@@ -242,18 +253,21 @@ func (s *Service) finish(intake context.Context, p *pipeline, cancelFetches cont
 	s.log.Info("shutting down: taking no new batches, finishing those in flight", "grace", grace)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
+	why := fmt.Sprintf("shutdown grace of %s ran out", grace)
 	select {
 	case <-p.done:
 		s.log.Info("shutdown complete: every batch in flight was finished and published")
 		return nil
 	case <-timer.C:
+	case <-s.cut:
+		why = "shutdown cut short"
+		s.log.Warn("shutdown cut short: canceling the batches in flight")
 	}
 	before := p.handedBack()
 	cancelFetches()
 	<-p.done
 	if p.jetStream != nil {
-		return fmt.Errorf("shutdown grace of %s ran out: unfinished batches left unacked for redelivery: %d",
-			grace, p.handedBack()-before)
+		return fmt.Errorf("%s: unfinished batches left unacked for redelivery: %d", why, p.handedBack()-before)
 	}
-	return fmt.Errorf("shutdown grace of %s ran out: unfinished URLs were published as canceled", grace)
+	return fmt.Errorf("%s: unfinished URLs were published as canceled", why)
 }
