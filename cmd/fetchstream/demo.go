@@ -16,7 +16,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
-	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/client"
 )
 
 func demoCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -27,7 +27,7 @@ func demoCommand(stdout, stderr io.Writer) *ffcli.Command {
 		ShortUsage: "fetchstream demo",
 		ShortHelp:  "run the seed scenario offline: embedded NATS, a local target, four URLs",
 		LongHelp: "Start an embedded NATS server, a local httpbin target and the service, send one\n" +
-			"batch by request-reply (delays of 1, 2 and 3 seconds and a 404), and print the\n" +
+			"batch through the Go client, wire/client (delays of 1, 2 and 3 seconds and a 404), and print the\n" +
 			"ordered results with the wall time next to what fetching one by one would take.",
 		FlagSet: fs,
 		Exec: func(ctx context.Context, _ []string) error {
@@ -74,40 +74,32 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer nc.Close()
+	c, err := client.New(nc, client.WithSubjects(cfg.Subjects.In, cfg.Subjects.Out, cfg.Subjects.Batches))
+	if err != nil {
+		return err
+	}
 
 	base := "http://" + ln.Addr().String()
-	batch := wire.Batch{ID: "demo", URLs: []string{base + "/delay/1", base + "/delay/2", base + "/delay/3", base + "/status/404"}}
-	data, _ := json.Marshal(batch)
-	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\nrequest %s %s\n\n", natsURL, base, cfg.Fetch.Concurrency, cfg.Subjects.In, data)
+	urls := []string{base + "/delay/1", base + "/delay/2", base + "/delay/3", base + "/status/404"}
+	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\ngather %d URLs on %s through the Go client (wire/client)\n\n",
+		natsURL, base, cfg.Fetch.Concurrency, len(urls), cfg.Subjects.In)
 	start := time.Now()
-	reply, err := nc.RequestWithContext(ctx, cfg.Subjects.In, data)
+	gathered, err := c.Gather(ctx, urls)
 	if err != nil {
-		return fmt.Errorf("request: %w", err)
+		return fmt.Errorf("gather: %w", err)
 	}
 	wall := time.Since(start)
-	var results []wire.Result
-	if err := json.Unmarshal(reply.Data, &results); err != nil {
-		return fmt.Errorf("reply %s: %w", reply.Data, err)
-	}
 	table := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(table, "#\tSTATUS\tERROR\tMS\tURL")
 	var sequential float64
-	for _, r := range results {
+	for i, r := range gathered.Results {
 		sequential += r.ElapsedMS
-		fmt.Fprintf(table, "%d\t%s\t%s\t%.0f\t%s\n", r.Index, statusText(r.Status), r.Error, r.ElapsedMS, r.URL)
+		fmt.Fprintf(table, "%d\t%s\t%s\t%.0f\t%s\n", i, statusText(r.Status), r.Error, r.ElapsedMS, r.URL)
 	}
 	table.Flush()
 	fmt.Fprintf(stdout, "\nwall time %.2fs for %d URLs; one at a time they would take %.2fs\n",
-		wall.Seconds(), len(results), sequential/1000)
-	fmt.Fprintf(stdout, "the reply is the JSON array of these results; its last one, the 404:\n%s\n", lastElement(reply.Data))
+		wall.Seconds(), len(urls), sequential/1000)
+	last, _ := json.Marshal(gathered.Results[len(urls)-1])
+	fmt.Fprintf(stdout, "each result is a JSON message on %s; the last one, the 404:\n%s\n", cfg.Subjects.Out, last)
 	return nil
-}
-
-// lastElement is the last element of a JSON array, as it was written.
-func lastElement(array []byte) []byte {
-	var elements []json.RawMessage
-	if json.Unmarshal(array, &elements) != nil || len(elements) == 0 {
-		return array
-	}
-	return elements[len(elements)-1]
 }
