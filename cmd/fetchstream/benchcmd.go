@@ -52,7 +52,7 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 					cfg.Scenarios = append(cfg.Scenarios, name)
 				}
 			}
-			return benchFlagTerms.err(bench.Run(ctx, cfg, stdout, stderr))
+			return benchInFlagTerms(bench.Run(ctx, cfg, stdout, stderr))
 		},
 	}
 }
@@ -77,24 +77,22 @@ func benchClientCommand(stdout io.Writer) *ffcli.Command {
 			"It exits when stdin is closed.",
 		FlagSet: fs,
 		Exec: func(ctx context.Context, _ []string) error {
-			return benchFlagTerms.err(bench.ServeClient(ctx, cfg, os.Stdin, stdout))
+			return benchInFlagTerms(bench.ServeClient(ctx, cfg, os.Stdin, stdout))
 		},
 	}
 }
 
 // benchFlagTerms rewrites the bench's Config field names into its flags.
-var benchFlagTerms = fieldReplacer{strings.NewReplacer(
+var benchFlagTerms = strings.NewReplacer(
 	"Scenarios", "--scenarios", "Rounds", "--rounds", "LatencyURLs", "--latency-urls",
 	"OverheadURLs", "--overhead-urls", "ProfileDir", "--profile-dir",
-	"URL ", "--url ", "Workers", "--workers", "Transport", "--transport")}
+	"URL ", "--url ", "Workers", "--workers", "Transport", "--transport")
 
-type fieldReplacer struct{ *strings.Replacer }
-
-// err is err with the fields it names read as flags (nil stays nil);
-// errors.Is and errors.As still see err.
-func (r fieldReplacer) err(err error) error {
+// benchInFlagTerms is err with the fields it names read as flags (nil
+// stays nil); errors.Is and errors.As still see err.
+func benchInFlagTerms(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &flagError{err: err, msg: r.Replace(err.Error())}
+	return &flagError{err: err, msg: benchFlagTerms.Replace(err.Error())}
 }

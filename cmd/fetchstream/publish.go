@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
@@ -240,39 +239,6 @@ func collectURLs(args []string, file string) ([]string, error) {
 		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
 	}
 	return urls, nil
-}
-
-// splitBatches cuts urls into batches of at most size URLs and at most
-// maxBytes of JSON each. When there is more than one, their ids are id-1,
-// id-2, ... and they share the correlation id id, so the service serves
-// them as one flow, in order. publish itself splits through the client
-// (client.Publish, client.Split); this stays for the bench and the
-// fairness test until they use client.Split.
-func splitBatches(urls []string, size int, maxBytes int64, id string, timeoutMS int64) []wire.Batch {
-	if id == "" {
-		id = nuid.Next()
-	}
-	const overhead = 256 // the object around the URLs, with long ids
-	var out []wire.Batch
-	current := wire.Batch{ID: id, TimeoutMS: timeoutMS}
-	bytes := int64(overhead)
-	for _, u := range urls {
-		cost := int64(len(u)) + 8 // quotes, comma, escapes of a typical URL
-		if len(current.URLs) > 0 && (len(current.URLs) == size || bytes+cost > maxBytes) {
-			out = append(out, current)
-			current = wire.Batch{ID: id, TimeoutMS: timeoutMS}
-			bytes = overhead
-		}
-		current.URLs = append(current.URLs, u)
-		bytes += cost
-	}
-	out = append(out, current)
-	if len(out) > 1 {
-		for i := range out {
-			out[i].ID, out[i].CorrelationID = fmt.Sprintf("%s-%d", id, i+1), id
-		}
-	}
-	return out
 }
 
 // rowFormat lays out a result row; rows print as they arrive, so the

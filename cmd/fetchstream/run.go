@@ -12,6 +12,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 )
 
@@ -106,7 +108,7 @@ func policyAdvice(private bool) string {
 
 // setMemoryLimit applies --memory-limit when it is given (0 for none);
 // otherwise, unless GOMEMLIMIT is set, 90 % of the container's memory
-// limit when there is one (see defaultMemoryLimit).
+// limit when there is one (see memlimit.Default).
 func setMemoryLimit(fs *flag.FlagSet, cfg *runFlags, log *slog.Logger) {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
@@ -116,7 +118,7 @@ func setMemoryLimit(fs *flag.FlagSet, cfg *runFlags, log *slog.Logger) {
 	case given:
 		debug.SetMemoryLimit(math.MaxInt64) // 0: none, whatever GOMEMLIMIT says
 	case os.Getenv("GOMEMLIMIT") == "":
-		if limit := defaultMemoryLimit(os.DirFS("/")); limit > 0 {
+		if limit := memlimit.Default(os.DirFS("/")); limit > 0 {
 			debug.SetMemoryLimit(limit)
 			log.Info("soft memory limit set to 90% of the container's", "memory_limit_bytes", limit)
 		}
@@ -156,9 +158,9 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			setMemoryLimit(fs, &flags, log)
 			if flags.cpuProfile != "" {
-				stop, err := startCPUProfile(flags.cpuProfile)
+				stop, err := cpuprofile.Start(flags.cpuProfile)
 				if err != nil {
-					return err
+					return fmt.Errorf("--cpu-profile: %w", err)
 				}
 				defer stop()
 			}

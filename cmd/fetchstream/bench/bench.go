@@ -45,7 +45,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +53,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 
-	"github.com/fetchstream/fetchstream/connectors/embedded"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/throwaway"
 )
 
 // ErrConfig is wrapped by the errors of an invalid Config.
@@ -188,7 +188,7 @@ func Measure(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 		defer stop()
 	}
 	if e.natsURL == "" {
-		url, stop, err := startThrowawayNATS()
+		url, stop, err := throwaway.NATS("bench")
 		if err != nil {
 			return nil, err
 		}
@@ -336,34 +336,13 @@ func binaryOrSelf(binary string) (string, error) {
 	return os.Executable()
 }
 
-// startThrowawayNATS starts an embedded server on a free loopback port,
-// with JetStream in a new temporary directory; stop shuts it down and
-// removes the directory.
-func startThrowawayNATS() (url string, stop func(), err error) {
-	dir, err := os.MkdirTemp("", "fetchstream-bench-")
-	if err != nil {
-		return "", nil, err
-	}
-	ns, err := embedded.Start(embedded.Config{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	return ns.ClientURL(), func() { ns.Shutdown(); os.RemoveAll(dir) }, nil
-}
-
 // profileSelf writes a CPU profile of this process into dir until stop.
 func profileSelf(dir string) (stop func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ProfileDir: %w", err)
 	}
-	f, err := os.Create(filepath.Join(dir, "bench.pprof"))
-	if err != nil {
+	if stop, err = cpuprofile.Start(filepath.Join(dir, "bench.pprof")); err != nil {
 		return nil, fmt.Errorf("ProfileDir: %w", err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ProfileDir: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return stop, nil
 }

@@ -132,14 +132,15 @@ func TestBenchOverheadAndPeers(t *testing.T) {
 
 // The jetstream scenario compares the two modes on the same load, joins
 // the NATS server it is given, and leaves no stream of its own behind.
+// It runs as `fetchstream bench --json` (flags to Config, the report as
+// JSON), outside the race detector: 20,000 batches through a server
+// under -race would take minutes.
 func TestBenchJetStreamScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the jetstream scenario once: about 15 s")
 	}
 	ns, nc := natstest.Start(t)
-	cfg := Defaults()
-	cfg.NATSURL, cfg.Scenarios, cfg.Rounds = ns.ClientURL(), []string{"jetstream"}, 1
-	figures := measure(t, 3*time.Minute, cfg).Figures
+	figures := benchJSON(t, 3*time.Minute, "--nats-url", ns.ClientURL(), "--scenarios", "jetstream", "--rounds", "1")
 	if len(figures) != 7*len(jetStreamShapes) {
 		t.Errorf("%d figures, want 7 per shape: %+v", len(figures), figures)
 	}
@@ -154,6 +155,26 @@ func TestBenchJetStreamScenario(t *testing.T) {
 			t.Errorf("the bench left its stream %s on the server", name)
 		}
 	}
+}
+
+// benchJSON runs `fetchstream bench --json` with args, failing the test
+// after timeout, and returns the figures it printed.
+func benchJSON(t *testing.T, timeout time.Duration, args ...string) []Figure {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, fetchstreamBinary(t), append(append([]string{"bench"}, args...), "--json")...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var report Report
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("bench output is not JSON: %v\n%s", err, out)
+	}
+	return report.Figures
 }
 
 // Run prints the report as JSON when asked, and refuses a bad Config

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/client"
 )
 
 // fairnessScenario runs once: a batch of 5,000 URLs of 200 ms at 64 alone,
@@ -57,11 +58,13 @@ func (e *env) fairnessScenario(ctx context.Context) ([]Figure, error) {
 }
 
 // fairnessSplit sends the big batch as 50 correlated messages and the
-// small one by request-reply 0.5 s in.
+// small one by request-reply 0.5 s in. The parts are cut as the Go
+// client cuts a long list (client.Split): ids split-0-1, split-0-2, ...,
+// sharing one correlation id.
 func (e *env) fairnessSplit(ctx context.Context, args []string, url string, bigN int) (small, big time.Duration, err error) {
-	parts := makeBatches("split", 50, bigN/50, url)
-	for i := range parts {
-		parts[i].CorrelationID = "split"
+	parts, err := client.Split(makeBatches("split", 1, bigN, url)[0], bigN/50, e.nc.MaxPayload())
+	if err != nil {
+		return 0, 0, err
 	}
 	c, s, err := e.service(ctx, args...)
 	if err != nil {
