@@ -22,9 +22,9 @@ var jetStreamShapes = []struct {
 }
 
 // jetStreamScenario measures what JetStream mode costs beside core mode:
-// in each run, the same zero-delay load goes through a core service and
+// in each round, the same zero-delay load goes through a core service and
 // through a JetStream service (on a stream of its own, deleted after), in
-// an order that alternates from run to run, for each shape.
+// an order that alternates from round to round, for each shape.
 func (e *env) jetStreamScenario(ctx context.Context) ([]Figure, error) {
 	url := e.target.url(0)
 	var figures []Figure
@@ -66,7 +66,7 @@ func (e *env) jetStreamScenario(ctx context.Context) ([]Figure, error) {
 			}
 			jsRate, coreRate = append(jsRate, rates[true]), append(coreRate, rates[false])
 			ratio = append(ratio, rates[true]/rates[false])
-			e.logf("jetstream run %d, %s: JetStream %.0f URLs/s, core %.0f URLs/s, ratio %.3f",
+			e.logf("jetstream round %d, %s: JetStream %.0f URLs/s, core %.0f URLs/s, ratio %.3f",
 				run+1, shape.name, rates[true], rates[false], ratio[run])
 		}
 		figures = append(figures,
