@@ -73,7 +73,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	defer func() { cancel(); <-p.done }()
 
 	base := "http://" + ln.Addr().String()
-	batch := wire.Batch{ID: "demo", URLs: []string{base + "/delay/1", base + "/delay/2", base + "/delay/3", base + "/status/404"}}
+	batch := wire.Batch{ID: "demo", URLs: wire.URLs(base+"/delay/1", base+"/delay/2", base+"/delay/3", base+"/status/404")}
 	data, _ := json.Marshal(batch)
 	fmt.Fprintf(stdout, "NATS %s, target %s, concurrency %d\nrequest %s %s\n\n", natsURL, base, cfg.concurrency, cfg.subjects.in, data)
 	start := time.Now()

@@ -50,7 +50,7 @@ func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 			for crawlResults.Load() < 16 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
-			small, _ := json.Marshal(wire.Batch{ID: "small", URLs: []string{target.URL("/delay/40"), target.URL("/delay/40"), target.URL("/delay/40")}})
+			small, _ := json.Marshal(wire.Batch{ID: "small", URLs: wire.URLs(target.URL("/delay/40"), target.URL("/delay/40"), target.URL("/delay/40"))})
 			reply, err := nc.Request(wire.DefaultInSubject, small, 20*time.Second)
 			if err != nil {
 				t.Fatal(err)

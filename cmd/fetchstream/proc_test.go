@@ -252,7 +252,7 @@ type load struct {
 }
 
 func (l load) batch(i int) wire.Batch {
-	return wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: l.urls(i)}
+	return wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: wire.URLs(l.urls(i)...)}
 }
 
 func (l load) size() (n int) {

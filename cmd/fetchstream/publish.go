@@ -196,7 +196,7 @@ func splitBatches(urls []string, size int, maxBytes int64, id string, timeoutMS 
 			current = wire.Batch{ID: id, TimeoutMS: timeoutMS}
 			bytes = overhead
 		}
-		current.URLs = append(current.URLs, u)
+		current.URLs = append(current.URLs, wire.Request{URL: u})
 		bytes += cost
 	}
 	out = append(out, current)

@@ -34,7 +34,8 @@ func TestSplitBatches(t *testing.T) {
 			next := 0
 			for i, b := range got {
 				sizes = append(sizes, len(b.URLs))
-				for _, u := range b.URLs {
+				for _, item := range b.URLs {
+					u := item.URL
 					if u != urls[next] {
 						t.Fatalf("batch %d has %s, want %s: order lost", i, u, urls[next])
 					}
