@@ -139,8 +139,8 @@ type Result struct {
 	// It is absent when empty, when the service's body mode leaves it out,
 	// or when it was dropped to fit the result in one NATS message
 	// (BodyTruncated is then set).
-	Body          json.RawMessage `json:"body,omitempty"`
-	BodyEncoding  string          `json:"body_encoding,omitempty"`
+	Body         json.RawMessage `json:"body,omitempty"`
+	BodyEncoding string          `json:"body_encoding,omitempty"`
 	// BodyCharset names the charset a text body was declared in, when it
 	// was not UTF-8: Body is then the text converted to UTF-8, while
 	// BodyBytes and BodySHA256 describe the bytes as received.
