@@ -188,7 +188,9 @@ func (s *spec) redact(text []byte) []byte {
 	if s.cred == nil {
 		return text
 	}
-	for _, value := range s.cred.Values() {
+	values := s.cred.Values()
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // "Bearer x" before "x"
+	for _, value := range values {
 		if value != "" && bytes.Contains(text, []byte(value)) {
 			text = bytes.ReplaceAll(text, []byte(value), []byte(redacted))
 		}
