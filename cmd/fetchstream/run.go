@@ -13,6 +13,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
 
 // runFlags are `fetchstream run`'s flags: the service's Config, and the
@@ -24,6 +25,7 @@ type runFlags struct {
 	logLevel    string
 	cpuProfile  string
 	memoryLimit byteSize
+	credentials string // file of named credentials, loaded by config
 }
 
 // register binds the flags, each defaulting to service.Defaults().
@@ -52,6 +54,10 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryBase, "retry-base", d.Fetch.RetryBase, "backoff before the first retry is random in [0, this); it doubles with each retry (full jitter), up to --retry-max; a Retry-After on 429 and 503 is honoured instead")
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
+	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
+	fs.Var((*byteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*nameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
+	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start; a batch names one with "credential", and its headers go only to its hosts`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var((*prefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
@@ -90,6 +96,13 @@ func (r *runFlags) config() (service.Config, error) {
 	}
 	cfg.NATS.Options = opts
 	cfg.Fetch.BlockedAdvice = policyAdvice
+	if r.credentials != "" {
+		set, err := credentials.Load(r.credentials)
+		if err != nil {
+			return cfg, fmt.Errorf("--credentials %s: %w", r.credentials, err)
+		}
+		cfg.Fetch.Credentials = set
+	}
 	return cfg, nil
 }
 

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -97,6 +99,29 @@ func TestPeekBatchID(t *testing.T) {
 	for _, c := range cases {
 		if id, ok := peekBatchID([]byte(c.data)); id != c.id || ok != c.ok {
 			t.Errorf("peekBatchID(%s) = %q, %v; want %q, %v", c.data, id, ok, c.id, c.ok)
+		}
+	}
+}
+
+// WithRequestOptions fills what a batch leaves empty; the batch's own
+// settings win, and its headers are laid over the client's.
+func TestWithRequestOptions(t *testing.T) {
+	no := false
+	d := wire.RequestOptions{Method: "POST", Credential: "api", UserAgent: "c", ResponseHeaders: []string{"ETag"},
+		FollowRedirects: &no, RetryOn: []int{503}, RetryUnsafe: true, Headers: map[string]string{"A": "client", "B": "client"}}
+	got := withRequestDefaults(wire.Batch{RequestOptions: wire.RequestOptions{Method: "PUT", Headers: map[string]string{"a": "batch"}}}, d)
+	o := got.RequestOptions
+	if o.Method != "PUT" || o.Credential != "api" || o.UserAgent != "c" || o.ResponseHeaders[0] != "ETag" || o.Follow() ||
+		o.RetryOn[0] != 503 || !o.RetryUnsafe || o.Headers["a"] != "batch" || o.Headers["B"] != "client" || o.Headers["A"] != "" {
+		t.Errorf("merged %+v", o)
+	}
+	if got := withRequestDefaults(wire.Batch{}, wire.RequestOptions{}); !reflect.DeepEqual(got, wire.Batch{}) {
+		t.Errorf("no defaults changed the batch: %+v", got)
+	}
+	for _, bad := range []wire.RequestOptions{{RetryOn: []int{404}}, {ResponseHeaders: []string{"a b"}}, {UserAgent: "a\nb"}} {
+		c := &Client{}
+		if err := WithRequestOptions(bad)(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: err %v, want ErrConfig", bad, err)
 		}
 	}
 }

@@ -70,6 +70,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	cfg.NATS.Options = slices.Clone(cfg.NATS.Options)
 	cfg.Fetch.AllowNets = slices.Clone(cfg.Fetch.AllowNets)
+	cfg.Fetch.ResponseHeaders = slices.Clone(cfg.Fetch.ResponseHeaders)
 	if err := validate(&cfg); err != nil {
 		return nil, err
 	}
