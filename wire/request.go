@@ -146,15 +146,22 @@ func (r *Request) Validate() error {
 	return err
 }
 
-// ValidateHeaders checks header names and values as Validate does.
+// ValidateHeaders checks header names and values as Validate does, and
+// that no name is given twice (in two cases).
 func ValidateHeaders(headers map[string]string) error {
+	seen := make(map[string]bool, len(headers))
 	for name, value := range headers {
 		if !ValidHeaderName(name) {
 			return fmt.Errorf("%w: header name %q is not an HTTP token", ErrBadRequest, cut(name, 64))
 		}
-		if canonical := textproto.CanonicalMIMEHeaderKey(name); slices.Contains(ForbiddenHeaders(), canonical) {
+		canonical := textproto.CanonicalMIMEHeaderKey(name)
+		if slices.Contains(ForbiddenHeaders(), canonical) {
 			return fmt.Errorf("%w: header %s may not be set by a request", ErrBadRequest, canonical)
 		}
+		if seen[canonical] {
+			return fmt.Errorf("%w: header %s is given twice", ErrBadRequest, canonical)
+		}
+		seen[canonical] = true
 		if !ValidHeaderValue(value) {
 			return fmt.Errorf("%w: header %s has a value with a control character (CR, LF, NUL...)", ErrBadRequest, textproto.CanonicalMIMEHeaderKey(name))
 		}

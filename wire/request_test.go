@@ -109,6 +109,7 @@ func TestRequestValidate(t *testing.T) {
 		{"space in a name", Request{Headers: map[string]string{"X A": "1"}}, "not an HTTP token"},
 		{"colon in a name", Request{Headers: map[string]string{"X:A": "1"}}, "not an HTTP token"},
 		{"empty name", Request{Headers: map[string]string{"": "1"}}, "not an HTTP token"},
+		{"a header twice", Request{Headers: map[string]string{"X-A": "1", "x-a": "2"}}, "X-A is given twice"},
 		{"both bodies", Request{Body: json.RawMessage(`"a"`), BodyBase64: "AA=="}, "both"},
 		{"bad base64", Request{BodyBase64: "!!"}, "not base64"},
 	}

@@ -1,6 +1,8 @@
 // Package wire holds the JSON contract between fetchstream and its clients:
-// the batch a client publishes, the result it gets back for each URL, the
-// summary that closes a batch, and the closed set of error kinds.
+// the batch a client publishes (URLs, or requests with a method, headers,
+// a body and a credential's name, and batch-level request options), the
+// result it gets back for each URL, the summary that closes a batch, and
+// the closed set of error kinds.
 //
 // A client that publishes batches and reads results needs only this package
 // and a NATS client. The subjects default to DefaultInSubject,
@@ -152,7 +154,10 @@ type Result struct {
 	// bytes; an empty body has neither.
 	// A text or base64 Body decodes to exactly those bytes (less, when cut,
 	// an incomplete last UTF-8 sequence); a JSON Body is the same value,
-	// re-encoded compactly.
+	// re-encoded compactly. Two exceptions: text in another charset is
+	// given as UTF-8 (BodyCharset names the original), and where the
+	// server echoed the value of the request's credential, Body (and
+	// Headers) show "[credential]" instead.
 	BodyBytes  int64  `json:"body_bytes,omitempty"`
 	BodySHA256 string `json:"body_sha256,omitempty"`
 

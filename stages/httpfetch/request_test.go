@@ -422,3 +422,34 @@ func TestPolicyCoversEveryMethod(t *testing.T) {
 		}
 	}
 }
+
+// On a redirect a credential's headers follow its host list, and never
+// leave https for http, even to a listed host.
+func TestCredentialOnRedirect(t *testing.T) {
+	creds := mustCredentials(t, `{"api": {"hosts": ["api.example", "cdn.example:8443"], "headers": {"Authorization": "Bearer ${T}", "X-Key": "${T}"}}}`)
+	cred, _ := creds.Lookup("api")
+	s := &spec{cred: cred}
+	first, _ := http.NewRequest("GET", "https://api.example/start", nil)
+	for _, c := range []struct {
+		to   string
+		sent bool
+	}{
+		{"https://api.example/next", true},
+		{"https://API.example:443/next", true},
+		{"https://cdn.example:8443/x", true},
+		{"https://cdn.example/x", false},
+		{"https://other.example/x", false},
+		{"http://api.example/next", false}, // https to http
+	} {
+		req, _ := http.NewRequest("GET", c.to, nil)
+		req.Header.Set("Authorization", "copied by net/http")
+		req.Header.Set("X-Key", "copied by net/http")
+		req.Header.Set("Accept", "kept")
+		s.credentialOnRedirect(req, first)
+		sent := req.Header.Get("Authorization") == "Bearer "+secret && req.Header.Get("X-Key") == secret
+		gone := req.Header.Get("Authorization") == "" && req.Header.Get("X-Key") == ""
+		if (c.sent && !sent) || (!c.sent && !gone) || req.Header.Get("Accept") != "kept" {
+			t.Errorf("redirect to %s: headers %v, want the credential sent: %v", c.to, req.Header, c.sent)
+		}
+	}
+}
