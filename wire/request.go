@@ -102,19 +102,30 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 // invalid_request).
 var ErrBadRequest = errors.New("invalid request")
 
+var (
+	methods   = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	forbidden = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Expect"}
+)
+
 // Methods returns the HTTP methods a request may use. It is a new slice
 // at each call.
-func Methods() []string {
-	return []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-}
+func Methods() []string { return slices.Clone(methods) }
+
+// ValidMethod reports whether method, in any case, is one of Methods
+// ("" is GET).
+func ValidMethod(method string) bool { return slices.Contains(methods, NormalMethod(method)) }
 
 // ForbiddenHeaders returns the headers a request may not set, in
 // canonical form: Host and Content-Length (the service writes them from
 // the URL and the body) and the hop-by-hop headers, which belong to a
 // connection, not to a request. It is a new slice at each call.
-func ForbiddenHeaders() []string {
-	return []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-		"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Expect"}
+func ForbiddenHeaders() []string { return slices.Clone(forbidden) }
+
+// ForbiddenHeader reports whether a request may not set the header name
+// (in any case; see ForbiddenHeaders).
+func ForbiddenHeader(name string) bool {
+	return slices.Contains(forbidden, textproto.CanonicalMIMEHeaderKey(name))
 }
 
 // NormalMethod is method in upper case, "GET" for "". The result is one
@@ -133,8 +144,8 @@ func NormalMethod(method string) string {
 // there is at most one of Body and BodyBase64, the latter valid base64.
 // Its errors wrap ErrBadRequest and name the header, never its value.
 func (r *Request) Validate() error {
-	if m := NormalMethod(r.Method); !slices.Contains(Methods(), m) {
-		return fmt.Errorf("%w: method %q is not one of %s", ErrBadRequest, cut(r.Method, 32), strings.Join(Methods(), ", "))
+	if !ValidMethod(r.Method) {
+		return fmt.Errorf("%w: method %q is not one of %s", ErrBadRequest, cut(r.Method, 32), strings.Join(methods, ", "))
 	}
 	if err := ValidateHeaders(r.Headers); err != nil {
 		return err
@@ -149,13 +160,16 @@ func (r *Request) Validate() error {
 // ValidateHeaders checks header names and values as Validate does, and
 // that no name is given twice (in two cases).
 func ValidateHeaders(headers map[string]string) error {
+	if len(headers) == 0 {
+		return nil
+	}
 	seen := make(map[string]bool, len(headers))
 	for name, value := range headers {
 		if !ValidHeaderName(name) {
 			return fmt.Errorf("%w: header name %q is not an HTTP token", ErrBadRequest, cut(name, 64))
 		}
 		canonical := textproto.CanonicalMIMEHeaderKey(name)
-		if slices.Contains(ForbiddenHeaders(), canonical) {
+		if slices.Contains(forbidden, canonical) {
 			return fmt.Errorf("%w: header %s may not be set by a request", ErrBadRequest, canonical)
 		}
 		if seen[canonical] {

@@ -117,7 +117,7 @@ func (cfg *publishConfig) validate() error {
 	case cfg.dataFile == "-" && cfg.file == "-":
 		return errors.New("-f - and --data-file -: standard input can be read once")
 	}
-	if m := wire.NormalMethod(cfg.method); !slices.Contains(wire.Methods(), m) {
+	if !wire.ValidMethod(cfg.method) {
 		return fmt.Errorf("-X must be one of %s, got %q", strings.Join(wire.Methods(), ", "), cfg.method)
 	}
 	if err := wire.ValidateHeaders(cfg.headers); err != nil {

@@ -15,7 +15,7 @@ import (
 // as browsers read them: ISO-8859-1 is read as windows-1252), or when the
 // body does not decode.
 func toUTF8(body []byte, contentType string) (text []byte, charset string, ok bool) {
-	if contentType == "" {
+	if !containsFold(contentType, "charset") { // the common case, without parsing
 		return nil, "", false
 	}
 	_, params, err := mime.ParseMediaType(contentType)
@@ -39,4 +39,15 @@ func toUTF8(body []byte, contentType string) (text []byte, charset string, ok bo
 		return nil, "", false
 	}
 	return text, charset, true
+}
+
+// containsFold reports whether s holds the lower-case ASCII word in any
+// case, without allocating.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }

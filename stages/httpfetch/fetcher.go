@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
@@ -238,7 +237,10 @@ func resultMethod(req wire.Request, opts *wire.RequestOptions) string {
 	if method == "" && opts != nil {
 		method = opts.Method
 	}
-	if m := wire.NormalMethod(method); m != http.MethodGet && slices.Contains(wire.Methods(), m) {
+	if method == "" || !wire.ValidMethod(method) {
+		return ""
+	}
+	if m := wire.NormalMethod(method); m != http.MethodGet {
 		return m
 	}
 	return ""

@@ -24,7 +24,6 @@ import (
 	"net/textproto"
 	"os"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -123,7 +122,7 @@ func build(name string, e entry, lookup func(string) (string, bool)) (*Credentia
 			return nil, fail("header name %q is not an HTTP token", header)
 		}
 		canonical := textproto.CanonicalMIMEHeaderKey(header)
-		if slices.Contains(wire.ForbiddenHeaders(), canonical) {
+		if wire.ForbiddenHeader(canonical) {
 			return nil, fail("header %s may not be set", canonical)
 		}
 		expanded, err := expand(value, lookup)
