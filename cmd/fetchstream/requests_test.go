@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,5 +163,79 @@ func parseRunFlags(t *testing.T, flags *runFlags, args ...string) {
 	flags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// On SIGHUP run loads the credentials file again: a good file replaces
+// the set, a bad one is logged (without a value) and the set stays.
+func TestReloadCredentialsOnHangup(t *testing.T) {
+	var mu sync.Mutex
+	var auth []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+	}))
+	t.Cleanup(target.Close)
+	t.Setenv("FETCHSTREAM_TEST_API_TOKEN", cliSecret)
+	path := writeCredentials(t, "elsewhere.example")
+	url, nc := startNATS(t)
+	svc := startService(t, url, "--credentials", path)
+	logs := &syncBuffer{}
+	hup := make(chan os.Signal, 1)
+	go reloadCredentials(t.Context(), hup, path, svc, slog.New(slog.NewJSONHandler(logs, nil)))
+	fetch := func() wire.Result {
+		data, _ := json.Marshal(wire.Batch{URLs: []wire.Request{{URL: target.URL + "/", Credential: "api"}}})
+		reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var results []wire.Result
+		if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != 1 {
+			t.Fatalf("reply %s", reply.Data)
+		}
+		return results[0]
+	}
+	if r := fetch(); r.Error != wire.ErrInvalidRequest {
+		t.Fatalf("before the reload: %+v", r)
+	}
+	// A broken file: logged, and the set stays.
+	if err := os.WriteFile(path, []byte(`{"api": {"hosts": ["x"], "headers": {"A": "${FETCHSTREAM_TEST_UNSET}"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	waitUntil(t, "the failed reload logged", func() bool { return strings.Contains(logs.String(), "credentials not reloaded") })
+	if !strings.Contains(logs.String(), "FETCHSTREAM_TEST_UNSET") {
+		t.Errorf("the log does not name the variable: %s", logs)
+	}
+	// A good file for the target's host: the credential now goes there.
+	_ = os.Remove(path)
+	if err := os.Rename(writeCredentials(t, target.Listener.Addr().String()), path); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	waitUntil(t, "the reload logged", func() bool { return strings.Contains(logs.String(), `"msg":"credentials reloaded"`) })
+	if r := fetch(); r.Error != "" {
+		t.Fatalf("after the reload: %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(auth) != 1 || auth[0] != "Bearer "+cliSecret {
+		t.Errorf("the target got %q", auth)
+	}
+	if strings.Contains(logs.String(), cliSecret) {
+		t.Errorf("the logs show the value: %s", logs)
+	}
+}
+
+// waitUntil polls cond for up to 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
@@ -114,7 +115,7 @@ type Fetcher struct {
 
 	maxRequestBody  int64
 	responseHeaders []string // lower-case
-	credentials     *credentials.Set
+	credentials     atomic.Pointer[credentials.Set]
 }
 
 // New validates cfg and builds the HTTP client: a keep-alive pool
@@ -154,7 +155,7 @@ func New(cfg Config) (*Fetcher, error) {
 	if ua == "" {
 		ua = "fetchstream"
 	}
-	return &Fetcher{
+	f := &Fetcher{
 		client:      client,
 		maxBody:     cfg.MaxBody,
 		refuseLarge: cfg.RefuseLarge,
@@ -164,9 +165,15 @@ func New(cfg Config) (*Fetcher, error) {
 
 		maxRequestBody:  cmp.Or(cfg.MaxRequestBody, DefaultMaxRequestBody),
 		responseHeaders: wire.LowerNames(cfg.ResponseHeaders),
-		credentials:     cfg.Credentials,
-	}, nil
+	}
+	f.credentials.Store(cfg.Credentials)
+	return f, nil
 }
+
+// SetCredentials replaces the credentials (nil: none), for a reload:
+// requests resolved from then on use the new set, those already under
+// way keep the credential they started with.
+func (f *Fetcher) SetCredentials(set *credentials.Set) { f.credentials.Store(set) }
 
 // Close releases idle connections.
 func (f *Fetcher) Close() { f.client.CloseIdleConnections() }

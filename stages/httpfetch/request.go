@@ -69,7 +69,7 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		s.retryOn = opts.RetryOn
 	}
 	if req.Credential != "" {
-		cred, ok := f.credentials.Lookup(req.Credential)
+		cred, ok := f.credentials.Load().Lookup(req.Credential)
 		if !ok {
 			return nil, fmt.Errorf("%w: no credential named %q", ErrInvalidRequest, req.Credential)
 		}
