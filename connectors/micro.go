@@ -69,7 +69,7 @@ func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Se
 		}
 	})
 	opts := []micro.EndpointOpt{micro.WithEndpointSubject(cfg.Subject),
-		micro.WithEndpointMetadata(map[string]string{"format": "batch in, ordered JSON array of results out"})}
+		micro.WithEndpointMetadata(map[string]string{"format": "batch in (see the service's request_format), ordered JSON array of results out"})}
 	if cfg.PendingMsgs != 0 || cfg.PendingBytes != 0 {
 		msgs, bytes := cfg.PendingMsgs, cfg.PendingBytes
 		if msgs == 0 {

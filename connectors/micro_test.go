@@ -22,7 +22,8 @@ type gateFetcher struct {
 	started atomic.Int64
 }
 
-func (f *gateFetcher) Fetch(ctx context.Context, rawURL string, _ time.Duration) wire.Result {
+func (f *gateFetcher) Do(ctx context.Context, req wire.Request, _ *wire.RequestOptions, _ time.Duration) wire.Result {
+	rawURL := req.URL
 	f.started.Add(1)
 	select {
 	case <-f.open:

@@ -18,7 +18,8 @@ import (
 // okFetcher answers every URL with a 200 and counts the fetches.
 type okFetcher struct{ fetches atomic.Int64 }
 
-func (f *okFetcher) Fetch(_ context.Context, rawURL string, _ time.Duration) wire.Result {
+func (f *okFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOptions, _ time.Duration) wire.Result {
+	rawURL := req.URL
 	f.fetches.Add(1)
 	return wire.Result{URL: rawURL, Status: 200}
 }

@@ -294,13 +294,13 @@ func (p *Publisher) recover(element, v any) {
 			return
 		}
 		panicked.BatchID = job.ID
-		if e.Index >= 0 && e.Index < len(job.URLs) {
-			panicked.URL = job.URLs[e.Index]
+		if e.Index >= 0 && e.Index < len(job.Requests) {
+			panicked.URL = job.Requests[e.Index].URL
 		}
 		p.cfg.OnPanic.Tell(panicked)
 		jo := p.jobOut(job)
 		jo.recast = append(jo.recast, e.Kind)
-		r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: e.Index, Count: len(job.URLs),
+		r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: e.Index, Count: len(job.Requests),
 			URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage("publishing the result", v)}
 		if len(r.URL) > 1024 {
 			r.URL, r.URLTruncated = r.URL[:1024], true

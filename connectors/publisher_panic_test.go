@@ -52,12 +52,12 @@ func TestPublisherRecoversFromPanics(t *testing.T) {
 
 	// "big": its result 0 is over the max payload, so its publish fails and
 	// the observer panics.
-	big := &stages.Job{ID: "big", URLs: []string{"http://x/0", "http://x/1"}}
+	big := &stages.Job{ID: "big", Requests: wire.URLs("http://x/0", "http://x/1")}
 	p.In() <- &stages.Encoded{Job: big, Index: 0, Data: make([]byte, nc.MaxPayload()+1)}
 	p.In() <- &stages.Encoded{Job: big, Index: 1, Data: []byte(`{"batch_id":"big","index":1}`)}
 	p.In() <- &stages.Done{Job: big, Summary: wire.Summary{BatchID: "big", Count: 2, OK: 2}, Data: []byte(`{"batch_id":"big"}`)}
-	bad := &stages.Job{ID: "bad", URLs: []string{"http://x/"}, Settle: newSettleRecord()}
-	good := &stages.Job{ID: "good", URLs: []string{"http://x/"}, Settle: newSettleRecord()}
+	bad := &stages.Job{ID: "bad", Requests: wire.URLs("http://x/"), Settle: newSettleRecord()}
+	good := &stages.Job{ID: "good", Requests: wire.URLs("http://x/"), Settle: newSettleRecord()}
 	feed(p, bad, 1, "b")
 	feed(p, good, 1, "g")
 	close(p.In())
@@ -120,7 +120,7 @@ func TestPublisherLogsErrorOnlyWhenThereIsOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed(p, &stages.Job{ID: "fine", URLs: []string{"http://x/"}}, 1, "b")
+	feed(p, &stages.Job{ID: "fine", Requests: wire.URLs("http://x/")}, 1, "b")
 	rejected := &stages.Job{ID: "big"}
 	p.In() <- &stages.Done{Job: rejected, Summary: wire.Summary{BatchID: "big", Count: 3, Error: wire.ErrBatchTooLarge, Message: "split it"},
 		Data: []byte(`{"batch_id":"big"}`)}

@@ -10,10 +10,12 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// URLFetcher fetches one URL into a result; *httpfetch.Fetcher is the real one.
-// Fetch must return promptly once ctx is canceled.
+// URLFetcher fetches one request into a result; *httpfetch.Fetcher is the
+// real one. Do merges opts's defaults into req (see
+// wire.RequestOptions.Apply), fails a request that must not be sent as
+// invalid_request, and must return promptly once ctx is canceled.
 type URLFetcher interface {
-	Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result
+	Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result
 }
 
 // FetchConfig bounds the fetch stage.
@@ -190,7 +192,7 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 		queue.push(queued{element: element}) // not ours: pass it on untouched
 		return false
 	}
-	if job.Err != nil || len(job.URLs) == 0 {
+	if job.Err != nil || len(job.Requests) == 0 {
 		queue.push(queued{element: rejected(job)})
 		return false
 	}
@@ -218,14 +220,14 @@ func (f *Fetch) work(ctx context.Context, t task, w worker) {
 // fetchOne is the fetcher's call, with a panic in it turned into the
 // URL's unexpected_error: the worker lives on, and so does the batch.
 func (f *Fetch) fetchOne(ctx context.Context, b *batchState, i int) (r wire.Result) {
-	url := b.job.URLs[i]
+	req := b.job.Requests[i]
 	defer func() {
 		if v := recover(); v != nil {
-			r = panicResult("the fetch", v, url)
-			f.cfg.OnPanic.Tell(Panic{Stage: "fetch", BatchID: b.job.ID, Index: i, URL: url, Value: v})
+			r = panicResult("the fetch", v, req.URL)
+			f.cfg.OnPanic.Tell(Panic{Stage: "fetch", BatchID: b.job.ID, Index: i, URL: req.URL, Value: v})
 		}
 	}()
-	return f.fetcher.Fetch(ctx, url, b.job.Timeout)
+	return f.fetcher.Do(ctx, req, b.job.Options, b.job.Timeout)
 }
 
 // complete files a finished request and reports whether its batch is
@@ -233,7 +235,7 @@ func (f *Fetch) fetchOne(ctx context.Context, b *batchState, i int) (r wire.Resu
 func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
-		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.URLs)
+		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
 		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
 	})
 	if !b.allQueued() {

@@ -16,7 +16,8 @@ import (
 // that puts it among its siblings in flight; other URLs succeed.
 type panickyFetcher struct{}
 
-func (panickyFetcher) Fetch(_ context.Context, rawURL string, _ time.Duration) wire.Result {
+func (panickyFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOptions, _ time.Duration) wire.Result {
+	rawURL := req.URL
 	time.Sleep(time.Millisecond)
 	if strings.Contains(rawURL, "panic") {
 		panic(errors.New("fetcher bug on " + rawURL))
@@ -103,8 +104,8 @@ func TestEncodeRecoversFromAPanic(t *testing.T) {
 	}
 	j := job("b1", time.Second, "http://x/0", "http://x/1", "http://x/2")
 	go func() {
-		for i, u := range j.URLs {
-			flow.In() <- &Fetched{Job: j, Result: wire.Result{BatchID: "b1", Index: i, Count: 3, URL: u, Status: 200}}
+		for i, r := range j.Requests {
+			flow.In() <- &Fetched{Job: j, Result: wire.Result{BatchID: "b1", Index: i, Count: 3, URL: r.URL, Status: 200}}
 		}
 		flow.In() <- &Done{Job: j, Summary: wire.Summary{BatchID: "b1", Count: 3, OK: 3}}
 		close(flow.In())

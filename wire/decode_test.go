@@ -29,6 +29,7 @@ func TestDecodeBatch(t *testing.T) {
 		{"object trims as text does", `{"urls": ["\thttp://a/ ", " https://b/x?y=z"]}`, "", "", two, 0, ""},
 		{"a blank JSON URL keeps its place", `["  ", "http://a/"]`, "", "", []string{"", "http://a/"}, 0, ""},
 		{"space inside is kept for invalid_url", `["http://a/b c"]`, "", "", []string{"http://a/b c"}, 0, ""},
+		{"a request object's URL trims too", `{"urls": [{"url": " http://a/\n"}, "https://b/x?y=z"]}`, "", "", two, 0, ""},
 		{"bad URLs are kept for a per-URL error", `["", "not a url", "ftp://x"]`, "", "", []string{"", "not a url", "ftp://x"}, 0, ""},
 		{"empty", "", "", "", nil, 0, "empty message"},
 		{"blank", " \n\t\r\n", "", "", nil, 0, "empty message"},
@@ -64,7 +65,7 @@ func TestDecodeBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.ID != c.id || !slices.Equal(b.URLs, c.urls) || b.TimeoutMS != c.timeoutMS {
+			if b.ID != c.id || !slices.Equal(urlsOf(b.URLs), c.urls) || b.TimeoutMS != c.timeoutMS {
 				t.Errorf("got %+v, want id %q urls %q timeout %d", b, c.id, c.urls, c.timeoutMS)
 			}
 		})
@@ -108,4 +109,12 @@ func TestEchoedID(t *testing.T) {
 			t.Errorf("EchoedID(%.20q...) = %.20q..., %v; want %.20q..., %v", c.sent, id, cut, c.id, c.cut)
 		}
 	}
+}
+
+func urlsOf(requests []Request) []string {
+	var urls []string
+	for _, r := range requests {
+		urls = append(urls, r.URL)
+	}
+	return urls
 }

@@ -166,15 +166,15 @@ func TestSecondSignalCutsTheGraceShort(t *testing.T) {
 		exited <- Main(withCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
 			"--shutdown-grace", "1h", "--timeout", "1h", "--max-timeout", "1h"}, &syncBuffer{}, &stderr)
 	}()
-	waitUntil(t, 10*time.Second, "the service answers a micro ping", func() bool {
+	waitUntil(t, "the service answers a micro ping", func() bool {
 		_, err := nc.Request("$SRV.PING.fetchstream", nil, 200*time.Millisecond)
 		return err == nil
 	})
-	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: []string{target.URL("/hang")}})
+	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: wire.URLs(target.URL("/hang"))})
 	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the batch in flight", func() bool { return target.InFlight() == 1 })
+	waitUntil(t, "the batch in flight", func() bool { return target.InFlight() == 1 })
 	cancel() // the first signal
 	time.Sleep(100 * time.Millisecond)
 	close(cut) // the second
@@ -188,14 +188,5 @@ func TestSecondSignalCutsTheGraceShort(t *testing.T) {
 	}
 	if r := results.results(1, 5*time.Second); r[0].Error != wire.ErrCanceled {
 		t.Errorf("the held URL ended as %q, want canceled", r[0].Error)
-	}
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
 	}
 }

@@ -99,6 +99,8 @@ func Classify(err error) (wire.ErrorKind, string) {
 		return wire.ErrBlocked, msg
 	case errors.Is(err, ErrInvalidURL):
 		return wire.ErrInvalidURL, msg
+	case errors.Is(err, ErrInvalidRequest):
+		return wire.ErrInvalidRequest, msg
 	case errors.Is(err, ErrTooManyRedirects):
 		return wire.ErrTooManyRedirects, msg
 	case errors.Is(err, ErrBodyTooLarge), textKind == wire.ErrTooLarge:

@@ -121,7 +121,7 @@ func TestReadyzDuringShutdownGrace(t *testing.T) {
 		c.Fetch.Timeout, c.Fetch.MaxTimeout = time.Minute, time.Minute
 	})
 	ops := opsAddr(s)
-	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: []string{target.URL("/gate/held")}})
+	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: wire.URLs(target.URL("/gate/held"))})
 	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestCutShortEndsTheGraceAtOnce(t *testing.T) {
 	s := start(t, url, func(c *Config) {
 		c.ShutdownGrace, c.Fetch.Timeout, c.Fetch.MaxTimeout = time.Hour, time.Hour, time.Hour
 	})
-	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: []string{target.URL("/hang")}})
+	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: wire.URLs(target.URL("/hang"))})
 	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
 		t.Fatal(err)
 	}
