@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/reugn/go-streams"
@@ -26,11 +27,40 @@ type FetchConfig struct {
 	// MaxActive caps the batches in progress at once; further batches wait
 	// in the input channel (and, behind it, in the source's buffers).
 	MaxActive int
-	// PerHost caps requests in flight to one host (host name and port, as
-	// the URL names them; see hostKey), across batches; 0: no cap. A URL
-	// whose host is at its cap waits while URLs after it (within the
-	// window) to other hosts start. Redirects count against the first host.
+
+	// The per-host rules below count per host key (PerHostKey), across
+	// batches, in this stage only: N replicas may each send as much. A URL
+	// that a rule holds waits in the scheduler, taking no slot, while URLs
+	// after it (within the window) to other hosts start. Redirects count
+	// against the first host.
+
+	// PerHost caps requests in flight to one host; 0: no cap.
 	PerHost int
+	// PerHostRate paces requests to one host, in requests per second (a
+	// token bucket of PerHostBurst, at least 1); 0: no pace. A job's
+	// PerHostRate may lower it for the job. PerHostJitter (0 to 1) holds
+	// the host for a random part, up to that fraction, of the interval
+	// 1/rate after each request, so requests do not beat in step.
+	PerHostRate   float64
+	PerHostBurst  int
+	PerHostJitter float64
+	// PerHostKey says what counts as one host; "" is HostKeyHost.
+	PerHostKey HostKeyMode
+	// MaxHostPause caps the pause that a host's 429 or 503 with
+	// Retry-After imposes on all requests to it; 0: hosts are not paused.
+	// A 429 or 503 without Retry-After halves the host's PerHostRate,
+	// which comes back an eighth at a time with each success.
+	MaxHostPause time.Duration
+	// Robots obeys robots.txt for every job (a job may ask for it alone
+	// with its Robots field), for RobotsUserAgent (default "fetchstream"):
+	// fetched once per site through the fetcher, which must then be a
+	// RobotsFetcher, kept RobotsTTL (default 1h), its Crawl-delay a pace
+	// for the site. A disallowed URL fails as robots_disallowed without a
+	// request.
+	Robots          bool
+	RobotsTTL       time.Duration
+	RobotsUserAgent string
+
 	// Observer, if set, is told of every request (for metrics).
 	Observer Observer
 }
@@ -44,7 +74,41 @@ type Observer interface {
 	RequestFinished(r *wire.Result)
 }
 
+// HostObserver, when the Observer is one too, is also told of the URLs
+// that wait on their hosts.
+type HostObserver interface {
+	// Refused is called with the result of a URL that ended without a
+	// request (robots_disallowed), instead of RequestStarted and
+	// RequestFinished.
+	Refused(r *wire.Result)
+	// Hosts is called, from the dispatcher, about once a second while a
+	// per-host rule is on, and once more when the waits are over.
+	Hosts(HostStats)
+}
+
+// HostStats is what waits on hosts at one moment.
+type HostStats struct {
+	// Paused counts the hosts under a pause (429 or 503 with Retry-After).
+	Paused int
+	// Waiting counts the URLs held by their host's gates: its cap, pace,
+	// pause or robots.txt (only URLs within their batch's window count).
+	Waiting int
+	// Top holds the hosts with the most waiting URLs, most first, at most
+	// TopHosts of them.
+	Top []HostWaiting
+}
+
+// HostWaiting is one host and the URLs waiting on it.
+type HostWaiting struct {
+	Host    string `json:"host"`
+	Waiting int    `json:"waiting"`
+}
+
+// TopHosts bounds HostStats.Top.
+const TopHosts = 5
+
 func (c FetchConfig) validate() error {
+	_, keyErr := ParseHostKeyMode(string(c.PerHostKey))
 	switch {
 	case c.Concurrency < 1:
 		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
@@ -54,6 +118,18 @@ func (c FetchConfig) validate() error {
 		return fmt.Errorf("%w: max active batches must be at least 1, got %d", ErrConfig, c.MaxActive)
 	case c.PerHost < 0:
 		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
+	case c.PerHostRate < 0 || math.IsNaN(c.PerHostRate) || math.IsInf(c.PerHostRate, 0):
+		return fmt.Errorf("%w: per-host rate must be a non-negative number, got %g", ErrConfig, c.PerHostRate)
+	case c.PerHostBurst < 0:
+		return fmt.Errorf("%w: per-host burst must not be negative, got %d", ErrConfig, c.PerHostBurst)
+	case !(c.PerHostJitter >= 0 && c.PerHostJitter <= 1):
+		return fmt.Errorf("%w: per-host jitter must be from 0 to 1, got %g", ErrConfig, c.PerHostJitter)
+	case keyErr != nil:
+		return keyErr
+	case c.MaxHostPause < 0:
+		return fmt.Errorf("%w: max host pause must not be negative, got %s", ErrConfig, c.MaxHostPause)
+	case c.RobotsTTL < 0:
+		return fmt.Errorf("%w: robots TTL must not be negative, got %s", ErrConfig, c.RobotsTTL)
 	}
 	return nil
 }
@@ -69,9 +145,11 @@ func (c FetchConfig) validate() error {
 //
 // Bounds: at most Concurrency requests in flight; per job at most Window
 // URLs started and not yet passed on, and at most its own Concurrency in
-// flight; at most MaxActive jobs in progress. Slots are shared fairly
-// between jobs, weighted by priority (see scheduler). When ctx is canceled, requests in flight end as canceled
-// results and URLs not yet started end as canceled without a request; the
+// flight; at most MaxActive jobs in progress; per host the rules of
+// FetchConfig, a URL held by them waiting without a slot. Slots are shared
+// fairly between jobs, weighted by priority (see scheduler). When ctx is
+// canceled, requests in flight end as canceled results and URLs not yet
+// started (held by their hosts or not) end as canceled without a request; the
 // stage still emits every result, then closes its output once its input is
 // closed and all is passed on. Fetch closes Out; the upstream closes In.
 // Out holds up to HandoffBuffer elements, across jobs: a result counts as
@@ -82,12 +160,20 @@ type Fetch struct {
 	cfg         FetchConfig
 	fetcher     URLFetcher
 	completions chan completion
+	signals     *signalBoard
+
+	robots        RobotsFetcher // nil when the fetcher is not one
+	robotsSem     chan struct{}
+	robotsDone    chan robotsResult
+	robotsPending int // robots.txt fetches under way; the dispatcher's
 }
 
-// task is one URL to fetch: index of batch.
+// task is one URL to fetch: index of batch, after waiting hostWait for
+// its host.
 type task struct {
-	batch *batchState
-	index int
+	batch    *batchState
+	index    int
+	hostWait time.Duration
 }
 
 type completion struct {
@@ -104,44 +190,80 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.PerHostKey, _ = ParseHostKeyMode(string(cfg.PerHostKey))
+	if cfg.RobotsTTL == 0 {
+		cfg.RobotsTTL = DefaultRobotsTTL
+	}
+	if cfg.RobotsUserAgent == "" {
+		cfg.RobotsUserAgent = "fetchstream"
+	}
+	robots, _ := fetcher.(RobotsFetcher)
+	if cfg.Robots && robots == nil {
+		return nil, fmt.Errorf("%w: robots.txt is on, and the fetcher cannot fetch it (not a RobotsFetcher)", ErrConfig)
+	}
 	f := &Fetch{
 		ctx:         ctx,
 		cfg:         cfg,
 		fetcher:     fetcher,
 		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
 		completions: make(chan completion, cfg.Concurrency),
+		signals:     newSignalBoard(cfg),
+		robots:      robots,
+		robotsSem:   make(chan struct{}, cfg.Concurrency),
+		robotsDone:  make(chan robotsResult),
 	}
 	go f.dispatch()
 	return f, nil
 }
 
+// DefaultRobotsTTL is how long a robots.txt is kept when RobotsTTL is 0.
+const DefaultRobotsTTL = time.Hour
+
 // dispatch is the stage's one owner of state: it admits jobs, starts
-// requests while slots are free, orders completions and feeds Out.
+// requests while slots are free, orders completions and feeds Out. Its
+// timer is set for the earliest moment a held host may pass again (a
+// token, the end of a pause): no polling.
 func (f *Fetch) dispatch() {
 	defer close(f.out)
-	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost)
+	var startRobots func(*gate)
+	if f.robots != nil {
+		startRobots = f.fetchRobots
+	}
+	sched := newScheduler(f.cfg, startRobots)
 	var (
 		queue    outQueue
 		workers  workerPool
 		inFlight int
 		inOpen   = true
 		active   int
+		canceled = f.ctx.Done()
+		wake     = newWakeTimer()
+		hosts    = newHostReporter(f.cfg)
 	)
 	defer workers.stop()
+	defer wake.stop()
 	trim := time.NewTicker(workerIdle)
 	defer trim.Stop()
 	for {
+		now := time.Now()
+		sched.wakeDue(now)
 		for inFlight < f.cfg.Concurrency {
-			b, i, ok := sched.next()
+			g, ok := sched.next(now)
 			if !ok {
 				break
 			}
+			if g.refused {
+				f.refuse(g, sched, &queue, &active)
+				continue
+			}
 			inFlight++
-			workers.start(f, task{batch: b, index: i})
+			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait})
 		}
-		if !inOpen && active == 0 && inFlight == 0 && queue.empty() {
+		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
+			hosts.report(sched, now, true)
 			return
 		}
+		wake.set(sched.nextWake(), now)
 		var input <-chan any
 		if inOpen && active < f.cfg.MaxActive {
 			input = f.in
@@ -161,19 +283,47 @@ func (f *Fetch) dispatch() {
 				active++
 			}
 		case c := <-f.completions:
+			f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
 			inFlight--
 			workers.idle(c.worker)
-			sched.finished(c.batch, c.index)
+			sched.finished(c.batch, c.index, &c.result, time.Now())
 			if f.complete(c, sched, &queue) {
 				active--
 			}
+		case sig := <-f.signals.ch:
+			sched.slowDown(sig)
+		case r := <-f.robotsDone:
+			f.robotsPending--
+			sched.robotsFetched(r, time.Now())
 		case output <- head.element:
 			queue.pop()
 			if head.batch != nil {
 				head.batch.markSent()
 			}
+		case <-wake.c():
+			wake.fired()
+		case <-canceled:
+			canceled = nil
+			sched.stop()
+		case <-hosts.c():
+			hosts.report(sched, time.Now(), false)
 		case <-trim.C:
 			workers.trim()
+			now := time.Now()
+			sched.sweep(now)
+			f.signals.sweep(now)
+		}
+	}
+}
+
+// takeSignals files the hosts' slow-downs already sent.
+func (f *Fetch) takeSignals(sched *scheduler) {
+	for {
+		select {
+		case sig := <-f.signals.ch:
+			sched.slowDown(sig)
+		default:
+			return
 		}
 	}
 }
@@ -193,7 +343,7 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	if job.Flow == "" {
 		job.Flow = job.ID
 	}
-	sched.add(newBatchState(job, f.cfg.Window, f.cfg.PerHost > 0))
+	sched.add(newBatchState(job, f.cfg.Window))
 	return true
 }
 
@@ -204,11 +354,30 @@ func (f *Fetch) work(ctx context.Context, t task, w worker) {
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
-	r := f.fetcher.Fetch(ctx, b.job.URLs[i], b.job.Timeout)
+	r := f.fetcher.Fetch(ctx, b.job.url(i), b.job.Timeout)
+	if t.hostWait > 0 {
+		r.HostWaitMS = durationMS(t.hostWait)
+	}
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestFinished(&r)
 	}
 	f.completions <- completion{batch: b, index: i, result: r, worker: w}
+}
+
+// refuse files the result of a URL that robots.txt disallows: no request,
+// no worker.
+func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) {
+	r := wire.Result{URL: g.batch.job.url(g.index), FetchedAt: time.Now().UTC(), Error: wire.ErrRobotsDisallowed,
+		Message: "the site's robots.txt disallows this URL for " + f.cfg.RobotsUserAgent}
+	if g.hostWait > 0 {
+		r.HostWaitMS = durationMS(g.hostWait)
+	}
+	if obs, ok := f.cfg.Observer.(HostObserver); ok {
+		obs.Refused(&r)
+	}
+	if f.complete(completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
+		*active--
+	}
 }
 
 // complete files a finished request and reports whether its batch is
@@ -236,4 +405,6 @@ func rejected(job *Job) *Done {
 	return &Done{Job: job, Summary: s}
 }
 
-func sinceMS(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+func sinceMS(t time.Time) float64 { return durationMS(time.Since(t)) }
+
+func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 func urlsOf(target *fetchtest.Target, path string, n int) []string {
@@ -175,28 +176,81 @@ func TestSchedulerPerHostCapSkipsToOtherHosts(t *testing.T) {
 	}
 }
 
+// BenchmarkSchedulerNext measures a grant: plain (no gates), and with a
+// per-host cap or a per-host rate on, 64 hosts shared by every batch,
+// windows of 256 and 64 requests in flight (each grant finishes the
+// oldest one). With a rate, a fake clock moves 50µs per call, so that
+// most hosts are out of tokens most of the time and most URLs wait:
+// the cost per grant stays flat as batches go from 1 to 256.
 func BenchmarkSchedulerNext(b *testing.B) {
-	for _, active := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("active=%d", active), func(b *testing.B) {
-			fill := func() *scheduler {
-				s := newScheduler(64, 0)
-				for i := range active {
-					batch := newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), URLs: make([]string, 1<<16)}, 1<<16, false)
-					batch.reach(1<<16 - 1) // grown in advance: the scheduler is measured, not the ring
-					s.add(batch)
+	const (
+		hosts    = 64
+		inFlight = 64
+		perBatch = 4096
+	)
+	urls := make([]string, perBatch)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://h%d.example/p%d", i%hosts, i)
+	}
+	modes := []struct {
+		name string
+		cfg  FetchConfig
+	}{
+		{"plain", FetchConfig{Concurrency: inFlight}},
+		{"per-host=1", FetchConfig{Concurrency: inFlight, PerHost: 1}},
+		{"rate=100", FetchConfig{Concurrency: inFlight, PerHostRate: 100, PerHostBurst: 1}},
+	}
+	for _, mode := range modes {
+		for _, active := range []int{1, 16, 256} {
+			b.Run(fmt.Sprintf("%s/active=%d", mode.name, active), func(b *testing.B) {
+				var s *scheduler
+				fill := func() {
+					s = newScheduler(mode.cfg, nil)
+					for i := range active {
+						s.add(newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), URLs: urls}, 256))
+					}
 				}
-				return s
-			}
-			s := fill()
-			b.ReportAllocs()
-			for b.Loop() {
-				batch, _, ok := s.next()
-				if !ok {
-					s = fill() // every URL started: begin again
-					continue
+				fill()
+				now := time.Now()
+				var running []grant
+				finish := func(g grant) {
+					r := wire.Result{Status: 200}
+					s.finished(g.batch, g.index, &r, now)
+					g.batch.complete(g.index, r, func(wire.Result) {})
+					for g.batch.sent < g.batch.queued {
+						g.batch.markSent()
+					}
+					if g.batch.allQueued() {
+						s.remove(g.batch)
+					}
 				}
-				batch.inFlight--
-			}
-		})
+				grants := 0
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if mode.cfg.PerHostRate > 0 {
+						now = now.Add(50 * time.Microsecond)
+						s.wakeDue(now)
+					}
+					if len(running) == inFlight {
+						finish(running[0])
+						running = running[1:]
+					}
+					g, ok := s.next(now)
+					if ok {
+						grants++
+						running = append(running, g)
+						continue
+					}
+					if len(s.flows) == 0 || len(running) == 0 && s.nextWake().IsZero() {
+						b.StopTimer()
+						fill() // every URL done: begin again
+						running = running[:0]
+						b.StartTimer()
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(grants, 1)), "ns/grant")
+			})
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -148,6 +149,11 @@ func (f *Fetcher) Close() { f.client.CloseIdleConnections() }
 // counting them. Fetch holds its caller's slot for all of that. When ctx
 // is canceled, the request in flight or the wait before a retry ends at
 // once and the result is canceled.
+//
+// When ctx carries a hostsignal.Receiver, Fetch tells it of every 429 and
+// 503 (with the Retry-After), and waits before a retry at least as long
+// as it says rawURL's host is paused: the retry respects the pause that
+// the host asked of everyone (the wait still counts against the budget).
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result {
 	start := time.Now()
 	res := f.fetch(ctx, rawURL, timeout, start)
@@ -167,10 +173,23 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duratio
 		return res
 	}
 	deadline := start.Add(f.retry.budget(timeout))
+	signals := hostsignal.From(ctx)
 	for n := 1; ; n++ {
 		var retryAfter time.Duration
 		res, retryAfter = f.try(ctx, u, min(timeout, time.Until(deadline)))
 		res.Attempts = n
+		hold := time.Duration(0)
+		if signals != nil {
+			if s := res.Status; res.Error == wire.ErrHTTP && (s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable) {
+				signals.SlowDown(ctx, rawURL, s, retryAfter)
+			}
+			if n <= f.retry.retries && retryable(&res) {
+				hold = signals.PausedFor(rawURL)
+			}
+		}
+		if hold > 0 && hold > retryAfter {
+			retryAfter = hold // the host's pause, as a Retry-After of its own
+		}
 		wait, again := f.retry.next(n, &res, retryAfter, time.Until(deadline), timeout)
 		if !again {
 			return res
