@@ -62,10 +62,10 @@ type Job struct {
 	// for the job even when the stage does not (see FetchConfig).
 	PerHostRate float64
 	Robots      bool
-	Reply         string
-	Start         time.Time
-	Settle        Settler
-	Err           *BatchError
+	Reply       string
+	Start       time.Time
+	Settle      Settler
+	Err         *BatchError
 }
 
 // BatchError is a batch-level rejection, reported in the summary.
