@@ -14,12 +14,15 @@ import (
 // A URL passes all the gates of its lane (see lane) or waits. Gates are
 // owned by the dispatcher goroutine.
 //
-// A blocked gate keeps the lanes parked on it (waiters) and wakes them all
-// when it may pass again: on an event (a request to the host finished, the
-// robots.txt arrived) or at a time (a token, the end of a pause), for
-// which it is in the scheduler's timer heap. Woken lanes check again, so a
-// gate that wakes too early or for too many costs a re-park, not a wrong
-// start.
+// A blocked gate keeps the lanes parked on it (waiters, first parked
+// first) and, when it may pass again, on an event (a request to the host
+// finished) or at a time (a token, the end of a pause, for which it is in
+// the scheduler's timer heap), the scheduler opens it: it wakes as many
+// lanes as the gate has room for, and more only if those do not take the
+// room (see scheduler.admitOpened). So a token for a host that 256
+// batches wait on wakes one lane, not 256. Woken lanes check again, so a
+// gate that wakes too early costs a re-park, not a wrong start. The
+// robots.txt arriving, and a stop, wake every lane at once.
 type gate struct {
 	key  string
 	refs int // lanes of active batches that pass this gate
@@ -44,9 +47,13 @@ type gate struct {
 	// robots is set on a robots.txt gate: the site's rules once fetched.
 	robots *robotsEntry
 
-	waiters []*lane
+	waiters []*lane // parked lanes, from whead on
+	whead   int
+	opened  bool      // in the scheduler's opened list
 	timerAt time.Time // when the gate is due in the timer heap; zero: not in it
 }
+
+func (g *gate) waiting() []*lane { return g.waiters[g.whead:] }
 
 // wait reports whether the gate holds a URL at now and, when a time ends
 // the hold, that time (zero when an event must: a request finishing, the
@@ -88,14 +95,25 @@ func (g *gate) take(now time.Time) {
 	}
 }
 
-// release ends a request that passed the gate, and wakes the lanes that
-// waited for its cap.
-func (g *gate) release() {
+// release ends a request that passed the gate, and reports whether that
+// made room under its cap.
+func (g *gate) release() (freed bool) {
 	atCap := g.limit > 0 && g.inFlight >= g.limit
 	g.inFlight--
-	if atCap {
-		g.wake()
+	return atCap
+}
+
+// room is how many URLs the gate, open at now, lets pass before it holds
+// again: at least 1.
+func (g *gate) room(now time.Time) int {
+	n := 1 << 30
+	if g.limit > 0 {
+		n = g.limit - g.inFlight
 	}
+	if g.lim != nil {
+		n = min(n, int(g.lim.TokensAt(now)))
+	}
+	return max(n, 1)
 }
 
 // setPace sets the gate's pace to r requests a second (0: none) with a
@@ -147,7 +165,7 @@ func (g *gate) succeeded(now time.Time) {
 // bucket, no robots.txt worth keeping. Such a gate may be forgotten.
 func (g *gate) idle(now time.Time) bool {
 	switch {
-	case g.refs > 0, g.inFlight > 0, len(g.waiters) > 0, g.pausedUntil.After(now), g.notBefore.After(now):
+	case g.refs > 0, g.inFlight > 0, len(g.waiting()) > 0, g.opened, g.pausedUntil.After(now), g.notBefore.After(now):
 		return false
 	case g.lim != nil && (g.factor < 1 || g.lim.TokensAt(now) < float64(g.lim.Burst())):
 		return false
@@ -161,24 +179,72 @@ func (g *gate) idle(now time.Time) bool {
 func (s *scheduler) park(l *lane, g *gate, until time.Time) {
 	l.parkedOn = g
 	l.parks++
+	if g.whead > 0 && g.whead == len(g.waiters) {
+		g.waiters, g.whead = g.waiters[:0], 0
+	}
 	g.waiters = append(g.waiters, l)
+	s.arm(g, until)
+}
+
+// arm puts g in the timer heap for until, unless it is there for sooner
+// (a zero until: an event will open it).
+func (s *scheduler) arm(g *gate, until time.Time) {
 	if !until.IsZero() && (g.timerAt.IsZero() || until.Before(g.timerAt)) {
 		g.timerAt = until
 		heap.Push(&s.timers, gateTimer{at: until, gate: g})
 	}
 }
 
-// wake hands the gate's waiting lanes back to their batches, to be
-// checked again at the next grant.
-func (g *gate) wake() {
-	for _, l := range g.waiters {
+// wakeN hands up to n of the gate's waiting lanes, first parked first,
+// back to their batches, to be checked again at the next grant.
+func (g *gate) wakeN(n int) {
+	for ; n > 0 && g.whead < len(g.waiters); n-- {
+		l := g.waiters[g.whead]
+		g.waiters[g.whead] = nil
+		g.whead++
 		l.parkedOn = nil
 		if !l.empty() {
 			l.batch.ready.push(l)
 		}
 	}
-	clear(g.waiters)
-	g.waiters = g.waiters[:0]
+}
+
+// wake hands every waiting lane back.
+func (g *gate) wake() { g.wakeN(len(g.waiters)) }
+
+// open marks g as passable again, so that the next grant wakes its
+// waiting lanes as far as it has room.
+func (s *scheduler) open(g *gate) {
+	if !g.opened && len(g.waiting()) > 0 {
+		g.opened = true
+		s.opened = append(s.opened, g)
+	}
+}
+
+// admitOpened wakes, for each opened gate, as many lanes as it has room
+// for. A gate stays opened while it has room and waiting lanes: when the
+// lanes woken did not take the room (their batch is at its own cap, or
+// another gate holds them), the next call wakes more. It reports whether
+// it woke any lane.
+func (s *scheduler) admitOpened(now time.Time) bool {
+	woke := false
+	kept := s.opened[:0]
+	for _, g := range s.opened {
+		until, blocked := g.wait(now)
+		if blocked || len(g.waiting()) == 0 {
+			g.opened = false
+			if blocked && len(g.waiting()) > 0 {
+				s.arm(g, until) // zero until: the event that holds it opens it again
+			}
+			continue
+		}
+		g.wakeN(g.room(now))
+		woke = true
+		kept = append(kept, g)
+	}
+	clear(s.opened[len(kept):])
+	s.opened = kept
+	return woke
 }
 
 // gateTimer is a gate due to be woken at a time.
@@ -213,7 +279,7 @@ func (s *scheduler) wakeDue(now time.Time) {
 		heap.Pop(&s.timers)
 		if t.gate.timerAt.Equal(t.at) {
 			t.gate.timerAt = time.Time{}
-			t.gate.wake()
+			s.open(t.gate)
 		}
 	}
 }

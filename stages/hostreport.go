@@ -105,7 +105,7 @@ func (s *scheduler) hostStats(now time.Time) HostStats {
 		if g.pausedUntil.After(now) {
 			stats.Paused++
 		}
-		for _, l := range g.waiters {
+		for _, l := range g.waiting() {
 			n := l.len()
 			stats.Waiting += n
 			byHost[strings.TrimPrefix(l.gates[0].key, "host ")] += n

@@ -41,6 +41,7 @@ type scheduler struct {
 	vtime    uint64 // pass of the last grant
 	gates    map[string]*gate
 	timers   gateTimers
+	opened   []*gate // gates with room again and lanes to wake
 	stopping bool // the stage is canceled: no gate holds a URL any more
 }
 
@@ -116,6 +117,17 @@ func (s *scheduler) remove(b *batchState) {
 // ok=false when nothing may start (every window, batch cap and gate is
 // full or holds).
 func (s *scheduler) next(now time.Time) (g grant, ok bool) {
+	s.admitOpened(now)
+	for {
+		if g, ok = s.pick(now); ok || len(s.opened) == 0 || !s.admitOpened(now) {
+			return g, ok
+		}
+		// The lanes woken could not start: wake more, while gates have room.
+	}
+}
+
+// pick is one pass of next over the flows.
+func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 	n := len(s.flows)
 	bestPos := -1
 	var (
@@ -171,7 +183,9 @@ func (s *scheduler) finished(b *batchState, index int, r *wire.Result, now time.
 	}
 	l := b.laneOf[index]
 	for _, g := range l.gates {
-		g.release()
+		if g.release() {
+			s.open(g)
+		}
 	}
 	if len(l.gates) > 0 && r.OK() {
 		l.gates[0].succeeded(now)
