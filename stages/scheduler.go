@@ -42,7 +42,7 @@ type scheduler struct {
 	gates    map[string]*gate
 	timers   gateTimers
 	opened   []*gate // gates with room again and lanes to wake
-	stopping bool // the stage is canceled: no gate holds a URL any more
+	stopping bool    // the stage is canceled: no gate holds a URL any more
 }
 
 // flowState is one fair-share unit: its batches in arrival order.
