@@ -2,6 +2,7 @@ package service
 
 import (
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 )
 
@@ -29,5 +30,16 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 		RetryMax:     f.RetryMax,
 		BodyMode:     httpfetch.BodyMode(f.BodyMode),
 		Policy:       httpfetch.Policy{AllowPrivate: f.AllowPrivate, AllowNets: f.AllowNets, Advice: f.BlockedAdvice},
+	}
+}
+
+// stageConfig is the fetch stage f describes, telling obs what it does.
+func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
+	return stages.FetchConfig{
+		Concurrency: f.Concurrency, Window: f.Window, MaxActive: f.MaxActive,
+		PerHost: f.PerHost, PerHostRate: f.PerHostRate, PerHostBurst: f.PerHostBurst, PerHostJitter: f.PerHostJitter,
+		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
+		Robots: f.Robots, RobotsTTL: f.RobotsTTL,
+		Observer: obs,
 	}
 }
