@@ -2,6 +2,8 @@ package stages
 
 import (
 	"context"
+	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -228,5 +230,35 @@ func TestCancelEndsURLsHeldByAPause(t *testing.T) {
 	}
 	if n := host.Requests(); n != 1 {
 		t.Errorf("%d requests, want only the 503", n)
+	}
+}
+
+// With the domain key, a.example.test and b.example.test share one pace:
+// six URLs, three to each, at 5 per second take a second or more, where
+// by host they would go two at a time.
+func TestPerHostKeyDomainSharesThePace(t *testing.T) {
+	target := fetchtest.NewTarget(t)
+	u, _ := url.Parse(target.URL(""))
+	loopback := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	resolver := fetchtest.NewResolver(t, map[string][]netip.Addr{"a.example.test": loopback, "b.example.test": loopback})
+	f, err := httpfetch.New(httpfetch.Config{Concurrency: 4, MaxBody: 1 << 20, MaxRedirects: 5,
+		Policy: httpfetch.Policy{AllowPrivate: true}, Resolver: resolver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	var urls []string
+	for range 3 {
+		urls = append(urls, "http://a.example.test:"+u.Port()+"/text", "http://b.example.test:"+u.Port()+"/text")
+	}
+	run := startFetch(t, t.Context(), f, FetchConfig{Concurrency: 4, Window: 16, MaxActive: 2, PerHostRate: 5, PerHostKey: HostKeyDomain})
+	j := job("domain", time.Minute, urls...)
+	run.stage.In() <- j
+	dones := checkOrdered(t, run.finish(t), j)
+	if s := dones["domain"].Summary; s.OK != 6 {
+		t.Fatalf("summary %+v, want 6 ok", s)
+	}
+	if gap := minGap(target.Hits("/text")); gap < 150*time.Millisecond {
+		t.Errorf("requests to one registrable domain %s apart, want its one pace of 200ms", gap)
 	}
 }
