@@ -24,6 +24,7 @@ import (
 // from its ready lanes; scan is the lowest index not yet put in a lane.
 type batchState struct {
 	job     *Job
+	flow    *flowState // the scheduler's; nil outside one
 	window  int
 	laneOf  []*lane // per URL its lane; nil when no gate applies
 	lanes   []*lane // each lane once
@@ -156,6 +157,7 @@ func (b *batchState) start(i int) {
 // order (from queued on), moving queued past them.
 func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 	b.inFlight--
+	b.stir()
 	s := b.slot(i)
 	b.ring[s], b.done[s] = r, true
 	b.count(r.Error)
@@ -169,6 +171,7 @@ func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 
 // markSent frees the window slot of the oldest unsent index.
 func (b *batchState) markSent() {
+	b.stir()
 	b.started[b.slot(b.sent)] = false
 	b.sent++
 	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {

@@ -205,6 +205,7 @@ func (g *gate) wakeN(n int) {
 		l.parkedOn = nil
 		if !l.empty() {
 			l.batch.ready.push(l)
+			l.batch.stir()
 		}
 	}
 }
