@@ -120,7 +120,7 @@ func (b *batchState) nextInLane(s *scheduler, globalCap int, now time.Time) (*la
 	for {
 		if len(b.ready) > 0 {
 			l := b.ready[0]
-			if l.robots != nil {
+			if l.robots != nil && !s.stopping {
 				s.refreshRobots(l.robots, now)
 			}
 			g, until := l.blocking(now)
