@@ -1,7 +1,6 @@
 package stages
 
 import (
-	"container/heap"
 	"math/rand/v2"
 	"time"
 
@@ -186,15 +185,6 @@ func (s *scheduler) park(l *lane, g *gate, until time.Time) {
 	s.arm(g, until)
 }
 
-// arm puts g in the timer heap for until, unless it is there for sooner
-// (a zero until: an event will open it).
-func (s *scheduler) arm(g *gate, until time.Time) {
-	if !until.IsZero() && (g.timerAt.IsZero() || until.Before(g.timerAt)) {
-		g.timerAt = until
-		heap.Push(&s.timers, gateTimer{at: until, gate: g})
-	}
-}
-
 // wakeN hands up to n of the gate's waiting lanes, first parked first,
 // back to their batches, to be checked again at the next grant.
 func (g *gate) wakeN(n int) {
@@ -246,41 +236,4 @@ func (s *scheduler) admitOpened(now time.Time) bool {
 	clear(s.opened[len(kept):])
 	s.opened = kept
 	return woke
-}
-
-// gateTimer is a gate due to be woken at a time.
-type gateTimer struct {
-	at   time.Time
-	gate *gate
-}
-
-// gateTimers is a min-heap of gate timers by time. An entry whose time is
-// no longer its gate's timerAt is stale and skipped.
-type gateTimers []gateTimer
-
-func (h gateTimers) Len() int           { return len(h) }
-func (h gateTimers) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h gateTimers) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *gateTimers) Push(x any)        { *h = append(*h, x.(gateTimer)) }
-func (h *gateTimers) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = gateTimer{}
-	*h = old[:len(old)-1]
-	return x
-}
-
-// wakeDue wakes the gates whose time has come.
-func (s *scheduler) wakeDue(now time.Time) {
-	for len(s.timers) > 0 {
-		t := s.timers[0]
-		if t.at.After(now) {
-			return
-		}
-		heap.Pop(&s.timers)
-		if t.gate.timerAt.Equal(t.at) {
-			t.gate.timerAt = time.Time{}
-			s.open(t.gate)
-		}
-	}
 }

@@ -7,53 +7,6 @@ import (
 	"time"
 )
 
-// wakeTimer is the dispatcher's one timer, set for the earliest time a
-// held gate may pass.
-type wakeTimer struct {
-	t  *time.Timer
-	at time.Time // zero: not set
-}
-
-func newWakeTimer() *wakeTimer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &wakeTimer{t: t}
-}
-
-// set arms the timer for at (zero: disarms it), unless it is set for at already.
-func (w *wakeTimer) set(at, now time.Time) {
-	if at.Equal(w.at) {
-		return
-	}
-	w.at = at
-	if at.IsZero() {
-		w.t.Stop()
-		return
-	}
-	w.t.Reset(max(at.Sub(now), 0))
-}
-
-// c is the channel to select on: nil while the timer is not set.
-func (w *wakeTimer) c() <-chan time.Time {
-	if w.at.IsZero() {
-		return nil
-	}
-	return w.t.C
-}
-
-func (w *wakeTimer) fired() { w.at = time.Time{} }
-
-func (w *wakeTimer) stop() { w.t.Stop() }
-
-// nextWake is the time of the earliest gate timer (zero: none). A stale
-// entry may make it early; the wake then finds nothing due and re-arms.
-func (s *scheduler) nextWake() time.Time {
-	if len(s.timers) == 0 {
-		return time.Time{}
-	}
-	return s.timers[0].at
-}
-
 // hostReporter tells a HostObserver, once a second, what waits on hosts.
 type hostReporter struct {
 	obs    HostObserver
