@@ -225,7 +225,7 @@ func BenchmarkSchedulerNext(b *testing.B) {
 						s.remove(g.batch)
 					}
 				}
-				grants := 0
+				grants, ok := 0, true
 				b.ReportAllocs()
 				b.ResetTimer()
 				for range b.N {
@@ -233,17 +233,17 @@ func BenchmarkSchedulerNext(b *testing.B) {
 						now = now.Add(50 * time.Microsecond)
 						s.wakeDue(now)
 					}
-					if len(running) == inFlight {
-						finish(running[0])
+					if len(running) == inFlight || !ok && len(running) > 0 {
+						finish(running[0]) // the oldest request ends
 						running = running[1:]
 					}
-					g, ok := s.next(now)
-					if ok {
+					var g grant
+					if g, ok = s.next(now); ok {
 						grants++
 						running = append(running, g)
 						continue
 					}
-					if len(s.flows) == 0 || len(running) == 0 && s.nextWake().IsZero() {
+					if len(s.flows) == 0 {
 						b.StopTimer()
 						fill() // every URL done: begin again
 						running = running[:0]
