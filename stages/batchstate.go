@@ -30,6 +30,7 @@ type batchState struct {
 	lanes   []*lane // each lane once
 	ready   readyLanes
 	scan    int
+	retries map[int]pendingRetry // retries handed back, waiting for their hosts
 	ring    []wire.Result
 	done    []bool // ring slot holds a completed, not yet queued result
 	started []bool // ring slot's index has started (or completed)

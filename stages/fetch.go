@@ -7,6 +7,7 @@ import (
 
 	"github.com/reugn/go-streams"
 
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -48,6 +49,10 @@ type Fetch struct {
 	robotsSem     chan struct{}
 	robotsDone    chan robotsResult
 	robotsPending int // robots.txt fetches under way; the dispatcher's
+	// deferOK: a retry that must wait for its host's pause is handed back
+	// to wait here, not in its worker; so when hosts are paused and the
+	// Observer, if any, can be told (a HostObserver).
+	deferOK bool
 }
 
 // task is one URL to fetch: index of batch, after waiting hostWait for
@@ -56,6 +61,7 @@ type task struct {
 	batch    *batchState
 	index    int
 	hostWait time.Duration
+	resume   *hostsignal.Resume // a retry handed back, to go on with
 }
 
 type completion struct {
@@ -63,6 +69,9 @@ type completion struct {
 	index  int
 	result wire.Result
 	worker worker // idle again once the completion is filed
+	// retry is set when the fetch handed its retry back: the URL waits
+	// for its host again, and result is not its last.
+	retry *pendingRetry
 }
 
 var _ streams.Flow = (*Fetch)(nil)
@@ -94,6 +103,8 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		robotsSem:   make(chan struct{}, cfg.Concurrency),
 		robotsDone:  make(chan robotsResult),
 	}
+	_, hostObserver := cfg.Observer.(HostObserver)
+	f.deferOK = cfg.MaxHostPause > 0 && (cfg.Observer == nil || hostObserver)
 	go f.dispatch()
 	return f, nil
 }
@@ -136,7 +147,7 @@ func (f *Fetch) dispatch() {
 				continue
 			}
 			inFlight++
-			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait})
+			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume})
 		}
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
 			hosts.report(sched, now, true)
@@ -165,7 +176,12 @@ func (f *Fetch) dispatch() {
 			f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
 			inFlight--
 			workers.idle(c.worker)
-			sched.finished(c.batch, c.index, &c.result, time.Now())
+			now := time.Now()
+			sched.finished(c.batch, c.index, &c.result, now)
+			if c.retry != nil {
+				sched.requeue(c.batch, c.index, *c.retry, now)
+				continue
+			}
 			if f.complete(c, sched, &queue) {
 				active--
 			}
@@ -227,13 +243,25 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 }
 
 // work fetches t's URL and reports the completion, with the worker's own
-// channel so the dispatcher can hand it the next task.
-func (f *Fetch) work(ctx context.Context, t task, w worker) {
+// channel so the dispatcher can hand it the next task. A retry that the
+// fetch handed back (see hostsignal.Deferrer) is reported as such.
+func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSignals) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
+	if t.resume != nil {
+		ctx = hostsignal.WithResume(ctx, *t.resume)
+	}
 	r := f.fetcher.Fetch(ctx, b.job.url(i), b.job.Timeout)
+	if resume := signals.handedBack(); resume != nil {
+		if obs, ok := f.cfg.Observer.(HostObserver); ok {
+			obs.RequestDeferred()
+		}
+		f.completions <- completion{batch: b, index: i, result: r, worker: w,
+			retry: &pendingRetry{resume: *resume, hostWait: t.hostWait}}
+		return
+	}
 	if t.hostWait > 0 {
 		r.HostWaitMS = durationMS(t.hostWait)
 	}

@@ -72,6 +72,10 @@ type HostObserver interface {
 	// request (robots_disallowed), instead of RequestStarted and
 	// RequestFinished.
 	Refused(r *wire.Result)
+	// RequestDeferred is called instead of RequestFinished when a URL's
+	// retry was handed back to wait for its host's pause without a slot;
+	// RequestStarted comes again when it resumes.
+	RequestDeferred()
 	// Hosts is called, from the dispatcher, about once a second while a
 	// per-host rule is on, and once more when the waits are over.
 	Hosts(HostStats)

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 )
 
@@ -42,6 +43,16 @@ func (l *lane) push(i int, now time.Time) {
 		parks-- // queued behind a held gate: it waits from now
 	}
 	l.queue = append(l.queue, laneEntry{index: i, queued: now, parks: parks})
+}
+
+// insert puts back index i, started once and handed back, at its place
+// in index order, as waiting for its gates from now.
+func (l *lane) insert(i int, now time.Time) {
+	k := l.head
+	for k < len(l.queue) && l.queue[k].index < i {
+		k++
+	}
+	l.queue = slices.Insert(l.queue, k, laneEntry{index: i, queued: now, parks: l.parks - 1})
 }
 
 // pop removes the head and returns how long it waited for its gates
@@ -96,6 +107,16 @@ func (h *readyLanes) push(l *lane) {
 	if l.heapAt < 0 {
 		heap.Push(h, l)
 	}
+}
+
+// pushOrFix puts l in the heap, or, when it is there, moves it to its
+// new place after its head changed.
+func (h *readyLanes) pushOrFix(l *lane) {
+	if l.heapAt < 0 {
+		heap.Push(h, l)
+		return
+	}
+	heap.Fix(h, l.heapAt)
 }
 
 // popTop takes the top lane out of the heap.

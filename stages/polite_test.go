@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -260,5 +262,83 @@ func TestPerHostKeyDomainSharesThePace(t *testing.T) {
 	}
 	if gap := minGap(target.Hits("/text")); gap < 150*time.Millisecond {
 		t.Errorf("requests to one registrable domain %s apart, want its one pace of 200ms", gap)
+	}
+}
+
+// The retry of a URL that got 429 Retry-After: 1 waits for the pause in
+// the scheduler, not in its worker: with one slot, another host's URLs
+// run during the pause, and then the retry succeeds, its result telling
+// both attempts and the wait.
+func TestRetryWaitsForThePauseWithoutASlot(t *testing.T) {
+	h, other := fetchtest.NewHostile(t), fetchtest.NewTarget(t)
+	f, err := httpfetch.New(httpfetch.Config{Concurrency: 1, MaxBody: 1 << 20, MaxRedirects: 5, Retries: 1,
+		RetryBase: time.Millisecond, RetryMax: time.Millisecond, Policy: httpfetch.Policy{AllowPrivate: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	run := startFetch(t, t.Context(), f, FetchConfig{Concurrency: 1, Window: 8, MaxActive: 4, MaxHostPause: time.Minute})
+	start := time.Now()
+	flaky := job("flaky", 10*time.Second, h.URL("/flaky?key=k&fail=1&status=429&retry_after=1"))
+	run.stage.In() <- flaky
+	waitFor(t, "the 429", func() bool { return h.FlakyCount("k") == 1 })
+	meanwhile := job("meanwhile", 10*time.Second, urlsOf(other, "/text", 3)...)
+	run.stage.In() <- meanwhile
+	waitFor(t, "the other host's batch, during the pause", func() bool { return run.doneCount() == 1 })
+	if n := h.FlakyCount("k"); n != 1 {
+		t.Errorf("the paused host had %d requests before the other host's batch was done, want the 429 alone", n)
+	}
+	got := run.finish(t)
+	dones := checkOrdered(t, got, flaky, meanwhile)
+	if first, _ := position(got, "meanwhile"); first > 3 {
+		t.Error("the other host's batch did not finish first: the one slot was held through the pause")
+	}
+	r := resultsOf(got, "flaky")[0]
+	if !r.OK() || r.Attempts != 2 || r.HostWaitMS < 900 || r.ElapsedMS < 1000 {
+		t.Errorf("retried URL: %q status %d, %d attempts, host_wait_ms %v, elapsed_ms %v; want ok after 2, a wait of about 1s",
+			r.Error, r.Status, r.Attempts, r.HostWaitMS, r.ElapsedMS)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("took %s, shorter than the 1s Retry-After", took)
+	}
+	if s := dones["flaky"].Summary; s.OK != 1 {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// deferrals is a HostObserver that counts the retries handed back.
+type deferrals struct{ n atomic.Int64 }
+
+func (*deferrals) RequestStarted()              {}
+func (*deferrals) RequestFinished(*wire.Result) {}
+func (*deferrals) Refused(*wire.Result)         {}
+func (*deferrals) Hosts(HostStats)              {}
+func (d *deferrals) RequestDeferred()           { d.n.Add(1) }
+
+// A retry handed back to wait for its host's pause ends as canceled when
+// the stage is canceled meanwhile, saying what its attempt ended as.
+func TestCancelEndsARetryWaitingForItsHost(t *testing.T) {
+	h := fetchtest.NewHostile(t)
+	f, err := httpfetch.New(httpfetch.Config{Concurrency: 2, MaxBody: 1 << 20, MaxRedirects: 5, Retries: 2,
+		RetryBase: time.Millisecond, RetryMax: time.Millisecond, Policy: httpfetch.Policy{AllowPrivate: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	obs := &deferrals{}
+	run := startFetch(t, ctx, f, FetchConfig{Concurrency: 2, Window: 8, MaxActive: 4, MaxHostPause: time.Minute, Observer: obs})
+	j := job("j", 30*time.Second, h.URL("/flaky?key=k&fail=9&status=503&retry_after=20"))
+	run.stage.In() <- j
+	waitFor(t, "the retry handed back", func() bool { return obs.n.Load() == 1 })
+	cancel()
+	got := run.finish(t)
+	checkOrdered(t, got, j)
+	r := resultsOf(got, "j")[0]
+	if r.Error != wire.ErrCanceled || r.Attempts != 1 || !strings.Contains(r.Message, "attempt 1 ended as status 503") {
+		t.Errorf("result %q after %d attempts: %s; want canceled after 1, naming the 503", r.Error, r.Attempts, r.Message)
+	}
+	if n := h.FlakyCount("k"); n != 1 {
+		t.Errorf("%d requests, want the 503 alone", n)
 	}
 }

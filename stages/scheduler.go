@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -75,6 +76,7 @@ type grant struct {
 	index    int
 	hostWait time.Duration
 	refused  bool
+	resume   *hostsignal.Resume // a retry handed back, resumed
 }
 
 func newScheduler(cfg FetchConfig, startRobots func(*gate)) *scheduler {
@@ -183,6 +185,10 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 	if l := bestLane; l != nil {
 		g.hostWait = l.pop(now)
 		g.batch.ready.fixTop()
+		if p, ok := g.batch.retries[g.index]; ok {
+			delete(g.batch.retries, g.index)
+			g.resume, g.hostWait = &p.resume, g.hostWait+p.hostWait
+		}
 		if l.robots != nil && !s.stopping && !l.robots.robots.allows(g.batch.job.url(g.index), s.cfg.RobotsUserAgent) {
 			g.refused = true
 			return g, true

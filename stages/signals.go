@@ -88,3 +88,54 @@ func (s *signalBoard) sweep(now time.Time) {
 		}
 	}
 }
+
+// workerSignals is one worker's hostsignal.Deferrer: the stage's board,
+// and the retry that the worker's fetch handed back, if it did.
+type workerSignals struct {
+	*signalBoard
+	deferOK  bool
+	deferred *hostsignal.Resume
+}
+
+var _ hostsignal.Deferrer = (*workerSignals)(nil)
+
+// Defer implements hostsignal.Deferrer: it takes the retry when the
+// stage hands retries back (see Fetch.deferOK).
+func (w *workerSignals) Defer(_ string, _ time.Duration, r hostsignal.Resume) bool {
+	if !w.deferOK {
+		return false
+	}
+	w.deferred = &r
+	return true
+}
+
+// handedBack returns, and forgets, the retry handed back by the last fetch.
+func (w *workerSignals) handedBack() *hostsignal.Resume {
+	r := w.deferred
+	w.deferred = nil
+	return r
+}
+
+// pendingRetry is a retry handed back, kept by its batch until its host
+// lets it go: how to resume it, and the time it waited for its host so far.
+type pendingRetry struct {
+	resume   hostsignal.Resume
+	hostWait time.Duration
+}
+
+// requeue takes back index i of b, whose retry must wait for its host:
+// no longer in flight, it waits at its place in its lane (parked with it
+// when the lane is), and resumes when its gates let it go.
+func (s *scheduler) requeue(b *batchState, i int, p pendingRetry, now time.Time) {
+	b.inFlight--
+	b.stir()
+	if b.retries == nil {
+		b.retries = map[int]pendingRetry{}
+	}
+	b.retries[i] = p
+	l := b.laneOf[i]
+	l.insert(i, now)
+	if l.parkedOn == nil {
+		b.ready.pushOrFix(l)
+	}
+}

@@ -10,6 +10,8 @@ package hostsignal
 import (
 	"context"
 	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // Receiver is told of hosts that say "slow down", and knows their pauses.
@@ -25,7 +27,44 @@ type Receiver interface {
 	PausedFor(rawURL string) time.Duration
 }
 
+// Deferrer is a Receiver that can take a retry off the fetcher's hands
+// when the retry must wait for its host's pause, so that the wait holds no
+// worker: the scheduler keeps the URL until the pause is over, then
+// fetches it again with a context carrying the Resume.
+type Deferrer interface {
+	Receiver
+	// Defer is offered the retry of rawURL after r.Attempts attempts,
+	// which must wait wait for its host. Returning true takes it: the
+	// fetcher then returns r.Last at once, and the result the caller
+	// keeps is the one of the call it makes again with WithResume(r).
+	Defer(rawURL string, wait time.Duration, r Resume) bool
+}
+
+// Resume is what a fetch handed back with Defer needs to go on: attempts
+// made, the first one's start (the budget and the result's elapsed time
+// count from it) and the last attempt's result, which stands when the
+// budget is spent by the time the URL comes back.
+type Resume struct {
+	Attempts int
+	Start    time.Time
+	Last     wire.Result
+}
+
 type key struct{}
+
+type resumeKey struct{}
+
+// WithResume returns ctx carrying r, for the fetch that takes up a
+// deferred retry.
+func WithResume(ctx context.Context, r Resume) context.Context {
+	return context.WithValue(ctx, resumeKey{}, r)
+}
+
+// ResumeFrom returns the Resume ctx carries, if any.
+func ResumeFrom(ctx context.Context) (Resume, bool) {
+	r, ok := ctx.Value(resumeKey{}).(Resume)
+	return r, ok
+}
 
 // With returns ctx carrying r.
 func With(ctx context.Context, r Receiver) context.Context { return context.WithValue(ctx, key{}, r) }

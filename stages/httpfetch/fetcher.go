@@ -154,27 +154,46 @@ func (f *Fetcher) Close() { f.client.CloseIdleConnections() }
 // 503 (with the Retry-After), and waits before a retry at least as long
 // as it says rawURL's host is paused: the retry respects the pause that
 // the host asked of everyone (the wait still counts against the budget).
+// When the Receiver is a hostsignal.Deferrer and the pause covers the
+// wait, Fetch offers it the retry instead of waiting: taken, it returns
+// at once, and a later Fetch with hostsignal.WithResume goes on from the
+// attempts made, within the same budget.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result {
 	start := time.Now()
-	res := f.fetch(ctx, rawURL, timeout, start)
+	resume, resumed := hostsignal.ResumeFrom(ctx)
+	if resumed {
+		start = resume.Start
+	}
+	res := f.fetch(ctx, rawURL, timeout, start, resume)
 	res.URL, res.FetchedAt = rawURL, start.UTC()
 	res.ElapsedMS = durationMS(time.Since(start))
 	return res
 }
 
-func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duration, start time.Time) (res wire.Result) {
+// deferSlack is how much sooner than the wait a host's pause may end and
+// still take a deferred retry: the two are measured a moment apart.
+const deferSlack = 100 * time.Millisecond
+
+func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duration, start time.Time, resume hostsignal.Resume) (res wire.Result) {
 	u, err := ParseTarget(rawURL)
 	if err != nil {
 		res.Error, res.Message = Classify(err)
 		return res
 	}
 	if err := ctx.Err(); err != nil {
+		if resume.Attempts > 0 {
+			return stoppedWaiting(resume.Last, resume.Attempts)
+		}
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
 		return res
 	}
 	deadline := start.Add(f.retry.budget(timeout))
+	if resume.Attempts > 0 && time.Until(deadline) < timeout/2 {
+		return resume.Last // the wait for the host spent the budget: the last attempt stands
+	}
 	signals := hostsignal.From(ctx)
-	for n := 1; ; n++ {
+	deferrer, _ := signals.(hostsignal.Deferrer)
+	for n := resume.Attempts + 1; ; n++ {
 		var retryAfter time.Duration
 		res, retryAfter = f.try(ctx, u, min(timeout, time.Until(deadline)))
 		res.Attempts = n
@@ -194,14 +213,24 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duratio
 		if !again {
 			return res
 		}
-		if !backoff.Sleep(ctx, wait) {
-			last := string(res.Error)
-			if res.Error == wire.ErrHTTP {
-				last = fmt.Sprintf("status %d", res.Status)
-			}
-			res.Error, res.Message = wire.ErrCanceled,
-				fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, last)
+		if deferrer != nil && hold > 0 && hold+deferSlack >= wait &&
+			deferrer.Defer(rawURL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: res}) {
 			return res
 		}
+		if !backoff.Sleep(ctx, wait) {
+			return stoppedWaiting(res, n)
+		}
 	}
+}
+
+// stoppedWaiting is the canceled result of a URL whose attempt n ended as
+// last and whose retry was waiting when the service stopped.
+func stoppedWaiting(last wire.Result, n int) wire.Result {
+	kind := string(last.Error)
+	if last.Error == wire.ErrHTTP {
+		kind = fmt.Sprintf("status %d", last.Status)
+	}
+	last.Error, last.Message = wire.ErrCanceled,
+		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
+	return last
 }

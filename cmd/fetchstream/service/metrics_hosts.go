@@ -62,4 +62,11 @@ func (m *metrics) Refused(r *wire.Result) {
 	}
 }
 
+// RequestDeferred implements stages.HostObserver: the URL's retry waits
+// for its host without a slot, so it is no longer in flight.
+func (m *metrics) RequestDeferred() {
+	m.inFlight.Dec()
+	m.inFlightCount.Add(-1)
+}
+
 var _ stages.HostObserver = (*metrics)(nil)
