@@ -1,10 +1,11 @@
-// Package hostsignal carries, through a request's context, the hook by
+// Package hostsignal carries, through a request's context, the hooks by
 // which an HTTP fetcher tells whoever schedules its requests that a host
-// asked it to slow down, and asks that scheduler how long a host is paused
-// before it retries. The fetch stage (package stages) installs a Receiver
-// on its workers' contexts; the fetcher (package stages/httpfetch) calls
-// it. Neither imports the other, as net/http/httptrace hooks a client
-// without the client knowing its caller.
+// asked it to slow down, asks that scheduler how long a host is paused
+// before it retries, and may hand it a retry that must wait for the pause
+// (Deferrer), to take up later from a Resume. The fetch stage (package
+// stages) installs a Receiver on its workers' contexts; the fetcher
+// (package stages/httpfetch) calls it. Neither imports the other, as
+// net/http/httptrace hooks a client without the client knowing its caller.
 package hostsignal
 
 import (
