@@ -44,7 +44,7 @@ type batchState struct {
 }
 
 func newBatchState(job *Job, window int) *batchState {
-	n := len(job.URLs)
+	n := len(job.Requests)
 	size := min(window, n, initialRing)
 	b := &batchState{
 		job:     job,
@@ -76,7 +76,7 @@ func (b *batchState) reach(i int) {
 	for i-b.sent >= size {
 		size *= 2
 	}
-	size = min(size, b.window, len(b.job.URLs))
+	size = min(size, b.window, len(b.job.Requests))
 	ring, done, started := make([]wire.Result, size), make([]bool, size), make([]bool, size)
 	for j := b.sent; j < b.sent+len(b.ring); j++ {
 		from, to := j%len(b.ring), j%size
@@ -101,7 +101,7 @@ func (b *batchState) nextIndex(globalCap int) int {
 	if b.atLimit(globalCap) {
 		return -1
 	}
-	if end := min(len(b.job.URLs), b.sent+b.window); b.nextStart < end {
+	if end := min(len(b.job.Requests), b.sent+b.window); b.nextStart < end {
 		return b.nextStart
 	}
 	return -1
@@ -117,7 +117,7 @@ func (b *batchState) nextInLane(s *scheduler, globalCap int, now time.Time) (*la
 	if b.atLimit(globalCap) {
 		return nil, -1
 	}
-	end := min(len(b.job.URLs), b.sent+b.window)
+	end := min(len(b.job.Requests), b.sent+b.window)
 	for {
 		if len(b.ready) > 0 {
 			l := b.ready[0]
@@ -149,7 +149,7 @@ func (b *batchState) start(i int) {
 	b.reach(i)
 	b.started[b.slot(i)] = true
 	b.inFlight++
-	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
+	for b.nextStart < len(b.job.Requests) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
 		b.nextStart++
 	}
 }
@@ -162,7 +162,7 @@ func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 	s := b.slot(i)
 	b.ring[s], b.done[s] = r, true
 	b.count(r.Error)
-	for b.queued < len(b.job.URLs) && b.done[b.slot(b.queued)] {
+	for b.queued < len(b.job.Requests) && b.done[b.slot(b.queued)] {
 		s := b.slot(b.queued)
 		ready(b.ring[s])
 		b.ring[s], b.done[s] = wire.Result{}, false
@@ -175,18 +175,18 @@ func (b *batchState) markSent() {
 	b.stir()
 	b.started[b.slot(b.sent)] = false
 	b.sent++
-	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
+	for b.nextStart < len(b.job.Requests) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
 		b.nextStart++
 	}
 }
 
-func (b *batchState) allQueued() bool { return b.queued == len(b.job.URLs) }
+func (b *batchState) allQueued() bool { return b.queued == len(b.job.Requests) }
 
-func (b *batchState) hasUnstarted() bool { return b.nextStart < len(b.job.URLs) }
+func (b *batchState) hasUnstarted() bool { return b.nextStart < len(b.job.Requests) }
 
 // url is the URL of index i: the one place the stage reads a job's URLs
 // by index.
-func (j *Job) url(i int) string { return j.URLs[i] }
+func (j *Job) url(i int) string { return j.Requests[i].URL }
 
 func (b *batchState) count(kind wire.ErrorKind) {
 	if kind == "" {

@@ -11,10 +11,12 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// URLFetcher fetches one URL into a result; *httpfetch.Fetcher is the real one.
-// Fetch must return promptly once ctx is canceled.
+// URLFetcher fetches one request into a result; *httpfetch.Fetcher is the
+// real one. Do merges opts's defaults into req (see
+// wire.RequestOptions.Apply), fails a request that must not be sent as
+// invalid_request, and must return promptly once ctx is canceled.
 type URLFetcher interface {
-	Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result
+	Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result
 }
 
 // Fetch is the ordered, bounded-parallel fetch Flow. It takes *Job and
@@ -231,7 +233,7 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 		queue.push(queued{element: element}) // not ours: pass it on untouched
 		return false
 	}
-	if job.Err != nil || len(job.URLs) == 0 {
+	if job.Err != nil || len(job.Requests) == 0 {
 		queue.push(queued{element: rejected(job)})
 		return false
 	}
@@ -253,7 +255,7 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 	if t.resume != nil {
 		ctx = hostsignal.WithResume(ctx, *t.resume)
 	}
-	r := f.fetcher.Fetch(ctx, b.job.url(i), b.job.Timeout)
+	r := f.fetcher.Do(ctx, b.job.Requests[i], b.job.Options, b.job.Timeout)
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()
@@ -275,7 +277,7 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 // no worker.
 func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) {
 	r := wire.Result{URL: g.batch.job.url(g.index), FetchedAt: time.Now().UTC(), Error: wire.ErrRobotsDisallowed,
-		Message: "the site's robots.txt disallows this URL for " + f.cfg.RobotsUserAgent}
+		Message: "the site's robots.txt disallows this URL for " + robotsAgent(g.batch.job, f.cfg.RobotsUserAgent)}
 	if g.hostWait > 0 {
 		r.HostWaitMS = durationMS(g.hostWait)
 	}
@@ -292,7 +294,7 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
-		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.URLs)
+		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
 		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
 	})
 	if !b.allQueued() {

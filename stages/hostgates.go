@@ -28,8 +28,8 @@ func (s *scheduler) attach(b *batchState) {
 		flowRate = r // it may lower the stage's rate, never raise it
 	}
 	byKey := map[string]*lane{}
-	b.laneOf = make([]*lane, len(job.URLs))
-	for i := range job.URLs {
+	b.laneOf = make([]*lane, len(job.Requests))
+	for i := range job.Requests {
 		key, origin := targetKeys(job.url(i), s.cfg.PerHostKey)
 		laneKey := key
 		if robots {

@@ -342,3 +342,22 @@ func TestCancelEndsARetryWaitingForItsHost(t *testing.T) {
 		t.Errorf("%d requests, want the 503 alone", n)
 	}
 }
+
+// A batch's own user_agent is the one whose robots.txt rules it obeys.
+func TestRobotsForTheBatchUserAgent(t *testing.T) {
+	site := fetchtest.NewTarget(t)
+	site.SetRobots("User-agent: otherbot\nDisallow: /\n")
+	run := startFetch(t, t.Context(), loopbackFetcher(t, 2), FetchConfig{Concurrency: 2, Window: 8, MaxActive: 4, Robots: true})
+	other := job("other", time.Minute, site.URL("/text"))
+	other.Options = &wire.RequestOptions{UserAgent: "otherbot/1.0"}
+	ours := job("ours", time.Minute, site.URL("/text"))
+	run.stage.In() <- other
+	run.stage.In() <- ours
+	dones := checkOrdered(t, run.finish(t), other, ours)
+	if s := dones["other"].Summary; s.Errors[wire.ErrRobotsDisallowed] != 1 {
+		t.Errorf("the batch as otherbot: %+v, want robots_disallowed", s)
+	}
+	if s := dones["ours"].Summary; s.OK != 1 {
+		t.Errorf("the batch as fetchstream: %+v, want ok", s)
+	}
+}

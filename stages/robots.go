@@ -61,6 +61,17 @@ func (e *robotsEntry) allows(rawURL, agent string) bool {
 	return e.data.TestAgent(path, agent)
 }
 
+// robotsAgent is the User-Agent whose robots.txt rules apply to job's
+// URLs: the job's own, when it names one, else the stage's.
+func (s *scheduler) robotsAgent(job *Job) string { return robotsAgent(job, s.cfg.RobotsUserAgent) }
+
+func robotsAgent(job *Job, stage string) string {
+	if job.Options != nil && job.Options.UserAgent != "" {
+		return job.Options.UserAgent
+	}
+	return stage
+}
+
 // refreshRobots starts a fetch of g's robots.txt when it has none, or
 // only a stale one, and none is under way.
 func (s *scheduler) refreshRobots(g *gate, now time.Time) {

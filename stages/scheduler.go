@@ -189,7 +189,7 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 			delete(g.batch.retries, g.index)
 			g.resume, g.hostWait = &p.resume, g.hostWait+p.hostWait
 		}
-		if l.robots != nil && !s.stopping && !l.robots.robots.allows(g.batch.job.url(g.index), s.cfg.RobotsUserAgent) {
+		if l.robots != nil && !s.stopping && !l.robots.robots.allows(g.batch.job.url(g.index), s.robotsAgent(g.batch.job)) {
 			g.refused = true
 			return g, true
 		}

@@ -189,9 +189,9 @@ func BenchmarkSchedulerNext(b *testing.B) {
 		inFlight = 64
 		perBatch = 4096
 	)
-	urls := make([]string, perBatch)
-	for i := range urls {
-		urls[i] = fmt.Sprintf("http://h%d.example/p%d", i%hosts, i)
+	requests := make([]wire.Request, perBatch)
+	for i := range requests {
+		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%hosts, i)
 	}
 	modes := []struct {
 		name string
@@ -208,7 +208,7 @@ func BenchmarkSchedulerNext(b *testing.B) {
 				fill := func() {
 					s = newScheduler(mode.cfg, nil)
 					for i := range active {
-						s.add(newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), URLs: urls}, 256))
+						s.add(newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: requests}, 256))
 					}
 				}
 				fill()
@@ -274,7 +274,7 @@ func TestSchedulerGatesRandom(t *testing.T) {
 		for k := range urls {
 			urls[k] = fmt.Sprintf("http://h%d.example/%d", rng.IntN(5), k)
 		}
-		j := &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i % 7), URLs: urls, Priority: rng.IntN(3)}
+		j := &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i % 7), Requests: wire.URLs(urls...), Priority: rng.IntN(3)}
 		if i%4 == 0 {
 			j.PerHostRate = 500
 		}

@@ -59,7 +59,7 @@ func TestDecodeBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.ID != c.id || !slices.Equal(b.URLs, c.urls) || b.TimeoutMS != c.timeoutMS {
+			if b.ID != c.id || !slices.Equal(urlsOf(b.URLs), c.urls) || b.TimeoutMS != c.timeoutMS {
 				t.Errorf("got %+v, want id %q urls %q timeout %d", b, c.id, c.urls, c.timeoutMS)
 			}
 		})
@@ -96,4 +96,12 @@ func TestDecodeBatchPolitenessFields(t *testing.T) {
 	if _, err := DecodeBatch([]byte(`{"urls":["http://a"],"per_host_rate":-1}`), ""); !errors.Is(err, ErrBadBatch) {
 		t.Errorf("negative per_host_rate: err %v, want ErrBadBatch", err)
 	}
+}
+
+func urlsOf(requests []Request) []string {
+	var urls []string
+	for _, r := range requests {
+		urls = append(urls, r.URL)
+	}
+	return urls
 }

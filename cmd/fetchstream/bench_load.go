@@ -160,7 +160,7 @@ func makeBatches(prefix string, count, size int, url string) []wire.Batch {
 		for j := range urls {
 			urls[j] = url
 		}
-		batches[i] = wire.Batch{ID: fmt.Sprintf("%s-%d", prefix, i), URLs: urls}
+		batches[i] = wire.Batch{ID: fmt.Sprintf("%s-%d", prefix, i), URLs: wire.URLs(urls...)}
 	}
 	return batches
 }

@@ -25,6 +25,8 @@ var flagOf = map[string]string{
 	"Fetch.MaxRedirects": "--max-redirects", "Fetch.BodyMode": "--body", "Fetch.Retries": "--retries",
 	"Fetch.RetryBase": "--retry-base", "Fetch.RetryMax": "--retry-max",
 	"Fetch.AllowPrivate": "--allow-private", "Fetch.AllowNets": "--allow-net",
+	"Fetch.UserAgent": "--user-agent", "Fetch.MaxRequestBody": "--max-request-body",
+	"Fetch.ResponseHeaders": "--response-headers", "Fetch.Credentials": "--credentials",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",
 	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
 }

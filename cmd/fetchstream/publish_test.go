@@ -36,7 +36,8 @@ func TestSplitBatches(t *testing.T) {
 			next := 0
 			for i, b := range got {
 				sizes = append(sizes, len(b.URLs))
-				for _, u := range b.URLs {
+				for _, item := range b.URLs {
+					u := item.URL
 					if u != urls[next] {
 						t.Fatalf("batch %d has %s, want %s: order lost", i, u, urls[next])
 					}
@@ -197,7 +198,7 @@ func TestPublishPolitenessFlags(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if b := cfg.batch([]string{"http://a"}); b.PerHostRate != 2 || !b.Robots {
+	if b := cfg.batch([]string{"http://a"}, nil); b.PerHostRate != 2 || !b.Robots {
 		t.Errorf("batch %+v, want per_host_rate 2 and robots", b)
 	}
 	cfg.perHostRate = -1

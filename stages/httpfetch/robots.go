@@ -27,7 +27,8 @@ func (f *Fetcher) FetchRobots(ctx context.Context, robotsURL string, timeout tim
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := f.client.Do(f.newGet(ctx, u))
+	s := &spec{url: u, method: http.MethodGet, header: f.header, follow: true}
+	resp, err := f.client.Do(s.newRequest(ctx))
 	if err != nil {
 		kind, _ := Classify(err)
 		if kind != wire.ErrBlocked && ctx.Err() == context.DeadlineExceeded {

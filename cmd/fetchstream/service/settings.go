@@ -30,6 +30,11 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 		RetryMax:     f.RetryMax,
 		BodyMode:     httpfetch.BodyMode(f.BodyMode),
 		Policy:       httpfetch.Policy{AllowPrivate: f.AllowPrivate, AllowNets: f.AllowNets, Advice: f.BlockedAdvice},
+
+		UserAgent:       f.UserAgent,
+		MaxRequestBody:  f.MaxRequestBody,
+		ResponseHeaders: f.ResponseHeaders,
+		Credentials:     f.Credentials,
 	}
 }
 
@@ -39,7 +44,7 @@ func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
 		Concurrency: f.Concurrency, Window: f.Window, MaxActive: f.MaxActive,
 		PerHost: f.PerHost, PerHostRate: f.PerHostRate, PerHostBurst: f.PerHostBurst, PerHostJitter: f.PerHostJitter,
 		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
-		Robots: f.Robots, RobotsTTL: f.RobotsTTL,
+		Robots: f.Robots, RobotsTTL: f.RobotsTTL, RobotsUserAgent: f.UserAgent,
 		Observer: obs,
 	}
 }
