@@ -185,9 +185,8 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 	if l := bestLane; l != nil {
 		g.hostWait = l.pop(now)
 		g.batch.ready.fixTop()
-		if p, ok := g.batch.retries[g.index]; ok {
-			delete(g.batch.retries, g.index)
-			g.resume, g.hostWait = &p.resume, g.hostWait+p.hostWait
+		if len(g.batch.retries) > 0 {
+			g.resumeRetry()
 		}
 		if l.robots != nil && !s.stopping && !l.robots.robots.allows(g.batch.job.url(g.index), s.robotsAgent(g.batch.job)) {
 			g.refused = true
@@ -198,6 +197,18 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 		}
 	}
 	return g, true
+}
+
+// resumeRetry takes up g's index when it is a retry handed back: its
+// Resume, and the time it waited for its host before.
+func (g *grant) resumeRetry() {
+	p, ok := g.batch.retries[g.index]
+	if !ok {
+		return
+	}
+	delete(g.batch.retries, g.index)
+	resume := p.resume
+	g.resume, g.hostWait = &resume, g.hostWait+p.hostWait
 }
 
 // finished releases index's gates once its request is over, and gives a
