@@ -93,6 +93,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		job.Requests, job.Options = b.URLs, &b.RequestOptions
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
+		job.PerHostRate, job.Robots = b.PerHostRate, b.Robots
 		if b.Priority != nil {
 			job.Priority = *b.Priority
 		} else if in.Reply != "" {

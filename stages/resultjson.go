@@ -79,6 +79,9 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 	if r.BodySHA256 != "" {
 		dst = jsontext.AppendString(append(dst, `,"body_sha256":`...), r.BodySHA256)
 	}
+	if r.HostWaitMS != 0 {
+		dst = appendFloat(append(dst, `,"host_wait_ms":`...), r.HostWaitMS)
+	}
 	if t := r.Timing; t != nil {
 		dst = appendTiming(append(dst, `,"timing":`...), t)
 	}

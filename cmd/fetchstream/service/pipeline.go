@@ -77,9 +77,9 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return fail(err)
 	}
 	built = append(built, decode)
-	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
-		Concurrency: cfg.Fetch.Concurrency, Window: cfg.Fetch.Window, MaxActive: cfg.Fetch.MaxActive, PerHost: cfg.Fetch.PerHost,
-		Observer: m, OnPanic: m.onPanic(log)})
+	fetchCfg := cfg.Fetch.stageConfig(m)
+	fetchCfg.OnPanic = m.onPanic(log)
+	fetch, err := stages.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)
 	}
