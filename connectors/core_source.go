@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/wire"
 )
 
 // ErrConfig is wrapped by the errors of connector constructors.
@@ -110,17 +108,21 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 }
 
 func (s *CoreSource) handle(m *nats.Msg) {
-	s.offer(&stages.Inbound{Data: m.Data, HeaderID: headerID(m.Header), Reply: m.Reply, Received: time.Now()})
+	in := inbound(m.Data, m.Header, m.Reply)
+	in.Received = time.Now()
+	s.offer(in)
 }
 
 // offer emits in, blocking while the pipeline is busy; once the source has
-// closed, in is dropped.
-func (s *CoreSource) offer(in *stages.Inbound) {
+// closed, in is dropped and offer returns false.
+func (s *CoreSource) offer(in *stages.Inbound) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if !s.closed {
 		s.out <- in
+		return true
 	}
+	return false
 }
 
 // Out returns the output channel, closed by the source.
@@ -150,17 +152,4 @@ func (s *CoreSource) Ready() error {
 		return fmt.Errorf("%w: the subscription is draining or closed", ErrNotReady)
 	}
 	return nil
-}
-
-// headerID finds the batch id header, whatever case the client gave it.
-func headerID(h nats.Header) string {
-	if v := h.Get(wire.HeaderBatchID); v != "" {
-		return v
-	}
-	for k, v := range h {
-		if strings.EqualFold(k, wire.HeaderBatchID) && len(v) > 0 {
-			return v[0]
-		}
-	}
-	return ""
 }

@@ -61,6 +61,24 @@ func validReplicas(n int) error {
 	return nil
 }
 
+// ensureConsumerRetrying is ensureConsumer, tried again with backoff
+// while it fails for a reason that may pass (no JetStream leader elected
+// yet, a node of the cluster restarting) until ctx ends. A consumer or
+// stream fetchstream cannot work with (ErrConfig), and a server without
+// JetStream, fail at once.
+func ensureConsumerRetrying(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
+	pause := newPauses(100*time.Millisecond, 2*time.Second)
+	for {
+		cons, info, err := ensureConsumer(ctx, js, c, log)
+		if err == nil || errors.Is(err, ErrConfig) || ctx.Err() != nil ||
+			errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return cons, info, err
+		}
+		log.Warn("setting up the JetStream input failed; retrying", "stream", c.Stream, "durable", c.Durable, "err", err)
+		pause.sleep(ctx)
+	}
+}
+
 // ensureConsumer finds the stream and consumer, or creates them. Two
 // replicas starting at once may both try to create: creating with the same
 // settings is idempotent on the server, and a losing create falls back to

@@ -54,6 +54,7 @@ type workerConfig struct {
 	results       string // results subject; summaries go to results+".batches"
 	resultsStream string // the stream capturing both, "" for none
 	concurrency   int
+	microSubject  string // register the micro fetch endpoint here, if set
 }
 
 func startWorker(t *testing.T, cfg workerConfig) *worker {
@@ -98,6 +99,17 @@ func startWorker(t *testing.T, cfg workerConfig) *worker {
 		ConsumerSetup: cfg.setup, MaxPending: 6, PollWait: time.Second, DeadLetter: dead, Logger: log})
 	if err != nil {
 		return fail(err)
+	}
+	if cfg.microSubject != "" {
+		svc, err := connectors.RegisterMicro(nc, w.src, connectors.MicroConfig{Name: "fetchstream", Version: "0.0.1",
+			Subject: cfg.microSubject, Queue: "fetchstream"})
+		if err != nil {
+			return fail(err)
+		}
+		go func() {
+			<-sourceCtx.Done()
+			_ = svc.Stop()
+		}()
 	}
 	go func() {
 		defer close(w.done)

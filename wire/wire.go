@@ -21,6 +21,28 @@ const (
 	// HeaderBatchID names a batch sent as plain text or as a JSON array.
 	// A JSON object batch names itself with its "id" field, which wins.
 	HeaderBatchID = "Fetch-Batch-Id"
+
+	// HeaderReplyTo asks for a reply on the subject it names, once the
+	// batch is done: how request-reply works in JetStream mode, where a
+	// stream keeps a message's headers but not its reply subject. It works
+	// in core mode too, and wins over the message's reply subject. A
+	// subject with wildcards or spaces is ignored.
+	HeaderReplyTo = "Fetch-Reply-To"
+	// HeaderReplyStream set to "true" asks for a streamed reply: each
+	// result as its own message to the reply subject, in batch order, as
+	// soon as it is published, then the summary as the end marker. It
+	// serves batches whose results would not fit in one message. A batch
+	// redelivered after a worker died streams again from index 0.
+	HeaderReplyStream = "Fetch-Reply-Stream"
+	// HeaderReplyPart marks each message of a streamed reply:
+	// ReplyPartResult or ReplyPartSummary (the last).
+	HeaderReplyPart = "Fetch-Reply-Part"
+)
+
+// Values of HeaderReplyPart.
+const (
+	ReplyPartResult  = "result"
+	ReplyPartSummary = "summary"
 )
 
 // ErrorKind is the closed set of reasons a URL (or a whole batch) failed.
