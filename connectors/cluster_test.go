@@ -37,6 +37,14 @@ func TestClusterLosesNothingWhenTheStreamLeaderGoes(t *testing.T) {
 		Name: "OUT", Subjects: []string{"res", "res.batches"}, Replicas: 3}, discardLog()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := connectors.NewObjectStore(ctx, nc, connectors.ObjectStoreConfig{Bucket: "bodies", Replicas: 3}, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"OUT", "OBJ_bodies"} {
+		if s, err := js.Stream(ctx, stream); err != nil || s.CachedInfo().Config.Replicas != 3 {
+			t.Fatalf("stream %s: %v; want 3 replicas", stream, err)
+		}
+	}
 	cfg := workerConfig{url: c.URLs(), setup: clusterSetup(), results: "res", resultsStream: "OUT"}
 	startWorker(t, cfg)
 	startWorker(t, cfg)

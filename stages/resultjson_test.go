@@ -53,6 +53,9 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			r.Body, _ = httpfetch.EmbedBody([]byte(`{ "a" : [1, 2, {"b": "c d"}], "e": null }`), "application/json", httpfetch.BodyAuto)
 		}
+		if rng.IntN(4) == 0 {
+			r.BodyObject = &wire.BodyObject{Bucket: pick(trickyStrings), Name: pick(trickyStrings), Size: rng.Int64N(1 << 26), SHA256: "cd34"}
+		}
 		if rng.IntN(2) == 0 {
 			r.Error, r.Message = wire.ErrorKind(pick([]string{"timeout", "http_error", "blocked"})), pick(trickyStrings)
 		}

@@ -160,6 +160,10 @@ type Result struct {
 	// re-encoded compactly.
 	BodyBytes  int64  `json:"body_bytes,omitempty"`
 	BodySHA256 string `json:"body_sha256,omitempty"`
+	// BodyObject says where the body went when it was over the inline cap
+	// and the service keeps such bodies in an Object Store bucket: Body is
+	// then absent, and BodyBytes and BodySHA256 describe the whole body.
+	BodyObject *BodyObject `json:"body_object,omitempty"`
 
 	// Timing breaks down the last request tried, when one was.
 	Timing *Timing `json:"timing,omitempty"`
@@ -167,6 +171,16 @@ type Result struct {
 	FetchedAt time.Time `json:"fetched_at,omitzero"`
 	// ElapsedMS is the URL's wall time: every attempt and every wait.
 	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// BodyObject names a body kept in a JetStream Object Store bucket, under
+// its SHA-256 (so a body fetched twice is stored once): `nats object get
+// BUCKET NAME` fetches it. The bucket's TTL bounds how long it stays.
+type BodyObject struct {
+	Bucket string `json:"bucket"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // hex, as BodySHA256
 }
 
 // Timing is the net/http/httptrace breakdown of the last request a result

@@ -30,9 +30,9 @@ type clusterNode struct {
 	srv  *server.Server // nil while stopped
 }
 
-// StartCluster starts a cluster of n nodes (n >= 1) named after the test
-// and waits until JetStream has a meta leader, so that a stream created
-// right after is placed.
+// StartCluster starts a cluster of n nodes (n >= 1) and waits until
+// JetStream has a meta leader that knows every node as online, so that a
+// stream of up to n replicas created right after is placed.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	if n < 1 {
@@ -72,6 +72,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		c.start(i)
 	}
 	c.WaitMetaLeader(30 * time.Second)
+	c.waitFor(30*time.Second, fmt.Sprintf("meta leader that knows all %d nodes", n), func(s *server.Server) bool {
+		return len(s.JetStreamClusterPeers()) == n
+	})
 	return c
 }
 

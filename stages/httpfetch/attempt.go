@@ -90,12 +90,19 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 
 // readBody reads at most maxBody decoded bytes (so a gzip bomb stops at
 // the cap), records their count and SHA-256, and embeds them as the body
-// mode says, or fails the result as too_large under RefuseLarge.
+// mode says. A body over the cap goes to the BodyStore when there is one
+// and it is at most MaxObject (see storeBody); otherwise it is cut, or
+// fails the result as too_large under RefuseLarge.
 func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration, st *attemptState) {
 	body, truncated, err := readCapped(resp.Body, f.maxBody, st.buf[:0])
 	st.keepBuffer(body)
 	if err != nil {
 		f.fail(ctx, res, err, timeout)
+		return
+	}
+	// readCapped read one byte past the cap to know the body goes on; it
+	// is still there, just past body's end, and belongs to the stored body.
+	if truncated && f.objects != nil && f.storeBody(ctx, res, resp, body[:len(body)+1], timeout) {
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
