@@ -39,7 +39,7 @@ func (sleepFetcher) Fetch(ctx context.Context, rawURL string, _ time.Duration) w
 // JetStreamSource → decode → fetch → encode → Publisher, as the service
 // wires them.
 type worker struct {
-	t           *testing.T
+	t           testing.TB
 	nc          *nats.Conn
 	src         *connectors.JetStreamSource
 	stopIntake  context.CancelFunc
@@ -57,7 +57,7 @@ type workerConfig struct {
 	microSubject  string // register the micro fetch endpoint here, if set
 }
 
-func startWorker(t *testing.T, cfg workerConfig) *worker {
+func startWorker(t testing.TB, cfg workerConfig) *worker {
 	t.Helper()
 	nc, err := nats.Connect(cfg.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
