@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -23,13 +25,18 @@ type benchChild struct {
 }
 
 // startBenchChild runs `run` with args, from binary or, when binary is
-// "", from this executable, and waits until it logs that it is consuming.
+// "", from this executable, with its ops endpoint on a free loopback port,
+// and waits until its /readyz says it is consuming.
 func startBenchChild(ctx context.Context, binary string, args ...string) (*benchChild, error) {
 	binary, err := binaryOrSelf(binary)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--log-format", "text"}, args...)...)
+	ops, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--log-format", "text", "--metrics-addr", ops}, args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	stderr, err := cmd.StderrPipe()
@@ -40,16 +47,10 @@ func startBenchChild(ctx context.Context, binary string, args ...string) (*bench
 		return nil, err
 	}
 	c := &benchChild{cmd: cmd, exited: make(chan error, 1)}
-	ready := make(chan struct{})
 	go func() {
 		scanner := bufio.NewScanner(stderr)
-		signaled := false
 		for scanner.Scan() {
 			line := scanner.Text()
-			if !signaled && strings.Contains(line, "fetchstream running") {
-				close(ready)
-				signaled = true
-			}
 			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
 				fmt.Fprintln(os.Stderr, "fetchstream run:", line)
 			}
@@ -57,15 +58,46 @@ func startBenchChild(ctx context.Context, binary string, args ...string) (*bench
 		_, _ = io.Copy(io.Discard, stderr)
 		c.exited <- cmd.Wait()
 	}()
-	select {
-	case <-ready:
-		return c, nil
-	case err := <-c.exited:
-		return nil, fmt.Errorf("fetchstream run exited before it was ready: %v", err)
-	case <-time.After(15 * time.Second):
-		c.stop()
-		return nil, errors.New("fetchstream run was not ready within 15s")
+	readyz := "http://" + ops + "/readyz"
+	deadline := time.After(15 * time.Second)
+	for {
+		if isReady(ctx, readyz) {
+			return c, nil
+		}
+		select {
+		case err := <-c.exited:
+			return nil, fmt.Errorf("fetchstream run exited before it was ready: %v", err)
+		case <-deadline:
+			c.stop()
+			return nil, errors.New("fetchstream run was not ready within 15s")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
+}
+
+// freeLoopbackAddr is a loopback address whose port was free a moment ago.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// isReady says whether GET url answers 200.
+func isReady(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // binaryOrSelf is binary, or this executable when binary is "".

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -17,7 +18,7 @@ import (
 // These tests prove the delivery guarantees with real processes (the
 // fetchstream binary, killed and signaled) against a real nats-server.
 
-// delays is a load of batches of n URLs that each take 100-300 ms.
+// delays is a loadtest.Load of batches of n URLs that each take 100-300 ms.
 // bothModes are the two ways run takes batches, for the tests that check
 // both: args is nil for core NATS.
 var bothModes = []struct {
@@ -28,72 +29,52 @@ var bothModes = []struct {
 	{"jetstream", []string{"--jetstream", "--ack-wait", "3s"}},
 }
 
-func delays(target *fetchtest.Target, batches, n int) load {
-	return load{batches: batches, urls: func(b int) []string {
-		urls := make([]string, n)
-		for i := range urls {
-			urls[i] = target.URL(fmt.Sprintf("/delay/%d", 100+(b*37+i*53)%200))
-		}
-		return urls
-	}}
-}
-
-func same(target *fetchtest.Target, batches, n int, path string) load {
-	return load{batches: batches, urls: func(int) []string {
-		urls := make([]string, n)
-		for i := range urls {
-			urls[i] = target.URL(path)
-		}
-		return urls
-	}}
-}
-
-// kill -9 a JetStream worker in the middle of a load and start another:
+// kill -9 a JetStream worker in the middle of a loadtest.Load and start another:
 // every (batch, index) gets a result. Duplicates reach core subscribers;
 // a stream on the output subjects stores each result once (Nats-Msg-Id).
 func TestKillNineMidLoadLosesNothingWithJetStream(t *testing.T) {
 	t.Parallel()
 	url, nc := startNATS(t)
 	js, _ := jetstream.New(nc)
-	createOutputStream(t, js)
+	loadtest.CreateOutputStream(t, js)
 	target := fetchtest.NewTarget(t)
-	got := collect(t, nc)
+	got := loadtest.Collect(t, nc)
 	args := []string{"--jetstream", "--ack-wait", "3s", "--concurrency", "8", "--max-active", "4"}
 	a := startProc(t, "worker A", url, args...)
-	l := delays(target, 40, 10)
-	publishJS(t, js, l, 0, l.batches)
+	l := loadtest.Delays(target, 40, 10)
+	loadtest.PublishJS(t, js, l, 0, l.Batches)
 
-	waitFor(t, 60*time.Second, "a third of the results", func() bool { u, _, _ := got.counts(); return u >= l.size()/3 })
-	held, _ := consumerState(t, js)
+	loadtest.WaitFor(t, 60*time.Second, "a third of the results", func() bool { u, _, _ := got.Counts(); return u >= l.Size()/3 })
+	held, _ := loadtest.ConsumerState(t, js)
 	a.kill9()
-	atKill, _, _ := got.counts()
+	atKill, _, _ := got.Counts()
 	killedAt := time.Now()
 	b := startProc(t, "worker B", url, args...)
 
-	waitFor(t, 90*time.Second, "a result for every URL and a summary for every batch", func() bool {
-		u, _, s := got.counts()
-		return u == l.size() && s == l.batches
+	loadtest.WaitFor(t, 90*time.Second, "a result for every URL and a summary for every batch", func() bool {
+		u, _, s := got.Counts()
+		return u == l.Size() && s == l.Batches
 	})
 	recovered := time.Since(killedAt)
-	waitFor(t, 30*time.Second, "nothing left in the consumer", func() bool {
-		ackPending, pending := consumerState(t, js)
+	loadtest.WaitFor(t, 30*time.Second, "nothing left in the consumer", func() bool {
+		ackPending, pending := loadtest.ConsumerState(t, js)
 		return ackPending == 0 && pending == 0
 	})
 	time.Sleep(300 * time.Millisecond) // late duplicates, if any
-	unique, total, _ := got.counts()
-	stored, storedCount := storedResults(t, js)
-	t.Logf("kill -9 under JetStream load: URLs published %d, results %d (distinct %d), lost %d, duplicates %d on the core subject; "+
+	unique, total, _ := got.Counts()
+	stored, storedCount := loadtest.StoredResults(t, js)
+	t.Logf("kill -9 under JetStream loadtest.Load: URLs published %d, results %d (distinct %d), lost %d, duplicates %d on the core subject; "+
 		"output stream holds %d results (%d distinct); worker A held %d batches at the kill, had published %d results; "+
 		"worker B finished %d batches, everything done %.1fs after the kill",
-		l.size(), total, unique, l.size()-unique, total-unique, storedCount, len(stored), held, atKill, b.batchesDone(), recovered.Seconds())
+		l.Size(), total, unique, l.Size()-unique, total-unique, storedCount, len(stored), held, atKill, b.batchesDone(), recovered.Seconds())
 	if held == 0 {
-		t.Error("worker A held no batch when it was killed: the test did not kill it mid-load")
+		t.Error("worker A held no batch when it was killed: the test did not kill it mid-loadtest.Load")
 	}
-	if unique != l.size() {
-		t.Errorf("lost %d results", l.size()-unique)
+	if unique != l.Size() {
+		t.Errorf("lost %d results", l.Size()-unique)
 	}
-	if len(stored) != l.size() || storedCount != l.size() {
-		t.Errorf("output stream holds %d results, %d distinct; want each of the %d once", storedCount, len(stored), l.size())
+	if len(stored) != l.Size() || storedCount != l.Size() {
+		t.Errorf("output stream holds %d results, %d distinct; want each of the %d once", storedCount, len(stored), l.Size())
 	}
 }
 
@@ -109,23 +90,23 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 			url := ns.ClientURL()
 			js, _ := jetstream.New(nc)
 			target := fetchtest.NewTarget(t)
-			got := collect(t, nc)
+			got := loadtest.Collect(t, nc)
 			w := startProc(t, "worker", url, mode.args...)
-			l := same(target, 2, 5, "/gate/release") // held until the test opens it
+			l := loadtest.Same(target, 2, 5, "/gate/release") // held until the test opens it
 			publish := func(i int) {
 				if jetStream {
-					publishJS(t, js, l, i, i+1)
+					loadtest.PublishJS(t, js, l, i, i+1)
 				} else {
-					publishCore(t, nc, l, i, i+1)
+					loadtest.PublishCore(t, nc, l, i, i+1)
 				}
 			}
 			publish(0)
-			waitFor(t, 10*time.Second, "the batch's five requests in flight", func() bool { return target.InFlight() == 5 })
+			loadtest.WaitFor(t, 10*time.Second, "the batch's five requests in flight", func() bool { return target.InFlight() == 5 })
 			w.signal(syscall.SIGTERM)
 			w.waitLog("shutting down", 5*time.Second)
-			waitFor(t, 10*time.Second, "the worker's intake to stop at the server", func() bool {
+			loadtest.WaitFor(t, 10*time.Second, "the worker's intake to stop at the server", func() bool {
 				if jetStream { // no pull request waiting for a batch
-					return consumerInfo(t, js).NumWaiting == 0
+					return loadtest.ConsumerInfo(t, js).NumWaiting == 0
 				}
 				return !ns.GlobalAccount().SubscriptionInterest(wire.DefaultInSubject)
 			})
@@ -138,29 +119,29 @@ func TestSIGTERMFinishesBatchesInFlight(t *testing.T) {
 			}
 			// Published before the exit; give the test's own subscription
 			// time to receive them.
-			waitFor(t, 10*time.Second, "b0's five results and its summary", func() bool {
-				u, _, s := got.counts()
+			loadtest.WaitFor(t, 10*time.Second, "b0's five results and its summary", func() bool {
+				u, _, s := got.Counts()
 				return u == 5 && s == 1
 			})
 			time.Sleep(200 * time.Millisecond) // duplicates, if any
 			for i := range 5 {
-				if kind, n := got.kind(key{"b0", i}); n != 1 || kind != "" {
+				if kind, n := got.Kind(loadtest.Key{Batch: "b0", Index: i}); n != 1 || kind != "" {
 					t.Errorf("b0[%d]: %d results, error %q; want one success", i, n, kind)
 				}
 			}
-			if _, n := got.kind(key{"b1", 0}); n != 0 {
+			if _, n := got.Kind(loadtest.Key{Batch: "b1", Index: 0}); n != 0 {
 				t.Error("the worker took a batch published after SIGTERM")
 			}
 			w.waitLog("shutdown complete", time.Second)
 			if !jetStream {
 				return
 			}
-			waitFor(t, 5*time.Second, "only b1 left in the consumer (b0 acked)", func() bool {
-				ackPending, pending := consumerState(t, js)
+			loadtest.WaitFor(t, 5*time.Second, "only b1 left in the consumer (b0 acked)", func() bool {
+				ackPending, pending := loadtest.ConsumerState(t, js)
 				return ackPending+int(pending) == 1
 			})
 			startProc(t, "next worker", url, mode.args...)
-			waitFor(t, 20*time.Second, "b1 done by the next worker", func() bool { _, _, s := got.counts(); return s == 2 })
+			loadtest.WaitFor(t, 20*time.Second, "b1 done by the next worker", func() bool { _, _, s := got.Counts(); return s == 2 })
 		})
 	}
 }
@@ -186,41 +167,41 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 			url, nc := startNATS(t)
 			js, _ := jetstream.New(nc)
 			target := fetchtest.NewTarget(t)
-			got := collect(t, nc)
+			got := loadtest.Collect(t, nc)
 			w := startProc(t, "worker", url, mode.args...)
-			l := same(target, 1, 3, "/delay/3000")
+			l := loadtest.Same(target, 1, 3, "/delay/3000")
 			if jetStream {
-				publishJS(t, js, l, 0, 1)
+				loadtest.PublishJS(t, js, l, 0, 1)
 			} else {
-				publishCore(t, nc, l, 0, 1)
+				loadtest.PublishCore(t, nc, l, 0, 1)
 			}
-			waitFor(t, 10*time.Second, "three requests in flight", func() bool { return target.InFlight() == 3 })
+			loadtest.WaitFor(t, 10*time.Second, "three requests in flight", func() bool { return target.InFlight() == 3 })
 			if code := w.stop(syscall.SIGTERM, 10*time.Second); code != 1 {
 				t.Errorf("exit code %d, want 1", code)
 			}
 			w.waitLog(mode.says, time.Second)
 			if !jetStream {
-				waitFor(t, 5*time.Second, "three canceled results and a summary", func() bool {
-					u, _, s := got.counts()
+				loadtest.WaitFor(t, 5*time.Second, "three canceled results and a summary", func() bool {
+					u, _, s := got.Counts()
 					return u == 3 && s == 1
 				})
 				for i := range 3 {
-					if kind, _ := got.kind(key{"b0", i}); kind != wire.ErrCanceled {
+					if kind, _ := got.Kind(loadtest.Key{Batch: "b0", Index: i}); kind != wire.ErrCanceled {
 						t.Errorf("b0[%d] error %q, want canceled", i, kind)
 					}
 				}
 				return
 			}
 			time.Sleep(300 * time.Millisecond) // anything published before the exit has arrived
-			if _, total, s := got.counts(); total != 0 || s != 0 {
+			if _, total, s := got.Counts(); total != 0 || s != 0 {
 				t.Errorf("%d results and %d summaries published for a batch handed back; want none", total, s)
 			}
 			startProc(t, "next worker", url, mode.args...)
 			// Results and summaries come through two subscriptions, each
 			// handled on its own goroutine: the summary may be seen first.
-			waitFor(t, 20*time.Second, "the batch done by the next worker", func() bool { u, _, s := got.counts(); return u == 3 && s == 1 })
+			loadtest.WaitFor(t, 20*time.Second, "the batch done by the next worker", func() bool { u, _, s := got.Counts(); return u == 3 && s == 1 })
 			for i := range 3 {
-				if kind, n := got.kind(key{"b0", i}); kind != "" || n != 1 {
+				if kind, n := got.Kind(loadtest.Key{Batch: "b0", Index: i}); kind != "" || n != 1 {
 					t.Errorf("b0[%d]: %d results, error %q; want one success", i, n, kind)
 				}
 			}
@@ -228,7 +209,7 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 	}
 }
 
-// Restart the NATS server under load. The worker never exits and serves
+// Restart the NATS server under loadtest.Load. The worker never exits and serves
 // what comes after. JetStream mode loses nothing; core mode may lose what
 // was on the wire (batches published while the worker was reconnecting,
 // results in flight), and the test reports how much.
@@ -242,58 +223,58 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 			url := ns.ClientURL()
 			nc := natstest.Connect(t, url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 			js, _ := jetstream.New(nc)
-			createOutputStream(t, js)
+			loadtest.CreateOutputStream(t, js)
 			target := fetchtest.NewTarget(t)
 			w := startProc(t, "worker", url, append([]string{"--concurrency", "8"}, mode.args...)...)
-			l := delays(target, 30, 5)
+			l := loadtest.Delays(target, 30, 5)
 			publish := func(from, to int) {
 				if jetStream {
-					publishJS(t, js, l, from, to)
+					loadtest.PublishJS(t, js, l, from, to)
 				} else {
-					publishCore(t, nc, l, from, to)
+					loadtest.PublishCore(t, nc, l, from, to)
 				}
 			}
 
 			publish(0, 10)
-			waitFor(t, 20*time.Second, "work under way", func() bool { return target.Requests() >= 15 })
+			loadtest.WaitFor(t, 20*time.Second, "work under way", func() bool { return target.Requests() >= 15 })
 			natstest.Restart(t, ns, storeDir)
 			publish(10, 20) // while the clients reconnect
 			w.waitLog("NATS reconnected", 30*time.Second)
-			waitFor(t, 10*time.Second, "the test client reconnected", nc.IsConnected)
+			loadtest.WaitFor(t, 10*time.Second, "the test client reconnected", nc.IsConnected)
 			publish(20, 30)
 
-			after := func(unique map[key]bool) bool { // every batch published after the worker came back
+			after := func(unique map[loadtest.Key]bool) bool { // every batch published after the worker came back
 				for b := 20; b < 30; b++ {
 					for i := range 5 {
-						if !unique[key{fmt.Sprintf("b%d", b), i}] {
+						if !unique[loadtest.Key{Batch: fmt.Sprintf("b%d", b), Index: i}] {
 							return false
 						}
 					}
 				}
 				return true
 			}
-			var unique map[key]bool
+			var unique map[loadtest.Key]bool
 			var stored int
-			waitFor(t, 90*time.Second, "results for the batches published after the restart", func() bool {
-				unique, stored = storedResults(t, js)
-				return after(unique) && (!jetStream || len(unique) == l.size())
+			loadtest.WaitFor(t, 90*time.Second, "results for the batches published after the restart", func() bool {
+				unique, stored = loadtest.StoredResults(t, js)
+				return after(unique) && (!jetStream || len(unique) == l.Size())
 			})
 			if jetStream {
-				waitFor(t, 30*time.Second, "nothing left in the consumer", func() bool {
-					ackPending, pending := consumerState(t, js)
+				loadtest.WaitFor(t, 30*time.Second, "nothing left in the consumer", func() bool {
+					ackPending, pending := loadtest.ConsumerState(t, js)
 					return ackPending == 0 && pending == 0
 				})
 			} else {
 				time.Sleep(2 * time.Second) // stragglers
 			}
-			unique, stored = storedResults(t, js)
-			t.Logf("%s mode, NATS restarted under load: URLs published %d, results stored %d (distinct %d), lost %d, duplicates dropped by Nats-Msg-Id or stored %d",
-				mode.name, l.size(), stored, len(unique), l.size()-len(unique), stored-len(unique))
+			unique, stored = loadtest.StoredResults(t, js)
+			t.Logf("%s mode, NATS restarted under loadtest.Load: URLs published %d, results stored %d (distinct %d), lost %d, duplicates dropped by Nats-Msg-Id or stored %d",
+				mode.name, l.Size(), stored, len(unique), l.Size()-len(unique), stored-len(unique))
 			if !w.running() {
 				t.Fatalf("the worker exited (code %d) because the server restarted", w.code)
 			}
-			if jetStream && len(unique) != l.size() {
-				t.Errorf("JetStream mode lost %d results across the restart", l.size()-len(unique))
+			if jetStream && len(unique) != l.Size() {
+				t.Errorf("JetStream mode lost %d results across the restart", l.Size()-len(unique))
 			}
 			if stored != len(unique) {
 				t.Errorf("the output stream holds %d results for %d distinct ones", stored, len(unique))
@@ -302,7 +283,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	}
 }
 
-// Two replicas on one durable consumer share the load; kill -9 one and the
+// Two replicas on one durable consumer share the loadtest.Load; kill -9 one and the
 // other finishes everything, including the batches the dead one held,
 // which come back within the default AckWait (30s).
 func TestReplicasShareLoadAndSurviveAKill(t *testing.T) {
@@ -310,30 +291,30 @@ func TestReplicasShareLoadAndSurviveAKill(t *testing.T) {
 	url, nc := startNATS(t)
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
-	got := collect(t, nc)
+	got := loadtest.Collect(t, nc)
 	args := []string{"--jetstream", "--concurrency", "4", "--max-active", "2"}
 	a := startProc(t, "replica A", url, args...)
 	b := startProc(t, "replica B", url, args...)
-	l := same(target, 40, 4, "/delay/400")
-	publishJS(t, js, l, 0, l.batches)
+	l := loadtest.Same(target, 40, 4, "/delay/400")
+	loadtest.PublishJS(t, js, l, 0, l.Batches)
 
-	waitFor(t, 30*time.Second, "both replicas at work", func() bool { return a.batchesDone() >= 5 && b.batchesDone() >= 5 })
-	held, _ := consumerState(t, js)
+	loadtest.WaitFor(t, 30*time.Second, "both replicas at work", func() bool { return a.batchesDone() >= 5 && b.batchesDone() >= 5 })
+	held, _ := loadtest.ConsumerState(t, js)
 	doneA := a.batchesDone()
 	a.kill9()
 	killedAt := time.Now()
-	waitFor(t, 90*time.Second, "every batch done", func() bool {
-		u, _, s := got.counts()
-		return u == l.size() && s == l.batches
+	loadtest.WaitFor(t, 90*time.Second, "every batch done", func() bool {
+		u, _, s := got.Counts()
+		return u == l.Size() && s == l.Batches
 	})
 	recovered := time.Since(killedAt)
 	time.Sleep(300 * time.Millisecond)
-	unique, total, _ := got.counts()
+	unique, total, _ := got.Counts()
 	t.Logf("two replicas, A killed: URLs published %d, results %d (distinct %d), lost %d, duplicates %d; "+
 		"A did %d batches, B %d; %d batches were held at the kill; all done %.1fs after it",
-		l.size(), total, unique, l.size()-unique, total-unique, doneA, b.batchesDone(), held, recovered.Seconds())
-	if unique != l.size() {
-		t.Errorf("lost %d results", l.size()-unique)
+		l.Size(), total, unique, l.Size()-unique, total-unique, doneA, b.batchesDone(), held, recovered.Seconds())
+	if unique != l.Size() {
+		t.Errorf("lost %d results", l.Size()-unique)
 	}
 	if recovered > 60*time.Second {
 		t.Errorf("the killed replica's batches took %s to be redone; the default AckWait is 30s", recovered)
@@ -354,20 +335,20 @@ func TestWaitsForNATSAtStartup(t *testing.T) {
 				t.Fatalf("the worker exited (code %d) while NATS was not up yet", w.code)
 			}
 			ns := natstest.StartServerOn(t, t.TempDir(), port)
-			w.waitLog("fetchstream running", 30*time.Second)
+			w.waitReady(30 * time.Second)
 			nc := natstest.Connect(t, ns.ClientURL())
 			target := fetchtest.NewTarget(t)
-			c := collect(t, nc)
-			l := same(target, 3, 4, "/status/200")
+			c := loadtest.Collect(t, nc)
+			l := loadtest.Same(target, 3, 4, "/status/200")
 			if mode.args != nil {
 				js, _ := jetstream.New(nc)
-				publishJS(t, js, l, 0, 3)
+				loadtest.PublishJS(t, js, l, 0, 3)
 			} else {
-				publishCore(t, nc, l, 0, 3)
+				loadtest.PublishCore(t, nc, l, 0, 3)
 			}
-			waitFor(t, 30*time.Second, "every result", func() bool {
-				unique, _, summaries := c.counts()
-				return unique == l.size() && summaries == 3
+			loadtest.WaitFor(t, 30*time.Second, "every result", func() bool {
+				unique, _, summaries := c.Counts()
+				return unique == l.Size() && summaries == 3
 			})
 		})
 	}

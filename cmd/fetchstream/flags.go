@@ -5,13 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 )
 
 // parseOptions are the ff options every command shares: flags win, then
@@ -95,20 +96,9 @@ func (n *natsFlags) connect(fallback, name string, extra ...nats.Option) (*nats.
 	}
 	nc, err := nats.Connect(url, append(append(opts, nats.Name(name)), extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(url), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", service.RedactURLs(url), err)
 	}
 	return nc, nil
-}
-
-// redactURLs hides the passwords in a comma-separated list of server URLs.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, part := range parts {
-		if u, err := neturl.Parse(strings.TrimSpace(part)); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
 }
 
 // subjectFlags are the wire subjects.
@@ -117,9 +107,10 @@ type subjectFlags struct {
 }
 
 func (s *subjectFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.in, "in", "fetch.urls", "subject batches arrive on")
-	fs.StringVar(&s.out, "out", "fetch.results", "subject results are published on")
-	fs.StringVar(&s.batches, "batches-subject", "fetch.batches", "subject batch summaries are published on")
+	d := service.Defaults().Subjects
+	fs.StringVar(&s.in, "in", d.In, "subject batches arrive on")
+	fs.StringVar(&s.out, "out", d.Out, "subject results are published on")
+	fs.StringVar(&s.batches, "batches-subject", d.Batches, "subject batch summaries are published on")
 }
 
 // prefixList is a repeatable (or comma-separated) CIDR flag.

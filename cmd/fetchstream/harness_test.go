@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"strings"
+	"flag"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -33,43 +35,46 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// service is a `fetchstream run` started through Main, as the binary runs.
-type service struct {
-	logs   *syncBuffer
-	stop   context.CancelFunc
-	exited chan int
-}
-
-// startService runs `fetchstream run` against natsURL with loopback
-// targets allowed, and waits until it is consuming. It is stopped (and its
-// exit awaited) when t ends.
-func startService(t *testing.T, natsURL string, args ...string) *service {
+// startService runs the service as `fetchstream run` would with args
+// (and --nats-url natsURL --allow-net 127.0.0.0/8): flags parsed into a
+// Config, then service.New and Run. It waits until the service is
+// consuming (Running), and stops it, awaiting Run, when t ends.
+func startService(t *testing.T, natsURL string, args ...string) *service.Service {
 	t.Helper()
+	var flags runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	flags.register(fs)
+	if err := fs.Parse(append([]string{"--nats-url", natsURL, "--allow-net", "127.0.0.0/8"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := flags.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	svc, err := service.New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{logs: &syncBuffer{}, stop: cancel, exited: make(chan int, 1)}
-	argv := append([]string{"run", "--nats-url", natsURL, "--allow-net", "127.0.0.0/8", "--log-format", "json"}, args...)
-	go func() { s.exited <- Main(ctx, argv, &syncBuffer{}, s.logs) }()
+	exited := make(chan error, 1)
+	go func() { exited <- svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-s.exited:
+		case <-exited:
 		case <-time.After(20 * time.Second):
-			t.Errorf("service did not exit; logs:\n%s", s.logs)
+			t.Errorf("service did not exit; logs:\n%s", logs)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.logs.String(), "fetchstream running") {
-		select {
-		case code := <-s.exited:
-			t.Fatalf("service exited with %d before running; logs:\n%s", code, s.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service did not start; logs:\n%s", s.logs)
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-svc.Running():
+	case err := <-exited:
+		t.Fatalf("service stopped before running: %v; logs:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("service did not start; logs:\n%s", logs)
 	}
-	return s
+	return svc
 }
 
 // subscription collects the JSON messages of one subject.

@@ -26,9 +26,6 @@ func main() {
 	os.Exit(code)
 }
 
-// version is fetchstream's release, reported to the NATS micro registry.
-const version = "0.1.0"
-
 // Exit codes of Main.
 const (
 	exitOK       = 0

@@ -14,25 +14,33 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/client"
 )
 
 type publishConfig struct {
-	nats      natsFlags
-	subjects  subjectFlags
-	file      string
-	id        string
-	timeoutMS int64
-	maxBatch  int
-	wait      bool
-	json      bool
+	nats          natsFlags
+	subjects      subjectFlags
+	file          string
+	id            string
+	timeoutMS     int64
+	maxBatch      int
+	priority      int
+	concurrency   int
+	correlationID string
+	wait          bool
+	waitTimeout   time.Duration
+	json          bool
 }
+
+// noServiceWarning is how long publish --wait waits for a sign of the
+// service (a result or a summary) before it asks whether one is there and
+// warns on stderr when none is; at most half the wait timeout.
+const noServiceWarning = 3 * time.Second
 
 func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg publishConfig
@@ -40,10 +48,14 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
 	cfg.subjects.register(fs)
 	fs.StringVar(&cfg.file, "f", "", "read URLs from this file, one per line ('-' for standard input)")
-	fs.StringVar(&cfg.id, "id", "", "batch id (default: a new unique id); split batches get -1, -2, ...")
+	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
+	fs.IntVar(&cfg.priority, "priority", -1, fmt.Sprintf("the batch's priority, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
+	fs.IntVar(&cfg.concurrency, "concurrency", 0, "requests in flight for this batch at most (0: only the service's cap)")
+	fs.StringVar(&cfg.correlationID, "correlation-id", "", "correlation id that ties this batch to others, served as one flow (default: the batch id, when the list is split)")
 	fs.BoolVar(&cfg.wait, "wait", false, "follow the results, print them in order and exit 2 if any URL failed")
+	fs.DurationVar(&cfg.waitTimeout, "wait-timeout", client.DefaultWaitTimeout, "with --wait, give up (exit 1) when the batches have not all ended after this long (0: never)")
 	fs.BoolVar(&cfg.json, "json", false, "with --wait, print each result as a JSON line instead of a table")
 	return &ffcli.Command{
 		Name:       "publish",
@@ -51,9 +63,11 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
 		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
 			"several when there are more than --max-batch. With --wait, print each result as it\n" +
-			"arrives, in batch order, then a summary; lists of 100 URLs or more get a progress bar\n" +
-			"on stderr when it is a terminal. Exit status with --wait: 0 when every URL was fetched\n" +
-			"with a status below 400, 2 when some failed or a batch was rejected, 1 on any other error.",
+			"arrives, in the list's order with its position in the list (#), then a summary; lists\n" +
+			"of 100 URLs or more get a progress bar on stderr when it is a terminal. A warning goes\n" +
+			"to stderr when nothing seems to serve the input subject. Exit status with --wait: 0 when\n" +
+			"every URL was fetched with a status below 400, 2 when some failed or a batch was\n" +
+			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).",
 		FlagSet: fs,
 		Options: parseOptions(),
 		Exec: func(ctx context.Context, args []string) error {
@@ -62,9 +76,37 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	}
 }
 
-func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
-	if cfg.maxBatch < 1 {
+func (cfg *publishConfig) validate() error {
+	switch {
+	case cfg.maxBatch < 1:
 		return fmt.Errorf("--max-batch must be at least 1, got %d", cfg.maxBatch)
+	case cfg.priority != -1 && (cfg.priority < wire.MinPriority || cfg.priority > wire.MaxPriority):
+		return fmt.Errorf("--priority must be from %d to %d, got %d", wire.MinPriority, wire.MaxPriority, cfg.priority)
+	case cfg.concurrency < 0:
+		return fmt.Errorf("--concurrency must not be negative, got %d", cfg.concurrency)
+	case cfg.timeoutMS < 0:
+		return fmt.Errorf("--timeout-ms must not be negative, got %d", cfg.timeoutMS)
+	case cfg.waitTimeout < 0:
+		return fmt.Errorf("--wait-timeout must not be negative, got %s", cfg.waitTimeout)
+	case len(cfg.id) > wire.MaxIDLength:
+		return fmt.Errorf("--id is %d bytes, over the %d the service accepts", len(cfg.id), wire.MaxIDLength)
+	case len(cfg.correlationID) > wire.MaxIDLength:
+		return fmt.Errorf("--correlation-id is %d bytes, over the %d the service accepts", len(cfg.correlationID), wire.MaxIDLength)
+	}
+	return nil
+}
+
+func (cfg *publishConfig) batch(urls []string) wire.Batch {
+	b := wire.Batch{ID: cfg.id, URLs: urls, TimeoutMS: cfg.timeoutMS, Concurrency: cfg.concurrency, CorrelationID: cfg.correlationID}
+	if cfg.priority != -1 {
+		b.Priority = &cfg.priority
+	}
+	return b
+}
+
+func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
+	if err := cfg.validate(); err != nil {
+		return err
 	}
 	urls, err := collectURLs(args, cfg.file)
 	if err != nil {
@@ -75,61 +117,84 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return fmt.Errorf("%w (is `fetchstream run` running?)", err)
 	}
 	defer nc.Close()
-	batches := splitBatches(urls, cfg.maxBatch, nc.MaxPayload(), cfg.id, cfg.timeoutMS)
-	var follow *follower
-	if cfg.wait {
-		if follow, err = newFollower(nc, cfg.subjects, batches); err != nil {
-			return err
-		}
+	warnAfter := noServiceWarning
+	if cfg.waitTimeout > 0 {
+		warnAfter = min(warnAfter, cfg.waitTimeout/2)
 	}
-	send, err := newBatchSender(ctx, nc, cfg.subjects.in)
+	c, err := client.New(nc, client.WithSubjects(cfg.subjects.in, cfg.subjects.out, cfg.subjects.batches),
+		client.WithMaxBatch(cfg.maxBatch), client.WithWaitTimeout(cfg.waitTimeout),
+		// Room for every result of the list and as many of other clients':
+		// the output may be slower than the service.
+		client.WithBuffer(max(client.DefaultBuffer, 2*len(urls))),
+		client.WithNoServiceCheck(warnAfter, func(err error) { fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", err) }))
 	if err != nil {
 		return err
 	}
-	for _, b := range batches {
-		data, _ := json.Marshal(b)
-		if int64(len(data)) > nc.MaxPayload() {
-			return fmt.Errorf("batch %s is %d bytes, over the server's max payload of %d: a URL is too long", b.ID, len(data), nc.MaxPayload())
+	if !cfg.wait {
+		sent, err := c.Send(ctx, cfg.batch(urls))
+		if err != nil {
+			return err
 		}
-		if err := send(b.ID, data); err != nil {
-			return fmt.Errorf("publish batch %s: %w", b.ID, err)
-		}
-	}
-	if err := nc.Flush(); err != nil {
-		return err
-	}
-	if follow == nil {
-		for _, b := range batches {
+		for _, b := range sent {
 			fmt.Fprintf(stdout, "published batch %s (%d URLs) on %s\n", b.ID, len(b.URLs), cfg.subjects.in)
 		}
 		return nil
 	}
-	return follow.print(ctx, stdout, cfg.json, newProgress(stderr, len(urls)))
+	start := time.Now()
+	s, err := c.Publish(ctx, cfg.batch(urls))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return printResults(ctx, s, stdout, cfg.json, newProgress(stderr, len(urls)), start)
 }
 
-// newBatchSender returns how to send a batch to subject: when a stream
-// captures it (the service runs with --jetstream), through JetStream, with
-// the batch id as Nats-Msg-Id, waiting for the stream's ack, so a batch is
-// known to be stored and a repeated publish is not stored twice; else as
-// a core NATS publish.
-func newBatchSender(ctx context.Context, nc *nats.Conn, subject string) (func(id string, data []byte) error, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
+// printResults writes the results in the list's order as they come, and
+// each rejected batch, then (as a table) the count of ok and failed.
+// bar, if not nil, advances by one per result.
+func printResults(ctx context.Context, s *client.Stream, w io.Writer, asJSON bool, bar *progressbar.ProgressBar, start time.Time) error {
+	if !asJSON {
+		fmt.Fprintf(w, rowFormat, "BATCH", "#", "STATUS", "ERROR", "MS", "URL")
 	}
-	lookup, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	stream, err := connectors.StreamOf(lookup, js, subject)
-	if err != nil || stream == "" {
-		return func(_ string, data []byte) error { return nc.Publish(subject, data) }, nil
+	var ok, failed, rejected int
+	for r, err := range s.Results(ctx) {
+		var be *client.BatchError
+		switch {
+		case errors.As(err, &be):
+			rejected++
+			if asJSON {
+				data, _ := json.Marshal(be.Summary)
+				fmt.Fprintln(w, string(data))
+			} else {
+				fmt.Fprintf(w, "batch %s rejected: %s: %s\n", be.ID, be.Kind, be.Message)
+			}
+			continue
+		case err != nil:
+			return err
+		case r.OK():
+			ok++
+		default:
+			failed++
+		}
+		if bar != nil {
+			_ = bar.Add(1)
+		}
+		if asJSON {
+			fmt.Fprintln(w, string(r.Raw))
+			continue
+		}
+		fmt.Fprintf(w, rowFormat, r.BatchID, strconv.Itoa(r.Position), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
 	}
-	return func(id string, data []byte) error {
-		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nats.MsgIdHdr: {id}}}
-		publishCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_, err := js.PublishMsg(publishCtx, msg)
-		return err
-	}, nil
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if !asJSON {
+		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(start).Seconds())
+	}
+	if failed > 0 || rejected > 0 {
+		return errSomeFailed
+	}
+	return nil
 }
 
 // progressThreshold is the list length from which publish --wait shows a
@@ -180,7 +245,9 @@ func collectURLs(args []string, file string) ([]string, error) {
 // splitBatches cuts urls into batches of at most size URLs and at most
 // maxBytes of JSON each. When there is more than one, their ids are id-1,
 // id-2, ... and they share the correlation id id, so the service serves
-// them as one flow, in order.
+// them as one flow, in order. publish itself splits through the client
+// (client.Publish, client.Split); this stays for the bench and the
+// fairness test until they use client.Split.
 func splitBatches(urls []string, size int, maxBytes int64, id string, timeoutMS int64) []wire.Batch {
 	if id == "" {
 		id = nuid.Next()
@@ -208,126 +275,9 @@ func splitBatches(urls []string, size int, maxBytes int64, id string, timeoutMS 
 	return out
 }
 
-// follower collects the results and summaries of the batches it follows.
-type follower struct {
-	results   *nats.Subscription
-	summaries *nats.Subscription
-	pending   map[string]int // batch id → position in the publish order
-	start     time.Time
-}
-
-func newFollower(nc *nats.Conn, subjects subjectFlags, batches []wire.Batch) (*follower, error) {
-	f := &follower{pending: map[string]int{}, start: time.Now()}
-	for i, b := range batches {
-		f.pending[b.ID] = i
-	}
-	var err error
-	if f.results, err = nc.SubscribeSync(subjects.out); err != nil {
-		return nil, err
-	}
-	if f.summaries, err = nc.SubscribeSync(subjects.batches); err != nil {
-		return nil, err
-	}
-	_ = f.results.SetPendingLimits(-1, -1)
-	return f, nc.Flush()
-}
-
-// print writes results as they arrive until every batch has its summary.
-// bar, if not nil, advances by one per result.
-func (f *follower) print(ctx context.Context, w io.Writer, asJSON bool, bar *progressbar.ProgressBar) error {
-	if !asJSON {
-		fmt.Fprintf(w, rowFormat, "BATCH", "#", "STATUS", "ERROR", "MS", "URL")
-	}
-	var ok, failed, rejected int
-	summaries := make(chan *nats.Msg, 64)
-	go func() {
-		for {
-			m, err := f.summaries.NextMsgWithContext(ctx)
-			if err != nil {
-				close(summaries)
-				return
-			}
-			summaries <- m
-		}
-	}()
-	for len(f.pending) > 0 {
-		m, err := f.results.NextMsg(100 * time.Millisecond)
-		switch {
-		case err == nil:
-			var r wire.Result
-			if json.Unmarshal(m.Data, &r) != nil {
-				continue
-			}
-			if _, mine := f.pending[r.BatchID]; !mine {
-				continue
-			}
-			if r.OK() {
-				ok++
-			} else {
-				failed++
-			}
-			if bar != nil {
-				_ = bar.Add(1)
-			}
-			if asJSON {
-				fmt.Fprintln(w, string(m.Data))
-				continue
-			}
-			fmt.Fprintf(w, rowFormat, r.BatchID, strconv.Itoa(r.Index), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
-			continue
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case !errors.Is(err, nats.ErrTimeout):
-			return err
-		}
-		rejected += f.drainSummaries(summaries, w, asJSON)
-	}
-	if bar != nil {
-		_ = bar.Finish()
-	}
-	if !asJSON {
-		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(f.start).Seconds())
-	}
-	if failed > 0 || rejected > 0 {
-		return errSomeFailed
-	}
-	return nil
-}
-
-// drainSummaries marks batches done and returns how many were rejected,
-// each of which it reports.
-func (f *follower) drainSummaries(summaries <-chan *nats.Msg, w io.Writer, asJSON bool) (rejected int) {
-	for {
-		select {
-		case m, open := <-summaries:
-			if !open {
-				return rejected
-			}
-			var s wire.Summary
-			if json.Unmarshal(m.Data, &s) != nil {
-				continue
-			}
-			if _, mine := f.pending[s.BatchID]; !mine {
-				continue
-			}
-			delete(f.pending, s.BatchID)
-			if s.Error == "" {
-				continue
-			}
-			rejected++
-			if asJSON {
-				fmt.Fprintln(w, string(m.Data))
-			} else {
-				fmt.Fprintf(w, "batch %s rejected: %s: %s\n", s.BatchID, s.Error, s.Message)
-			}
-		default:
-			return rejected
-		}
-	}
-}
-
 // rowFormat lays out a result row; rows print as they arrive, so the
-// columns have fixed widths rather than a table computed at the end.
+// columns have fixed widths rather than a table computed at the end. In
+// publish --wait, # is the URL's position in the whole list.
 const rowFormat = "%-24s %5s %6s %-18s %7s  %s\n"
 
 func statusText(status int) string {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -112,6 +114,79 @@ func TestPublishWait(t *testing.T) {
 			if after.State.LastSeq != before.State.LastSeq {
 				t.Errorf("the stream stored a repeated batch id")
 			}
+			// publish --wait of a batch id the stream already holds says so
+			// at once, instead of waiting for a summary that never comes.
+			code, out = publish("all-ok", target.URL("/text"))
+			if code != exitError || !strings.Contains(out, "duplicate batch id") {
+				t.Errorf("republishing all-ok with --wait: exit %d, output:\n%s", code, out)
+			}
 		})
+	}
+}
+
+// A split list prints in the list's order, each row with the URL's
+// position in the whole list, whatever order the service ends the parts
+// in; the new batch flags reach the batch.
+func TestPublishWaitSplitInListOrder(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	startService(t, url)
+	batches := subscribe(t, nc, wire.DefaultInSubject)
+	results := subscribe(t, nc, wire.DefaultResultsSubject)
+	// The first part waits for the others: served apart, it would end last.
+	urls := []string{target.URL("/delay/300"), target.URL("/text"), target.URL("/text"), target.URL("/text"), target.URL("/status/404")}
+	var stdout, stderr syncBuffer
+	code := Main(t.Context(), append([]string{"publish", "--nats-url", url, "--wait", "--id", "list", "--max-batch", "2",
+		"--priority", "7", "--concurrency", "3", "--correlation-id", "flow", "--wait-timeout", "1m"}, urls...), &stdout, &stderr)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if code != exitFailures || len(lines) != 7 || !strings.Contains(lines[6], "4 ok, 1 failed") {
+		t.Fatalf("exit %d (want %d), output:\n%s%s", code, exitFailures, stdout.String(), stderr.String())
+	}
+	for i, line := range lines[1:6] {
+		fields := strings.Fields(line)
+		wantBatch := fmt.Sprintf("list-%d", i/2+1)
+		if len(fields) < 2 || fields[0] != wantBatch || fields[1] != fmt.Sprint(i) || !strings.HasSuffix(line, urls[i]) {
+			t.Errorf("row %d is %q, want batch %s, position %d, %s", i, line, wantBatch, i, urls[i])
+		}
+	}
+	var first wire.Result
+	results.next(&first, 10*time.Second)
+	if first.BatchID == "list-1" {
+		t.Errorf("the service published %s/%d first: the test's parts did not finish out of order", first.BatchID, first.Index)
+	}
+	var b wire.Batch
+	batches.next(&b, 10*time.Second)
+	if b.ID != "list-1" || b.Priority == nil || *b.Priority != 7 || b.Concurrency != 3 || b.CorrelationID != "flow" {
+		t.Errorf("the first batch published is %+v, want list-1, priority 7, concurrency 3, correlation flow", b)
+	}
+}
+
+// publish --wait gives a clear answer within its deadline, instead of
+// hanging, when the batch id is one the service would not take and when
+// no service consumes the subject (a warning comes first).
+func TestPublishWaitEnds(t *testing.T) {
+	url, _ := startNATS(t)
+	publish := func(args ...string) (int, string, string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		var stdout, stderr syncBuffer
+		code := Main(ctx, append([]string{"publish", "--nats-url", url, "--wait"}, args...), &stdout, &stderr)
+		if ctx.Err() != nil {
+			t.Fatalf("publish %v did not end by itself", args)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+	code, _, stderr := publish("--id", strings.Repeat("x", 300), "http://example.com/")
+	if code != exitError || !strings.Contains(stderr, "over the 256") {
+		t.Errorf("id of 300 bytes: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = publish("--priority", "12", "http://example.com/")
+	if code != exitError || !strings.Contains(stderr, "--priority must be from 0 to 9") {
+		t.Errorf("priority 12: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = publish("--wait-timeout", "1s", "http://example.com/")
+	if code != exitError || !strings.Contains(stderr, "warning:") || !strings.Contains(stderr, "no service consumes the input subject fetch.urls") ||
+		!strings.Contains(stderr, "wait timeout") {
+		t.Errorf("no service: exit %d, stderr:\n%s", code, stderr)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,10 +18,11 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// natsConn is a client connection and, when fetchstream started one, the
+// natsConn is a client connection and, when the service started one, the
 // embedded server behind it.
 type natsConn struct {
 	nc       *nats.Conn
+	url      string // the URL(s) joined: the embedded server's when there is one
 	embedded *embedded.Server
 }
 
@@ -33,38 +36,32 @@ func (c *natsConn) close() {
 	}
 }
 
-// connectOrEmbed joins --nats-url, or starts an embedded server with
-// JetStream on --listen and joins that.
-func connectOrEmbed(ctx context.Context, cfg *runConfig, log *slog.Logger, m *metrics) (*natsConn, error) {
-	url := cfg.nats.url
+// connectOrEmbed joins cfg.NATS.URL, or starts an embedded server with
+// JetStream on cfg.NATS.Listen and joins that.
+func connectOrEmbed(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics) (*natsConn, error) {
+	url := cfg.NATS.URL
 	var server *embedded.Server
 	if url == "" {
-		host, portText, err := net.SplitHostPort(cfg.listen)
-		if err != nil {
-			return nil, fmt.Errorf("--listen %q: want host:port: %w", cfg.listen, err)
+		host, portText, _ := net.SplitHostPort(cfg.NATS.Listen) // validated by New
+		port, _ := strconv.Atoi(portText)
+		if err := os.MkdirAll(cfg.NATS.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("embedded NATS server's NATS.DataDir: %w", err)
 		}
-		port, err := strconv.Atoi(portText)
-		if err != nil || port < -1 || port > 65535 {
-			return nil, fmt.Errorf("--listen %q: bad port", cfg.listen)
-		}
-		if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("--data-dir: %w", err)
-		}
+		var err error
 		server, err = embedded.Start(embedded.Config{
-			Host: host, Port: port, JetStream: true, StoreDir: cfg.dataDir})
+			Host: host, Port: port, JetStream: true, StoreDir: cfg.NATS.DataDir})
 		if err != nil {
-			return nil, fmt.Errorf("%w; pass --nats-url to use a running server, or --listen for another port", err)
+			return nil, fmt.Errorf("%w; set NATS.URL to use a running server, or NATS.Listen for another address", err)
 		}
 		url = server.ClientURL()
-		try := "nats -s " + url + " request fetch.urls '[\"https://example.com\"]'"
-		if cfg.durability.jetStream { // a request to a stream's subject is answered by the stream
-			try = "nats -s " + url + " pub fetch.urls '[\"https://example.com\"]'; nats -s " + url + " sub 'fetch.>'"
+		in := cfg.Subjects.In
+		try := "nats -s " + url + " request " + in + " '[\"https://example.com\"]'"
+		if cfg.JetStream.Enabled { // a request to a stream's subject is answered by the stream
+			try = "nats -s " + url + " pub " + in + " '[\"https://example.com\"]'; nats -s " + url + " sub 'fetch.>'"
 		}
-		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.dataDir, "try", try)
+		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.NATS.DataDir, "try", try)
 	}
-	flags := cfg.nats
-	flags.url = url
-	nc, err := firstConnect(ctx, &flags, log, m)
+	nc, err := firstConnect(ctx, url, cfg.NATS.Options, log, m)
 	if err != nil {
 		if server != nil {
 			server.Shutdown()
@@ -72,18 +69,23 @@ func connectOrEmbed(ctx context.Context, cfg *runConfig, log *slog.Logger, m *me
 		return nil, err
 	}
 	log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
-	return &natsConn{nc: nc, embedded: server}, nil
+	return &natsConn{nc: nc, url: url, embedded: server}, nil
 }
 
-// firstConnect connects to flags.url. While no server answers there (NATS
-// may come up after the service, as in a compose start), it keeps trying
-// with the reconnect backoff until ctx is done, and says so once; any
-// other failure, such as refused credentials, ends it at once.
-func firstConnect(ctx context.Context, flags *natsFlags, log *slog.Logger, m *metrics) (*nats.Conn, error) {
+// firstConnect connects to url. While no server answers there (NATS may
+// come up after the service, as in a compose start), it keeps trying with
+// the reconnect backoff until ctx is done, and says so once; any other
+// failure, such as refused credentials, ends it at once.
+func firstConnect(ctx context.Context, url string, opts []nats.Option, log *slog.Logger, m *metrics) (*nats.Conn, error) {
+	all := append(append(append([]nats.Option(nil), opts...), nats.Name("fetchstream")), natsOptions(log, m)...)
 	for attempt := 1; ; attempt++ {
-		nc, err := flags.connect(flags.url, "fetchstream", natsOptions(log, m)...)
-		if err == nil || !errors.Is(err, nats.ErrNoServers) {
-			return nc, err
+		nc, err := nats.Connect(url, all...)
+		if err == nil {
+			return nc, nil
+		}
+		err = fmt.Errorf("connect to NATS at %s: %w", RedactURLs(url), err)
+		if !errors.Is(err, nats.ErrNoServers) {
+			return nil, err
 		}
 		if attempt == 1 {
 			log.Warn("no NATS server answers yet; trying again until one does", "err", err)
@@ -94,6 +96,18 @@ func firstConnect(ctx context.Context, flags *natsFlags, log *slog.Logger, m *me
 		case <-time.After(reconnectDelay(attempt)):
 		}
 	}
+}
+
+// RedactURLs hides the passwords in a comma-separated list of server URLs,
+// as the service's errors and logs show them.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, part := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(part)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // reconnectDelay is the pause after the attempts-th failed pass over the
@@ -159,25 +173,4 @@ func (l *slowConsumerLog) report(sub *nats.Subscription) {
 	l.log.Error("slow consumer: batches arrive faster than this replica fetches them; its buffer is full and NATS dropped batches, which are lost (core NATS is at-most-once)",
 		"subject", sub.Subject, "dropped_total", dropped, "pending_batches_limit", limitMsgs, "pending_bytes_limit", limitBytes,
 		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
-}
-
-// startThrowawayNATS starts an embedded server on a free loopback port,
-// with JetStream in a new temporary directory, for the commands that need
-// one only while they run (bench, demo). stop shuts it down and removes
-// the directory.
-func startThrowawayNATS(name string) (url string, stop func(), err error) {
-	dir, err := os.MkdirTemp("", "fetchstream-"+name+"-")
-	if err != nil {
-		return "", nil, err
-	}
-	ns, err := embedded.Start(embedded.Config{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir})
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	return ns.ClientURL(), func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		os.RemoveAll(dir)
-	}, nil
 }

@@ -1,8 +1,6 @@
-package main
+package service
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -10,24 +8,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serveOps serves /metrics, /healthz and /readyz on addr until ctx ends.
+// opsServer is the HTTP server of /metrics, /healthz and /readyz.
 // /healthz answers 200 while the process runs; /readyz answers 200 while
-// ready() returns nil (connected to NATS and consuming), else 503 with
-// the reason. With withPprof it also serves the runtime's profiles under
-// /debug/pprof/ (see servePprof).
-func serveOps(ctx context.Context, addr string, withPprof bool, m *metrics, ready func() error) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+// ready returns nil (connected to NATS and consuming), else 503 with the
+// reason. With withPprof it also serves the runtime's profiles under
+// /debug/pprof/ (see servePprof). Run serves it and shuts it down.
+func opsServer(withPprof bool, m *metrics, ready func() error) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		if err := ready(); err != nil { // it says "not ready: ..." itself
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
@@ -35,15 +29,7 @@ func serveOps(ctx context.Context, addr string, withPprof bool, m *metrics, read
 	if withPprof {
 		servePprof(mux)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	return ln.Addr(), nil
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
 // servePprof adds net/http/pprof's handlers to mux: the index, every

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -21,13 +22,13 @@ func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 	t.Parallel()
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	s := startService(t, url, "--concurrency", "1", "--max-active", "1", "--pending-batches", "5")
-	l := same(target, 100, 1, "/delay/100")
-	publishCore(t, nc, l, 0, l.batches)
+	s := start(t, url, func(c *Config) { c.Fetch.Concurrency, c.Fetch.MaxActive, c.Core.PendingBatches = 1, 1, 5 })
+	l := loadtest.Same(target, 100, 1, "/delay/100")
+	loadtest.PublishCore(t, nc, l, 0, l.Batches)
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "a slow-consumer log", func() bool { return strings.Contains(s.logs.String(), "slow consumer") })
+	loadtest.WaitFor(t, 20*time.Second, "a slow-consumer log", func() bool { return strings.Contains(s.logs.String(), "slow consumer") })
 	line, lastDropped := "", -1
 	for _, l := range strings.Split(s.logs.String(), "\n") {
 		if !strings.Contains(l, "slow consumer") {
@@ -71,18 +72,20 @@ func TestJetStreamOverloadIsBounded(t *testing.T) {
 	url, nc := startNATS(t)
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
-	got := collect(t, nc)
-	s := startService(t, url, "--jetstream", "--concurrency", "2", "--max-active", "2", "--metrics-addr", "127.0.0.1:0")
-	ops := opsAddr(t, s)
-	l := same(target, 40, 2, "/delay/100")
-	publishJS(t, js, l, 0, l.batches)
+	got := loadtest.Collect(t, nc)
+	s := start(t, url, func(c *Config) {
+		c.JetStream.Enabled, c.Fetch.Concurrency, c.Fetch.MaxActive, c.Ops.MetricsAddr = true, 2, 2, "127.0.0.1:0"
+	})
+	ops := opsAddr(s)
+	l := loadtest.Same(target, 40, 2, "/delay/100")
+	loadtest.PublishJS(t, js, l, 0, l.Batches)
 	maxHeld, maxWaiting, maxAckPending := 0, uint64(0), 0
-	waitFor(t, 60*time.Second, "every batch done", func() bool {
+	loadtest.WaitFor(t, 60*time.Second, "every batch done", func() bool {
 		maxHeld = max(maxHeld, int(gauge(t, ops, "fetchstream_input_held_messages")))
-		ackPending, pending := consumerState(t, js)
+		ackPending, pending := loadtest.ConsumerState(t, js)
 		maxWaiting, maxAckPending = max(maxWaiting, pending), max(maxAckPending, ackPending)
-		_, _, s := got.counts()
-		return s == l.batches
+		_, _, s := got.Counts()
+		return s == l.Batches
 	})
 	// The server's count can run one or two over: it takes acks and pull
 	// requests on separate queues, so it may count an ack after the pull
@@ -97,8 +100,8 @@ func TestJetStreamOverloadIsBounded(t *testing.T) {
 	}
 	// A batch is acked after its summary is out (and a flush), so the
 	// count may trail the summaries for a moment.
-	waitFor(t, 10*time.Second, "every batch acked", func() bool {
-		return gauge(t, ops, `fetchstream_input_settled_total{outcome="ack"}`) == float64(l.batches)
+	loadtest.WaitFor(t, 10*time.Second, "every batch acked", func() bool {
+		return gauge(t, ops, `fetchstream_input_settled_total{outcome="ack"}`) == float64(l.Batches)
 	})
 }
 
@@ -111,7 +114,7 @@ func TestJetStreamDeadLettersUndecodable(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
 	dead := subscribe(t, nc, wire.DefaultDeadLetterSubject)
-	startService(t, url, "--jetstream", "--ack-wait", "1s")
+	start(t, url, func(c *Config) { c.JetStream.Enabled, c.JetStream.AckWait = true, time.Second })
 	ctx := context.Background()
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: wire.DefaultInSubject, Data: []byte(`{"urls": [`),
 		Header: nats.Header{wire.HeaderBatchID: {"broken"}}}); err != nil {
@@ -134,7 +137,7 @@ func TestJetStreamDeadLettersUndecodable(t *testing.T) {
 	if extra, err := summaries.sub.NextMsg(100 * time.Millisecond); err == nil {
 		t.Errorf("the bad batch came again: %s", extra.Data)
 	}
-	if ackPending, pending := consumerState(t, js); ackPending != 0 || pending != 0 {
+	if ackPending, pending := loadtest.ConsumerState(t, js); ackPending != 0 || pending != 0 {
 		t.Errorf("consumer: %d pending ack, %d not delivered; want none", ackPending, pending)
 	}
 }

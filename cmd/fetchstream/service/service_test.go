@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 func TestBatchFormsGiveOrderedResults(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	startService(t, url)
+	start(t, url, nil)
 	results := subscribe(t, nc, wire.DefaultResultsSubject)
 	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
 	urls := []string{target.URL("/delay/300"), target.URL("/delay/100"), target.URL("/delay/200"), target.URL("/status/404")}
@@ -67,7 +67,7 @@ func TestBatchFormsGiveOrderedResults(t *testing.T) {
 func TestRequestReplyGathers(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	startService(t, url)
+	start(t, url, nil)
 	urls := []string{target.URL("/delay/900"), target.URL("/delay/600"), target.URL("/delay/300"), target.URL("/status/404")}
 	data, _ := json.Marshal(urls)
 	start := time.Now()
@@ -108,7 +108,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	closedURL := "http://" + closed.Addr().String() + "/"
 	closed.Close()
-	startService(t, url)
+	start(t, url, nil)
 	cases := []struct {
 		url      string
 		kind     wire.ErrorKind
@@ -124,9 +124,9 @@ func TestErrorMapping(t *testing.T) {
 		{"file:///etc/passwd", wire.ErrInvalidURL, 0, "scheme", 0},
 		{"gopher://127.0.0.1:70/", wire.ErrInvalidURL, 0, "scheme", 0},
 		{"http:///nohost", wire.ErrInvalidURL, 0, "no host", 0},
-		{"http://169.254.169.254/latest/meta-data/", wire.ErrBlocked, 0, "; use --allow-net to permit it", 1},
-		{"http://100.64.0.1/", wire.ErrBlocked, 0, "; use --allow-net to permit it", 1},
-		{"http://10.255.255.1/", wire.ErrBlocked, 0, "; use --allow-private or --allow-net to permit it", 1},
+		{"http://169.254.169.254/latest/meta-data/", wire.ErrBlocked, 0, "; only allowing this address's range would permit it", 1},
+		{"http://100.64.0.1/", wire.ErrBlocked, 0, "; only allowing this address's range would permit it", 1},
+		{"http://10.255.255.1/", wire.ErrBlocked, 0, "; allowing private destinations, or this address's range, would permit it", 1},
 		{hostile.URL("/redirect?to=http://169.254.169.254/"), wire.ErrBlocked, 0, "169.254.169.254", 1},
 		{closedURL, wire.ErrConnection, 0, "refused", 1},
 		{hostile.URL("/garbage"), wire.ErrConnection, 0, "malformed HTTP", 1},
@@ -163,7 +163,7 @@ func TestErrorMapping(t *testing.T) {
 func TestConcurrencyCapNeverExceeded(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	startService(t, url, "--concurrency", "5")
+	start(t, url, func(c *Config) { c.Fetch.Concurrency = 5 })
 	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
 	const batches, perBatch = 4, 15
 	for b := range batches {
@@ -193,7 +193,7 @@ func TestConcurrencyCapNeverExceeded(t *testing.T) {
 func TestBadMessagesSurvived(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	startService(t, url, "--max-batch", "3")
+	start(t, url, func(c *Config) { c.Fetch.MaxBatch = 3 })
 	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
 	fullOfURLs := bytes.Repeat([]byte("http://a/\n"), int(nc.MaxPayload()-1024)/10) // a max payload's worth
 	bad := []struct {
@@ -283,8 +283,8 @@ func TestBadMessagesSurvived(t *testing.T) {
 func TestQueueGroupSharesBatches(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	a := startService(t, url)
-	b := startService(t, url)
+	a := start(t, url, nil)
+	b := start(t, url, nil)
 	results := subscribe(t, nc, wire.DefaultResultsSubject)
 	const batches, perBatch = 40, 3
 	for i := range batches {

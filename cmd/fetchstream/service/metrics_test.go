@@ -1,10 +1,9 @@
-package main
+package service
 
 import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,15 +13,8 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// opsAddr finds the address the service logged for /metrics.
-func opsAddr(t *testing.T, s *service) string {
-	t.Helper()
-	m := regexp.MustCompile(`"msg":"serving /metrics, /healthz and /readyz","addr":"([^"]+)"`).FindStringSubmatch(s.logs.String())
-	if m == nil {
-		t.Fatalf("no ops address in the logs:\n%s", s.logs)
-	}
-	return "http://" + m[1]
-}
+// opsAddr is the service's ops endpoint as a base URL.
+func opsAddr(s *testService) string { return "http://" + s.OpsAddr().String() }
 
 // gauge reads one series (name with its labels, as /metrics prints it)
 // from the service's /metrics at ops; a series not there fails the test.
@@ -56,8 +48,10 @@ func get(t *testing.T, url string) (int, string) {
 func TestMetricsHealthAndReadiness(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	s := startService(t, url, "--metrics-addr", "127.0.0.1:0", "--retries", "1", "--retry-base", "10ms")
-	ops := opsAddr(t, s)
+	s := start(t, url, func(c *Config) {
+		c.Ops.MetricsAddr, c.Fetch.Retries, c.Fetch.RetryBase = "127.0.0.1:0", 1, 10*time.Millisecond
+	})
+	ops := opsAddr(s)
 	if code, _ := get(t, ops+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
@@ -96,7 +90,7 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 // command line; without it there are none.
 func TestPprofServedOnlyWhenAsked(t *testing.T) {
 	url, _ := startNATS(t)
-	on := opsAddr(t, startService(t, url, "--metrics-addr", "127.0.0.1:0", "--pprof"))
+	on := opsAddr(start(t, url, func(c *Config) { c.Ops.MetricsAddr, c.Ops.Pprof = "127.0.0.1:0", true }))
 	if code, body := get(t, on+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
 		t.Errorf("/debug/pprof/heap with --pprof = %d %.80q", code, body)
 	}
@@ -106,7 +100,7 @@ func TestPprofServedOnlyWhenAsked(t *testing.T) {
 	if code, _ := get(t, on+"/debug/pprof/cmdline"); code != 404 {
 		t.Errorf("/debug/pprof/cmdline = %d, want 404: the command line may hold a password", code)
 	}
-	off := opsAddr(t, startService(t, url, "--metrics-addr", "127.0.0.1:0"))
+	off := opsAddr(start(t, url, func(c *Config) { c.Ops.MetricsAddr = "127.0.0.1:0" }))
 	if code, _ := get(t, off+"/debug/pprof/heap"); code != 404 {
 		t.Errorf("/debug/pprof/heap without --pprof = %d, want 404", code)
 	}

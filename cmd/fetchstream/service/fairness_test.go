@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 		t.Run(fmt.Sprintf("crawl in %d messages", split), func(t *testing.T) {
 			url, nc := startNATS(t)
 			target := fetchtest.NewTarget(t)
-			startService(t, url, "--concurrency", "8")
+			start(t, url, func(c *Config) { c.Fetch.Concurrency = 8 })
 			var crawlResults atomic.Int64
 			sub, err := nc.Subscribe(wire.DefaultResultsSubject, func(m *nats.Msg) {
 				var r wire.Result
@@ -40,7 +40,16 @@ func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 			for i := range urls {
 				urls[i] = target.URL("/delay/40")
 			}
-			for _, b := range splitBatches(urls, len(urls)/split, 1<<20, "crawl", 0) {
+			// As publish splits a long list: correlated batches, or one whole.
+			crawl := []wire.Batch{{ID: "crawl", URLs: urls}}
+			if size := len(urls) / split; split > 1 {
+				crawl = crawl[:0]
+				for i := range split {
+					crawl = append(crawl, wire.Batch{ID: fmt.Sprintf("crawl-%d", i+1), CorrelationID: "crawl",
+						URLs: urls[i*size : (i+1)*size]})
+				}
+			}
+			for _, b := range crawl {
 				data, _ := json.Marshal(b)
 				if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
 					t.Fatal(err)

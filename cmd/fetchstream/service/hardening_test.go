@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"encoding/json"
@@ -51,7 +51,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	local := fetchtest.NewCounter(t, "127.0.0.1:0")
 	_, localPort, _ := net.SplitHostPort(local.Listener.Addr().String())
-	startService(t, natsURL, "--allow-private")
+	start(t, natsURL, func(c *Config) { c.Fetch.AllowPrivate = true })
 	redirect := func(to string) string { return origin.URL("/redirect?to=" + url.QueryEscape(to)) }
 	batch := wire.Batch{TimeoutMS: 2000, URLs: []string{
 		redirect("http://169.254.169.254/latest/meta-data/"),
@@ -79,7 +79,9 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 func TestRetriesEndToEnd(t *testing.T) {
 	natsURL, nc := startNATS(t)
 	h := fetchtest.NewHostile(t)
-	startService(t, natsURL, "--retries", "2", "--retry-base", "10ms", "--retry-max", "20ms")
+	start(t, natsURL, func(c *Config) {
+		c.Fetch.Retries, c.Fetch.RetryBase, c.Fetch.RetryMax = 2, 10*time.Millisecond, 20*time.Millisecond
+	})
 	flaky := func(key, fail, status, retryAfter string) string {
 		return h.URL("/flaky?" + url.Values{"key": {key}, "fail": {fail}, "status": {status}, "retry_after": {retryAfter}}.Encode())
 	}
@@ -113,10 +115,10 @@ func TestRetriesEndToEnd(t *testing.T) {
 func TestBodyFlagsEndToEnd(t *testing.T) {
 	natsURL, nc := startNATS(t)
 	h := fetchtest.NewHostile(t)
-	startService(t, natsURL, "--in", "fetch.cut", "--max-body", "1KiB")
-	startService(t, natsURL, "--in", "fetch.refuse", "--max-body", "1KiB", "--refuse-large")
-	startService(t, natsURL, "--in", "fetch.text", "--body", "text")
-	startService(t, natsURL, "--in", "fetch.none", "--body", "none")
+	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody = "fetch.cut", 1<<10 })
+	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody, c.Fetch.RefuseLarge = "fetch.refuse", 1<<10, true })
+	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.text", "text" })
+	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.none", "none" })
 
 	cut := requestBatch(t, nc, "fetch.cut", wire.Batch{URLs: []string{h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json")}})
 	for _, r := range cut[:2] {
@@ -147,7 +149,7 @@ func TestHostileServersEndToEnd(t *testing.T) {
 	natsURL, nc := startNATS(t)
 	h := fetchtest.NewHostile(t)
 	silent := fetchtest.Silent(t)
-	startService(t, natsURL, "--concurrency", "1")
+	start(t, natsURL, func(c *Config) { c.Fetch.Concurrency = 1 })
 	start := time.Now()
 	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: []string{
 		h.URL("/trickle"), h.URL("/hang"), h.URL("/slow-headers"), "http://" + silent + "/",
@@ -171,7 +173,7 @@ func TestHostileServersEndToEnd(t *testing.T) {
 func TestPerHostEndToEnd(t *testing.T) {
 	natsURL, nc := startNATS(t)
 	slow, quick := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
-	startService(t, natsURL, "--per-host", "2", "--concurrency", "8")
+	start(t, natsURL, func(c *Config) { c.Fetch.PerHost, c.Fetch.Concurrency = 2, 8 })
 	s := slow.URL("/delay/500")
 	start := time.Now()
 	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: []string{s, s, s, s, quick.URL("/text"), quick.URL("/delay/1")}})

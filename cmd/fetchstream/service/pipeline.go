@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/connectors"
@@ -24,28 +25,10 @@ const resultHeadroom = 4 << 10
 // published (and, in JetStream mode, settled).
 type pipeline struct {
 	done      chan struct{}
+	intake    context.Context // its end stops the source: the service is shutting down
 	source    connectors.Readiness
 	core      *connectors.CoreSource      // nil in JetStream mode
 	jetStream *connectors.JetStreamSource // nil in core mode
-}
-
-// Ready returns nil while the service is connected to NATS and taking
-// batches, and otherwise an error (wrapping connectors.ErrNotReady) that
-// says why. It is what a readiness probe should ask.
-func (p *pipeline) Ready() error { return p.source.Ready() }
-
-// ready is Ready, and also not ready once running is canceled (shutting
-// down) or the pipeline has stopped: what /readyz reports.
-func (p *pipeline) ready(running context.Context) error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("%w: the pipeline has stopped", connectors.ErrNotReady)
-	default:
-	}
-	if running.Err() != nil {
-		return fmt.Errorf("%w: shutting down", connectors.ErrNotReady)
-	}
-	return p.Ready()
 }
 
 func (p *pipeline) mode() string {
@@ -56,11 +39,11 @@ func (p *pipeline) mode() string {
 }
 
 // from says where batches come from.
-func (p *pipeline) from(cfg *runConfig) string {
+func (p *pipeline) from(cfg *Config) string {
 	if p.jetStream != nil {
-		return "stream " + cfg.durability.stream + ", durable consumer " + cfg.durability.durable
+		return "stream " + cfg.JetStream.Stream + ", durable consumer " + cfg.JetStream.Durable
 	}
-	return "queue group " + cfg.queue
+	return "queue group " + cfg.Core.Queue
 }
 
 // handedBack counts the batches nak'ed for redelivery so far (JetStream).
@@ -76,7 +59,7 @@ func (p *pipeline) handedBack() int64 {
 // fetchCtx cancels requests in flight and ends the holding of publishes
 // while NATS is unreachable.
 func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
-	cfg *runConfig, log *slog.Logger, m *metrics) (*pipeline, error) {
+	cfg *Config, log *slog.Logger, m *metrics) (*pipeline, error) {
 	// Each stage built so far is stopped by closing its input, should a
 	// later one fail before the chain is connected.
 	var built []streams.Inlet
@@ -87,13 +70,13 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return nil, err
 	}
 	decode, err := stages.NewDecode(stages.DecodeConfig{
-		MaxBatch: cfg.maxBatch, DefaultTimeout: cfg.timeout, MaxTimeout: cfg.maxTimeout})
+		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout})
 	if err != nil {
 		return fail(err)
 	}
 	built = append(built, decode)
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
-		Concurrency: cfg.concurrency, Window: cfg.window, MaxActive: cfg.maxActive, PerHost: cfg.perHost, Observer: m})
+		Concurrency: cfg.Fetch.Concurrency, Window: cfg.Fetch.Window, MaxActive: cfg.Fetch.MaxActive, PerHost: cfg.Fetch.PerHost, Observer: m})
 	if err != nil {
 		return fail(err)
 	}
@@ -113,16 +96,16 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return fail(err)
 	}
 	built = append(built, sink)
-	p := &pipeline{done: make(chan struct{})}
+	p := &pipeline{done: make(chan struct{}), intake: sourceCtx}
 	var source streams.Source
-	if cfg.durability.jetStream {
+	if cfg.JetStream.Enabled {
 		p.jetStream, err = jetStreamSource(sourceCtx, nc, cfg, log)
 		source = p.jetStream
 		p.source = p.jetStream
 	} else {
 		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
-			Subject: cfg.subjects.in, Queue: cfg.queue,
-			PendingMsgs: cfg.durability.pendingBatches, PendingBytes: int(cfg.durability.pendingBytes)})
+			Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
+			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes)})
 		source = p.core
 		p.source = p.core
 	}
@@ -134,7 +117,6 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	}
 	if p.core != nil {
 		m.watchPending(p.core.Pending)
-		p.registerMicro(sourceCtx, nc, cfg, log, m)
 	}
 	go func() {
 		defer close(p.done)
@@ -145,32 +127,24 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 
 // registerMicro makes the service discoverable as the NATS micro service
 // fetchstream, with a request-reply fetch endpoint feeding the core
-// source; it is stopped when the intake stops. Core mode only: in
-// JetStream mode batches must come through the stream.
-func (p *pipeline) registerMicro(sourceCtx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger, m *metrics) {
-	svc, err := connectors.RegisterMicro(nc, p.core, connectors.MicroConfig{
-		Name: "fetchstream", Version: version, Subject: cfg.microSubject, Queue: cfg.queue,
+// source. Core mode only: in JetStream mode batches must come through the
+// stream. Stop the service it returns before the source closes.
+func registerMicro(nc *nats.Conn, core *connectors.CoreSource, cfg *Config, m *metrics) (micro.Service, error) {
+	return connectors.RegisterMicro(nc, core, connectors.MicroConfig{
+		Name: "fetchstream", Version: Version, Subject: cfg.Subjects.Micro, Queue: cfg.Core.Queue,
 		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
-		Metadata: map[string]string{"in": cfg.subjects.in, "out": cfg.subjects.out, "batches": cfg.subjects.batches,
-			"concurrency": strconv.Itoa(cfg.concurrency)},
+		Metadata: map[string]string{"in": cfg.Subjects.In, "out": cfg.Subjects.Out, "batches": cfg.Subjects.Batches,
+			"concurrency": strconv.Itoa(cfg.Fetch.Concurrency)},
 		Stats: m.microStats,
 	})
-	if err != nil {
-		log.Warn("not registered as a NATS micro service", "err", err)
-		return
-	}
-	go func() {
-		<-sourceCtx.Done()
-		_ = svc.Stop()
-	}()
 }
 
 // publisherConfig: in JetStream mode results carry Nats-Msg-Id, and a
 // batch is acked only once the streams its outputs land in (if any) have
 // acked them.
-func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (connectors.PublisherConfig, error) {
-	pc := connectors.PublisherConfig{Results: cfg.subjects.out, Batches: cfg.subjects.batches, Logger: log, Linger: cfg.linger}
-	if !cfg.durability.jetStream {
+func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.Logger) (connectors.PublisherConfig, error) {
+	pc := connectors.PublisherConfig{Results: cfg.Subjects.Out, Batches: cfg.Subjects.Batches, Logger: log, Linger: cfg.PublishLinger}
+	if !cfg.JetStream.Enabled {
 		return pc, nil
 	}
 	js, err := jetstream.New(nc)
@@ -191,16 +165,16 @@ func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *sl
 	return pc, nil
 }
 
-func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *runConfig, log *slog.Logger) (*connectors.JetStreamSource, error) {
+func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.Logger) (*connectors.JetStreamSource, error) {
 	setupCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	dead, err := connectors.NewDeadLetter(setupCtx, nc, cfg.durability.deadLetter)
+	dead, err := connectors.NewDeadLetter(setupCtx, nc, cfg.JetStream.DeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter subject: %w", err)
 	}
 	return connectors.NewJetStreamSource(ctx, nc, connectors.JetStreamSourceConfig{
-		ConsumerSetup: cfg.durability.consumerSetup(cfg.subjects.in),
-		MaxPending:    pullCredit(cfg.maxActive),
+		ConsumerSetup: cfg.JetStream.consumerSetup(cfg.Subjects.In),
+		MaxPending:    pullCredit(cfg.Fetch.MaxActive),
 		DeadLetter:    dead,
 		Logger:        log,
 	})

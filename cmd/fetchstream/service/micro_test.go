@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
 	url, nc := startNATS(t)
 	target := fetchtest.NewTarget(t)
-	startService(t, url, "--micro-subject", "svc.fetch")
+	start(t, url, func(c *Config) { c.Subjects.Micro = "svc.fetch" })
 
 	subject, err := micro.ControlSubject(micro.InfoVerb, "fetchstream", "")
 	if err != nil {
@@ -59,26 +59,5 @@ func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
 	}
 	if stats.Endpoints[0].NumRequests != 1 || custom.Batches != 1 || custom.Results != 2 || custom.Failed != 1 {
 		t.Errorf("stats: %d requests, data %+v", stats.Endpoints[0].NumRequests, custom)
-	}
-}
-
-func TestBadFlagsAreClearErrors(t *testing.T) {
-	for _, args := range [][]string{
-		{"--concurrency", "0"},
-		{"--concurrency", "many"},
-		{"--timeout", "-1s"},
-		{"--max-timeout", "1s", "--timeout", "5s"},
-		{"--allow-net", "10.0.0.0/33"},
-		{"--max-body", "lots"},
-		{"--out", "fetch.*"},
-		{"--in", "a..b"},
-		{"--log-level", "loud"},
-		{"--listen", "nowhere"},
-	} {
-		var stderr syncBuffer
-		code := Main(t.Context(), append([]string{"run", "--nats-url", "nats://127.0.0.1:1"}, args...), &syncBuffer{}, &stderr)
-		if code != exitError || stderr.String() == "" {
-			t.Errorf("run %v: exit %d, stderr %q; want exit 1 with a message", args, code, stderr.String())
-		}
 	}
 }

@@ -1,6 +1,7 @@
-package main
+package service
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -36,8 +37,14 @@ func TestReconnectDelayBacksOffWithJitter(t *testing.T) {
 
 // A failed connect names the server without its password.
 func TestConnectErrorHidesPassword(t *testing.T) {
-	flags := natsFlags{url: "nats://alice:s3cret@127.0.0.1:1,nats://127.0.0.1:2"}
-	_, err := flags.connect("", "test")
+	cfg := testConfig("nats://alice:s3cret@127.0.0.1:1,nats://127.0.0.1:2", nil)
+	svc, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second) // no server answers: it would wait for one
+	defer cancel()
+	err = svc.Run(ctx)
 	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "alice") {
 		t.Errorf("got %v, want an error naming the servers without the password", err)
 	}

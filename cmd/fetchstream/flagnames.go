@@ -1,0 +1,58 @@
+package main
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// flagOf names the run flag that sets each service.Config field, so that
+// the service's errors, which name fields, read in the CLI's terms.
+var flagOf = map[string]string{
+	"NATS.URL": "--nats-url", "NATS.Listen": "--listen", "NATS.DataDir": "--data-dir",
+	"Subjects.In": "--in", "Subjects.Out": "--out", "Subjects.Batches": "--batches-subject",
+	"Subjects.Micro": "--micro-subject",
+	"Core.Queue":     "--queue", "Core.PendingBatches": "--pending-batches", "Core.PendingBytes": "--pending-bytes",
+	"JetStream.Enabled": "--jetstream", "JetStream.Stream": "--stream", "JetStream.Durable": "--durable",
+	"JetStream.AckWait": "--ack-wait", "JetStream.MaxDeliver": "--max-deliver",
+	"JetStream.MaxAckPending": "--max-ack-pending", "JetStream.DeadLetter": "--dead-letter",
+	"Fetch.Concurrency": "--concurrency", "Fetch.Timeout": "--timeout", "Fetch.MaxTimeout": "--max-timeout",
+	"Fetch.MaxBatch": "--max-batch", "Fetch.Window": "--window", "Fetch.MaxActive": "--max-active",
+	"Fetch.PerHost": "--per-host", "Fetch.MaxBody": "--max-body", "Fetch.RefuseLarge": "--refuse-large",
+	"Fetch.MaxRedirects": "--max-redirects", "Fetch.BodyMode": "--body", "Fetch.Retries": "--retries",
+	"Fetch.RetryBase": "--retry-base", "Fetch.RetryMax": "--retry-max",
+	"Fetch.AllowPrivate": "--allow-private", "Fetch.AllowNets": "--allow-net",
+	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",
+	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
+}
+
+// fieldsToFlags rewrites field names into flag names, longest first.
+var fieldsToFlags = func() *strings.Replacer {
+	fields := make([]string, 0, len(flagOf))
+	for field := range flagOf {
+		fields = append(fields, field)
+	}
+	slices.SortFunc(fields, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	pairs := make([]string, 0, 2*len(fields))
+	for _, field := range fields {
+		pairs = append(pairs, field, flagOf[field])
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
+// inFlagTerms is err with the Config fields it names read as run flags
+// (nil stays nil); errors.Is and errors.As still see err.
+func inFlagTerms(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &flagError{err: err, msg: fieldsToFlags.Replace(err.Error())}
+}
+
+type flagError struct {
+	err error
+	msg string
+}
+
+func (e *flagError) Error() string { return e.msg }
+func (e *flagError) Unwrap() error { return e.err }

@@ -1,0 +1,149 @@
+package service
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Config is everything the service is told, in plain Go values. Start from
+// Defaults and change what differs; New validates it.
+type Config struct {
+	NATS      NATSConfig
+	Subjects  SubjectsConfig
+	Core      CoreConfig      // the input as a core NATS queue group (when JetStream.Enabled is false)
+	JetStream JetStreamConfig // the input as a durable JetStream consumer
+	Fetch     FetchConfig
+	Ops       OpsConfig
+
+	// ShutdownGrace is how long, once Run's context is canceled, batches
+	// in flight may take to finish before the rest is canceled (core) or
+	// handed back for redelivery (JetStream).
+	ShutdownGrace time.Duration
+	// PublishLinger is how long, under load, results may wait to be
+	// written to NATS together; 0 publishes each at once. At most
+	// MaxPublishLinger.
+	PublishLinger time.Duration
+}
+
+// NATSConfig says which NATS server the service joins.
+type NATSConfig struct {
+	// URL is the server URL, or several comma-separated. Empty: start an
+	// embedded server with JetStream on Listen, storing in DataDir.
+	URL string
+	// Options are added to the service's own (reconnect forever, pings,
+	// the handlers that log and count): authentication and TLS.
+	Options []nats.Option
+	Listen  string // host:port of the embedded server; port -1 for any free one
+	DataDir string // the embedded server's JetStream directory, created if absent
+}
+
+// SubjectsConfig are the wire subjects.
+type SubjectsConfig struct {
+	In      string // batches arrive here; wildcards allowed
+	Out     string // results are published here
+	Batches string // batch summaries are published here
+	Micro   string // the NATS micro service's request-reply fetch endpoint (core mode)
+}
+
+// CoreConfig is the core NATS input: at-most-once, shared by a queue group.
+type CoreConfig struct {
+	Queue string // queue group: replicas in one group share the batches
+	// PendingBatches and PendingBytes bound the batches a replica buffers
+	// beyond those in progress; past them NATS drops batches for it (a
+	// slow consumer, logged and counted).
+	PendingBatches int
+	PendingBytes   int64
+}
+
+// JetStreamConfig is the JetStream input: at-least-once, a batch acked
+// only once its results are published.
+type JetStreamConfig struct {
+	Enabled bool
+	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged)
+	Durable string // durable pull consumer shared by all replicas, created if absent
+	// AckWait, MaxDeliver (-1: no limit) and MaxAckPending are a created
+	// consumer's settings. MaxAckPending must be at least Fetch.MaxActive+2,
+	// what one replica takes.
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int
+	// DeadLetter is the subject of batches given up on (undecodable, too
+	// large, or delivered MaxDeliver times), with the reason in headers.
+	DeadLetter string
+}
+
+// FetchConfig bounds the fetching.
+type FetchConfig struct {
+	Concurrency int           // requests in flight at most, across all batches
+	Timeout     time.Duration // timeout of each attempt at a URL
+	MaxTimeout  time.Duration // a batch's timeout_ms is capped at this
+	MaxBatch    int           // URLs per batch at most; larger batches are rejected whole
+	Window      int           // per batch, URLs started but not yet published at most
+	MaxActive   int           // batches in progress at once
+	PerHost     int           // requests in flight to one host:port at most; 0: no cap
+
+	MaxBody      int64  // body bytes kept per result; the rest is cut (or refused, with RefuseLarge)
+	RefuseLarge  bool   // fail bodies over MaxBody as too_large instead of cutting them
+	MaxRedirects int    // redirects followed per request at most
+	BodyMode     string // auto, text or none (see httpfetch.BodyMode)
+
+	Retries   int           // retries per URL after a transient failure, 0 to httpfetch.MaxRetries
+	RetryBase time.Duration // first backoff ceiling, doubling per retry (full jitter)
+	RetryMax  time.Duration // largest backoff ceiling
+
+	AllowPrivate bool           // allow loopback and private destinations (never link-local)
+	AllowNets    []netip.Prefix // allow destinations in these ranges
+	// BlockedAdvice, if set, words the end of a blocked result's message:
+	// what would open the refused address (see httpfetch.Policy.Advice;
+	// the CLI names its flags). nil: words that name no setting.
+	BlockedAdvice func(private bool) string
+}
+
+// OpsConfig is the operations HTTP endpoint.
+type OpsConfig struct {
+	// MetricsAddr serves /metrics, /healthz and /readyz; empty: off,
+	// ":0" or "127.0.0.1:0": any free port (see Service.OpsAddr).
+	MetricsAddr string
+	Pprof       bool // also serve Go's runtime profiles under /debug/pprof/; needs MetricsAddr
+}
+
+// MaxPublishLinger caps Config.PublishLinger: it is meant to batch writes,
+// not to hold results back.
+const MaxPublishLinger = 100 * time.Millisecond
+
+// Defaults returns the documented defaults: core NATS input on the wire's
+// default subjects, an embedded server on 127.0.0.1:4222 when no URL is
+// given, 64 requests in flight, a 10s timeout per attempt.
+func Defaults() Config {
+	return Config{
+		NATS: NATSConfig{
+			Listen:  "127.0.0.1:4222",
+			DataDir: filepath.Join(os.TempDir(), "fetchstream", "jetstream"),
+		},
+		Subjects: SubjectsConfig{
+			In: wire.DefaultInSubject, Out: wire.DefaultResultsSubject,
+			Batches: wire.DefaultBatchesSubject, Micro: "fetchstream.fetch",
+		},
+		Core: CoreConfig{Queue: "fetchstream", PendingBatches: 1024, PendingBytes: 64 << 20},
+		JetStream: JetStreamConfig{
+			Stream: connectors.DefaultStream, Durable: connectors.DefaultDurable,
+			AckWait: connectors.DefaultAckWait, MaxDeliver: connectors.DefaultMaxDeliver,
+			MaxAckPending: connectors.DefaultMaxAckPending, DeadLetter: wire.DefaultDeadLetterSubject,
+		},
+		Fetch: FetchConfig{
+			Concurrency: 64, Timeout: 10 * time.Second, MaxTimeout: time.Minute,
+			MaxBatch: 10000, Window: 256, MaxActive: 256,
+			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
+			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,
+		},
+		ShutdownGrace: 30 * time.Second,
+		PublishLinger: 500 * time.Microsecond,
+	}
+}

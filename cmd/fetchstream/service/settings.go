@@ -1,0 +1,33 @@
+package service
+
+import (
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
+)
+
+// pullCredit is how many batches a JetStream replica holds unsettled at
+// most: what the fetch stage takes, and two waiting so it never idles.
+func pullCredit(maxActive int) int { return maxActive + 2 }
+
+// consumerSetup is the durable consumer j describes over the subject in.
+func (j *JetStreamConfig) consumerSetup(in string) connectors.ConsumerSetup {
+	return connectors.ConsumerSetup{
+		Stream: j.Stream, Subject: in, Durable: j.Durable,
+		AckWait: j.AckWait, MaxDeliver: j.MaxDeliver, MaxAckPending: j.MaxAckPending,
+	}
+}
+
+// fetcherConfig is the HTTP fetcher f describes.
+func (f *FetchConfig) fetcherConfig() httpfetch.Config {
+	return httpfetch.Config{
+		Concurrency:  f.Concurrency,
+		MaxBody:      f.MaxBody,
+		RefuseLarge:  f.RefuseLarge,
+		MaxRedirects: f.MaxRedirects,
+		Retries:      f.Retries,
+		RetryBase:    f.RetryBase,
+		RetryMax:     f.RetryMax,
+		BodyMode:     httpfetch.BodyMode(f.BodyMode),
+		Policy:       httpfetch.Policy{AllowPrivate: f.AllowPrivate, AllowNets: f.AllowNets, Advice: f.BlockedAdvice},
+	}
+}

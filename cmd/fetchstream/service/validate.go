@@ -1,0 +1,166 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
+)
+
+// ErrConfig is wrapped by every *ConfigError.
+var ErrConfig = errors.New("invalid service configuration")
+
+// ConfigError is a Config that New refuses: Field names the Config field
+// (as "Fetch.Concurrency") and Problem says what is wrong with it (as
+// "must be at least 1, got 0"); Problem may name other fields the same way.
+type ConfigError struct {
+	Field   string
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Field + " " + e.Problem }
+
+// Unwrap returns ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// validate checks cfg, field by field, and returns the first problem.
+func validate(cfg *Config) error {
+	f := &cfg.Fetch
+	fail := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case f.Concurrency < 1:
+		return fail("Fetch.Concurrency", "must be at least 1, got %d", f.Concurrency)
+	case f.Timeout <= 0:
+		return fail("Fetch.Timeout", "must be positive, got %s", f.Timeout)
+	case f.MaxTimeout < f.Timeout:
+		return fail("Fetch.MaxTimeout", "(%s) must not be below Fetch.Timeout (%s)", f.MaxTimeout, f.Timeout)
+	case f.MaxBatch < 1:
+		return fail("Fetch.MaxBatch", "must be at least 1, got %d", f.MaxBatch)
+	case f.Window < 1:
+		return fail("Fetch.Window", "must be at least 1, got %d", f.Window)
+	case f.MaxActive < 1:
+		return fail("Fetch.MaxActive", "must be at least 1, got %d", f.MaxActive)
+	case f.PerHost < 0:
+		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
+	case f.MaxBody < 1:
+		return fail("Fetch.MaxBody", "must be at least 1 byte, got %d", f.MaxBody)
+	case f.MaxRedirects < 0:
+		return fail("Fetch.MaxRedirects", "must not be negative, got %d", f.MaxRedirects)
+	case f.Retries < 0 || f.Retries > httpfetch.MaxRetries:
+		return fail("Fetch.Retries", "must be from 0 to %d, got %d", httpfetch.MaxRetries, f.Retries)
+	case f.RetryBase < 0 || f.RetryMax < f.RetryBase:
+		return fail("Fetch.RetryBase", "(%s) must not be negative nor above Fetch.RetryMax (%s)", f.RetryBase, f.RetryMax)
+	case cfg.ShutdownGrace < 0:
+		return fail("ShutdownGrace", "must not be negative, got %s", cfg.ShutdownGrace)
+	case cfg.PublishLinger < 0 || cfg.PublishLinger > MaxPublishLinger:
+		return fail("PublishLinger", "must be from 0 to %s, got %s", MaxPublishLinger, cfg.PublishLinger)
+	case cfg.Ops.Pprof && cfg.Ops.MetricsAddr == "":
+		return fail("Ops.Pprof", "needs Ops.MetricsAddr: profiles are served there")
+	}
+	if _, err := httpfetch.ParseBodyMode(f.BodyMode); err != nil {
+		return fail("Fetch.BodyMode", "must be auto, text or none, got %q", f.BodyMode)
+	}
+	// Checked even when URL is given, so that a bad setting never waits
+	// for the day it is used.
+	if err := validListen(cfg.NATS.Listen); err != nil {
+		return fail("NATS.Listen", "%q: %v", cfg.NATS.Listen, err)
+	}
+	if cfg.NATS.URL == "" && cfg.NATS.DataDir == "" {
+		return fail("NATS.DataDir", "must not be empty: the embedded server stores JetStream there")
+	}
+	for _, s := range []struct {
+		field, subject string
+		wild           bool
+	}{
+		{"Subjects.In", cfg.Subjects.In, true},
+		{"Subjects.Out", cfg.Subjects.Out, false},
+		{"Subjects.Batches", cfg.Subjects.Batches, false},
+		{"Subjects.Micro", cfg.Subjects.Micro, false},
+	} {
+		if err := validSubject(s.subject, s.wild); err != nil {
+			return fail(s.field, "%q: %v", s.subject, err)
+		}
+	}
+	if err := validateCore(&cfg.Core); err != nil {
+		return err
+	}
+	if cfg.JetStream.Enabled {
+		return validateJetStream(&cfg.JetStream, f.MaxActive)
+	}
+	return nil
+}
+
+func validateCore(c *CoreConfig) error {
+	switch {
+	case c.PendingBatches < 1:
+		return &ConfigError{"Core.PendingBatches", fmt.Sprintf("must be at least 1, got %d", c.PendingBatches)}
+	case c.PendingBytes < 1024:
+		return &ConfigError{"Core.PendingBytes", fmt.Sprintf("must be at least 1KiB, got %d", c.PendingBytes)}
+	}
+	return nil
+}
+
+func validateJetStream(j *JetStreamConfig, maxActive int) error {
+	fail := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case j.Stream == "":
+		return fail("JetStream.Stream", "must not be empty")
+	case j.Durable == "":
+		return fail("JetStream.Durable", "must not be empty")
+	case j.DeadLetter == "":
+		return fail("JetStream.DeadLetter", "must not be empty")
+	case j.AckWait < time.Second:
+		return fail("JetStream.AckWait", "must be at least 1s, got %s", j.AckWait)
+	case j.MaxDeliver != -1 && j.MaxDeliver < 2:
+		return fail("JetStream.MaxDeliver", "must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got %d", j.MaxDeliver)
+	case j.MaxAckPending < 1:
+		return fail("JetStream.MaxAckPending", "must be at least 1, got %d", j.MaxAckPending)
+	case j.MaxAckPending < pullCredit(maxActive):
+		return fail("JetStream.MaxAckPending", "(%d) must be at least Fetch.MaxActive+2 (%d), what one replica takes",
+			j.MaxAckPending, pullCredit(maxActive))
+	}
+	return nil
+}
+
+// validListen checks a host:port whose port is a number from -1 (any
+// free port) to 65535.
+func validListen(listen string) error {
+	_, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if port, err := strconv.Atoi(portText); err != nil || port < -1 || port > 65535 {
+		return errors.New("bad port")
+	}
+	return nil
+}
+
+// validSubject checks a NATS subject: dot-separated non-empty tokens
+// without spaces; wildcards only where subscribing (wild).
+func validSubject(subject string, wild bool) error {
+	if subject == "" {
+		return errors.New("empty subject")
+	}
+	tokens := strings.Split(subject, ".")
+	for i, token := range tokens {
+		switch {
+		case token == "":
+			return errors.New("empty token")
+		case strings.ContainsAny(token, " \t\r\n"):
+			return errors.New("white space in a subject")
+		case !wild && (token == "*" || token == ">"):
+			return errors.New("wildcards are only for the input subject")
+		case token == ">" && i != len(tokens)-1:
+			return errors.New("'>' must be the last token")
+		}
+	}
+	return nil
+}

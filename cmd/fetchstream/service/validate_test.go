@@ -1,0 +1,55 @@
+package service
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// New refuses a bad Config with a *ConfigError naming the field, wrapping
+// ErrConfig; it accepts Defaults.
+func TestNewValidatesConfig(t *testing.T) {
+	for _, tc := range []struct {
+		edit           func(*Config)
+		field, problem string
+	}{
+		{func(c *Config) { c.Fetch.Concurrency = 0 }, "Fetch.Concurrency", "must be at least 1, got 0"},
+		{func(c *Config) { c.Fetch.Timeout = -time.Second }, "Fetch.Timeout", "must be positive, got -1s"},
+		{func(c *Config) { c.Fetch.MaxTimeout = time.Second; c.Fetch.Timeout = 5 * time.Second },
+			"Fetch.MaxTimeout", "(1s) must not be below Fetch.Timeout (5s)"},
+		{func(c *Config) { c.Fetch.Window = 0 }, "Fetch.Window", "must be at least 1, got 0"},
+		{func(c *Config) { c.Fetch.MaxBody = 0 }, "Fetch.MaxBody", "must be at least 1 byte, got 0"},
+		{func(c *Config) { c.Fetch.Retries = 11 }, "Fetch.Retries", "must be from 0 to 10, got 11"},
+		{func(c *Config) { c.Fetch.BodyMode = "xml" }, "Fetch.BodyMode", `must be auto, text or none, got "xml"`},
+		{func(c *Config) { c.PublishLinger = time.Second }, "PublishLinger", "must be from 0 to 100ms, got 1s"},
+		{func(c *Config) { c.Ops.Pprof = true }, "Ops.Pprof", "needs Ops.MetricsAddr: profiles are served there"},
+		{func(c *Config) { c.NATS.Listen = "nowhere" }, "NATS.Listen", `"nowhere": want host:port`},
+		{func(c *Config) { c.NATS.DataDir = "" }, "NATS.DataDir", "must not be empty: the embedded server stores JetStream there"},
+		{func(c *Config) { c.Subjects.In = "a..b" }, "Subjects.In", `"a..b": empty token`},
+		{func(c *Config) { c.Subjects.Out = "fetch.*" }, "Subjects.Out", `"fetch.*": wildcards are only for the input subject`},
+		{func(c *Config) { c.Subjects.Micro = "" }, "Subjects.Micro", `"": empty subject`},
+		{func(c *Config) { c.Core.PendingBytes = 10 }, "Core.PendingBytes", "must be at least 1KiB, got 10"},
+		{func(c *Config) { c.JetStream.Enabled, c.JetStream.Durable = true, "" }, "JetStream.Durable", "must not be empty"},
+		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxDeliver = true, 1 }, "JetStream.MaxDeliver",
+			"must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got 1"},
+		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxAckPending = true, 10 }, "JetStream.MaxAckPending",
+			"(10) must be at least Fetch.MaxActive+2 (258), what one replica takes"},
+	} {
+		cfg := Defaults()
+		tc.edit(&cfg)
+		_, err := New(cfg, nil)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !errors.Is(err, ErrConfig) || ce.Field != tc.field || ce.Problem != tc.problem {
+			t.Errorf("got %v, want a ConfigError %s %s", err, tc.field, tc.problem)
+		}
+	}
+	if _, err := New(Defaults(), nil); err != nil {
+		t.Errorf("Defaults refused: %v", err)
+	}
+	// A JetStream setting is not checked in core mode.
+	cfg := Defaults()
+	cfg.JetStream.Durable = ""
+	if _, err := New(cfg, nil); err != nil {
+		t.Errorf("core mode refused for a JetStream setting: %v", err)
+	}
+}

@@ -1,0 +1,197 @@
+// Package client is the Go client of fetchstream: it publishes a batch of
+// URLs and gathers the results in order, as asyncio.gather does, or
+// streams them in order as they come.
+//
+//	c, err := client.New(nc)
+//	g, err := c.Gather(ctx, urls) // g.Results[i] is the result of urls[i]
+//
+// A list longer than the batch maximum (WithMaxBatch) or than one NATS
+// message is split into batches ID-1, ID-2, ... sharing the correlation id
+// ID, published in order; results come back in the whole list's order
+// whatever the order in which the service finishes the batches.
+//
+// Results and summaries are read through one Go channel fed by the two
+// subscriptions, so they keep the order the server delivers them in: a
+// batch's summary comes after its results. The client never waits
+// forever: the context bounds every call, WithWaitTimeout bounds the wait
+// for results, a slow consumer (NATS dropped messages for this client)
+// ends the wait with ErrSlowConsumer, and a wait with no sign of a service
+// asks whether one is there (see Ping and WithNoServiceCheck).
+//
+// The package imports only wire, nats.go and its jetstream package: it
+// does not link nats-server.
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Defaults of the options.
+const (
+	DefaultMaxBatch       = 10000 // the service's default --max-batch
+	DefaultWaitTimeout    = 5 * time.Minute
+	DefaultBuffer         = 8192 // messages
+	DefaultNoServiceAfter = 3 * time.Second
+	// ServiceName is the NATS micro service name fetchstream registers;
+	// Ping sends $SRV.PING.<ServiceName>.
+	ServiceName = "fetchstream"
+)
+
+// Client publishes batches and follows their results on one NATS
+// connection. It is safe for concurrent use; each Publish or Gather has
+// its own subscriptions. The caller owns the connection and closes it.
+type Client struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	in       string
+	results  string
+	batches  string
+	maxBatch int
+	timeout  time.Duration
+	wait     time.Duration
+	buffer   int
+	probe    time.Duration
+	warn     func(error)
+
+	mu         sync.Mutex
+	streamDone bool   // the lookup below was made
+	stream     string // the JetStream stream capturing in, "" for none
+}
+
+// Option sets an optional setting of New; it fails on an invalid value.
+type Option func(*Client) error
+
+// WithSubjects sets the input, results and batches subjects (default
+// wire.DefaultInSubject, DefaultResultsSubject, DefaultBatchesSubject).
+func WithSubjects(in, results, batches string) Option {
+	return func(c *Client) error {
+		if in == "" || results == "" || batches == "" {
+			return fmt.Errorf("%w: subjects must not be empty", ErrConfig)
+		}
+		c.in, c.results, c.batches = in, results, batches
+		return nil
+	}
+}
+
+// WithMaxBatch sets how many URLs one batch holds at most (default
+// DefaultMaxBatch); a longer list is split. Keep it at or below the
+// service's maximum, or its batches are rejected as batch_too_large.
+func WithMaxBatch(n int) Option {
+	return func(c *Client) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max batch must be at least 1, got %d", ErrConfig, n)
+		}
+		c.maxBatch = n
+		return nil
+	}
+}
+
+// WithTimeout sets the per-request timeout of batches that do not name
+// one (wire.Batch.TimeoutMS); 0, the default, leaves it to the service.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 || (d > 0 && d < time.Millisecond) {
+			return fmt.Errorf("%w: timeout must be 0 or at least 1ms, got %s", ErrConfig, d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithWaitTimeout bounds the whole wait for a publish's results, from the
+// publish to the last summary (default DefaultWaitTimeout; 0: only the
+// context bounds it). Past it the wait ends with ErrWaitTimeout.
+func WithWaitTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return fmt.Errorf("%w: wait timeout must not be negative, got %s", ErrConfig, d)
+		}
+		c.wait = d
+		return nil
+	}
+}
+
+// WithBuffer sets how many results and summaries the client holds for
+// each publish before NATS drops them (default DefaultBuffer). It bounds
+// what is held between the connection and the reader; a reader that
+// falls further behind gets ErrSlowConsumer. Every message on the results
+// subject counts, other clients' included.
+func WithBuffer(messages int) Option {
+	return func(c *Client) error {
+		if messages < 1 {
+			return fmt.Errorf("%w: buffer must be at least 1 message, got %d", ErrConfig, messages)
+		}
+		c.buffer = messages
+		return nil
+	}
+}
+
+// WithNoServiceCheck sets what a wait does when, after the given time, no
+// result or summary of its batches has come: it asks Ping whether a
+// service is there. If none is, warn (when not nil) is called once with
+// an error wrapping ErrNoService and the wait goes on (a JetStream
+// service may still come and serve the stored batch); with warn nil the
+// wait ends with that error. warn runs on the goroutine that waits (the
+// one in Gather, or ranging over Stream.Results). Default:
+// DefaultNoServiceAfter, warn nil. after 0 turns the check off.
+func WithNoServiceCheck(after time.Duration, warn func(error)) Option {
+	return func(c *Client) error {
+		if after < 0 {
+			return fmt.Errorf("%w: no-service check delay must not be negative, got %s", ErrConfig, after)
+		}
+		c.probe, c.warn = after, warn
+		return nil
+	}
+}
+
+// New returns a Client on nc. It makes no I/O: whether a JetStream stream
+// captures the input subject is looked up on the first publish.
+func New(nc *nats.Conn, opts ...Option) (*Client, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil NATS connection", ErrConfig)
+	}
+	c := &Client{nc: nc, in: wire.DefaultInSubject, results: wire.DefaultResultsSubject,
+		batches: wire.DefaultBatchesSubject, maxBatch: DefaultMaxBatch, wait: DefaultWaitTimeout,
+		buffer: DefaultBuffer, probe: DefaultNoServiceAfter}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	c.js = js
+	return c, nil
+}
+
+// inputStream returns the JetStream stream that captures the input
+// subject, or "" when none does; the answer is kept once known.
+func (c *Client) inputStream(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.streamDone {
+		return c.stream, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	name, err := c.js.StreamNameBySubject(ctx, c.in)
+	switch {
+	case err == nil:
+	case isNoStream(err):
+		name = ""
+	default:
+		return "", fmt.Errorf("which stream captures %s: %w", c.in, err)
+	}
+	c.stream, c.streamDone = name, true
+	return name, nil
+}

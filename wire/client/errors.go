@@ -1,0 +1,59 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Sentinel errors. The errors the client returns wrap one of them (or a
+// context error, or a NATS error) with what it was doing; test with
+// errors.Is.
+var (
+	// ErrConfig: an option of New is invalid.
+	ErrConfig = errors.New("fetchstream client: invalid configuration")
+	// ErrInvalidBatch: the batch would be refused by the service (no
+	// URLs, an id over wire.MaxIDLength bytes, a priority out of range, a
+	// URL too long for one NATS message...), so it is not published.
+	ErrInvalidBatch = errors.New("fetchstream client: invalid batch")
+	// ErrDuplicate: the JetStream stream on the input subject already
+	// holds a batch with this id inside its duplicate window, so it
+	// dropped this one and the service will not run it again.
+	ErrDuplicate = errors.New("fetchstream client: duplicate batch id")
+	// ErrNoService: nothing seems to consume the input subject (see
+	// Client.Ping for how this is told).
+	ErrNoService = errors.New("fetchstream client: no service consumes the input subject")
+	// ErrWaitTimeout: the wait timeout (WithWaitTimeout) passed before
+	// every batch ended.
+	ErrWaitTimeout = errors.New("fetchstream client: wait timeout")
+	// ErrSlowConsumer: NATS dropped messages of the results or summaries
+	// subject for this client because it did not read them fast enough
+	// (see WithBuffer). Which batches they were of cannot be known, and
+	// they cannot come back, so any drop ends the wait.
+	ErrSlowConsumer = errors.New("fetchstream client: slow consumer, messages dropped")
+	// ErrIncomplete: a batch's summary came but some of its results did
+	// not (they went missing between the service and this client).
+	ErrIncomplete = errors.New("fetchstream client: results missing before the summary")
+	// ErrUsed: a Stream's Results was called a second time.
+	ErrUsed = errors.New("fetchstream client: stream already consumed")
+)
+
+// BatchError says that the service ended one batch without fetching it
+// (its summary has an Error): for example wire.ErrBatchTooLarge when the
+// batch holds more URLs than the service's maximum. It concerns that batch
+// only; the other batches of a split list go on.
+type BatchError struct {
+	ID      string         // the batch id as sent
+	Kind    wire.ErrorKind // the summary's error
+	Message string         // the summary's message
+	// First and Count locate the batch in the whole list: its URLs are
+	// positions First to First+Count-1.
+	First, Count int
+	Summary      wire.Summary // as the service published it
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("batch %s (positions %d-%d) rejected by the service: %s: %s",
+		e.ID, e.First, e.First+e.Count-1, e.Kind, e.Message)
+}

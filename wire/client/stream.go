@@ -1,0 +1,193 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// Result is one URL's result with its place in the whole list: Position
+// is the index of its URL in the list given to Publish or Gather (Index,
+// from wire.Result, is its index in its own batch).
+type Result struct {
+	wire.Result
+	Position int
+	// Raw is the result's JSON as the service published it.
+	Raw []byte
+}
+
+// Stream follows the batches of one Publish: it yields their results in
+// the whole list's order as they come, then holds their summaries.
+//
+// Contract: Results may be ranged over once. It yields each URL's result
+// exactly once, in position order (0, 1, 2, ...), as soon as it and every
+// result before it have come. For a batch the service rejected it yields
+// one (Result{}, *BatchError) in that batch's place and goes on with the
+// next batch. Any other error ends the iteration: the context's error,
+// ErrWaitTimeout, ErrNoService (see WithNoServiceCheck), ErrSlowConsumer,
+// ErrIncomplete, or nats.ErrConnectionClosed. When the loop ends (all
+// done, break, or error) the subscriptions are gone. Memory: the client
+// holds the results that come ahead of their turn (the later batches of a
+// split list that the service finished first), up to the whole list, and
+// at most WithBuffer messages not yet read from NATS. Cost: a Stream
+// reads every message of the two subjects, other clients' too; it peeks
+// at each one's batch_id and decodes only its own.
+type Stream struct {
+	c     *Client
+	parts []part
+	byID  map[string]int
+	msgs  chan *nats.Msg
+	subs  [2]*nats.Subscription // results, summaries
+	start time.Time
+
+	used      atomic.Bool
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	summaries []*wire.Summary // by part
+}
+
+// follow subscribes to results and summaries into one channel, so that
+// their relative order is the connection's, and waits until the server
+// has both subscriptions.
+func (c *Client) follow(ctx context.Context, parts []part) (*Stream, error) {
+	s := &Stream{c: c, parts: parts, byID: make(map[string]int, len(parts)),
+		msgs: make(chan *nats.Msg, c.buffer), summaries: make([]*wire.Summary, len(parts))}
+	for i, p := range parts {
+		s.byID[p.batch.ID] = i
+	}
+	for i, subject := range []string{c.results, c.batches} {
+		sub, err := c.nc.ChanSubscribe(subject, s.msgs)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("subscribe to %s: %w", subject, err)
+		}
+		s.subs[i] = sub
+	}
+	flushCtx, cancel := withDefaultTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := c.nc.FlushWithContext(flushCtx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("subscribe: flush: %w", err)
+	}
+	return s, nil
+}
+
+// Batches returns the batches as published, in order.
+func (s *Stream) Batches() []wire.Batch {
+	out := make([]wire.Batch, len(s.parts))
+	for i, p := range s.parts {
+		out[i] = p.batch
+	}
+	return out
+}
+
+// Len is the number of URLs in the whole list.
+func (s *Stream) Len() int {
+	last := s.parts[len(s.parts)-1]
+	return last.first + len(last.batch.URLs)
+}
+
+// Summaries returns the summaries received, in batch order; it is
+// complete once Results has yielded everything.
+func (s *Stream) Summaries() []wire.Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []wire.Summary
+	for _, sum := range s.summaries {
+		if sum != nil {
+			out = append(out, *sum)
+		}
+	}
+	return out
+}
+
+// Close unsubscribes; it is safe to call more than once and after the
+// Results loop has ended (which closes the stream itself).
+func (s *Stream) Close() {
+	s.closeOnce.Do(func() {
+		for _, sub := range s.subs {
+			if sub != nil {
+				_ = sub.Unsubscribe()
+			}
+		}
+	})
+}
+
+// Results yields the results in the whole list's order; see Stream for
+// the contract. ctx bounds the wait, as does WithWaitTimeout from the
+// publish on.
+func (s *Stream) Results(ctx context.Context) iter.Seq2[Result, error] {
+	return func(yield func(Result, error) bool) {
+		defer s.Close()
+		if !s.used.CompareAndSwap(false, true) {
+			yield(Result{}, ErrUsed)
+			return
+		}
+		w := newWaiter(ctx, s)
+		defer w.stop()
+		o := newOrder(s)
+		for {
+			r, err, done := o.next()
+			switch {
+			case done:
+				return
+			case err != nil || r != nil:
+				var out Result
+				if r != nil {
+					out = *r
+				}
+				if !yield(out, err) || (err != nil && !isBatchError(err)) {
+					return
+				}
+				continue
+			}
+			m, err := w.next()
+			if err != nil {
+				yield(Result{}, err)
+				return
+			}
+			if o.take(m.Data, m.Sub == s.subs[0]) {
+				w.sawOwn()
+			}
+		}
+	}
+}
+
+// peekBatchID reads the batch_id of a result or summary without decoding
+// the rest (a body can be large, and most messages may be other clients').
+func peekBatchID(data []byte) (string, bool) {
+	var head struct {
+		BatchID string `json:"batch_id"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if key == "batch_id" {
+			if dec.Decode(&head.BatchID) != nil {
+				return "", false
+			}
+			return head.BatchID, true
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
