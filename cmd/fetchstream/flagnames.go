@@ -22,6 +22,9 @@ var flagOf = map[string]string{
 	"Fetch.MaxRedirects": "--max-redirects", "Fetch.BodyMode": "--body", "Fetch.Retries": "--retries",
 	"Fetch.RetryBase": "--retry-base", "Fetch.RetryMax": "--retry-max",
 	"Fetch.AllowPrivate": "--allow-private", "Fetch.AllowNets": "--allow-net",
+	"Storage.Replicas": "--stream-replicas", "Storage.ResultsStream": "--results-stream",
+	"Storage.ResultsMaxAge": "--results-max-age", "Storage.ObjectStore": "--object-store",
+	"Storage.ObjectTTL": "--object-ttl", "Storage.MaxObject": "--max-object",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",
 	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
 }
