@@ -80,7 +80,7 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	s.must(t, "restart", "nats")
 	waitConnected(t, nc, time.Minute)
 
-	seen := readCaptured(ctx, t, js, batches, 2*time.Minute)
+	seen := readCaptured(ctx, t, js, captureStream, batches, 2*time.Minute)
 	duplicates := 0
 	for _, b := range batches {
 		for i, u := range b.URLs {
@@ -149,17 +149,18 @@ type resultKey struct {
 	index int
 }
 
-// readCaptured reads the capture stream from the start until every URL
-// of batches has a result, or fails t after timeout. It returns every
-// result read, duplicates included, by batch and index.
-func readCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, batches []wire.Batch, timeout time.Duration) map[resultKey][]wire.Result {
+// readCaptured reads the stream from the start until every URL of
+// batches has a result, or fails t after timeout. It returns every
+// result read, duplicates included, by batch and index; messages that
+// are not results of batches (summaries) are skipped.
+func readCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string, batches []wire.Batch, timeout time.Duration) map[resultKey][]wire.Result {
 	t.Helper()
 	want, ours := 0, make(map[string]bool, len(batches))
 	for _, b := range batches {
 		want += len(b.URLs)
 		ours[b.ID] = true
 	}
-	cons, err := js.OrderedConsumer(ctx, captureStream, jetstream.OrderedConsumerConfig{})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{wire.DefaultResultsSubject}})
 	if err != nil {
 		t.Fatal(err)
 	}
