@@ -2,7 +2,12 @@
 // go-streams Sources and Sinks: CoreSource reads batches from a core NATS
 // queue group (at-most-once), JetStreamSource from a durable JetStream
 // pull consumer (at-least-once), and Publisher publishes results,
-// summaries and replies and settles the input once they are out.
+// summaries and replies (one message, or streamed: see
+// wire.HeaderReplyStream) and settles the input once they are out.
+// EnsureResultsStream keeps results and summaries in a stream, each once
+// per Nats-Msg-Id; ObjectStore keeps bodies over the inline cap in an
+// Object Store bucket. Every stream and bucket they create takes a
+// replica count, for a NATS cluster.
 package connectors
 
 import (
