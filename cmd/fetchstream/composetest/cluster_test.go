@@ -67,7 +67,7 @@ func clusterFailover(t *testing.T, docker dockerEnv, root, project string, img i
 		batches = append(batches, b)
 	}
 	waitStored(ctx, t, js, clusterResults, 10, time.Minute)
-	stream, err := js.Stream(ctx, inputStream)
+	stream, err := streamInfo(ctx, js, inputStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func waitStored(ctx context.Context, t *testing.T, js jetstream.JetStream, name 
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		stream, err := js.Stream(ctx, name)
+		stream, err := streamInfo(ctx, js, name)
 		if err == nil && stream.CachedInfo().State.Msgs >= n {
 			return
 		}

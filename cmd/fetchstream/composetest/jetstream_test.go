@@ -133,7 +133,7 @@ func waitCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, n u
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		stream, err := js.Stream(ctx, captureStream)
+		stream, err := streamInfo(ctx, js, captureStream)
 		if err == nil && stream.CachedInfo().State.Msgs >= n {
 			return
 		}
@@ -203,7 +203,7 @@ func waitInputEmpty(ctx context.Context, t *testing.T, js jetstream.JetStream, t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		stream, err := js.Stream(ctx, inputStream)
+		stream, err := streamInfo(ctx, js, inputStream)
 		if err == nil && stream.CachedInfo().State.Msgs == 0 {
 			return
 		}
@@ -216,4 +216,12 @@ func waitInputEmpty(ctx context.Context, t *testing.T, js jetstream.JetStream, t
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// streamInfo asks for a stream's info within 5s: a request that went to a
+// node as it died gets no answer, and a wait must ask again, not hang.
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return js.Stream(ctx, name)
 }
