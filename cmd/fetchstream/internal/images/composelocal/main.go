@@ -49,8 +49,8 @@ func run() error {
 	if len(args) == 0 {
 		args = []string{"up", "-d"}
 	}
-	if args[0] == "up" && !slices.Contains(args, "--no-build") {
-		args = append([]string{"up", "--no-build"}, args[1:]...)
+	if i := slices.Index(args, "up"); i >= 0 && !slices.Contains(args, "--no-build") {
+		args = slices.Insert(args, i+1, "--no-build")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
