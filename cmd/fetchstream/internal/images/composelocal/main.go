@@ -8,6 +8,7 @@
 //	.ci/compose-local                  build, then docker-compose up -d
 //	.ci/compose-local --cluster up -d  the same over docker-compose.cluster.yml
 //	.ci/compose-local --no-build ps    any compose command, images as they are
+//	.ci/compose-local -- -p demo up -d  compose flags after --
 //
 // Arguments after the flags go to compose (default: up -d); --no-build is
 // added to up, so compose never tries to pull or build.
