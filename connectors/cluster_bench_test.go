@@ -65,7 +65,7 @@ func benchCluster(b *testing.B, r, replicas int) {
 	start := time.Now()
 	for n := range b.N {
 		for i := range batches {
-			data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("n%d-b%d", n, i), URLs: urls})
+			data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("n%d-b%d", n, i), URLs: wire.URLs(urls...)})
 			if _, err := js.PublishMsgAsync(&nats.Msg{Subject: "in", Data: data}); err != nil {
 				b.Fatal(err)
 			}

@@ -72,7 +72,7 @@ func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Ser
 		}
 	})
 	if err := svc.AddEndpoint("fetch", handler, micro.WithEndpointSubject(cfg.Subject),
-		micro.WithEndpointMetadata(map[string]string{"format": "batch in, ordered JSON array of results out"})); err != nil {
+		micro.WithEndpointMetadata(map[string]string{"format": "batch in (see the service's request_format), ordered JSON array of results out"})); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("add micro endpoint: %w", err)
 	}

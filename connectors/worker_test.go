@@ -23,7 +23,8 @@ import (
 // latency-bound load without HTTP. It returns promptly once ctx ends.
 type sleepFetcher struct{}
 
-func (sleepFetcher) Fetch(ctx context.Context, rawURL string, _ time.Duration) wire.Result {
+func (sleepFetcher) Do(ctx context.Context, req wire.Request, _ *wire.RequestOptions, _ time.Duration) wire.Result {
+	rawURL := req.URL
 	ms, _ := strconv.Atoi(rawURL[strings.LastIndexByte(rawURL, '/')+1:])
 	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
 	defer t.Stop()
@@ -143,7 +144,7 @@ func sleepBatches(t *testing.T, js jetstream.JetStream, subject string, n, size 
 		for i := range urls {
 			urls[i] = fmt.Sprintf("http://sleep/%d", 50+(b*37+i*53)%200)
 		}
-		data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("b%d", b), URLs: urls})
+		data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("b%d", b), URLs: wire.URLs(urls...)})
 		publishRetrying(t, js, &nats.Msg{Subject: subject, Data: data})
 	}
 }

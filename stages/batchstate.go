@@ -33,7 +33,7 @@ type batchState struct {
 }
 
 func newBatchState(job *Job, window int, perHost bool) *batchState {
-	n := len(job.URLs)
+	n := len(job.Requests)
 	size := min(window, n, initialRing)
 	b := &batchState{
 		job:     job,
@@ -45,8 +45,8 @@ func newBatchState(job *Job, window int, perHost bool) *batchState {
 	}
 	if perHost {
 		b.hosts = make([]string, n)
-		for i, raw := range job.URLs {
-			b.hosts[i] = hostKey(raw)
+		for i, r := range job.Requests {
+			b.hosts[i] = hostKey(r.URL)
 		}
 	}
 	return b
@@ -71,7 +71,7 @@ func (b *batchState) reach(i int) {
 	for i-b.sent >= size {
 		size *= 2
 	}
-	size = min(size, b.window, len(b.job.URLs))
+	size = min(size, b.window, len(b.job.Requests))
 	ring, done, started := make([]wire.Result, size), make([]bool, size), make([]bool, size)
 	for j := b.sent; j < b.sent+len(b.ring); j++ {
 		from, to := j%len(b.ring), j%size
@@ -91,7 +91,7 @@ func (b *batchState) nextIndex(globalCap int, hostFree func(string) bool) int {
 	if b.inFlight >= limit {
 		return -1
 	}
-	end := min(len(b.job.URLs), b.sent+b.window)
+	end := min(len(b.job.Requests), b.sent+b.window)
 	for i := b.nextStart; i < end; i++ {
 		if b.isStarted(i) {
 			continue
@@ -107,7 +107,7 @@ func (b *batchState) start(i int) {
 	b.reach(i)
 	b.started[b.slot(i)] = true
 	b.inFlight++
-	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
+	for b.nextStart < len(b.job.Requests) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
 		b.nextStart++
 	}
 }
@@ -119,7 +119,7 @@ func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 	s := b.slot(i)
 	b.ring[s], b.done[s] = r, true
 	b.count(r.Error)
-	for b.queued < len(b.job.URLs) && b.done[b.slot(b.queued)] {
+	for b.queued < len(b.job.Requests) && b.done[b.slot(b.queued)] {
 		s := b.slot(b.queued)
 		ready(b.ring[s])
 		b.ring[s], b.done[s] = wire.Result{}, false
@@ -131,14 +131,14 @@ func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 func (b *batchState) markSent() {
 	b.started[b.slot(b.sent)] = false
 	b.sent++
-	for b.nextStart < len(b.job.URLs) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
+	for b.nextStart < len(b.job.Requests) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
 		b.nextStart++
 	}
 }
 
-func (b *batchState) allQueued() bool { return b.queued == len(b.job.URLs) }
+func (b *batchState) allQueued() bool { return b.queued == len(b.job.Requests) }
 
-func (b *batchState) hasUnstarted() bool { return b.nextStart < len(b.job.URLs) }
+func (b *batchState) hasUnstarted() bool { return b.nextStart < len(b.job.Requests) }
 
 func (b *batchState) count(kind wire.ErrorKind) {
 	if kind == "" {

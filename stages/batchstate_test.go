@@ -15,7 +15,7 @@ func TestBatchStateRandomOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 300 {
 		n, window := 1+rng.IntN(300), 1+rng.IntN(40)
-		b := newBatchState(&Job{ID: "b", URLs: make([]string, n)}, window, false)
+		b := newBatchState(&Job{ID: "b", Requests: make([]wire.Request, n)}, window, false)
 		var running, unsent []int // indices in flight; queued but not yet sent
 		emitted := 0
 		for steps := 0; emitted < n || len(unsent) > 0; steps++ {

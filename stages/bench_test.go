@@ -13,8 +13,8 @@ import (
 // stage's own cost per URL: scheduling, ordering and channel hand-offs.
 type instantFetcher struct{}
 
-func (instantFetcher) Fetch(_ context.Context, rawURL string, _ time.Duration) wire.Result {
-	return wire.Result{URL: rawURL, Status: 200}
+func (instantFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOptions, _ time.Duration) wire.Result {
+	return wire.Result{URL: req.URL, Status: 200}
 }
 
 func BenchmarkFetchStage(b *testing.B) {
@@ -42,7 +42,7 @@ func BenchmarkFetchStage(b *testing.B) {
 			b.ResetTimer()
 			batches := max(1, b.N/size)
 			for i := range batches {
-				stage.In() <- &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), URLs: urls, Timeout: time.Second, Start: time.Now()}
+				stage.In() <- &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: time.Second, Start: time.Now()}
 			}
 			close(stage.In())
 			if n := <-done; n != batches*size {

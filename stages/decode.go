@@ -67,7 +67,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		job.Err = &BatchError{Kind: wire.ErrBatchTooLarge, Count: len(b.URLs),
 			Message: fmt.Sprintf("batch of %d URLs is over the maximum of %d: split it", len(b.URLs), c.MaxBatch)}
 	default:
-		job.URLs = b.URLs
+		job.Requests, job.Options = b.URLs, &b.RequestOptions
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
 		job.CorrelationID = b.CorrelationID

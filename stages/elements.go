@@ -51,9 +51,13 @@ type Inbound struct {
 type Job struct {
 	ID string
 	// Flow is what the job shares slots as: its correlation id, or its ID.
-	Flow    string
-	URLs    []string
-	Timeout time.Duration // per request, already capped by the service
+	Flow string
+	// Requests are the batch's items, as it gave them (URLs alone, or
+	// request objects); Options holds its defaults for them and its
+	// response settings, shared by them all (nil: none).
+	Requests []wire.Request
+	Options  *wire.RequestOptions
+	Timeout  time.Duration // per request, already capped by the service
 	// Concurrency caps the job's requests in flight; 0 means no cap of its own.
 	Concurrency int
 	// Priority weighs the job's share of slots (see wire.Batch.Priority).

@@ -39,7 +39,7 @@ func encode(element any, maxBytes int) any {
 
 // fitResult encodes r in at most maxBytes (for maxBytes >= 1024). When
 // its JSON is larger, it first drops the body (body_truncated is set;
-// body_bytes and body_sha256 stay), then halves the longest of the strings
+// body_bytes and body_sha256 stay), then the response headers, then halves the longest of the strings
 // a client or server controls (url, final_url, message, content_type)
 // until it fits; a cut url or final_url sets url_truncated.
 func fitResult(r *wire.Result, maxBytes int) []byte {
@@ -49,6 +49,12 @@ func fitResult(r *wire.Result, maxBytes int) []byte {
 	}
 	if r.Body != nil {
 		r.Body, r.BodyEncoding, r.BodyTruncated = nil, "", true
+		if data = marshal(r); len(data) <= maxBytes {
+			return data
+		}
+	}
+	if r.Headers != nil {
+		r.Headers = nil
 		if data = marshal(r); len(data) <= maxBytes {
 			return data
 		}

@@ -26,6 +26,8 @@ func TestFitResult(t *testing.T) {
 		{"escaped URL over 1 MB", wire.Result{URL: "http://x/" + escapes}, 1<<20 - 4096, false, true},
 		{"long final URL, message and content type", wire.Result{URL: "http://x/", FinalURL: "http://y/" + strings.Repeat("a", 70_000),
 			Message: strings.Repeat("m", 70_000), ContentType: strings.Repeat("t", 60_000)}, 16 << 10, false, true},
+		{"response headers dropped after the body", wire.Result{URL: "http://x/", Body: body,
+			Headers: map[string]string{"link": strings.Repeat("l", 8000), "etag": "e"}}, 4096, false, false},
 		{"smallest size", wire.Result{URL: strings.Repeat("\x02", 10_000), Message: strings.Repeat("\x03", 10_000), Body: body}, 1024, false, true},
 	}
 	for _, c := range cases {
@@ -50,6 +52,9 @@ func TestFitResult(t *testing.T) {
 				if !strings.HasPrefix(s.was, s.got) || !utf8.ValidString(s.got) {
 					t.Errorf("a cut string is not a valid prefix of the original")
 				}
+			}
+			if original.Headers != nil && len(marshal(&wire.Result{URL: original.URL, Headers: original.Headers})) > c.maxBytes && back.Headers != nil {
+				t.Errorf("headers too large for the message kept")
 			}
 			if c.name == "fits" && !strings.Contains(string(data), `"url":"http://x/<a>&"`) {
 				t.Errorf("HTML escaped: %s", data)

@@ -10,10 +10,12 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// URLFetcher fetches one URL into a result; *httpfetch.Fetcher is the real one.
-// Fetch must return promptly once ctx is canceled.
+// URLFetcher fetches one request into a result; *httpfetch.Fetcher is the
+// real one. Do merges opts's defaults into req (see
+// wire.RequestOptions.Apply), fails a request that must not be sent as
+// invalid_request, and must return promptly once ctx is canceled.
 type URLFetcher interface {
-	Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result
+	Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result
 }
 
 // FetchConfig bounds the fetch stage.
@@ -186,7 +188,7 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 		queue.push(queued{element: element}) // not ours: pass it on untouched
 		return false
 	}
-	if job.Err != nil || len(job.URLs) == 0 {
+	if job.Err != nil || len(job.Requests) == 0 {
 		queue.push(queued{element: rejected(job)})
 		return false
 	}
@@ -204,7 +206,7 @@ func (f *Fetch) work(ctx context.Context, t task, w worker) {
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
-	r := f.fetcher.Fetch(ctx, b.job.URLs[i], b.job.Timeout)
+	r := f.fetcher.Do(ctx, b.job.Requests[i], b.job.Options, b.job.Timeout)
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestFinished(&r)
 	}
@@ -216,7 +218,7 @@ func (f *Fetch) work(ctx context.Context, t task, w worker) {
 func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
-		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.URLs)
+		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
 		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
 	})
 	if !b.allQueued() {

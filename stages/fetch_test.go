@@ -88,7 +88,7 @@ func (r *fetchRun) doneCount() int {
 }
 
 func job(id string, timeout time.Duration, urls ...string) *Job {
-	return &Job{ID: id, Flow: id, URLs: urls, Timeout: timeout, Start: time.Now()}
+	return &Job{ID: id, Flow: id, Requests: wire.URLs(urls...), Timeout: timeout, Start: time.Now()}
 }
 
 // checkOrdered asserts that each job's results come in index order, all
@@ -101,13 +101,13 @@ func checkOrdered(t *testing.T, got []any, jobs ...*Job) map[string]*Done {
 		switch e := e.(type) {
 		case *Fetched:
 			r := e.Result
-			if r.Index != next[r.BatchID] || r.Count != len(e.Job.URLs) || r.URL != e.Job.URLs[r.Index] {
+			if r.Index != next[r.BatchID] || r.Count != len(e.Job.Requests) || r.URL != e.Job.Requests[r.Index].URL {
 				t.Fatalf("batch %s: got index %d (%s), want %d", r.BatchID, r.Index, r.URL, next[r.BatchID])
 			}
 			next[r.BatchID]++
 		case *Done:
-			if next[e.Job.ID] != len(e.Job.URLs) {
-				t.Fatalf("batch %s: Done after %d of %d results", e.Job.ID, next[e.Job.ID], len(e.Job.URLs))
+			if next[e.Job.ID] != len(e.Job.Requests) {
+				t.Fatalf("batch %s: Done after %d of %d results", e.Job.ID, next[e.Job.ID], len(e.Job.Requests))
 			}
 			dones[e.Job.ID] = e
 		}

@@ -20,12 +20,12 @@ func TestHostileServersFreeTheirSlot(t *testing.T) {
 	job := &Job{ID: "hostile", Timeout: timeout, Start: time.Now()}
 	slow := 0
 	for _, c := range cases {
-		job.URLs = append(job.URLs, c.URL)
+		job.Requests = append(job.Requests, wire.Request{URL: c.URL})
 		if !c.Fast {
 			slow++
 		}
 	}
-	job.URLs = append(job.URLs, h.URL("/json"))
+	job.Requests = append(job.Requests, wire.Request{URL: h.URL("/json")})
 	f := loopbackFetcher(t, 1)
 	start := time.Now()
 	results := runJob(t, f, FetchConfig{Concurrency: 1, Window: 4, MaxActive: 1}, job)
@@ -80,8 +80,8 @@ func runJobs(t *testing.T, fetcher URLFetcher, cfg FetchConfig, jobs ...*Job) ma
 	select {
 	case results := <-done:
 		for _, job := range jobs {
-			if len(results[job.ID]) != len(job.URLs) {
-				t.Fatalf("job %s: %d results for %d URLs", job.ID, len(results[job.ID]), len(job.URLs))
+			if len(results[job.ID]) != len(job.Requests) {
+				t.Fatalf("job %s: %d results for %d URLs", job.ID, len(results[job.ID]), len(job.Requests))
 			}
 		}
 		return results

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // PerHost caps one host's requests in flight across batches, and URLs to
@@ -16,9 +17,9 @@ func TestPerHostCap(t *testing.T) {
 	s := slow.URL("/delay/800")
 	start := time.Now()
 	first := &Job{ID: "first", Timeout: 10 * time.Second, Start: start,
-		URLs: []string{s, s, s, s, quick.URL("/delay/1"), quick.URL("/text")}}
+		Requests: wire.URLs(s, s, s, s, quick.URL("/delay/1"), quick.URL("/text"))}
 	second := &Job{ID: "second", Timeout: 10 * time.Second, Start: start,
-		URLs: []string{s, s, quick.URL("/delay/1")}}
+		Requests: wire.URLs(s, s, quick.URL("/delay/1"))}
 	results := runJobs(t, f, FetchConfig{Concurrency: 8, Window: 16, MaxActive: 4, PerHost: 2}, first, second)
 	took := time.Since(start)
 

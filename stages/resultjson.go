@@ -1,7 +1,9 @@
 package stages
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,11 +28,17 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 	if r.URLTruncated {
 		dst = append(dst, `,"url_truncated":true`...)
 	}
+	if r.Method != "" {
+		dst = jsontext.AppendString(append(dst, `,"method":`...), r.Method)
+	}
 	if r.FinalURL != "" {
 		dst = jsontext.AppendString(append(dst, `,"final_url":`...), r.FinalURL)
 	}
 	if r.Redirects != 0 {
 		dst = strconv.AppendInt(append(dst, `,"redirects":`...), int64(r.Redirects), 10)
+	}
+	if r.RemoteAddr != "" {
+		dst = jsontext.AppendString(append(dst, `,"remote_addr":`...), r.RemoteAddr)
 	}
 	if r.Status != 0 {
 		dst = strconv.AppendInt(append(dst, `,"status":`...), int64(r.Status), 10)
@@ -50,11 +58,17 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 	if r.ContentLength != 0 {
 		dst = strconv.AppendInt(append(dst, `,"content_length":`...), r.ContentLength, 10)
 	}
+	if len(r.Headers) != 0 {
+		dst = appendHeaders(append(dst, `,"headers":`...), r.Headers)
+	}
 	if len(r.Body) != 0 {
 		dst = append(append(dst, `,"body":`...), r.Body...)
 	}
 	if r.BodyEncoding != "" {
 		dst = jsontext.AppendString(append(dst, `,"body_encoding":`...), r.BodyEncoding)
+	}
+	if r.BodyCharset != "" {
+		dst = jsontext.AppendString(append(dst, `,"body_charset":`...), r.BodyCharset)
 	}
 	if r.BodyTruncated {
 		dst = append(dst, `,"body_truncated":true`...)
@@ -79,6 +93,19 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 		dst = append(r.FetchedAt.AppendFormat(dst, time.RFC3339Nano), '"')
 	}
 	dst = appendFloat(append(dst, `,"elapsed_ms":`...), r.ElapsedMS)
+	return append(dst, '}')
+}
+
+// appendHeaders writes headers as encoding/json writes a map: keys sorted.
+func appendHeaders(dst []byte, headers map[string]string) []byte {
+	dst = append(dst, '{')
+	for i, name := range slices.Sorted(maps.Keys(headers)) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsontext.AppendString(dst, name)
+		dst = jsontext.AppendString(append(dst, ':'), headers[name])
+	}
 	return append(dst, '}')
 }
 

@@ -57,6 +57,10 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 			r.BodyObject = &wire.BodyObject{Bucket: pick(trickyStrings), Name: pick(trickyStrings), Size: rng.Int64N(1 << 26), SHA256: "cd34"}
 		}
 		if rng.IntN(2) == 0 {
+			r.Method, r.RemoteAddr, r.BodyCharset = pick([]string{"POST", "HEAD"}), "127.0.0.1:8080", pick(trickyStrings)
+			r.Headers = map[string]string{pick(trickyStrings): pick(trickyStrings), "etag": pick(trickyStrings), "location": pick(trickyStrings)}
+		}
+		if rng.IntN(2) == 0 {
 			r.Error, r.Message = wire.ErrorKind(pick([]string{"timeout", "http_error", "blocked"})), pick(trickyStrings)
 		}
 		if rng.IntN(2) == 0 {

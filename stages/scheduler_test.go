@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 func urlsOf(target *fetchtest.Target, path string, n int) []string {
@@ -181,7 +182,7 @@ func BenchmarkSchedulerNext(b *testing.B) {
 			fill := func() *scheduler {
 				s := newScheduler(64, 0)
 				for i := range active {
-					batch := newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), URLs: make([]string, 1<<16)}, 1<<16, false)
+					batch := newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: make([]wire.Request, 1<<16)}, 1<<16, false)
 					batch.reach(1<<16 - 1) // grown in advance: the scheduler is measured, not the ring
 					s.add(batch)
 				}

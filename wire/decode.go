@@ -21,12 +21,15 @@ var utf8BOM = []byte("\ufeff")
 //   - plain text, one URL per line (surrounding space trimmed, blank lines ignored);
 //   - a JSON array of URL strings;
 //   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ..., "priority": ...,
-//     "concurrency": ..., "correlation_id": ...} (all but urls optional).
+//     "concurrency": ..., "correlation_id": ...} and the RequestOptions
+//     (all but urls optional), whose urls may hold request objects.
 //
 // A leading UTF-8 byte order mark is ignored. headerID is the
 // Fetch-Batch-Id header, if any; an object's own id wins.
-// The URLs are not validated here: a bad URL fails alone, as invalid_url,
-// when it is fetched. A message that is empty, not UTF-8, malformed JSON,
+// The URLs and requests are not validated here: a bad URL fails alone, as
+// invalid_url, and a bad request as invalid_request, when it is fetched;
+// but bad batch-level settings (retry_on, response_headers, user_agent)
+// fail the batch. A message that is empty, not UTF-8, malformed JSON,
 // or holds no URL, or whose batch id is over MaxIDLength bytes or not
 // UTF-8, is an error wrapping ErrBadBatch. DecodeBatch never panics.
 func DecodeBatch(data []byte, headerID string) (Batch, error) {
@@ -38,19 +41,21 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 	case !utf8.Valid(trimmed):
 		return b, fmt.Errorf("%w: message is not UTF-8 text", ErrBadBatch)
 	case trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &b.URLs); err != nil {
+		var urls []string
+		if err := json.Unmarshal(trimmed, &urls); err != nil {
 			return b, fmt.Errorf("%w: JSON array of URL strings expected: %v", ErrBadBatch, err)
 		}
+		b.URLs = URLs(urls...)
 	case trimmed[0] == '{':
 		var obj Batch
 		if err := json.Unmarshal(trimmed, &obj); err != nil {
 			return b, fmt.Errorf("%w: JSON object {\"urls\": [...]} expected: %v", ErrBadBatch, err)
 		}
-		if obj.ID != "" {
-			b.ID = obj.ID
+		if obj.ID == "" {
+			obj.ID = b.ID
 		}
-		b.URLs, b.TimeoutMS, b.Concurrency, b.Priority = obj.URLs, obj.TimeoutMS, obj.Concurrency, obj.Priority
-		b.CorrelationID = obj.CorrelationID
+		b = obj
+		b.normalize()
 		if err := obj.validate(); err != nil {
 			return b, err
 		}
@@ -81,14 +86,28 @@ func (b Batch) validate() error {
 	case b.Priority != nil && (*b.Priority < MinPriority || *b.Priority > MaxPriority):
 		return fmt.Errorf("%w: priority must be from %d to %d", ErrBadBatch, MinPriority, MaxPriority)
 	}
-	return nil
+	return b.RequestOptions.validate()
 }
 
-func splitLines(text []byte) []string {
-	urls := make([]string, 0, bytes.Count(text, []byte{'\n'})+1)
+// normalize makes an empty list or map of the options absent, as they
+// encode (omitempty), so a decoded batch survives a round trip.
+func (b *Batch) normalize() {
+	if len(b.Headers) == 0 {
+		b.Headers = nil
+	}
+	if len(b.ResponseHeaders) == 0 {
+		b.ResponseHeaders = nil
+	}
+	if len(b.RetryOn) == 0 {
+		b.RetryOn = nil
+	}
+}
+
+func splitLines(text []byte) []Request {
+	urls := make([]Request, 0, bytes.Count(text, []byte{'\n'})+1)
 	for line := range bytes.SplitSeq(text, []byte{'\n'}) {
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			urls = append(urls, string(line))
+			urls = append(urls, Request{URL: string(line)})
 		}
 	}
 	return urls

@@ -20,6 +20,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte("http://a/\nhttps://b/"), "hdr")
 	f.Add([]byte(`["http://a/"]`), "")
 	f.Add([]byte(`{"id":"x","urls":["http://a/"],"timeout_ms":5,"concurrency":2,"priority":-3}`), "h")
+	f.Add([]byte(`{"urls":["http://a/",{"url":"http://b/","method":"POST","headers":{"A":"1"},"body":{ "k" : [1] }},{"url":"http://c/","body_base64":"AA=="}],"method":"PUT","headers":{},"response_headers":["ETag"],"follow_redirects":false,"retry_on":[503],"retry_unsafe":true,"credential":"c","user_agent":"u"}`), "")
 	f.Fuzz(func(t *testing.T, data []byte, headerID string) {
 		b, err := DecodeBatch(data, headerID)
 		if err != nil {
@@ -34,7 +35,8 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 		body := bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))
 		if body[0] != '[' && body[0] != '{' {
-			for _, u := range b.URLs {
+			for _, item := range b.URLs {
+				u := item.URL
 				if u == "" || strings.ContainsRune(u, '\n') || strings.TrimSpace(u) != u || !utf8.ValidString(u) {
 					t.Fatalf("text form gave URL %q", u)
 				}

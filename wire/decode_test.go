@@ -59,7 +59,7 @@ func TestDecodeBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.ID != c.id || !slices.Equal(b.URLs, c.urls) || b.TimeoutMS != c.timeoutMS {
+			if b.ID != c.id || !slices.Equal(urlsOf(b.URLs), c.urls) || b.TimeoutMS != c.timeoutMS {
 				t.Errorf("got %+v, want id %q urls %q timeout %d", b, c.id, c.urls, c.timeoutMS)
 			}
 		})
@@ -83,4 +83,12 @@ func TestDecodeBatchFairnessFields(t *testing.T) {
 			t.Errorf("%s: err %v, want ErrBadBatch", bad, err)
 		}
 	}
+}
+
+func urlsOf(requests []Request) []string {
+	var urls []string
+	for _, r := range requests {
+		urls = append(urls, r.URL)
+	}
+	return urls
 }

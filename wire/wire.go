@@ -1,6 +1,8 @@
 // Package wire holds the JSON contract between fetchstream and its clients:
-// the batch a client publishes, the result it gets back for each URL, the
-// summary that closes a batch, and the closed set of error kinds.
+// the batch a client publishes (URLs, or requests with a method, headers,
+// a body and a credential's name, and batch-level request options), the
+// result it gets back for each URL, the summary that closes a batch, and
+// the closed set of error kinds.
 //
 // A client that publishes batches and reads results needs only this package
 // and a NATS client. The subjects default to DefaultInSubject,
@@ -54,6 +56,7 @@ const (
 	ErrTimeout          ErrorKind = "timeout"            // the request outlived its timeout (connect, headers or body)
 	ErrHTTP             ErrorKind = "http_error"         // the server answered with a status >= 400
 	ErrInvalidURL       ErrorKind = "invalid_url"        // not an absolute http or https URL
+	ErrInvalidRequest   ErrorKind = "invalid_request"    // not sent: bad method or header, forbidden header, body too large, unknown credential or one used outside its hosts
 	ErrBlocked          ErrorKind = "blocked"            // the destination is forbidden by the network policy
 	ErrDNS              ErrorKind = "dns_error"          // the host name did not resolve
 	ErrConnection       ErrorKind = "connection_error"   // refused, reset, closed or not HTTP before a full response
@@ -70,7 +73,7 @@ const (
 // URLErrorKinds returns the closed set of per-URL error kinds, in the
 // order of the table above. It is a new slice at each call.
 func URLErrorKinds() []ErrorKind {
-	return []ErrorKind{ErrTimeout, ErrHTTP, ErrInvalidURL, ErrBlocked, ErrDNS, ErrConnection, ErrTLS,
+	return []ErrorKind{ErrTimeout, ErrHTTP, ErrInvalidURL, ErrInvalidRequest, ErrBlocked, ErrDNS, ErrConnection, ErrTLS,
 		ErrTooManyRedirects, ErrTooLarge, ErrCanceled, ErrUnexpected}
 }
 
@@ -86,8 +89,9 @@ type Batch struct {
 	// ID names the batch in every result and in the summary. Optional: the
 	// service makes one when neither this nor the Fetch-Batch-Id header is set.
 	ID string `json:"id,omitempty"`
-	// URLs to fetch, in the order the results come back.
-	URLs []string `json:"urls"`
+	// URLs to fetch, in the order the results come back: each a URL to
+	// GET (a JSON string) or, in the object form, a request object.
+	URLs []Request `json:"urls"`
 	// TimeoutMS is the per-request timeout for this batch in milliseconds.
 	// Zero means the service default; the service caps it at its maximum.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
@@ -104,6 +108,9 @@ type Batch struct {
 	// into (fetchstream publish does this): they share slots as one flow,
 	// served in the order they arrive, rather than as many.
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// RequestOptions are the batch's request defaults and response
+	// settings, at the top level of the object.
+	RequestOptions
 }
 
 // Bounds of Batch.Priority.
@@ -124,10 +131,15 @@ type Result struct {
 	// FinalURL) was cut so that the result fits in one NATS message.
 	URL          string `json:"url"`
 	URLTruncated bool   `json:"url_truncated,omitempty"`
+	// Method is the request's method, when it is not GET.
+	Method string `json:"method,omitempty"`
 	// FinalURL is the URL of the last request tried, when redirects were
 	// followed (or refused); Redirects counts the redirects followed.
 	FinalURL  string `json:"final_url,omitempty"`
 	Redirects int    `json:"redirects,omitempty"`
+	// RemoteAddr is the address (IP and port) the last request tried was
+	// sent to: the one the network policy judged.
+	RemoteAddr string `json:"remote_addr,omitempty"`
 
 	// Status is the HTTP status of the last response, when there was one.
 	Status int `json:"status,omitempty"`
@@ -143,21 +155,31 @@ type Result struct {
 	// ContentLength is the size of the (decoded) body: the bytes read, or,
 	// when BodyTruncated, the size the server declared (omitted if none).
 	ContentLength int64 `json:"content_length,omitempty"`
+	// Headers are the response headers asked for (response_headers), by
+	// lower-case name, a repeated header's values joined with ", ".
+	Headers map[string]string `json:"headers,omitempty"`
 	// Body is the response body: embedded as JSON when it is valid JSON,
 	// else a JSON string (text, or base64 when BodyEncoding says so).
 	// It is absent when empty, when the service's body mode leaves it out,
 	// or when it was dropped to fit the result in one NATS message
 	// (BodyTruncated is then set).
-	Body          json.RawMessage `json:"body,omitempty"`
-	BodyEncoding  string          `json:"body_encoding,omitempty"`
-	BodyTruncated bool            `json:"body_truncated,omitempty"`
+	Body         json.RawMessage `json:"body,omitempty"`
+	BodyEncoding string          `json:"body_encoding,omitempty"`
+	// BodyCharset names the charset a text body was declared in, when it
+	// was not UTF-8: Body is then the text converted to UTF-8, while
+	// BodyBytes and BodySHA256 describe the bytes as received.
+	BodyCharset   string `json:"body_charset,omitempty"`
+	BodyTruncated bool   `json:"body_truncated,omitempty"`
 	// BodyBytes and BodySHA256 describe the decoded body bytes read: the
 	// whole body, or with BodyTruncated the first max-body bytes. They are
 	// set for every non-empty body read, whether or not Body carries the
 	// bytes; an empty body has neither.
 	// A text or base64 Body decodes to exactly those bytes (less, when cut,
 	// an incomplete last UTF-8 sequence); a JSON Body is the same value,
-	// re-encoded compactly.
+	// re-encoded compactly. Two exceptions: text in another charset is
+	// given as UTF-8 (BodyCharset names the original), and where the
+	// server echoed the value of the request's credential, Body (and
+	// Headers) show "[credential]" instead.
 	BodyBytes  int64  `json:"body_bytes,omitempty"`
 	BodySHA256 string `json:"body_sha256,omitempty"`
 	// BodyObject says where the body went when it was over the inline cap

@@ -25,7 +25,7 @@ func TestBlockedMessageNamesTheFlagThatOpens(t *testing.T) {
 	}
 	var batch wire.Batch
 	for _, c := range cases {
-		batch.URLs = append(batch.URLs, c.url)
+		batch.URLs = append(batch.URLs, wire.Request{URL: c.url})
 	}
 	data, _ := json.Marshal(batch)
 	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/throwaway"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire/client"
 )
@@ -43,7 +44,7 @@ func demoCommand(stdout, stderr io.Writer) *ffcli.Command {
 func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	natsURL, stopNATS, err := startThrowawayNATS("demo")
+	natsURL, stopNATS, err := throwaway.NATS("demo")
 	if err != nil {
 		return err
 	}

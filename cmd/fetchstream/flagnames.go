@@ -25,6 +25,8 @@ var flagOf = map[string]string{
 	"Storage.Replicas": "--stream-replicas", "Storage.ResultsStream": "--results-stream",
 	"Storage.ResultsMaxAge": "--results-max-age", "Storage.ObjectStore": "--object-store",
 	"Storage.ObjectTTL": "--object-ttl", "Storage.MaxObject": "--max-object",
+	"Fetch.UserAgent": "--user-agent", "Fetch.MaxRequestBody": "--max-request-body",
+	"Fetch.ResponseHeaders": "--response-headers", "Fetch.Credentials": "--credentials",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",
 	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
 }

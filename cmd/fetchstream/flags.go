@@ -167,3 +167,17 @@ func (b *byteSize) Set(value string) error {
 	*b = byteSize(n * factor)
 	return nil
 }
+
+// nameList is a repeatable (or comma-separated) list of names.
+type nameList []string
+
+func (n *nameList) String() string { return strings.Join(*n, ",") }
+
+func (n *nameList) Set(value string) error {
+	for part := range strings.SplitSeq(value, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*n = append(*n, part)
+		}
+	}
+	return nil
+}

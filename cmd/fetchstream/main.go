@@ -3,7 +3,8 @@
 // failure mapped to a structured error, and publishes the results in batch
 // order. Its subcommands run the service (run), send batches and follow
 // their results (publish), serve local test endpoints (target), show the
-// whole thing offline (demo) and check a container's health (health).
+// whole thing offline (demo), measure it (bench) and check a container's
+// health (health).
 package main
 
 import (

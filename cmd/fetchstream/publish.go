@@ -3,18 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
@@ -35,6 +37,14 @@ type publishConfig struct {
 	wait          bool
 	waitTimeout   time.Duration
 	json          bool
+
+	// The request flags, curl's: every URL gets them.
+	method          string
+	headers         headerList
+	data, dataFile  string
+	credential      string
+	responseHeaders nameList
+	noFollow        bool
 }
 
 // noServiceWarning is how long publish --wait waits for a sign of the
@@ -57,12 +67,21 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.BoolVar(&cfg.wait, "wait", false, "follow the results, print them in order and exit 2 if any URL failed")
 	fs.DurationVar(&cfg.waitTimeout, "wait-timeout", client.DefaultWaitTimeout, "with --wait, give up (exit 1) when the batches have not all ended after this long (0: never)")
 	fs.BoolVar(&cfg.json, "json", false, "with --wait, print each result as a JSON line instead of a table")
+	fs.StringVar(&cfg.method, "X", "", "request method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (default GET, or POST with --data)")
+	fs.Var(&cfg.headers, "H", "request header 'Name: value' (repeatable); no Host, Content-Length or hop-by-hop headers")
+	fs.StringVar(&cfg.data, "data", "", "request body, sent as is to every URL")
+	fs.StringVar(&cfg.dataFile, "data-file", "", "request body read from this file ('-' for standard input), sent as is to every URL")
+	fs.StringVar(&cfg.credential, "credential", "", "name of a credential the service holds (its --credentials file), sent only to that credential's hosts")
+	fs.Var(&cfg.responseHeaders, "response-header", "response header to return in each result's headers (repeatable, or comma-separated)")
+	fs.BoolVar(&cfg.noFollow, "no-follow", false, "do not follow redirects: a 3xx is the result (ask for its Location with --response-header Location)")
 	return &ffcli.Command{
 		Name:       "publish",
 		ShortUsage: "fetchstream publish [flags] [URL ...]",
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
 		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
-			"several when there are more than --max-batch. With --wait, print each result as it\n" +
+			"several when there are more than --max-batch. Each URL is sent as -X, -H, --data (or\n" +
+			"--data-file) and --credential say, as curl does; --response-header names the response\n" +
+			"headers results return, and --no-follow returns a 3xx as it is. With --wait, print each result as it\n" +
 			"arrives, in the list's order with its position in the list (#), then a summary; lists\n" +
 			"of 100 URLs or more get a progress bar on stderr when it is a terminal. A warning goes\n" +
 			"to stderr when nothing seems to serve the input subject. Exit status with --wait: 0 when\n" +
@@ -92,16 +111,89 @@ func (cfg *publishConfig) validate() error {
 		return fmt.Errorf("--id is %d bytes, over the %d the service accepts", len(cfg.id), wire.MaxIDLength)
 	case len(cfg.correlationID) > wire.MaxIDLength:
 		return fmt.Errorf("--correlation-id is %d bytes, over the %d the service accepts", len(cfg.correlationID), wire.MaxIDLength)
+	case cfg.data != "" && cfg.dataFile != "":
+		return errors.New("--data and --data-file: give one body")
+	case cfg.dataFile == "-" && cfg.file == "-":
+		return errors.New("-f - and --data-file -: standard input can be read once")
+	}
+	if !wire.ValidMethod(cfg.method) {
+		return fmt.Errorf("-X must be one of %s, got %q", strings.Join(wire.Methods(), ", "), cfg.method)
+	}
+	if err := wire.ValidateHeaders(cfg.headers); err != nil {
+		return fmt.Errorf("-H: %w", err)
 	}
 	return nil
 }
 
-func (cfg *publishConfig) batch(urls []string) wire.Batch {
-	b := wire.Batch{ID: cfg.id, URLs: urls, TimeoutMS: cfg.timeoutMS, Concurrency: cfg.concurrency, CorrelationID: cfg.correlationID}
+// requestOptions are the request flags as the client's request defaults.
+func (cfg *publishConfig) requestOptions(hasBody bool) wire.RequestOptions {
+	o := wire.RequestOptions{Method: cfg.method, Headers: cfg.headers, Credential: cfg.credential, ResponseHeaders: cfg.responseHeaders}
+	if o.Method == "" && hasBody {
+		o.Method = "POST" // as curl does with --data
+	}
+	if cfg.noFollow {
+		follow := false
+		o.FollowRedirects = &follow
+	}
+	return o
+}
+
+// body reads --data or --data-file: nil when neither is given.
+func (cfg *publishConfig) body() ([]byte, error) {
+	switch {
+	case cfg.data != "":
+		return []byte(cfg.data), nil
+	case cfg.dataFile == "-":
+		return io.ReadAll(os.Stdin)
+	case cfg.dataFile != "":
+		return os.ReadFile(cfg.dataFile)
+	}
+	return nil, nil
+}
+
+// batch is the batch of urls, each with body as its request body (as a
+// JSON string when it is UTF-8 text, else as body_base64).
+func (cfg *publishConfig) batch(urls []string, body []byte) wire.Batch {
+	b := wire.Batch{ID: cfg.id, URLs: wire.URLs(urls...), TimeoutMS: cfg.timeoutMS, Concurrency: cfg.concurrency, CorrelationID: cfg.correlationID}
 	if cfg.priority != -1 {
 		b.Priority = &cfg.priority
 	}
+	if body != nil {
+		var item wire.Request
+		if utf8.Valid(body) {
+			item.Body, _ = json.Marshal(string(body))
+		} else {
+			item.BodyBase64 = base64.StdEncoding.EncodeToString(body)
+		}
+		for i := range b.URLs {
+			b.URLs[i].Body, b.URLs[i].BodyBase64 = item.Body, item.BodyBase64
+		}
+	}
 	return b
+}
+
+// headerList is the repeatable -H 'Name: value' flag.
+type headerList map[string]string
+
+func (h *headerList) String() string {
+	parts := make([]string, 0, len(*h))
+	for name, value := range *h {
+		parts = append(parts, name+": "+value)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+func (h *headerList) Set(value string) error {
+	name, v, ok := strings.Cut(value, ":")
+	if name = strings.TrimSpace(name); !ok || name == "" {
+		return fmt.Errorf("%q is not a header: want 'Name: value'", value)
+	}
+	if *h == nil {
+		*h = headerList{}
+	}
+	(*h)[name] = strings.TrimSpace(v)
+	return nil
 }
 
 func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
@@ -111,6 +203,10 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	urls, err := collectURLs(args, cfg.file)
 	if err != nil {
 		return err
+	}
+	body, err := cfg.body()
+	if err != nil {
+		return fmt.Errorf("--data-file: %w", err)
 	}
 	nc, err := cfg.nats.connect(nats.DefaultURL, "fetchstream publish")
 	if err != nil {
@@ -126,12 +222,13 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		// Room for every result of the list and as many of other clients':
 		// the output may be slower than the service.
 		client.WithBuffer(max(client.DefaultBuffer, 2*len(urls))),
-		client.WithNoServiceCheck(warnAfter, func(err error) { fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", err) }))
+		client.WithNoServiceCheck(warnAfter, func(err error) { fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", err) }),
+		client.WithRequestOptions(cfg.requestOptions(body != nil)))
 	if err != nil {
 		return err
 	}
 	if !cfg.wait {
-		sent, err := c.Send(ctx, cfg.batch(urls))
+		sent, err := c.Send(ctx, cfg.batch(urls, body))
 		if err != nil {
 			return err
 		}
@@ -141,7 +238,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return nil
 	}
 	start := time.Now()
-	s, err := c.Publish(ctx, cfg.batch(urls))
+	s, err := c.Publish(ctx, cfg.batch(urls, body))
 	if err != nil {
 		return err
 	}
@@ -240,39 +337,6 @@ func collectURLs(args []string, file string) ([]string, error) {
 		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
 	}
 	return urls, nil
-}
-
-// splitBatches cuts urls into batches of at most size URLs and at most
-// maxBytes of JSON each. When there is more than one, their ids are id-1,
-// id-2, ... and they share the correlation id id, so the service serves
-// them as one flow, in order. publish itself splits through the client
-// (client.Publish, client.Split); this stays for the bench and the
-// fairness test until they use client.Split.
-func splitBatches(urls []string, size int, maxBytes int64, id string, timeoutMS int64) []wire.Batch {
-	if id == "" {
-		id = nuid.Next()
-	}
-	const overhead = 256 // the object around the URLs, with long ids
-	var out []wire.Batch
-	current := wire.Batch{ID: id, TimeoutMS: timeoutMS}
-	bytes := int64(overhead)
-	for _, u := range urls {
-		cost := int64(len(u)) + 8 // quotes, comma, escapes of a typical URL
-		if len(current.URLs) > 0 && (len(current.URLs) == size || bytes+cost > maxBytes) {
-			out = append(out, current)
-			current = wire.Batch{ID: id, TimeoutMS: timeoutMS}
-			bytes = overhead
-		}
-		current.URLs = append(current.URLs, u)
-		bytes += cost
-	}
-	out = append(out, current)
-	if len(out) > 1 {
-		for i := range out {
-			out[i].ID, out[i].CorrelationID = fmt.Sprintf("%s-%d", id, i+1), id
-		}
-	}
-	return out
 }
 
 // rowFormat lays out a result row; rows print as they arrive, so the

@@ -8,11 +8,16 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
 
 // runFlags are `fetchstream run`'s flags: the service's Config, and the
@@ -24,6 +29,7 @@ type runFlags struct {
 	logLevel    string
 	cpuProfile  string
 	memoryLimit byteSize
+	credentials string // file of named credentials, loaded by config
 }
 
 // register binds the flags, each defaulting to service.Defaults().
@@ -52,6 +58,10 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryBase, "retry-base", d.Fetch.RetryBase, "backoff before the first retry is random in [0, this); it doubles with each retry (full jitter), up to --retry-max; a Retry-After on 429 and 503 is honoured instead")
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
+	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
+	fs.Var((*byteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*nameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
+	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start (and on SIGHUP, which reloads the file); a batch names one with "credential", and its headers go only to its hosts`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var((*prefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream)")
@@ -102,6 +112,13 @@ func (r *runFlags) config() (service.Config, error) {
 	}
 	cfg.NATS.Options = opts
 	cfg.Fetch.BlockedAdvice = policyAdvice
+	if r.credentials != "" {
+		set, err := credentials.Load(r.credentials)
+		if err != nil {
+			return cfg, fmt.Errorf("--credentials %s: %w", r.credentials, err)
+		}
+		cfg.Fetch.Credentials = set
+	}
 	return cfg, nil
 }
 
@@ -116,9 +133,30 @@ func policyAdvice(private bool) string {
 	return "use --allow-net to permit it"
 }
 
+// reloadCredentials loads the credentials file again on each signal from
+// hup (SIGHUP) until ctx ends, and gives the service the new set. A file
+// that no longer loads is logged (its error names the credential and the
+// variable, never a value) and the service keeps the set it has.
+func reloadCredentials(ctx context.Context, hup <-chan os.Signal, path string, svc *service.Service, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		set, err := credentials.Load(path)
+		if err != nil {
+			log.Error("credentials not reloaded: the service keeps those it has", "file", path, "error", err.Error())
+			continue
+		}
+		svc.SetCredentials(set)
+		log.Info("credentials reloaded", "file", path, "credentials", set.Names())
+	}
+}
+
 // setMemoryLimit applies --memory-limit when it is given (0 for none);
 // otherwise, unless GOMEMLIMIT is set, 90 % of the container's memory
-// limit when there is one (see defaultMemoryLimit).
+// limit when there is one (see memlimit.Default).
 func setMemoryLimit(fs *flag.FlagSet, cfg *runFlags, log *slog.Logger) {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
@@ -128,7 +166,7 @@ func setMemoryLimit(fs *flag.FlagSet, cfg *runFlags, log *slog.Logger) {
 	case given:
 		debug.SetMemoryLimit(math.MaxInt64) // 0: none, whatever GOMEMLIMIT says
 	case os.Getenv("GOMEMLIMIT") == "":
-		if limit := defaultMemoryLimit(os.DirFS("/")); limit > 0 {
+		if limit := memlimit.Default(os.DirFS("/")); limit > 0 {
 			debug.SetMemoryLimit(limit)
 			log.Info("soft memory limit set to 90% of the container's", "memory_limit_bytes", limit)
 		}
@@ -166,11 +204,19 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return inFlagTerms(err)
 			}
+			if flags.credentials != "" {
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				defer signal.Stop(hup)
+				reloadCtx, stopReload := context.WithCancel(ctx)
+				defer stopReload()
+				go reloadCredentials(reloadCtx, hup, flags.credentials, svc, log)
+			}
 			setMemoryLimit(fs, &flags, log)
 			if flags.cpuProfile != "" {
-				stop, err := startCPUProfile(flags.cpuProfile)
+				stop, err := cpuprofile.Start(flags.cpuProfile)
 				if err != nil {
-					return err
+					return fmt.Errorf("--cpu-profile: %w", err)
 				}
 				defer stop()
 			}

@@ -41,8 +41,17 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	c := &Cluster{t: t, Name: "fetchstream-test"}
 	routes := make([]*url.URL, n)
 	clientPorts, routePorts := make([]int, n), make([]int, n)
+	used := map[int]bool{}
+	port := func() int { // one not given to another node already
+		for {
+			if p := UnusedFixedPort(t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+	}
 	for i := range n {
-		clientPorts[i], routePorts[i] = UnusedFixedPort(t), UnusedFixedPort(t)
+		clientPorts[i], routePorts[i] = port(), port()
 		routes[i] = &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", routePorts[i])}
 	}
 	for i := range n {
@@ -84,7 +93,7 @@ func (c *Cluster) start(i int) {
 	node := c.nodes[i]
 	c.mu.Unlock()
 	var lastErr error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		opts := *node.opts // a server keeps and changes its options
 		srv, err := server.NewServer(&opts)
 		if err != nil {
@@ -92,7 +101,7 @@ func (c *Cluster) start(i int) {
 			continue
 		}
 		go srv.Start()
-		if !srv.ReadyForConnections(10 * time.Second) {
+		if !srv.ReadyForConnections(5 * time.Second) {
 			srv.Shutdown()
 			srv.WaitForShutdown()
 			lastErr = fmt.Errorf("not ready for connections on port %d", node.opts.Port)

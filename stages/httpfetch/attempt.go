@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -23,37 +24,47 @@ type hops struct {
 
 type attemptKey struct{}
 
-// checkRedirect is the client's redirect check: it refuses more than
+// checkRedirect is the client's redirect check: a request that does not
+// follow redirects gets the 3xx itself; otherwise it refuses more than
 // maxRedirects, and a Location that ParseTarget refuses (a redirect to
-// file:, gopher: and the like is invalid_url), and records the hop in the
-// attempt's hops. Where the hop leads is judged at dial time by the policy.
+// file:, gopher: and the like is invalid_url), records the hop in the
+// attempt's hops, and gives the hop a credential's headers only if the
+// credential allows its host (see spec.credentialOnRedirect). Where the
+// hop leads is judged at dial time by the policy.
 func checkRedirect(maxRedirects int) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
+		st, _ := req.Context().Value(attemptKey{}).(*attemptState)
+		if st != nil && st.spec != nil && !st.spec.follow {
+			return http.ErrUseLastResponse
+		}
 		if len(via) > maxRedirects {
 			return fmt.Errorf("%w: more than %d", ErrTooManyRedirects, maxRedirects)
 		}
 		if _, err := ParseTarget(req.URL.String()); err != nil {
 			return fmt.Errorf("redirect refused: %w", err)
 		}
-		if st, ok := req.Context().Value(attemptKey{}).(*attemptState); ok {
+		if st != nil {
 			st.hops.redirects, st.hops.last = len(via), req.URL.String()
+			if st.spec != nil {
+				st.spec.credentialOnRedirect(req, via[0])
+			}
 		}
 		return nil
 	}
 }
 
-// try makes one attempt at u within timeout and returns its result (URL,
-// Attempts and FetchedAt are the caller's) and the response's Retry-After
-// (negative when none, see retryAfter).
-func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (res wire.Result, wait time.Duration) {
+// try makes one attempt at s within timeout and returns its result (URL,
+// Method, Attempts and FetchedAt are the caller's) and the response's
+// Retry-After (negative when none, see retryAfter).
+func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration) (res wire.Result, wait time.Duration) {
 	wait = -1
 	st := f.states.get()
 	answered := false
 	defer func() { f.states.put(st, answered) }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target := u.String()
-	st.hops = hops{last: target}
+	target := s.url.String()
+	st.hops, st.spec = hops{last: target}, s
 	hooks := st.hooks
 	if httptrace.ContextClientTrace(ctx) != nil {
 		// WithClientTrace would compose the caller's trace into the
@@ -63,11 +74,12 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, attemptKey{}, st), hooks)
 	defer func() {
 		res.Timing, res.Redirects = st.trace.timing(), st.hops.redirects
+		res.RemoteAddr = st.trace.remoteAddr()
 		if st.hops.redirects > 0 || st.hops.last != target {
 			res.FinalURL = st.hops.last
 		}
 	}()
-	resp, err := f.client.Do(f.newGet(ctx, u))
+	resp, err := f.client.Do(s.newRequest(ctx))
 	if err != nil {
 		var urlErr *url.Error
 		if errors.As(err, &urlErr) && urlErr.URL != "" && !errors.Is(err, ErrTooManyRedirects) && !errors.Is(err, ErrInvalidURL) {
@@ -80,7 +92,8 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 	defer resp.Body.Close()
 	res.Status = resp.StatusCode
 	res.ContentType = resp.Header.Get("Content-Type")
-	f.readBody(ctx, &res, resp, timeout, st)
+	res.Headers = responseHeaders(resp.Header, s)
+	f.readBody(ctx, &res, resp, timeout, st, s)
 	if res.Error == "" && resp.StatusCode >= 400 {
 		res.Error = wire.ErrHTTP
 		wait = retryAfter(resp, time.Now())
@@ -90,10 +103,11 @@ func (f *Fetcher) try(ctx context.Context, u *url.URL, timeout time.Duration) (r
 
 // readBody reads at most maxBody decoded bytes (so a gzip bomb stops at
 // the cap), records their count and SHA-256, and embeds them as the body
-// mode says. A body over the cap goes to the BodyStore when there is one
-// and it is at most MaxObject (see storeBody); otherwise it is cut, or
+// mode says. A body over the cap goes to the BodyStore when there is one,
+// it is at most MaxObject and no credential was sent (see storeBody);
+// otherwise it is cut, or
 // fails the result as too_large under RefuseLarge.
-func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration, st *attemptState) {
+func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration, st *attemptState, s *spec) {
 	body, truncated, err := readCapped(resp.Body, f.maxBody, st.buf[:0])
 	st.keepBuffer(body)
 	if err != nil {
@@ -102,7 +116,10 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	}
 	// readCapped read one byte past the cap to know the body goes on; it
 	// is still there, just past body's end, and belongs to the stored body.
-	if truncated && f.objects != nil && f.storeBody(ctx, res, resp, body[:len(body)+1], timeout) {
+	// A body fetched with a credential is not stored: a stored body is not
+	// redacted (the credential's value may straddle its chunks), so it
+	// stays inline and cut, where redact sees all of it.
+	if truncated && f.objects != nil && s.cred == nil && f.storeBody(ctx, res, resp, body[:len(body)+1], timeout) {
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
@@ -116,8 +133,18 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 			res.Error, res.Message = Classify(fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, f.maxBody))
 			return
 		}
+	}
+	if f.bodyMode == BodyNone || len(body) == 0 {
+		res.BodyTruncated = truncated
+		return
+	}
+	if text, charset, ok := toUTF8(body, res.ContentType); ok {
+		body, res.BodyCharset = text, charset
+	}
+	if truncated {
 		body = trimPartialRune(body)
 	}
+	body = s.redact(body)
 	res.Body, res.BodyEncoding = EmbedBody(body, res.ContentType, f.bodyMode)
 	res.BodyTruncated = truncated
 }
@@ -137,19 +164,19 @@ func (f *Fetcher) fail(ctx context.Context, res *wire.Result, err error, timeout
 	}
 }
 
-// newGet is http.NewRequestWithContext for a GET of an already parsed URL,
-// without parsing it again. Requests share one read-only Header: neither
-// the client nor the transport changes a request's headers (redirects and
-// credentials from the URL get a copy).
-func (f *Fetcher) newGet(ctx context.Context, u *url.URL) *http.Request {
-	req := http.Request{
-		Method:     http.MethodGet,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     f.header,
-		Host:       u.Host,
+// responseHeaders returns the response headers s asks for, by
+// lower-case name, repeated ones joined with ", ", or nil for none.
+func responseHeaders(header http.Header, s *spec) map[string]string {
+	var out map[string]string
+	for _, name := range s.responseHeaders {
+		values := header.Values(name)
+		if len(values) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(s.responseHeaders))
+		}
+		out[name] = string(s.redact([]byte(strings.Join(values, ", "))))
 	}
-	return req.WithContext(ctx)
+	return out
 }

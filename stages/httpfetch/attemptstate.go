@@ -12,6 +12,7 @@ import (
 // attemptStates pool.
 type attemptState struct {
 	hops  hops
+	spec  *spec // the request, read by CheckRedirect
 	trace trace
 	hooks *httptrace.ClientTrace // feeds trace
 	buf   []byte
@@ -57,6 +58,6 @@ func (p *attemptStates) put(st *attemptState, answered bool) {
 		return
 	}
 	st.trace.reset()
-	st.hops = hops{}
+	st.hops, st.spec = hops{}, nil
 	p.pool.Put(st)
 }

@@ -63,6 +63,8 @@ func Classify(err error) (wire.ErrorKind, string) {
 		return wire.ErrBlocked, msg
 	case errors.Is(err, ErrInvalidURL):
 		return wire.ErrInvalidURL, msg
+	case errors.Is(err, ErrInvalidRequest):
+		return wire.ErrInvalidRequest, msg
 	case errors.Is(err, ErrTooManyRedirects):
 		return wire.ErrTooManyRedirects, msg
 	case errors.Is(err, ErrBodyTooLarge), strings.Contains(msg, headersTooLarge):

@@ -36,6 +36,7 @@ func TestClassify(t *testing.T) {
 		{"policy refusal inside a dial error", dial(fmt.Errorf("%w: 127.0.0.1", ErrBlocked)), wire.ErrBlocked},
 		{"policy refusal beats a deadline", errors.Join(dial(fmt.Errorf("%w", ErrBlocked)), context.DeadlineExceeded), wire.ErrBlocked},
 		{"bad URL", fmt.Errorf("%w: no host", ErrInvalidURL), wire.ErrInvalidURL},
+		{"bad request", fmt.Errorf("%w: method", ErrInvalidRequest), wire.ErrInvalidRequest},
 		{"redirect limit", fmt.Errorf("%w: more than 10", ErrTooManyRedirects), wire.ErrTooManyRedirects},
 		{"body refused", fmt.Errorf("%w: more than 5 bytes", ErrBodyTooLarge), wire.ErrTooLarge},
 		{"headers over the limit", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w",

@@ -1,10 +1,15 @@
 // Package httpfetch is the HTTP side of fetchstream's fetch stage: a
-// Fetcher turns one URL into a wire.Result, never an error. It validates
-// the URL, dials only where its Policy allows (judged on the resolved
-// address at dial time, so redirects and DNS rebinding are covered),
-// retries what may pass within a budget of timeout × (retries+1), reads
-// at most MaxBody decoded bytes, embeds the body as JSON or text, and
-// maps every failure to one of wire's error kinds through Classify.
+// Fetcher turns one request (a URL to GET, or a wire.Request with its
+// method, headers, body and credential) into a wire.Result, never an
+// error. It validates the URL and the request, adds a named credential's
+// headers only for that credential's hosts (and strips them from a
+// redirect anywhere else), dials only where its Policy allows (judged on
+// the resolved address at dial time, so every method, redirect and retry
+// is covered, and DNS rebinding too), retries what may pass and is safe
+// to repeat within a budget of timeout × (retries+1), reads at most
+// MaxBody decoded bytes, converts text in another charset to UTF-8,
+// embeds the body as JSON or text, and maps every failure to one of
+// wire's error kinds through Classify.
 //
 // A Fetcher is safe for concurrent use; its cost per URL beyond the
 // request itself is an attempt state taken from a pool and the body's
@@ -19,9 +24,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -43,6 +50,8 @@ type Config struct {
 	// decoded bytes (0 means DefaultMaxObject): the result then carries
 	// body_object instead of the body. A body over MaxObject is cut (or
 	// refused) as without a store, after what was read of it is thrown away.
+	// A body fetched with a credential is never stored (it could not be
+	// redacted): it is cut inline.
 	Objects   BodyStore
 	MaxObject int64
 	// BodyMode says which bodies results carry; "" is BodyAuto.
@@ -59,8 +68,17 @@ type Config struct {
 	// Resolver looks up host names; nil is the system's resolver. The
 	// policy judges the addresses it returns, at dial time.
 	Resolver *net.Resolver
-	// UserAgent is sent with every request.
+	// UserAgent is sent with every request that sets none ("" is
+	// "fetchstream"); a batch's user_agent replaces it.
 	UserAgent string
+	// MaxRequestBody caps a request's body; a larger one is refused as
+	// invalid_request. 0 is DefaultMaxRequestBody.
+	MaxRequestBody int64
+	// ResponseHeaders names the response headers every result returns,
+	// besides those a batch asks for.
+	ResponseHeaders []string
+	// Credentials are the named credentials requests may use; nil: none.
+	Credentials *credentials.Set
 	// TLSConfig, when set, is used for https (tests pass their CA here).
 	TLSConfig *tls.Config
 }
@@ -81,6 +99,15 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: retry base must not be negative, got %s", ErrConfig, c.RetryBase)
 	case c.RetryMax < c.RetryBase:
 		return fmt.Errorf("%w: retry max %s is below the retry base %s", ErrConfig, c.RetryMax, c.RetryBase)
+	case c.MaxRequestBody < 0:
+		return fmt.Errorf("%w: max request body must not be negative, got %d", ErrConfig, c.MaxRequestBody)
+	case !wire.ValidHeaderValue(c.UserAgent):
+		return fmt.Errorf("%w: user agent has a control character", ErrConfig)
+	}
+	for _, name := range c.ResponseHeaders {
+		if !wire.ValidHeaderName(name) {
+			return fmt.Errorf("%w: response header %q is not a header name", ErrConfig, name)
+		}
 	}
 	_, err := ParseBodyMode(string(c.BodyMode))
 	return err
@@ -95,8 +122,12 @@ type Fetcher struct {
 	maxObject   int64
 	bodyMode    BodyMode
 	retry       retryPolicy
-	header      http.Header // every request's, read-only: see newGet
+	header      http.Header // a plain GET's, read-only: see spec.newRequest
 	states      attemptStates
+
+	maxRequestBody  int64
+	responseHeaders []string // lower-case
+	credentials     atomic.Pointer[credentials.Set]
 }
 
 // New validates cfg and builds the HTTP client: a keep-alive pool
@@ -136,7 +167,7 @@ func New(cfg Config) (*Fetcher, error) {
 	if ua == "" {
 		ua = "fetchstream"
 	}
-	return &Fetcher{
+	f := &Fetcher{
 		client:      client,
 		maxBody:     cfg.MaxBody,
 		refuseLarge: cfg.RefuseLarge,
@@ -145,32 +176,51 @@ func New(cfg Config) (*Fetcher, error) {
 		bodyMode:    bodyMode,
 		retry:       retryPolicy{retries: cfg.Retries, base: cfg.RetryBase, max: cfg.RetryMax},
 		header:      http.Header{"User-Agent": {ua}},
-	}, nil
+
+		maxRequestBody:  cmp.Or(cfg.MaxRequestBody, DefaultMaxRequestBody),
+		responseHeaders: wire.LowerNames(cfg.ResponseHeaders),
+	}
+	f.credentials.Store(cfg.Credentials)
+	return f, nil
 }
+
+// SetCredentials replaces the credentials (nil: none), for a reload:
+// requests resolved from then on use the new set, those already under
+// way keep the credential they started with.
+func (f *Fetcher) SetCredentials(set *credentials.Set) { f.credentials.Store(set) }
 
 // Close releases idle connections.
 func (f *Fetcher) Close() { f.client.CloseIdleConnections() }
 
-// Fetch GETs rawURL and returns its result with every field but BatchID,
-// Index and Count set (the caller's). It never panics and never returns
-// an error: every failure is a Result.Error kind.
+// Fetch GETs rawURL: Do with a plain URL and no batch options.
+func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result {
+	return f.Do(ctx, wire.Request{URL: rawURL}, nil, timeout)
+}
+
+// Do makes req, with opts's defaults merged in (see
+// wire.RequestOptions.Apply; nil opts is none), and returns its result
+// with every field but BatchID, Index and Count set (the caller's). It
+// never panics and never returns an error: every failure is a
+// Result.Error kind. A request that must not be sent is invalid_request
+// (see resolve), without a connection.
 //
 // timeout bounds each attempt (connect, headers and body); with retries,
 // all attempts and the waits between them fit in timeout × (retries+1)
 // (see retryPolicy), and the result is the last attempt's, with Attempts
-// counting them. Fetch holds its caller's slot for all of that. When ctx
+// counting them. Do holds its caller's slot for all of that. When ctx
 // is canceled, the request in flight or the wait before a retry ends at
 // once and the result is canceled.
-func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duration) wire.Result {
+func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result {
 	start := time.Now()
-	res := f.fetch(ctx, rawURL, timeout, start)
-	res.URL, res.FetchedAt = rawURL, start.UTC()
+	res := f.do(ctx, req, opts, timeout, start)
+	res.URL, res.FetchedAt = req.URL, start.UTC()
+	res.Method = resultMethod(req, opts)
 	res.ElapsedMS = durationMS(time.Since(start))
 	return res
 }
 
-func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duration, start time.Time) (res wire.Result) {
-	u, err := ParseTarget(rawURL)
+func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration, start time.Time) (res wire.Result) {
+	s, err := f.resolve(req, opts)
 	if err != nil {
 		res.Error, res.Message = Classify(err)
 		return res
@@ -182,9 +232,9 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duratio
 	deadline := start.Add(f.retry.budget(timeout))
 	for n := 1; ; n++ {
 		var retryAfter time.Duration
-		res, retryAfter = f.try(ctx, u, min(timeout, time.Until(deadline)))
+		res, retryAfter = f.try(ctx, s, min(timeout, time.Until(deadline)))
 		res.Attempts = n
-		wait, again := f.retry.next(n, &res, retryAfter, time.Until(deadline), timeout)
+		wait, again := f.retry.next(n, s.retryable(&res), retryAfter, time.Until(deadline), timeout)
 		if !again {
 			return res
 		}
@@ -198,4 +248,21 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string, timeout time.Duratio
 			return res
 		}
 	}
+}
+
+// resultMethod is what a result says of its method: the method when it
+// is one of wire.Methods but GET, else nothing (an unknown method is
+// named by the invalid_request message, cut short).
+func resultMethod(req wire.Request, opts *wire.RequestOptions) string {
+	method := req.Method
+	if method == "" && opts != nil {
+		method = opts.Method
+	}
+	if method == "" || !wire.ValidMethod(method) {
+		return ""
+	}
+	if m := wire.NormalMethod(method); m != http.MethodGet {
+		return m
+	}
+	return ""
 }

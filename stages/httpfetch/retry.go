@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
-	"github.com/fetchstream/fetchstream/wire"
 )
 
 // MaxRetries bounds Config.Retries.
 const MaxRetries = 10
 
 // retryPolicy decides whether a failed attempt is tried again and after
-// how long. The fetcher makes only GET requests, which are idempotent, so
-// every URL may be retried; what is retried is a failure that may pass:
-// a timeout, a connection error, and the statuses 429, 502, 503 and 504.
+// how long. What is retried is a failure that may pass (see
+// spec.retryable): a timeout, a connection error, and the statuses 429,
+// 502, 503 and 504, or those a batch's retry_on names; and only for a
+// request that is safe to repeat: GET, HEAD, PUT, DELETE and OPTIONS are
+// idempotent, POST and PATCH are retried only with an Idempotency-Key
+// header or the batch's retry_unsafe.
 //
 // Budget: each attempt is bounded by the request's timeout, and all
 // attempts of a URL and the waits between them share a budget of
@@ -37,11 +39,12 @@ func (p retryPolicy) budget(timeout time.Duration) time.Duration {
 	return timeout * time.Duration(p.retries+1)
 }
 
-// next says whether to retry after attempt n (from 1) ended as r, with
-// left of the budget remaining, and how long to wait first. retryAfter is
-// the attempt's Retry-After, or negative when it had none.
-func (p retryPolicy) next(n int, r *wire.Result, retryAfter, left, timeout time.Duration) (time.Duration, bool) {
-	if n > p.retries || !retryable(r) {
+// next says whether to retry after attempt n (from 1) ended with a
+// failure that retryable says may pass, with left of the budget
+// remaining, and how long to wait first. retryAfter is the attempt's
+// Retry-After, or negative when it had none.
+func (p retryPolicy) next(n int, retryable bool, retryAfter, left, timeout time.Duration) (time.Duration, bool) {
+	if n > p.retries || !retryable {
 		return 0, false
 	}
 	wait := p.backoff(n)
@@ -52,20 +55,6 @@ func (p retryPolicy) next(n int, r *wire.Result, retryAfter, left, timeout time.
 		return 0, false
 	}
 	return wait, true
-}
-
-// retryable: failures that another attempt may not meet.
-func retryable(r *wire.Result) bool {
-	switch r.Error {
-	case wire.ErrTimeout, wire.ErrConnection:
-		return true
-	case wire.ErrHTTP:
-		switch r.Status {
-		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-	}
-	return false
 }
 
 // backoff is the full-jitter wait before retry n (from 1).

@@ -102,10 +102,51 @@ func TestRetryDecision(t *testing.T) {
 		{"Retry-After leaving under half a timeout", 1, wire.Result{Error: wire.ErrHTTP, Status: 503}, budget - 400*time.Millisecond, budget, false, -1},
 		{"less than half a timeout left", 2, wire.Result{Error: wire.ErrTimeout}, -1, 400 * time.Millisecond, false, -1},
 	}
+	get := &spec{method: http.MethodGet, retry: true}
 	for _, c := range cases {
-		wait, again := p.next(c.n, &c.result, c.retryAfter, c.left, timeout)
+		wait, again := p.next(c.n, get.retryable(&c.result), c.retryAfter, c.left, timeout)
 		if again != c.again || (c.wait >= 0 && again && wait != c.wait) {
 			t.Errorf("%s: next = %s, %v; want again=%v wait=%s", c.name, wait, again, c.again, c.wait)
+		}
+	}
+}
+
+// POST and PATCH are retried only with an Idempotency-Key or
+// retry_unsafe; retry_on replaces the statuses retried.
+func TestRetryableByRequest(t *testing.T) {
+	f := newTestFetcher(t, Config{})
+	unsafe := true
+	status := func(code int) *wire.Result { return &wire.Result{Error: wire.ErrHTTP, Status: code} }
+	cases := []struct {
+		name   string
+		req    wire.Request
+		opts   *wire.RequestOptions
+		result *wire.Result
+		want   bool
+	}{
+		{"GET 503", wire.Request{}, nil, status(503), true},
+		{"HEAD timeout", wire.Request{Method: "HEAD"}, nil, &wire.Result{Error: wire.ErrTimeout}, true},
+		{"PUT 503", wire.Request{Method: "PUT"}, nil, status(503), true},
+		{"DELETE 502", wire.Request{Method: "DELETE"}, nil, status(502), true},
+		{"OPTIONS 429", wire.Request{Method: "OPTIONS"}, nil, status(429), true},
+		{"POST 503", wire.Request{Method: "POST"}, nil, status(503), false},
+		{"POST timeout", wire.Request{Method: "POST"}, nil, &wire.Result{Error: wire.ErrTimeout}, false},
+		{"PATCH connection error", wire.Request{Method: "PATCH"}, nil, &wire.Result{Error: wire.ErrConnection}, false},
+		{"POST with an Idempotency-Key", wire.Request{Method: "POST", Headers: map[string]string{"idempotency-key": "k1"}}, nil, status(503), true},
+		{"POST with retry_unsafe", wire.Request{Method: "POST"}, &wire.RequestOptions{RetryUnsafe: unsafe}, status(503), true},
+		{"POST by the batch's method", wire.Request{}, &wire.RequestOptions{Method: "POST"}, status(503), false},
+		{"retry_on names 500", wire.Request{}, &wire.RequestOptions{RetryOn: []int{500}}, status(500), true},
+		{"retry_on leaves out 503", wire.Request{}, &wire.RequestOptions{RetryOn: []int{500}}, status(503), false},
+		{"retry_on and a timeout", wire.Request{}, &wire.RequestOptions{RetryOn: []int{500}}, &wire.Result{Error: wire.ErrTimeout}, true},
+	}
+	for _, c := range cases {
+		c.req.URL = "http://a.example/"
+		s, err := f.resolve(c.req, c.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := s.retryable(c.result); got != c.want {
+			t.Errorf("%s: retryable %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ type trace struct {
 	mu     sync.Mutex
 	t      traceTimes
 	reused bool
+	remote string // the address of the last hop's connection
 	// conns counts the connections asked for (GetConn, once per hop),
 	// gotConns those got (GotConn), and idleConns those an HTTP/1 request
 	// took straight from the idle pool (GotConn with WasIdle, which net/http
@@ -44,7 +45,7 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 		GetConn: func(string) {
 			now := time.Now()
 			t.mu.Lock()
-			t.t, t.reused = traceTimes{getConn: now}, false
+			t.t, t.reused, t.remote = traceTimes{getConn: now}, false, ""
 			t.conns++
 			t.mu.Unlock()
 		},
@@ -52,6 +53,9 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 			t.mu.Lock()
 			t.reused = info.Reused
 			t.gotConns++
+			if info.Conn != nil {
+				t.remote = info.Conn.RemoteAddr().String()
+			}
 			if info.WasIdle && !isHTTP2(info.Conn) {
 				t.idleConns++
 			}
@@ -81,7 +85,7 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 // reset clears t for a new attempt.
 func (t *trace) reset() {
 	t.mu.Lock()
-	t.t, t.reused, t.conns, t.gotConns, t.idleConns = traceTimes{}, false, 0, 0, 0
+	t.t, t.reused, t.remote, t.conns, t.gotConns, t.idleConns = traceTimes{}, false, "", 0, 0, 0
 	t.mu.Unlock()
 }
 
@@ -92,6 +96,14 @@ func (t *trace) noDials() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.conns == t.gotConns && t.gotConns == t.idleConns
+}
+
+// remoteAddr is the address the last hop's connection goes to (what the
+// dialer connected to, and the policy judged), or "" when it got none.
+func (t *trace) remoteAddr() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.remote
 }
 
 // isHTTP2 reports whether conn speaks HTTP/2 (negotiated over TLS).

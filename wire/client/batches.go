@@ -45,7 +45,7 @@ func split(b wire.Batch, maxBatch int, maxBytes int64) ([]part, error) {
 	// Room for the "-N" suffix and the correlation id a split adds.
 	overhead := int64(len(base)) + 24 + int64(len(`,"correlation_id":`)+len(b.ID)*2+2)
 	var parts []part
-	current, size := []string(nil), overhead
+	current, size := []wire.Request(nil), overhead
 	first := 0
 	flush := func() {
 		parts = append(parts, part{batch: wire.Batch{URLs: current}, first: first})
@@ -57,7 +57,7 @@ func split(b wire.Batch, maxBatch int, maxBytes int64) ([]part, error) {
 		cost := int64(len(quoted)) + 1
 		if overhead+cost > maxBytes {
 			return nil, fmt.Errorf("%w: URL at position %d is %d bytes, too long for one NATS message of %d",
-				ErrInvalidBatch, first+len(current), len(u), maxBytes)
+				ErrInvalidBatch, first+len(current), len(quoted), maxBytes)
 		}
 		if len(current) > 0 && (len(current) == maxBatch || size+cost > maxBytes) {
 			flush()

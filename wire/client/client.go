@@ -5,6 +5,11 @@
 //	c, err := client.New(nc)
 //	g, err := c.Gather(ctx, urls) // g.Results[i] is the result of urls[i]
 //
+// A batch's items may be requests (wire.Request: method, headers, body,
+// a credential the service holds, by name) and the batch may carry
+// request defaults (wire.RequestOptions); WithRequestOptions sets
+// defaults for every batch of the client.
+//
 // A list longer than the batch maximum (WithMaxBatch) or than one NATS
 // message is split into batches ID-1, ID-2, ... sharing the correlation id
 // ID, published in order; results come back in the whole list's order
@@ -24,7 +29,9 @@
 package client
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -61,6 +68,7 @@ type Client struct {
 	buffer   int
 	probe    time.Duration
 	warn     func(error)
+	request  wire.RequestOptions // defaults of the batches' requests
 
 	mu         sync.Mutex
 	streamDone bool   // the lookup below was made
@@ -154,6 +162,51 @@ func WithNoServiceCheck(after time.Duration, warn func(error)) Option {
 		c.probe, c.warn = after, warn
 		return nil
 	}
+}
+
+// WithRequestOptions sets request defaults for the batches this client
+// publishes, as curl's -X, -H, --user-agent and friends do: each field a
+// batch leaves empty takes o's (Method, Credential, UserAgent,
+// ResponseHeaders, FollowRedirects, RetryOn, RetryUnsafe), and o's
+// Headers are laid under the batch's (a batch's header of the same name
+// wins, and an item's over both). Method, headers and credential are
+// checked per request by the service: a bad one fails each request as
+// wire.ErrInvalidRequest, not the batch. retry_on, response_headers and
+// user_agent are checked here (ErrConfig), as the service would refuse
+// the batch.
+func WithRequestOptions(o wire.RequestOptions) Option {
+	return func(c *Client) error {
+		check := wire.Batch{URLs: wire.URLs("http://check/"), RequestOptions: o}
+		data, err := json.Marshal(check)
+		if err == nil {
+			_, err = wire.DecodeBatch(data, "")
+		}
+		if err != nil {
+			return fmt.Errorf("%w: request options: %w", ErrConfig, err)
+		}
+		c.request = o
+		return nil
+	}
+}
+
+// withRequestDefaults fills what b's options leave empty from d.
+func withRequestDefaults(b wire.Batch, d wire.RequestOptions) wire.Batch {
+	o := &b.RequestOptions
+	o.Method = cmp.Or(o.Method, d.Method)
+	o.Credential = cmp.Or(o.Credential, d.Credential)
+	o.UserAgent = cmp.Or(o.UserAgent, d.UserAgent)
+	o.Headers = wire.MergeHeaders(d.Headers, o.Headers)
+	if o.ResponseHeaders == nil {
+		o.ResponseHeaders = d.ResponseHeaders
+	}
+	if o.FollowRedirects == nil {
+		o.FollowRedirects = d.FollowRedirects
+	}
+	if o.RetryOn == nil {
+		o.RetryOn = d.RetryOn
+	}
+	o.RetryUnsafe = o.RetryUnsafe || d.RetryUnsafe
+	return b
 }
 
 // New returns a Client on nc. It makes no I/O: whether a JetStream stream

@@ -50,7 +50,7 @@ func TestOrderAcrossSplitBatches(t *testing.T) {
 	c := newClient(t, nc, client.WithMaxBatch(2))
 	urls := urlList(5)
 
-	s, err := c.Publish(deadline(t), wire.Batch{ID: "crawl", URLs: urls})
+	s, err := c.Publish(deadline(t), wire.Batch{ID: "crawl", URLs: wire.URLs(urls...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestRejectedBatch(t *testing.T) {
 	c := newClient(t, nc, client.WithMaxBatch(2))
 	urls := urlList(5)
 
-	g, err := c.GatherBatch(deadline(t), wire.Batch{ID: "big", URLs: urls})
+	g, err := c.GatherBatch(deadline(t), wire.Batch{ID: "big", URLs: wire.URLs(urls...)})
 	var be *client.BatchError
 	if !errors.As(err, &be) || be.ID != "big-2" || be.Kind != wire.ErrBatchTooLarge || be.First != 2 || be.Count != 2 {
 		t.Fatalf("err %v (%+v), want a BatchError for big-2, batch_too_large, positions 2-3", err, be)
@@ -118,7 +118,7 @@ func TestRejectedBatch(t *testing.T) {
 		}
 	}
 
-	s, err := c.Publish(deadline(t), wire.Batch{ID: "again", URLs: urls})
+	s, err := c.Publish(deadline(t), wire.Batch{ID: "again", URLs: wire.URLs(urls...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +150,14 @@ func TestInvalidBatchIsNotPublished(t *testing.T) {
 		batch wire.Batch
 	}{
 		{"no URLs", wire.Batch{ID: "empty"}},
-		{"id over 256 bytes", wire.Batch{ID: strings.Repeat("x", wire.MaxIDLength+1), URLs: urlList(1)}},
-		{"id that the split suffix takes over 256 bytes", wire.Batch{ID: strings.Repeat("x", wire.MaxIDLength-1), URLs: urlList(3)}},
-		{"id not UTF-8", wire.Batch{ID: "bad\xff", URLs: urlList(1)}},
-		{"correlation id over 256 bytes", wire.Batch{CorrelationID: strings.Repeat("c", wire.MaxIDLength+1), URLs: urlList(1)}},
-		{"priority out of range", wire.Batch{Priority: &nine, URLs: urlList(1)}},
-		{"negative timeout", wire.Batch{TimeoutMS: -1, URLs: urlList(1)}},
-		{"negative concurrency", wire.Batch{Concurrency: -1, URLs: urlList(1)}},
-		{"URL longer than a message", wire.Batch{URLs: []string{"http://a/" + strings.Repeat("a", int(nc.MaxPayload()))}}},
+		{"id over 256 bytes", wire.Batch{ID: strings.Repeat("x", wire.MaxIDLength+1), URLs: wire.URLs(urlList(1)...)}},
+		{"id that the split suffix takes over 256 bytes", wire.Batch{ID: strings.Repeat("x", wire.MaxIDLength-1), URLs: wire.URLs(urlList(3)...)}},
+		{"id not UTF-8", wire.Batch{ID: "bad\xff", URLs: wire.URLs(urlList(1)...)}},
+		{"correlation id over 256 bytes", wire.Batch{CorrelationID: strings.Repeat("c", wire.MaxIDLength+1), URLs: wire.URLs(urlList(1)...)}},
+		{"priority out of range", wire.Batch{Priority: &nine, URLs: wire.URLs(urlList(1)...)}},
+		{"negative timeout", wire.Batch{TimeoutMS: -1, URLs: wire.URLs(urlList(1)...)}},
+		{"negative concurrency", wire.Batch{Concurrency: -1, URLs: wire.URLs(urlList(1)...)}},
+		{"URL longer than a message", wire.Batch{URLs: wire.URLs("http://a/" + strings.Repeat("a", int(nc.MaxPayload())))}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,7 +171,7 @@ func TestInvalidBatchIsNotPublished(t *testing.T) {
 	}
 	// A valid batch sent after them on the same connection is the first
 	// the service gets.
-	if _, err := c.Send(deadline(t), wire.Batch{ID: "ok", URLs: urlList(1)}); err != nil {
+	if _, err := c.Send(deadline(t), wire.Batch{ID: "ok", URLs: wire.URLs(urlList(1)...)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := deadline(t)

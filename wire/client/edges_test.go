@@ -35,15 +35,15 @@ func TestDuplicateInJetStream(t *testing.T) {
 	stream := inputStream(t, js)
 	c := newClient(t, nc)
 
-	sent, err := c.Send(deadline(t), wire.Batch{ID: "nightly", URLs: urlList(3)})
+	sent, err := c.Send(deadline(t), wire.Batch{ID: "nightly", URLs: wire.URLs(urlList(3)...)})
 	if err != nil || len(sent) != 1 || sent[0].ID != "nightly" {
 		t.Fatalf("first send: %v, %+v", err, sent)
 	}
-	if _, err := c.Send(deadline(t), wire.Batch{ID: "nightly", URLs: urlList(3)}); !errors.Is(err, client.ErrDuplicate) {
+	if _, err := c.Send(deadline(t), wire.Batch{ID: "nightly", URLs: wire.URLs(urlList(3)...)}); !errors.Is(err, client.ErrDuplicate) {
 		t.Errorf("second send: %v, want ErrDuplicate", err)
 	}
 	start := time.Now()
-	if _, err := c.GatherBatch(deadline(t), wire.Batch{ID: "nightly", URLs: urlList(3)}); !errors.Is(err, client.ErrDuplicate) {
+	if _, err := c.GatherBatch(deadline(t), wire.Batch{ID: "nightly", URLs: wire.URLs(urlList(3)...)}); !errors.Is(err, client.ErrDuplicate) {
 		t.Errorf("gather: %v, want ErrDuplicate", err)
 	}
 	if waited := time.Since(start); waited > testDeadline/2 {
@@ -156,7 +156,7 @@ func TestSlowConsumer(t *testing.T) {
 	nc := natstest.Connect(t, ns.ClientURL(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // quiet
 	r := startResponder(t, ns.ClientURL(), &responder{})
 	c := newClient(t, nc, client.WithBuffer(4))
-	s, err := c.Publish(deadline(t), wire.Batch{URLs: urlList(100)})
+	s, err := c.Publish(deadline(t), wire.Batch{URLs: wire.URLs(urlList(100)...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,13 +193,13 @@ func TestContextCancel(t *testing.T) {
 	ns, nc := natstest.Start(t)
 	startResponder(t, ns.ClientURL(), &responder{stall: true})
 	c := newClient(t, nc, client.WithNoServiceCheck(0, nil))
-	if _, err := c.Send(deadline(t), wire.Batch{URLs: urlList(1)}); err != nil { // the client's lookups are done
+	if _, err := c.Send(deadline(t), wire.Batch{URLs: wire.URLs(urlList(1)...)}); err != nil { // the client's lookups are done
 		t.Fatal(err)
 	}
 	before := nc.NumSubscriptions()
 	ctx, cancel := context.WithCancel(deadline(t))
 	defer cancel()
-	s, err := c.Publish(ctx, wire.Batch{URLs: urlList(3)})
+	s, err := c.Publish(ctx, wire.Batch{URLs: wire.URLs(urlList(3)...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestContextCancel(t *testing.T) {
 func TestRepeatedAndMissingResults(t *testing.T) {
 	ns, nc := natstest.Start(t)
 	startResponder(t, ns.ClientURL(), &responder{redeliver: true})
-	s, err := newClient(t, nc).Publish(deadline(t), wire.Batch{URLs: urlList(3)})
+	s, err := newClient(t, nc).Publish(deadline(t), wire.Batch{URLs: wire.URLs(urlList(3)...)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestEndToEnd(t *testing.T) {
 		urls = append(urls, fmt.Sprintf("%s/status/%d", target, 200+i))
 	}
 	urls[3] = target + "/status/404"
-	s, err := c.Publish(deadline(t), wire.Batch{ID: "e2e", URLs: urls})
+	s, err := c.Publish(deadline(t), wire.Batch{ID: "e2e", URLs: wire.URLs(urls...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	c = newClient(t, nc, client.WithMaxBatch(1000)) // over the service's 100
-	g, err := c.GatherBatch(deadline(t), wire.Batch{ID: "too-big", URLs: make([]string, 101)})
+	g, err := c.GatherBatch(deadline(t), wire.Batch{ID: "too-big", URLs: make([]wire.Request, 101)})
 	var be *client.BatchError
 	if !errors.As(err, &be) || be.ID != "too-big" || be.Kind != wire.ErrBatchTooLarge {
 		t.Fatalf("err %v, want a BatchError for too-big, batch_too_large", err)

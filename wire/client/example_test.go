@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"strings"
@@ -81,7 +83,7 @@ func ExampleStream_Results() {
 	}
 	ctx := context.Background()
 	urls := []string{target + "/delay/1", target + "/text", target + "/json", target + "/status/404", target + "/text"}
-	s, err := c.Publish(ctx, wire.Batch{ID: "crawl", URLs: urls})
+	s, err := c.Publish(ctx, wire.Batch{ID: "crawl", URLs: wire.URLs(urls...)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -103,4 +105,40 @@ func ExampleStream_Results() {
 	// crawl-1: 2 ok, 0 failed
 	// crawl-2: 1 ok, 1 failed
 	// crawl-3: 1 ok, 0 failed
+}
+
+// Requests as APIs want them: a JSON POST and a HEAD, with headers for
+// every batch of the client, and a request the service refuses to send
+// (a Host header) failing alone as invalid_request. A credential, named
+// by "Credential", would add the service's secret headers for its hosts.
+func ExampleWithRequestOptions() {
+	natsURL, target, stop := exampleSetup()
+	defer stop()
+
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := client.New(nc, client.WithRequestOptions(wire.RequestOptions{
+		Headers: map[string]string{"Accept": "application/json"}, ResponseHeaders: []string{"Content-Type"}}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	g, err := c.GatherBatch(context.Background(), wire.Batch{URLs: []wire.Request{
+		{URL: target + "/echo", Method: "POST", Body: json.RawMessage(`{"q":"go"}`)},
+		{URL: target + "/text", Method: "HEAD"},
+		{URL: target + "/echo", Headers: map[string]string{"Host": "internal"}},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range g.Results {
+		line := fmt.Sprintf("%-4s %3d %-15s %-16s %s", cmp.Or(r.Method, "GET"), r.Status, cmp.Or(string(r.Error), "ok"), r.Headers["content-type"], r.Body)
+		fmt.Println(strings.TrimSpace(line))
+	}
+	// Output:
+	// POST 200 ok              application/json {"accept":"application/json","body":"{\"q\":\"go\"}","method":"POST"}
+	// HEAD 200 ok              text/plain
+	// GET    0 invalid_request
 }

@@ -31,7 +31,7 @@ func (g *Gathered) OK() bool {
 // Gather publishes urls as one batch (or several, see Publish) and waits
 // for every result; see GatherBatch.
 func (c *Client) Gather(ctx context.Context, urls []string) (*Gathered, error) {
-	return c.GatherBatch(ctx, wire.Batch{URLs: urls})
+	return c.GatherBatch(ctx, wire.Batch{URLs: wire.URLs(urls...)})
 }
 
 // GatherBatch publishes b and waits until every batch has ended, bounded
@@ -72,7 +72,7 @@ func fillRejected(results []wire.Result, parts []part, be *BatchError) {
 		for pos := be.First; pos < be.First+be.Count; pos++ {
 			i := pos - p.first
 			results[pos] = wire.Result{BatchID: p.batch.ID, CorrelationID: p.batch.CorrelationID, Index: i,
-				Count: len(p.batch.URLs), URL: p.batch.URLs[i], Error: be.Kind, Message: be.Message}
+				Count: len(p.batch.URLs), URL: p.batch.URLs[i].URL, Error: be.Kind, Message: be.Message}
 		}
 	}
 }

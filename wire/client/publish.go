@@ -49,7 +49,8 @@ func (c *Client) Publish(ctx context.Context, b wire.Batch) (*Stream, error) {
 // duplicate (the id was used inside the stream's duplicate window) is an
 // error wrapping ErrDuplicate, since the service will not run that batch
 // again. Otherwise the batches are published on core NATS and flushed.
-// An empty b.ID becomes a new unique id; b.TimeoutMS 0 takes WithTimeout.
+// An empty b.ID becomes a new unique id; b.TimeoutMS 0 takes WithTimeout,
+// and b's request options take WithRequestOptions's where they are empty.
 func (c *Client) Send(ctx context.Context, b wire.Batch) ([]wire.Batch, error) {
 	parts, err := c.prepare(b)
 	if err != nil {
@@ -69,6 +70,7 @@ func (c *Client) prepare(b wire.Batch) ([]part, error) {
 	if b.TimeoutMS == 0 && c.timeout > 0 {
 		b.TimeoutMS = c.timeout.Milliseconds()
 	}
+	b = withRequestDefaults(b, c.request)
 	return split(b, c.maxBatch, c.nc.MaxPayload()-headerRoom)
 }
 

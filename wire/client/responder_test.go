@@ -80,7 +80,7 @@ func (r *responder) serve(m *nats.Msg) {
 	slices.Reverse(batches)
 	for _, b := range batches {
 		if r.redeliver {
-			r.publish(wire.DefaultResultsSubject, wire.Result{BatchID: b.ID, Index: 0, Count: len(b.URLs), URL: b.URLs[0], Status: 200})
+			r.publish(wire.DefaultResultsSubject, wire.Result{BatchID: b.ID, Index: 0, Count: len(b.URLs), URL: b.URLs[0].URL, Status: 200})
 		}
 		r.answer(b)
 	}
@@ -94,7 +94,8 @@ func (r *responder) answer(b wire.Batch) {
 		r.publish(wire.DefaultBatchesSubject, sum)
 		return
 	}
-	for i, u := range b.URLs {
+	for i, item := range b.URLs {
+		u := item.URL
 		res := wire.Result{BatchID: b.ID, CorrelationID: b.CorrelationID, Index: i, Count: len(b.URLs), URL: u, Status: 200}
 		switch {
 		case strings.HasSuffix(u, "/404"):

@@ -2,8 +2,10 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +54,8 @@ func startService(natsURL string, change ...func(*service.Config)) (stop func(),
 }
 
 // startTarget serves /delay/{seconds} (cut short when the client goes),
-// /status/{code}, /text and /json on loopback. stop closes it.
+// /status/{code}, /text, /json and /echo (any method: the method, the
+// Accept header and the body, as JSON) on loopback. stop closes it.
 func startTarget() (url string, stop func()) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /delay/{s}", func(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +82,12 @@ func startTarget() (url string, stop func()) {
 	mux.HandleFunc("GET /json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"ok":true}`)
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		echo, _ := json.Marshal(map[string]string{"method": r.Method, "accept": r.Header.Get("Accept"), "body": string(body)})
+		_, _ = w.Write(echo)
 	})
 	srv := httptest.NewServer(mux)
 	return srv.URL, srv.Close

@@ -1,7 +1,9 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -31,7 +33,7 @@ func TestSplit(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := wire.Batch{ID: "crawl", URLs: urls, TimeoutMS: 500, Priority: &prio, Concurrency: 2, CorrelationID: c.correlation}
+			b := wire.Batch{ID: "crawl", URLs: wire.URLs(urls...), TimeoutMS: 500, Priority: &prio, Concurrency: 2, CorrelationID: c.correlation}
 			parts, err := split(b, c.size, c.maxBytes)
 			if err != nil {
 				t.Fatal(err)
@@ -43,9 +45,9 @@ func TestSplit(t *testing.T) {
 				if p.first != next {
 					t.Errorf("part %d starts at %d, want %d", i, p.first, next)
 				}
-				for _, u := range p.batch.URLs {
-					if u != urls[next] {
-						t.Fatalf("part %d has %s, want %s: order lost", i, u, urls[next])
+				for _, item := range p.batch.URLs {
+					if u := item.URL; u != urls[next] {
+						t.Fatalf("part %d has %s, want %s: order lost", i, item.URL, urls[next])
 					}
 					next++
 				}
@@ -71,11 +73,11 @@ func TestSplit(t *testing.T) {
 			}
 		})
 	}
-	batches, err := Split(wire.Batch{ID: "crawl", URLs: urls}, 10, 1<<20)
+	batches, err := Split(wire.Batch{ID: "crawl", URLs: wire.URLs(urls...)}, 10, 1<<20)
 	if err != nil || len(batches) != 3 || batches[2].ID != "crawl-3" || len(batches[2].URLs) != 5 {
 		t.Errorf("Split: %v, %+v", err, batches)
 	}
-	parts, err := split(wire.Batch{URLs: urls[:1]}, 10, 1<<20)
+	parts, err := split(wire.Batch{URLs: wire.URLs(urls[:1]...)}, 10, 1<<20)
 	if err != nil || len(parts[0].batch.ID) != 22 {
 		t.Errorf("an unnamed batch gets id %q (%v), want a new unique id", parts[0].batch.ID, err)
 	}
@@ -97,6 +99,29 @@ func TestPeekBatchID(t *testing.T) {
 	for _, c := range cases {
 		if id, ok := peekBatchID([]byte(c.data)); id != c.id || ok != c.ok {
 			t.Errorf("peekBatchID(%s) = %q, %v; want %q, %v", c.data, id, ok, c.id, c.ok)
+		}
+	}
+}
+
+// WithRequestOptions fills what a batch leaves empty; the batch's own
+// settings win, and its headers are laid over the client's.
+func TestWithRequestOptions(t *testing.T) {
+	no := false
+	d := wire.RequestOptions{Method: "POST", Credential: "api", UserAgent: "c", ResponseHeaders: []string{"ETag"},
+		FollowRedirects: &no, RetryOn: []int{503}, RetryUnsafe: true, Headers: map[string]string{"A": "client", "B": "client"}}
+	got := withRequestDefaults(wire.Batch{RequestOptions: wire.RequestOptions{Method: "PUT", Headers: map[string]string{"a": "batch"}}}, d)
+	o := got.RequestOptions
+	if o.Method != "PUT" || o.Credential != "api" || o.UserAgent != "c" || o.ResponseHeaders[0] != "ETag" || o.Follow() ||
+		o.RetryOn[0] != 503 || !o.RetryUnsafe || o.Headers["a"] != "batch" || o.Headers["B"] != "client" || o.Headers["A"] != "" {
+		t.Errorf("merged %+v", o)
+	}
+	if got := withRequestDefaults(wire.Batch{}, wire.RequestOptions{}); !reflect.DeepEqual(got, wire.Batch{}) {
+		t.Errorf("no defaults changed the batch: %+v", got)
+	}
+	for _, bad := range []wire.RequestOptions{{RetryOn: []int{404}}, {ResponseHeaders: []string{"a b"}}, {UserAgent: "a\nb"}} {
+		c := &Client{}
+		if err := WithRequestOptions(bad)(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: err %v, want ErrConfig", bad, err)
 		}
 	}
 }

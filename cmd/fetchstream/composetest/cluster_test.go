@@ -58,7 +58,7 @@ func clusterFailover(t *testing.T, docker dockerEnv, root, project string, img i
 	for i := range nBatches {
 		b := wire.Batch{ID: fmt.Sprintf("cluster-%02d", i), Concurrency: 1} // one URL after the other: ~4s a batch
 		for j := range perBatch {
-			b.URLs = append(b.URLs, targetURL(fmt.Sprintf("/delay/1?batch=%d&url=%d", i, j)))
+			b.URLs = append(b.URLs, wire.Request{URL: targetURL(fmt.Sprintf("/delay/1?batch=%d&url=%d", i, j))})
 		}
 		data, _ := json.Marshal(b)
 		if _, err := js.Publish(ctx, wire.DefaultInSubject, data, jetstream.WithMsgID(b.ID)); err != nil {

@@ -64,13 +64,13 @@ func targetURL(path string) string { return "http://target:8080" + path }
 func oneReplica(t *testing.T, s *stack, nc *nats.Conn, c *collector) {
 	s.waitHealthy(t, "target", 1, time.Minute)
 	s.waitHealthy(t, "fetchstream", 1, time.Minute)
-	b := wire.Batch{ID: "one-replica", URLs: []string{
+	b := wire.Batch{ID: "one-replica", URLs: wire.URLs(
 		targetURL("/delay/1"), // the slowest first: its result still comes first
 		targetURL("/status/404"),
 		targetURL("/get"),
 		// Loopback is outside the allowed subnet: refused before any dial.
 		"http://127.0.0.1:8080/get",
-	}}
+	)}
 	publish(t, nc, b)
 	o := c.await(t, []wire.Batch{b}, time.Minute)[b.ID]
 	checkOrdered(t, b, o)
@@ -96,8 +96,8 @@ func threeReplicas(t *testing.T, s *stack, nc *nats.Conn, c *collector) {
 	// probability 3·(2/3)^45, about 3e-8.
 	var batches []wire.Batch
 	for i := range 45 {
-		b := wire.Batch{ID: fmt.Sprintf("shared-%02d", i), URLs: []string{
-			targetURL("/delay/1"), targetURL("/status/503"), targetURL(fmt.Sprintf("/get?batch=%d", i))}}
+		b := wire.Batch{ID: fmt.Sprintf("shared-%02d", i), URLs: wire.URLs(
+			targetURL("/delay/1"), targetURL("/status/503"), targetURL(fmt.Sprintf("/get?batch=%d", i)))}
 		batches = append(batches, b)
 		publish(t, nc, b)
 	}
@@ -132,7 +132,7 @@ func natsRestart(t *testing.T, s *stack, nc *nats.Conn, c *collector) {
 	s.must(t, "restart", "nats")
 	s.waitReplicas(t, 3, wire.DefaultInSubject, time.Minute)
 	waitConnected(t, nc, time.Minute)
-	b := wire.Batch{ID: "after-restart", URLs: []string{targetURL("/status/200"), targetURL("/delay/1"), targetURL("/status/418")}}
+	b := wire.Batch{ID: "after-restart", URLs: wire.URLs(targetURL("/status/200"), targetURL("/delay/1"), targetURL("/status/418"))}
 	publish(t, nc, b)
 	checkOrdered(t, b, c.await(t, []wire.Batch{b}, time.Minute)[b.ID])
 }

@@ -53,7 +53,7 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	for i := range nBatches {
 		b := wire.Batch{ID: fmt.Sprintf("js-%02d", i), Concurrency: 1} // one URL after the other: ~4s a batch
 		for j := range perBatch {
-			b.URLs = append(b.URLs, targetURL(fmt.Sprintf("/delay/1?batch=%d&url=%d", i, j)))
+			b.URLs = append(b.URLs, wire.Request{URL: targetURL(fmt.Sprintf("/delay/1?batch=%d&url=%d", i, j))})
 		}
 		data, _ := json.Marshal(b)
 		if _, err := js.Publish(ctx, wire.DefaultInSubject, data, jetstream.WithMsgID(b.ID)); err != nil {
@@ -83,7 +83,8 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	seen := readCaptured(ctx, t, js, captureStream, batches, 2*time.Minute)
 	duplicates := 0
 	for _, b := range batches {
-		for i, u := range b.URLs {
+		for i, item := range b.URLs {
+			u := item.URL
 			results := seen[resultKey{b.ID, i}]
 			if len(results) == 0 {
 				t.Errorf("batch %s URL %d (%s): no result", b.ID, i, u)

@@ -99,9 +99,9 @@ func checkOrdered(t *testing.T, b wire.Batch, o *batchOutcome) {
 	}
 	ok := 0
 	for i, r := range o.results {
-		if r.BatchID != b.ID || r.Index != i || r.Count != len(b.URLs) || r.URL != b.URLs[i] {
+		if r.BatchID != b.ID || r.Index != i || r.Count != len(b.URLs) || r.URL != b.URLs[i].URL {
 			t.Errorf("batch %s: result %d to arrive = {index %d of %d, %s}, want {index %d of %d, %s}",
-				b.ID, i, r.Index, r.Count, r.URL, i, len(b.URLs), b.URLs[i])
+				b.ID, i, r.Index, r.Count, r.URL, i, len(b.URLs), b.URLs[i].URL)
 		}
 		if r.OK() {
 			ok++

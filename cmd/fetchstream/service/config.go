@@ -10,6 +10,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -100,6 +101,21 @@ type FetchConfig struct {
 	RetryBase time.Duration // first backoff ceiling, doubling per retry (full jitter)
 	RetryMax  time.Duration // largest backoff ceiling
 
+	// UserAgent is sent with requests that set none ("" is "fetchstream");
+	// a batch's user_agent replaces it.
+	UserAgent string
+	// MaxRequestBody caps a request's body; a larger one fails alone as
+	// invalid_request. The whole batch must fit a NATS message anyway.
+	MaxRequestBody int64
+	// ResponseHeaders names the response headers every result returns in
+	// its headers (a batch's response_headers adds to them).
+	ResponseHeaders []string
+	// Credentials are the named credentials batches may use (see package
+	// credentials: loaded, and their variables expanded, by the caller,
+	// as New does no I/O); nil: none, and a batch naming one fails its
+	// requests as invalid_request.
+	Credentials *credentials.Set
+
 	AllowPrivate bool           // allow loopback and private destinations (never link-local)
 	AllowNets    []netip.Prefix // allow destinations in these ranges
 	// BlockedAdvice, if set, words the end of a blocked result's message:
@@ -167,6 +183,7 @@ func Defaults() Config {
 			Concurrency: 64, Timeout: 10 * time.Second, MaxTimeout: time.Minute,
 			MaxBatch: 10000, Window: 256, MaxActive: 256,
 			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
+			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,
 		},
 		Storage: StorageConfig{

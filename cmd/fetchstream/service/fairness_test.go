@@ -41,12 +41,12 @@ func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 				urls[i] = target.URL("/delay/40")
 			}
 			// As publish splits a long list: correlated batches, or one whole.
-			crawl := []wire.Batch{{ID: "crawl", URLs: urls}}
+			crawl := []wire.Batch{{ID: "crawl", URLs: wire.URLs(urls...)}}
 			if size := len(urls) / split; split > 1 {
 				crawl = crawl[:0]
 				for i := range split {
 					crawl = append(crawl, wire.Batch{ID: fmt.Sprintf("crawl-%d", i+1), CorrelationID: "crawl",
-						URLs: urls[i*size : (i+1)*size]})
+						URLs: wire.URLs(urls[i*size : (i+1)*size]...)})
 				}
 			}
 			for _, b := range crawl {
@@ -59,7 +59,7 @@ func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 			for crawlResults.Load() < 16 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
-			small, _ := json.Marshal(wire.Batch{ID: "small", URLs: []string{target.URL("/delay/40"), target.URL("/delay/40"), target.URL("/delay/40")}})
+			small, _ := json.Marshal(wire.Batch{ID: "small", URLs: wire.URLs(target.URL("/delay/40"), target.URL("/delay/40"), target.URL("/delay/40"))})
 			reply, err := nc.Request(wire.DefaultInSubject, small, 20*time.Second)
 			if err != nil {
 				t.Fatal(err)

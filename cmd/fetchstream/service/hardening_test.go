@@ -53,16 +53,16 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 	_, localPort, _ := net.SplitHostPort(local.Listener.Addr().String())
 	start(t, natsURL, func(c *Config) { c.Fetch.AllowPrivate = true })
 	redirect := func(to string) string { return origin.URL("/redirect?to=" + url.QueryEscape(to)) }
-	batch := wire.Batch{TimeoutMS: 2000, URLs: []string{
+	batch := wire.Batch{TimeoutMS: 2000, URLs: wire.URLs(
 		redirect("http://169.254.169.254/latest/meta-data/"),
-		redirect("http://0.0.0.0:" + localPort + "/"),
+		redirect("http://0.0.0.0:"+localPort+"/"),
 		redirect("http://[::ffff:169.254.169.254]/"),
 		redirect("file:///etc/passwd"),
 		"http://[::ffff:169.254.169.254]/",
 		"https://169.254.169.254/",
 		"http://100.64.0.1/",
-		neighbour.URL + "/", // loopback: open under --allow-private
-	}}
+		neighbour.URL+"/", // loopback: open under --allow-private
+	)}
 	results := requestBatch(t, nc, wire.DefaultInSubject, batch)
 	expectKinds(t, results, []wire.ErrorKind{wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, wire.ErrInvalidURL,
 		wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, ""})
@@ -86,13 +86,13 @@ func TestRetriesEndToEnd(t *testing.T) {
 		return h.URL("/flaky?" + url.Values{"key": {key}, "fail": {fail}, "status": {status}, "retry_after": {retryAfter}}.Encode())
 	}
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: []string{
+	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: wire.URLs(
 		flaky("twice", "2", "503", ""),
 		flaky("always", "9", "502", ""),
 		flaky("far", "1", "429", "3600"),
 		flaky("404", "1", "404", ""),
 		h.URL("/hang"),
-	}})
+	)})
 	took := time.Since(start)
 	want := []struct {
 		kind     wire.ErrorKind
@@ -120,7 +120,7 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.text", "text" })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.none", "none" })
 
-	cut := requestBatch(t, nc, "fetch.cut", wire.Batch{URLs: []string{h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json")}})
+	cut := requestBatch(t, nc, "fetch.cut", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json"))})
 	for _, r := range cut[:2] {
 		if !r.OK() || !r.BodyTruncated || r.BodyBytes != 1024 || r.BodySHA256 == "" {
 			t.Errorf("--max-body 1KiB, %s: %q truncated %v body_bytes %d", r.URL, r.Error, r.BodyTruncated, r.BodyBytes)
@@ -130,14 +130,14 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 		t.Errorf("a body under the cap: %s", cut[2].Body)
 	}
 
-	refused := requestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: []string{h.URL("/utf8/4000"), h.URL("/json")}})
+	refused := requestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/json"))})
 	expectKinds(t, refused, []wire.ErrorKind{wire.ErrTooLarge, ""})
 
-	text := requestBatch(t, nc, "fetch.text", wire.Batch{URLs: []string{h.URL("/bytes/100"), h.URL("/json")}})
+	text := requestBatch(t, nc, "fetch.text", wire.Batch{URLs: wire.URLs(h.URL("/bytes/100"), h.URL("/json"))})
 	if text[0].Body != nil || text[0].BodyBytes != 100 || text[1].Body == nil {
 		t.Errorf("--body text: binary body %.20s (%d bytes), JSON body %s", text[0].Body, text[0].BodyBytes, text[1].Body)
 	}
-	none := requestBatch(t, nc, "fetch.none", wire.Batch{URLs: []string{h.URL("/json")}})
+	none := requestBatch(t, nc, "fetch.none", wire.Batch{URLs: wire.URLs(h.URL("/json"))})
 	if none[0].Body != nil || none[0].BodyBytes != 34 || len(none[0].BodySHA256) != 64 {
 		t.Errorf("--body none: body %s, body_bytes %d, sha %q", none[0].Body, none[0].BodyBytes, none[0].BodySHA256)
 	}
@@ -151,10 +151,10 @@ func TestHostileServersEndToEnd(t *testing.T) {
 	silent := fetchtest.Silent(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Concurrency = 1 })
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: []string{
-		h.URL("/trickle"), h.URL("/hang"), h.URL("/slow-headers"), "http://" + silent + "/",
+	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: wire.URLs(
+		h.URL("/trickle"), h.URL("/hang"), h.URL("/slow-headers"), "http://"+silent+"/",
 		h.URL("/endless-headers"), h.URL("/redirect-loop"), h.URL("/garbage"), h.URL("/json"),
-	}})
+	)})
 	took := time.Since(start)
 	expectKinds(t, results, []wire.ErrorKind{wire.ErrTimeout, wire.ErrTimeout, wire.ErrTimeout, wire.ErrTimeout,
 		wire.ErrTooLarge, wire.ErrTooManyRedirects, wire.ErrConnection, ""})
@@ -176,7 +176,7 @@ func TestPerHostEndToEnd(t *testing.T) {
 	start(t, natsURL, func(c *Config) { c.Fetch.PerHost, c.Fetch.Concurrency = 2, 8 })
 	s := slow.URL("/delay/500")
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: []string{s, s, s, s, quick.URL("/text"), quick.URL("/delay/1")}})
+	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(s, s, s, s, quick.URL("/text"), quick.URL("/delay/1"))})
 	took := time.Since(start)
 	if got := slow.MaxInFlight(); got != 2 {
 		t.Errorf("the slow host saw %d in flight at most, want the cap of 2", got)

@@ -121,7 +121,7 @@ func TestReadyzDuringShutdownGrace(t *testing.T) {
 		c.Fetch.Timeout, c.Fetch.MaxTimeout = time.Minute, time.Minute
 	})
 	ops := opsAddr(s)
-	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: []string{target.URL("/gate/held")}})
+	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: wire.URLs(target.URL("/gate/held"))})
 	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // resultHeadroom is the part of the NATS max payload kept free for
@@ -125,6 +127,14 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	return p, nil
 }
 
+// RequestFormat describes a batch for the micro service's metadata: what
+// `nats micro info fetchstream` shows a caller about the input.
+const RequestFormat = `text (one URL a line), a JSON array of URLs, or {"urls": [URL | ` +
+	`{"url", "method", "headers": {name: value}, "body": string | JSON, "body_base64", "credential": name}], ` +
+	`"id", "timeout_ms", "priority", "concurrency", "correlation_id", ` +
+	`"method", "headers", "credential", "user_agent", "response_headers": [name], ` +
+	`"follow_redirects": bool, "retry_on": [408|425|429|500|502|503|504], "retry_unsafe": bool}`
+
 // registerMicro makes the service discoverable as the NATS micro service
 // fetchstream, with a request-reply fetch endpoint feeding the source. In
 // JetStream mode too, a request is a direct request-reply beside the
@@ -135,7 +145,10 @@ func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *
 		Name: "fetchstream", Version: Version, Subject: cfg.Subjects.Micro, Queue: cfg.Core.Queue,
 		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
 		Metadata: map[string]string{"in": cfg.Subjects.In, "out": cfg.Subjects.Out, "batches": cfg.Subjects.Batches,
-			"concurrency": strconv.Itoa(cfg.Fetch.Concurrency)},
+			"concurrency":    strconv.Itoa(cfg.Fetch.Concurrency),
+			"request_format": RequestFormat, "methods": strings.Join(wire.Methods(), ","),
+			"credentials":      strings.Join(cfg.Fetch.Credentials.Names(), ","),
+			"max_request_body": strconv.FormatInt(cfg.Fetch.MaxRequestBody, 10)},
 		Stats: m.microStats,
 	})
 }

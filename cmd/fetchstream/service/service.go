@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
 
 // Version is fetchstream's release, reported to the NATS micro registry.
@@ -55,6 +57,10 @@ type Service struct {
 	stopped chan struct{} // closed when Run returns
 	pipe    atomic.Pointer[pipeline]
 
+	credMu      sync.Mutex // orders SetCredentials against Run making the fetcher
+	credentials *credentials.Set
+	fetcher     *httpfetch.Fetcher
+
 	// Written by Run before running is closed, never after.
 	natsURL string
 	opsAddr net.Addr
@@ -70,11 +76,25 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	cfg.NATS.Options = slices.Clone(cfg.NATS.Options)
 	cfg.Fetch.AllowNets = slices.Clone(cfg.Fetch.AllowNets)
+	cfg.Fetch.ResponseHeaders = slices.Clone(cfg.Fetch.ResponseHeaders)
 	if err := validate(&cfg); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: log, metrics: newMetrics(),
+	return &Service{cfg: cfg, log: log, metrics: newMetrics(), credentials: cfg.Fetch.Credentials,
 		running: make(chan struct{}), stopped: make(chan struct{})}, nil
+}
+
+// SetCredentials replaces Config.Fetch.Credentials (nil: none), before or
+// while the service runs, as a reload of the credentials file does:
+// requests resolved from then on use the new set, those under way keep
+// theirs. The micro service's metadata keeps the names it registered.
+func (s *Service) SetCredentials(set *credentials.Set) {
+	s.credMu.Lock()
+	defer s.credMu.Unlock()
+	s.credentials = set
+	if s.fetcher != nil {
+		s.fetcher.SetCredentials(set)
+	}
 }
 
 // Running is closed once the service consumes: subscribed (or its
@@ -144,11 +164,15 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer conn.close()
 	s.natsURL, s.nc = conn.url, conn.nc
-	fetcherCfg := s.cfg.Fetch.fetcherConfig()
-	if err := s.setUpStorage(ctx, conn.nc, &fetcherCfg); err != nil {
+	fetchCfg := s.cfg.Fetch.fetcherConfig()
+	if err := s.setUpStorage(ctx, conn.nc, &fetchCfg); err != nil {
 		return err
 	}
-	fetcher, err := httpfetch.New(fetcherCfg)
+	s.credMu.Lock()
+	fetchCfg.Credentials = s.credentials
+	fetcher, err := httpfetch.New(fetchCfg)
+	s.fetcher = fetcher
+	s.credMu.Unlock()
 	if err != nil {
 		return err
 	}

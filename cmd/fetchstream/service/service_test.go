@@ -26,7 +26,7 @@ func TestBatchFormsGiveOrderedResults(t *testing.T) {
 	urls := []string{target.URL("/delay/300"), target.URL("/delay/100"), target.URL("/delay/200"), target.URL("/status/404")}
 
 	arrayForm, _ := json.Marshal(urls)
-	objectForm, _ := json.Marshal(wire.Batch{ID: "object", URLs: urls})
+	objectForm, _ := json.Marshal(wire.Batch{ID: "object", URLs: wire.URLs(urls...)})
 	forms := []struct {
 		name, id string
 		msg      *nats.Msg
@@ -136,7 +136,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	batch := wire.Batch{TimeoutMS: 300}
 	for _, c := range cases {
-		batch.URLs = append(batch.URLs, c.url)
+		batch.URLs = append(batch.URLs, wire.Request{URL: c.url})
 	}
 	data, _ := json.Marshal(batch)
 	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
@@ -289,7 +289,7 @@ func TestQueueGroupSharesBatches(t *testing.T) {
 	const batches, perBatch = 40, 3
 	for i := range batches {
 		urls := []string{target.URL("/delay/30"), target.URL("/delay/10"), target.URL("/text")}
-		data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: urls})
+		data, _ := json.Marshal(wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: wire.URLs(urls...)})
 		if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
 			t.Fatal(err)
 		}

@@ -31,5 +31,10 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 		RetryMax:     f.RetryMax,
 		BodyMode:     httpfetch.BodyMode(f.BodyMode),
 		Policy:       httpfetch.Policy{AllowPrivate: f.AllowPrivate, AllowNets: f.AllowNets, Advice: f.BlockedAdvice},
+
+		UserAgent:       f.UserAgent,
+		MaxRequestBody:  f.MaxRequestBody,
+		ResponseHeaders: f.ResponseHeaders,
+		Credentials:     f.Credentials,
 	}
 }

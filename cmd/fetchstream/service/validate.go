@@ -10,6 +10,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // ErrConfig is wrapped by every *ConfigError.
@@ -57,12 +58,21 @@ func validate(cfg *Config) error {
 		return fail("Fetch.Retries", "must be from 0 to %d, got %d", httpfetch.MaxRetries, f.Retries)
 	case f.RetryBase < 0 || f.RetryMax < f.RetryBase:
 		return fail("Fetch.RetryBase", "(%s) must not be negative nor above Fetch.RetryMax (%s)", f.RetryBase, f.RetryMax)
+	case f.MaxRequestBody < 1:
+		return fail("Fetch.MaxRequestBody", "must be at least 1 byte, got %d", f.MaxRequestBody)
+	case !wire.ValidHeaderValue(f.UserAgent):
+		return fail("Fetch.UserAgent", "must not hold a control character (CR, LF, ...)")
 	case cfg.ShutdownGrace < 0:
 		return fail("ShutdownGrace", "must not be negative, got %s", cfg.ShutdownGrace)
 	case cfg.PublishLinger < 0 || cfg.PublishLinger > MaxPublishLinger:
 		return fail("PublishLinger", "must be from 0 to %s, got %s", MaxPublishLinger, cfg.PublishLinger)
 	case cfg.Ops.Pprof && cfg.Ops.MetricsAddr == "":
 		return fail("Ops.Pprof", "needs Ops.MetricsAddr: profiles are served there")
+	}
+	for _, name := range f.ResponseHeaders {
+		if !wire.ValidHeaderName(name) {
+			return fail("Fetch.ResponseHeaders", "%q is not a header name", name)
+		}
 	}
 	if _, err := httpfetch.ParseBodyMode(f.BodyMode); err != nil {
 		return fail("Fetch.BodyMode", "must be auto, text or none, got %q", f.BodyMode)

@@ -106,7 +106,7 @@ type Load struct {
 
 // Batch is batch i of the load.
 func (l Load) Batch(i int) wire.Batch {
-	return wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: l.URLs(i)}
+	return wire.Batch{ID: fmt.Sprintf("b%d", i), URLs: wire.URLs(l.URLs(i)...)}
 }
 
 // Size is the number of URLs in the whole load.

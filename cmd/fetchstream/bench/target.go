@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 	"time"
 )
 
-// benchTarget is the HTTP target of `fetchstream bench`: /d/{ms} answers
-// 200 with a small JSON body after ms milliseconds (0: at once).
-type benchTarget struct {
+// target is the HTTP target of the bench, served in its process until
+// ctx is canceled: /d/{ms} answers 200 with a small JSON body after ms
+// milliseconds (0: at once).
+type target struct {
 	base string
 }
 
-func startBenchTarget(ctx context.Context) (*benchTarget, error) {
+func startTarget(ctx context.Context) (*target, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -32,10 +33,13 @@ func startBenchTarget(ctx context.Context) (*benchTarget, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})
-	go func() { _ = serveUntilDone(ctx, ln, mux) }()
-	return &benchTarget{base: "http://" + ln.Addr().String()}, nil
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed: Close below
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	return &target{base: "http://" + ln.Addr().String()}, nil
 }
 
-func (t *benchTarget) url(delay time.Duration) string {
+// url is the target URL that answers after delay.
+func (t *target) url(delay time.Duration) string {
 	return t.base + "/d/" + strconv.FormatInt(delay.Milliseconds(), 10)
 }

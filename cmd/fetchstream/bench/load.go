@@ -1,11 +1,9 @@
-package main
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,39 +14,44 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// loadRun publishes batches to a running service and waits for all their
-// summaries, counting results on the way.
+// batchSize is the URLs per batch of the latency and overhead loads.
+const batchSize = 20
+
+// loadRun is the load generator: it publishes batches to a running
+// service and waits for all their summaries, timing each batch from its
+// publish to its summary and counting results on the way.
+//
+// It keeps its own bookkeeping rather than gathering through wire/client:
+// a load is thousands of batches in flight at once, read on one
+// subscription to the results and one to the summaries, and a batch's
+// latency is measured from its own publish.
 type loadRun struct {
 	nc       *nats.Conn
-	subjects subjectFlags
+	subjects subjects
+	expect   int // summaries that end the load
 
-	mu        sync.Mutex
+	mu        sync.Mutex // guards the fields below it
 	published map[string]time.Time
-	latency   map[string]time.Duration
+	latency   map[string]time.Duration // one per batch summarized
 	failed    int
-	results   atomic.Int64
-	allDone   chan struct{}
-	expect    int
+	allDone   chan struct{} // closed once, by the summary that completes the load
 
+	results    atomic.Int64
 	resultsSub *nats.Subscription
 }
 
-// lost explains results that did not arrive: dropped by this client
-// (its pending limit), or by the server (a reconnect).
-func (l *loadRun) lost() string {
-	dropped, _ := l.resultsSub.Dropped()
-	return fmt.Sprintf("dropped by the client: %d, reconnects: %d", dropped, l.nc.Stats().Reconnects)
-}
-
-func newLoadRun(nc *nats.Conn, subjects subjectFlags, batches int) (*loadRun, func(), error) {
-	l := &loadRun{nc: nc, subjects: subjects, published: map[string]time.Time{}, latency: map[string]time.Duration{},
+// newLoadRun subscribes to the results and summaries of a load of
+// batches batches; cleanup unsubscribes.
+func newLoadRun(nc *nats.Conn, s subjects, batches int) (*loadRun, func(), error) {
+	l := &loadRun{nc: nc, subjects: s, published: map[string]time.Time{}, latency: map[string]time.Duration{},
 		allDone: make(chan struct{}), expect: batches}
-	results, err := nc.Subscribe(subjects.out, func(*nats.Msg) { l.results.Add(1) })
+	results, err := nc.Subscribe(s.out, func(*nats.Msg) { l.results.Add(1) })
 	if err != nil {
 		return nil, nil, err
 	}
-	summaries, err := nc.Subscribe(subjects.batches, l.onSummary)
+	summaries, err := nc.Subscribe(s.batches, l.onSummary)
 	if err != nil {
+		_ = results.Unsubscribe()
 		return nil, nil, err
 	}
 	for _, sub := range []*nats.Subscription{results, summaries} {
@@ -59,6 +62,9 @@ func newLoadRun(nc *nats.Conn, subjects subjectFlags, batches int) (*loadRun, fu
 	return l, cleanup, nc.Flush()
 }
 
+// onSummary records the first summary of each published batch. A second
+// summary of a batch (a redelivery, a duplicate) changes nothing: the
+// batch was counted once, and allDone is closed once.
 func (l *loadRun) onSummary(m *nats.Msg) {
 	var s wire.Summary
 	if json.Unmarshal(m.Data, &s) != nil {
@@ -66,8 +72,8 @@ func (l *loadRun) onSummary(m *nats.Msg) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	start, ok := l.published[s.BatchID]
-	if !ok {
+	start, published := l.published[s.BatchID]
+	if _, seen := l.latency[s.BatchID]; !published || seen {
 		return
 	}
 	l.latency[s.BatchID] = time.Since(start)
@@ -106,10 +112,23 @@ func (l *loadRun) wait(ctx context.Context, timeout time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(timeout):
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return fmt.Errorf("only %d of %d batches done after %s", len(l.latency), l.expect, timeout)
+		return fmt.Errorf("only %d of %d batches done after %s", l.done(), l.expect, timeout)
 	}
+}
+
+// done is the number of batches summarized so far.
+func (l *loadRun) done() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.latency)
+}
+
+// failures is the number of URLs failed so far, as the summaries count
+// them (a batch refused whole counts all its URLs).
+func (l *loadRun) failures() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
 }
 
 func (l *loadRun) batchLatency(id string) time.Duration {
@@ -140,7 +159,9 @@ func (l *loadRun) allResults(n int) error {
 		time.Sleep(time.Millisecond)
 	}
 	if got := l.results.Load(); got != int64(n) {
-		return fmt.Errorf("%d results for %d URLs (%s)", got, n, l.lost())
+		dropped, _ := l.resultsSub.Dropped()
+		return fmt.Errorf("%d results for %d URLs (dropped by the client: %d, reconnects: %d)",
+			got, n, dropped, l.nc.Stats().Reconnects)
 	}
 	return nil
 }
@@ -153,6 +174,8 @@ func percentiles(all []time.Duration) (p50, p99 time.Duration) {
 	return all[len(all)*50/100], all[min(len(all)-1, len(all)*99/100)]
 }
 
+// makeBatches is count batches of size URLs, all url, with ids
+// prefix-0, prefix-1, ...
 func makeBatches(prefix string, count, size int, url string) []wire.Batch {
 	batches := make([]wire.Batch, count)
 	for i := range batches {
@@ -160,49 +183,7 @@ func makeBatches(prefix string, count, size int, url string) []wire.Batch {
 		for j := range urls {
 			urls[j] = url
 		}
-		batches[i] = wire.Batch{ID: fmt.Sprintf("%s-%d", prefix, i), URLs: urls}
+		batches[i] = wire.Batch{ID: fmt.Sprintf("%s-%d", prefix, i), URLs: wire.URLs(urls...)}
 	}
 	return batches
-}
-
-// bareClient is the baseline: workers goroutines doing GETs with a plain
-// net/http client, reading each body, over one keep-alive pool. Its
-// connection buffers are the sizes the service's transport uses (see
-// httpfetch.New), so that memory compares like for like.
-type bareClient struct {
-	client  *http.Client
-	workers int
-}
-
-func newBareClient(workers int) *bareClient {
-	return &bareClient{workers: workers, client: &http.Client{Transport: &http.Transport{
-		MaxIdleConns: workers, MaxIdleConnsPerHost: workers, WriteBufferSize: 1 << 10, ReadBufferSize: 2 << 10}}}
-}
-
-func (b *bareClient) close() { b.client.CloseIdleConnections() }
-
-// run makes n GETs of url and returns how long they took.
-func (b *bareClient) run(ctx context.Context, url string, n int) (time.Duration, error) {
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range b.workers {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				resp, err := b.client.Get(url)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
 }

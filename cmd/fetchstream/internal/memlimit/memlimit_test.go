@@ -1,4 +1,4 @@
-package main
+package memlimit
 
 import (
 	"testing"
@@ -49,11 +49,11 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			"sys/fs/cgroup/memory.max": file("lots\n"),
 		}, 0},
 	} {
-		if got := cgroupMemoryLimit(tc.files); got != tc.want {
+		if got := Cgroup(tc.files); got != tc.want {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := defaultMemoryLimit(fstest.MapFS{"proc/self/cgroup": file("0::/\n"),
+	if got := Default(fstest.MapFS{"proc/self/cgroup": file("0::/\n"),
 		"sys/fs/cgroup/memory.max": file("1000\n")}); got != 900 {
 		t.Errorf("default limit: got %d, want 90%% of 1000", got)
 	}

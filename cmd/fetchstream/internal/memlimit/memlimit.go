@@ -1,4 +1,7 @@
-package main
+// Package memlimit finds the memory limit of the cgroup (the container)
+// a process runs in, for `fetchstream run` to set a soft memory limit
+// below it.
+package memlimit
 
 import (
 	"io/fs"
@@ -11,7 +14,7 @@ import (
 // reports an unlimited group as a huge page-aligned number.
 const noCgroupLimit = 1 << 62
 
-// cgroupMemoryLimit returns the memory limit of the cgroup this process
+// Cgroup returns the memory limit of the cgroup this process
 // runs in, read from root (the file system root: "/" in production), or 0
 // when there is none or it cannot be read. It reads cgroup v2's
 // memory.max, or cgroup v1's memory.limit_in_bytes, for the group named in
@@ -19,7 +22,7 @@ const noCgroupLimit = 1 << 62
 // parent's limit binds its children. Inside a container, where the group
 // named is the host's and is not mounted, that leaves the mount's root,
 // which is the container's own group.
-func cgroupMemoryLimit(root fs.FS) int64 {
+func Cgroup(root fs.FS) int64 {
 	groups, err := fs.ReadFile(root, "proc/self/cgroup")
 	if err != nil {
 		return 0
@@ -71,9 +74,9 @@ func hasController(list, name string) bool {
 	return false
 }
 
-// defaultMemoryLimit is the soft memory limit run sets when neither
+// Default is the soft memory limit run sets when neither
 // --memory-limit nor GOMEMLIMIT gives one: 90 % of the cgroup's limit (a
 // container's memory limit), so that the garbage collector works harder
 // before the kernel's OOM killer steps in; 0 (none) outside a limited
 // cgroup.
-func defaultMemoryLimit(root fs.FS) int64 { return cgroupMemoryLimit(root) / 10 * 9 }
+func Default(root fs.FS) int64 { return Cgroup(root) / 10 * 9 }

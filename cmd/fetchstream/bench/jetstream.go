@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -22,15 +22,15 @@ var jetStreamShapes = []struct {
 }
 
 // jetStreamScenario measures what JetStream mode costs beside core mode:
-// in each run, the same zero-delay load goes through a core service and
+// in each round, the same zero-delay load goes through a core service and
 // through a JetStream service (on a stream of its own, deleted after), in
-// an order that alternates from run to run, for each shape.
-func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigure, error) {
+// an order that alternates from round to round, for each shape.
+func (e *env) jetStreamScenario(ctx context.Context) ([]Figure, error) {
 	url := e.target.url(0)
-	var figures []benchFigure
+	var figures []Figure
 	for _, shape := range jetStreamShapes {
 		var jsRate, coreRate, ratio, jsCPU, coreCPU, jsBenchCPU, coreBenchCPU []float64
-		for run := range runs {
+		for run := range e.cfg.Rounds {
 			modes := []bool{false, true} // JetStream?
 			if run%2 == 1 {
 				slices.Reverse(modes)
@@ -38,14 +38,14 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 			rates := map[bool]float64{}
 			for _, jetStream := range modes {
 				name := fmt.Sprintf("%s_%d_%d", e.runID, shape.size, run)
-				args := []string{"--concurrency", fmt.Sprint(benchP)}
+				args := []string{"--concurrency", fmt.Sprint(P)}
 				if jetStream {
 					args = append(args, "--jetstream", "--stream", "BENCH_"+name, "--dead-letter", "bench.dead."+name)
 				} else { // the load comes at once: room for all of it, or NATS drops some
 					args = append(args, "--pending-batches", fmt.Sprint(shape.batches))
 				}
 				batches := makeBatches(fmt.Sprintf("js-%d-%d-%t", shape.size, run, jetStream), shape.batches, shape.size, url)
-				load, err := e.runLoad(ctx, args, batches, 0, 0)
+				load, err := e.runLoad(ctx, args, batches)
 				if jetStream {
 					e.deleteStream("BENCH_" + name) // the service has stopped: runLoad waits for it
 				}
@@ -57,8 +57,7 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 				}
 				urls := float64(shape.batches * shape.size)
 				rates[jetStream] = urls / load.wall.Seconds()
-				service := float64(load.serviceCPU.Microseconds()) / urls
-				bench := float64(load.benchCPU.Microseconds()) / urls
+				service, bench := perURL(load.serviceCPU, int(urls)), perURL(load.benchCPU, int(urls))
 				if jetStream {
 					jsCPU, jsBenchCPU = append(jsCPU, service), append(jsBenchCPU, bench)
 				} else {
@@ -67,7 +66,7 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 			}
 			jsRate, coreRate = append(jsRate, rates[true]), append(coreRate, rates[false])
 			ratio = append(ratio, rates[true]/rates[false])
-			e.logf("jetstream run %d, %s: JetStream %.0f URLs/s, core %.0f URLs/s, ratio %.3f",
+			e.logf("jetstream round %d, %s: JetStream %.0f URLs/s, core %.0f URLs/s, ratio %.3f",
 				run+1, shape.name, rates[true], rates[false], ratio[run])
 		}
 		figures = append(figures,
@@ -87,7 +86,7 @@ func (e *benchEnv) jetStreamScenario(ctx context.Context, runs int) ([]benchFigu
 // deleteStream removes a stream the bench had a service create. Its names
 // carry the invocation's runID, so that a stream left on a joined server
 // by an earlier, killed bench is never reused or deleted.
-func (e *benchEnv) deleteStream(stream string) {
+func (e *env) deleteStream(stream string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	js, err := jetstream.New(e.nc)

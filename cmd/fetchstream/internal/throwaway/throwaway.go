@@ -1,4 +1,6 @@
-package main
+// Package throwaway starts the NATS server of a command that needs one
+// only while it runs (demo, bench).
+package throwaway
 
 import (
 	"os"
@@ -6,11 +8,10 @@ import (
 	"github.com/fetchstream/fetchstream/connectors/embedded"
 )
 
-// startThrowawayNATS starts an embedded server on a free loopback port,
-// with JetStream in a new temporary directory, for the commands that need
-// one only while they run (bench, demo). stop shuts it down and removes
-// the directory.
-func startThrowawayNATS(name string) (url string, stop func(), err error) {
+// NATS starts an embedded server on a free loopback port, with JetStream
+// in a new temporary directory named after name. stop shuts it down and
+// removes the directory.
+func NATS(name string) (url string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "fetchstream-"+name+"-")
 	if err != nil {
 		return "", nil, err

@@ -1,0 +1,131 @@
+package wire
+
+import (
+	"fmt"
+	"maps"
+	"net/textproto"
+	"slices"
+	"strings"
+)
+
+// RequestOptions are a JSON object batch's settings for its requests:
+// defaults that each item may override (Method, Headers, Credential,
+// UserAgent) and how responses are handled (ResponseHeaders,
+// FollowRedirects, RetryOn, RetryUnsafe). Batch embeds it, so its fields
+// sit at the top level of the batch object.
+type RequestOptions struct {
+	// Method is every item's method unless it names its own; "" is GET.
+	Method string `json:"method,omitempty"`
+	// Headers are sent with every item; an item's header of the same
+	// name wins.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Credential is every item's credential unless it names its own.
+	Credential string `json:"credential,omitempty"`
+	// UserAgent replaces the service's User-Agent (a User-Agent header
+	// wins over it).
+	UserAgent string `json:"user_agent,omitempty"`
+	// ResponseHeaders names the response headers each result returns in
+	// its headers (besides the service's own list), case-insensitively.
+	ResponseHeaders []string `json:"response_headers,omitempty"`
+	// FollowRedirects false returns a 3xx as the result itself (status,
+	// no error); absent or true, redirects are followed.
+	FollowRedirects *bool `json:"follow_redirects,omitempty"`
+	// RetryOn, when set, is the statuses retried instead of the service's
+	// (429, 502, 503, 504): a subset of RetryableStatuses. An empty list
+	// is as absent.
+	RetryOn []int `json:"retry_on,omitempty"`
+	// RetryUnsafe lets POST and PATCH requests be retried; without it only
+	// those that send an Idempotency-Key header are.
+	RetryUnsafe bool `json:"retry_unsafe,omitempty"`
+}
+
+// RetryableStatuses returns the statuses that RetryOn may name. It is a
+// new slice at each call.
+func RetryableStatuses() []int { return []int{408, 425, 429, 500, 502, 503, 504} }
+
+// Follow reports whether redirects are followed (the default, and for a
+// nil o).
+func (o *RequestOptions) Follow() bool {
+	return o == nil || o.FollowRedirects == nil || *o.FollowRedirects
+}
+
+// validate checks the batch-level settings that no item overrides; a
+// bad one fails the batch (ErrBadBatch). Method, Headers and Credential
+// are checked per item, merged (see Batch.Request), so a bad default
+// fails each item as invalid_request.
+func (o *RequestOptions) validate() error {
+	for _, status := range o.RetryOn {
+		if !slices.Contains(RetryableStatuses(), status) {
+			return fmt.Errorf("%w: retry_on may hold only %v, not %d", ErrBadBatch, RetryableStatuses(), status)
+		}
+	}
+	for _, name := range o.ResponseHeaders {
+		if !ValidHeaderName(name) {
+			return fmt.Errorf("%w: response_headers: %q is not a header name", ErrBadBatch, cut(name, 64))
+		}
+	}
+	if !ValidHeaderValue(o.UserAgent) {
+		return fmt.Errorf("%w: user_agent has a control character", ErrBadBatch)
+	}
+	return nil
+}
+
+// Request returns item i with the batch's defaults merged in: its method
+// or the batch's, its credential or the batch's, and the batch's headers
+// overlaid with its own (names compared case-insensitively, the item's
+// winning). Nothing is validated. The item's map is not changed; a new
+// one is made only when both have headers.
+func (b *Batch) Request(i int) Request { return b.RequestOptions.Apply(b.URLs[i]) }
+
+// Apply returns r with o's defaults merged in, as Batch.Request does.
+// A nil o is no defaults.
+func (o *RequestOptions) Apply(r Request) Request {
+	if o == nil {
+		return r
+	}
+	if r.Method == "" {
+		r.Method = o.Method
+	}
+	if r.Credential == "" {
+		r.Credential = o.Credential
+	}
+	r.Headers = MergeHeaders(o.Headers, r.Headers)
+	return r
+}
+
+// MergeHeaders lays over on base: a header of over replaces base's of
+// the same name in any case. It returns base or over itself when the
+// other is empty, else a new map.
+func MergeHeaders(base, over map[string]string) map[string]string {
+	if len(base) == 0 {
+		return over
+	}
+	if len(over) == 0 {
+		return base
+	}
+	merged := make(map[string]string, len(base)+len(over))
+	names := make(map[string]bool, len(over))
+	for name := range over {
+		names[textproto.CanonicalMIMEHeaderKey(name)] = true
+	}
+	for name, value := range base {
+		if !names[textproto.CanonicalMIMEHeaderKey(name)] {
+			merged[name] = value
+		}
+	}
+	maps.Copy(merged, over)
+	return merged
+}
+
+// LowerNames returns names lower-cased, without duplicates, in order.
+func LowerNames(names ...[]string) []string {
+	var out []string
+	for _, list := range names {
+		for _, name := range list {
+			if name = strings.ToLower(strings.TrimSpace(name)); name != "" && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
