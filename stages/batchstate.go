@@ -1,6 +1,8 @@
 package stages
 
 import (
+	"time"
+
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -16,10 +18,19 @@ import (
 // started and not yet sent is in that range. It starts small and grows,
 // up to the window, only as far ahead of sent as the batch actually runs:
 // a batch that waits for slots costs a few hundred bytes, not a window.
+//
+// When the scheduler gates URLs by host (a cap, a pace, pauses, robots.txt:
+// see lane and gate), laneOf holds each URL's lane and the batch picks
+// from its ready lanes; scan is the lowest index not yet put in a lane.
 type batchState struct {
 	job     *Job
+	flow    *flowState // the scheduler's; nil outside one
 	window  int
-	hosts   []string // per URL its hostKey, only when a per-host cap applies
+	laneOf  []*lane // per URL its lane; nil when no gate applies
+	lanes   []*lane // each lane once
+	ready   readyLanes
+	scan    int
+	retries map[int]pendingRetry // retries handed back, waiting for their hosts
 	ring    []wire.Result
 	done    []bool // ring slot holds a completed, not yet queued result
 	started []bool // ring slot's index has started (or completed)
@@ -32,7 +43,7 @@ type batchState struct {
 	summary wire.Summary
 }
 
-func newBatchState(job *Job, window int, perHost bool) *batchState {
+func newBatchState(job *Job, window int) *batchState {
 	n := len(job.Requests)
 	size := min(window, n, initialRing)
 	b := &batchState{
@@ -42,12 +53,6 @@ func newBatchState(job *Job, window int, perHost bool) *batchState {
 		done:    make([]bool, size),
 		started: make([]bool, size),
 		summary: wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID, Count: n},
-	}
-	if perHost {
-		b.hosts = make([]string, n)
-		for i, r := range job.Requests {
-			b.hosts[i] = hostKey(r.URL)
-		}
 	}
 	return b
 }
@@ -80,27 +85,64 @@ func (b *batchState) reach(i int) {
 	b.ring, b.done, b.started = ring, done, started
 }
 
-// nextIndex returns the first index this batch may start now, or -1. It
-// skips, within the window, URLs whose host is at its cap (hostFree says),
-// so one slow host does not hold back a batch's other hosts.
-func (b *batchState) nextIndex(globalCap int, hostFree func(string) bool) int {
+// atLimit reports whether the batch has its own cap, or the global one,
+// in flight.
+func (b *batchState) atLimit(globalCap int) bool {
 	limit := b.job.Concurrency
 	if limit <= 0 || limit > globalCap {
 		limit = globalCap
 	}
-	if b.inFlight >= limit {
+	return b.inFlight >= limit
+}
+
+// nextIndex returns the first index this batch may start now, or -1, for
+// a batch without lanes: the first not started within the window.
+func (b *batchState) nextIndex(globalCap int) int {
+	if b.atLimit(globalCap) {
 		return -1
 	}
-	end := min(len(b.job.Requests), b.sent+b.window)
-	for i := b.nextStart; i < end; i++ {
-		if b.isStarted(i) {
-			continue
-		}
-		if b.hosts == nil || hostFree(b.hosts[i]) {
-			return i
-		}
+	if end := min(len(b.job.Requests), b.sent+b.window); b.nextStart < end {
+		return b.nextStart
 	}
 	return -1
+}
+
+// nextInLane returns, for a batch with lanes, the lane whose head may
+// start now and that head's index, or nil and -1. It takes the lowest
+// index whose gates pass: lanes whose gate holds them are parked on it
+// (s.park) as it meets them, and indices newly in the window are put in
+// their lanes; each index is put in a lane once and each park is undone
+// only by its gate's wake, so a held host costs nothing per grant.
+func (b *batchState) nextInLane(s *scheduler, globalCap int, now time.Time) (*lane, int) {
+	if b.atLimit(globalCap) {
+		return nil, -1
+	}
+	end := min(len(b.job.Requests), b.sent+b.window)
+	for {
+		if len(b.ready) > 0 {
+			l := b.ready[0]
+			if l.robots != nil && !s.stopping {
+				s.refreshRobots(l.robots, now)
+			}
+			g, until := l.blocking(now)
+			if g == nil || s.stopping {
+				return l, l.front().index
+			}
+			b.ready.popTop()
+			s.park(l, g, until)
+			continue
+		}
+		if b.scan >= end {
+			return nil, -1
+		}
+		i := b.scan
+		b.scan++
+		l := b.laneOf[i]
+		l.push(i, now)
+		if l.parkedOn == nil {
+			b.ready.push(l) // a no-op when it is in the heap already, with a lower head
+		}
+	}
 }
 
 func (b *batchState) start(i int) {
@@ -116,6 +158,7 @@ func (b *batchState) start(i int) {
 // order (from queued on), moving queued past them.
 func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 	b.inFlight--
+	b.stir()
 	s := b.slot(i)
 	b.ring[s], b.done[s] = r, true
 	b.count(r.Error)
@@ -129,6 +172,7 @@ func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
 
 // markSent frees the window slot of the oldest unsent index.
 func (b *batchState) markSent() {
+	b.stir()
 	b.started[b.slot(b.sent)] = false
 	b.sent++
 	for b.nextStart < len(b.job.Requests) && b.nextStart < b.sent+b.window && b.isStarted(b.nextStart) {
@@ -139,6 +183,10 @@ func (b *batchState) markSent() {
 func (b *batchState) allQueued() bool { return b.queued == len(b.job.Requests) }
 
 func (b *batchState) hasUnstarted() bool { return b.nextStart < len(b.job.Requests) }
+
+// url is the URL of index i: the one place the stage reads a job's URLs
+// by index.
+func (j *Job) url(i int) string { return j.Requests[i].URL }
 
 func (b *batchState) count(kind wire.ErrorKind) {
 	if kind == "" {

@@ -15,7 +15,7 @@ func TestBatchStateRandomOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 300 {
 		n, window := 1+rng.IntN(300), 1+rng.IntN(40)
-		b := newBatchState(&Job{ID: "b", Requests: make([]wire.Request, n)}, window, false)
+		b := newBatchState(&Job{ID: "b", Requests: make([]wire.Request, n)}, window)
 		var running, unsent []int // indices in flight; queued but not yet sent
 		emitted := 0
 		for steps := 0; emitted < n || len(unsent) > 0; steps++ {
@@ -24,7 +24,7 @@ func TestBatchStateRandomOrder(t *testing.T) {
 			}
 			switch op := rng.IntN(3); {
 			case op == 0 && len(running) < 16:
-				if i := b.nextIndex(1<<30, nil); i >= 0 {
+				if i := b.nextIndex(1 << 30); i >= 0 {
 					b.start(i)
 					running = append(running, i)
 				}

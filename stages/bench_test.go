@@ -17,40 +17,52 @@ func (instantFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOpt
 	return wire.Result{URL: req.URL, Status: 200}
 }
 
+// BenchmarkFetchStage runs batches through the stage with an instant
+// fetcher: plain, and gated (the service's default of pauses on, so every
+// URL goes through its host's gate, on 16 hosts).
 func BenchmarkFetchStage(b *testing.B) {
-	for _, size := range []int{1, 100, 10000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			stage, err := NewFetch(b.Context(), instantFetcher{}, FetchConfig{Concurrency: 64, Window: 256, MaxActive: 256})
-			if err != nil {
-				b.Fatal(err)
+	for _, gated := range []bool{false, true} {
+		for _, size := range []int{1, 100, 10000} {
+			name := fmt.Sprintf("batch=%d", size)
+			cfg := FetchConfig{Concurrency: 64, Window: 256, MaxActive: 256}
+			if gated {
+				name, cfg.MaxHostPause = "gated/"+name, time.Minute
 			}
-			urls := make([]string, size)
-			for i := range urls {
-				urls[i] = "http://example.com/x"
-			}
-			done := make(chan int)
-			go func() {
-				n := 0
-				for element := range stage.Out() {
-					if _, ok := element.(*Fetched); ok {
-						n++
-					}
-				}
-				done <- n
-			}()
-			b.ReportAllocs()
-			b.ResetTimer()
-			batches := max(1, b.N/size)
-			for i := range batches {
-				stage.In() <- &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: time.Second, Start: time.Now()}
-			}
-			close(stage.In())
-			if n := <-done; n != batches*size {
-				b.Fatalf("got %d results, want %d", n, batches*size)
-			}
-			b.ReportMetric(float64(batches*size)/b.Elapsed().Seconds(), "urls/s")
-		})
+			b.Run(name, func(b *testing.B) { benchmarkFetchStage(b, cfg, size) })
+		}
 	}
+}
+
+func benchmarkFetchStage(b *testing.B, cfg FetchConfig, size int) {
+	stage, err := NewFetch(b.Context(), instantFetcher{}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	urls := make([]string, size)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://h%d.example.com/x", i%16)
+	}
+	done := make(chan int)
+	go func() {
+		n := 0
+		for element := range stage.Out() {
+			if _, ok := element.(*Fetched); ok {
+				n++
+			}
+		}
+		done <- n
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	batches := max(1, b.N/size)
+	for i := range batches {
+		stage.In() <- &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: time.Second, Start: time.Now()}
+	}
+	close(stage.In())
+	if n := <-done; n != batches*size {
+		b.Fatalf("got %d results, want %d", n, batches*size)
+	}
+	b.ReportMetric(float64(batches*size)/b.Elapsed().Seconds(), "urls/s")
 }
 
 func BenchmarkEncode(b *testing.B) {

@@ -71,6 +71,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
 		job.CorrelationID = b.CorrelationID
+		job.PerHostRate, job.Robots = b.PerHostRate, b.Robots
 		if b.Priority != nil {
 			job.Priority = *b.Priority
 		} else if in.Reply != "" {

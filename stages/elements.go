@@ -64,11 +64,16 @@ type Job struct {
 	Priority int
 	// CorrelationID is echoed in its results and summary.
 	CorrelationID string
-	Reply         string
-	ReplyStream   bool // stream the reply: a message per result, then the summary
-	Start         time.Time
-	Settle        Settler
-	Err           *BatchError
+	// PerHostRate lowers, for the job's flow, the stage's per-host rate
+	// (requests per second; 0: the stage's alone); Robots obeys robots.txt
+	// for the job even when the stage does not (see FetchConfig).
+	PerHostRate float64
+	Robots      bool
+	Reply       string
+	ReplyStream bool // stream the reply: a message per result, then the summary
+	Start       time.Time
+	Settle      Settler
+	Err         *BatchError
 }
 
 // BatchError is a batch-level rejection, reported in the summary.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/reugn/go-streams"
 
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -16,48 +17,6 @@ import (
 // invalid_request, and must return promptly once ctx is canceled.
 type URLFetcher interface {
 	Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result
-}
-
-// FetchConfig bounds the fetch stage.
-type FetchConfig struct {
-	// Concurrency is the global cap on requests in flight, across batches.
-	Concurrency int
-	// Window caps, per batch, the URLs started but not yet passed on: a
-	// slow URL holds back at most Window-1 finished results behind it.
-	Window int
-	// MaxActive caps the batches in progress at once; further batches wait
-	// in the input channel (and, behind it, in the source's buffers).
-	MaxActive int
-	// PerHost caps requests in flight to one host (host name and port, as
-	// the URL names them; see hostKey), across batches; 0: no cap. A URL
-	// whose host is at its cap waits while URLs after it (within the
-	// window) to other hosts start. Redirects count against the first host.
-	PerHost int
-	// Observer, if set, is told of every request (for metrics).
-	Observer Observer
-}
-
-// Observer is told what the fetch stage does. Its methods are called from
-// many goroutines at once and must return quickly.
-type Observer interface {
-	// RequestStarted is called as a URL's fetch starts.
-	RequestStarted()
-	// RequestFinished is called with the URL's result as its fetch ends.
-	RequestFinished(r *wire.Result)
-}
-
-func (c FetchConfig) validate() error {
-	switch {
-	case c.Concurrency < 1:
-		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
-	case c.Window < 1:
-		return fmt.Errorf("%w: window must be at least 1, got %d", ErrConfig, c.Window)
-	case c.MaxActive < 1:
-		return fmt.Errorf("%w: max active batches must be at least 1, got %d", ErrConfig, c.MaxActive)
-	case c.PerHost < 0:
-		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
-	}
-	return nil
 }
 
 // Fetch is the ordered, bounded-parallel fetch Flow. It takes *Job and
@@ -71,9 +30,11 @@ func (c FetchConfig) validate() error {
 //
 // Bounds: at most Concurrency requests in flight; per job at most Window
 // URLs started and not yet passed on, and at most its own Concurrency in
-// flight; at most MaxActive jobs in progress. Slots are shared fairly
-// between jobs, weighted by priority (see scheduler). When ctx is canceled, requests in flight end as canceled
-// results and URLs not yet started end as canceled without a request; the
+// flight; at most MaxActive jobs in progress; per host the rules of
+// FetchConfig, a URL held by them waiting without a slot. Slots are shared
+// fairly between jobs, weighted by priority (see scheduler). When ctx is
+// canceled, requests in flight end as canceled results and URLs not yet
+// started (held by their hosts or not) end as canceled without a request; the
 // stage still emits every result, then closes its output once its input is
 // closed and all is passed on. Fetch closes Out; the upstream closes In.
 // Out holds up to HandoffBuffer elements, across jobs: a result counts as
@@ -84,12 +45,25 @@ type Fetch struct {
 	cfg         FetchConfig
 	fetcher     URLFetcher
 	completions chan completion
+	signals     *signalBoard
+
+	robots        RobotsFetcher // nil when the fetcher is not one
+	robotsSem     chan struct{}
+	robotsDone    chan robotsResult
+	robotsPending int // robots.txt fetches under way; the dispatcher's
+	// deferOK: a retry that must wait for its host's pause is handed back
+	// to wait here, not in its worker; so when hosts are paused and the
+	// Observer, if any, can be told (a HostObserver).
+	deferOK bool
 }
 
-// task is one URL to fetch: index of batch.
+// task is one URL to fetch: index of batch, after waiting hostWait for
+// its host.
 type task struct {
-	batch *batchState
-	index int
+	batch    *batchState
+	index    int
+	hostWait time.Duration
+	resume   *hostsignal.Resume // a retry handed back, to go on with
 }
 
 type completion struct {
@@ -97,6 +71,9 @@ type completion struct {
 	index  int
 	result wire.Result
 	worker worker // idle again once the completion is filed
+	// retry is set when the fetch handed its retry back: the URL waits
+	// for its host again, and result is not its last.
+	retry *pendingRetry
 }
 
 var _ streams.Flow = (*Fetch)(nil)
@@ -106,44 +83,79 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	cfg.PerHostKey, _ = ParseHostKeyMode(string(cfg.PerHostKey))
+	if cfg.RobotsTTL == 0 {
+		cfg.RobotsTTL = DefaultRobotsTTL
+	}
+	if cfg.RobotsUserAgent == "" {
+		cfg.RobotsUserAgent = "fetchstream"
+	}
+	robots, _ := fetcher.(RobotsFetcher)
+	if cfg.Robots && robots == nil {
+		return nil, fmt.Errorf("%w: robots.txt is on, and the fetcher cannot fetch it (not a RobotsFetcher)", ErrConfig)
+	}
 	f := &Fetch{
 		ctx:         ctx,
 		cfg:         cfg,
 		fetcher:     fetcher,
 		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
 		completions: make(chan completion, cfg.Concurrency),
+		signals:     newSignalBoard(cfg),
+		robots:      robots,
+		robotsSem:   make(chan struct{}, cfg.Concurrency),
+		robotsDone:  make(chan robotsResult),
 	}
+	_, hostObserver := cfg.Observer.(HostObserver)
+	f.deferOK = cfg.MaxHostPause > 0 && (cfg.Observer == nil || hostObserver)
 	go f.dispatch()
 	return f, nil
 }
 
 // dispatch is the stage's one owner of state: it admits jobs, starts
-// requests while slots are free, orders completions and feeds Out.
+// requests while slots are free, orders completions and feeds Out. Its
+// timer is set for the earliest moment a held host may pass again (a
+// token, the end of a pause): no polling.
 func (f *Fetch) dispatch() {
 	defer close(f.out)
-	sched := newScheduler(f.cfg.Concurrency, f.cfg.PerHost)
+	var startRobots func(*gate)
+	if f.robots != nil {
+		startRobots = f.fetchRobots
+	}
+	sched := newScheduler(f.cfg, startRobots)
 	var (
 		queue    outQueue
 		workers  workerPool
 		inFlight int
 		inOpen   = true
 		active   int
+		canceled = f.ctx.Done()
+		wake     = newWakeTimer()
+		hosts    = newHostReporter(f.cfg)
 	)
 	defer workers.stop()
+	defer wake.stop()
 	trim := time.NewTicker(workerIdle)
 	defer trim.Stop()
 	for {
+		now := time.Now()
+		sched.wakeDue(now)
 		for inFlight < f.cfg.Concurrency {
-			b, i, ok := sched.next()
+			g, ok := sched.next(now)
 			if !ok {
 				break
 			}
+			if g.refused {
+				f.refuse(g, sched, &queue, &active)
+				continue
+			}
 			inFlight++
-			workers.start(f, task{batch: b, index: i})
+			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume})
 		}
-		if !inOpen && active == 0 && inFlight == 0 && queue.empty() {
+		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
+			hosts.report(sched, now, true)
 			return
 		}
+		wake.set(sched.nextWake(), now)
 		var input <-chan any
 		if inOpen && active < f.cfg.MaxActive {
 			input = f.in
@@ -163,19 +175,52 @@ func (f *Fetch) dispatch() {
 				active++
 			}
 		case c := <-f.completions:
+			f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
 			inFlight--
 			workers.idle(c.worker)
-			sched.finished(c.batch, c.index)
+			now := time.Now()
+			sched.finished(c.batch, c.index, &c.result, now)
+			if c.retry != nil {
+				sched.requeue(c.batch, c.index, *c.retry, now)
+				continue
+			}
 			if f.complete(c, sched, &queue) {
 				active--
 			}
+		case sig := <-f.signals.ch:
+			sched.slowDown(sig)
+		case r := <-f.robotsDone:
+			f.robotsPending--
+			sched.robotsFetched(r, time.Now())
 		case output <- head.element:
 			queue.pop()
 			if head.batch != nil {
 				head.batch.markSent()
 			}
+		case <-wake.c():
+			wake.fired()
+		case <-canceled:
+			canceled = nil
+			sched.stop()
+		case <-hosts.c():
+			hosts.report(sched, time.Now(), false)
 		case <-trim.C:
 			workers.trim()
+			now := time.Now()
+			sched.sweep(now)
+			f.signals.sweep(now)
+		}
+	}
+}
+
+// takeSignals files the hosts' slow-downs already sent.
+func (f *Fetch) takeSignals(sched *scheduler) {
+	for {
+		select {
+		case sig := <-f.signals.ch:
+			sched.slowDown(sig)
+		default:
+			return
 		}
 	}
 }
@@ -195,22 +240,53 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	if job.Flow == "" {
 		job.Flow = job.ID
 	}
-	sched.add(newBatchState(job, f.cfg.Window, f.cfg.PerHost > 0))
+	sched.add(newBatchState(job, f.cfg.Window))
 	return true
 }
 
 // work fetches t's URL and reports the completion, with the worker's own
-// channel so the dispatcher can hand it the next task.
-func (f *Fetch) work(ctx context.Context, t task, w worker) {
+// channel so the dispatcher can hand it the next task. A retry that the
+// fetch handed back (see hostsignal.Deferrer) is reported as such.
+func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSignals) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
+	if t.resume != nil {
+		ctx = hostsignal.WithResume(ctx, *t.resume)
+	}
 	r := f.fetcher.Do(ctx, b.job.Requests[i], b.job.Options, b.job.Timeout)
+	if resume := signals.handedBack(); resume != nil {
+		if obs, ok := f.cfg.Observer.(HostObserver); ok {
+			obs.RequestDeferred()
+		}
+		f.completions <- completion{batch: b, index: i, result: r, worker: w,
+			retry: &pendingRetry{resume: *resume, hostWait: t.hostWait}}
+		return
+	}
+	if t.hostWait > 0 {
+		r.HostWaitMS = durationMS(t.hostWait)
+	}
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestFinished(&r)
 	}
 	f.completions <- completion{batch: b, index: i, result: r, worker: w}
+}
+
+// refuse files the result of a URL that robots.txt disallows: no request,
+// no worker.
+func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) {
+	r := wire.Result{URL: g.batch.job.url(g.index), FetchedAt: time.Now().UTC(), Error: wire.ErrRobotsDisallowed,
+		Message: "the site's robots.txt disallows this URL for " + robotsAgent(g.batch.job, f.cfg.RobotsUserAgent)}
+	if g.hostWait > 0 {
+		r.HostWaitMS = durationMS(g.hostWait)
+	}
+	if obs, ok := f.cfg.Observer.(HostObserver); ok {
+		obs.Refused(&r)
+	}
+	if f.complete(completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
+		*active--
+	}
 }
 
 // complete files a finished request and reports whether its batch is
@@ -238,4 +314,6 @@ func rejected(job *Job) *Done {
 	return &Done{Job: job, Summary: s}
 }
 
-func sinceMS(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+func sinceMS(t time.Time) float64 { return durationMS(time.Since(t)) }
+
+func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -18,3 +18,23 @@ func TestHostKey(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetKeysByDomain(t *testing.T) {
+	cases := []struct{ url, key, origin string }{
+		{"http://a.example.com/x", "example.com", "http://a.example.com:80"},
+		{"https://b.example.com:8443/", "example.com", "https://b.example.com:8443"},
+		{"https://www.bbc.co.uk/news", "bbc.co.uk", "https://www.bbc.co.uk:443"},
+		{"http://127.0.0.1:8080/", "127.0.0.1", "http://127.0.0.1:8080"},
+		{"http://localhost:9/", "localhost", "http://localhost:9"},
+		{"http://[::1]:9/", "::1", "http://[::1]:9"},
+		{"not a url", "", ""},
+	}
+	for _, c := range cases {
+		if key, origin := targetKeys(c.url, HostKeyDomain); key != c.key || origin != c.origin {
+			t.Errorf("targetKeys(%q, domain) = %q, %q, want %q, %q", c.url, key, origin, c.key, c.origin)
+		}
+	}
+	if _, err := ParseHostKeyMode("registrable"); err == nil {
+		t.Error("ParseHostKeyMode accepted an unknown mode")
+	}
+}

@@ -85,6 +85,9 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 		dst = strconv.AppendInt(append(dst, `,"size":`...), o.Size, 10)
 		dst = append(jsontext.AppendString(append(dst, `,"sha256":`...), o.SHA256), '}')
 	}
+	if r.HostWaitMS != 0 {
+		dst = appendFloat(append(dst, `,"host_wait_ms":`...), r.HostWaitMS)
+	}
 	if t := r.Timing; t != nil {
 		dst = appendTiming(append(dst, `,"timing":`...), t)
 	}

@@ -73,6 +73,9 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 			r.Timing = &wire.Timing{DNSMS: f(), ConnectMS: f(), TLSMS: f(), TTFBMS: f(), Reused: rng.IntN(2) == 0}
 		}
 		if rng.IntN(2) == 0 {
+			r.HostWaitMS = trickyFloats[rng.IntN(len(trickyFloats))]
+		}
+		if rng.IntN(2) == 0 {
 			r.FetchedAt = fetchedAt.Add(time.Duration(rng.Int64N(1e12)))
 		}
 		got, want := appendResult(nil, &r), referenceJSON(t, &r)

@@ -2,7 +2,9 @@ package stages
 
 import (
 	"slices"
+	"time"
 
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -17,27 +19,68 @@ import (
 // and no flow with startable URLs starves. A new flow starts at the
 // current virtual time, so it is served at once without a backlog of
 // credit. Owned by the fetch stage's dispatcher goroutine.
+//
+// Politeness is a second condition on a URL: its gates (see gate) must
+// pass. Per host (or registrable domain) a gate caps requests in flight,
+// paces them with a token bucket and holds them while the host asked for a
+// pause; per site a robots.txt gate holds them until the robots.txt is in
+// and paces them by its Crawl-delay; a batch's own lower rate is a gate of
+// its flow. A URL that its gates hold waits here, parked in its lane,
+// never in a worker; other URLs of its batch (within the window) and of
+// other batches go on. A grant costs a pass over the flows (as without
+// gates) plus, amortized, O(log) per URL for its lane: no window is
+// scanned per slot (BenchmarkSchedulerNext).
 type scheduler struct {
-	globalCap int
-	perHost   int // 0: no per-host cap
+	cfg FetchConfig
+	// startRobots fetches a site's robots.txt in the background, or is nil
+	// when the fetcher cannot.
+	startRobots func(g *gate)
 
-	flows        []*flowState // in arrival order; scanned round-robin from cursor
-	byKey        map[string]*flowState
-	cursor       int
-	vtime        uint64 // pass of the last grant
-	hostInFlight map[string]int
+	flows    []*flowState // in arrival order; scanned round-robin from cursor
+	byKey    map[string]*flowState
+	cursor   int
+	vtime    uint64 // pass of the last grant
+	gates    map[string]*gate
+	timers   gateTimers
+	opened   []*gate // gates with room again and lanes to wake
+	stopping bool    // the stage is canceled: no gate holds a URL any more
 }
 
 // flowState is one fair-share unit: its batches in arrival order.
+//
+// A flow that the last pass found with nothing to start is dormant, and
+// passes skip it at the cost of a flag, until one of its batches may
+// start again: a lane of it woken or put back in its ready heap, a
+// completion (under its cap again), its window moving, a new batch.
+// So a grant costs a pass over the flows at a few nanoseconds for each
+// held one, not a check of each one's lanes.
 type flowState struct {
 	key     string
 	batches []*batchState
 	pass    uint64
 	stride  uint64
+	dormant bool
 }
 
-func newScheduler(globalCap, perHost int) *scheduler {
-	return &scheduler{globalCap: globalCap, perHost: perHost, byKey: map[string]*flowState{}, hostInFlight: map[string]int{}}
+// stir makes the flow of b (if any) be looked at again by the next pass.
+func (b *batchState) stir() {
+	if b.flow != nil {
+		b.flow.dormant = false
+	}
+}
+
+// grant is a URL the scheduler lets go: to a worker, or, when refused,
+// straight to its result (robots_disallowed, no request).
+type grant struct {
+	batch    *batchState
+	index    int
+	hostWait time.Duration
+	refused  bool
+	resume   *hostsignal.Resume // a retry handed back, resumed
+}
+
+func newScheduler(cfg FetchConfig, startRobots func(*gate)) *scheduler {
+	return &scheduler{cfg: cfg, startRobots: startRobots, byKey: map[string]*flowState{}, gates: map[string]*gate{}}
 }
 
 func strideOf(priority int) uint64 {
@@ -46,6 +89,9 @@ func strideOf(priority int) uint64 {
 }
 
 func (s *scheduler) add(b *batchState) {
+	if s.gated(b.job) {
+		s.attach(b)
+	}
 	stride := strideOf(b.job.Priority)
 	f := s.byKey[b.job.Flow]
 	if f == nil {
@@ -55,9 +101,16 @@ func (s *scheduler) add(b *batchState) {
 	}
 	f.stride = min(f.stride, stride) // the flow's most urgent batch sets its share
 	f.batches = append(f.batches, b)
+	f.dormant = false
+	b.flow = f
 }
 
 func (s *scheduler) remove(b *batchState) {
+	for _, l := range b.lanes {
+		for _, g := range l.gates {
+			g.refs--
+		}
+	}
 	f := s.byKey[b.job.Flow]
 	if f == nil {
 		return
@@ -79,48 +132,138 @@ func (s *scheduler) remove(b *batchState) {
 	}
 }
 
-// next picks the batch and index to start now and marks it started, or
-// returns ok=false when nothing may start (every window, batch cap and
-// host cap is full).
-func (s *scheduler) next() (b *batchState, index int, ok bool) {
+// next picks the URL to start now and marks it started, or returns
+// ok=false when nothing may start (every window, batch cap and gate is
+// full or holds).
+func (s *scheduler) next(now time.Time) (g grant, ok bool) {
+	s.admitOpened(now)
+	for {
+		if g, ok = s.pick(now); ok || len(s.opened) == 0 || !s.admitOpened(now) {
+			return g, ok
+		}
+		// The lanes woken could not start: wake more, while gates have room.
+	}
+}
+
+// pick is one pass of next over the flows.
+func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 	n := len(s.flows)
 	bestPos := -1
-	var best *flowState
+	var (
+		best     *flowState
+		bestLane *lane
+	)
 	for k := range n {
 		pos := (s.cursor + k) % n
 		f := s.flows[pos]
-		if best != nil && f.pass >= best.pass {
+		if f.dormant || best != nil && f.pass >= best.pass {
 			continue
 		}
+		f.dormant = true // unless a batch has something to start
 		for _, candidate := range f.batches {
-			if i := candidate.nextIndex(s.globalCap, s.hostFree); i >= 0 {
-				b, index, best, bestPos = candidate, i, f, pos
+			var l *lane
+			i := -1
+			if candidate.laneOf == nil {
+				i = candidate.nextIndex(s.cfg.Concurrency)
+			} else {
+				l, i = candidate.nextInLane(s, s.cfg.Concurrency, now)
+			}
+			if i >= 0 {
+				g.batch, g.index, best, bestPos, bestLane = candidate, i, f, pos, l
+				f.dormant = false
 				break
 			}
 		}
 	}
 	if best == nil {
-		return nil, -1, false
+		return grant{}, false
 	}
 	s.cursor = (bestPos + 1) % n
 	s.vtime = max(s.vtime, best.pass)
 	best.pass = s.vtime + best.stride
-	b.start(index)
-	if b.hosts != nil {
-		s.hostInFlight[b.hosts[index]]++
+	g.batch.start(g.index)
+	if l := bestLane; l != nil {
+		g.hostWait = l.pop(now)
+		g.batch.ready.fixTop()
+		if len(g.batch.retries) > 0 {
+			g.resumeRetry()
+		}
+		if l.robots != nil && !s.stopping && !l.robots.robots.allows(g.batch.job.url(g.index), s.robotsAgent(g.batch.job)) {
+			g.refused = true
+			return g, true
+		}
+		for _, gt := range l.gates {
+			gt.take(now)
+		}
 	}
-	return b, index, true
+	return g, true
 }
 
-// finished releases index's host slot.
-func (s *scheduler) finished(b *batchState, index int) {
-	if b.hosts == nil {
+// resumeRetry takes up g's index when it is a retry handed back: its
+// Resume, and the time it waited for its host before.
+func (g *grant) resumeRetry() {
+	p, ok := g.batch.retries[g.index]
+	if !ok {
 		return
 	}
-	host := b.hosts[index]
-	if s.hostInFlight[host]--; s.hostInFlight[host] <= 0 {
-		delete(s.hostInFlight, host)
+	delete(g.batch.retries, g.index)
+	resume := p.resume
+	g.resume, g.hostWait = &resume, g.hostWait+p.hostWait
+}
+
+// finished releases index's gates once its request is over, and gives a
+// slowed host back some of its pace when r succeeded.
+func (s *scheduler) finished(b *batchState, index int, r *wire.Result, now time.Time) {
+	if b.laneOf == nil {
+		return
+	}
+	l := b.laneOf[index]
+	for _, g := range l.gates {
+		if g.release() {
+			s.open(g)
+		}
+	}
+	if len(l.gates) > 0 && r.OK() {
+		l.gates[0].succeeded(now)
 	}
 }
 
-func (s *scheduler) hostFree(host string) bool { return s.hostInFlight[host] < s.perHost }
+// slowDown applies what a host said: a pause of retryAfter (capped at
+// MaxHostPause) when it gave one, else, when the host has a pace, half of
+// it. The key is the host's gate key; a host no active batch uses is
+// forgotten already, and so is its signal.
+func (s *scheduler) slowDown(sig hostSignal) {
+	g := s.gates[hostGateKey(sig.key)]
+	if g == nil {
+		return
+	}
+	if sig.retryAfter < 0 {
+		g.slowDown(sig.at)
+		return
+	}
+	if until := sig.at.Add(min(sig.retryAfter, s.cfg.MaxHostPause)); until.After(g.pausedUntil) {
+		g.pausedUntil = until
+	}
+}
+
+// stop lets every held URL go, for a canceled stage: their fetches end
+// as canceled at once, so the stage can finish without waiting for a
+// pause or a pace.
+func (s *scheduler) stop() {
+	s.stopping = true
+	for _, f := range s.flows {
+		f.dormant = false
+	}
+	for _, g := range s.gates {
+		g.wake()
+	}
+}
+
+// sweep forgets the gates that hold nothing (see gate.idle).
+func (s *scheduler) sweep(now time.Time) {
+	for key, g := range s.gates {
+		if g.idle(now) && g.timerAt.IsZero() {
+			delete(s.gates, key)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"testing"
 	"time"
@@ -176,28 +177,190 @@ func TestSchedulerPerHostCapSkipsToOtherHosts(t *testing.T) {
 	}
 }
 
+// BenchmarkSchedulerNext measures a grant: plain (no gates), and with a
+// per-host cap or a per-host rate on, 64 hosts shared by every batch,
+// windows of 256 and 64 requests in flight (each grant finishes the
+// oldest one). With a rate, a fake clock moves 50µs per call, so that
+// most hosts are out of tokens most of the time and most URLs wait:
+// the cost per grant stays flat as batches go from 1 to 256.
 func BenchmarkSchedulerNext(b *testing.B) {
-	for _, active := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("active=%d", active), func(b *testing.B) {
-			fill := func() *scheduler {
-				s := newScheduler(64, 0)
-				for i := range active {
-					batch := newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: make([]wire.Request, 1<<16)}, 1<<16, false)
-					batch.reach(1<<16 - 1) // grown in advance: the scheduler is measured, not the ring
-					s.add(batch)
+	const (
+		hosts    = 64
+		inFlight = 64
+		perBatch = 4096
+	)
+	requests := make([]wire.Request, perBatch)
+	for i := range requests {
+		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%hosts, i)
+	}
+	modes := []struct {
+		name string
+		cfg  FetchConfig
+	}{
+		{"plain", FetchConfig{Concurrency: inFlight}},
+		{"per-host=1", FetchConfig{Concurrency: inFlight, PerHost: 1}},
+		{"rate=100", FetchConfig{Concurrency: inFlight, PerHostRate: 100, PerHostBurst: 1}},
+	}
+	for _, mode := range modes {
+		for _, active := range []int{1, 16, 256} {
+			b.Run(fmt.Sprintf("%s/active=%d", mode.name, active), func(b *testing.B) {
+				var s *scheduler
+				fill := func() {
+					s = newScheduler(mode.cfg, nil)
+					for i := range active {
+						s.add(newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: requests}, 256))
+					}
 				}
-				return s
-			}
-			s := fill()
-			b.ReportAllocs()
-			for b.Loop() {
-				batch, _, ok := s.next()
-				if !ok {
-					s = fill() // every URL started: begin again
-					continue
+				fill()
+				now := time.Now()
+				var running []grant
+				finish := func(g grant) {
+					r := wire.Result{Status: 200}
+					s.finished(g.batch, g.index, &r, now)
+					g.batch.complete(g.index, r, func(wire.Result) {})
+					for g.batch.sent < g.batch.queued {
+						g.batch.markSent()
+					}
+					if g.batch.allQueued() {
+						s.remove(g.batch)
+					}
 				}
-				batch.inFlight--
+				grants, ok := 0, true
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if mode.cfg.PerHostRate > 0 {
+						now = now.Add(50 * time.Microsecond)
+						s.wakeDue(now)
+					}
+					if len(running) == inFlight || !ok && len(running) > 0 {
+						finish(running[0]) // the oldest request ends
+						running = running[1:]
+					}
+					var g grant
+					if g, ok = s.next(now); ok {
+						grants++
+						running = append(running, g)
+						continue
+					}
+					if len(s.flows) == 0 {
+						b.StopTimer()
+						fill() // every URL done: begin again
+						running = running[:0]
+						b.StartTimer()
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(grants, 1)), "ns/grant")
+			})
+		}
+	}
+}
+
+// Driven at random with gates on (a cap of 2 and a pace per host, and
+// some batches with a lower rate of their own), the scheduler starts every
+// URL once, never more than the cap in flight to a host, never more than
+// a window started and not sent, and always says when to wake when it
+// holds URLs back.
+func TestSchedulerGatesRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cfg := FetchConfig{Concurrency: 8, PerHost: 2, PerHostRate: 2000, PerHostBurst: 2, PerHostJitter: 0.5}
+	s := newScheduler(cfg, nil)
+	now := time.Now()
+	var batches []*batchState
+	total := 0
+	for i := range 20 {
+		n := 1 + rng.IntN(60)
+		urls := make([]string, n)
+		for k := range urls {
+			urls[k] = fmt.Sprintf("http://h%d.example/%d", rng.IntN(5), k)
+		}
+		j := &Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i % 7), Requests: wire.URLs(urls...), Priority: rng.IntN(3)}
+		if i%4 == 0 {
+			j.PerHostRate = 500
+		}
+		b := newBatchState(j, 1+rng.IntN(10))
+		s.add(b)
+		batches = append(batches, b)
+		total += n
+	}
+	hostOf := func(g grant) string { return hostKey(g.batch.job.url(g.index)) }
+	inFlight := map[string]int{}
+	var running []grant
+	started := map[*batchState]map[int]bool{}
+	done := 0
+	for steps := 0; done < total; steps++ {
+		if steps > 200000 {
+			t.Fatalf("stuck: %d of %d done", done, total)
+		}
+		s.wakeDue(now)
+		if len(running) < cfg.Concurrency && rng.IntN(3) > 0 {
+			if g, ok := s.next(now); ok {
+				if started[g.batch] == nil {
+					started[g.batch] = map[int]bool{}
+				}
+				if started[g.batch][g.index] {
+					t.Fatalf("batch %s index %d started twice", g.batch.job.ID, g.index)
+				}
+				started[g.batch][g.index] = true
+				if inFlight[hostOf(g)]++; inFlight[hostOf(g)] > cfg.PerHost {
+					t.Fatalf("%d in flight to %s, over the cap", inFlight[hostOf(g)], hostOf(g))
+				}
+				running = append(running, g)
+				continue
+			} else if len(running) == 0 && s.nextWake().IsZero() {
+				t.Fatalf("nothing runs, nothing to wake for, %d of %d done", done, total)
 			}
-		})
+		}
+		if len(running) > 0 && rng.IntN(2) == 0 {
+			k := rng.IntN(len(running))
+			g := running[k]
+			running = append(running[:k], running[k+1:]...)
+			inFlight[hostOf(g)]--
+			r := wire.Result{Status: 200}
+			s.finished(g.batch, g.index, &r, now)
+			g.batch.complete(g.index, r, func(wire.Result) {})
+			for g.batch.sent < g.batch.queued {
+				g.batch.markSent()
+			}
+			if g.batch.allQueued() {
+				s.remove(g.batch)
+			}
+			done++
+		}
+		for _, b := range batches {
+			if b.nextStart-b.sent > b.window {
+				t.Fatalf("batch %s: %d started and not sent, window %d", b.job.ID, b.nextStart-b.sent, b.window)
+			}
+		}
+		now = now.Add(time.Duration(rng.IntN(400)) * time.Microsecond)
+	}
+}
+
+// A 429 or 503 without Retry-After halves a paced host's rate; successes
+// give it back an eighth at a time, never beyond the rate set.
+func TestGateSlowDownAndRestore(t *testing.T) {
+	now := time.Now()
+	g := &gate{factor: 1}
+	g.setPace(now, 10, 1, 0)
+	g.slowDown(now)
+	if got := g.lim.Limit(); got != 5 {
+		t.Fatalf("after a slow-down the rate is %v, want 5", got)
+	}
+	for range 5 {
+		g.succeeded(now)
+	}
+	if got := g.lim.Limit(); got >= 10 || got <= 5 {
+		t.Fatalf("after 5 successes the rate is %v, want between 5 and 10", got)
+	}
+	for range 10 {
+		g.succeeded(now)
+	}
+	if got := g.lim.Limit(); got != 10 || g.factor != 1 {
+		t.Fatalf("after 15 successes the rate is %v (factor %v), want 10", got, g.factor)
+	}
+	unpaced := &gate{factor: 1}
+	unpaced.slowDown(now) // no pace: nothing to halve
+	if unpaced.lim != nil || unpaced.factor != 1 {
+		t.Error("a slow-down gave a pace to a host without one")
 	}
 }

@@ -3,6 +3,8 @@ package stages
 import (
 	"context"
 	"time"
+
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 )
 
 // worker is a goroutine that fetches the tasks sent on its channel, one at
@@ -40,10 +42,13 @@ func (p *workerPool) start(f *Fetch, t task) {
 		// Each request's timeout context hangs off the worker's own, not
 		// off the stage's: otherwise every request in flight registers
 		// with, and contends for, the one context a shutdown cancels.
-		ctx, cancel := context.WithCancel(f.ctx)
+		// It carries the stage's host signals, for the fetcher's 429s and
+		// the retries it hands back.
+		signals := &workerSignals{signalBoard: f.signals, deferOK: f.deferOK}
+		ctx, cancel := context.WithCancel(hostsignal.With(f.ctx, signals))
 		defer cancel()
 		for t := range w {
-			f.work(ctx, t, w)
+			f.work(ctx, t, w, signals)
 		}
 	}()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -21,8 +22,9 @@ var utf8BOM = []byte("\ufeff")
 //   - plain text, one URL per line (surrounding space trimmed, blank lines ignored);
 //   - a JSON array of URL strings;
 //   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ..., "priority": ...,
-//     "concurrency": ..., "correlation_id": ...} and the RequestOptions
-//     (all but urls optional), whose urls may hold request objects.
+//     "concurrency": ..., "correlation_id": ..., "per_host_rate": ..., "robots": ...}
+//     and the RequestOptions (all but urls optional), whose urls may hold
+//     request objects.
 //
 // A leading UTF-8 byte order mark is ignored. headerID is the
 // Fetch-Batch-Id header, if any; an object's own id wins.
@@ -83,6 +85,8 @@ func (b Batch) validate() error {
 		return fmt.Errorf("%w: timeout_ms must not be negative", ErrBadBatch)
 	case b.Concurrency < 0:
 		return fmt.Errorf("%w: concurrency must not be negative", ErrBadBatch)
+	case b.PerHostRate < 0 || math.IsNaN(b.PerHostRate) || math.IsInf(b.PerHostRate, 0):
+		return fmt.Errorf("%w: per_host_rate must be a non-negative number", ErrBadBatch)
 	case b.Priority != nil && (*b.Priority < MinPriority || *b.Priority > MaxPriority):
 		return fmt.Errorf("%w: priority must be from %d to %d", ErrBadBatch, MinPriority, MaxPriority)
 	}

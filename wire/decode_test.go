@@ -85,6 +85,19 @@ func TestDecodeBatchFairnessFields(t *testing.T) {
 	}
 }
 
+func TestDecodeBatchPolitenessFields(t *testing.T) {
+	b, err := DecodeBatch([]byte(`{"urls":["http://a"],"per_host_rate":0.5,"robots":true}`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.PerHostRate != 0.5 || !b.Robots {
+		t.Errorf("got %+v", b)
+	}
+	if _, err := DecodeBatch([]byte(`{"urls":["http://a"],"per_host_rate":-1}`), ""); !errors.Is(err, ErrBadBatch) {
+		t.Errorf("negative per_host_rate: err %v, want ErrBadBatch", err)
+	}
+}
+
 func urlsOf(requests []Request) []string {
 	var urls []string
 	for _, r := range requests {

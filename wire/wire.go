@@ -64,6 +64,7 @@ const (
 	ErrTooManyRedirects ErrorKind = "too_many_redirects" // the redirect limit was reached
 	ErrTooLarge         ErrorKind = "too_large"          // response headers over 64 KiB, or a body over the cap when the service refuses rather than cuts
 	ErrCanceled         ErrorKind = "canceled"           // the service stopped before the fetch could finish
+	ErrRobotsDisallowed ErrorKind = "robots_disallowed"  // with robots.txt on, the site disallows the path: no request was made
 	ErrUnexpected       ErrorKind = "unexpected_error"   // anything else; Message says what
 	ErrInvalidBatch     ErrorKind = "invalid_batch"      // batch level: the message could not be decoded
 	ErrBatchTooLarge    ErrorKind = "batch_too_large"    // batch level: more URLs than the service's maximum
@@ -74,7 +75,7 @@ const (
 // order of the table above. It is a new slice at each call.
 func URLErrorKinds() []ErrorKind {
 	return []ErrorKind{ErrTimeout, ErrHTTP, ErrInvalidURL, ErrInvalidRequest, ErrBlocked, ErrDNS, ErrConnection, ErrTLS,
-		ErrTooManyRedirects, ErrTooLarge, ErrCanceled, ErrUnexpected}
+		ErrTooManyRedirects, ErrTooLarge, ErrCanceled, ErrRobotsDisallowed, ErrUnexpected}
 }
 
 // BatchErrorKinds returns the closed set of batch-level error kinds, which
@@ -108,6 +109,16 @@ type Batch struct {
 	// into (fetchstream publish does this): they share slots as one flow,
 	// served in the order they arrive, rather than as many.
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// PerHostRate caps this batch's requests per second to any one host
+	// (or registrable domain, as the service keys hosts). It may lower the
+	// service's own per-host rate for this batch, never raise it; 0 means
+	// the service's rate alone. Batches sharing a correlation id share it.
+	PerHostRate float64 `json:"per_host_rate,omitempty"`
+	// Robots asks the service to obey each site's robots.txt for this
+	// batch, as it does for all batches when it is set up to: a URL the
+	// site disallows fails as robots_disallowed, without a request, and
+	// the site's Crawl-delay paces the batch's requests to it.
+	Robots bool `json:"robots,omitempty"`
 	// RequestOptions are the batch's request defaults and response
 	// settings, at the top level of the object.
 	RequestOptions
@@ -187,6 +198,12 @@ type Result struct {
 	// then absent, and BodyBytes and BodySHA256 describe the whole body.
 	BodyObject *BodyObject `json:"body_object,omitempty"`
 
+	// HostWaitMS is how long the URL waited for its host before its fetch
+	// began: for the host's pace (per-host rate, Crawl-delay), for a pause
+	// the host asked for (429 or 503 with Retry-After), or for its
+	// robots.txt. Waiting for a free slot does not count; absent when the
+	// URL did not wait for its host.
+	HostWaitMS float64 `json:"host_wait_ms,omitempty"`
 	// Timing breaks down the last request tried, when one was.
 	Timing *Timing `json:"timing,omitempty"`
 	// FetchedAt is when the fetch of the URL began (its first attempt).

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -34,6 +35,8 @@ type publishConfig struct {
 	priority      int
 	concurrency   int
 	correlationID string
+	perHostRate   float64
+	robots        bool
 	wait          bool
 	waitTimeout   time.Duration
 	json          bool
@@ -64,6 +67,8 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.IntVar(&cfg.priority, "priority", -1, fmt.Sprintf("the batch's priority, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
 	fs.IntVar(&cfg.concurrency, "concurrency", 0, "requests in flight for this batch at most (0: only the service's cap)")
 	fs.StringVar(&cfg.correlationID, "correlation-id", "", "correlation id that ties this batch to others, served as one flow (default: the batch id, when the list is split)")
+	fs.Float64Var(&cfg.perHostRate, "per-host-rate", 0, "requests per second to one host at most for this batch (and its split parts): it may lower the service's --per-host-rate, never raise it (0: the service's)")
+	fs.BoolVar(&cfg.robots, "robots", false, "ask the service to obey robots.txt for this batch: disallowed URLs fail as robots_disallowed without a request, Crawl-delay paces each site")
 	fs.BoolVar(&cfg.wait, "wait", false, "follow the results, print them in order and exit 2 if any URL failed")
 	fs.DurationVar(&cfg.waitTimeout, "wait-timeout", client.DefaultWaitTimeout, "with --wait, give up (exit 1) when the batches have not all ended after this long (0: never)")
 	fs.BoolVar(&cfg.json, "json", false, "with --wait, print each result as a JSON line instead of a table")
@@ -105,6 +110,8 @@ func (cfg *publishConfig) validate() error {
 		return fmt.Errorf("--concurrency must not be negative, got %d", cfg.concurrency)
 	case cfg.timeoutMS < 0:
 		return fmt.Errorf("--timeout-ms must not be negative, got %d", cfg.timeoutMS)
+	case !(cfg.perHostRate >= 0) || math.IsInf(cfg.perHostRate, 0):
+		return fmt.Errorf("--per-host-rate must be a number of requests per second, 0 or more, got %g", cfg.perHostRate)
 	case cfg.waitTimeout < 0:
 		return fmt.Errorf("--wait-timeout must not be negative, got %s", cfg.waitTimeout)
 	case len(cfg.id) > wire.MaxIDLength:
@@ -154,7 +161,8 @@ func (cfg *publishConfig) body() ([]byte, error) {
 // batch is the batch of urls, each with body as its request body (as a
 // JSON string when it is UTF-8 text, else as body_base64).
 func (cfg *publishConfig) batch(urls []string, body []byte) wire.Batch {
-	b := wire.Batch{ID: cfg.id, URLs: wire.URLs(urls...), TimeoutMS: cfg.timeoutMS, Concurrency: cfg.concurrency, CorrelationID: cfg.correlationID}
+	b := wire.Batch{ID: cfg.id, URLs: wire.URLs(urls...), TimeoutMS: cfg.timeoutMS, Concurrency: cfg.concurrency, CorrelationID: cfg.correlationID,
+		PerHostRate: cfg.perHostRate, Robots: cfg.robots}
 	if cfg.priority != -1 {
 		b.Priority = &cfg.priority
 	}

@@ -137,3 +137,18 @@ func TestPublishWaitEnds(t *testing.T) {
 		t.Errorf("no service: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// --per-host-rate and --robots travel in the batch; a negative rate is refused.
+func TestPublishPolitenessFlags(t *testing.T) {
+	cfg := publishConfig{maxBatch: 10, priority: -1, perHostRate: 2, robots: true}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.batch([]string{"http://a"}, nil); b.PerHostRate != 2 || !b.Robots {
+		t.Errorf("batch %+v, want per_host_rate 2 and robots", b)
+	}
+	cfg.perHostRate = -1
+	if err := cfg.validate(); err == nil {
+		t.Error("a negative --per-host-rate was accepted")
+	}
+}

@@ -50,7 +50,8 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.MaxBatch, "max-batch", d.Fetch.MaxBatch, "URLs per batch at most; larger batches are rejected whole")
 	fs.IntVar(&c.Fetch.Window, "window", d.Fetch.Window, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn")
-	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host:port at most (0: no per-host cap)")
+	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
+	registerPoliteness(fs, c, &d)
 	fs.Var((*byteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.Fetch.RefuseLarge, "refuse-large", d.Fetch.RefuseLarge, "fail bodies over --max-body as too_large instead of cutting them")
 	fs.IntVar(&c.Fetch.MaxRedirects, "max-redirects", d.Fetch.MaxRedirects, "redirects followed per request at most")
@@ -75,6 +76,19 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Ops.Pprof, "pprof", d.Ops.Pprof, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for `go tool pprof`")
 	fs.Var(&r.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it; 0: none (default: 90% of the container's memory limit, if there is one and GOMEMLIMIT is not set)")
 	fs.StringVar(&r.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
+}
+
+// registerPoliteness binds the flags of the per-host pace, pauses and
+// robots.txt. All count per replica.
+func registerPoliteness(fs *flag.FlagSet, c, d *service.Config) {
+	f := &c.Fetch
+	fs.Float64Var(&f.PerHostRate, "per-host-rate", d.Fetch.PerHostRate, "requests per second to one host at most, per replica (a token bucket; 0: no pace); a batch's per_host_rate may lower it; a URL waiting for its host takes no slot")
+	fs.IntVar(&f.PerHostBurst, "per-host-burst", d.Fetch.PerHostBurst, "--per-host-rate: requests a host that was quiet may get at once")
+	fs.Float64Var(&f.PerHostJitter, "per-host-jitter", d.Fetch.PerHostJitter, "--per-host-rate: after each request, hold the host a random part, up to this fraction (0 to 1), of the interval 1/rate")
+	fs.StringVar(&f.PerHostKey, "per-host-key", d.Fetch.PerHostKey, "what --per-host, --per-host-rate and pauses count as one host: host (host:port) or domain (registrable domain: a.example.com and b.example.com are one)")
+	fs.DurationVar(&f.MaxHostPause, "max-host-pause", d.Fetch.MaxHostPause, "a 429 or 503 with Retry-After pauses new requests to its host, from every batch, for that long, up to this (0: no pauses); without Retry-After it halves the host's --per-host-rate, which comes back with successes")
+	fs.BoolVar(&f.Robots, "robots", d.Fetch.Robots, "obey robots.txt (for User-Agent fetchstream) for every batch, not only those that ask with \"robots\": true; a disallowed URL fails as robots_disallowed without a request, and Crawl-delay paces the site")
+	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept (one that could not be read disallows the site for a minute at most)")
 }
 
 // registerDurability binds the flags of the input's delivery and buffers.

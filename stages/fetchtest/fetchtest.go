@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,8 +26,11 @@ import (
 //	              (at once if it was), so a test can hold requests in
 //	              flight until it has set up what must happen meanwhile
 //	/text         200 text/plain "hello"
+//	/robots.txt   what SetRobots set, or 404
+//	/private/...  200 text/plain "private" (a path a robots.txt may disallow)
 //
-// Every endpoint counts toward InFlight and MaxInFlight.
+// /status/{code}?retry_after=N also sends Retry-After: N. Every endpoint
+// counts toward InFlight and MaxInFlight; Hits lists every request.
 type Target struct {
 	*httptest.Server
 	inFlight    atomic.Int64
@@ -37,6 +41,16 @@ type Target struct {
 
 	gatesMu sync.Mutex
 	gates   map[string]chan struct{} // closed once opened
+
+	hitsMu sync.Mutex
+	hits   []Hit
+	robots *string
+}
+
+// Hit is one request a Target received: its path and when it arrived.
+type Hit struct {
+	Path string
+	At   time.Time
 }
 
 // NewTarget starts a Target closed when t ends.
@@ -52,6 +66,11 @@ func NewTarget(t testing.TB) *Target {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("hello"))
 	})
+	mux.HandleFunc("GET /private/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("private"))
+	})
+	mux.HandleFunc("GET /robots.txt", target.robotsTxt)
 	target.Server = httptest.NewServer(target.count(mux))
 	t.Cleanup(func() {
 		target.stopOnce.Do(func() { close(target.stop) })
@@ -108,8 +127,44 @@ func (t *Target) gated(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"gate":"open"}`))
 }
 
+// SetRobots sets what /robots.txt answers (200, text/plain).
+func (t *Target) SetRobots(text string) {
+	t.hitsMu.Lock()
+	defer t.hitsMu.Unlock()
+	t.robots = &text
+}
+
+func (t *Target) robotsTxt(w http.ResponseWriter, _ *http.Request) {
+	t.hitsMu.Lock()
+	robots := t.robots
+	t.hitsMu.Unlock()
+	if robots == nil {
+		http.NotFound(w, nil)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte(*robots))
+}
+
+// Hits returns the requests received so far, in arrival order, those
+// whose path has prefix only.
+func (t *Target) Hits(prefix string) []Hit {
+	t.hitsMu.Lock()
+	defer t.hitsMu.Unlock()
+	var hits []Hit
+	for _, h := range t.hits {
+		if strings.HasPrefix(h.Path, prefix) {
+			hits = append(hits, h)
+		}
+	}
+	return hits
+}
+
 func (t *Target) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.hitsMu.Lock()
+		t.hits = append(t.hits, Hit{Path: r.URL.Path, At: time.Now()})
+		t.hitsMu.Unlock()
 		t.requests.Add(1)
 		now := t.inFlight.Add(1)
 		for {
@@ -147,6 +202,9 @@ func (t *Target) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")
+	if ra := r.URL.Query().Get("retry_after"); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(http.StatusText(code)))
 }

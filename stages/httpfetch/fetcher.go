@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -210,44 +211,93 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duratio
 // counting them. Do holds its caller's slot for all of that. When ctx
 // is canceled, the request in flight or the wait before a retry ends at
 // once and the result is canceled.
+//
+// When ctx carries a hostsignal.Receiver, Do tells it of every 429 and
+// 503 (with the Retry-After), and waits before a retry at least as long
+// as it says req's host is paused: the retry respects the pause that the
+// host asked of everyone (the wait still counts against the budget). When
+// the Receiver is a hostsignal.Deferrer and the pause covers the wait, Do
+// offers it the retry instead of waiting: taken, it returns at once, and
+// a later Do with hostsignal.WithResume goes on from the attempts made,
+// within the same budget.
 func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result {
 	start := time.Now()
-	res := f.do(ctx, req, opts, timeout, start)
+	resume, resumed := hostsignal.ResumeFrom(ctx)
+	if resumed {
+		start = resume.Start
+	}
+	res := f.do(ctx, req, opts, timeout, start, resume)
 	res.URL, res.FetchedAt = req.URL, start.UTC()
 	res.Method = resultMethod(req, opts)
 	res.ElapsedMS = durationMS(time.Since(start))
 	return res
 }
 
-func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration, start time.Time) (res wire.Result) {
+// deferSlack is how much sooner than the wait a host's pause may end and
+// still take a deferred retry: the two are measured a moment apart.
+const deferSlack = 100 * time.Millisecond
+
+func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration,
+	start time.Time, resume hostsignal.Resume) (res wire.Result) {
 	s, err := f.resolve(req, opts)
 	if err != nil {
 		res.Error, res.Message = Classify(err)
 		return res
 	}
 	if err := ctx.Err(); err != nil {
+		if resume.Attempts > 0 {
+			return stoppedWaiting(resume.Last, resume.Attempts)
+		}
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
 		return res
 	}
 	deadline := start.Add(f.retry.budget(timeout))
-	for n := 1; ; n++ {
+	if resume.Attempts > 0 && time.Until(deadline) < timeout/2 {
+		return resume.Last // the wait for the host spent the budget: the last attempt stands
+	}
+	signals := hostsignal.From(ctx)
+	deferrer, _ := signals.(hostsignal.Deferrer)
+	for n := resume.Attempts + 1; ; n++ {
 		var retryAfter time.Duration
 		res, retryAfter = f.try(ctx, s, min(timeout, time.Until(deadline)))
 		res.Attempts = n
-		wait, again := f.retry.next(n, s.retryable(&res), retryAfter, time.Until(deadline), timeout)
+		retryable := s.retryable(&res)
+		hold := time.Duration(0)
+		if signals != nil {
+			if st := res.Status; res.Error == wire.ErrHTTP && (st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable) {
+				signals.SlowDown(ctx, req.URL, st, retryAfter)
+			}
+			if n <= f.retry.retries && retryable {
+				hold = signals.PausedFor(req.URL)
+			}
+		}
+		if hold > 0 && hold > retryAfter {
+			retryAfter = hold // the host's pause, as a Retry-After of its own
+		}
+		wait, again := f.retry.next(n, retryable, retryAfter, time.Until(deadline), timeout)
 		if !again {
 			return res
 		}
-		if !backoff.Sleep(ctx, wait) {
-			last := string(res.Error)
-			if res.Error == wire.ErrHTTP {
-				last = fmt.Sprintf("status %d", res.Status)
-			}
-			res.Error, res.Message = wire.ErrCanceled,
-				fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, last)
+		if deferrer != nil && hold > 0 && hold+deferSlack >= wait &&
+			deferrer.Defer(req.URL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: res}) {
 			return res
 		}
+		if !backoff.Sleep(ctx, wait) {
+			return stoppedWaiting(res, n)
+		}
 	}
+}
+
+// stoppedWaiting is the canceled result of a URL whose attempt n ended as
+// last and whose retry was waiting when the service stopped.
+func stoppedWaiting(last wire.Result, n int) wire.Result {
+	kind := string(last.Error)
+	if last.Error == wire.ErrHTTP {
+		kind = fmt.Sprintf("status %d", last.Status)
+	}
+	last.Error, last.Message = wire.ErrCanceled,
+		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
+	return last
 }
 
 // resultMethod is what a result says of its method: the method when it

@@ -180,18 +180,17 @@ func (s *spec) retryable(r *wire.Result) bool {
 // server echoed back.
 const redacted = "[credential]"
 
-// redact replaces in text every value of s's credential (as the server
-// may echo request headers back, in a body or a header) with
+// redact replaces in text every secret of s's credential (its values
+// whole, and their tokens and passwords: see Credential.Secrets), as the
+// server may echo request headers back, in a body or a header, with
 // "[credential]", so that no result shows it. It returns text itself
 // when there is nothing to replace.
 func (s *spec) redact(text []byte) []byte {
 	if s.cred == nil {
 		return text
 	}
-	values := s.cred.Values()
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // "Bearer x" before "x"
-	for _, value := range values {
-		if value != "" && bytes.Contains(text, []byte(value)) {
+	for _, value := range s.cred.Secrets() { // longest first: "Bearer x" before "x"
+		if bytes.Contains(text, []byte(value)) {
 			text = bytes.ReplaceAll(text, []byte(value), []byte(redacted))
 		}
 	}

@@ -453,3 +453,17 @@ func TestCredentialOnRedirect(t *testing.T) {
 		}
 	}
 }
+
+// A server that echoes only the token of an Authorization header (as
+// httpbin's /bearer does) does not put it in the result either.
+func TestCredentialTokenEchoedAloneIsRedacted(t *testing.T) {
+	host := newHost(t, "127.0.0.1:0", &seen{})
+	creds := mustCredentials(t, `{"api": {"hosts": ["`+host.Listener.Addr().String()+`"],
+		"headers": {"Authorization": "Bearer ${T}"}}}`)
+	f := newTestFetcher(t, Config{Policy: loopbackNet, Credentials: creds})
+	r := do(f, wire.Request{URL: host.URL + "/bearer", Credential: "api"}, nil)
+	data, _ := json.Marshal(r)
+	if r.Error != "" || r.Status != 200 || strings.Contains(string(data), secret) || !strings.Contains(string(r.Body), redacted) {
+		t.Errorf("/bearer echoed the token: %s", data)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
@@ -90,7 +91,17 @@ type FetchConfig struct {
 	MaxBatch    int           // URLs per batch at most; larger batches are rejected whole
 	Window      int           // per batch, URLs started but not yet published at most
 	MaxActive   int           // batches in progress at once
-	PerHost     int           // requests in flight to one host:port at most; 0: no cap
+	PerHost     int           // requests in flight to one host at most; 0: no cap
+
+	// Politeness per host (or registrable domain, with PerHostKey
+	// "domain"), in this replica: N replicas may each send this much.
+	PerHostRate   float64       // requests per second to one host at most (a token bucket); 0: no pace
+	PerHostBurst  int           // the bucket: requests a quiet host may get at once, at least 1
+	PerHostJitter float64       // 0 to 1: hold a host a random part, up to this fraction, of 1/PerHostRate after each request
+	PerHostKey    string        // what counts as one host: "host" (host:port) or "domain" (registrable domain)
+	MaxHostPause  time.Duration // a 429 or 503 with Retry-After pauses its host for every batch, up to this; 0: no pauses
+	Robots        bool          // obey robots.txt for every batch (a batch may ask with "robots": true)
+	RobotsTTL     time.Duration // how long a site's robots.txt is kept
 
 	MaxBody      int64  // body bytes kept per result; the rest is cut (or refused, with RefuseLarge)
 	RefuseLarge  bool   // fail bodies over MaxBody as too_large instead of cutting them
@@ -185,6 +196,7 @@ func Defaults() Config {
 			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
 			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,
+			PerHostBurst: 1, PerHostKey: "host", MaxHostPause: time.Minute, RobotsTTL: stages.DefaultRobotsTTL,
 		},
 		Storage: StorageConfig{
 			Replicas: 1, ResultsMaxAge: connectors.DefaultResultsMaxAge, MaxObject: httpfetch.DefaultMaxObject,

@@ -75,12 +75,16 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 	}
 }
 
-// --retries and its backoff flags through the service.
+// --retries and its backoff flags through the service. Every URL is on
+// one host, so host pauses are off: with them, the 429 asking for an hour
+// would pause the host, and so the other URLs' retries, for
+// MaxHostPause (see httpfetch.TestRetryWaitsOutTheHostPause).
 func TestRetriesEndToEnd(t *testing.T) {
 	natsURL, nc := startNATS(t)
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) {
 		c.Fetch.Retries, c.Fetch.RetryBase, c.Fetch.RetryMax = 2, 10*time.Millisecond, 20*time.Millisecond
+		c.Fetch.MaxHostPause = 0
 	})
 	flaky := func(key, fail, status, retryAfter string) string {
 		return h.URL("/flaky?" + url.Values{"key": {key}, "fail": {fail}, "status": {status}, "retry_after": {retryAfter}}.Encode())

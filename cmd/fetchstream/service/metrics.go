@@ -7,11 +7,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // metrics are the service's Prometheus series, all prefixed fetchstream_.
-// It is the fetch stage's Observer and the publisher's PublishObserver.
+// It is the fetch stage's Observer (and HostObserver) and the
+// publisher's PublishObserver.
 type metrics struct {
 	// plain counts for `nats micro stats`
 	batchCount, resultCount, failedCount, inFlightCount atomic.Int64
@@ -27,6 +29,7 @@ type metrics struct {
 	reconnects    prometheus.Counter
 	disconnects   prometheus.Counter
 	slowConsumer  prometheus.Counter
+	hosts         hostMetrics
 	// byOutcome holds each URL outcome's series, looked up once here
 	// rather than by label on every request; never written after newMetrics.
 	byOutcome map[wire.ErrorKind]outcomeSeries
@@ -66,8 +69,10 @@ func newMetrics() *metrics {
 		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_slow_consumer_events_total",
 			Help: "Times the client's pending limits overflowed and NATS dropped input messages for this process."}),
 	}
+	m.hosts = newHostMetrics()
 	m.registry.MustRegister(m.results, m.latency, m.inFlight, m.retries, m.batches, m.batchDuration,
 		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer,
+		m.hosts.paused, m.hosts.waiting, m.hosts.waited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.byOutcome = make(map[wire.ErrorKind]outcomeSeries, len(urlOutcomes))
 	for _, kind := range urlOutcomes {
@@ -129,11 +134,18 @@ type microStats struct {
 	Results  int64 `json:"results"`
 	Failed   int64 `json:"failed"`
 	InFlight int64 `json:"in_flight"`
+	// The hosts paused and the URLs waiting on their hosts at the last
+	// count (about once a second), with the hosts most waited on.
+	HostsPaused     int                  `json:"hosts_paused,omitempty"`
+	WaitingOnHosts  int                  `json:"waiting_on_hosts,omitempty"`
+	TopWaitingHosts []stages.HostWaiting `json:"top_waiting_hosts,omitempty"`
 }
 
 func (m *metrics) microStats() any {
+	hosts := m.hosts.last()
 	return microStats{Batches: m.batchCount.Load(), Results: m.resultCount.Load(),
-		Failed: m.failedCount.Load(), InFlight: m.inFlightCount.Load()}
+		Failed: m.failedCount.Load(), InFlight: m.inFlightCount.Load(),
+		HostsPaused: hosts.Paused, WaitingOnHosts: hosts.Waiting, TopWaitingHosts: hosts.Top}
 }
 
 func outcome(kind wire.ErrorKind) string {
@@ -166,6 +178,9 @@ func (m *metrics) RequestFinished(r *wire.Result) {
 	}
 	series.results.Inc()
 	series.latency.Observe(r.ElapsedMS / 1000)
+	if r.HostWaitMS > 0 {
+		m.hosts.waited.Add(r.HostWaitMS / 1000)
+	}
 }
 
 // BatchDone implements connectors.PublishObserver.

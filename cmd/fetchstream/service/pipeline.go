@@ -77,8 +77,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return fail(err)
 	}
 	built = append(built, decode)
-	fetch, err := stages.NewFetch(fetchCtx, fetcher, stages.FetchConfig{
-		Concurrency: cfg.Fetch.Concurrency, Window: cfg.Fetch.Window, MaxActive: cfg.Fetch.MaxActive, PerHost: cfg.Fetch.PerHost, Observer: m})
+	fetch, err := stages.NewFetch(fetchCtx, fetcher, cfg.Fetch.stageConfig(m))
 	if err != nil {
 		return fail(err)
 	}

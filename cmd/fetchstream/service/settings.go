@@ -2,6 +2,7 @@ package service
 
 import (
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 )
 
@@ -36,5 +37,16 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 		MaxRequestBody:  f.MaxRequestBody,
 		ResponseHeaders: f.ResponseHeaders,
 		Credentials:     f.Credentials,
+	}
+}
+
+// stageConfig is the fetch stage f describes, telling obs what it does.
+func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
+	return stages.FetchConfig{
+		Concurrency: f.Concurrency, Window: f.Window, MaxActive: f.MaxActive,
+		PerHost: f.PerHost, PerHostRate: f.PerHostRate, PerHostBurst: f.PerHostBurst, PerHostJitter: f.PerHostJitter,
+		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
+		Robots: f.Robots, RobotsTTL: f.RobotsTTL, RobotsUserAgent: f.UserAgent,
+		Observer: obs,
 	}
 }

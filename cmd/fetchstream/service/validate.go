@@ -3,12 +3,14 @@ package service
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -50,6 +52,18 @@ func validate(cfg *Config) error {
 		return fail("Fetch.MaxActive", "must be at least 1, got %d", f.MaxActive)
 	case f.PerHost < 0:
 		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
+	case f.PerHostRate < 0 || math.IsNaN(f.PerHostRate) || math.IsInf(f.PerHostRate, 0):
+		return fail("Fetch.PerHostRate", "must be a number of requests per second, 0 or more, got %g", f.PerHostRate)
+	case f.PerHostBurst < 1:
+		return fail("Fetch.PerHostBurst", "must be at least 1, got %d", f.PerHostBurst)
+	case !(f.PerHostJitter >= 0 && f.PerHostJitter <= 1):
+		return fail("Fetch.PerHostJitter", "must be from 0 to 1, got %g", f.PerHostJitter)
+	case f.PerHostKey != string(stages.HostKeyHost) && f.PerHostKey != string(stages.HostKeyDomain):
+		return fail("Fetch.PerHostKey", "must be host or domain, got %q", f.PerHostKey)
+	case f.MaxHostPause < 0:
+		return fail("Fetch.MaxHostPause", "must not be negative, got %s", f.MaxHostPause)
+	case f.RobotsTTL <= 0:
+		return fail("Fetch.RobotsTTL", "must be positive, got %s", f.RobotsTTL)
 	case f.MaxBody < 1:
 		return fail("Fetch.MaxBody", "must be at least 1 byte, got %d", f.MaxBody)
 	case f.MaxRedirects < 0:

@@ -16,6 +16,7 @@ package credentials
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"net/textproto"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -239,6 +241,45 @@ func (c *Credential) Values() []string {
 		values = append(values, vv...)
 	}
 	return values
+}
+
+// minSecret is the shortest part of a value that Secrets gives on its
+// own: shorter ones would blank out ordinary text where they happen to
+// occur, and are no secret worth the name.
+const minSecret = 4
+
+// Secrets is what a response must not show of the credential: each header
+// value whole, and the parts a server may echo on their own. For a value of
+// the form "<scheme> <token>" (Authorization: Bearer, Token, Basic...) the
+// token; for Basic, also the decoded "user:password" and the password.
+// Longest first, so that a replacement of the whole value goes before
+// that of its parts.
+func (c *Credential) Secrets() []string {
+	var secrets []string
+	add := func(s string) {
+		if len(s) >= minSecret && !slices.Contains(secrets, s) {
+			secrets = append(secrets, s)
+		}
+	}
+	for _, value := range c.Values() {
+		add(value)
+		scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
+		if !ok {
+			continue
+		}
+		token = strings.TrimSpace(token)
+		add(token)
+		if strings.EqualFold(scheme, "Basic") {
+			if decoded, err := base64.StdEncoding.DecodeString(token); err == nil {
+				add(string(decoded))
+				if _, password, ok := strings.Cut(string(decoded), ":"); ok {
+					add(password)
+				}
+			}
+		}
+	}
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	return secrets
 }
 
 // String names the credential without its values, so that printing one

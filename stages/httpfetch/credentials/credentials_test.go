@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -130,5 +131,34 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.json")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestCredentialSecrets(t *testing.T) {
+	set, err := Parse([]byte(`{
+		"bearer": {"hosts": ["a.example"], "headers": {"Authorization": "Bearer tok-123456"}},
+		"basic": {"hosts": ["a.example"], "headers": {"Authorization": "Basic dXNlcjpwYXNzd29yZA=="}},
+		"key": {"hosts": ["a.example"], "headers": {"X-Api-Key": "k-abcdef"}},
+		"short": {"hosts": ["a.example"], "headers": {"Authorization": "Token ab"}}
+	}`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"bearer", []string{"Bearer tok-123456", "tok-123456"}},
+		{"basic", []string{"Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA==", "user:password", "password"}},
+		{"key", []string{"k-abcdef"}},
+		{"short", []string{"Token ab"}}, // a two-byte token is not given on its own
+	} {
+		cred, ok := set.Lookup(c.name)
+		if !ok {
+			t.Fatalf("no credential %s", c.name)
+		}
+		if got := cred.Secrets(); !slices.Equal(got, c.want) {
+			t.Errorf("%s: Secrets() = %q, want %q (longest first)", c.name, got, c.want)
+		}
 	}
 }

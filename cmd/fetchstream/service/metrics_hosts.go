@@ -1,0 +1,72 @@
+package service
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// hostMetrics are the series of the per-host rules: what waits on hosts
+// now, as the fetch stage counts it about once a second, and the time
+// URLs waited on them in all.
+type hostMetrics struct {
+	paused  prometheus.Gauge
+	waiting prometheus.Gauge
+	waited  prometheus.Counter
+
+	mu    sync.Mutex
+	stats stages.HostStats
+}
+
+func newHostMetrics() hostMetrics {
+	return hostMetrics{
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fetchstream_hosts_paused",
+			Help: "Hosts paused now because they answered 429 or 503 with Retry-After (at most --max-host-pause each)."}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fetchstream_host_waiting_urls",
+			Help: "URLs waiting on their host now (its --per-host cap, --per-host-rate, a pause or robots.txt), without a slot."}),
+		waited: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_host_wait_seconds_total",
+			Help: "Time URLs waited on their hosts before their fetch began, summed (host_wait_ms in results)."}),
+	}
+}
+
+func (h *hostMetrics) last() stages.HostStats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stats
+}
+
+// Hosts implements stages.HostObserver.
+func (m *metrics) Hosts(s stages.HostStats) {
+	m.hosts.paused.Set(float64(s.Paused))
+	m.hosts.waiting.Set(float64(s.Waiting))
+	m.hosts.mu.Lock()
+	m.hosts.stats = s
+	m.hosts.mu.Unlock()
+}
+
+// Refused implements stages.HostObserver: a result made without a
+// request (robots_disallowed) counts as a result, not as a request.
+func (m *metrics) Refused(r *wire.Result) {
+	m.resultCount.Add(1)
+	m.failedCount.Add(1)
+	series, ok := m.byOutcome[r.Error]
+	if !ok {
+		series = m.outcomeSeries(r.Error)
+	}
+	series.results.Inc()
+	if r.HostWaitMS > 0 {
+		m.hosts.waited.Add(r.HostWaitMS / 1000)
+	}
+}
+
+// RequestDeferred implements stages.HostObserver: the URL's retry waits
+// for its host without a slot, so it is no longer in flight.
+func (m *metrics) RequestDeferred() {
+	m.inFlight.Dec()
+	m.inFlightCount.Add(-1)
+}
+
+var _ stages.HostObserver = (*metrics)(nil)

@@ -1,0 +1,89 @@
+package service
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// hostStats reads the host part of `nats micro stats fetchstream`.
+func hostStatsOf(t *testing.T, s *testService) microStats {
+	t.Helper()
+	subject, _ := micro.ControlSubject(micro.StatsVerb, "fetchstream", "")
+	msg, err := s.Conn().Request(subject, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats micro.Stats
+	var custom microStats
+	if err := json.Unmarshal(msg.Data, &stats); err != nil || len(stats.Endpoints) != 1 {
+		t.Fatalf("stats %s", msg.Data)
+	}
+	if err := json.Unmarshal(stats.Endpoints[0].Data, &custom); err != nil {
+		t.Fatalf("stats data %s", stats.Endpoints[0].Data)
+	}
+	return custom
+}
+
+// Through the service: a per-host rate and robots.txt, the URLs waiting on
+// the host shown in the metrics and in the micro stats' top hosts, and
+// host_wait_ms and robots_disallowed in the results.
+func TestPolitenessEndToEnd(t *testing.T) {
+	natsURL, nc := startNATS(t)
+	site := fetchtest.NewTarget(t)
+	site.SetRobots("User-agent: *\nDisallow: /private\n")
+	svc := start(t, natsURL, func(c *Config) {
+		c.Fetch.PerHostRate, c.Fetch.Robots, c.Ops.MetricsAddr = 4, true, "127.0.0.1:0"
+	})
+	ops := opsAddr(svc)
+	urls := append(slices.Repeat([]string{site.URL("/text")}, 12), site.URL("/private/x"))
+	replied := make(chan []wire.Result, 1)
+	go func() { replied <- requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(urls...)}) }()
+
+	host := strings.TrimPrefix(site.URL(""), "http://")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stats := hostStatsOf(t, svc)
+		if stats.WaitingOnHosts > 0 && len(stats.TopWaitingHosts) > 0 {
+			if top := stats.TopWaitingHosts[0]; top.Host != host || top.Waiting < 1 {
+				t.Errorf("top waiting host %+v, want %s", top, host)
+			}
+			if g := gauge(t, ops, "fetchstream_host_waiting_urls"); g < 1 {
+				t.Errorf("fetchstream_host_waiting_urls %v while the micro stats count %d", g, stats.WaitingOnHosts)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the micro stats never showed URLs waiting on the paced host")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var results []wire.Result
+	select {
+	case results = <-replied:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no reply")
+	}
+	if r := results[12]; r.Error != wire.ErrRobotsDisallowed {
+		t.Errorf("the disallowed URL: %q %s, want robots_disallowed", r.Error, r.Message)
+	}
+	if n := len(site.Hits("/private")); n != 0 {
+		t.Errorf("%d requests to the disallowed path", n)
+	}
+	if r := results[11]; !r.OK() || r.HostWaitMS < 1000 {
+		t.Errorf("the 12th URL at 4 per second: %q, host_wait_ms %v; want ok after more than a second's wait", r.Error, r.HostWaitMS)
+	}
+	if got := gauge(t, ops, `fetchstream_results_total{outcome="robots_disallowed"}`); got != 1 {
+		t.Errorf("robots_disallowed results counted %v, want 1", got)
+	}
+	if got := gauge(t, ops, "fetchstream_host_wait_seconds_total"); got < 1 {
+		t.Errorf("fetchstream_host_wait_seconds_total %v, want the waits summed", got)
+	}
+}

@@ -1,0 +1,88 @@
+package stages
+
+import (
+	"strconv"
+	"time"
+)
+
+// gated reports whether job's URLs go through gates: when any per-host
+// rule is on, for the stage or for the job.
+func (s *scheduler) gated(job *Job) bool {
+	c := s.cfg
+	return c.PerHost > 0 || c.PerHostRate > 0 || c.MaxHostPause > 0 || job.PerHostRate > 0 || s.obeysRobots(job)
+}
+
+func (s *scheduler) obeysRobots(job *Job) bool {
+	return s.startRobots != nil && (s.cfg.Robots || job.Robots)
+}
+
+func hostGateKey(key string) string { return "host " + key }
+
+// attach puts each of b's URLs in a lane: one per host key (and, with
+// robots.txt, per site), with its gates.
+func (s *scheduler) attach(b *batchState) {
+	job := b.job
+	robots := s.obeysRobots(job)
+	flowRate := 0.0
+	if r := job.PerHostRate; r > 0 && (s.cfg.PerHostRate <= 0 || r < s.cfg.PerHostRate) {
+		flowRate = r // it may lower the stage's rate, never raise it
+	}
+	byKey := map[string]*lane{}
+	b.laneOf = make([]*lane, len(job.Requests))
+	for i := range job.Requests {
+		key, origin := targetKeys(job.url(i), s.cfg.PerHostKey)
+		laneKey := key
+		if robots {
+			laneKey += " " + origin
+		}
+		l := byKey[laneKey]
+		if l == nil {
+			l = &lane{batch: b, heapAt: -1}
+			if key != "" { // no host: it fails without a request, so nothing holds it
+				l.gates = append(l.gates, s.hostGate(key))
+				if robots {
+					l.robots = s.robotsGate(origin)
+					l.gates = append(l.gates, l.robots)
+				}
+				if flowRate > 0 {
+					l.gates = append(l.gates, s.flowGate(job.Flow, key, flowRate))
+				}
+			}
+			for _, g := range l.gates {
+				g.refs++
+			}
+			byKey[laneKey] = l
+			b.lanes = append(b.lanes, l)
+		}
+		b.laneOf[i] = l
+	}
+}
+
+func (s *scheduler) gate(key string, create func(*gate)) *gate {
+	g := s.gates[key]
+	if g == nil {
+		g = &gate{key: key, factor: 1}
+		create(g)
+		s.gates[key] = g
+	}
+	return g
+}
+
+// hostGate is the host's cap and pace, and where its pauses go.
+func (s *scheduler) hostGate(key string) *gate {
+	return s.gate(hostGateKey(key), func(g *gate) {
+		g.limit = s.cfg.PerHost
+		g.setPace(time.Now(), s.cfg.PerHostRate, s.cfg.PerHostBurst, s.cfg.PerHostJitter)
+	})
+}
+
+// robotsGate holds a site's URLs until its robots.txt is in, then paces
+// them by its Crawl-delay.
+func (s *scheduler) robotsGate(origin string) *gate {
+	return s.gate("robots "+origin, func(g *gate) { g.robots = &robotsEntry{origin: origin} })
+}
+
+// flowGate is a flow's own, lower pace for one host.
+func (s *scheduler) flowGate(flow, key string, r float64) *gate {
+	return s.gate("flow "+strconv.Quote(flow)+" "+key, func(g *gate) { g.setPace(time.Now(), r, 1, 0) })
+}
