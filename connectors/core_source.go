@@ -2,14 +2,18 @@
 // go-streams Sources and Sinks: CoreSource reads batches from a core NATS
 // queue group (at-most-once), JetStreamSource from a durable JetStream
 // pull consumer (at-least-once), and Publisher publishes results,
-// summaries and replies and settles the input once they are out.
+// summaries and replies (one message, or streamed: see
+// wire.HeaderReplyStream) and settles the input once they are out.
+// EnsureResultsStream keeps results and summaries in a stream, each once
+// per Nats-Msg-Id; ObjectStore keeps bodies over the inline cap in an
+// Object Store bucket. Every stream and bucket they create takes a
+// replica count, for a NATS cluster.
 package connectors
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +22,6 @@ import (
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/wire"
 )
 
 // ErrConfig is wrapped by the errors of connector constructors.
@@ -110,17 +113,21 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 }
 
 func (s *CoreSource) handle(m *nats.Msg) {
-	s.offer(&stages.Inbound{Data: m.Data, HeaderID: headerID(m.Header), Reply: m.Reply, Received: time.Now()})
+	in := inbound(m.Data, m.Header, m.Reply)
+	in.Received = time.Now()
+	s.offer(in)
 }
 
 // offer emits in, blocking while the pipeline is busy; once the source has
-// closed, in is dropped.
-func (s *CoreSource) offer(in *stages.Inbound) {
+// closed, in is dropped and offer returns false.
+func (s *CoreSource) offer(in *stages.Inbound) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if !s.closed {
 		s.out <- in
+		return true
 	}
+	return false
 }
 
 // Out returns the output channel, closed by the source.
@@ -150,17 +157,4 @@ func (s *CoreSource) Ready() error {
 		return fmt.Errorf("%w: the subscription is draining or closed", ErrNotReady)
 	}
 	return nil
-}
-
-// headerID finds the batch id header, whatever case the client gave it.
-func headerID(h nats.Header) string {
-	if v := h.Get(wire.HeaderBatchID); v != "" {
-		return v
-	}
-	for k, v := range h {
-		if strings.EqualFold(k, wire.HeaderBatchID) && len(v) > 0 {
-			return v[0]
-		}
-	}
-	return ""
 }

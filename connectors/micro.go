@@ -25,11 +25,28 @@ type MicroConfig struct {
 	Stats func() any
 }
 
+// MicroInlet is a source the micro endpoint's requests can join:
+// *CoreSource and *JetStreamSource.
+type MicroInlet interface {
+	// offer emits in, blocking while the pipeline is busy; it returns
+	// false when the source has closed and in was not taken.
+	offer(in *stages.Inbound) bool
+}
+
+var (
+	_ MicroInlet = (*CoreSource)(nil)
+	_ MicroInlet = (*JetStreamSource)(nil)
+)
+
 // RegisterMicro adds the micro service with its "fetch" endpoint, whose
 // requests go into source's output like messages from the input subject.
-// It returns once the server has the service's subscriptions. Stop the
-// returned service before the source closes.
-func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Service, error) {
+// A request is a direct request-reply in either mode: at most once, with
+// nothing to settle (in JetStream mode it does not go through the stream,
+// so a worker that dies with it loses it; the caller's request times out).
+// A request that comes once the source has closed is answered with a 503
+// micro error. It returns once the server has the service's
+// subscriptions. Stop the returned service before the source closes.
+func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Service, error) {
 	if cfg.Subject == "" || cfg.Name == "" {
 		return nil, fmt.Errorf("%w: micro service needs a name and a subject", ErrConfig)
 	}
@@ -48,8 +65,11 @@ func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Se
 		return nil, fmt.Errorf("register micro service: %w", err)
 	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
-		source.offer(&stages.Inbound{Data: req.Data(), HeaderID: headerID(nats.Header(req.Headers())),
-			Reply: req.Reply(), Received: time.Now()})
+		in := inbound(req.Data(), nats.Header(req.Headers()), req.Reply())
+		in.Received = time.Now()
+		if !source.offer(in) {
+			_ = req.Error("503", "fetchstream is shutting down; try again", nil)
+		}
 	})
 	if err := svc.AddEndpoint("fetch", handler, micro.WithEndpointSubject(cfg.Subject),
 		micro.WithEndpointMetadata(map[string]string{"format": "batch in (see the service's request_format), ordered JSON array of results out"})); err != nil {

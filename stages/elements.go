@@ -38,8 +38,11 @@ type Inbound struct {
 	Data     []byte
 	HeaderID string // the Fetch-Batch-Id header, if any
 	Reply    string // reply subject for request-reply; empty if none
-	Received time.Time
-	Settle   Settler // nil for messages that need no settling
+	// ReplyStream asks for a streamed reply (see wire.HeaderReplyStream)
+	// instead of one message with every result.
+	ReplyStream bool
+	Received    time.Time
+	Settle      Settler // nil for messages that need no settling
 }
 
 // Job is a decoded batch on its way through the fetch stage. Err is set
@@ -67,6 +70,7 @@ type Job struct {
 	PerHostRate float64
 	Robots      bool
 	Reply       string
+	ReplyStream bool // stream the reply: a message per result, then the summary
 	Start       time.Time
 	Settle      Settler
 	Err         *BatchError

@@ -43,6 +43,16 @@ func TestNewValidatesConfig(t *testing.T) {
 			"must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got 1"},
 		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxAckPending = true, 10 }, "JetStream.MaxAckPending",
 			"(10) must be at least Fetch.MaxActive+2 (258), what one replica takes"},
+		{func(c *Config) { c.Storage.Replicas = 0 }, "Storage.Replicas", "must be from 1 to 5, got 0"},
+		{func(c *Config) { c.Storage.Replicas = 6 }, "Storage.Replicas", "must be from 1 to 5, got 6"},
+		{func(c *Config) { c.Storage.ResultsStream = "fetch.results" }, "Storage.ResultsStream",
+			`"fetch.results": a stream name has no spaces, dots, '*', '>', '/' or '\'`},
+		{func(c *Config) { c.Storage.ResultsStream, c.Storage.ResultsMaxAge = "R", 0 }, "Storage.ResultsMaxAge", "must be at least 1s, got 0s"},
+		{func(c *Config) { c.Storage.ObjectStore = "bodies.big" }, "Storage.ObjectStore",
+			`"bodies.big": a bucket name has only letters, digits, '-' and '_'`},
+		{func(c *Config) { c.Storage.ObjectTTL = -time.Second }, "Storage.ObjectTTL", "must not be negative, got -1s"},
+		{func(c *Config) { c.Storage.ObjectStore, c.Storage.MaxObject = "bodies", 1000 }, "Storage.MaxObject",
+			"(1000) must be above Fetch.MaxBody (262144): bodies over the inline cap go to the object store"},
 	} {
 		cfg := Defaults()
 		tc.edit(&cfg)

@@ -1,0 +1,54 @@
+package connectors
+
+import (
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// inbound builds what a source emits for one message: the batch id
+// header, and where and how to reply. The wire.HeaderReplyTo header wins
+// over the message's own reply subject (a stream keeps headers, not reply
+// subjects); a reply subject that is not a plain subject (wildcards,
+// spaces, empty tokens) is ignored, so a batch cannot make the service
+// publish to a wildcard.
+func inbound(data []byte, h nats.Header, reply string) *stages.Inbound {
+	if to := header(h, wire.HeaderReplyTo); to != "" {
+		reply = to
+	}
+	if !plainSubject(reply) {
+		reply = ""
+	}
+	return &stages.Inbound{Data: data, HeaderID: header(h, wire.HeaderBatchID), Reply: reply,
+		ReplyStream: strings.EqualFold(header(h, wire.HeaderReplyStream), "true")}
+}
+
+// header finds a header's first value, whatever case the client gave its name.
+func header(h nats.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// plainSubject reports whether s is a subject one may publish to:
+// non-empty dot-separated tokens, no wildcard, no white space.
+func plainSubject(s string) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n") {
+		return false
+	}
+	for token := range strings.SplitSeq(s, ".") {
+		if token == "" || token == "*" || token == ">" {
+			return false
+		}
+	}
+	return true
+}
