@@ -2,14 +2,18 @@
 // go-streams Sources and Sinks: CoreSource reads batches from a core NATS
 // queue group (at-most-once), JetStreamSource from a durable JetStream
 // pull consumer (at-least-once), and Publisher publishes results,
-// summaries and replies and settles the input once they are out.
+// summaries and replies (one message, or streamed: see
+// wire.HeaderReplyStream) and settles the input once they are out.
+// EnsureResultsStream keeps results and summaries in a stream, each once
+// per Nats-Msg-Id; ObjectStore keeps bodies over the inline cap in an
+// Object Store bucket. Every stream and bucket they create takes a
+// replica count, for a NATS cluster.
 package connectors
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +22,6 @@ import (
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/wire"
 )
 
 // ErrConfig is wrapped by the errors of connector constructors.
@@ -50,6 +53,7 @@ type CoreSourceConfig struct {
 // closed).
 type CoreSource struct {
 	nc       *nats.Conn
+	subject  string
 	sub      *nats.Subscription
 	out      chan any
 	draining atomic.Bool
@@ -79,7 +83,7 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 	if cfg.Subject == "" {
 		return nil, fmt.Errorf("%w: empty input subject", ErrConfig)
 	}
-	s := &CoreSource{nc: nc, out: make(chan any)}
+	s := &CoreSource{nc: nc, subject: cfg.Subject, out: make(chan any)}
 	sub, err := nc.QueueSubscribe(cfg.Subject, cfg.Queue, s.handle)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
@@ -155,9 +159,11 @@ func (s *CoreSource) stopFeeders() {
 }
 
 func (s *CoreSource) handle(m *nats.Msg) {
+	in := inbound(m.Data, m.Header, m.Reply, s.subject)
+	in.Received = time.Now()
 	// Never refused: the subscription's own messages are all delivered
 	// before its drain ends, and the source closes only after that.
-	s.offer(&stages.Inbound{Data: m.Data, HeaderID: headerID(m.Header), Reply: m.Reply, Received: time.Now()})
+	s.offer(in)
 }
 
 // awaitFeeders returns once no feeder offer is under way and none has
@@ -198,6 +204,8 @@ func (s *CoreSource) offer(in *stages.Inbound) bool {
 	return true
 }
 
+func (s *CoreSource) input() string { return s.subject }
+
 // Out returns the output channel, closed by the source.
 func (s *CoreSource) Out() <-chan any { return s.out }
 
@@ -225,17 +233,4 @@ func (s *CoreSource) Ready() error {
 		return fmt.Errorf("%w: the subscription is draining or closed", ErrNotReady)
 	}
 	return nil
-}
-
-// headerID finds the batch id header, whatever case the client gave it.
-func headerID(h nats.Header) string {
-	if v := h.Get(wire.HeaderBatchID); v != "" {
-		return v
-	}
-	for k, v := range h {
-		if strings.EqualFold(k, wire.HeaderBatchID) && len(v) > 0 {
-			return v[0]
-		}
-	}
-	return ""
 }

@@ -31,6 +31,10 @@ type ConsumerSetup struct {
 	AckWait       time.Duration // for a created consumer; the existing one's otherwise
 	MaxDeliver    int           // for a created consumer; -1: unlimited
 	MaxAckPending int           // for a created consumer; across all replicas
+	// Replicas is the created stream's replica count (0 means 1; 3 on a
+	// three-node cluster, so that losing a node loses no batch). The
+	// consumer is created with the stream's count: it follows its stream.
+	Replicas int
 }
 
 func (c ConsumerSetup) validate() error {
@@ -44,7 +48,35 @@ func (c ConsumerSetup) validate() error {
 	case c.MaxAckPending < 1:
 		return fmt.Errorf("%w: max ack pending must be at least 1, got %d", ErrConfig, c.MaxAckPending)
 	}
+	return validReplicas(c.Replicas)
+}
+
+// MaxReplicas is the most replicas JetStream keeps of a stream.
+const MaxReplicas = 5
+
+func validReplicas(n int) error {
+	if n < 0 || n > MaxReplicas {
+		return fmt.Errorf("%w: replicas must be from 1 to %d, got %d", ErrConfig, MaxReplicas, n)
+	}
 	return nil
+}
+
+// ensureConsumerRetrying is ensureConsumer, tried again with backoff
+// while it fails for a reason that may pass (no JetStream leader elected
+// yet, a node of the cluster restarting) until ctx ends. A consumer or
+// stream fetchstream cannot work with (ErrConfig), and a server without
+// JetStream, fail at once.
+func ensureConsumerRetrying(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
+	pause := newPauses(100*time.Millisecond, 2*time.Second)
+	for {
+		cons, info, err := ensureConsumer(ctx, js, c, log)
+		if err == nil || errors.Is(err, ErrConfig) || ctx.Err() != nil ||
+			errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return cons, info, err
+		}
+		log.Warn("setting up the JetStream input failed; retrying", "stream", c.Stream, "durable", c.Durable, "err", err)
+		pause.sleep(ctx)
+	}
 }
 
 // ensureConsumer finds the stream and consumer, or creates them. Two
@@ -93,16 +125,19 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, 
 			Subjects:    []string{c.Subject},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
+			Replicas:    max(c.Replicas, 1),
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			stream, err = js.Stream(ctx, c.Stream)
 		} else if err == nil {
-			log.Info("created JetStream stream", "stream", c.Stream, "subject", c.Subject, "retention", "workqueue")
+			log.Info("created JetStream stream", "stream", c.Stream, "subject", c.Subject, "retention", "workqueue",
+				"replicas", max(c.Replicas, 1))
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("JetStream stream %q: %w", c.Stream, err)
 	}
+	warnReplicas(log, c.Stream, stream.CachedInfo().Config.Replicas, c.Replicas)
 	owner, err := js.StreamNameBySubject(ctx, c.Subject)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):

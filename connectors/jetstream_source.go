@@ -14,6 +14,7 @@ import (
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/stages"
+
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -80,6 +81,13 @@ type JetStreamSource struct {
 	idle       chan struct{} // closed once the intake is done and nothing is held
 	pollCancel context.CancelFunc
 
+	// offers guards out against the micro endpoint's sends (offer): the
+	// intake closes stopOffers, which ends a blocked offer, then takes
+	// the write lock to close out.
+	offers     sync.RWMutex
+	outClosed  bool
+	stopOffers chan struct{}
+
 	draining  atomic.Bool
 	lastErr   atomic.Pointer[error]
 	acked     atomic.Int64
@@ -118,7 +126,7 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cons, info, err := ensureConsumer(setupCtx, js, cfg.ConsumerSetup, cfg.Logger)
+	cons, info, err := ensureConsumerRetrying(setupCtx, js, cfg.ConsumerSetup, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +138,7 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 		maxDeliver: info.Config.MaxDeliver,
 		held:       map[*jsSettler]struct{}{},
 		idle:       make(chan struct{}),
+		stopOffers: make(chan struct{}),
 	}
 	for range cfg.MaxPending {
 		s.slots <- struct{}{}
@@ -146,6 +155,8 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 		"dead_letter", cfg.DeadLetter.Subject())
 	return s, nil
 }
+
+func (s *JetStreamSource) input() string { return s.cfg.Subject }
 
 // Out returns the output channel, closed by the source.
 func (s *JetStreamSource) Out() <-chan any { return s.out }
@@ -283,14 +294,14 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 	s.mu.Lock()
 	s.held[st] = struct{}{}
 	s.mu.Unlock()
-	id := headerID(msg.Headers())
-	if id == "" {
+	in := inbound(msg.Data(), msg.Headers(), "", s.cfg.Subject)
+	if in.HeaderID == "" {
 		// Stable across redeliveries, unlike an id made up by the decoder,
 		// so results can be deduplicated on (batch_id, index).
-		id = fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream)
+		in.HeaderID = fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream)
 	}
-	in := &stages.Inbound{Data: msg.Data(), HeaderID: id, Received: time.Now(), Settle: st}
-	if s.maxDeliver > 0 && meta.NumDelivered >= uint64(s.maxDeliver) {
+	in.Received, in.Settle = time.Now(), st
+	if s.maxDeliver > 0 && meta.NumDelivered >= uint64(s.maxDeliver) && in.Reject == nil {
 		// Not fetched: the pipeline gives it a summary, and settling it as
 		// rejected dead-letters it, beside the intake rather than in it.
 		in.Reject = &stages.BatchError{Kind: wire.ErrMaxDeliver, Message: fmt.Sprintf(
@@ -310,12 +321,33 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 
 func (s *JetStreamSource) finishIntake() {
 	s.draining.Store(true)
+	close(s.stopOffers)
+	s.offers.Lock()
+	s.outClosed = true
 	close(s.out)
+	s.offers.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.intakeDone = true
 	if len(s.held) == 0 {
 		close(s.idle)
+	}
+}
+
+// offer emits a batch that came outside the stream (a micro request:
+// nothing to settle), blocking while the pipeline is busy; it returns
+// false once the intake has stopped.
+func (s *JetStreamSource) offer(in *stages.Inbound) bool {
+	s.offers.RLock()
+	defer s.offers.RUnlock()
+	if s.outClosed {
+		return false
+	}
+	select {
+	case s.out <- in:
+		return true
+	case <-s.stopOffers:
+		return false
 	}
 }
 

@@ -32,16 +32,43 @@ type MicroConfig struct {
 	Stats func() any
 }
 
+// MicroInlet is a source the micro endpoint's requests can join:
+// *CoreSource and *JetStreamSource.
+type MicroInlet interface {
+	// offer emits in, blocking while the pipeline is busy; it returns
+	// false when the source has closed and in was not taken.
+	offer(in *stages.Inbound) bool
+	// input is the subject the source reads batches from.
+	input() string
+}
+
+// fedInlet is a MicroInlet that stops the micro service itself as it
+// closes, and waits for the requests it took (*CoreSource).
+type fedInlet interface {
+	MicroInlet
+	feed(in *stages.Inbound) bool   // offer, tracked as a feeder's
+	attach(stop func() error) error // stop is called first when the source closes
+}
+
+var (
+	_ MicroInlet = (*CoreSource)(nil)
+	_ MicroInlet = (*JetStreamSource)(nil)
+	_ fedInlet   = (*CoreSource)(nil)
+)
+
 // RegisterMicro adds the micro service with its "fetch" endpoint, whose
 // requests go into source's output like messages from the input subject.
-// It returns once the server has the service's subscriptions. The source
-// stops the service when it closes, and closes only once the endpoint
-// has handed over the requests it took (none for feederQuiet), so they
-// reach the pipeline and get their reply; one that comes later still
-// (the source has closed) is answered at once with a 503 error saying to
-// send it again, never left without a reply. Stopping the service
-// earlier is allowed.
-func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Service, error) {
+// A request is a direct request-reply in either mode: at most once, with
+// nothing to settle (in JetStream mode it does not go through the stream,
+// so a worker that dies with it loses it; the caller's request times out).
+// It returns once the server has the service's subscriptions. A
+// *CoreSource stops the service when it closes, and closes only once the
+// endpoint has handed over the requests it took (none for feederQuiet),
+// so they reach the pipeline and get their reply; stop it before a
+// *JetStreamSource closes. A request that comes once the source has
+// closed is answered at once with a 503 micro error saying to send it
+// again, never left without a reply.
+func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Service, error) {
 	if cfg.Subject == "" || cfg.Name == "" {
 		return nil, fmt.Errorf("%w: micro service needs a name and a subject", ErrConfig)
 	}
@@ -62,9 +89,15 @@ func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Se
 	if err != nil {
 		return nil, fmt.Errorf("register micro service: %w", err)
 	}
+	offer := source.offer
+	fed, isFed := source.(fedInlet)
+	if isFed {
+		offer = fed.feed
+	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
-		if !source.feed(&stages.Inbound{Data: req.Data(), HeaderID: headerID(nats.Header(req.Headers())),
-			Reply: req.Reply(), Received: time.Now()}) {
+		in := inbound(req.Data(), nats.Header(req.Headers()), req.Reply(), cfg.Subject, source.input())
+		in.Received = time.Now()
+		if !offer(in) {
 			_ = req.Error("503", "fetchstream is shutting down: send the batch again", nil)
 		}
 	})
@@ -84,9 +117,11 @@ func RegisterMicro(nc *nats.Conn, source *CoreSource, cfg MicroConfig) (micro.Se
 		_ = svc.Stop()
 		return nil, fmt.Errorf("add micro endpoint: %w", err)
 	}
-	if err := source.attach(svc.Stop); err != nil {
-		_ = svc.Stop()
-		return nil, fmt.Errorf("register micro service: %w", err)
+	if isFed {
+		if err := fed.attach(svc.Stop); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("register micro service: %w", err)
+		}
 	}
 	// The service's subscriptions are only sent; once the server has them,
 	// a request made after this returns finds a responder.

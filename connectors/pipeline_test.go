@@ -3,6 +3,7 @@ package connectors_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/reugn/go-streams"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -66,4 +68,36 @@ func nextSummary(t *testing.T, sub *nats.Subscription) wire.Summary {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// A batch whose reply would come back on the input (Fetch-Reply-To names
+// a subject the source reads) is refused with a summary that says so, and
+// nothing is published on the input: no loop.
+func TestReplyToTheInputIsRefused(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: "in.*", Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := &okFetcher{}
+	chain(t, context.Background(), nc, src, fetcher)
+	summaries, _ := nc.SubscribeSync("batches")
+	_ = nc.Flush()
+	if err := nc.PublishMsg(&nats.Msg{Subject: "in.a", Data: []byte("http://x/"),
+		Header: nats.Header{wire.HeaderBatchID: {"loop"}, wire.HeaderReplyTo: {"in.b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := nextSummary(t, summaries)
+	if s.BatchID != "loop" || s.Error != wire.ErrInvalidBatch || !strings.Contains(s.Message, `the reply subject "in.b" is one the service reads batches from ("in.*")`) {
+		t.Errorf("summary %+v, want invalid_batch naming the reply subject", s)
+	}
+	if m, err := summaries.NextMsg(500 * time.Millisecond); err == nil {
+		t.Errorf("a second summary %s: the reply came back as a batch", m.Data)
+	}
+	if n := fetcher.fetches.Load(); n != 0 {
+		t.Errorf("%d fetches, want none", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,19 +93,26 @@ type Publisher struct {
 	jobs     map[*stages.Job]*jobOut
 	settling sync.WaitGroup
 	flushes  flushGroup // flushes before settling, shared by batches settling together
-	log      *slog.Logger
-	debug    bool    // log each result (checked once: the hot path pays nothing otherwise)
-	inDone   *jobOut // the batch whose Done is being handled, for a panic's recovery
+	// replyHeld and replyPeak count the bytes one-message replies hold
+	// (see gather), for Stats.
+	replyHeld, replyPeak atomic.Int64
+	log                  *slog.Logger
+	debug                bool    // log each result (checked once: the hot path pays nothing otherwise)
+	inDone               *jobOut // the batch whose Done is being handled, for a panic's recovery
 }
 
 // jobOut is what the publisher keeps about a batch between its first
 // result and its summary.
 type jobOut struct {
-	reply   *bytes.Buffer
-	acks    *batchAcks // publishes awaiting stream acks; nil if none
-	flush   bool       // something went out as core NATS: flush before settling
-	failed  int        // publishes that failed outright
-	settles bool       // the batch has a Settler
+	// reply gathers a one-message reply's results while they still fit
+	// in one message; once they cannot, it is dropped and replyTooLarge
+	// set, and the batch holds nothing more for its reply.
+	reply         *bytes.Buffer
+	replyTooLarge bool
+	acks          *batchAcks // publishes awaiting stream acks; nil if none
+	flush         bool       // something went out as core NATS: flush before settling
+	failed        int        // publishes that failed outright
+	settles       bool       // the batch has a Settler
 	// reconnects is the client's reconnect count at the batch's first
 	// publish: a core publish written before a reconnect may have been lost
 	// on the wire, and a flush after it cannot tell.
@@ -220,7 +228,22 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
 	}
-	if job.Reply == "" {
+	switch {
+	case job.Reply == "":
+	case job.ReplyStream:
+		p.sendReply(&nats.Msg{Subject: job.Reply, Data: e.Data,
+			Header: nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartResult}}})
+	default:
+		p.gather(jo, e.Data)
+	}
+}
+
+// gather appends a result to the batch's one-message reply while the
+// reply, closed with ']', still fits in one message. Once it cannot, the
+// reply is settled as too large and what it held is let go: a batch holds
+// at most one message's worth of reply, whatever its size.
+func (p *Publisher) gather(jo *jobOut, data []byte) {
+	if jo.replyTooLarge {
 		return
 	}
 	if jo.reply == nil {
@@ -229,13 +252,48 @@ func (p *Publisher) result(e *stages.Encoded) {
 	} else {
 		jo.reply.WriteByte(',')
 	}
-	jo.reply.Write(e.Data)
+	if int64(jo.reply.Len()+len(data)+1) > p.nc.MaxPayload() {
+		jo.reply.Truncate(jo.reply.Len() - 1) // the separator, not counted yet
+		p.dropReply(jo)
+		jo.replyTooLarge = true
+		return
+	}
+	jo.reply.Write(data)
+	held := p.replyHeld.Add(int64(len(data) + 1)) // with its separator
+	for {
+		peak := p.replyPeak.Load()
+		if held <= peak || p.replyPeak.CompareAndSwap(peak, held) {
+			return
+		}
+	}
+}
+
+// dropReply lets go of what the batch's one-message reply holds.
+func (p *Publisher) dropReply(jo *jobOut) {
+	if jo.reply != nil {
+		p.replyHeld.Add(-int64(jo.reply.Len()))
+		jo.reply = nil
+	}
+}
+
+// PublisherStats says what a Publisher holds for replies.
+type PublisherStats struct {
+	// ReplyBytesHeld is what one-message replies hold now, across batches;
+	// ReplyBytesPeak the most they held at once. A batch holds at most the
+	// max payload.
+	ReplyBytesHeld, ReplyBytesPeak int64
+}
+
+// Stats returns what the publisher holds now and held at most.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{ReplyBytesHeld: p.replyHeld.Load(), ReplyBytesPeak: p.replyPeak.Load()}
 }
 
 func (p *Publisher) batchDone(d *stages.Done) {
 	job, s := d.Job, d.Summary
 	jo := p.jobOut(job)
 	delete(p.jobs, job)
+	defer p.dropReply(jo)
 	p.inDone = jo // for a panic's recovery, in handle, which clears it
 	if len(jo.recast) > 0 {
 		stages.RecastAsUnexpected(&s, jo.recast)
@@ -259,7 +317,7 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		p.publish(jo, msg, p.cfg.BatchesStream != "")
 		jo.summarySent = true
 		if job.Reply != "" {
-			p.reply(d, jo.reply)
+			p.reply(d, jo)
 		}
 		jo.replied = true
 		attrs := []any{"batch_id", s.BatchID, "count", s.Count, "ok", s.OK, "failed", s.Failed, "elapsed_ms", s.ElapsedMS}
@@ -321,7 +379,7 @@ func (p *Publisher) recover(element, v any) {
 		}
 		if job.Reply != "" && !jo.replied {
 			jo.replied = true
-			p.safely(jo, func() { p.reply(e, jo.reply) })
+			p.safely(jo, func() { p.reply(e, jo) })
 		}
 		if job.Settle != nil && !jo.settling {
 			jo.settling = true
@@ -377,23 +435,32 @@ func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject er
 	}
 }
 
-// reply answers a request-reply batch with its results, or with the
-// summary when there are none or they would not fit in one message.
-func (p *Publisher) reply(d *stages.Done, buf *bytes.Buffer) {
-	data := d.Data
+// reply ends a request-reply batch. A streamed reply ends with the
+// summary. A one-message reply is the JSON array of the results, or the
+// summary when there are none (a rejected batch), or, when they did not
+// fit in one message, the summary settled as reply_too_large.
+func (p *Publisher) reply(d *stages.Done, jo *jobOut) {
+	msg := &nats.Msg{Subject: d.Job.Reply, Data: d.Data}
 	switch {
-	case buf == nil:
-	case int64(buf.Len()+1) > p.nc.MaxPayload():
+	case d.Job.ReplyStream:
+		msg.Header = nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartSummary}}
+	case jo.replyTooLarge:
 		s := d.Summary
 		s.Error, s.Message = wire.ErrReplyTooLarge, fmt.Sprintf(
-			"the %d results do not fit in one %d-byte message; read them on %s", s.Count, p.nc.MaxPayload(), p.cfg.Results)
-		data, _ = json.Marshal(&s)
-	default:
-		buf.WriteByte(']')
-		data = buf.Bytes()
+			"the %d results do not fit in one %d-byte message; read them on %s, or ask for a streamed reply (header %s: true)",
+			s.Count, p.nc.MaxPayload(), p.cfg.Results, wire.HeaderReplyStream)
+		msg.Data, _ = json.Marshal(&s)
+	case jo.reply != nil:
+		msg.Data = append(jo.reply.Bytes(), ']')
 	}
-	if err := p.send(&nats.Msg{Subject: d.Job.Reply, Data: data}, nil); err != nil {
-		p.log.Error("reply failed", "subject", d.Job.Reply, "bytes", len(data), "err", err)
+	p.sendReply(msg)
+}
+
+// sendReply publishes one reply message, as core NATS: a reply is for
+// whoever waits on it now, and its loss does not hold back the batch.
+func (p *Publisher) sendReply(msg *nats.Msg) {
+	if err := p.send(msg, nil); err != nil {
+		p.log.Error("reply failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 	}
 }
 

@@ -48,7 +48,7 @@ func NewDecode(cfg DecodeConfig) (*flow.Map[*Inbound, *Job], error) {
 }
 
 func (c DecodeConfig) decode(in *Inbound) *Job {
-	job := &Job{Reply: in.Reply, Start: in.Received, Settle: in.Settle}
+	job := &Job{Reply: in.Reply, ReplyStream: in.Reply != "" && in.ReplyStream, Start: in.Received, Settle: in.Settle}
 	if job.Start.IsZero() {
 		job.Start = time.Now()
 	}

@@ -38,8 +38,11 @@ type Inbound struct {
 	Data     []byte
 	HeaderID string // the Fetch-Batch-Id header, if any
 	Reply    string // reply subject for request-reply; empty if none
-	Received time.Time
-	Settle   Settler // nil for messages that need no settling
+	// ReplyStream asks for a streamed reply (see wire.HeaderReplyStream)
+	// instead of one message with every result.
+	ReplyStream bool
+	Received    time.Time
+	Settle      Settler // nil for messages that need no settling
 	// Reject, when set, marks a message the source will not have fetched
 	// (a JetStream batch on its last delivery): it is decoded only for its
 	// id and count, and ends as a rejected job, with a summary, settled
@@ -72,6 +75,7 @@ type Job struct {
 	PerHostRate float64
 	Robots      bool
 	Reply       string
+	ReplyStream bool // stream the reply: a message per result, then the summary
 	Start       time.Time
 	Settle      Settler
 	Err         *BatchError

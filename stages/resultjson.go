@@ -79,6 +79,12 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 	if r.BodySHA256 != "" {
 		dst = jsontext.AppendString(append(dst, `,"body_sha256":`...), r.BodySHA256)
 	}
+	if o := r.BodyObject; o != nil {
+		dst = jsontext.AppendString(append(dst, `,"body_object":{"bucket":`...), o.Bucket)
+		dst = jsontext.AppendString(append(dst, `,"name":`...), o.Name)
+		dst = strconv.AppendInt(append(dst, `,"size":`...), o.Size, 10)
+		dst = append(jsontext.AppendString(append(dst, `,"sha256":`...), o.SHA256), '}')
+	}
 	if r.HostWaitMS != 0 {
 		dst = appendFloat(append(dst, `,"host_wait_ms":`...), r.HostWaitMS)
 	}

@@ -53,6 +53,9 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			r.Body, _ = httpfetch.EmbedBody([]byte(`{ "a" : [1, 2, {"b": "c d"}], "e": null }`), "application/json", httpfetch.BodyAuto)
 		}
+		if rng.IntN(4) == 0 {
+			r.BodyObject = &wire.BodyObject{Bucket: pick(trickyStrings), Name: pick(trickyStrings), Size: rng.Int64N(1 << 26), SHA256: "cd34"}
+		}
 		if rng.IntN(2) == 0 {
 			r.Method, r.RemoteAddr, r.BodyCharset = pick([]string{"POST", "HEAD"}), "127.0.0.1:8080", pick(trickyStrings)
 			r.Headers = map[string]string{pick(trickyStrings): pick(trickyStrings), "etag": pick(trickyStrings), "location": pick(trickyStrings)}

@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"container/heap"
 	"slices"
 	"time"
 
@@ -27,19 +28,25 @@ import (
 // and paces them by its Crawl-delay; a batch's own lower rate is a gate of
 // its flow. A URL that its gates hold waits here, parked in its lane,
 // never in a worker; other URLs of its batch (within the window) and of
-// other batches go on. A grant costs a pass over the flows (as without
-// gates) plus, amortized, O(log) per URL for its lane: no window is
-// scanned per slot (BenchmarkSchedulerNext).
+// other batches go on.
+//
+// Cost: the flows that may start something are a min-heap by pass (ties
+// to the one served longest ago), so a grant is O(log flows) plus,
+// amortized, O(log) per URL for its lane; a flow with nothing to start
+// leaves the heap until it is stirred, and no window is scanned per slot
+// (BenchmarkSchedulerNext: flat from 1 to 256 active batches).
 type scheduler struct {
 	cfg FetchConfig
 	// startRobots fetches a site's robots.txt in the background, or is nil
 	// when the fetcher cannot.
 	startRobots func(g *gate)
 
-	flows    []*flowState // in arrival order; scanned round-robin from cursor
+	flows    []*flowState // in arrival order
 	byKey    map[string]*flowState
-	cursor   int
-	vtime    uint64 // pass of the last grant
+	awake    flowHeap // the flows that are not dormant, by (pass, served)
+	served   uint64   // grants so far: a flow's served is this at its last grant
+	picks    uint64   // picks so far: a flow is looked at once per pick
+	vtime    uint64   // pass of the last grant
 	gates    map[string]*gate
 	timers   gateTimers
 	opened   []*gate // gates with room again and lanes to wake
@@ -48,25 +55,63 @@ type scheduler struct {
 
 // flowState is one fair-share unit: its batches in arrival order.
 //
-// A flow that the last pass found with nothing to start is dormant, and
-// passes skip it at the cost of a flag, until one of its batches may
-// start again: a lane of it woken or put back in its ready heap, a
-// completion (under its cap again), its window moving, a new batch.
-// So a grant costs a pass over the flows at a few nanoseconds for each
-// held one, not a check of each one's lanes.
+// A flow that a grant found with nothing to start is dormant: out of the
+// scheduler's heap, costing nothing per grant, until one of its batches
+// may start again (a lane of it woken or put back in its ready heap, a
+// completion under its cap again, its window moving, a new batch) and it
+// is stirred back in.
 type flowState struct {
 	key     string
 	batches []*batchState
 	pass    uint64
 	stride  uint64
-	dormant bool
+	served  uint64    // the scheduler's grant count at this flow's last grant (or arrival)
+	looked  uint64    // the pick that last looked at it
+	awake   *flowHeap // the heap it goes back into when stirred
+	index   int       // its place in awake; -1 while dormant
 }
 
-// stir makes the flow of b (if any) be looked at again by the next pass.
+// stir makes the flow of b (if any) be looked at again by the next grant.
 func (b *batchState) stir() {
 	if b.flow != nil {
-		b.flow.dormant = false
+		b.flow.wake()
 	}
+}
+
+// wake puts a dormant flow back into the heap; an awake one stays.
+func (f *flowState) wake() {
+	if f.index < 0 {
+		heap.Push(f.awake, f)
+	}
+}
+
+// flowHeap orders the awake flows by pass, then by how long ago each was
+// served, so that equal flows take turns.
+type flowHeap []*flowState
+
+func (h flowHeap) Len() int { return len(h) }
+func (h flowHeap) Less(i, j int) bool {
+	if h[i].pass != h[j].pass {
+		return h[i].pass < h[j].pass
+	}
+	return h[i].served < h[j].served
+}
+func (h flowHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *flowHeap) Push(x any) {
+	f := x.(*flowState)
+	f.index = len(*h)
+	*h = append(*h, f)
+}
+func (h *flowHeap) Pop() any {
+	old := *h
+	f := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	f.index = -1
+	return f
 }
 
 // grant is a URL the scheduler lets go: to a worker, or, when refused,
@@ -95,14 +140,14 @@ func (s *scheduler) add(b *batchState) {
 	stride := strideOf(b.job.Priority)
 	f := s.byKey[b.job.Flow]
 	if f == nil {
-		f = &flowState{key: b.job.Flow, pass: s.vtime, stride: stride}
+		f = &flowState{key: b.job.Flow, pass: s.vtime, stride: stride, served: s.served, awake: &s.awake, index: -1}
 		s.byKey[f.key] = f
 		s.flows = append(s.flows, f)
 	}
 	f.stride = min(f.stride, stride) // the flow's most urgent batch sets its share
 	f.batches = append(f.batches, b)
-	f.dormant = false
 	b.flow = f
+	f.wake()
 }
 
 func (s *scheduler) remove(b *batchState) {
@@ -122,14 +167,11 @@ func (s *scheduler) remove(b *batchState) {
 		return
 	}
 	delete(s.byKey, f.key)
+	if f.index >= 0 {
+		heap.Remove(&s.awake, f.index)
+	}
 	i := slices.Index(s.flows, f)
 	s.flows = slices.Delete(s.flows, i, i+1)
-	if i < s.cursor {
-		s.cursor--
-	}
-	if s.cursor >= len(s.flows) {
-		s.cursor = 0
-	}
 }
 
 // next picks the URL to start now and marks it started, or returns
@@ -145,21 +187,22 @@ func (s *scheduler) next(now time.Time) (g grant, ok bool) {
 	}
 }
 
-// pick is one pass of next over the flows.
+// pick grants a URL of the awake flow with the lowest pass that has one
+// to start; the flows it finds with nothing to start go dormant.
 func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
-	n := len(s.flows)
-	bestPos := -1
 	var (
 		best     *flowState
 		bestLane *lane
+		later    []*flowState // stirred again during this pick: awake for the next
 	)
-	for k := range n {
-		pos := (s.cursor + k) % n
-		f := s.flows[pos]
-		if f.dormant || best != nil && f.pass >= best.pass {
+	s.picks++
+	for best == nil && s.awake.Len() > 0 {
+		f := heap.Pop(&s.awake).(*flowState)
+		if f.looked == s.picks {
+			later = append(later, f)
 			continue
 		}
-		f.dormant = true // unless a batch has something to start
+		f.looked = s.picks
 		for _, candidate := range f.batches {
 			var l *lane
 			i := -1
@@ -169,18 +212,30 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 				l, i = candidate.nextInLane(s, s.cfg.Concurrency, now)
 			}
 			if i >= 0 {
-				g.batch, g.index, best, bestPos, bestLane = candidate, i, f, pos, l
-				f.dormant = false
+				g.batch, g.index, best, bestLane = candidate, i, f, l
 				break
 			}
 		}
+		if best == nil && f.index >= 0 { // looking stirred it back in
+			heap.Remove(&s.awake, f.index)
+			later = append(later, f)
+		}
+	}
+	for _, f := range later {
+		f.wake()
 	}
 	if best == nil {
 		return grant{}, false
 	}
-	s.cursor = (bestPos + 1) % n
 	s.vtime = max(s.vtime, best.pass)
 	best.pass = s.vtime + best.stride
+	s.served++
+	best.served = s.served
+	if best.index >= 0 {
+		heap.Fix(&s.awake, best.index)
+	} else {
+		heap.Push(&s.awake, best)
+	}
 	g.batch.start(g.index)
 	if l := bestLane; l != nil {
 		g.hostWait = l.pop(now)
@@ -252,7 +307,7 @@ func (s *scheduler) slowDown(sig hostSignal) {
 func (s *scheduler) stop() {
 	s.stopping = true
 	for _, f := range s.flows {
-		f.dormant = false
+		f.wake()
 	}
 	for _, g := range s.gates {
 		g.wake()

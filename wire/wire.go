@@ -23,6 +23,28 @@ const (
 	// HeaderBatchID names a batch sent as plain text or as a JSON array.
 	// A JSON object batch names itself with its "id" field, which wins.
 	HeaderBatchID = "Fetch-Batch-Id"
+
+	// HeaderReplyTo asks for a reply on the subject it names, once the
+	// batch is done: how request-reply works in JetStream mode, where a
+	// stream keeps a message's headers but not its reply subject. It works
+	// in core mode too, and wins over the message's reply subject. A
+	// subject with wildcards or spaces is ignored.
+	HeaderReplyTo = "Fetch-Reply-To"
+	// HeaderReplyStream set to "true" asks for a streamed reply: each
+	// result as its own message to the reply subject, in batch order, as
+	// soon as it is published, then the summary as the end marker. It
+	// serves batches whose results would not fit in one message. A batch
+	// redelivered after a worker died streams again from index 0.
+	HeaderReplyStream = "Fetch-Reply-Stream"
+	// HeaderReplyPart marks each message of a streamed reply:
+	// ReplyPartResult or ReplyPartSummary (the last).
+	HeaderReplyPart = "Fetch-Reply-Part"
+)
+
+// Values of HeaderReplyPart.
+const (
+	ReplyPartResult  = "result"
+	ReplyPartSummary = "summary"
 )
 
 // ErrorKind is the closed set of reasons a URL (or a whole batch) failed.
@@ -172,6 +194,10 @@ type Result struct {
 	// Headers) show "[credential]" instead.
 	BodyBytes  int64  `json:"body_bytes,omitempty"`
 	BodySHA256 string `json:"body_sha256,omitempty"`
+	// BodyObject says where the body went when it was over the inline cap
+	// and the service keeps such bodies in an Object Store bucket: Body is
+	// then absent, and BodyBytes and BodySHA256 describe the whole body.
+	BodyObject *BodyObject `json:"body_object,omitempty"`
 
 	// HostWaitMS is how long the URL waited for its host before its fetch
 	// began: for the host's pace (per-host rate, Crawl-delay), for a pause
@@ -185,6 +211,16 @@ type Result struct {
 	FetchedAt time.Time `json:"fetched_at,omitzero"`
 	// ElapsedMS is the URL's wall time: every attempt and every wait.
 	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// BodyObject names a body kept in a JetStream Object Store bucket, under
+// its SHA-256 (so a body fetched twice is stored once): `nats object get
+// BUCKET NAME` fetches it. The bucket's TTL bounds how long it stays.
+type BodyObject struct {
+	Bucket string `json:"bucket"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // hex, as BodySHA256
 }
 
 // Timing is the net/http/httptrace breakdown of the last request a result

@@ -32,15 +32,15 @@ var bothModes = []struct {
 
 // kill -9 a JetStream worker in the middle of a loadtest.Load and start another:
 // every (batch, index) gets a result. Duplicates reach core subscribers;
-// a stream on the output subjects stores each result once (Nats-Msg-Id).
+// the results stream the workers create (--results-stream) stores each
+// result and each summary once (Nats-Msg-Id), and nothing else.
 func TestKillNineMidLoadLosesNothingWithJetStream(t *testing.T) {
 	t.Parallel()
 	url, nc := startNATS(t)
 	js, _ := jetstream.New(nc)
-	loadtest.CreateOutputStream(t, js)
 	target := fetchtest.NewTarget(t)
 	got := loadtest.Collect(t, nc)
-	args := []string{"--jetstream", "--ack-wait", "3s", "--concurrency", "8", "--max-active", "4"}
+	args := []string{"--jetstream", "--ack-wait", "3s", "--concurrency", "8", "--max-active", "4", "--results-stream", "RESULTS"}
 	a := startProc(t, "worker A", url, args...)
 	l := loadtest.Delays(target, 40, 10)
 	loadtest.PublishJS(t, js, l, 0, l.Batches)
@@ -77,6 +77,22 @@ func TestKillNineMidLoadLosesNothingWithJetStream(t *testing.T) {
 	if len(stored) != l.Size() || storedCount != l.Size() {
 		t.Errorf("output stream holds %d results, %d distinct; want each of the %d once", storedCount, len(stored), l.Size())
 	}
+	if n := streamMessages(t, js, "RESULTS"); n != uint64(l.Size()+l.Batches) {
+		t.Errorf("results stream holds %d messages, want exactly %d results and %d summaries", n, l.Size(), l.Batches)
+	}
+}
+
+func streamMessages(t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
 }
 
 // SIGTERM while a batch of slow URLs is in flight: all its results come

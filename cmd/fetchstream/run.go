@@ -67,6 +67,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.Var((*prefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once")
 	registerDurability(fs, c, &d)
+	registerStorage(fs, c, &d)
 	fs.DurationVar(&c.PublishLinger, "publish-linger", d.PublishLinger, "under load, how long results may wait to be written to NATS together (one system call per run instead of one per result); 0: publish each at once")
 	fs.StringVar(&r.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&r.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -102,6 +103,17 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 	fs.StringVar(&j.DeadLetter, "dead-letter", d.JetStream.DeadLetter, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
 	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")
 	fs.Var((*byteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
+}
+
+// registerStorage binds the flags of what the service keeps in JetStream.
+func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
+	st := &c.Storage
+	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store): 3 on a three-node NATS cluster, so that losing a node loses nothing; existing ones keep theirs")
+	fs.StringVar(&st.ResultsStream, "results-stream", d.Storage.ResultsStream, "keep results and summaries in this stream over --out and --batches-subject, created if absent, each once per Nats-Msg-Id (with --jetstream a batch is acked only once the stream has them); empty: none")
+	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
+	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
+	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
+	fs.Var((*byteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
 }
 
 // config is the service's Config with the NATS connection flags in it.

@@ -103,12 +103,23 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration) (res 
 
 // readBody reads at most maxBody decoded bytes (so a gzip bomb stops at
 // the cap), records their count and SHA-256, and embeds them as the body
-// mode says, or fails the result as too_large under RefuseLarge.
+// mode says. A body over the cap goes to the BodyStore when there is one,
+// it is at most MaxObject and no credential was sent (see storeBody);
+// otherwise it is cut, or
+// fails the result as too_large under RefuseLarge.
 func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration, st *attemptState, s *spec) {
 	body, truncated, err := readCapped(resp.Body, f.maxBody, st.buf[:0])
 	st.keepBuffer(body)
 	if err != nil {
 		f.fail(ctx, res, err, timeout)
+		return
+	}
+	// readCapped read one byte past the cap to know the body goes on; it
+	// is still there, just past body's end, and belongs to the stored body.
+	// A body fetched with a credential is not stored: a stored body is not
+	// redacted (the credential's value may straddle its chunks), so it
+	// stays inline and cut, where redact sees all of it.
+	if truncated && f.objects != nil && s.cred == nil && f.storeBody(ctx, res, resp, body[:len(body)+1], timeout) {
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway

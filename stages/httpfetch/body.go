@@ -100,7 +100,8 @@ func looksJSON(contentType string) bool {
 
 // readCapped appends at most limit bytes of r to buf; truncated reports
 // that the body went on past them (the rest is left unread, so a slow,
-// endless or decompressing body costs no more than the cap).
+// endless or decompressing body costs no more than the cap). When
+// truncated, the one byte read past the cap is body[:limit+1][limit].
 func readCapped(r io.Reader, limit int64, buf []byte) (body []byte, truncated bool, err error) {
 	lr := io.LimitedReader{R: r, N: limit + 1}
 	body = buf

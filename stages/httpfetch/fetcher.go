@@ -47,6 +47,14 @@ type Config struct {
 	// result says body_truncated, or, with RefuseLarge, fails as too_large.
 	MaxBody     int64
 	RefuseLarge bool
+	// Objects, if set, keeps bodies over MaxBody and up to MaxObject
+	// decoded bytes (0 means DefaultMaxObject): the result then carries
+	// body_object instead of the body. A body over MaxObject is cut (or
+	// refused) as without a store, after what was read of it is thrown away.
+	// A body fetched with a credential is never stored (it could not be
+	// redacted): it is cut inline.
+	Objects   BodyStore
+	MaxObject int64
 	// BodyMode says which bodies results carry; "" is BodyAuto.
 	BodyMode BodyMode
 	// MaxRedirects is how many redirects a request may follow.
@@ -82,6 +90,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
 	case c.MaxBody < 0:
 		return fmt.Errorf("%w: max body must not be negative, got %d", ErrConfig, c.MaxBody)
+	case c.MaxObject < 0 || (c.Objects != nil && c.MaxObject != 0 && c.MaxObject <= c.MaxBody):
+		return fmt.Errorf("%w: max object must be above max body (%d), got %d", ErrConfig, c.MaxBody, c.MaxObject)
 	case c.MaxRedirects < 0:
 		return fmt.Errorf("%w: max redirects must not be negative, got %d", ErrConfig, c.MaxRedirects)
 	case c.Retries < 0 || c.Retries > MaxRetries:
@@ -109,6 +119,8 @@ type Fetcher struct {
 	client      *http.Client
 	maxBody     int64
 	refuseLarge bool
+	objects     BodyStore
+	maxObject   int64
 	bodyMode    BodyMode
 	retry       retryPolicy
 	header      http.Header // a plain GET's, read-only: see spec.newRequest
@@ -160,6 +172,8 @@ func New(cfg Config) (*Fetcher, error) {
 		client:      client,
 		maxBody:     cfg.MaxBody,
 		refuseLarge: cfg.RefuseLarge,
+		objects:     cfg.Objects,
+		maxObject:   cmp.Or(cfg.MaxObject, DefaultMaxObject),
 		bodyMode:    bodyMode,
 		retry:       retryPolicy{retries: cfg.Retries, base: cfg.RetryBase, max: cfg.RetryMax},
 		header:      http.Header{"User-Agent": {ua}},

@@ -15,9 +15,10 @@
 // ID, published in order; results come back in the whole list's order
 // whatever the order in which the service finishes the batches.
 //
-// Results and summaries are read through one Go channel fed by the two
-// subscriptions, so they keep the order the server delivers them in: a
-// batch's summary comes after its results. The client never waits
+// Each batch asks for a streamed reply (wire.HeaderReplyTo and
+// wire.HeaderReplyStream) to an inbox of the publish's own, in core and
+// JetStream mode alike: its results come there in order, then its
+// summary, whatever the batch's size, and no other client's results do. The client never waits
 // forever: the context bounds every call, WithWaitTimeout bounds the wait
 // for results, a slow consumer (NATS dropped messages for this client)
 // ends the wait with ErrSlowConsumer, and a wait with no sign of a service
@@ -79,6 +80,9 @@ type Option func(*Client) error
 
 // WithSubjects sets the input, results and batches subjects (default
 // wire.DefaultInSubject, DefaultResultsSubject, DefaultBatchesSubject).
+// Only the input subject is used now: results come back as streamed
+// replies to the client's inbox; results and batches are checked and
+// kept so that callers need not change.
 func WithSubjects(in, results, batches string) Option {
 	return func(c *Client) error {
 		if in == "" || results == "" || batches == "" {
@@ -130,8 +134,8 @@ func WithWaitTimeout(d time.Duration) Option {
 // WithBuffer sets how many results and summaries the client holds for
 // each publish before NATS drops them (default DefaultBuffer). It bounds
 // what is held between the connection and the reader; a reader that
-// falls further behind gets ErrSlowConsumer. Every message on the results
-// subject counts, other clients' included.
+// falls further behind gets ErrSlowConsumer. Only the publish's own
+// batches' replies count.
 func WithBuffer(messages int) Option {
 	return func(c *Client) error {
 		if messages < 1 {

@@ -115,12 +115,9 @@ func (s *Stream) missing(id string, got, count int) error {
 // dropped returns ErrSlowConsumer, wrapped with the counts, if NATS has
 // dropped messages of either subscription.
 func (s *Stream) dropped() error {
-	for i, sub := range s.subs {
-		if n, err := sub.Dropped(); err == nil && n > 0 {
-			subject := []string{s.c.results, s.c.batches}[i]
-			return fmt.Errorf("%w: %d messages of %s dropped (buffer of %d; read faster or raise WithBuffer)",
-				ErrSlowConsumer, n, subject, cap(s.msgs))
-		}
+	if n, err := s.sub.Dropped(); err == nil && n > 0 {
+		return fmt.Errorf("%w: %d messages of the reply inbox dropped (buffer of %d; read faster or raise WithBuffer)",
+			ErrSlowConsumer, n, cap(s.msgs))
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func (c *Client) Publish(ctx context.Context, b wire.Batch) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.send(ctx, parts); err != nil {
+	if err := c.send(ctx, parts, s.inbox); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (c *Client) Send(ctx context.Context, b wire.Batch) ([]wire.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.send(ctx, parts); err != nil {
+	if err := c.send(ctx, parts, ""); err != nil {
 		return nil, err
 	}
 	out := make([]wire.Batch, len(parts))
@@ -74,14 +74,20 @@ func (c *Client) prepare(b wire.Batch) ([]part, error) {
 	return split(b, c.maxBatch, c.nc.MaxPayload()-headerRoom)
 }
 
-func (c *Client) send(ctx context.Context, parts []part) error {
+// send publishes the batches, each asking for a streamed reply to inbox
+// unless it is "".
+func (c *Client) send(ctx context.Context, parts []part, inbox string) error {
 	stream, err := c.inputStream(ctx)
 	if err != nil {
 		return err
 	}
+	var header nats.Header
+	if inbox != "" {
+		header = nats.Header{wire.HeaderReplyTo: {inbox}, wire.HeaderReplyStream: {"true"}}
+	}
 	if stream == "" {
 		for _, p := range parts {
-			if err := c.nc.Publish(c.in, p.data); err != nil {
+			if err := c.nc.PublishMsg(&nats.Msg{Subject: c.in, Data: p.data, Header: header}); err != nil {
 				return fmt.Errorf("publish batch %s: %w", p.batch.ID, err)
 			}
 		}
@@ -93,17 +99,17 @@ func (c *Client) send(ctx context.Context, parts []part) error {
 		return nil
 	}
 	for _, p := range parts {
-		if err := c.sendJetStream(ctx, stream, p.batch.ID, p.data); err != nil {
+		if err := c.sendJetStream(ctx, stream, p.batch.ID, p.data, header); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *Client) sendJetStream(ctx context.Context, stream, id string, data []byte) error {
+func (c *Client) sendJetStream(ctx context.Context, stream, id string, data []byte, header nats.Header) error {
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
-	ack, err := c.js.PublishMsg(ctx, &nats.Msg{Subject: c.in, Data: data},
+	ack, err := c.js.PublishMsg(ctx, &nats.Msg{Subject: c.in, Data: data, Header: header},
 		jetstream.WithMsgID(id), jetstream.WithExpectStream(stream))
 	if err != nil {
 		return fmt.Errorf("publish batch %s to stream %s: %w", id, stream, err)

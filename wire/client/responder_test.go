@@ -36,7 +36,8 @@ type responder struct {
 
 	mu       sync.Mutex
 	held     []wire.Batch
-	received []string // batch ids, in arrival order
+	received []string          // batch ids, in arrival order
+	replyTo  map[string]string // batch id → the Fetch-Reply-To it asked for
 }
 
 // startResponder subscribes r on a new connection to ns and waits until
@@ -61,6 +62,12 @@ func (r *responder) serve(m *nats.Msg) {
 		r.mu.Unlock()
 		r.publish(wire.DefaultBatchesSubject, wire.Summary{BatchID: "generated", Error: wire.ErrInvalidBatch, Message: err.Error()})
 		return
+	}
+	if to := m.Header.Get(wire.HeaderReplyTo); to != "" && m.Header.Get(wire.HeaderReplyStream) == "true" {
+		if r.replyTo == nil {
+			r.replyTo = map[string]string{}
+		}
+		r.replyTo[b.ID] = to
 	}
 	r.held = append(r.held, b)
 	if len(r.held) < r.hold {
@@ -112,9 +119,24 @@ func (r *responder) answer(b wire.Batch) {
 	r.publish(wire.DefaultBatchesSubject, sum)
 }
 
+// publish sends a result or summary on subject and, as the service
+// does, to the streamed reply its batch asked for, if any.
 func (r *responder) publish(subject string, v any) {
 	data, _ := json.Marshal(v)
 	_ = r.nc.Publish(subject, data)
+	id, part := "", wire.ReplyPartResult
+	switch v := v.(type) {
+	case wire.Result:
+		id = v.BatchID
+	case wire.Summary:
+		id, part = v.BatchID, wire.ReplyPartSummary
+	}
+	r.mu.Lock()
+	to := r.replyTo[id]
+	r.mu.Unlock()
+	if to != "" {
+		_ = r.nc.PublishMsg(&nats.Msg{Subject: to, Data: data, Header: nats.Header{wire.HeaderReplyPart: {part}}})
+	}
 }
 
 // batches returns the ids of the batches received so far, in order.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
@@ -22,11 +23,14 @@ import (
 // requests in flight and batches of at most 100 URLs (TestEndToEnd relies
 // on that). It returns once the service consumes; stop ends it and waits
 // until it has published what it took.
-func startService(natsURL string) (stop func(), err error) {
+func startService(natsURL string, change ...func(*service.Config)) (stop func(), err error) {
 	cfg := service.Defaults()
 	cfg.NATS.URL = natsURL
 	cfg.Fetch.AllowNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.Fetch.Concurrency, cfg.Fetch.MaxBatch = 8, 100
+	for _, f := range change {
+		f(&cfg)
+	}
 	svc, err := service.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
@@ -69,6 +73,11 @@ func startTarget() (url string, stop func()) {
 	mux.HandleFunc("GET /text", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, "hello")
+	})
+	mux.HandleFunc("GET /big/{kb}", func(w http.ResponseWriter, r *http.Request) {
+		kb, _ := strconv.Atoi(r.PathValue("kb"))
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, strings.Repeat("x", kb<<10))
 	})
 	mux.HandleFunc("GET /json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

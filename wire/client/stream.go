@@ -35,18 +35,22 @@ type Result struct {
 // next batch. Any other error ends the iteration: the context's error,
 // ErrWaitTimeout, ErrNoService (see WithNoServiceCheck), ErrSlowConsumer,
 // ErrIncomplete, or nats.ErrConnectionClosed. When the loop ends (all
-// done, break, or error) the subscriptions are gone. Memory: the client
+// done, break, or error) the subscription is gone. Memory: the client
 // holds the results that come ahead of their turn (the later batches of a
 // split list that the service finished first), up to the whole list, and
-// at most WithBuffer messages not yet read from NATS. Cost: a Stream
-// reads every message of the two subjects, other clients' too; it peeks
-// at each one's batch_id and decodes only its own.
+// at most WithBuffer messages not yet read from NATS. How: every batch
+// asks for a streamed reply to the Stream's own inbox (wire.HeaderReplyTo,
+// wire.HeaderReplyStream), in core and JetStream mode alike, so a Stream
+// reads only its own batches' results and summaries, of any size, and
+// none of other clients'. A batch redelivered after a replica died
+// streams again; its repeated results are ignored.
 type Stream struct {
 	c     *Client
 	parts []part
 	byID  map[string]int
 	msgs  chan *nats.Msg
-	subs  [2]*nats.Subscription // results, summaries
+	inbox string             // every batch's Fetch-Reply-To
+	sub   *nats.Subscription // on inbox
 	start time.Time
 
 	used      atomic.Bool
@@ -56,23 +60,21 @@ type Stream struct {
 	summaries []*wire.Summary // by part
 }
 
-// follow subscribes to results and summaries into one channel, so that
-// their relative order is the connection's, and waits until the server
-// has both subscriptions.
+// follow subscribes to an inbox of its own, where the service streams
+// each batch's reply (wire.HeaderReplyTo with wire.HeaderReplyStream): the
+// batch's results in order, then its summary, in the order the service
+// published them. It waits until the server has the subscription.
 func (c *Client) follow(ctx context.Context, parts []part) (*Stream, error) {
 	s := &Stream{c: c, parts: parts, byID: make(map[string]int, len(parts)),
-		msgs: make(chan *nats.Msg, c.buffer), summaries: make([]*wire.Summary, len(parts))}
+		msgs: make(chan *nats.Msg, c.buffer), summaries: make([]*wire.Summary, len(parts)), inbox: c.nc.NewInbox()}
 	for i, p := range parts {
 		s.byID[p.batch.ID] = i
 	}
-	for i, subject := range []string{c.results, c.batches} {
-		sub, err := c.nc.ChanSubscribe(subject, s.msgs)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("subscribe to %s: %w", subject, err)
-		}
-		s.subs[i] = sub
+	sub, err := c.nc.ChanSubscribe(s.inbox, s.msgs)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to the reply inbox: %w", err)
 	}
+	s.sub = sub
 	flushCtx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
 	if err := c.nc.FlushWithContext(flushCtx); err != nil {
@@ -115,10 +117,8 @@ func (s *Stream) Summaries() []wire.Summary {
 // Results loop has ended (which closes the stream itself).
 func (s *Stream) Close() {
 	s.closeOnce.Do(func() {
-		for _, sub := range s.subs {
-			if sub != nil {
-				_ = sub.Unsubscribe()
-			}
+		if s.sub != nil {
+			_ = s.sub.Unsubscribe()
 		}
 	})
 }
@@ -156,7 +156,7 @@ func (s *Stream) Results(ctx context.Context) iter.Seq2[Result, error] {
 				yield(Result{}, err)
 				return
 			}
-			if o.take(m.Data, m.Sub == s.subs[0]) {
+			if o.take(m.Data, m.Header.Get(wire.HeaderReplyPart) != wire.ReplyPartSummary) {
 				w.sawOwn()
 			}
 		}

@@ -45,6 +45,10 @@ func TestCompose(t *testing.T) {
 		{"three replicas share the batches", func(t *testing.T) { threeReplicas(t, s, nc, c) }},
 		{"after a NATS restart the replicas serve again", func(t *testing.T) { natsRestart(t, s, nc, c) }},
 		{"JetStream: a replica killed and NATS restarted mid-load lose nothing", func(t *testing.T) { jetStreamFailover(t, s, img, nc) }},
+		{"a three-node NATS cluster with R3 streams: a node killed mid-load loses nothing", func(t *testing.T) {
+			s.down() // its host ports and subnet go to the cluster project
+			clusterFailover(t, docker, root, project+"c", img)
+		}},
 	}
 	for _, phase := range phases {
 		if !t.Run(phase.name, phase.run) {

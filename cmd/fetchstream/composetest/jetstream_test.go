@@ -80,7 +80,7 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 	s.must(t, "restart", "nats")
 	waitConnected(t, nc, time.Minute)
 
-	seen := readCaptured(ctx, t, js, batches, 2*time.Minute)
+	seen := readCaptured(ctx, t, js, captureStream, batches, 2*time.Minute)
 	duplicates := 0
 	for _, b := range batches {
 		for i, item := range b.URLs {
@@ -134,7 +134,7 @@ func waitCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, n u
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		stream, err := js.Stream(ctx, captureStream)
+		stream, err := streamInfo(ctx, js, captureStream)
 		if err == nil && stream.CachedInfo().State.Msgs >= n {
 			return
 		}
@@ -150,17 +150,18 @@ type resultKey struct {
 	index int
 }
 
-// readCaptured reads the capture stream from the start until every URL
-// of batches has a result, or fails t after timeout. It returns every
-// result read, duplicates included, by batch and index.
-func readCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, batches []wire.Batch, timeout time.Duration) map[resultKey][]wire.Result {
+// readCaptured reads the stream from the start until every URL of
+// batches has a result, or fails t after timeout. It returns every
+// result read, duplicates included, by batch and index; messages that
+// are not results of batches (summaries) are skipped.
+func readCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string, batches []wire.Batch, timeout time.Duration) map[resultKey][]wire.Result {
 	t.Helper()
 	want, ours := 0, make(map[string]bool, len(batches))
 	for _, b := range batches {
 		want += len(b.URLs)
 		ours[b.ID] = true
 	}
-	cons, err := js.OrderedConsumer(ctx, captureStream, jetstream.OrderedConsumerConfig{})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{wire.DefaultResultsSubject}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func waitInputEmpty(ctx context.Context, t *testing.T, js jetstream.JetStream, t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		stream, err := js.Stream(ctx, inputStream)
+		stream, err := streamInfo(ctx, js, inputStream)
 		if err == nil && stream.CachedInfo().State.Msgs == 0 {
 			return
 		}
@@ -216,4 +217,12 @@ func waitInputEmpty(ctx context.Context, t *testing.T, js jetstream.JetStream, t
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// streamInfo asks for a stream's info within 5s: a request that went to a
+// node as it died gets no answer, and a wait must ask again, not hang.
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return js.Stream(ctx, name)
 }

@@ -21,7 +21,7 @@ const composeTimeout = 3 * time.Minute
 type stack struct {
 	t       *testing.T
 	docker  dockerEnv
-	file    string // the repository's docker-compose.yml
+	files   []string // the repository's docker-compose.yml, then overrides
 	project string
 	vars    map[string]string
 
@@ -34,10 +34,15 @@ var errRetryable = errors.New("host port or subnet taken")
 
 // startStack brings the project up (nats, target, one fetchstream) with
 // img, free loopback ports and a free subnet, and takes it down with its
-// volumes when t ends, logging what compose printed if t failed.
-func startStack(t *testing.T, docker dockerEnv, root, project string, img images) *stack {
+// volumes when t ends, logging what compose printed if t failed. The
+// overrides (file names in root, e.g. docker-compose.cluster.yml) are
+// applied over docker-compose.yml in order.
+func startStack(t *testing.T, docker dockerEnv, root, project string, img images, overrides ...string) *stack {
 	t.Helper()
-	s := &stack{t: t, docker: docker, file: filepath.Join(root, "docker-compose.yml"), project: project}
+	s := &stack{t: t, docker: docker, files: []string{filepath.Join(root, "docker-compose.yml")}, project: project}
+	for _, o := range overrides {
+		s.files = append(s.files, filepath.Join(root, o))
+	}
 	t.Cleanup(s.down)
 	var tried []string
 	for attempt := 1; ; attempt++ {
@@ -76,8 +81,12 @@ func (s *stack) compose(args ...string) (string, error) {
 	for k, v := range s.vars {
 		env = append(env, k+"="+v)
 	}
-	argv := append(slices.Clone(s.docker.compose[1:]), "-f", s.file, "-p", s.project)
-	return run(context.Background(), composeTimeout, env, filepath.Dir(s.file), s.docker.compose[0], append(argv, args...)...)
+	argv := slices.Clone(s.docker.compose[1:])
+	for _, f := range s.files {
+		argv = append(argv, "-f", f)
+	}
+	argv = append(argv, "-p", s.project)
+	return run(context.Background(), composeTimeout, env, filepath.Dir(s.files[0]), s.docker.compose[0], append(argv, args...)...)
 }
 
 // must runs a compose command and fails t if it fails.

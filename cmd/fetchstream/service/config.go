@@ -23,6 +23,7 @@ type Config struct {
 	Core      CoreConfig      // the input as a core NATS queue group (when JetStream.Enabled is false)
 	JetStream JetStreamConfig // the input as a durable JetStream consumer
 	Fetch     FetchConfig
+	Storage   StorageConfig // replicas, the results stream, the object store
 	Ops       OpsConfig
 
 	// ShutdownGrace is how long, once Run's context is canceled, batches
@@ -52,7 +53,7 @@ type SubjectsConfig struct {
 	In      string // batches arrive here; wildcards allowed
 	Out     string // results are published here
 	Batches string // batch summaries are published here
-	Micro   string // the NATS micro service's request-reply fetch endpoint (core mode)
+	Micro   string // the NATS micro service's request-reply fetch endpoint (both modes: a direct request, at most once)
 }
 
 // CoreConfig is the core NATS input: at-most-once, shared by a queue group.
@@ -134,6 +135,30 @@ type FetchConfig struct {
 	BlockedAdvice func(private bool) string
 }
 
+// StorageConfig is what the service keeps in JetStream, and how many
+// copies of it.
+type StorageConfig struct {
+	// Replicas is the replica count of every stream and bucket the service
+	// creates (the input stream, the results stream, the object store
+	// bucket): 1, or 3 on a three-node cluster so that losing a node loses
+	// nothing. At most connectors.MaxReplicas. Existing ones keep theirs.
+	Replicas int
+	// ResultsStream, if set, names a stream capturing Subjects.Out and
+	// Subjects.Batches, created if absent: results and summaries are kept
+	// there, each once per Nats-Msg-Id, for ResultsMaxAge. In JetStream
+	// mode a batch is acked only once the stream has acked them, and the
+	// duplicate window is JetStream.AckWait × JetStream.MaxDeliver.
+	ResultsStream string
+	ResultsMaxAge time.Duration
+	// ObjectStore, if set, names an Object Store bucket, created if absent
+	// with ObjectTTL (0: kept for ever): a body over Fetch.MaxBody and up
+	// to MaxObject is stored there under its SHA-256 and the result
+	// carries body_object instead of the body.
+	ObjectStore string
+	ObjectTTL   time.Duration
+	MaxObject   int64
+}
+
 // OpsConfig is the operations HTTP endpoint.
 type OpsConfig struct {
 	// MetricsAddr serves /metrics, /healthz and /readyz; empty: off,
@@ -172,6 +197,9 @@ func Defaults() Config {
 			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,
 			PerHostBurst: 1, PerHostKey: "host", MaxHostPause: time.Minute, RobotsTTL: stages.DefaultRobotsTTL,
+		},
+		Storage: StorageConfig{
+			Replicas: 1, ResultsMaxAge: connectors.DefaultResultsMaxAge, MaxObject: httpfetch.DefaultMaxObject,
 		},
 		ShutdownGrace: 30 * time.Second,
 		PublishLinger: 500 * time.Microsecond,

@@ -137,12 +137,14 @@ const RequestFormat = `text (one URL a line), a JSON array of URLs, or {"urls": 
 	`"follow_redirects": bool, "retry_on": [408|425|429|500|502|503|504], "retry_unsafe": bool}`
 
 // registerMicro makes the service discoverable as the NATS micro service
-// fetchstream, with a request-reply fetch endpoint feeding the core
-// source, with the input subject's pending limits. Core mode only: in
-// JetStream mode batches must come through the stream. The source stops
-// it as it closes (see connectors.RegisterMicro).
-func registerMicro(nc *nats.Conn, core *connectors.CoreSource, cfg *Config, m *metrics) (micro.Service, error) {
-	return connectors.RegisterMicro(nc, core, connectors.MicroConfig{
+// fetchstream, with a request-reply fetch endpoint feeding the source,
+// with the input subject's pending limits. In JetStream mode too, a
+// request is a direct request-reply beside the stream: at most once (a
+// replica that dies with it loses it; the caller times out). A core
+// source stops it as it closes (see connectors.RegisterMicro); stop it
+// before a JetStream source closes.
+func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *metrics) (micro.Service, error) {
+	return connectors.RegisterMicro(nc, source, connectors.MicroConfig{
 		Name: "fetchstream", Version: Version, Subject: cfg.Subjects.Micro, Queue: cfg.Core.Queue,
 		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
 		Metadata: map[string]string{"in": cfg.Subjects.In, "out": cfg.Subjects.Out, "batches": cfg.Subjects.Batches,
@@ -189,7 +191,7 @@ func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 		return nil, fmt.Errorf("dead-letter subject: %w", err)
 	}
 	return connectors.NewJetStreamSource(ctx, nc, connectors.JetStreamSourceConfig{
-		ConsumerSetup: cfg.JetStream.consumerSetup(cfg.Subjects.In),
+		ConsumerSetup: cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas),
 		MaxPending:    pullCredit(cfg.Fetch.MaxActive),
 		DeadLetter:    dead,
 		Logger:        log,

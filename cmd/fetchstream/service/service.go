@@ -166,8 +166,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer conn.close()
 	s.natsURL, s.nc = conn.url, conn.nc
-	s.credMu.Lock()
 	fetchCfg := s.cfg.Fetch.fetcherConfig()
+	if err := s.setUpStorage(ctx, conn.nc, &fetchCfg); err != nil {
+		return err
+	}
+	s.credMu.Lock()
 	fetchCfg.Credentials = s.credentials
 	fetcher, err := httpfetch.New(fetchCfg)
 	s.fetcher = fetcher
@@ -230,7 +233,7 @@ func (s *Service) serveOps(g *errgroup.Group, pipelineDone <-chan struct{}) erro
 	return nil
 }
 
-// consume registers the micro service (core mode) once the pipeline has
+// consume registers the micro service (in both modes) once the pipeline has
 // started, then says the service is running, and stops the micro service
 // when the intake ends.
 func (s *Service) consume(intake context.Context, nc *nats.Conn, started <-chan *pipeline) error {
@@ -240,13 +243,15 @@ func (s *Service) consume(intake context.Context, nc *nats.Conn, started <-chan 
 	case <-intake.Done():
 		return nil
 	}
-	if p.core != nil {
-		svc, err := registerMicro(nc, p.core, &s.cfg, s.metrics)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = svc.Stop() }()
+	var inlet connectors.MicroInlet = p.core
+	if p.jetStream != nil {
+		inlet = p.jetStream
 	}
+	svc, err := registerMicro(nc, inlet, &s.cfg, s.metrics)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = svc.Stop() }()
 	cfg := &s.cfg
 	s.log.Info("fetchstream running", "mode", p.mode(), "in", cfg.Subjects.In, "from", p.from(cfg), "out", cfg.Subjects.Out,
 		"batches", cfg.Subjects.Batches, "concurrency", cfg.Fetch.Concurrency, "timeout", cfg.Fetch.Timeout.String())

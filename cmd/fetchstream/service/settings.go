@@ -10,11 +10,13 @@ import (
 // most: what the fetch stage takes, and two waiting so it never idles.
 func pullCredit(maxActive int) int { return maxActive + 2 }
 
-// consumerSetup is the durable consumer j describes over the subject in.
-func (j *JetStreamConfig) consumerSetup(in string) connectors.ConsumerSetup {
+// consumerSetup is the durable consumer j describes over the subject in,
+// on a stream of the given replicas when it is created.
+func (j *JetStreamConfig) consumerSetup(in string, replicas int) connectors.ConsumerSetup {
 	return connectors.ConsumerSetup{
 		Stream: j.Stream, Subject: in, Durable: j.Durable,
 		AckWait: j.AckWait, MaxDeliver: j.MaxDeliver, MaxAckPending: j.MaxAckPending,
+		Replicas: replicas,
 	}
 }
 

@@ -115,6 +115,9 @@ func validate(cfg *Config) error {
 	if err := validateCore(&cfg.Core); err != nil {
 		return err
 	}
+	if err := validateStorage(&cfg.Storage, f.MaxBody); err != nil {
+		return err
+	}
 	if !cfg.JetStream.Enabled && cfg.Core.Queue == "" {
 		return fail("Core.Queue", "must not be empty: without a queue group every replica would fetch every batch")
 	}
@@ -185,6 +188,40 @@ func validateCore(c *CoreConfig) error {
 		return &ConfigError{"Core.PendingBytes", fmt.Sprintf("must be at least 1KiB, got %d", c.PendingBytes)}
 	}
 	return nil
+}
+
+func validateStorage(st *StorageConfig, maxBody int64) error {
+	fail := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case st.Replicas < 1 || st.Replicas > connectors.MaxReplicas:
+		return fail("Storage.Replicas", "must be from 1 to %d, got %d", connectors.MaxReplicas, st.Replicas)
+	case st.ResultsStream != "" && !validStreamName(st.ResultsStream):
+		return fail("Storage.ResultsStream", "%q: a stream name has no spaces, dots, '*', '>', '/' or '\\'", st.ResultsStream)
+	case st.ResultsStream != "" && st.ResultsMaxAge < time.Second:
+		return fail("Storage.ResultsMaxAge", "must be at least 1s, got %s", st.ResultsMaxAge)
+	case st.ObjectStore != "" && !validBucketName(st.ObjectStore):
+		return fail("Storage.ObjectStore", "%q: a bucket name has only letters, digits, '-' and '_'", st.ObjectStore)
+	case st.ObjectTTL < 0:
+		return fail("Storage.ObjectTTL", "must not be negative, got %s", st.ObjectTTL)
+	case st.ObjectStore != "" && st.MaxObject <= maxBody:
+		return fail("Storage.MaxObject", "(%d) must be above Fetch.MaxBody (%d): bodies over the inline cap go to the object store", st.MaxObject, maxBody)
+	}
+	return nil
+}
+
+func validStreamName(name string) bool {
+	return !strings.ContainsAny(name, " \t\r\n.*>/\\")
+}
+
+func validBucketName(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 func validateJetStream(j *JetStreamConfig, maxActive int) error {

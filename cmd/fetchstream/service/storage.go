@@ -1,0 +1,45 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
+)
+
+// setUpStorage finds or creates the results stream and the object store
+// bucket Config.Storage names, before the pipeline starts: the publisher
+// then finds the results subjects in a stream (and, in JetStream mode,
+// waits for its acks), and the fetcher gets the bucket for large bodies.
+func (s *Service) setUpStorage(ctx context.Context, nc *nats.Conn, fetcher *httpfetch.Config) error {
+	st := &s.cfg.Storage
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if st.ResultsStream != "" {
+		window := connectors.MinDuplicateWindow
+		if j := s.cfg.JetStream; j.Enabled {
+			window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, st.ResultsMaxAge)
+		}
+		err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
+			Name: st.ResultsStream, Subjects: []string{s.cfg.Subjects.Out, s.cfg.Subjects.Batches},
+			MaxAge: st.ResultsMaxAge, Duplicates: min(window, st.ResultsMaxAge), Replicas: st.Replicas,
+		}, s.log)
+		if err != nil {
+			return err
+		}
+	}
+	if st.ObjectStore != "" {
+		store, err := connectors.NewObjectStore(ctx, nc, connectors.ObjectStoreConfig{
+			Bucket: st.ObjectStore, TTL: st.ObjectTTL, Replicas: st.Replicas}, s.log)
+		if err != nil {
+			return err
+		}
+		fetcher.Objects, fetcher.MaxObject = store, st.MaxObject
+		s.log.Info("bodies over the inline cap go to the object store", "bucket", st.ObjectStore,
+			"max_body", fetcher.MaxBody, "max_object", st.MaxObject)
+	}
+	return nil
+}
