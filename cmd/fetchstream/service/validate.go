@@ -156,9 +156,6 @@ func validateLoops(cfg *Config) error {
 				"%q would receive %s %q: the service would read %s as batches, in a loop", in, o.field, o.subject, o.what)}
 		}
 	}
-	if cfg.JetStream.Enabled {
-		return nil // no micro service
-	}
 	if connectors.SubjectsCollide(in, microSubjects) {
 		return &ConfigError{Field: "Subjects.In", Problem: fmt.Sprintf(
 			"%q would receive the NATS micro service's requests (%s) as batches", in, microSubjects)}

@@ -69,6 +69,10 @@ func TestNewValidatesConfig(t *testing.T) {
 			`">" would receive Subjects.Out "fetch.results": the service would read its own results as batches, in a loop`},
 		{func(c *Config) { c.Subjects.In = "$SRV.*" }, "Subjects.In",
 			`"$SRV.*" would receive the NATS micro service's requests ($SRV.>) as batches`},
+		{func(c *Config) { c.JetStream.Enabled, c.Subjects.In = true, "$SRV.x" }, "Subjects.In",
+			`"$SRV.x" would receive the NATS micro service's requests ($SRV.>) as batches`},
+		{func(c *Config) { c.JetStream.Enabled, c.Subjects.Micro = true, "fetch.urls" }, "Subjects.In",
+			`"fetch.urls" would receive Subjects.Micro "fetch.urls": each request would be fetched twice`},
 		{func(c *Config) { c.Subjects.In = "fetchstream.*" }, "Subjects.In",
 			`"fetchstream.*" would receive Subjects.Micro "fetchstream.fetch": each request would be fetched twice`},
 		{func(c *Config) { c.Subjects.Micro = "fetch.batches" }, "Subjects.Micro",
@@ -85,14 +89,13 @@ func TestNewValidatesConfig(t *testing.T) {
 	if _, err := New(Defaults(), nil); err != nil {
 		t.Errorf("Defaults refused: %v", err)
 	}
-	// Subjects that only look alike are fine; so is $SRV under JetStream,
-	// where no micro service registers, and a dead letter in core mode.
+	// Subjects that only look alike are fine; so is a dead letter in core
+	// mode, where there are none.
 	for _, edit := range []func(*Config){
 		func(c *Config) { c.Subjects.In = "fetch.urls.*" },
 		func(c *Config) {
 			c.Subjects.In, c.Subjects.Out, c.Subjects.Batches = "jobs.>", "out.results", "out.batches"
 		},
-		func(c *Config) { c.JetStream.Enabled, c.Subjects.In = true, "$SRV.x" },
 		func(c *Config) { c.JetStream.DeadLetter = "fetch.urls" },
 	} {
 		cfg := Defaults()
