@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer nc.Close()
-	c, err := client.New(nc, client.WithSubjects(cfg.Subjects.In, cfg.Subjects.Out, cfg.Subjects.Batches))
+	c, err := client.New(nc, client.WithSubject(cfg.Subjects.In))
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
 )
@@ -59,7 +60,7 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg publishConfig
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
 	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
-	cfg.subjects.register(fs)
+	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
 	fs.StringVar(&cfg.file, "f", "", "read URLs from this file, one per line ('-' for standard input)")
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
@@ -225,7 +226,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if cfg.waitTimeout > 0 {
 		warnAfter = min(warnAfter, cfg.waitTimeout/2)
 	}
-	c, err := client.New(nc, client.WithSubjects(cfg.subjects.in, cfg.subjects.out, cfg.subjects.batches),
+	c, err := client.New(nc, client.WithSubject(cfg.subjects.in),
 		client.WithMaxBatch(cfg.maxBatch), client.WithWaitTimeout(cfg.waitTimeout),
 		// Room for every result of the list and as many of other clients':
 		// the output may be slower than the service.

@@ -33,6 +33,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,8 +61,6 @@ type Client struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	in       string
-	results  string
-	batches  string
 	maxBatch int
 	timeout  time.Duration
 	wait     time.Duration
@@ -78,17 +77,17 @@ type Client struct {
 // Option sets an optional setting of New; it fails on an invalid value.
 type Option func(*Client) error
 
-// WithSubjects sets the input, results and batches subjects (default
-// wire.DefaultInSubject, DefaultResultsSubject, DefaultBatchesSubject).
-// Only the input subject is used now: results come back as streamed
-// replies to the client's inbox; results and batches are checked and
-// kept so that callers need not change.
-func WithSubjects(in, results, batches string) Option {
+// WithSubject sets the subject batches are published on (default
+// wire.DefaultInSubject): the service's input subject. The client needs
+// no other: each batch asks for its results as a streamed reply to the
+// client's own inbox (wire.HeaderReplyTo, wire.HeaderReplyStream), so it
+// reads no one else's results, in core and JetStream mode alike.
+func WithSubject(in string) Option {
 	return func(c *Client) error {
-		if in == "" || results == "" || batches == "" {
-			return fmt.Errorf("%w: subjects must not be empty", ErrConfig)
+		if in == "" || strings.ContainsAny(in, " \t\r\n*>") {
+			return fmt.Errorf("%w: input subject %q must be a non-empty subject without spaces or wildcards", ErrConfig, in)
 		}
-		c.in, c.results, c.batches = in, results, batches
+		c.in = in
 		return nil
 	}
 }
@@ -215,8 +214,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: nil NATS connection", ErrConfig)
 	}
-	c := &Client{nc: nc, in: wire.DefaultInSubject, results: wire.DefaultResultsSubject,
-		batches: wire.DefaultBatchesSubject, maxBatch: DefaultMaxBatch, wait: DefaultWaitTimeout,
+	c := &Client{nc: nc, in: wire.DefaultInSubject, maxBatch: DefaultMaxBatch, wait: DefaultWaitTimeout,
 		buffer: DefaultBuffer, probe: DefaultNoServiceAfter}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	recipe "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/images"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -76,7 +78,7 @@ func clusterFailover(t *testing.T, docker dockerEnv, root, project string, img i
 		t.Fatalf("the input stream has no known leader: %+v", stream.CachedInfo().Cluster)
 	}
 	ids := s.containers(t, victim)
-	if out, err := run(ctx, time.Minute, nil, "", "docker", "kill", "--signal", "KILL", ids[0]); err != nil {
+	if out, err := recipe.Run(ctx, time.Minute, nil, "", "docker", "kill", "--signal", "KILL", ids[0]); err != nil {
 		t.Fatalf("kill NATS node %s: %v\n%s", victim, err, out)
 	}
 	t.Logf("killed NATS node %s mid-load (the input stream's leader was %s)", victim, stream.CachedInfo().Cluster.Leader)

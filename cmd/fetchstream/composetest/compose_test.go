@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	recipe "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/images"
+
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -171,7 +173,7 @@ func waitConnected(t *testing.T, nc *nats.Conn, timeout time.Duration) {
 // moduleRoot is the directory of the module's go.mod.
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	out, err := run(context.Background(), time.Minute, nil, "", "go", "env", "GOMOD")
+	out, err := recipe.Run(context.Background(), time.Minute, nil, "", "go", "env", "GOMOD")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	recipe "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/images"
 )
 
 // freePorts returns n distinct loopback TCP ports that were free a
@@ -67,13 +69,13 @@ func overlapsAny(p netip.Prefix, taken []netip.Prefix) bool {
 // takenPrefixes are the subnets of Docker's networks and the host's
 // IPv4 routes other than the default route.
 func takenPrefixes() ([]netip.Prefix, error) {
-	ids, err := run(context.Background(), time.Minute, nil, "", "docker", "network", "ls", "-q")
+	ids, err := recipe.Run(context.Background(), time.Minute, nil, "", "docker", "network", "ls", "-q")
 	if err != nil {
 		return nil, err
 	}
 	var taken []netip.Prefix
 	if fields := strings.Fields(ids); len(fields) > 0 {
-		out, err := run(context.Background(), time.Minute, nil, "", "docker",
+		out, err := recipe.Run(context.Background(), time.Minute, nil, "", "docker",
 			append([]string{"network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}"}, fields...)...)
 		if err != nil {
 			return nil, err

@@ -43,7 +43,7 @@ func buildImages(t *testing.T, docker dockerEnv, root, project string) images {
 // health check, as the Dockerfile promises.
 func checkImage(t *testing.T, image string) {
 	t.Helper()
-	out, err := run(context.Background(), time.Minute, nil, "", "docker", "image", "inspect", "--format", "{{json .Config}}", image)
+	out, err := recipe.Run(context.Background(), time.Minute, nil, "", "docker", "image", "inspect", "--format", "{{json .Config}}", image)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	recipe "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/images"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,7 +75,7 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 		t.Errorf("no batch is unacked with %d results out: killing a replica tests nothing", midLoad)
 	}
 	victim := s.containers(t, "fetchstream")[0]
-	if out, err := run(ctx, time.Minute, nil, "", "docker", "kill", "--signal", "KILL", victim); err != nil {
+	if out, err := recipe.Run(ctx, time.Minute, nil, "", "docker", "kill", "--signal", "KILL", victim); err != nil {
 		t.Fatalf("kill a replica: %v\n%s", err, out)
 	}
 	t.Logf("killed replica %.12s with %d batches unacked across the replicas; restarting NATS", victim, info.NumAckPending)

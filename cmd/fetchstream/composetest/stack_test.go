@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	recipe "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/images"
 )
 
 // composeTimeout bounds one compose command (up waits for containers to
@@ -86,7 +88,7 @@ func (s *stack) compose(args ...string) (string, error) {
 		argv = append(argv, "-f", f)
 	}
 	argv = append(argv, "-p", s.project)
-	return run(context.Background(), composeTimeout, env, filepath.Dir(s.files[0]), s.docker.compose[0], append(argv, args...)...)
+	return recipe.Run(context.Background(), composeTimeout, env, filepath.Dir(s.files[0]), s.docker.compose[0], append(argv, args...)...)
 }
 
 // must runs a compose command and fails t if it fails.
@@ -132,7 +134,7 @@ func (s *stack) waitHealthy(t *testing.T, service string, n int, timeout time.Du
 		ids := s.containers(t, service)
 		var states []string
 		if len(ids) > 0 {
-			out, err := run(context.Background(), time.Minute, nil, "", "docker",
+			out, err := recipe.Run(context.Background(), time.Minute, nil, "", "docker",
 				append([]string{"inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"}, ids...)...)
 			if err != nil {
 				t.Fatal(err)

@@ -31,7 +31,9 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(); errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed: asking for it is no failure
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "compose-local:", err)
 		os.Exit(1)
 	}
@@ -43,6 +45,10 @@ func run() error {
 	noBuild := fs.Bool("no-build", false, "do not build the images (they exist from an earlier run)")
 	fetchstreamTag := fs.String("fetchstream-image", "fetchstream:local", "tag of the fetchstream image")
 	natsTag := fs.String("nats-image", "fetchstream-nats:local", "tag of the nats-server image")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: .ci/compose-local [flags] [-- compose arguments]   (default arguments: up -d)")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
