@@ -51,6 +51,9 @@ func connectOrEmbed(ctx context.Context, cfg *Config, log *slog.Logger, m *metri
 		server, err = embedded.Start(embedded.Config{
 			Host: host, Port: port, JetStream: true, StoreDir: cfg.NATS.DataDir})
 		if err != nil {
+			if errors.Is(err, embedded.ErrStoreInUse) {
+				return nil, fmt.Errorf("%w; set NATS.DataDir to another directory, or NATS.URL to join the server already running", err)
+			}
 			return nil, fmt.Errorf("%w; set NATS.URL to use a running server, or NATS.Listen for another address", err)
 		}
 		url = server.ClientURL()

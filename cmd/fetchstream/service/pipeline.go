@@ -106,6 +106,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		source = p.jetStream
 		p.source = p.jetStream
 	} else {
+		warnStreamOverCoreInput(sourceCtx, nc, cfg.Subjects.In, log)
 		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
 			Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
 			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes)})
@@ -196,4 +197,25 @@ func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 		DeadLetter:    dead,
 		Logger:        log,
 	})
+}
+
+// warnStreamOverCoreInput says, in core mode, when a JetStream stream
+// captures the input subject (one left by an earlier --jetstream run on
+// the same store, say). Batches published there still reach the core
+// subscription, but the stream keeps each of them with nothing to read
+// it, and a request gets the stream's ack as its reply, not the results.
+// A server without JetStream, or a lookup that fails, says nothing.
+func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, log *slog.Logger) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if stream, err := connectors.StreamOf(ctx, js, in); err == nil && stream != "" {
+		log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
+			"the stream keeps every batch with nothing to read it, and a request's reply is the stream's ack, "+
+			"not the results; consume it in JetStream mode (JetStream.Enabled) or delete the stream",
+			"subject", in, "stream", stream)
+	}
 }
