@@ -68,6 +68,10 @@ const (
 // errSomeFailed is returned by commands whose work ran but found failures.
 var errSomeFailed = errors.New("some URLs failed")
 
+// errUnknownCommand is returned for a first argument that names no
+// subcommand.
+var errUnknownCommand = errors.New("unknown command")
+
 // Main runs the command line args (without the program name) until done
 // or until ctx is canceled, and returns the process exit code. Tests call
 // it as the real program runs.
@@ -87,7 +91,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			benchCommand(stdout, stderr),
 			healthCommand(stdout, stderr),
 		},
-		Exec: func(context.Context, []string) error { return flag.ErrHelp },
+		Exec: func(_ context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w %q", errUnknownCommand, args[0])
+			}
+			return flag.ErrHelp
+		},
 	}
 	// The flag package writes a parse error and the whole usage to the
 	// flag sets' output: the usage is shown for -h alone, and an error as
@@ -106,6 +115,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errSomeFailed):
 		return exitFailures
+	case errors.Is(err, errUnknownCommand):
+		fmt.Fprintf(stderr, "fetchstream: %v\n%s\n", err, ffcli.DefaultUsageFunc(root))
+		return exitError
 	}
 	fmt.Fprintf(stderr, "fetchstream: %v\n", explainParseError(flagSetOf(root, args), err))
 	return exitError
