@@ -76,28 +76,7 @@ var errUnknownCommand = errors.New("unknown command")
 // or until ctx is canceled, and returns the process exit code. Tests call
 // it as the real program runs.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := &ffcli.Command{
-		Name:       "fetchstream",
-		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health> [flags]",
-		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
-			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' for a command's flags.",
-		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),
-		Subcommands: []*ffcli.Command{
-			runCommand(stdout, stderr),
-			publishCommand(stdout, stderr),
-			targetCommand(stdout, stderr),
-			watchCommand(stdout, stderr),
-			demoCommand(stdout, stderr),
-			benchCommand(stdout, stderr),
-			healthCommand(stdout, stderr),
-		},
-		Exec: func(_ context.Context, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("%w %q", errUnknownCommand, args[0])
-			}
-			return flag.ErrHelp
-		},
-	}
+	root := rootCommand(stdout, stderr)
 	// The flag package writes a parse error and the whole usage to the
 	// flag sets' output: the usage is shown for -h alone, and an error as
 	// one line with the form wanted (see explainParseError).
@@ -139,5 +118,31 @@ func setOutput(c *ffcli.Command, w io.Writer) {
 	c.FlagSet.SetOutput(w)
 	for _, sub := range c.Subcommands {
 		setOutput(sub, w)
+	}
+}
+
+// rootCommand is the fetchstream command with its subcommands.
+func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:       "fetchstream",
+		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health> [flags]",
+		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
+			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' for a command's flags.",
+		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),
+		Subcommands: []*ffcli.Command{
+			runCommand(stdout, stderr),
+			publishCommand(stdout, stderr),
+			targetCommand(stdout, stderr),
+			watchCommand(stdout, stderr),
+			demoCommand(stdout, stderr),
+			benchCommand(stdout, stderr),
+			healthCommand(stdout, stderr),
+		},
+		Exec: func(_ context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w %q", errUnknownCommand, args[0])
+			}
+			return flag.ErrHelp
+		},
 	}
 }

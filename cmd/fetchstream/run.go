@@ -73,9 +73,9 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.Subjects.Micro, "micro-subject", d.Subjects.Micro, "subject of the micro service's request-reply fetch endpoint")
 	fs.StringVar(&c.Ops.MetricsAddr, "metrics-addr", d.Ops.MetricsAddr, "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
-	fs.BoolVar(&c.Ops.Pprof, "pprof", d.Ops.Pprof, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for `go tool pprof`")
+	fs.BoolVar(&c.Ops.Pprof, "pprof", d.Ops.Pprof, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for go tool pprof")
 	fs.Var(&r.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it; 0: none (default: 90% of the container's memory limit, if there is one and GOMEMLIMIT is not set)")
-	fs.StringVar(&r.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
+	fs.StringVar(&r.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this `file` (for go tool pprof)")
 }
 
 // registerPoliteness binds the flags of the per-host pace, pauses and
