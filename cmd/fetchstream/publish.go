@@ -82,7 +82,7 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.BoolVar(&cfg.noFollow, "no-follow", false, "do not follow redirects: a 3xx is the result (ask for its Location with --response-header Location)")
 	return &ffcli.Command{
 		Name:       "publish",
-		ShortUsage: "fetchstream publish [flags] [URL ...]",
+		ShortUsage: "fetchstream publish [flags] [URL ...] [flags]",
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
 		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
 			"several when there are more than --max-batch. Each URL is sent as -X, -H, --data (or\n" +
@@ -92,11 +92,16 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"of 100 URLs or more get a progress bar on stderr when it is a terminal. A warning goes\n" +
 			"to stderr when nothing seems to serve the input subject. Exit status with --wait: 0 when\n" +
 			"every URL was fetched with a status below 400, 2 when some failed or a batch was\n" +
-			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).",
+			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).\n" +
+			"Flags may come before or after the URLs; every argument after -- is a URL.",
 		FlagSet: fs,
 		Options: parseOptions(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
-			return runPublish(ctx, &cfg, args, stdout, stderr)
+			urls, err := parseInterleaved(fs, args)
+			if err != nil {
+				return err
+			}
+			return runPublish(ctx, &cfg, urls, stdout, stderr)
 		},
 	}
 }
