@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -61,7 +61,7 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
 	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
-	fs.StringVar(&cfg.file, "f", "", "read URLs from this file, one per line ('-' for standard input)")
+	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input): a JSON array of URL strings when it starts with [, else one URL per line")
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
@@ -84,7 +84,8 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 		Name:       "publish",
 		ShortUsage: "fetchstream publish [flags] [URL ...] [flags]",
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
-		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
+		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input; a file holds one URL a\n" +
+			"line, or a JSON array of URL strings) as one batch, or as\n" +
 			"several when there are more than --max-batch. Each URL is sent as -X, -H, --data (or\n" +
 			"--data-file) and --credential say, as curl does; --response-header names the response\n" +
 			"headers results return, and --no-follow returns a 3xx as it is. With --wait, print each result as it\n" +
@@ -327,28 +328,46 @@ func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
 func collectURLs(args []string, file string) ([]string, error) {
 	urls := append([]string(nil), args...)
 	if file != "" {
-		var r io.Reader = os.Stdin
-		if file != "-" {
-			f, err := os.Open(file)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			r = f
+		listed, err := readURLFile(file)
+		if err != nil {
+			return nil, err
 		}
-		scanner := bufio.NewScanner(r)
-		scanner.Buffer(make([]byte, 64<<10), 1<<20)
-		for scanner.Scan() {
-			if line := strings.TrimSpace(scanner.Text()); line != "" {
-				urls = append(urls, line)
-			}
-		}
-		if err := scanner.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", file, err)
-		}
+		urls = append(urls, listed...)
 	}
 	if len(urls) == 0 {
 		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
+	}
+	return urls, nil
+}
+
+// readURLFile reads the URLs of file ("-" is stdin): a JSON array of URL
+// strings when its first character (after white space) is '[', else one
+// URL per line, blank lines skipped.
+func readURLFile(file string) ([]string, error) {
+	var r io.Reader = os.Stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	var urls []string
+	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("[")) {
+		if err := json.Unmarshal(trimmed, &urls); err != nil {
+			return nil, fmt.Errorf("read %s: it starts with [ but is not a JSON array of URL strings: %w", file, err)
+		}
+		return urls, nil
+	}
+	for line := range strings.Lines(string(data)) {
+		if line = strings.TrimSpace(line); line != "" {
+			urls = append(urls, line)
+		}
 	}
 	return urls, nil
 }

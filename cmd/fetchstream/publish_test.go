@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +153,36 @@ func TestPublishPolitenessFlags(t *testing.T) {
 	cfg.perHostRate = -1
 	if err := cfg.validate(); err == nil {
 		t.Error("a negative --per-host-rate was accepted")
+	}
+}
+
+// -f reads a JSON array of URL strings when the file starts with [, and
+// one URL per line otherwise; an array of anything else is refused.
+func TestPublishURLFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+		err        string
+	}{
+		{name: "lines", text: "http://a\n\n  http://b  \nhttp://c", want: []string{"http://a", "http://b", "http://c"}},
+		{name: "array", text: "\n [\"http://a\",\n \"http://b\"]\n", want: []string{"http://a", "http://b"}},
+		{name: "objects", text: `[{"url": "http://a"}]`, err: "not a JSON array of URL strings"},
+		{name: "broken", text: `["http://a",`, err: "not a JSON array of URL strings"},
+	} {
+		path := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := collectURLs([]string{"http://first"}, path)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %q, %v; want an error saying %q", tc.name, got, err, tc.err)
+			}
+			continue
+		}
+		if want := append([]string{"http://first"}, tc.want...); err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, want)
+		}
 	}
 }
