@@ -295,7 +295,7 @@ func printResults(ctx context.Context, s *client.Stream, w io.Writer, asJSON boo
 			fmt.Fprintln(w, string(r.Raw))
 			continue
 		}
-		fmt.Fprintf(w, rowFormat, r.BatchID, strconv.Itoa(r.Position), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
+		printRow(w, r.BatchID, strconv.Itoa(r.Position), r.Result)
 	}
 	if bar != nil {
 		_ = bar.Finish()
@@ -376,6 +376,20 @@ func readURLFile(file string) ([]string, error) {
 // columns have fixed widths rather than a table computed at the end. In
 // publish --wait, # is the URL's position in the whole list.
 const rowFormat = "%-24s %5s %6s %-18s %7s  %s\n"
+
+// messageIndent starts the line under a failed row that says why it
+// failed, so that the columns above stay as they are.
+const messageIndent = "    "
+
+// printRow writes r's row, with pos in the # column, and for a failure
+// with a message (every kind but http_error) that message on the next
+// line, indented.
+func printRow(w io.Writer, batch, pos string, r wire.Result) {
+	fmt.Fprintf(w, rowFormat, batch, pos, statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
+	if r.Error != "" && r.Message != "" {
+		fmt.Fprintf(w, "%s%s\n", messageIndent, strings.ReplaceAll(r.Message, "\n", " "))
+	}
+}
 
 func statusText(status int) string {
 	if status == 0 {

@@ -38,10 +38,13 @@ func TestPublishWait(t *testing.T) {
 			if code != exitOK || !strings.Contains(out, "2 ok, 0 failed") {
 				t.Errorf("all ok: exit %d, output:\n%s", code, out)
 			}
+			// A failure's message is on the line under its row (http_error
+			// has none: its status says it).
 			code, out = publish("some-failed", target.URL("/delay/50"), target.URL("/status/404"), "not a url")
 			lines := strings.Split(out, "\n")
-			if code != exitFailures || !strings.Contains(out, "1 ok, 2 failed") || len(lines) < 4 ||
-				!strings.Contains(lines[1], "/delay/50") || !strings.Contains(lines[2], "http_error") || !strings.Contains(lines[3], "invalid_url") {
+			if code != exitFailures || !strings.Contains(out, "1 ok, 2 failed") || len(lines) < 5 ||
+				!strings.Contains(lines[1], "/delay/50") || !strings.Contains(lines[2], "http_error") || !strings.Contains(lines[3], "invalid_url") ||
+				!strings.HasPrefix(lines[4], messageIndent+"invalid URL") {
 				t.Errorf("some failed: exit %d (want %d), output:\n%s", code, exitFailures, out)
 			}
 			if mode != "jetstream" {

@@ -91,7 +91,7 @@ func printWatched(w io.Writer, m *nats.Msg, summary, asJSON bool) {
 		fmt.Fprintf(w, "? %s\n", m.Data)
 		return
 	}
-	fmt.Fprintf(w, rowFormat, r.BatchID, fmt.Sprintf("%d/%d", r.Index, r.Count), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
+	printRow(w, r.BatchID, fmt.Sprintf("%d/%d", r.Index, r.Count), r)
 }
 
 // watchBuffer is how many messages watch holds while the terminal is

@@ -24,6 +24,19 @@ func TestWatchPrintsErrorCounts(t *testing.T) {
 	}
 }
 
+// A failed result's row is followed by its message, indented; an
+// http_error row stands alone.
+func TestWatchPrintsFailureMessages(t *testing.T) {
+	var buf bytes.Buffer
+	printWatched(&buf, &nats.Msg{Data: []byte(`{"batch_id":"b1","index":0,"count":2,"url":"http://10.0.0.1/","error":"blocked","message":"destination 10.0.0.1 is private"}`)}, false, false)
+	printWatched(&buf, &nats.Msg{Data: []byte(`{"batch_id":"b1","index":1,"count":2,"url":"http://a/","error":"http_error","status":404}`)}, false, false)
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "blocked") || lines[1] != messageIndent+"destination 10.0.0.1 is private" ||
+		!strings.Contains(lines[2], "http_error") {
+		t.Errorf("printed:\n%s", buf.String())
+	}
+}
+
 // When its buffer is full, watch says how many messages it missed, once.
 func TestWatchSaysWhatItMissed(t *testing.T) {
 	_, nc := natstest.Start(t)
