@@ -142,6 +142,11 @@ func TestPublishWaitEnds(t *testing.T) {
 		!strings.Contains(stderr, "wait timeout") {
 		t.Errorf("no service: exit %d, stderr:\n%s", code, stderr)
 	}
+	// The error, the last line, names the client once.
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if last := lines[len(lines)-1]; strings.Count(last, "fetchstream client:") != 1 || !strings.Contains(last, "no service seems to consume fetch.urls") {
+		t.Errorf("no service: the error reads %q", last)
+	}
 }
 
 // --per-host-rate and --robots travel in the batch; a negative rate is refused.
