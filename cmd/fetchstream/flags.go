@@ -4,10 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -98,86 +95,4 @@ func (s *subjectFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.in, "in", d.In, "subject batches arrive on")
 	fs.StringVar(&s.out, "out", d.Out, "subject results are published on")
 	fs.StringVar(&s.batches, "batches-subject", d.Batches, "subject batch summaries are published on")
-}
-
-// prefixList is a repeatable (or comma-separated) CIDR flag.
-type prefixList []netip.Prefix
-
-func (p *prefixList) String() string {
-	parts := make([]string, len(*p))
-	for i, prefix := range *p {
-		parts[i] = prefix.String()
-	}
-	return strings.Join(parts, ",")
-}
-
-func (p *prefixList) Set(value string) error {
-	for part := range strings.SplitSeq(value, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		prefix, err := netip.ParsePrefix(part)
-		if err != nil {
-			addr, addrErr := netip.ParseAddr(part)
-			if addrErr != nil {
-				return fmt.Errorf("%q is not a CIDR range like 10.0.0.0/8 or an address", part)
-			}
-			prefix = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		*p = append(*p, prefix.Masked())
-	}
-	return nil
-}
-
-// byteSize is a flag for sizes such as 256KiB, 1MiB or 65536.
-type byteSize int64
-
-// String gives the size as the docs write it: 256KiB, 64MiB, 1GiB when
-// it is a whole number of them, else in bytes.
-func (b *byteSize) String() string {
-	n := int64(*b)
-	for _, u := range []struct {
-		suffix string
-		factor int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n != 0 && n%u.factor == 0 {
-			return fmt.Sprintf("%d%s", n/u.factor, u.suffix)
-		}
-	}
-	return fmt.Sprint(n)
-}
-
-func (b *byteSize) Set(value string) error {
-	units := []struct {
-		suffix string
-		factor int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}}
-	number, factor := strings.TrimSpace(value), int64(1)
-	for _, u := range units {
-		if trimmed, ok := strings.CutSuffix(number, u.suffix); ok {
-			number, factor = strings.TrimSpace(trimmed), u.factor
-			break
-		}
-	}
-	n, err := strconv.ParseInt(number, 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("%q is not a size like 262144, 256KiB or 1MiB", value)
-	}
-	*b = byteSize(n * factor)
-	return nil
-}
-
-// nameList is a repeatable (or comma-separated) list of names.
-type nameList []string
-
-func (n *nameList) String() string { return strings.Join(*n, ",") }
-
-func (n *nameList) Set(value string) error {
-	for part := range strings.SplitSeq(value, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			*n = append(*n, part)
-		}
-	}
-	return nil
 }

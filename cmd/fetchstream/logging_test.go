@@ -23,17 +23,3 @@ func TestLogsWriteDurationsAsText(t *testing.T) {
 		}
 	}
 }
-
-// Sizes read back as the docs write them, so -h shows 256KiB.
-func TestByteSizeString(t *testing.T) {
-	for n, want := range map[int64]string{256 << 10: "256KiB", 64 << 20: "64MiB", 1 << 30: "1GiB", 1000: "1000", 0: "0", 1536: "1536"} {
-		b := byteSize(n)
-		if got := b.String(); got != want {
-			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
-		}
-		var back byteSize
-		if err := back.Set(want); err != nil || back != b {
-			t.Errorf("Set(%q) = %d, %v; want %d", want, back, err, n)
-		}
-	}
-}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
@@ -44,10 +44,10 @@ type publishConfig struct {
 
 	// The request flags, curl's: every URL gets them.
 	method          string
-	headers         headerList
+	headers         flagvalue.HeaderList
 	data, dataFile  string
 	credential      string
-	responseHeaders nameList
+	responseHeaders flagvalue.NameList
 	noFollow        bool
 }
 
@@ -185,30 +185,6 @@ func (cfg *publishConfig) batch(urls []string, body []byte) wire.Batch {
 		}
 	}
 	return b
-}
-
-// headerList is the repeatable -H 'Name: value' flag.
-type headerList map[string]string
-
-func (h *headerList) String() string {
-	parts := make([]string, 0, len(*h))
-	for name, value := range *h {
-		parts = append(parts, name+": "+value)
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ", ")
-}
-
-func (h *headerList) Set(value string) error {
-	name, v, ok := strings.Cut(value, ":")
-	if name = strings.TrimSpace(name); !ok || name == "" {
-		return fmt.Errorf("%q is not a header: want 'Name: value'", value)
-	}
-	if *h == nil {
-		*h = headerList{}
-	}
-	(*h)[name] = strings.TrimSpace(v)
-	return nil
 }
 
 func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
@@ -28,7 +29,7 @@ type runFlags struct {
 	logFormat   string
 	logLevel    string
 	cpuProfile  string
-	memoryLimit byteSize
+	memoryLimit flagvalue.ByteSize
 	credentials string // file of named credentials, loaded by config
 }
 
@@ -52,7 +53,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
 	registerPoliteness(fs, c, &d)
-	fs.Var((*byteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.Fetch.RefuseLarge, "refuse-large", d.Fetch.RefuseLarge, "fail bodies over --max-body as too_large instead of cutting them")
 	fs.IntVar(&c.Fetch.MaxRedirects, "max-redirects", d.Fetch.MaxRedirects, "redirects followed per request at most")
 	fs.IntVar(&c.Fetch.Retries, "retries", d.Fetch.Retries, "retries per URL after a timeout, a connection error or a 429, 502, 503 or 504 (0 to 10); --timeout bounds each attempt, and all of a URL's attempts and waits fit in --timeout × (retries+1)")
@@ -60,11 +61,11 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
-	fs.Var((*byteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
-	fs.Var((*nameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*flagvalue.NameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
 	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start (and on SIGHUP, which reloads the file); a batch names one with "credential", and its headers go only to its hosts`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
-	fs.Var((*prefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
+	fs.Var((*flagvalue.PrefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once")
 	registerDurability(fs, c, &d)
 	registerStorage(fs, c, &d)
@@ -102,7 +103,7 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 	fs.IntVar(&j.MaxAckPending, "max-ack-pending", d.JetStream.MaxAckPending, "--jetstream: a created consumer's MaxAckPending: batches in progress across all replicas at most (each replica takes at most --max-active+2)")
 	fs.StringVar(&j.DeadLetter, "dead-letter", d.JetStream.DeadLetter, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
 	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")
-	fs.Var((*byteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
+	fs.Var((*flagvalue.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
 }
 
 // registerStorage binds the flags of what the service keeps in JetStream.
@@ -113,7 +114,7 @@ func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
-	fs.Var((*byteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
+	fs.Var((*flagvalue.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
 }
 
 // config is the service's Config with the NATS connection flags in it.
