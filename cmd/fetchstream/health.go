@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 // errUnhealthy is wrapped by every failed health check.
@@ -44,7 +46,7 @@ func healthCommand(stdout, _ io.Writer) *ffcli.Command {
 			"With --http, instead GET the URL and want a status below 400.\n" +
 			"Exit status: 0 healthy, 1 not (the reason goes to standard error).",
 		FlagSet: fs,
-		Options: parseOptions(fs, true),
+		Options: settings.Options(fs, true),
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("health takes no arguments, got %q", args)

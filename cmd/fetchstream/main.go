@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 func main() {
@@ -79,7 +81,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := rootCommand(stdout, stderr)
 	// The flag package writes a parse error and the whole usage to the
 	// flag sets' output: the usage is shown for -h alone, and an error as
-	// one line with the form wanted (see explainParseError).
+	// one line with the form wanted (see settings.Explain).
 	var usage bytes.Buffer
 	setOutput(root, &usage)
 	err := root.ParseAndRun(ctx, args)
@@ -98,7 +100,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fetchstream: %v\n%s\n", err, ffcli.DefaultUsageFunc(root))
 		return exitError
 	}
-	fmt.Fprintf(stderr, "fetchstream: %v\n", explainParseError(flagSetOf(root, args), err))
+	fmt.Fprintf(stderr, "fetchstream: %v\n", settings.Explain(flagSetOf(root, args), err))
 	return exitError
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
@@ -96,9 +97,9 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).\n" +
 			"Flags may come before or after the URLs; every argument after -- is a URL.",
 		FlagSet: fs,
-		Options: parseOptions(fs, false),
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
-			urls, err := parseInterleaved(fs, args)
+			urls, err := settings.ParseInterleaved(fs, args)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
@@ -202,7 +203,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"--batches-subject. Every flag can also be set as FETCHSTREAM_<FLAG> (for example\n" +
 			"FETCHSTREAM_CONCURRENCY=128) or in a --config file.",
 		FlagSet: fs,
-		Options: parseOptions(fs, false),
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("run takes no arguments, got %q", args)
@@ -215,7 +216,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			for _, key := range unknownEnv(fs, os.Environ()) {
+			for _, key := range settings.UnknownEnv(fs, os.Environ()) {
 				log.Warn("an environment variable names no flag of run; ignored", "variable", key)
 			}
 			svc, err := service.New(cfg, log)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/mccutchen/go-httpbin/v2/httpbin"
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 func targetCommand(stdout, _ io.Writer) *ffcli.Command {
@@ -26,7 +28,7 @@ func targetCommand(stdout, _ io.Writer) *ffcli.Command {
 			"/delay/2 answers after 2 s, /status/404 answers 404, /get echoes the request,\n" +
 			"/redirect/3 redirects three times, /drip trickles a body.",
 		FlagSet: fs,
-		Options: parseOptions(fs, false),
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
 			ln, err := net.Listen("tcp", *addr)
 			if err != nil {

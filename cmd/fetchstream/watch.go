@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -32,7 +33,7 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 		ShortUsage: "fetchstream watch [--json]",
 		ShortHelp:  "print every result and batch summary as it passes, until interrupted",
 		FlagSet:    fs,
-		Options:    parseOptions(fs, false),
+		Options:    settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
 			nc, err := natsCfg.connect(nats.DefaultURL, "fetchstream watch")
 			if err != nil {

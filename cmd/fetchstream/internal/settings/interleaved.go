@@ -1,16 +1,16 @@
-package main
+package settings
 
 import (
 	"flag"
 	"strings"
 )
 
-// parseInterleaved parses the flags of fs found among args, which the
+// ParseInterleaved parses the flags of fs found among args, which the
 // first parse left there because the flag package stops at the first
 // argument that is not a flag (curl users write flags after the URLs),
 // and returns the other arguments in their order. After "--" every
 // argument is taken as it is; a lone "-" is an argument.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var rest []string
 	for len(args) > 0 {
 		if a := args[0]; a == "--" {
