@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/throwaway"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire/client"
@@ -95,7 +96,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	var sequential float64
 	for i, r := range gathered.Results {
 		sequential += r.ElapsedMS
-		fmt.Fprintf(table, "%d\t%s\t%s\t%.0f\t%s\n", i, statusText(r.Status), r.Error, r.ElapsedMS, r.URL)
+		fmt.Fprintf(table, "%d\t%s\t%s\t%.0f\t%s\n", i, resulttable.Status(r.Status), r.Error, r.ElapsedMS, r.URL)
 	}
 	table.Flush()
 	fmt.Fprintf(stdout, "\nwall time %.2fs for %d URLs; one at a time they would take %.2fs\n",

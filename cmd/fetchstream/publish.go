@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,6 +20,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
@@ -235,52 +235,19 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return err
 	}
 	defer s.Close()
-	return printResults(ctx, s, stdout, cfg.json, newProgress(stderr, len(urls)), start)
-}
-
-// printResults writes the results in the list's order as they come, and
-// each rejected batch, then (as a table) the count of ok and failed.
-// bar, if not nil, advances by one per result.
-func printResults(ctx context.Context, s *client.Stream, w io.Writer, asJSON bool, bar *progressbar.ProgressBar, start time.Time) error {
-	if !asJSON {
-		fmt.Fprintf(w, rowFormat, "BATCH", "#", "STATUS", "ERROR", "MS", "URL")
-	}
-	var ok, failed, rejected int
-	for r, err := range s.Results(ctx) {
-		var be *client.BatchError
-		switch {
-		case errors.As(err, &be):
-			rejected++
-			if asJSON {
-				data, _ := json.Marshal(be.Summary)
-				fmt.Fprintln(w, string(data))
-			} else {
-				fmt.Fprintf(w, "batch %s rejected: %s: %s\n", be.ID, be.Kind, be.Message)
-			}
-			continue
-		case err != nil:
-			return err
-		case r.OK():
-			ok++
-		default:
-			failed++
-		}
-		if bar != nil {
-			_ = bar.Add(1)
-		}
-		if asJSON {
-			fmt.Fprintln(w, string(r.Raw))
-			continue
-		}
-		printRow(w, r.BatchID, strconv.Itoa(r.Position), r.Result)
-	}
+	var advance func()
+	bar := newProgress(stderr, len(urls))
 	if bar != nil {
+		advance = func() { _ = bar.Add(1) }
+	}
+	tally, err := resulttable.Follow(ctx, s, stdout, cfg.json, start, advance)
+	if bar != nil && err == nil {
 		_ = bar.Finish()
 	}
-	if !asJSON {
-		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(start).Seconds())
+	if err != nil {
+		return err
 	}
-	if failed > 0 || rejected > 0 {
+	if tally.Failed > 0 || tally.Rejected > 0 {
 		return errSomeFailed
 	}
 	return nil
@@ -347,30 +314,4 @@ func readURLFile(file string) ([]string, error) {
 		}
 	}
 	return urls, nil
-}
-
-// rowFormat lays out a result row; rows print as they arrive, so the
-// columns have fixed widths rather than a table computed at the end. In
-// publish --wait, # is the URL's position in the whole list.
-const rowFormat = "%-24s %5s %6s %-18s %7s  %s\n"
-
-// messageIndent starts the line under a failed row that says why it
-// failed, so that the columns above stay as they are.
-const messageIndent = "    "
-
-// printRow writes r's row, with pos in the # column, and for a failure
-// with a message (every kind but http_error) that message on the next
-// line, indented.
-func printRow(w io.Writer, batch, pos string, r wire.Result) {
-	fmt.Fprintf(w, rowFormat, batch, pos, statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
-	if r.Error != "" && r.Message != "" {
-		fmt.Fprintf(w, "%s%s\n", messageIndent, strings.ReplaceAll(r.Message, "\n", " "))
-	}
-}
-
-func statusText(status int) string {
-	if status == 0 {
-		return "-"
-	}
-	return fmt.Sprint(status)
 }

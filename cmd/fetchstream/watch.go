@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
-	"github.com/fetchstream/fetchstream/wire"
 )
 
 func watchCommand(stdout, _ io.Writer) *ffcli.Command {
@@ -60,39 +56,13 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 					missed.report(stdout)
 					return nil
 				case m := <-msgs:
-					printWatched(stdout, m, m.Subject == subjects.batches, asJSON)
+					resulttable.Message(stdout, m.Data, m.Subject == subjects.batches, asJSON)
 				case <-tick.C:
 					missed.report(stdout)
 				}
 			}
 		},
 	}
-}
-
-func printWatched(w io.Writer, m *nats.Msg, summary, asJSON bool) {
-	if asJSON {
-		fmt.Fprintln(w, string(m.Data))
-		return
-	}
-	if summary {
-		var s wire.Summary
-		if json.Unmarshal(m.Data, &s) != nil {
-			fmt.Fprintf(w, "? %s\n", m.Data)
-			return
-		}
-		if s.Error != "" {
-			fmt.Fprintf(w, "batch %s rejected: %s: %s\n", s.BatchID, s.Error, s.Message)
-			return
-		}
-		fmt.Fprintf(w, "batch %s done: %d URLs, %d ok, %d failed%s in %.0f ms\n", s.BatchID, s.Count, s.OK, s.Failed, errorCounts(s.Errors), s.ElapsedMS)
-		return
-	}
-	var r wire.Result
-	if json.Unmarshal(m.Data, &r) != nil {
-		fmt.Fprintf(w, "? %s\n", m.Data)
-		return
-	}
-	printRow(w, r.BatchID, fmt.Sprintf("%d/%d", r.Index, r.Count), r)
 }
 
 // watchBuffer is how many messages watch holds while the terminal is
@@ -119,17 +89,4 @@ func (c *missedCounter) report(w io.Writer) {
 			dropped-c.told, watchBuffer)
 		c.told = dropped
 	}
-}
-
-// errorCounts is " (http_error=1 timeout=2)", by kind, or "" for none.
-func errorCounts(errs map[wire.ErrorKind]int) string {
-	if len(errs) == 0 {
-		return ""
-	}
-	kinds := slices.Sorted(maps.Keys(errs))
-	parts := make([]string, 0, len(kinds))
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, errs[k]))
-	}
-	return " (" + strings.Join(parts, " ") + ")"
 }
