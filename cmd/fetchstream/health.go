@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
@@ -19,7 +20,7 @@ import (
 var errUnhealthy = errors.New("unhealthy")
 
 type healthConfig struct {
-	nats    natsFlags
+	nats    natsflags.Flags
 	http    string
 	timeout time.Duration
 }
@@ -32,7 +33,7 @@ type healthConfig struct {
 func healthCommand(stdout, _ io.Writer) *ffcli.Command {
 	var cfg healthConfig
 	fs := flag.NewFlagSet("fetchstream health", flag.ContinueOnError)
-	cfg.nats.register(fs, "; empty: "+nats.DefaultURL+", where run's embedded server listens by default")
+	cfg.nats.Register(fs, "; empty: "+nats.DefaultURL+", where run's embedded server listens by default")
 	fs.StringVar(&cfg.http, "http", "", "check this HTTP URL instead of NATS: healthy when GET answers with a status below 400")
 	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Second, "time allowed for the whole check")
 	fs.String("config", "", "file of flags, one \"flag value\" per line (run's file works: flags health does not know are skipped)")
@@ -67,9 +68,9 @@ func healthCommand(stdout, _ io.Writer) *ffcli.Command {
 // checkNATS connects as the connection flags say (credentials, TLS; the
 // URL nats.DefaultURL when empty) and completes a round trip before ctx
 // ends. What it prints names the server without its password.
-func checkNATS(ctx context.Context, flags *natsFlags, stdout io.Writer) error {
+func checkNATS(ctx context.Context, flags *natsflags.Flags, stdout io.Writer) error {
 	deadline, _ := ctx.Deadline()
-	nc, err := flags.connect(nats.DefaultURL, "fetchstream health", nats.Timeout(time.Until(deadline)), nats.NoReconnect())
+	nc, err := flags.Connect(nats.DefaultURL, "fetchstream health", nats.Timeout(time.Until(deadline)), nats.NoReconnect())
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnhealthy, err) // connect's error redacts the URL
 	}

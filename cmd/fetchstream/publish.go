@@ -20,6 +20,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
@@ -28,7 +29,7 @@ import (
 )
 
 type publishConfig struct {
-	nats          natsFlags
+	nats          natsflags.Flags
 	subjects      subjectFlags
 	file          string
 	id            string
@@ -60,7 +61,7 @@ const noServiceWarning = 3 * time.Second
 func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg publishConfig
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
-	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
+	cfg.nats.Register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
 	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input): a JSON array of URL strings when it starts with [, else one URL per line")
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
@@ -200,7 +201,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if err != nil {
 		return fmt.Errorf("--data-file: %w", err)
 	}
-	nc, err := cfg.nats.connect(nats.DefaultURL, "fetchstream publish")
+	nc, err := cfg.nats.Connect(nats.DefaultURL, "fetchstream publish")
 	if err != nil {
 		return fmt.Errorf("%w (is `fetchstream run` running?)", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
@@ -26,7 +27,7 @@ import (
 // knobs of the process around it.
 type runFlags struct {
 	cfg         service.Config
-	nats        natsFlags
+	nats        natsflags.Flags
 	logFormat   string
 	logLevel    string
 	cpuProfile  string
@@ -39,7 +40,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	d := service.Defaults()
 	r.cfg = d
 	c := &r.cfg
-	r.nats.register(fs, "; empty: start an embedded server on --listen")
+	r.nats.Register(fs, "; empty: start an embedded server on --listen")
 	fs.StringVar(&c.Subjects.In, "in", d.Subjects.In, "subject batches arrive on")
 	fs.StringVar(&c.Subjects.Out, "out", d.Subjects.Out, "subject results are published on")
 	fs.StringVar(&c.Subjects.Batches, "batches-subject", d.Subjects.Batches, "subject batch summaries are published on")
@@ -121,8 +122,8 @@ func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 // config is the service's Config with the NATS connection flags in it.
 func (r *runFlags) config() (service.Config, error) {
 	cfg := r.cfg
-	cfg.NATS.URL = r.nats.url
-	opts, err := r.nats.options()
+	cfg.NATS.URL = r.nats.URL
+	opts, err := r.nats.Options()
 	if err != nil {
 		return cfg, err
 	}

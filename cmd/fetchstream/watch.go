@@ -10,18 +10,19 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 	var (
-		natsCfg  natsFlags
+		natsCfg  natsflags.Flags
 		subjects subjectFlags
 		asJSON   bool
 	)
 	fs := flag.NewFlagSet("fetchstream watch", flag.ContinueOnError)
-	natsCfg.register(fs, "; default nats://127.0.0.1:4222")
+	natsCfg.Register(fs, "; default nats://127.0.0.1:4222")
 	subjects.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print each message as it came, one JSON object a line")
 	return &ffcli.Command{
@@ -31,7 +32,7 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 		FlagSet:    fs,
 		Options:    settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
-			nc, err := natsCfg.connect(nats.DefaultURL, "fetchstream watch")
+			nc, err := natsCfg.Connect(nats.DefaultURL, "fetchstream watch")
 			if err != nil {
 				return err
 			}
