@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/urllist"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
@@ -269,11 +269,11 @@ func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 }
 
-// collectURLs takes the URLs from args and from file ("-" is stdin).
+// collectURLs takes the URLs from args, then from file ("-" is stdin).
 func collectURLs(args []string, file string) ([]string, error) {
 	urls := append([]string(nil), args...)
 	if file != "" {
-		listed, err := readURLFile(file)
+		listed, err := urllist.File(file)
 		if err != nil {
 			return nil, err
 		}
@@ -281,38 +281,6 @@ func collectURLs(args []string, file string) ([]string, error) {
 	}
 	if len(urls) == 0 {
 		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
-	}
-	return urls, nil
-}
-
-// readURLFile reads the URLs of file ("-" is stdin): a JSON array of URL
-// strings when its first character (after white space) is '[', else one
-// URL per line, blank lines skipped.
-func readURLFile(file string) ([]string, error) {
-	var r io.Reader = os.Stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	var urls []string
-	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("[")) {
-		if err := json.Unmarshal(trimmed, &urls); err != nil {
-			return nil, fmt.Errorf("read %s: it starts with [ but is not a JSON array of URL strings: %w", file, err)
-		}
-		return urls, nil
-	}
-	for line := range strings.Lines(string(data)) {
-		if line = strings.TrimSpace(line); line != "" {
-			urls = append(urls, line)
-		}
 	}
 	return urls, nil
 }
