@@ -19,6 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
@@ -261,7 +262,7 @@ const progressThreshold = 100
 // newProgress returns a progress bar on w for total URLs, or nil when the
 // list is short or w is not a terminal.
 func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
-	if total < progressThreshold || !isTerminal(w) {
+	if total < progressThreshold || !logging.IsTerminal(w) {
 		return nil
 	}
 	return progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("results"),

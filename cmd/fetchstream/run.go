@@ -16,6 +16,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
@@ -213,7 +214,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(stderr, flags.logFormat, flags.logLevel)
+			log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
 			if err != nil {
 				return err
 			}

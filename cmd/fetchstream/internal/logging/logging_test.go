@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 func TestLogsWriteDurationsAsText(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		var buf bytes.Buffer
-		log, err := newLogger(&buf, format, "info")
+		log, err := New(&buf, format, "info")
 		if err != nil {
 			t.Fatal(err)
 		}
