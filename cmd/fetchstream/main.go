@@ -15,49 +15,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 )
 
 func main() {
-	ctx, second := notifyTwice(os.Interrupt, syscall.SIGTERM)
-	os.Exit(Main(withCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// notifyTwice returns a context canceled by the first of sigs, and a
-// channel closed by the second; after that, the signals' default action
-// (ending the process) is back.
-func notifyTwice(sigs ...os.Signal) (context.Context, <-chan struct{}) {
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, sigs...)
-	ctx, cancel := context.WithCancel(context.Background())
-	second := make(chan struct{})
-	go func() {
-		<-ch
-		cancel()
-		<-ch
-		close(second)
-		signal.Reset(sigs...)
-	}()
-	return ctx, second
-}
-
-type cutShortKey struct{}
-
-// withCutShort gives commands the channel whose closing asks them to cut
-// their shutdown short (a second signal).
-func withCutShort(ctx context.Context, cut <-chan struct{}) context.Context {
-	return context.WithValue(ctx, cutShortKey{}, cut)
-}
-
-// cutShortOf is ctx's cut-short channel, nil when there is none.
-func cutShortOf(ctx context.Context) <-chan struct{} {
-	cut, _ := ctx.Value(cutShortKey{}).(<-chan struct{})
-	return cut
+	ctx, second := shutdown.Notify(os.Interrupt, syscall.SIGTERM)
+	os.Exit(Main(shutdown.WithCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit codes of Main.

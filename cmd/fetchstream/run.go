@@ -20,6 +20,7 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
@@ -241,7 +242,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 				}
 				defer stop()
 			}
-			if cut := cutShortOf(ctx); cut != nil {
+			if cut := shutdown.CutShort(ctx); cut != nil {
 				ran := make(chan struct{})
 				defer close(ran)
 				go func() {
