@@ -87,17 +87,18 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 		Name:       "publish",
 		ShortUsage: "fetchstream publish [flags] [URL ...] [flags]",
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
-		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input; a file holds one URL a\n" +
-			"line, or a JSON array of URL strings) as one batch, or as\n" +
-			"several when there are more than --max-batch. Each URL is sent as -X, -H, --data (or\n" +
-			"--data-file) and --credential say, as curl does; --response-header names the response\n" +
-			"headers results return, and --no-follow returns a 3xx as it is. With --wait, print each result as it\n" +
-			"arrives, in the list's order with its position in the list (#), then a summary; lists\n" +
-			"of 100 URLs or more get a progress bar on stderr when it is a terminal. A warning goes\n" +
-			"to stderr when nothing seems to serve the input subject. Exit status with --wait: 0 when\n" +
-			"every URL was fetched with a status below 400, 2 when some failed or a batch was\n" +
-			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).\n" +
-			"Flags may come before or after the URLs; every argument after -- is a URL.",
+		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input; a file holds one\n" +
+			"URL a line, or a JSON array of URL strings) as one batch, or as several when there are\n" +
+			"more than --max-batch. Flags may come before or after the URLs; after -- every argument\n" +
+			"is a URL. Each URL is sent as -X, -H, --data (or --data-file) and --credential say, as\n" +
+			"curl does; --response-header names the response headers results return, and\n" +
+			"--no-follow returns a 3xx as it is. With --wait, print each result as it arrives, in\n" +
+			"the list's order with its position in the list (#), a failure's message on the line\n" +
+			"under its row, then a summary; lists of 100 URLs or more get a progress bar on stderr\n" +
+			"when it is a terminal. A warning goes to stderr when nothing seems to serve the input\n" +
+			"subject. Exit status with --wait: 0 when every URL was fetched with a status below\n" +
+			"400, 2 when some failed or a batch was rejected, 1 on any other error (a bad batch id,\n" +
+			"a duplicate id in JetStream, --wait-timeout).",
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
