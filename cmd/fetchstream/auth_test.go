@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -51,12 +52,12 @@ func TestAuthFlags(t *testing.T) {
 				t.Errorf("bad credentials: exit %d, stderr %q; want exit 1 and an authorization error", code, stderr.String())
 			}
 			startService(t, url, c.good...)
-			opts := natsFlags{url: url}
+			opts := natsflags.Flags{URL: url}
 			fs := flagSetFor(&opts)
 			if err := fs.Parse(c.good); err != nil {
 				t.Fatal(err)
 			}
-			nc, err := opts.connect("", "test")
+			nc, err := opts.Connect("", "test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,11 +76,11 @@ func TestAuthFlags(t *testing.T) {
 }
 
 // flagSetFor registers n's flags on a fresh flag set, as the commands do.
-func flagSetFor(n *natsFlags) *flag.FlagSet {
+func flagSetFor(n *natsflags.Flags) *flag.FlagSet {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	url := n.url
-	n.register(fs, "")
-	n.url = url
+	url := n.URL
+	n.Register(fs, "")
+	n.URL = url
 	return fs
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/bench"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 // benchCommand is `fetchstream bench`: flags to bench.Config, then
@@ -83,16 +84,11 @@ func benchClientCommand(stdout io.Writer) *ffcli.Command {
 }
 
 // benchFlagTerms rewrites the bench's Config field names into its flags.
-var benchFlagTerms = strings.NewReplacer(
-	"Scenarios", "--scenarios", "Rounds", "--rounds", "LatencyURLs", "--latency-urls",
-	"OverheadURLs", "--overhead-urls", "ProfileDir", "--profile-dir",
-	"URL ", "--url ", "Workers", "--workers", "Transport", "--transport")
+var benchFlagTerms = settings.NewRenamer(map[string]string{
+	"Scenarios": "--scenarios", "Rounds": "--rounds", "LatencyURLs": "--latency-urls",
+	"OverheadURLs": "--overhead-urls", "ProfileDir": "--profile-dir",
+	"URL ": "--url ", "Workers": "--workers", "Transport": "--transport"})
 
 // benchInFlagTerms is err with the fields it names read as flags (nil
 // stays nil); errors.Is and errors.As still see err.
-func benchInFlagTerms(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &flagError{err: err, msg: benchFlagTerms.Replace(err.Error())}
-}
+func benchInFlagTerms(err error) error { return benchFlagTerms.Rename(err) }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/peterbourgon/ff/v3"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 // runStderr runs Main with args and returns its exit code and stderr.
@@ -81,7 +83,7 @@ func TestSettingsPrecedence(t *testing.T) {
 	fs.SetOutput(io.Discard)
 	flags.register(fs)
 	fs.String("config", "", "")
-	if err := ff.Parse(fs, []string{"--config", path, "--concurrency", "32"}, parseOptions(fs, false)...); err != nil {
+	if err := ff.Parse(fs, []string{"--config", path, "--concurrency", "32"}, settings.Options(fs, false)...); err != nil {
 		t.Fatal(err)
 	}
 	if f := flags.cfg.Fetch; f.Concurrency != 32 || f.MaxBatch != 6 || f.Window != 7 {
@@ -94,7 +96,7 @@ func TestUnknownEnvironmentVariables(t *testing.T) {
 	var flags runFlags
 	fs := flag.NewFlagSet("fetchstream run", flag.ContinueOnError)
 	flags.register(fs)
-	got := unknownEnv(fs, []string{"FETCHSTREAM_CONCURENCY=8", "FETCHSTREAM_MAX_BATCH=5", "PATH=/bin", "FETCHSTREAM_NATS_URL=x", "FETCHSTREAMX=1"})
+	got := settings.UnknownEnv(fs, []string{"FETCHSTREAM_CONCURENCY=8", "FETCHSTREAM_MAX_BATCH=5", "PATH=/bin", "FETCHSTREAM_NATS_URL=x", "FETCHSTREAMX=1"})
 	if !slices.Equal(got, []string{"FETCHSTREAM_CONCURENCY"}) {
 		t.Errorf("unknown %v, want [FETCHSTREAM_CONCURENCY]", got)
 	}

@@ -1,10 +1,6 @@
 package main
 
-import (
-	"cmp"
-	"slices"
-	"strings"
-)
+import "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 
 // flagOf names the run flag that sets each service.Config field, so that
 // the service's errors, which name fields, read in the CLI's terms.
@@ -34,33 +30,9 @@ var flagOf = map[string]string{
 	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
 }
 
-// fieldsToFlags rewrites field names into flag names, longest first.
-var fieldsToFlags = func() *strings.Replacer {
-	fields := make([]string, 0, len(flagOf))
-	for field := range flagOf {
-		fields = append(fields, field)
-	}
-	slices.SortFunc(fields, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	pairs := make([]string, 0, 2*len(fields))
-	for _, field := range fields {
-		pairs = append(pairs, field, flagOf[field])
-	}
-	return strings.NewReplacer(pairs...)
-}()
+// runFlagTerms rewrites Config field names into run's flags.
+var runFlagTerms = settings.NewRenamer(flagOf)
 
 // inFlagTerms is err with the Config fields it names read as run flags
 // (nil stays nil); errors.Is and errors.As still see err.
-func inFlagTerms(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &flagError{err: err, msg: fieldsToFlags.Replace(err.Error())}
-}
-
-type flagError struct {
-	err error
-	msg string
-}
-
-func (e *flagError) Error() string { return e.msg }
-func (e *flagError) Unwrap() error { return e.err }
+func inFlagTerms(err error) error { return runFlagTerms.Rename(err) }

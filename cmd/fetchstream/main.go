@@ -15,47 +15,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 )
 
 func main() {
-	ctx, second := notifyTwice(os.Interrupt, syscall.SIGTERM)
-	os.Exit(Main(withCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// notifyTwice returns a context canceled by the first of sigs, and a
-// channel closed by the second; after that, the signals' default action
-// (ending the process) is back.
-func notifyTwice(sigs ...os.Signal) (context.Context, <-chan struct{}) {
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, sigs...)
-	ctx, cancel := context.WithCancel(context.Background())
-	second := make(chan struct{})
-	go func() {
-		<-ch
-		cancel()
-		<-ch
-		close(second)
-		signal.Reset(sigs...)
-	}()
-	return ctx, second
-}
-
-type cutShortKey struct{}
-
-// withCutShort gives commands the channel whose closing asks them to cut
-// their shutdown short (a second signal).
-func withCutShort(ctx context.Context, cut <-chan struct{}) context.Context {
-	return context.WithValue(ctx, cutShortKey{}, cut)
-}
-
-// cutShortOf is ctx's cut-short channel, nil when there is none.
-func cutShortOf(ctx context.Context) <-chan struct{} {
-	cut, _ := ctx.Value(cutShortKey{}).(<-chan struct{})
-	return cut
+	ctx, second := shutdown.Notify(os.Interrupt, syscall.SIGTERM)
+	os.Exit(Main(shutdown.WithCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit codes of Main.
@@ -68,30 +38,18 @@ const (
 // errSomeFailed is returned by commands whose work ran but found failures.
 var errSomeFailed = errors.New("some URLs failed")
 
+// errUnknownCommand is returned for a first argument that names no
+// subcommand.
+var errUnknownCommand = errors.New("unknown command")
+
 // Main runs the command line args (without the program name) until done
 // or until ctx is canceled, and returns the process exit code. Tests call
 // it as the real program runs.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := &ffcli.Command{
-		Name:       "fetchstream",
-		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health> [flags]",
-		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
-			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' for a command's flags.",
-		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),
-		Subcommands: []*ffcli.Command{
-			runCommand(stdout, stderr),
-			publishCommand(stdout, stderr),
-			targetCommand(stdout, stderr),
-			watchCommand(stdout, stderr),
-			demoCommand(stdout, stderr),
-			benchCommand(stdout, stderr),
-			healthCommand(stdout, stderr),
-		},
-		Exec: func(context.Context, []string) error { return flag.ErrHelp },
-	}
+	root := rootCommand(stdout, stderr)
 	// The flag package writes a parse error and the whole usage to the
 	// flag sets' output: the usage is shown for -h alone, and an error as
-	// one line with the form wanted (see explainParseError).
+	// one line with the form wanted (see settings.Explain).
 	var usage bytes.Buffer
 	setOutput(root, &usage)
 	err := root.ParseAndRun(ctx, args)
@@ -106,8 +64,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errSomeFailed):
 		return exitFailures
+	case errors.Is(err, errUnknownCommand):
+		fmt.Fprintf(stderr, "fetchstream: %v\n%s\n", err, ffcli.DefaultUsageFunc(root))
+		return exitError
 	}
-	fmt.Fprintf(stderr, "fetchstream: %v\n", explainParseError(flagSetOf(root, args), err))
+	fmt.Fprintf(stderr, "fetchstream: %v\n", settings.Explain(flagSetOf(root, args), err))
 	return exitError
 }
 
@@ -127,5 +88,31 @@ func setOutput(c *ffcli.Command, w io.Writer) {
 	c.FlagSet.SetOutput(w)
 	for _, sub := range c.Subcommands {
 		setOutput(sub, w)
+	}
+}
+
+// rootCommand is the fetchstream command with its subcommands.
+func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:       "fetchstream",
+		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health> [flags]",
+		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
+			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' for a command's flags.",
+		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),
+		Subcommands: []*ffcli.Command{
+			runCommand(stdout, stderr),
+			publishCommand(stdout, stderr),
+			targetCommand(stdout, stderr),
+			watchCommand(stdout, stderr),
+			demoCommand(stdout, stderr),
+			benchCommand(stdout, stderr),
+			healthCommand(stdout, stderr),
+		},
+		Exec: func(_ context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w %q", errUnknownCommand, args[0])
+			}
+			return flag.ErrHelp
+		},
 	}
 }

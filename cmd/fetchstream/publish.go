@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,13 +18,19 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/urllist"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
 )
 
 type publishConfig struct {
-	nats          natsFlags
+	nats          natsflags.Flags
 	subjects      subjectFlags
 	file          string
 	id            string
@@ -44,10 +47,10 @@ type publishConfig struct {
 
 	// The request flags, curl's: every URL gets them.
 	method          string
-	headers         headerList
+	headers         flagvalue.HeaderList
 	data, dataFile  string
 	credential      string
-	responseHeaders nameList
+	responseHeaders flagvalue.NameList
 	noFollow        bool
 }
 
@@ -59,9 +62,9 @@ const noServiceWarning = 3 * time.Second
 func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg publishConfig
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
-	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
+	cfg.nats.Register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
-	fs.StringVar(&cfg.file, "f", "", "read URLs from this file, one per line ('-' for standard input)")
+	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input): a JSON array of URL strings when it starts with [, else one URL per line")
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
@@ -82,21 +85,28 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.BoolVar(&cfg.noFollow, "no-follow", false, "do not follow redirects: a 3xx is the result (ask for its Location with --response-header Location)")
 	return &ffcli.Command{
 		Name:       "publish",
-		ShortUsage: "fetchstream publish [flags] [URL ...]",
+		ShortUsage: "fetchstream publish [flags] [URL ...] [flags]",
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
-		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input) as one batch, or as\n" +
-			"several when there are more than --max-batch. Each URL is sent as -X, -H, --data (or\n" +
-			"--data-file) and --credential say, as curl does; --response-header names the response\n" +
-			"headers results return, and --no-follow returns a 3xx as it is. With --wait, print each result as it\n" +
-			"arrives, in the list's order with its position in the list (#), then a summary; lists\n" +
-			"of 100 URLs or more get a progress bar on stderr when it is a terminal. A warning goes\n" +
-			"to stderr when nothing seems to serve the input subject. Exit status with --wait: 0 when\n" +
-			"every URL was fetched with a status below 400, 2 when some failed or a batch was\n" +
-			"rejected, 1 on any other error (a bad batch id, a duplicate id in JetStream, --wait-timeout).",
+		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input; a file holds one\n" +
+			"URL a line, or a JSON array of URL strings) as one batch, or as several when there are\n" +
+			"more than --max-batch. Flags may come before or after the URLs; after -- every argument\n" +
+			"is a URL. Each URL is sent as -X, -H, --data (or --data-file) and --credential say, as\n" +
+			"curl does; --response-header names the response headers results return, and\n" +
+			"--no-follow returns a 3xx as it is. With --wait, print each result as it arrives, in\n" +
+			"the list's order with its position in the list (#), a failure's message on the line\n" +
+			"under its row, then a summary; lists of 100 URLs or more get a progress bar on stderr\n" +
+			"when it is a terminal. A warning goes to stderr when nothing seems to serve the input\n" +
+			"subject. Exit status with --wait: 0 when every URL was fetched with a status below\n" +
+			"400, 2 when some failed or a batch was rejected, 1 on any other error (a bad batch id,\n" +
+			"a duplicate id in JetStream, --wait-timeout).",
 		FlagSet: fs,
-		Options: parseOptions(fs, false),
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
-			return runPublish(ctx, &cfg, args, stdout, stderr)
+			urls, err := settings.ParseInterleaved(fs, args)
+			if err != nil {
+				return err
+			}
+			return runPublish(ctx, &cfg, urls, stdout, stderr)
 		},
 	}
 }
@@ -181,30 +191,6 @@ func (cfg *publishConfig) batch(urls []string, body []byte) wire.Batch {
 	return b
 }
 
-// headerList is the repeatable -H 'Name: value' flag.
-type headerList map[string]string
-
-func (h *headerList) String() string {
-	parts := make([]string, 0, len(*h))
-	for name, value := range *h {
-		parts = append(parts, name+": "+value)
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ", ")
-}
-
-func (h *headerList) Set(value string) error {
-	name, v, ok := strings.Cut(value, ":")
-	if name = strings.TrimSpace(name); !ok || name == "" {
-		return fmt.Errorf("%q is not a header: want 'Name: value'", value)
-	}
-	if *h == nil {
-		*h = headerList{}
-	}
-	(*h)[name] = strings.TrimSpace(v)
-	return nil
-}
-
 func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
@@ -217,7 +203,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if err != nil {
 		return fmt.Errorf("--data-file: %w", err)
 	}
-	nc, err := cfg.nats.connect(nats.DefaultURL, "fetchstream publish")
+	nc, err := cfg.nats.Connect(nats.DefaultURL, "fetchstream publish")
 	if err != nil {
 		return fmt.Errorf("%w (is `fetchstream run` running?)", err)
 	}
@@ -252,52 +238,19 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return err
 	}
 	defer s.Close()
-	return printResults(ctx, s, stdout, cfg.json, newProgress(stderr, len(urls)), start)
-}
-
-// printResults writes the results in the list's order as they come, and
-// each rejected batch, then (as a table) the count of ok and failed.
-// bar, if not nil, advances by one per result.
-func printResults(ctx context.Context, s *client.Stream, w io.Writer, asJSON bool, bar *progressbar.ProgressBar, start time.Time) error {
-	if !asJSON {
-		fmt.Fprintf(w, rowFormat, "BATCH", "#", "STATUS", "ERROR", "MS", "URL")
-	}
-	var ok, failed, rejected int
-	for r, err := range s.Results(ctx) {
-		var be *client.BatchError
-		switch {
-		case errors.As(err, &be):
-			rejected++
-			if asJSON {
-				data, _ := json.Marshal(be.Summary)
-				fmt.Fprintln(w, string(data))
-			} else {
-				fmt.Fprintf(w, "batch %s rejected: %s: %s\n", be.ID, be.Kind, be.Message)
-			}
-			continue
-		case err != nil:
-			return err
-		case r.OK():
-			ok++
-		default:
-			failed++
-		}
-		if bar != nil {
-			_ = bar.Add(1)
-		}
-		if asJSON {
-			fmt.Fprintln(w, string(r.Raw))
-			continue
-		}
-		fmt.Fprintf(w, rowFormat, r.BatchID, strconv.Itoa(r.Position), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
-	}
+	var advance func()
+	bar := newProgress(stderr, len(urls))
 	if bar != nil {
+		advance = func() { _ = bar.Add(1) }
+	}
+	tally, err := resulttable.Follow(ctx, s, stdout, cfg.json, start, advance)
+	if bar != nil && err == nil {
 		_ = bar.Finish()
 	}
-	if !asJSON {
-		fmt.Fprintf(w, "%d ok, %d failed in %.2fs\n", ok, failed, time.Since(start).Seconds())
+	if err != nil {
+		return err
 	}
-	if failed > 0 || rejected > 0 {
+	if tally.Failed > 0 || tally.Rejected > 0 {
 		return errSomeFailed
 	}
 	return nil
@@ -310,7 +263,7 @@ const progressThreshold = 100
 // newProgress returns a progress bar on w for total URLs, or nil when the
 // list is short or w is not a terminal.
 func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
-	if total < progressThreshold || !isTerminal(w) {
+	if total < progressThreshold || !logging.IsTerminal(w) {
 		return nil
 	}
 	return progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("results"),
@@ -318,44 +271,18 @@ func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 }
 
-// collectURLs takes the URLs from args and from file ("-" is stdin).
+// collectURLs takes the URLs from args, then from file ("-" is stdin).
 func collectURLs(args []string, file string) ([]string, error) {
 	urls := append([]string(nil), args...)
 	if file != "" {
-		var r io.Reader = os.Stdin
-		if file != "-" {
-			f, err := os.Open(file)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			r = f
+		listed, err := urllist.File(file)
+		if err != nil {
+			return nil, err
 		}
-		scanner := bufio.NewScanner(r)
-		scanner.Buffer(make([]byte, 64<<10), 1<<20)
-		for scanner.Scan() {
-			if line := strings.TrimSpace(scanner.Text()); line != "" {
-				urls = append(urls, line)
-			}
-		}
-		if err := scanner.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", file, err)
-		}
+		urls = append(urls, listed...)
 	}
 	if len(urls) == 0 {
 		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
 	}
 	return urls, nil
-}
-
-// rowFormat lays out a result row; rows print as they arrive, so the
-// columns have fixed widths rather than a table computed at the end. In
-// publish --wait, # is the URL's position in the whole list.
-const rowFormat = "%-24s %5s %6s %-18s %7s  %s\n"
-
-func statusText(status int) string {
-	if status == 0 {
-		return "-"
-	}
-	return fmt.Sprint(status)
 }

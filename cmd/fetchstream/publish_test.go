@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -35,10 +39,13 @@ func TestPublishWait(t *testing.T) {
 			if code != exitOK || !strings.Contains(out, "2 ok, 0 failed") {
 				t.Errorf("all ok: exit %d, output:\n%s", code, out)
 			}
+			// A failure's message is on the line under its row (http_error
+			// has none: its status says it).
 			code, out = publish("some-failed", target.URL("/delay/50"), target.URL("/status/404"), "not a url")
 			lines := strings.Split(out, "\n")
-			if code != exitFailures || !strings.Contains(out, "1 ok, 2 failed") || len(lines) < 4 ||
-				!strings.Contains(lines[1], "/delay/50") || !strings.Contains(lines[2], "http_error") || !strings.Contains(lines[3], "invalid_url") {
+			if code != exitFailures || !strings.Contains(out, "1 ok, 2 failed") || len(lines) < 5 ||
+				!strings.Contains(lines[1], "/delay/50") || !strings.Contains(lines[2], "http_error") || !strings.Contains(lines[3], "invalid_url") ||
+				!strings.HasPrefix(lines[4], resulttable.MessageIndent+"invalid URL") {
 				t.Errorf("some failed: exit %d (want %d), output:\n%s", code, exitFailures, out)
 			}
 			if mode != "jetstream" {
@@ -136,6 +143,11 @@ func TestPublishWaitEnds(t *testing.T) {
 		!strings.Contains(stderr, "wait timeout") {
 		t.Errorf("no service: exit %d, stderr:\n%s", code, stderr)
 	}
+	// The error, the last line, names the client once.
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if last := lines[len(lines)-1]; strings.Count(last, "fetchstream client:") != 1 || !strings.Contains(last, "no service seems to consume fetch.urls") {
+		t.Errorf("no service: the error reads %q", last)
+	}
 }
 
 // --per-host-rate and --robots travel in the batch; a negative rate is refused.
@@ -150,5 +162,45 @@ func TestPublishPolitenessFlags(t *testing.T) {
 	cfg.perHostRate = -1
 	if err := cfg.validate(); err == nil {
 		t.Error("a negative --per-host-rate was accepted")
+	}
+}
+
+// -f reads a JSON array of URL strings when the file starts with [ (see
+// urllist), after the URLs given as arguments.
+func TestPublishURLFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arr.json")
+	if err := os.WriteFile(path, []byte(` ["http://a", "http://b"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := collectURLs([]string{"http://first"}, path); err != nil || !slices.Equal(got, []string{"http://first", "http://a", "http://b"}) {
+		t.Errorf("%q, %v; want the argument, then the array's two URLs", got, err)
+	}
+	if _, err := collectURLs(nil, ""); err == nil || !strings.Contains(err.Error(), "no URLs") {
+		t.Errorf("no URLs: %v", err)
+	}
+}
+
+// publish takes flags after the URLs, as curl does: the batch holds the
+// URLs alone and has the flags' settings; an unknown flag there is refused
+// with its name, and nothing is published.
+func TestPublishFlagsAfterURLs(t *testing.T) {
+	url, nc := startNATS(t)
+	batches := subscribe(t, nc, wire.DefaultInSubject)
+	var stdout, stderr syncBuffer
+	code := Main(t.Context(), []string{"publish", "--nats-url", url, "http://127.0.0.1:1/a", "--id", "after", "http://127.0.0.1:1/b", "--concurrency", "2"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	var b wire.Batch
+	batches.next(&b, 5*time.Second)
+	if b.ID != "after" || b.Concurrency != 2 || len(b.URLs) != 2 || b.URLs[0].URL != "http://127.0.0.1:1/a" || b.URLs[1].URL != "http://127.0.0.1:1/b" {
+		t.Errorf("published batch %+v, want id after, concurrency 2 and the two URLs", b)
+	}
+	code, errText := runStderr(t, "publish", "--nats-url", url, "http://127.0.0.1:1/a", "--nosuch")
+	if code != exitError || !strings.Contains(errText, "no flag --nosuch (see fetchstream publish -h)") {
+		t.Errorf("unknown flag after a URL: exit %d, stderr %q", code, errText)
+	}
+	if m, err := batches.sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Errorf("a batch was published despite the bad flag: %s", m.Data)
 	}
 }

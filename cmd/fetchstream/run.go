@@ -15,7 +15,12 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
@@ -24,11 +29,11 @@ import (
 // knobs of the process around it.
 type runFlags struct {
 	cfg         service.Config
-	nats        natsFlags
+	nats        natsflags.Flags
 	logFormat   string
 	logLevel    string
 	cpuProfile  string
-	memoryLimit byteSize
+	memoryLimit flagvalue.ByteSize
 	credentials string // file of named credentials, loaded by config
 }
 
@@ -37,7 +42,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	d := service.Defaults()
 	r.cfg = d
 	c := &r.cfg
-	r.nats.register(fs, "; empty: start an embedded server on --listen")
+	r.nats.Register(fs, "; empty: start an embedded server on --listen")
 	fs.StringVar(&c.Subjects.In, "in", d.Subjects.In, "subject batches arrive on")
 	fs.StringVar(&c.Subjects.Out, "out", d.Subjects.Out, "subject results are published on")
 	fs.StringVar(&c.Subjects.Batches, "batches-subject", d.Subjects.Batches, "subject batch summaries are published on")
@@ -52,7 +57,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
 	registerPoliteness(fs, c, &d)
-	fs.Var((*byteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.Fetch.RefuseLarge, "refuse-large", d.Fetch.RefuseLarge, "fail bodies over --max-body as too_large instead of cutting them")
 	fs.IntVar(&c.Fetch.MaxRedirects, "max-redirects", d.Fetch.MaxRedirects, "redirects followed per request at most")
 	fs.IntVar(&c.Fetch.Retries, "retries", d.Fetch.Retries, "retries per URL after a timeout, a connection error or a 429, 502, 503 or 504 (0 to 10); --timeout bounds each attempt, and all of a URL's attempts and waits fit in --timeout × (retries+1)")
@@ -60,11 +65,11 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
-	fs.Var((*byteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
-	fs.Var((*nameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*flagvalue.NameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
 	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start (and on SIGHUP, which reloads the file); a batch names one with "credential", and its headers go only to its hosts`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
-	fs.Var((*prefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
+	fs.Var((*flagvalue.PrefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once")
 	registerDurability(fs, c, &d)
 	registerStorage(fs, c, &d)
@@ -73,9 +78,9 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.Subjects.Micro, "micro-subject", d.Subjects.Micro, "subject of the micro service's request-reply fetch endpoint")
 	fs.StringVar(&c.Ops.MetricsAddr, "metrics-addr", d.Ops.MetricsAddr, "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
-	fs.BoolVar(&c.Ops.Pprof, "pprof", d.Ops.Pprof, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for `go tool pprof`")
+	fs.BoolVar(&c.Ops.Pprof, "pprof", d.Ops.Pprof, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for go tool pprof")
 	fs.Var(&r.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it; 0: none (default: 90% of the container's memory limit, if there is one and GOMEMLIMIT is not set)")
-	fs.StringVar(&r.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for `go tool pprof`)")
+	fs.StringVar(&r.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this `file` (for go tool pprof)")
 }
 
 // registerPoliteness binds the flags of the per-host pace, pauses and
@@ -102,7 +107,7 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 	fs.IntVar(&j.MaxAckPending, "max-ack-pending", d.JetStream.MaxAckPending, "--jetstream: a created consumer's MaxAckPending: batches in progress across all replicas at most (each replica takes at most --max-active+2)")
 	fs.StringVar(&j.DeadLetter, "dead-letter", d.JetStream.DeadLetter, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
 	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")
-	fs.Var((*byteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
+	fs.Var((*flagvalue.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
 }
 
 // registerStorage binds the flags of what the service keeps in JetStream.
@@ -113,14 +118,14 @@ func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
-	fs.Var((*byteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
+	fs.Var((*flagvalue.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
 }
 
 // config is the service's Config with the NATS connection flags in it.
 func (r *runFlags) config() (service.Config, error) {
 	cfg := r.cfg
-	cfg.NATS.URL = r.nats.url
-	opts, err := r.nats.options()
+	cfg.NATS.URL = r.nats.URL
+	opts, err := r.nats.Options()
 	if err != nil {
 		return cfg, err
 	}
@@ -201,7 +206,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"--batches-subject. Every flag can also be set as FETCHSTREAM_<FLAG> (for example\n" +
 			"FETCHSTREAM_CONCURRENCY=128) or in a --config file.",
 		FlagSet: fs,
-		Options: parseOptions(fs, false),
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return fmt.Errorf("run takes no arguments, got %q", args)
@@ -210,11 +215,11 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(stderr, flags.logFormat, flags.logLevel)
+			log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
 			if err != nil {
 				return err
 			}
-			for _, key := range unknownEnv(fs, os.Environ()) {
+			for _, key := range settings.UnknownEnv(fs, os.Environ()) {
 				log.Warn("an environment variable names no flag of run; ignored", "variable", key)
 			}
 			svc, err := service.New(cfg, log)
@@ -237,7 +242,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 				}
 				defer stop()
 			}
-			if cut := cutShortOf(ctx); cut != nil {
+			if cut := shutdown.CutShort(ctx); cut != nil {
 				ran := make(chan struct{})
 				defer close(ran)
 				go func() {

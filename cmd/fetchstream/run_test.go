@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -163,7 +164,7 @@ func TestSecondSignalCutsTheGraceShort(t *testing.T) {
 	var stderr syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Main(withCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
+		exited <- Main(shutdown.WithCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
 			"--shutdown-grace", "1h", "--timeout", "1h", "--max-timeout", "1h"}, &syncBuffer{}, &stderr)
 	}()
 	waitUntil(t, "the service answers a micro ping", func() bool {

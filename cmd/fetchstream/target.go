@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
-	"github.com/mccutchen/go-httpbin/v2/httpbin"
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/target"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 func targetCommand(stdout, _ io.Writer) *ffcli.Command {
@@ -26,34 +27,14 @@ func targetCommand(stdout, _ io.Writer) *ffcli.Command {
 			"/delay/2 answers after 2 s, /status/404 answers 404, /get echoes the request,\n" +
 			"/redirect/3 redirects three times, /drip trickles a body.",
 		FlagSet: fs,
-		Options: parseOptions(fs, false),
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
 			ln, err := net.Listen("tcp", *addr)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "target serving httpbin on http://%s (try /delay/1, /status/404)\n", ln.Addr())
-			return serveUntilDone(ctx, ln, newTarget(*maxDelay))
+			return target.Serve(ctx, ln, target.Handler(*maxDelay))
 		},
 	}
-}
-
-// newTarget is the httpbin handler behind `fetchstream target` and the demo.
-func newTarget(maxDelay time.Duration) http.Handler {
-	return httpbin.New(httpbin.WithMaxDuration(maxDelay)).Handler()
-}
-
-// serveUntilDone serves h on ln until ctx is canceled.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

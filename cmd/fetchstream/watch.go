@@ -2,29 +2,27 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 	var (
-		natsCfg  natsFlags
+		natsCfg  natsflags.Flags
 		subjects subjectFlags
 		asJSON   bool
 	)
 	fs := flag.NewFlagSet("fetchstream watch", flag.ContinueOnError)
-	natsCfg.register(fs, "; default nats://127.0.0.1:4222")
+	natsCfg.Register(fs, "; default nats://127.0.0.1:4222")
 	subjects.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print each message as it came, one JSON object a line")
 	return &ffcli.Command{
@@ -32,9 +30,9 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 		ShortUsage: "fetchstream watch [--json]",
 		ShortHelp:  "print every result and batch summary as it passes, until interrupted",
 		FlagSet:    fs,
-		Options:    parseOptions(fs, false),
+		Options:    settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
-			nc, err := natsCfg.connect(nats.DefaultURL, "fetchstream watch")
+			nc, err := natsCfg.Connect(nats.DefaultURL, "fetchstream watch")
 			if err != nil {
 				return err
 			}
@@ -59,39 +57,13 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 					missed.report(stdout)
 					return nil
 				case m := <-msgs:
-					printWatched(stdout, m, m.Subject == subjects.batches, asJSON)
+					resulttable.Message(stdout, m.Data, m.Subject == subjects.batches, asJSON)
 				case <-tick.C:
 					missed.report(stdout)
 				}
 			}
 		},
 	}
-}
-
-func printWatched(w io.Writer, m *nats.Msg, summary, asJSON bool) {
-	if asJSON {
-		fmt.Fprintln(w, string(m.Data))
-		return
-	}
-	if summary {
-		var s wire.Summary
-		if json.Unmarshal(m.Data, &s) != nil {
-			fmt.Fprintf(w, "? %s\n", m.Data)
-			return
-		}
-		if s.Error != "" {
-			fmt.Fprintf(w, "batch %s rejected: %s: %s\n", s.BatchID, s.Error, s.Message)
-			return
-		}
-		fmt.Fprintf(w, "batch %s done: %d URLs, %d ok, %d failed%s in %.0f ms\n", s.BatchID, s.Count, s.OK, s.Failed, errorCounts(s.Errors), s.ElapsedMS)
-		return
-	}
-	var r wire.Result
-	if json.Unmarshal(m.Data, &r) != nil {
-		fmt.Fprintf(w, "? %s\n", m.Data)
-		return
-	}
-	fmt.Fprintf(w, rowFormat, r.BatchID, fmt.Sprintf("%d/%d", r.Index, r.Count), statusText(r.Status), r.Error, fmt.Sprintf("%.0f", r.ElapsedMS), r.URL)
 }
 
 // watchBuffer is how many messages watch holds while the terminal is
@@ -118,17 +90,4 @@ func (c *missedCounter) report(w io.Writer) {
 			dropped-c.told, watchBuffer)
 		c.told = dropped
 	}
-}
-
-// errorCounts is " (http_error=1 timeout=2)", by kind, or "" for none.
-func errorCounts(errs map[wire.ErrorKind]int) string {
-	if len(errs) == 0 {
-		return ""
-	}
-	kinds := slices.Sorted(maps.Keys(errs))
-	parts := make([]string, 0, len(kinds))
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, errs[k]))
-	}
-	return " (" + strings.Join(parts, " ") + ")"
 }

@@ -10,20 +10,6 @@ import (
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 )
 
-// A summary's error counts read as kind=count, in order, not as a Go map.
-func TestWatchPrintsErrorCounts(t *testing.T) {
-	var buf bytes.Buffer
-	printWatched(&buf, &nats.Msg{Data: []byte(`{"batch_id":"b1","count":4,"ok":1,"failed":3,"errors":{"timeout":2,"http_error":1},"elapsed_ms":12}`)}, true, false)
-	if want := "batch b1 done: 4 URLs, 1 ok, 3 failed (http_error=1 timeout=2) in 12 ms\n"; buf.String() != want {
-		t.Errorf("printed %q, want %q", buf.String(), want)
-	}
-	buf.Reset()
-	printWatched(&buf, &nats.Msg{Data: []byte(`{"batch_id":"b2","count":1,"ok":1,"elapsed_ms":3}`)}, true, false)
-	if want := "batch b2 done: 1 URLs, 1 ok, 0 failed in 3 ms\n"; buf.String() != want {
-		t.Errorf("printed %q, want %q", buf.String(), want)
-	}
-}
-
 // When its buffer is full, watch says how many messages it missed, once.
 func TestWatchSaysWhatItMissed(t *testing.T) {
 	_, nc := natstest.Start(t)

@@ -96,7 +96,7 @@ func encode(b wire.Batch, maxBytes int64) ([]byte, error) {
 	}
 	decoded, err := wire.DecodeBatch(data, "")
 	if err != nil {
-		return nil, fmt.Errorf("%w: batch %.40q: %w", ErrInvalidBatch, b.ID, err)
+		return nil, invalid(ErrInvalidBatch, fmt.Sprintf("batch %.40q", b.ID), err, wire.ErrBadBatch)
 	}
 	if decoded.ID != b.ID { // e.g. not UTF-8: the results would name another id
 		return nil, fmt.Errorf("%w: batch id %.40q does not survive JSON", ErrInvalidBatch, b.ID)

@@ -181,7 +181,7 @@ func WithRequestOptions(o wire.RequestOptions) Option {
 			_, err = wire.DecodeBatch(data, "")
 		}
 		if err != nil {
-			return fmt.Errorf("%w: request options: %w", ErrConfig, err)
+			return invalid(ErrConfig, "request options", err, wire.ErrBadBatch)
 		}
 		c.request = o
 		return nil

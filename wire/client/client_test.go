@@ -161,8 +161,12 @@ func TestInvalidBatchIsNotPublished(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := c.Send(deadline(t), tc.batch); !errors.Is(err, client.ErrInvalidBatch) {
+			_, err := c.Send(deadline(t), tc.batch)
+			if !errors.Is(err, client.ErrInvalidBatch) {
 				t.Errorf("Send: %v, want ErrInvalidBatch", err)
+			}
+			if err != nil && (strings.Count(err.Error(), "fetchstream client:") != 1 || strings.Count(err.Error(), "invalid batch") != 1) {
+				t.Errorf("Send: %q, want the prefix and %q once", err, "invalid batch")
 			}
 			if _, err := c.Publish(deadline(t), tc.batch); !errors.Is(err, client.ErrInvalidBatch) {
 				t.Errorf("Publish: %v, want ErrInvalidBatch", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +75,9 @@ func TestNoService(t *testing.T) {
 	_, err := c.Gather(deadline(t), urlList(2))
 	if !errors.Is(err, client.ErrWaitTimeout) || !errors.Is(err, client.ErrNoService) {
 		t.Errorf("Gather with a warning: %v, want ErrWaitTimeout and ErrNoService", err)
+	}
+	if err != nil && strings.Count(err.Error(), "fetchstream client:") != 1 {
+		t.Errorf("Gather with a warning: %q says the package's prefix more than once", err)
 	}
 	if len(warned) != 1 || !errors.Is(<-warned, client.ErrNoService) {
 		t.Errorf("%d warnings, want one of ErrNoService", len(warned)+1)

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -56,4 +57,26 @@ type BatchError struct {
 func (e *BatchError) Error() string {
 	return fmt.Sprintf("batch %s (positions %d-%d) rejected by the service: %s: %s",
 		e.ID, e.First, e.First+e.Count-1, e.Kind, e.Message)
+}
+
+// joined is an error that errors.Is and errors.As see as each of errs but
+// that reads as msg: one sentence for an error of two kinds, where
+// fmt.Errorf("%w; %w") would say the package's prefix twice.
+type joined struct {
+	msg  string
+	errs []error
+}
+
+func (e *joined) Error() string   { return e.msg }
+func (e *joined) Unwrap() []error { return e.errs }
+
+// invalid is err (from wire) under kind, with what it says between:
+// "kind: what: err", err's own leading "prefix: " cut, so that the
+// error reads "invalid batch" once. errors.Is sees kind and err.
+func invalid(kind error, what string, err, prefix error) error {
+	if what != "" {
+		what += ": "
+	}
+	text := strings.TrimPrefix(err.Error(), prefix.Error()+": ")
+	return &joined{msg: fmt.Sprintf("%v: %s%s", kind, what, text), errs: []error{kind, err}}
 }

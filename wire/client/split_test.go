@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -120,8 +121,12 @@ func TestWithRequestOptions(t *testing.T) {
 	}
 	for _, bad := range []wire.RequestOptions{{RetryOn: []int{404}}, {ResponseHeaders: []string{"a b"}}, {UserAgent: "a\nb"}} {
 		c := &Client{}
-		if err := WithRequestOptions(bad)(c); !errors.Is(err, ErrConfig) {
-			t.Errorf("%+v: err %v, want ErrConfig", bad, err)
+		err := WithRequestOptions(bad)(c)
+		if !errors.Is(err, ErrConfig) || !errors.Is(err, wire.ErrBadBatch) {
+			t.Errorf("%+v: err %v, want ErrConfig and wire.ErrBadBatch", bad, err)
+		}
+		if err != nil && strings.Count(err.Error(), "invalid") != 1 {
+			t.Errorf("%+v: %q, want one \"invalid\"", bad, err)
 		}
 	}
 }

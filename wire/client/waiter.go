@@ -62,8 +62,8 @@ func (w *waiter) next() (*nats.Msg, error) {
 				return nil, err
 			}
 			err := fmt.Errorf("%w after %s: %s, %s", ErrWaitTimeout, w.s.c.wait, w.s.progress(), w.silence())
-			if w.noSvc {
-				err = fmt.Errorf("%w; %w", err, ErrNoService)
+			if w.noSvc { // the warning said why; ErrNoService is not said again
+				err = &joined{msg: fmt.Sprintf("%v, and no service seems to consume %s", err, w.s.c.in), errs: []error{err, ErrNoService}}
 			}
 			return nil, err
 		case <-w.ticker.C:

@@ -1,4 +1,4 @@
-package main
+package logging
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 func TestLogsWriteDurationsAsText(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		var buf bytes.Buffer
-		log, err := newLogger(&buf, format, "info")
+		log, err := New(&buf, format, "info")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -20,20 +20,6 @@ func TestLogsWriteDurationsAsText(t *testing.T) {
 			if !strings.Contains(buf.String(), want) {
 				t.Errorf("%s log %q lacks %s", format, buf.String(), want)
 			}
-		}
-	}
-}
-
-// Sizes read back as the docs write them, so -h shows 256KiB.
-func TestByteSizeString(t *testing.T) {
-	for n, want := range map[int64]string{256 << 10: "256KiB", 64 << 20: "64MiB", 1 << 30: "1GiB", 1000: "1000", 0: "0", 1536: "1536"} {
-		b := byteSize(n)
-		if got := b.String(); got != want {
-			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
-		}
-		var back byteSize
-		if err := back.Set(want); err != nil || back != b {
-			t.Errorf("Set(%q) = %d, %v; want %d", want, back, err, n)
 		}
 	}
 }

@@ -1,4 +1,6 @@
-package main
+// Package logging builds fetchstream run's slog logger (--log-format,
+// --log-level) and tells whether output goes to a terminal.
+package logging
 
 import (
 	"fmt"
@@ -7,9 +9,11 @@ import (
 	"os"
 )
 
-// newLogger builds the service's slog logger: text on a terminal and JSON
-// otherwise when format is auto.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+// New builds the service's slog logger on w at level (debug, info, warn
+// or error) in format: text, json, or auto (text on a terminal, else
+// JSON). Durations are written as Go writes them in both formats. Its
+// errors name the flag and the values wanted.
+func New(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
@@ -17,7 +21,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
 	switch format {
 	case "auto":
-		if isTerminal(w) {
+		if IsTerminal(w) {
 			return slog.New(slog.NewTextHandler(w, opts)), nil
 		}
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
@@ -29,7 +33,8 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal says whether w is a terminal (a character device).
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -1,0 +1,69 @@
+package settings
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	badValue    = regexp.MustCompile(`invalid (?:boolean )?value "(.*)" for (?:flag )?-([\w.-]+): (.*)$`)
+	unknownFlag = regexp.MustCompile(`flag provided but not defined: -+([\w.-]+)`)
+	badEnv      = regexp.MustCompile(`error setting flag "([\w.-]+)" from environment variable "(\w+)": (.*)$`)
+)
+
+// Explain rewrites an error of parsing fs's flags or variables (a bad
+// value, an unknown flag) in one line with the form wanted; other errors
+// are returned as they are.
+func Explain(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("--%s %q: %s", m[2], m[1], wantForm(fs, m[2], errors.New(m[3])))
+	}
+	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("no flag --%s (see fetchstream %s -h)", m[1], commandName(fs))
+	}
+	if m := badEnv.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s=%q (--%s): %s", m[2], os.Getenv(m[2]), m[1], wantForm(fs, m[1], errors.New(m[3])))
+	}
+	return err
+}
+
+// wantForm says what form the flag's value takes, from its type; a flag
+// of its own type says it in err.
+func wantForm(fs *flag.FlagSet, name string, err error) string {
+	f := fs.Lookup(name)
+	if f == nil {
+		return fmt.Sprint(err)
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case time.Duration:
+			return "want a duration such as 10s, 500ms or 2m"
+		case bool:
+			return "want true or false"
+		case int, int64, uint, uint64:
+			return "want a whole number"
+		case float64:
+			return "want a number"
+		}
+	}
+	if err == nil {
+		return "not a valid value"
+	}
+	return err.Error()
+}
+
+// commandName is the subcommand a flag set belongs to ("run" of
+// "fetchstream run").
+func commandName(fs *flag.FlagSet) string {
+	name := strings.TrimPrefix(fs.Name(), "fetchstream ")
+	if name == "" || name == "fetchstream" {
+		return "<command>"
+	}
+	return name
+}
