@@ -65,6 +65,9 @@ type task struct {
 	index    int
 	hostWait time.Duration
 	resume   *hostsignal.Resume // a retry handed back, to go on with
+	// stopped: granted after the dispatcher saw the stage canceled, so
+	// let go by the stop, whatever its gates say; it ends canceled.
+	stopped bool
 }
 
 type completion struct {
@@ -150,7 +153,8 @@ func (f *Fetch) dispatch() {
 				continue
 			}
 			inFlight++
-			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume})
+			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume,
+				stopped: sched.stopping})
 		}
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
 			hosts.report(sched, now, true)
@@ -247,7 +251,9 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 
 // work fetches t's URL and reports the completion, with the worker's own
 // channel so the dispatcher can hand it the next task. A retry that the
-// fetch handed back (see hostsignal.Deferrer) is reported as such.
+// fetch handed back (see hostsignal.Deferrer) is reported as such. A task
+// granted after the stop is fetched with a canceled context, so that it
+// ends canceled without a request (see stoppedContext).
 func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSignals) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
@@ -255,6 +261,9 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 	}
 	if t.resume != nil {
 		ctx = hostsignal.WithResume(ctx, *t.resume)
+	}
+	if t.stopped {
+		ctx = f.stoppedContext(ctx)
 	}
 	r := f.fetchOne(ctx, b, i)
 	if resume := signals.handedBack(); resume != nil {
@@ -272,6 +281,20 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 		obs.RequestFinished(&r)
 	}
 	f.completions <- completion{batch: b, index: i, result: r, worker: w}
+}
+
+// stoppedContext returns ctx canceled with the stage's cause. The worker's
+// context is canceled with the stage's, but not at the same instant: a
+// context closes its Done before it cancels its children, so the
+// dispatcher may see the stop, let a URL go past its host's pause (see
+// scheduler.stop) and hand it to a worker whose context does not say so
+// yet. Fetched with that context, the URL (a retry handed back after a 503
+// with Retry-After, say) would be sent at once, and again after each
+// answer, for as long as the cancel takes to reach it.
+func (f *Fetch) stoppedContext(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(ctx)
+	cancel(context.Cause(f.ctx))
+	return ctx
 }
 
 // fetchOne is the fetcher's call, with a panic in it turned into the

@@ -302,8 +302,9 @@ func (s *scheduler) slowDown(sig hostSignal) {
 }
 
 // stop lets every held URL go, for a canceled stage: their fetches end
-// as canceled at once, so the stage can finish without waiting for a
-// pause or a pace.
+// as canceled at once, without a request (the dispatcher marks what it
+// grants from then on: see task.stopped), so the stage can finish without
+// waiting for a pause or a pace.
 func (s *scheduler) stop() {
 	s.stopping = true
 	for _, f := range s.flows {

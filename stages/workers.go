@@ -45,8 +45,9 @@ func (p *workerPool) start(f *Fetch, t task) {
 		// It carries the stage's host signals, for the fetcher's 429s and
 		// the retries it hands back.
 		signals := &workerSignals{signalBoard: f.signals, deferOK: f.deferOK}
-		ctx, cancel := context.WithCancel(hostsignal.With(f.ctx, signals))
+		ctx, cancel := context.WithCancel(f.ctx)
 		defer cancel()
+		ctx = hostsignal.With(ctx, signals)
 		for t := range w {
 			f.work(ctx, t, w, signals)
 		}

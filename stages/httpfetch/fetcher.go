@@ -233,8 +233,8 @@ func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 	return res
 }
 
-// deferSlack is how much sooner than the wait a host's pause may end and
-// still take a deferred retry: the two are measured a moment apart.
+// deferSlack is how much sooner than the retry's time a host's pause may
+// end and still take a deferred retry.
 const deferSlack = 100 * time.Millisecond
 
 func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration,
@@ -260,15 +260,20 @@ func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 	for n := resume.Attempts + 1; ; n++ {
 		var retryAfter time.Duration
 		res, retryAfter = f.try(ctx, s, min(timeout, time.Until(deadline)))
+		answered := time.Now()
 		res.Attempts = n
 		retryable := s.retryable(&res)
-		hold := time.Duration(0)
+		var (
+			hold      time.Duration // what is left of the host's pause
+			heldUntil time.Time     // when it ends
+		)
 		if signals != nil {
 			if st := res.Status; res.Error == wire.ErrHTTP && (st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable) {
 				signals.SlowDown(ctx, req.URL, st, retryAfter)
 			}
 			if n <= f.retry.retries && retryable {
 				hold = signals.PausedFor(req.URL)
+				heldUntil = time.Now().Add(hold)
 			}
 		}
 		if hold > 0 && hold > retryAfter {
@@ -278,7 +283,10 @@ func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 		if !again {
 			return res
 		}
-		if deferrer != nil && hold > 0 && hold+deferSlack >= wait &&
+		// The retry is due wait after the answer; the pause covers it when
+		// it lasts until then. Compared as times, not as durations: the
+		// pause runs from when SlowDown was told, and SlowDown may block.
+		if deferrer != nil && hold > 0 && !heldUntil.Add(deferSlack).Before(answered.Add(wait)) &&
 			deferrer.Defer(req.URL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: res}) {
 			return res
 		}
