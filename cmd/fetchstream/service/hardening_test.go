@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -46,7 +47,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 	for _, name := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		t.Setenv(name, proxy.URL)
 	}
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	origin := fetchtest.NewHostile(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	local := fetchtest.NewCounter(t, "127.0.0.1:0")
@@ -80,7 +81,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 // would pause the host, and so the other URLs' retries, for
 // MaxHostPause (see httpfetch.TestRetryWaitsOutTheHostPause).
 func TestRetriesEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) {
 		c.Fetch.Retries, c.Fetch.RetryBase, c.Fetch.RetryMax = 2, 10*time.Millisecond, 20*time.Millisecond
@@ -117,7 +118,7 @@ func TestRetriesEndToEnd(t *testing.T) {
 // --max-body, --refuse-large and --body through the service, each on its
 // own input subject.
 func TestBodyFlagsEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody = "fetch.cut", 1<<10 })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody, c.Fetch.RefuseLarge = "fetch.refuse", 1<<10, true })
@@ -150,7 +151,7 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 // Hostile servers through the service with one slot: each ends as its
 // kind within its timeout, and the URL after them is fetched.
 func TestHostileServersEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	h := fetchtest.NewHostile(t)
 	silent := fetchtest.Silent(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Concurrency = 1 })
@@ -175,7 +176,7 @@ func TestHostileServersEndToEnd(t *testing.T) {
 // --per-host caps one host's requests in flight; another host's URLs
 // behind them start at once.
 func TestPerHostEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	slow, quick := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.PerHost, c.Fetch.Concurrency = 2, 8 })
 	s := slow.URL("/delay/500")

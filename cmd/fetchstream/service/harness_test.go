@@ -1,43 +1,19 @@
 package service
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/fetchstream/fetchstream/connectors/natstest"
-	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the service's logger and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testService is a Service run for a test, with its JSON logs.
 type testService struct {
 	*Service
-	logs   *syncBuffer
+	logs   *loadtest.SyncBuffer
 	stop   context.CancelFunc
 	exited chan error // Run's error, once it returns
 }
@@ -72,7 +48,7 @@ func start(t *testing.T, natsURL string, edit func(*Config)) *testService {
 // launch is start without the wait, for a cfg New accepts.
 func launch(t *testing.T, cfg Config) *testService {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &loadtest.SyncBuffer{}
 	svc, err := New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -89,54 +65,4 @@ func launch(t *testing.T, cfg Config) *testService {
 		}
 	})
 	return s
-}
-
-// subscription collects the JSON messages of one subject.
-type subscription struct {
-	t   *testing.T
-	sub *nats.Subscription
-}
-
-func subscribe(t *testing.T, nc *nats.Conn, subject string) *subscription {
-	t.Helper()
-	sub, err := nc.SubscribeSync(subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return &subscription{t: t, sub: sub}
-}
-
-// next decodes the next message into v, failing the test after timeout.
-func (s *subscription) next(v any, timeout time.Duration) {
-	s.t.Helper()
-	m, err := s.sub.NextMsg(timeout)
-	if err != nil {
-		s.t.Fatalf("no message on %s within %s: %v", s.sub.Subject, timeout, err)
-	}
-	if err := json.Unmarshal(m.Data, v); err != nil {
-		s.t.Fatalf("message on %s: %v: %s", s.sub.Subject, err, m.Data)
-	}
-}
-
-// results reads n results.
-func (s *subscription) results(n int, timeout time.Duration) []wire.Result {
-	s.t.Helper()
-	out := make([]wire.Result, n)
-	for i := range out {
-		s.next(&out[i], timeout)
-	}
-	return out
-}
-
-// startNATS starts an embedded server and a client for the test.
-func startNATS(t *testing.T) (string, *nats.Conn) {
-	t.Helper()
-	ns, nc := natstest.Start(t)
-	return ns.ClientURL(), nc
 }

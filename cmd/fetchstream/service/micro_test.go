@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -14,7 +15,7 @@ import (
 // The service registers as a NATS micro service (what `nats micro info`
 // and `stats` read) with a working request-reply fetch endpoint.
 func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Subjects.Micro = "svc.fetch" })
 

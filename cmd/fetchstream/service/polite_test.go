@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -36,7 +37,7 @@ func hostStatsOf(t *testing.T, s *testService) microStats {
 // the host shown in the metrics and in the micro stats' top hosts, and
 // host_wait_ms and robots_disallowed in the results.
 func TestPolitenessEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	site := fetchtest.NewTarget(t)
 	site.SetRobots("User-agent: *\nDisallow: /private\n")
 	svc := start(t, natsURL, func(c *Config) {

@@ -1,6 +1,8 @@
 // Package loadtest helps the tests of fetchstream's service and binary
 // publish loads of batches and count what comes back, against a real NATS
-// server on the wire's default subjects.
+// server on the wire's default subjects; and read one subject's messages
+// in order (Subscribe), start a server (StartNATS) and keep a log
+// (SyncBuffer) the way every such test does.
 package loadtest
 
 import (
@@ -60,13 +62,7 @@ func Collect(t testing.TB, nc *nats.Conn) *Collector {
 			c.summaries[s.BatchID]++
 		},
 	} {
-		sub, err := nc.Subscribe(subject, handle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sub.SetPendingLimits(-1, -1); err != nil {
-			t.Fatal(err)
-		}
+		subscribeUnlimited(t, nc, subject, handle)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
