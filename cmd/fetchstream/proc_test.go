@@ -7,48 +7,27 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 )
 
 // The fetchstream binary, built once for the package's tests.
-var (
-	binaryOnce sync.Once
-	binaryDir  string
-	binaryPath string
-	binaryErr  error
-)
+var binary loadtest.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
+	binary.Remove()
 	os.Exit(code)
 }
 
-// fetchstreamBinary builds cmd/fetchstream once and returns its path.
+// fetchstreamBinary is the package's build of cmd/fetchstream.
 func fetchstreamBinary(t *testing.T) string {
 	t.Helper()
-	binaryOnce.Do(func() {
-		if binaryDir, binaryErr = os.MkdirTemp("", "fetchstream-bin-"); binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "fetchstream")
-		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
+	return binary.Path(t)
 }
 
 // proc is a `fetchstream run` process.

@@ -4,57 +4,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 )
 
 // The fetchstream binary, built once for the package's tests: the bench
 // runs `fetchstream run` and `fetchstream bench client` from it.
-var (
-	binaryOnce sync.Once
-	binaryDir  string
-	binaryPath string
-	binaryErr  error
-)
+var binary loadtest.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
+	binary.Remove()
 	os.Exit(code)
 }
 
+// fetchstreamBinary is the package's build of cmd/fetchstream.
 func fetchstreamBinary(t *testing.T) string {
 	t.Helper()
-	binaryOnce.Do(func() {
-		if binaryDir, binaryErr = os.MkdirTemp("", "fetchstream-bench-bin-"); binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "fetchstream")
-		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/fetchstream/fetchstream/cmd/fetchstream").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
+	return binary.Path(t)
 }
 
 // measure runs the bench with cfg (one round, this package's binary),
