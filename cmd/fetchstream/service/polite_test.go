@@ -1,35 +1,20 @@
 package service
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// hostStats reads the host part of `nats micro stats fetchstream`.
+// hostStatsOf reads the custom data of `nats micro stats fetchstream`.
 func hostStatsOf(t *testing.T, s *testService) microStats {
 	t.Helper()
-	subject, _ := micro.ControlSubject(micro.StatsVerb, "fetchstream", "")
-	msg, err := s.Conn().Request(subject, nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stats micro.Stats
-	var custom microStats
-	if err := json.Unmarshal(msg.Data, &stats); err != nil || len(stats.Endpoints) != 1 {
-		t.Fatalf("stats %s", msg.Data)
-	}
-	if err := json.Unmarshal(stats.Endpoints[0].Data, &custom); err != nil {
-		t.Fatalf("stats data %s", stats.Endpoints[0].Data)
-	}
+	_, custom := endpointStats(t, s.Conn())
 	return custom
 }
 

@@ -242,21 +242,14 @@ func TestCredentialNeverInDeadLetters(t *testing.T) {
 func TestMicroMetadataDescribesRequests(t *testing.T) {
 	natsURL, nc := loadtest.StartNATS(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Credentials = testCredentials(t, "api.example.com") })
-	subject, _ := micro.ControlSubject(micro.InfoVerb, "fetchstream", "")
-	msg, err := nc.Request(subject, nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var info micro.Info
-	if err := json.Unmarshal(msg.Data, &info); err != nil {
-		t.Fatal(err)
-	}
+	answer := microControl(t, nc, micro.InfoVerb, &info)
 	md := info.Metadata
 	if !strings.Contains(md["request_format"], `"credential"`) || md["methods"] != "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" ||
 		md["credentials"] != "api" || md["max_request_body"] != "262144" {
 		t.Errorf("metadata %v", md)
 	}
-	noSecret(t, "micro info", msg.Data)
+	noSecret(t, "micro info", answer)
 }
 
 // SetCredentials, as a reload does, takes effect for the requests that
