@@ -1,34 +1,15 @@
 package service
 
 import (
-	"encoding/json"
 	"net"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
-
-// requestBatch sends batch on subject by request-reply and returns the
-// results in order.
-func requestBatch(t *testing.T, nc *nats.Conn, subject string, batch wire.Batch) []wire.Result {
-	t.Helper()
-	data, _ := json.Marshal(batch)
-	reply, err := nc.Request(subject, data, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results []wire.Result
-	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != len(batch.URLs) {
-		t.Fatalf("reply %.300s: %v", reply.Data, err)
-	}
-	return results
-}
 
 func expectKinds(t *testing.T, results []wire.Result, kinds []wire.ErrorKind) {
 	t.Helper()
@@ -64,7 +45,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 		"http://100.64.0.1/",
 		neighbour.URL+"/", // loopback: open under --allow-private
 	)}
-	results := requestBatch(t, nc, wire.DefaultInSubject, batch)
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)
 	expectKinds(t, results, []wire.ErrorKind{wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, wire.ErrInvalidURL,
 		wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, ""})
 	if results[0].FinalURL != "http://169.254.169.254/latest/meta-data/" || results[0].Redirects != 1 {
@@ -91,7 +72,7 @@ func TestRetriesEndToEnd(t *testing.T) {
 		return h.URL("/flaky?" + url.Values{"key": {key}, "fail": {fail}, "status": {status}, "retry_after": {retryAfter}}.Encode())
 	}
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: wire.URLs(
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: wire.URLs(
 		flaky("twice", "2", "503", ""),
 		flaky("always", "9", "502", ""),
 		flaky("far", "1", "429", "3600"),
@@ -125,7 +106,7 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.text", "text" })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.none", "none" })
 
-	cut := requestBatch(t, nc, "fetch.cut", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json"))})
+	cut := loadtest.RequestBatch(t, nc, "fetch.cut", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json"))})
 	for _, r := range cut[:2] {
 		if !r.OK() || !r.BodyTruncated || r.BodyBytes != 1024 || r.BodySHA256 == "" {
 			t.Errorf("--max-body 1KiB, %s: %q truncated %v body_bytes %d", r.URL, r.Error, r.BodyTruncated, r.BodyBytes)
@@ -135,14 +116,14 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 		t.Errorf("a body under the cap: %s", cut[2].Body)
 	}
 
-	refused := requestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/json"))})
+	refused := loadtest.RequestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/json"))})
 	expectKinds(t, refused, []wire.ErrorKind{wire.ErrTooLarge, ""})
 
-	text := requestBatch(t, nc, "fetch.text", wire.Batch{URLs: wire.URLs(h.URL("/bytes/100"), h.URL("/json"))})
+	text := loadtest.RequestBatch(t, nc, "fetch.text", wire.Batch{URLs: wire.URLs(h.URL("/bytes/100"), h.URL("/json"))})
 	if text[0].Body != nil || text[0].BodyBytes != 100 || text[1].Body == nil {
 		t.Errorf("--body text: binary body %.20s (%d bytes), JSON body %s", text[0].Body, text[0].BodyBytes, text[1].Body)
 	}
-	none := requestBatch(t, nc, "fetch.none", wire.Batch{URLs: wire.URLs(h.URL("/json"))})
+	none := loadtest.RequestBatch(t, nc, "fetch.none", wire.Batch{URLs: wire.URLs(h.URL("/json"))})
 	if none[0].Body != nil || none[0].BodyBytes != 34 || len(none[0].BodySHA256) != 64 {
 		t.Errorf("--body none: body %s, body_bytes %d, sha %q", none[0].Body, none[0].BodyBytes, none[0].BodySHA256)
 	}
@@ -156,7 +137,7 @@ func TestHostileServersEndToEnd(t *testing.T) {
 	silent := fetchtest.Silent(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Concurrency = 1 })
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: wire.URLs(
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: wire.URLs(
 		h.URL("/trickle"), h.URL("/hang"), h.URL("/slow-headers"), "http://"+silent+"/",
 		h.URL("/endless-headers"), h.URL("/redirect-loop"), h.URL("/garbage"), h.URL("/json"),
 	)})
@@ -181,7 +162,7 @@ func TestPerHostEndToEnd(t *testing.T) {
 	start(t, natsURL, func(c *Config) { c.Fetch.PerHost, c.Fetch.Concurrency = 2, 8 })
 	s := slow.URL("/delay/500")
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(s, s, s, s, quick.URL("/text"), quick.URL("/delay/1"))})
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(s, s, s, s, quick.URL("/text"), quick.URL("/delay/1"))})
 	took := time.Since(start)
 	if got := slow.MaxInFlight(); got != 2 {
 		t.Errorf("the slow host saw %d in flight at most, want the cap of 2", got)

@@ -31,7 +31,9 @@ func TestPolitenessEndToEnd(t *testing.T) {
 	ops := opsAddr(svc)
 	urls := append(slices.Repeat([]string{site.URL("/text")}, 12), site.URL("/private/x"))
 	replied := make(chan []wire.Result, 1)
-	go func() { replied <- requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(urls...)}) }()
+	go func() {
+		replied <- loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(urls...)})
+	}()
 
 	host := strings.TrimPrefix(site.URL(""), "http://")
 	deadline := time.Now().Add(10 * time.Second)

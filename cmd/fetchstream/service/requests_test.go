@@ -259,18 +259,18 @@ func TestSetCredentialsWhileRunning(t *testing.T) {
 	a := newRecorder(t, "127.0.0.1:0")
 	svc := start(t, natsURL, func(c *Config) { c.Fetch.Credentials = testCredentials(t, "elsewhere.example") })
 	batch := wire.Batch{URLs: []wire.Request{{URL: a.URL + "/record", Credential: "api"}}}
-	if r := requestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
+	if r := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
 		t.Fatalf("before: %+v, want invalid_request (the credential is for another host)", r)
 	}
 	svc.SetCredentials(testCredentials(t, a.Listener.Addr().String()))
-	if r := requestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != "" {
+	if r := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != "" {
 		t.Fatalf("after: %+v", r)
 	}
 	if rec := a.requests("/record"); len(rec) != 1 || rec[0].Header.Get("Authorization") != "Bearer "+secret {
 		t.Errorf("the target got %d requests: %v", len(rec), rec)
 	}
 	svc.SetCredentials(nil)
-	if r := requestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
+	if r := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
 		t.Errorf("with none: %+v", r)
 	}
 }

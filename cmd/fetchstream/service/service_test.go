@@ -139,15 +139,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, c := range cases {
 		batch.URLs = append(batch.URLs, wire.Request{URL: c.url})
 	}
-	data, _ := json.Marshal(batch)
-	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []wire.Result
-	if err := json.Unmarshal(reply.Data, &got); err != nil {
-		t.Fatalf("reply %s: %v", reply.Data, err)
-	}
+	got := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)
 	for i, c := range cases {
 		r := got[i]
 		if r.Error != c.kind || r.Status != c.status || !strings.Contains(r.Message, c.message) || r.Attempts != c.attempts {

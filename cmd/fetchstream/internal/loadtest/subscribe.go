@@ -106,3 +106,23 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// RequestBatch sends batch on subject by request-reply, as `nats request`
+// does, and returns the reply's results in order. It fails the test if no
+// reply comes within 20s or the reply is not one result per URL of batch.
+func RequestBatch(t testing.TB, nc *nats.Conn, subject string, batch wire.Batch) []wire.Result {
+	t.Helper()
+	data, err := json.Marshal(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := nc.Request(subject, data, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []wire.Result
+	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != len(batch.URLs) {
+		t.Fatalf("reply %.300s: %v", reply.Data, err)
+	}
+	return results
+}
