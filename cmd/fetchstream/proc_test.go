@@ -18,17 +18,7 @@ import (
 // The fetchstream binary, built once for the package's tests.
 var binary loadtest.Binary
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	binary.Remove()
-	os.Exit(code)
-}
-
-// fetchstreamBinary is the package's build of cmd/fetchstream.
-func fetchstreamBinary(t *testing.T) string {
-	t.Helper()
-	return binary.Path(t)
-}
+func TestMain(m *testing.M) { os.Exit(binary.Run(m)) }
 
 // proc is a `fetchstream run` process.
 type proc struct {
@@ -57,7 +47,7 @@ func launchProc(t *testing.T, name, natsURL string, args ...string) *proc {
 	ops := fmt.Sprintf("127.0.0.1:%d", natstest.UnusedFixedPort(t))
 	argv := append([]string{"run", "--nats-url", natsURL, "--allow-net", "127.0.0.0/8", "--log-format", "json",
 		"--metrics-addr", ops}, args...)
-	cmd := exec.Command(fetchstreamBinary(t), argv...)
+	cmd := exec.Command(binary.Path(t), argv...)
 	p := &proc{t: t, name: name, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{}), readyz: "http://" + ops + "/readyz"}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	setParentDeathSignal(cmd)

@@ -11,7 +11,8 @@ import (
 
 // Binary is the fetchstream command built once for a test binary, for
 // the tests that run it as a process. The zero value is ready; declare
-// one per test package and call Remove from TestMain after m.Run.
+// one per test package, and let TestMain run the tests through Run so
+// that the build is removed after them.
 type Binary struct {
 	once sync.Once
 	dir  string
@@ -40,10 +41,12 @@ func (b *Binary) Path(t testing.TB) string {
 	return b.path
 }
 
-// Remove deletes what Path built, if it built anything. It is not safe
-// to call while a Path call runs.
-func (b *Binary) Remove() {
+// Run runs the package's tests (m.Run), then deletes what Path built, if
+// it built anything, and returns m.Run's code for os.Exit.
+func (b *Binary) Run(m *testing.M) int {
+	code := m.Run()
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
 	}
+	return code
 }
