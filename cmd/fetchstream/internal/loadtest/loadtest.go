@@ -1,8 +1,9 @@
 // Package loadtest helps the tests of fetchstream's service and binary
 // publish loads of batches and count what comes back, against a real NATS
-// server on the wire's default subjects; and read one subject's messages
-// in order (Subscribe), start a server (StartNATS) and keep a log
-// (SyncBuffer) the way every such test does.
+// server on the wire's default subjects; and do what every such test
+// does: start a server (StartNATS), read one subject's messages in order
+// (Subscribe), send a batch by request-reply (RequestBatch), keep a log
+// (SyncBuffer) and build the fetchstream binary once (Binary).
 package loadtest
 
 import (
