@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"log/slog"
 	"testing"
@@ -38,24 +37,7 @@ func startService(t *testing.T, natsURL string, args ...string) *service.Service
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan error, 1)
-	go func() { exited <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			t.Errorf("service did not exit; logs:\n%s", logs)
-		}
-	})
-	select {
-	case <-svc.Running():
-	case err := <-exited:
-		t.Fatalf("service stopped before running: %v; logs:\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("service did not start; logs:\n%s", logs)
-	}
+	loadtest.Launch(t, svc.Run, logs).AwaitRunning(t, svc.Running())
 	return svc
 }
 

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 )
@@ -15,7 +14,8 @@ type testService struct {
 	*Service
 	logs   *loadtest.SyncBuffer
 	stop   context.CancelFunc
-	exited chan error // Run's error, once it returns
+	exited <-chan error // Run's error, once it returns
+	run    *loadtest.Lifecycle
 }
 
 // testConfig is Defaults joined to natsURL, with loopback targets allowed,
@@ -35,13 +35,7 @@ func testConfig(natsURL string, edit func(*Config)) Config {
 func start(t *testing.T, natsURL string, edit func(*Config)) *testService {
 	t.Helper()
 	s := launch(t, testConfig(natsURL, edit))
-	select {
-	case <-s.Running():
-	case err := <-s.exited:
-		t.Fatalf("Run returned before running: %v; logs:\n%s", err, s.logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("service not running within 10s; logs:\n%s", s.logs)
-	}
+	s.run.AwaitRunning(t, s.Running())
 	return s
 }
 
@@ -53,16 +47,6 @@ func launch(t *testing.T, cfg Config) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testService{Service: svc, logs: logs, stop: cancel, exited: make(chan error, 1)}
-	go func() { s.exited <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-svc.stopped:
-		case <-time.After(20 * time.Second):
-			t.Errorf("service did not stop; logs:\n%s", s.logs)
-		}
-	})
-	return s
+	run := loadtest.Launch(t, svc.Run, logs)
+	return &testService{Service: svc, logs: logs, stop: run.Stop, exited: run.Exited, run: run}
 }
