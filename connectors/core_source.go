@@ -88,14 +88,7 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
 	}
-	if cfg.PendingMsgs != 0 || cfg.PendingBytes != 0 {
-		msgs, bytes := cfg.PendingMsgs, cfg.PendingBytes
-		if msgs == 0 {
-			msgs = nats.DefaultSubPendingMsgsLimit
-		}
-		if bytes == 0 {
-			bytes = nats.DefaultSubPendingBytesLimit
-		}
+	if msgs, bytes, set := pendingLimits(cfg.PendingMsgs, cfg.PendingBytes); set {
 		if err := sub.SetPendingLimits(msgs, bytes); err != nil {
 			_ = sub.Unsubscribe()
 			return nil, fmt.Errorf("set pending limits: %w", err)

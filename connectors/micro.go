@@ -103,14 +103,7 @@ func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Ser
 	})
 	opts := []micro.EndpointOpt{micro.WithEndpointSubject(cfg.Subject),
 		micro.WithEndpointMetadata(map[string]string{"format": "batch in (see the service's request_format), ordered JSON array of results out"})}
-	if cfg.PendingMsgs != 0 || cfg.PendingBytes != 0 {
-		msgs, bytes := cfg.PendingMsgs, cfg.PendingBytes
-		if msgs == 0 {
-			msgs = nats.DefaultSubPendingMsgsLimit
-		}
-		if bytes == 0 {
-			bytes = nats.DefaultSubPendingBytesLimit
-		}
+	if msgs, bytes, set := pendingLimits(cfg.PendingMsgs, cfg.PendingBytes); set {
 		opts = append(opts, micro.WithEndpointPendingLimits(msgs, bytes))
 	}
 	if err := svc.AddEndpoint("fetch", handler, opts...); err != nil {

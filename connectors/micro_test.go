@@ -33,27 +33,49 @@ func (f *gateFetcher) Do(ctx context.Context, req wire.Request, _ *wire.RequestO
 	return wire.Result{URL: rawURL, Status: 200}
 }
 
+// gatedMicro is a core source on "in" behind the micro endpoint
+// fetchstream.fetch (both in queue group q), chained to a gateFetcher
+// whose fetches wait until fetcher.open is closed. cancel ends the
+// source (the test's shutdown); done is closed once the chain has ended.
+type gatedMicro struct {
+	svc     micro.Service
+	client  *nats.Conn // a connection of its own to send requests on
+	fetcher *gateFetcher
+	cancel  context.CancelFunc
+	done    <-chan struct{}
+}
+
+// startGatedMicro starts a gatedMicro whose endpoint keeps at most
+// pendingMsgs requests pending (0: the connectors' default). The source
+// is cancelled when t ends.
+func startGatedMicro(t *testing.T, pendingMsgs int) *gatedMicro {
+	t.Helper()
+	_, nc := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	src, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: "in", Queue: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := connectors.RegisterMicro(nc, src, connectors.MicroConfig{Name: "fetchstream", Version: "0.0.1",
+		Subject: "fetchstream.fetch", Queue: "q", PendingMsgs: pendingMsgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := &gateFetcher{open: make(chan struct{})}
+	done := chain(t, context.Background(), nc, src, fetcher)
+	return &gatedMicro{svc: svc, client: natstest.Connect(t, nc.ConnectedUrl()), fetcher: fetcher, cancel: cancel, done: done}
+}
+
 // Requests the micro endpoint took before a shutdown all get an answer:
 // their results, or, for those that reach a source already closed, a 503
 // error saying to send again; none is left to time out.
 func TestMicroRequestsInFlightAtShutdownAllGetAnAnswer(t *testing.T) {
 	t.Parallel()
-	_, nc := natstest.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: "in", Queue: "q"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := connectors.RegisterMicro(nc, src, connectors.MicroConfig{Name: "fetchstream", Version: "0.0.1",
-		Subject: "fetchstream.fetch", Queue: "q"}); err != nil {
-		t.Fatal(err)
-	}
-	fetcher := &gateFetcher{open: make(chan struct{})}
-	done := chain(t, context.Background(), nc, src, fetcher)
+	m := startGatedMicro(t, 0)
+	client, fetcher, cancel, done := m.client, m.fetcher, m.cancel, m.done
 
 	const requests = 30
-	client := natstest.Connect(t, nc.ConnectedUrl())
 	var (
 		wg       sync.WaitGroup
 		results  atomic.Int64
@@ -104,21 +126,8 @@ func TestMicroRequestsInFlightAtShutdownAllGetAnAnswer(t *testing.T) {
 // instead of piling up in memory.
 func TestMicroEndpointHasPendingLimits(t *testing.T) {
 	t.Parallel()
-	_, nc := natstest.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src, err := connectors.NewCoreSource(ctx, nc, connectors.CoreSourceConfig{Subject: "in", Queue: "q"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := connectors.RegisterMicro(nc, src, connectors.MicroConfig{Name: "fetchstream", Version: "0.0.1",
-		Subject: "fetchstream.fetch", Queue: "q", PendingMsgs: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetcher := &gateFetcher{open: make(chan struct{})}
-	done := chain(t, context.Background(), nc, src, fetcher)
-	client := natstest.Connect(t, nc.ConnectedUrl())
+	m := startGatedMicro(t, 2)
+	svc, client, fetcher, cancel, done := m.svc, m.client, m.fetcher, m.cancel, m.done
 	inbox := nats.NewInbox()
 	for range 200 {
 		if err := client.PublishRequest("fetchstream.fetch", inbox, []byte("http://x/")); err != nil {

@@ -177,6 +177,21 @@ func TestSchedulerPerHostCapSkipsToOtherHosts(t *testing.T) {
 	}
 }
 
+// finishGrant ends g as the fetch stage does when its fetch is done with
+// a 200: the scheduler hears of it, the batch completes the index and
+// sends what it can, and a batch with nothing left leaves the scheduler.
+func finishGrant(s *scheduler, g grant, now time.Time) {
+	r := wire.Result{Status: 200}
+	s.finished(g.batch, g.index, &r, now)
+	g.batch.complete(g.index, r, func(wire.Result) {})
+	for g.batch.sent < g.batch.queued {
+		g.batch.markSent()
+	}
+	if g.batch.allQueued() {
+		s.remove(g.batch)
+	}
+}
+
 // BenchmarkSchedulerNext measures a grant: plain (no gates), and with a
 // per-host cap or a per-host rate on, 64 hosts shared by every batch,
 // windows of 256 and 64 requests in flight (each grant finishes the
@@ -214,17 +229,7 @@ func BenchmarkSchedulerNext(b *testing.B) {
 				fill()
 				now := time.Now()
 				var running []grant
-				finish := func(g grant) {
-					r := wire.Result{Status: 200}
-					s.finished(g.batch, g.index, &r, now)
-					g.batch.complete(g.index, r, func(wire.Result) {})
-					for g.batch.sent < g.batch.queued {
-						g.batch.markSent()
-					}
-					if g.batch.allQueued() {
-						s.remove(g.batch)
-					}
-				}
+				finish := func(g grant) { finishGrant(s, g, now) }
 				grants, ok := 0, true
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -316,15 +321,7 @@ func TestSchedulerGatesRandom(t *testing.T) {
 			g := running[k]
 			running = append(running[:k], running[k+1:]...)
 			inFlight[hostOf(g)]--
-			r := wire.Result{Status: 200}
-			s.finished(g.batch, g.index, &r, now)
-			g.batch.complete(g.index, r, func(wire.Result) {})
-			for g.batch.sent < g.batch.queued {
-				g.batch.markSent()
-			}
-			if g.batch.allQueued() {
-				s.remove(g.batch)
-			}
+			finishGrant(s, g, now)
 			done++
 		}
 		for _, b := range batches {

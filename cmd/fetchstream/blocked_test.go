@@ -1,11 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -27,15 +26,7 @@ func TestBlockedMessageNamesTheFlagThatOpens(t *testing.T) {
 	for _, c := range cases {
 		batch.URLs = append(batch.URLs, wire.Request{URL: c.url})
 	}
-	data, _ := json.Marshal(batch)
-	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []wire.Result
-	if err := json.Unmarshal(reply.Data, &got); err != nil || len(got) != len(cases) {
-		t.Fatalf("reply %s: %v", reply.Data, err)
-	}
+	got := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)
 	for i, c := range cases {
 		if got[i].Error != wire.ErrBlocked || !strings.HasSuffix(got[i].Message, c.want) {
 			t.Errorf("%s: %q %q, want blocked ending %q", c.url, got[i].Error, got[i].Message, c.want)

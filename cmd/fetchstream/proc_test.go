@@ -7,49 +7,18 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 )
 
 // The fetchstream binary, built once for the package's tests.
-var (
-	binaryOnce sync.Once
-	binaryDir  string
-	binaryPath string
-	binaryErr  error
-)
+var binary loadtest.Binary
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
-	os.Exit(code)
-}
-
-// fetchstreamBinary builds cmd/fetchstream once and returns its path.
-func fetchstreamBinary(t *testing.T) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		if binaryDir, binaryErr = os.MkdirTemp("", "fetchstream-bin-"); binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "fetchstream")
-		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
+func TestMain(m *testing.M) { os.Exit(binary.Run(m)) }
 
 // proc is a `fetchstream run` process.
 type proc struct {
@@ -78,7 +47,7 @@ func launchProc(t *testing.T, name, natsURL string, args ...string) *proc {
 	ops := fmt.Sprintf("127.0.0.1:%d", natstest.UnusedFixedPort(t))
 	argv := append([]string{"run", "--nats-url", natsURL, "--allow-net", "127.0.0.0/8", "--log-format", "json",
 		"--metrics-addr", ops}, args...)
-	cmd := exec.Command(fetchstreamBinary(t), argv...)
+	cmd := exec.Command(binary.Path(t), argv...)
 	p := &proc{t: t, name: name, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{}), readyz: "http://" + ops + "/readyz"}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	setParentDeathSignal(cmd)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -185,16 +186,7 @@ func TestReloadCredentialsOnHangup(t *testing.T) {
 	hup := make(chan os.Signal, 1)
 	go reloadCredentials(t.Context(), hup, path, svc, slog.New(slog.NewJSONHandler(logs, nil)))
 	fetch := func() wire.Result {
-		data, _ := json.Marshal(wire.Batch{URLs: []wire.Request{{URL: target.URL + "/", Credential: "api"}}})
-		reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var results []wire.Result
-		if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != 1 {
-			t.Fatalf("reply %s", reply.Data)
-		}
-		return results[0]
+		return loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: []wire.Request{{URL: target.URL + "/", Credential: "api"}}})[0]
 	}
 	if r := fetch(); r.Error != wire.ErrInvalidRequest {
 		t.Fatalf("before the reload: %+v", r)

@@ -4,64 +4,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 )
 
 // The fetchstream binary, built once for the package's tests: the bench
 // runs `fetchstream run` and `fetchstream bench client` from it.
-var (
-	binaryOnce sync.Once
-	binaryDir  string
-	binaryPath string
-	binaryErr  error
-)
+var binary loadtest.Binary
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
-	os.Exit(code)
-}
-
-func fetchstreamBinary(t *testing.T) string {
-	t.Helper()
-	binaryOnce.Do(func() {
-		if binaryDir, binaryErr = os.MkdirTemp("", "fetchstream-bench-bin-"); binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "fetchstream")
-		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/fetchstream/fetchstream/cmd/fetchstream").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		t.Fatal(binaryErr)
-	}
-	return binaryPath
-}
+func TestMain(m *testing.M) { os.Exit(binary.Run(m)) }
 
 // measure runs the bench with cfg (one round, this package's binary),
 // failing the test after timeout.
 func measure(t *testing.T, timeout time.Duration, cfg Config) *Report {
 	t.Helper()
-	cfg.Executable = fetchstreamBinary(t)
+	cfg.Executable = binary.Path(t)
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	var log bytes.Buffer
@@ -164,7 +133,7 @@ func benchJSON(t *testing.T, timeout time.Duration, args ...string) []Figure {
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, fetchstreamBinary(t), append(append([]string{"bench"}, args...), "--json")...)
+	cmd := exec.CommandContext(ctx, binary.Path(t), append(append([]string{"bench"}, args...), "--json")...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -223,7 +192,7 @@ func TestClientChild(t *testing.T) {
 	conns := fetchtest.CountConns(target)
 	target.Start()
 	defer target.Close()
-	child, err := startClient(t.Context(), fetchstreamBinary(t), ClientConfig{URL: target.URL + "/a,b", Workers: 5, Transport: ServiceBuffersTransport})
+	child, err := startClient(t.Context(), binary.Path(t), ClientConfig{URL: target.URL + "/a,b", Workers: 5, Transport: ServiceBuffersTransport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +227,7 @@ func TestClientChild(t *testing.T) {
 		t.Error("a stopped child answered")
 	}
 
-	plain, err := startClient(t.Context(), fetchstreamBinary(t), ClientConfig{URL: target.URL, Workers: 3, Transport: PlainTransport})
+	plain, err := startClient(t.Context(), binary.Path(t), ClientConfig{URL: target.URL, Workers: 3, Transport: PlainTransport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +244,7 @@ func TestClientChild(t *testing.T) {
 		"--url http://x --workers 2 --transport fancy": "--transport",
 		"--url http://x --workers many":                "--workers",
 	} {
-		out, err := exec.Command(fetchstreamBinary(t), append([]string{"bench", "client"}, strings.Fields(args)...)...).CombinedOutput()
+		out, err := exec.Command(binary.Path(t), append([]string{"bench", "client"}, strings.Fields(args)...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Errorf("bench client %s: err %v, output %q, want it to name %s", args, err, out, want)
 		}
@@ -284,7 +253,7 @@ func TestClientChild(t *testing.T) {
 
 // `fetchstream bench -h` documents the client child.
 func TestBenchHelpNamesClient(t *testing.T) {
-	out, _ := exec.Command(fetchstreamBinary(t), "bench", "-h").CombinedOutput()
+	out, _ := exec.Command(binary.Path(t), "bench", "-h").CombinedOutput()
 	if !strings.Contains(string(out), "client") || !strings.Contains(string(out), "--rounds") {
 		t.Errorf("bench -h:\n%s", out)
 	}

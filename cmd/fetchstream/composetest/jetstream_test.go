@@ -66,7 +66,7 @@ func jetStreamFailover(t *testing.T, s *stack, img images, nc *nats.Conn) {
 
 	// Mid-load: some results are out, batches are held unacked.
 	const midLoad = 10
-	waitCaptured(ctx, t, js, midLoad, time.Minute)
+	waitStored(ctx, t, js, captureStream, midLoad, time.Minute) // it holds results only
 	info, err := input.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -128,22 +128,6 @@ func waitConsumer(ctx context.Context, t *testing.T, js jetstream.JetStream, tim
 			t.Fatalf("no consumer %s on stream %s within %s: %v", inputDurable, inputStream, timeout, err)
 		}
 		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// waitCaptured waits until the capture stream holds at least n results.
-func waitCaptured(ctx context.Context, t *testing.T, js jetstream.JetStream, n uint64, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		stream, err := streamInfo(ctx, js, captureStream)
-		if err == nil && stream.CachedInfo().State.Msgs >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d results captured within %s (err %v)", n, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

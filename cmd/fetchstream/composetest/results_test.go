@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -19,16 +20,7 @@ type collector struct {
 
 func newCollector(t *testing.T, nc *nats.Conn) *collector {
 	t.Helper()
-	sub, err := nc.SubscribeSync("fetch.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	sub := loadtest.Subscribe(t, nc, "fetch.>").Sub
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	return &collector{sub: sub}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -22,7 +23,7 @@ import (
 func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 	for _, split := range []int{1, 50} {
 		t.Run(fmt.Sprintf("crawl in %d messages", split), func(t *testing.T) {
-			url, nc := startNATS(t)
+			url, nc := loadtest.StartNATS(t)
 			target := fetchtest.NewTarget(t)
 			start(t, url, func(c *Config) { c.Fetch.Concurrency = 8 })
 			var crawlResults atomic.Int64

@@ -1,33 +1,15 @@
 package service
 
 import (
-	"encoding/json"
 	"net"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
-
-// requestBatch sends batch on subject by request-reply and returns the
-// results in order.
-func requestBatch(t *testing.T, nc *nats.Conn, subject string, batch wire.Batch) []wire.Result {
-	t.Helper()
-	data, _ := json.Marshal(batch)
-	reply, err := nc.Request(subject, data, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results []wire.Result
-	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != len(batch.URLs) {
-		t.Fatalf("reply %.300s: %v", reply.Data, err)
-	}
-	return results
-}
 
 func expectKinds(t *testing.T, results []wire.Result, kinds []wire.ErrorKind) {
 	t.Helper()
@@ -46,7 +28,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 	for _, name := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		t.Setenv(name, proxy.URL)
 	}
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	origin := fetchtest.NewHostile(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	local := fetchtest.NewCounter(t, "127.0.0.1:0")
@@ -63,7 +45,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 		"http://100.64.0.1/",
 		neighbour.URL+"/", // loopback: open under --allow-private
 	)}
-	results := requestBatch(t, nc, wire.DefaultInSubject, batch)
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)
 	expectKinds(t, results, []wire.ErrorKind{wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, wire.ErrInvalidURL,
 		wire.ErrBlocked, wire.ErrBlocked, wire.ErrBlocked, ""})
 	if results[0].FinalURL != "http://169.254.169.254/latest/meta-data/" || results[0].Redirects != 1 {
@@ -80,7 +62,7 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 // would pause the host, and so the other URLs' retries, for
 // MaxHostPause (see httpfetch.TestRetryWaitsOutTheHostPause).
 func TestRetriesEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) {
 		c.Fetch.Retries, c.Fetch.RetryBase, c.Fetch.RetryMax = 2, 10*time.Millisecond, 20*time.Millisecond
@@ -90,7 +72,7 @@ func TestRetriesEndToEnd(t *testing.T) {
 		return h.URL("/flaky?" + url.Values{"key": {key}, "fail": {fail}, "status": {status}, "retry_after": {retryAfter}}.Encode())
 	}
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: wire.URLs(
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 500, URLs: wire.URLs(
 		flaky("twice", "2", "503", ""),
 		flaky("always", "9", "502", ""),
 		flaky("far", "1", "429", "3600"),
@@ -117,14 +99,14 @@ func TestRetriesEndToEnd(t *testing.T) {
 // --max-body, --refuse-large and --body through the service, each on its
 // own input subject.
 func TestBodyFlagsEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody = "fetch.cut", 1<<10 })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody, c.Fetch.RefuseLarge = "fetch.refuse", 1<<10, true })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.text", "text" })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.BodyMode = "fetch.none", "none" })
 
-	cut := requestBatch(t, nc, "fetch.cut", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json"))})
+	cut := loadtest.RequestBatch(t, nc, "fetch.cut", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/gzip-bomb"), h.URL("/json"))})
 	for _, r := range cut[:2] {
 		if !r.OK() || !r.BodyTruncated || r.BodyBytes != 1024 || r.BodySHA256 == "" {
 			t.Errorf("--max-body 1KiB, %s: %q truncated %v body_bytes %d", r.URL, r.Error, r.BodyTruncated, r.BodyBytes)
@@ -134,14 +116,14 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 		t.Errorf("a body under the cap: %s", cut[2].Body)
 	}
 
-	refused := requestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/json"))})
+	refused := loadtest.RequestBatch(t, nc, "fetch.refuse", wire.Batch{URLs: wire.URLs(h.URL("/utf8/4000"), h.URL("/json"))})
 	expectKinds(t, refused, []wire.ErrorKind{wire.ErrTooLarge, ""})
 
-	text := requestBatch(t, nc, "fetch.text", wire.Batch{URLs: wire.URLs(h.URL("/bytes/100"), h.URL("/json"))})
+	text := loadtest.RequestBatch(t, nc, "fetch.text", wire.Batch{URLs: wire.URLs(h.URL("/bytes/100"), h.URL("/json"))})
 	if text[0].Body != nil || text[0].BodyBytes != 100 || text[1].Body == nil {
 		t.Errorf("--body text: binary body %.20s (%d bytes), JSON body %s", text[0].Body, text[0].BodyBytes, text[1].Body)
 	}
-	none := requestBatch(t, nc, "fetch.none", wire.Batch{URLs: wire.URLs(h.URL("/json"))})
+	none := loadtest.RequestBatch(t, nc, "fetch.none", wire.Batch{URLs: wire.URLs(h.URL("/json"))})
 	if none[0].Body != nil || none[0].BodyBytes != 34 || len(none[0].BodySHA256) != 64 {
 		t.Errorf("--body none: body %s, body_bytes %d, sha %q", none[0].Body, none[0].BodyBytes, none[0].BodySHA256)
 	}
@@ -150,12 +132,12 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 // Hostile servers through the service with one slot: each ends as its
 // kind within its timeout, and the URL after them is fetched.
 func TestHostileServersEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	h := fetchtest.NewHostile(t)
 	silent := fetchtest.Silent(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Concurrency = 1 })
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: wire.URLs(
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{TimeoutMS: 300, URLs: wire.URLs(
 		h.URL("/trickle"), h.URL("/hang"), h.URL("/slow-headers"), "http://"+silent+"/",
 		h.URL("/endless-headers"), h.URL("/redirect-loop"), h.URL("/garbage"), h.URL("/json"),
 	)})
@@ -175,12 +157,12 @@ func TestHostileServersEndToEnd(t *testing.T) {
 // --per-host caps one host's requests in flight; another host's URLs
 // behind them start at once.
 func TestPerHostEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	slow, quick := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.PerHost, c.Fetch.Concurrency = 2, 8 })
 	s := slow.URL("/delay/500")
 	start := time.Now()
-	results := requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(s, s, s, s, quick.URL("/text"), quick.URL("/delay/1"))})
+	results := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(s, s, s, s, quick.URL("/text"), quick.URL("/delay/1"))})
 	took := time.Since(start)
 	if got := slow.MaxInFlight(); got != 2 {
 		t.Errorf("the slow host saw %d in flight at most, want the cap of 2", got)

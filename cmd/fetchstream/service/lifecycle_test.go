@@ -20,7 +20,7 @@ import (
 func TestRunningThenReady(t *testing.T) {
 	for _, jetStream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "core", true: "jetstream"}[jetStream], func(t *testing.T) {
-			url, _ := startNATS(t)
+			url, _ := loadtest.StartNATS(t)
 			cfg := testConfig(url, func(c *Config) { c.JetStream.Enabled = jetStream; c.Ops.MetricsAddr = "127.0.0.1:0" })
 			svc, err := New(cfg, nil)
 			if err != nil {
@@ -67,7 +67,7 @@ func TestRunningEmbedded(t *testing.T) {
 // A metrics address already taken ends Run with an error naming it, and
 // the service never runs.
 func TestTakenMetricsAddrEndsRun(t *testing.T) {
-	url, _ := startNATS(t)
+	url, _ := loadtest.StartNATS(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestTakenMetricsAddrEndsRun(t *testing.T) {
 // A micro registration that fails ends Run with its error (it used to be
 // only a warning): here a queue group core NATS takes but micro refuses.
 func TestMicroRegistrationFailureEndsRun(t *testing.T) {
-	url, _ := startNATS(t)
+	url, _ := loadtest.StartNATS(t)
 	s := launch(t, testConfig(url, func(c *Config) { c.Core.Queue = "a>b" }))
 	select {
 	case err := <-s.exited:
@@ -113,7 +113,7 @@ func TestMicroRegistrationFailureEndsRun(t *testing.T) {
 // answers 503 "shutting down" and /healthz 200; once the batch is done,
 // Run returns nil (nothing cut short) and the listener is closed.
 func TestReadyzDuringShutdownGrace(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	results := loadtest.Collect(t, nc)
 	s := start(t, url, func(c *Config) {
@@ -162,7 +162,7 @@ func TestReadyzDuringShutdownGrace(t *testing.T) {
 // CutShort during a long grace ends it at once: the URL held in flight is
 // published as canceled, and Run returns an error saying it was cut short.
 func TestCutShortEndsTheGraceAtOnce(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	results := loadtest.Collect(t, nc)
 	s := start(t, url, func(c *Config) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -48,7 +49,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestMetricsHealthAndReadiness(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	s := start(t, url, func(c *Config) {
 		c.Ops.MetricsAddr, c.Fetch.Retries, c.Fetch.RetryBase = "127.0.0.1:0", 1, 10*time.Millisecond
@@ -94,7 +95,7 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 // --pprof serves the runtime's profiles next to /metrics, except the
 // command line; without it there are none.
 func TestPprofServedOnlyWhenAsked(t *testing.T) {
-	url, _ := startNATS(t)
+	url, _ := loadtest.StartNATS(t)
 	on := opsAddr(start(t, url, func(c *Config) { c.Ops.MetricsAddr, c.Ops.Pprof = "127.0.0.1:0", true }))
 	if code, body := get(t, on+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
 		t.Errorf("/debug/pprof/heap with --pprof = %d %.80q", code, body)

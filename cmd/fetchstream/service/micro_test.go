@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -14,22 +16,12 @@ import (
 // The service registers as a NATS micro service (what `nats micro info`
 // and `stats` read) with a working request-reply fetch endpoint.
 func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Subjects.Micro = "svc.fetch" })
 
-	subject, err := micro.ControlSubject(micro.InfoVerb, "fetchstream", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := nc.Request(subject, nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var info micro.Info
-	if err := json.Unmarshal(msg.Data, &info); err != nil {
-		t.Fatal(err)
-	}
+	microControl(t, nc, micro.InfoVerb, &info)
 	if info.Name != "fetchstream" || len(info.Endpoints) != 1 || info.Endpoints[0].Subject != "svc.fetch" ||
 		info.Endpoints[0].QueueGroup != "fetchstream" || info.Metadata["in"] != wire.DefaultInSubject {
 		t.Errorf("info = %+v", info)
@@ -45,19 +37,44 @@ func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
 		t.Fatalf("fetch endpoint reply %s", reply.Data)
 	}
 
-	subject, _ = micro.ControlSubject(micro.StatsVerb, "fetchstream", "")
-	if msg, err = nc.Request(subject, nil, 5*time.Second); err != nil {
+	ep, custom := endpointStats(t, nc)
+	if ep.NumRequests != 1 || custom.Batches != 1 || custom.Results != 2 || custom.Failed != 1 {
+		t.Errorf("stats: %d requests, data %+v", ep.NumRequests, custom)
+	}
+}
+
+// microControl asks the fetchstream micro service's control subject for
+// verb (what `nats micro info|stats|ping fetchstream` asks) and decodes
+// the answer into v, failing t if none comes within 5s or it is not v's
+// JSON. It returns the answer as it came.
+func microControl(t *testing.T, nc *nats.Conn, verb micro.Verb, v any) []byte {
+	t.Helper()
+	subject, err := micro.ControlSubject(verb, "fetchstream", "")
+	if err != nil {
 		t.Fatal(err)
 	}
+	msg, err := nc.Request(subject, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(msg.Data, v); err != nil {
+		t.Fatalf("%s answer %s: %v", verb, msg.Data, err)
+	}
+	return msg.Data
+}
+
+// endpointStats reads `nats micro stats fetchstream`: the stats of its
+// one endpoint, and the service's data in them.
+func endpointStats(t *testing.T, nc *nats.Conn) (micro.EndpointStats, microStats) {
+	t.Helper()
 	var stats micro.Stats
-	if err := json.Unmarshal(msg.Data, &stats); err != nil || len(stats.Endpoints) != 1 {
-		t.Fatalf("stats %s", msg.Data)
+	microControl(t, nc, micro.StatsVerb, &stats)
+	if len(stats.Endpoints) != 1 {
+		t.Fatalf("stats %+v, want one endpoint", stats)
 	}
 	var custom microStats
 	if err := json.Unmarshal(stats.Endpoints[0].Data, &custom); err != nil {
 		t.Fatalf("stats data %s", stats.Endpoints[0].Data)
 	}
-	if stats.Endpoints[0].NumRequests != 1 || custom.Batches != 1 || custom.Results != 2 || custom.Failed != 1 {
-		t.Errorf("stats: %d requests, data %+v", stats.Endpoints[0].NumRequests, custom)
-	}
+	return *stats.Endpoints[0], custom
 }

@@ -20,7 +20,7 @@ import (
 // and the service keeps serving.
 func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 	t.Parallel()
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	s := start(t, url, func(c *Config) { c.Fetch.Concurrency, c.Fetch.MaxActive, c.Core.PendingBatches = 1, 1, 5 })
 	l := loadtest.Same(target, 100, 1, "/delay/100")
@@ -69,7 +69,7 @@ func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 // batches unsettled; the rest wait in the stream, not in its memory.
 func TestJetStreamOverloadIsBounded(t *testing.T) {
 	t.Parallel()
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
 	got := loadtest.Collect(t, nc)
@@ -110,10 +110,10 @@ func TestJetStreamOverloadIsBounded(t *testing.T) {
 // terminated at once: never delivered again.
 func TestJetStreamDeadLettersUndecodable(t *testing.T) {
 	t.Parallel()
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	js, _ := jetstream.New(nc)
-	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
-	dead := subscribe(t, nc, wire.DefaultDeadLetterSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
+	dead := loadtest.Subscribe(t, nc, wire.DefaultDeadLetterSubject)
 	start(t, url, func(c *Config) { c.JetStream.Enabled, c.JetStream.AckWait = true, time.Second })
 	ctx := context.Background()
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: wire.DefaultInSubject, Data: []byte(`{"urls": [`),
@@ -121,11 +121,11 @@ func TestJetStreamDeadLettersUndecodable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s wire.Summary
-	summaries.next(&s, 10*time.Second)
+	summaries.Next(&s, 10*time.Second)
 	if s.BatchID != "broken" || s.Error != wire.ErrInvalidBatch {
 		t.Errorf("summary %+v, want batch broken rejected as invalid_batch", s)
 	}
-	m, err := dead.sub.NextMsg(10 * time.Second)
+	m, err := dead.Sub.NextMsg(10 * time.Second)
 	if err != nil {
 		t.Fatal("no dead letter")
 	}
@@ -134,7 +134,7 @@ func TestJetStreamDeadLettersUndecodable(t *testing.T) {
 		t.Errorf("dead letter %v %q", m.Header, m.Data)
 	}
 	time.Sleep(2500 * time.Millisecond) // more than two AckWaits
-	if extra, err := summaries.sub.NextMsg(100 * time.Millisecond); err == nil {
+	if extra, err := summaries.Sub.NextMsg(100 * time.Millisecond); err == nil {
 		t.Errorf("the bad batch came again: %s", extra.Data)
 	}
 	if ackPending, pending := loadtest.ConsumerState(t, js); ackPending != 0 || pending != 0 {

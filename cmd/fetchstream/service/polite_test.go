@@ -1,34 +1,20 @@
 package service
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/micro"
-
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// hostStats reads the host part of `nats micro stats fetchstream`.
+// hostStatsOf reads the custom data of `nats micro stats fetchstream`.
 func hostStatsOf(t *testing.T, s *testService) microStats {
 	t.Helper()
-	subject, _ := micro.ControlSubject(micro.StatsVerb, "fetchstream", "")
-	msg, err := s.Conn().Request(subject, nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stats micro.Stats
-	var custom microStats
-	if err := json.Unmarshal(msg.Data, &stats); err != nil || len(stats.Endpoints) != 1 {
-		t.Fatalf("stats %s", msg.Data)
-	}
-	if err := json.Unmarshal(stats.Endpoints[0].Data, &custom); err != nil {
-		t.Fatalf("stats data %s", stats.Endpoints[0].Data)
-	}
+	_, custom := endpointStats(t, s.Conn())
 	return custom
 }
 
@@ -36,7 +22,7 @@ func hostStatsOf(t *testing.T, s *testService) microStats {
 // the host shown in the metrics and in the micro stats' top hosts, and
 // host_wait_ms and robots_disallowed in the results.
 func TestPolitenessEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	site := fetchtest.NewTarget(t)
 	site.SetRobots("User-agent: *\nDisallow: /private\n")
 	svc := start(t, natsURL, func(c *Config) {
@@ -45,7 +31,9 @@ func TestPolitenessEndToEnd(t *testing.T) {
 	ops := opsAddr(svc)
 	urls := append(slices.Repeat([]string{site.URL("/text")}, 12), site.URL("/private/x"))
 	replied := make(chan []wire.Result, 1)
-	go func() { replied <- requestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(urls...)}) }()
+	go func() {
+		replied <- loadtest.RequestBatch(t, nc, wire.DefaultInSubject, wire.Batch{URLs: wire.URLs(urls...)})
+	}()
 
 	host := strings.TrimPrefix(site.URL(""), "http://")
 	deadline := time.Now().Add(10 * time.Second)

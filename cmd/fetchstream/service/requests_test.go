@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -90,13 +91,13 @@ func testCredentials(t *testing.T, host string) *credentials.Set {
 }
 
 // rawMessages reads n messages of sub as they were published.
-func rawMessages(t *testing.T, sub *subscription, n int) []*nats.Msg {
+func rawMessages(t *testing.T, sub *loadtest.Subscription, n int) []*nats.Msg {
 	t.Helper()
 	out := make([]*nats.Msg, n)
 	for i := range out {
-		m, err := sub.sub.NextMsg(15 * time.Second)
+		m, err := sub.Sub.NextMsg(15 * time.Second)
 		if err != nil {
-			t.Fatalf("message %d of %d on %s: %v", i+1, n, sub.sub.Subject, err)
+			t.Fatalf("message %d of %d on %s: %v", i+1, n, sub.Sub.Subject, err)
 		}
 		out[i] = m
 	}
@@ -120,7 +121,7 @@ func noSecret(t *testing.T, where string, data ...[]byte) {
 // a 304 to If-None-Match; response headers; and the credential's value in
 // no result, summary or log line.
 func TestRequestsEndToEnd(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	a := newRecorder(t, "127.0.0.1:0")
 	b := newRecorder(t, "127.0.0.2:0")
 	svc := start(t, natsURL, func(c *Config) {
@@ -129,8 +130,8 @@ func TestRequestsEndToEnd(t *testing.T) {
 		c.Fetch.ResponseHeaders = []string{"X-Echo"}
 		c.Fetch.UserAgent = "fetchstream-e2e"
 	})
-	results := subscribe(t, nc, wire.DefaultResultsSubject)
-	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	results := loadtest.Subscribe(t, nc, wire.DefaultResultsSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
 
 	toB := url.QueryEscape(b.URL + "/record")
 	batch := wire.Batch{ID: "api", TimeoutMS: 5000, RequestOptions: wire.RequestOptions{
@@ -209,10 +210,10 @@ func TestRequestsEndToEnd(t *testing.T) {
 // credential names only, never a value; nor is the value in the summary
 // or the logs.
 func TestCredentialNeverInDeadLetters(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	a := newRecorder(t, "127.0.0.1:0")
-	dead := subscribe(t, nc, wire.DefaultDeadLetterSubject)
-	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	dead := loadtest.Subscribe(t, nc, wire.DefaultDeadLetterSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
 	svc := start(t, natsURL, func(c *Config) {
 		c.JetStream.Enabled, c.Fetch.MaxBatch = true, 1
 		c.Fetch.Credentials = testCredentials(t, a.Listener.Addr().String())
@@ -239,44 +240,37 @@ func TestCredentialNeverInDeadLetters(t *testing.T) {
 // The micro service's metadata describes the request format and names
 // the credentials (never their values).
 func TestMicroMetadataDescribesRequests(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Credentials = testCredentials(t, "api.example.com") })
-	subject, _ := micro.ControlSubject(micro.InfoVerb, "fetchstream", "")
-	msg, err := nc.Request(subject, nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var info micro.Info
-	if err := json.Unmarshal(msg.Data, &info); err != nil {
-		t.Fatal(err)
-	}
+	answer := microControl(t, nc, micro.InfoVerb, &info)
 	md := info.Metadata
 	if !strings.Contains(md["request_format"], `"credential"`) || md["methods"] != "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" ||
 		md["credentials"] != "api" || md["max_request_body"] != "262144" {
 		t.Errorf("metadata %v", md)
 	}
-	noSecret(t, "micro info", msg.Data)
+	noSecret(t, "micro info", answer)
 }
 
 // SetCredentials, as a reload does, takes effect for the requests that
 // follow, while the service runs.
 func TestSetCredentialsWhileRunning(t *testing.T) {
-	natsURL, nc := startNATS(t)
+	natsURL, nc := loadtest.StartNATS(t)
 	a := newRecorder(t, "127.0.0.1:0")
 	svc := start(t, natsURL, func(c *Config) { c.Fetch.Credentials = testCredentials(t, "elsewhere.example") })
 	batch := wire.Batch{URLs: []wire.Request{{URL: a.URL + "/record", Credential: "api"}}}
-	if r := requestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
+	if r := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
 		t.Fatalf("before: %+v, want invalid_request (the credential is for another host)", r)
 	}
 	svc.SetCredentials(testCredentials(t, a.Listener.Addr().String()))
-	if r := requestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != "" {
+	if r := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != "" {
 		t.Fatalf("after: %+v", r)
 	}
 	if rec := a.requests("/record"); len(rec) != 1 || rec[0].Header.Get("Authorization") != "Bearer "+secret {
 		t.Errorf("the target got %d requests: %v", len(rec), rec)
 	}
 	svc.SetCredentials(nil)
-	if r := requestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
+	if r := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)[0]; r.Error != wire.ErrInvalidRequest {
 		t.Errorf("with none: %+v", r)
 	}
 }

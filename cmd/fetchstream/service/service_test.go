@@ -12,17 +12,18 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // The three batch forms give the same ordered results and a summary.
 func TestBatchFormsGiveOrderedResults(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	start(t, url, nil)
-	results := subscribe(t, nc, wire.DefaultResultsSubject)
-	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	results := loadtest.Subscribe(t, nc, wire.DefaultResultsSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
 	urls := []string{target.URL("/delay/300"), target.URL("/delay/100"), target.URL("/delay/200"), target.URL("/status/404")}
 
 	arrayForm, _ := json.Marshal(urls)
@@ -41,7 +42,7 @@ func TestBatchFormsGiveOrderedResults(t *testing.T) {
 			if err := nc.PublishMsg(form.msg); err != nil {
 				t.Fatal(err)
 			}
-			got := results.results(len(urls), 5*time.Second)
+			got := results.Results(len(urls), 5*time.Second)
 			for i, r := range got {
 				if r.BatchID != form.id || r.Index != i || r.Count != len(urls) || r.URL != urls[i] {
 					t.Errorf("result %d = %+v, want batch %s index %d of %d for %s", i, r, form.id, i, len(urls), urls[i])
@@ -54,7 +55,7 @@ func TestBatchFormsGiveOrderedResults(t *testing.T) {
 				t.Errorf("first result = %+v, want 200 with the JSON body embedded", got[0])
 			}
 			var s wire.Summary
-			summaries.next(&s, 5*time.Second)
+			summaries.Next(&s, 5*time.Second)
 			if s.BatchID != form.id || s.Count != 4 || s.OK != 3 || s.Failed != 1 || s.Errors[wire.ErrHTTP] != 1 {
 				t.Errorf("summary = %+v", s)
 			}
@@ -65,7 +66,7 @@ func TestBatchFormsGiveOrderedResults(t *testing.T) {
 // Request-reply gathers: the reply is the ordered array, in about the
 // longest delay rather than the sum.
 func TestRequestReplyGathers(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	start(t, url, nil)
 	urls := []string{target.URL("/delay/900"), target.URL("/delay/600"), target.URL("/delay/300"), target.URL("/status/404")}
@@ -99,7 +100,7 @@ func TestRequestReplyGathers(t *testing.T) {
 // Every failure is mapped to its kind, and says how many attempts it took
 // (retries are off by default: one attempt, none without a request).
 func TestErrorMapping(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	hostile := fetchtest.NewHostile(t)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
@@ -138,15 +139,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, c := range cases {
 		batch.URLs = append(batch.URLs, wire.Request{URL: c.url})
 	}
-	data, _ := json.Marshal(batch)
-	reply, err := nc.Request(wire.DefaultInSubject, data, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []wire.Result
-	if err := json.Unmarshal(reply.Data, &got); err != nil {
-		t.Fatalf("reply %s: %v", reply.Data, err)
-	}
+	got := loadtest.RequestBatch(t, nc, wire.DefaultInSubject, batch)
 	for i, c := range cases {
 		r := got[i]
 		if r.Error != c.kind || r.Status != c.status || !strings.Contains(r.Message, c.message) || r.Attempts != c.attempts {
@@ -161,10 +154,10 @@ func TestErrorMapping(t *testing.T) {
 
 // The global cap holds across batches, and is reached.
 func TestConcurrencyCapNeverExceeded(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Fetch.Concurrency = 5 })
-	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
 	const batches, perBatch = 4, 15
 	for b := range batches {
 		urls := make([]string, perBatch)
@@ -178,7 +171,7 @@ func TestConcurrencyCapNeverExceeded(t *testing.T) {
 	}
 	for range batches {
 		var s wire.Summary
-		summaries.next(&s, 10*time.Second)
+		summaries.Next(&s, 10*time.Second)
 		if s.OK != perBatch {
 			t.Errorf("summary %+v, want %d ok", s, perBatch)
 		}
@@ -191,10 +184,10 @@ func TestConcurrencyCapNeverExceeded(t *testing.T) {
 // Bad messages get an error reply and summary; bad URLs get a result of
 // their own and cost their batch nothing else; the next batch is served.
 func TestBadMessagesSurvived(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Fetch.MaxBatch = 3 })
-	summaries := subscribe(t, nc, wire.DefaultBatchesSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
 	fullOfURLs := bytes.Repeat([]byte("http://a/\n"), int(nc.MaxPayload()-1024)/10) // a max payload's worth
 	bad := []struct {
 		name string
@@ -226,7 +219,7 @@ func TestBadMessagesSurvived(t *testing.T) {
 		}
 		t.Logf("%s (%d bytes): %s in %s: %.100s", c.name, len(c.data), s.Error, time.Since(start).Round(time.Millisecond), s.Message)
 		var published wire.Summary
-		summaries.next(&published, 5*time.Second)
+		summaries.Next(&published, 5*time.Second)
 		if published.Error != c.kind {
 			t.Errorf("%s: summary on %s = %+v", c.name, wire.DefaultBatchesSubject, published)
 		}
@@ -263,7 +256,7 @@ func TestBadMessagesSurvived(t *testing.T) {
 		t.Errorf("URL too big for a message as JSON: error %q, url_truncated %v", got[2].Error, got[2].URLTruncated)
 	}
 	var s wire.Summary
-	summaries.next(&s, 5*time.Second)
+	summaries.Next(&s, 5*time.Second)
 	if s.Count != 3 || s.OK != 1 || s.Errors[wire.ErrInvalidURL] != 2 {
 		t.Errorf("bad URLs batch summary %+v", s)
 	}
@@ -281,11 +274,11 @@ func TestBadMessagesSurvived(t *testing.T) {
 
 // Two services in one queue group share the batches, each batch whole.
 func TestQueueGroupSharesBatches(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	target := fetchtest.NewTarget(t)
 	a := start(t, url, nil)
 	b := start(t, url, nil)
-	results := subscribe(t, nc, wire.DefaultResultsSubject)
+	results := loadtest.Subscribe(t, nc, wire.DefaultResultsSubject)
 	const batches, perBatch = 40, 3
 	for i := range batches {
 		urls := []string{target.URL("/delay/30"), target.URL("/delay/10"), target.URL("/text")}
@@ -295,13 +288,13 @@ func TestQueueGroupSharesBatches(t *testing.T) {
 		}
 	}
 	next := map[string]int{}
-	for _, r := range results.results(batches*perBatch, 10*time.Second) {
+	for _, r := range results.Results(batches*perBatch, 10*time.Second) {
 		if r.Index != next[r.BatchID] {
 			t.Errorf("batch %s: got index %d, want %d (duplicate or out of order)", r.BatchID, r.Index, next[r.BatchID])
 		}
 		next[r.BatchID]++
 	}
-	if extra, err := results.sub.NextMsg(200 * time.Millisecond); err == nil {
+	if extra, err := results.Sub.NextMsg(200 * time.Millisecond); err == nil {
 		t.Errorf("more results than URLs: %s", extra.Data)
 	}
 	doneA, doneB := strings.Count(a.logs.String(), `"batch done"`), strings.Count(b.logs.String(), `"batch done"`)

@@ -1,6 +1,9 @@
 // Package loadtest helps the tests of fetchstream's service and binary
 // publish loads of batches and count what comes back, against a real NATS
-// server on the wire's default subjects.
+// server on the wire's default subjects; and do what every such test
+// does: start a server (StartNATS), read one subject's messages in order
+// (Subscribe), send a batch by request-reply (RequestBatch), keep a log
+// (SyncBuffer) and build the fetchstream binary once (Binary).
 package loadtest
 
 import (
@@ -60,13 +63,7 @@ func Collect(t testing.TB, nc *nats.Conn) *Collector {
 			c.summaries[s.BatchID]++
 		},
 	} {
-		sub, err := nc.Subscribe(subject, handle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sub.SetPendingLimits(-1, -1); err != nil {
-			t.Fatal(err)
-		}
+		subscribeUnlimited(t, nc, subject, handle)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)

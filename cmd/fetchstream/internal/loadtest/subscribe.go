@@ -1,0 +1,104 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// StartNATS starts an embedded server for t (natstest.Start) and returns
+// its client URL with a connection to it; both end when t ends.
+func StartNATS(t testing.TB) (string, *nats.Conn) {
+	t.Helper()
+	ns, nc := natstest.Start(t)
+	return ns.ClientURL(), nc
+}
+
+// Subscription reads the JSON messages of one subject, in the order the
+// server delivered them. Sub is the subscription itself, for a test that
+// reads raw messages.
+type Subscription struct {
+	t   testing.TB
+	Sub *nats.Subscription
+}
+
+// Subscribe subscribes synchronously to subject with no limit on pending
+// messages, so that a test that reads late loses nothing as a slow
+// consumer, and flushes, so that the server has the interest before the
+// test publishes. The subscription ends with nc.
+func Subscribe(t testing.TB, nc *nats.Conn, subject string) *Subscription {
+	t.Helper()
+	sub := subscribeUnlimited(t, nc, subject, nil)
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &Subscription{t: t, Sub: sub}
+}
+
+// subscribeUnlimited subscribes to subject, synchronously when handle is
+// nil, and lifts the subscription's pending limits; it does not flush.
+func subscribeUnlimited(t testing.TB, nc *nats.Conn, subject string, handle nats.MsgHandler) *nats.Subscription {
+	t.Helper()
+	var sub *nats.Subscription
+	var err error
+	if handle == nil {
+		sub, err = nc.SubscribeSync(subject)
+	} else {
+		sub, err = nc.Subscribe(subject, handle)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// Next decodes the next message into v, failing the test if none comes
+// within timeout or it is not JSON that fits v.
+func (s *Subscription) Next(v any, timeout time.Duration) {
+	s.t.Helper()
+	m, err := s.Sub.NextMsg(timeout)
+	if err != nil {
+		s.t.Fatalf("no message on %s within %s: %v", s.Sub.Subject, timeout, err)
+	}
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		s.t.Fatalf("message on %s: %v: %s", s.Sub.Subject, err, m.Data)
+	}
+}
+
+// Results reads the next n messages as results, each within timeout.
+func (s *Subscription) Results(n int, timeout time.Duration) []wire.Result {
+	s.t.Helper()
+	out := make([]wire.Result, n)
+	for i := range out {
+		s.Next(&out[i], timeout)
+	}
+	return out
+}
+
+// RequestBatch sends batch on subject by request-reply, as `nats request`
+// does, and returns the reply's results in order. It fails the test if no
+// reply comes within 20s or the reply is not one result per URL of batch.
+func RequestBatch(t testing.TB, nc *nats.Conn, subject string, batch wire.Batch) []wire.Result {
+	t.Helper()
+	data, err := json.Marshal(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := nc.Request(subject, data, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []wire.Result
+	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != len(batch.URLs) {
+		t.Fatalf("reply %.300s: %v", reply.Data, err)
+	}
+	return results
+}
