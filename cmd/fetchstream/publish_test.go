@@ -200,7 +200,7 @@ func TestPublishFlagsAfterURLs(t *testing.T) {
 	if code != exitError || !strings.Contains(errText, "no flag --nosuch (see fetchstream publish -h)") {
 		t.Errorf("unknown flag after a URL: exit %d, stderr %q", code, errText)
 	}
-	if m, err := batches.sub.NextMsg(200 * time.Millisecond); err == nil {
+	if m, err := batches.Sub.NextMsg(200 * time.Millisecond); err == nil {
 		t.Errorf("a batch was published despite the bad flag: %s", m.Data)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/embedded"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -18,7 +19,7 @@ import (
 // keeps every batch and answers requests with its ack. Without one, no
 // such warning.
 func TestCoreModeWarnsOfAStreamOverItsInput(t *testing.T) {
-	url, nc := startNATS(t)
+	url, nc := loadtest.StartNATS(t)
 	quiet := start(t, url, func(c *Config) { c.Subjects.In = "other.urls" })
 	if strings.Contains(quiet.logs.String(), "captures the input subject") {
 		t.Errorf("warned with no stream over the input:\n%s", quiet.logs)
