@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,7 +76,11 @@ type deadLetter struct {
 func (d *DeadLetter) publish(ctx context.Context, dl deadLetter) error {
 	h := nats.Header{}
 	for k, v := range dl.header {
-		if k != nats.MsgIdHdr {
+		// Nats-* headers told the server how to take the original publish
+		// (its message id, Nats-Expected-Stream and the other conditions,
+		// a rollup, a TTL): on the dead letter they would be obeyed again,
+		// against another stream, and refuse or purge it.
+		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
 			h[k] = v
 		}
 	}

@@ -4,8 +4,10 @@ package wire
 // gives up on.
 const DefaultDeadLetterSubject = "fetch.dead"
 
-// A message on the dead-letter subject is the batch exactly as it was
-// published (same data, same headers), with these headers added, so it can
+// A message on the dead-letter subject is the batch as it was published
+// (same data, same headers but the Nats-* ones: Nats-Msg-Id becomes
+// "<stream>/<seq>/dead", and the original publish's conditions such as
+// Nats-Expected-Stream are dropped), with these headers added, so it can
 // be read, fixed and published again.
 const (
 	// HeaderDeadKind says why, as one word: DeadInvalidBatch,
