@@ -265,22 +265,25 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 	if t.stopped {
 		ctx = f.stoppedContext(ctx)
 	}
-	r := f.fetchOne(ctx, b, i)
+	// One completion, filled in place: each wire.Result held in this
+	// frame is held on the worker's stack, which keeps the size of the
+	// deepest request it ran, in every one of Concurrency workers.
+	c := completion{batch: b, index: i, worker: w}
+	c.result = f.fetchOne(ctx, b, i)
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()
 		}
-		f.completions <- completion{batch: b, index: i, result: r, worker: w,
-			retry: &pendingRetry{resume: *resume, hostWait: t.hostWait}}
-		return
+		c.retry = &pendingRetry{resume: *resume, hostWait: t.hostWait}
+	} else {
+		if t.hostWait > 0 {
+			c.result.HostWaitMS = durationMS(t.hostWait)
+		}
+		if obs := f.cfg.Observer; obs != nil {
+			obs.RequestFinished(&c.result)
+		}
 	}
-	if t.hostWait > 0 {
-		r.HostWaitMS = durationMS(t.hostWait)
-	}
-	if obs := f.cfg.Observer; obs != nil {
-		obs.RequestFinished(&r)
-	}
-	f.completions <- completion{batch: b, index: i, result: r, worker: w}
+	f.completions <- c
 }
 
 // stoppedContext returns ctx canceled with the stage's cause. The worker's
@@ -300,14 +303,21 @@ func (f *Fetch) stoppedContext(ctx context.Context) context.Context {
 // fetchOne is the fetcher's call, with a panic in it turned into the
 // URL's unexpected_error: the worker lives on, and so does the batch.
 func (f *Fetch) fetchOne(ctx context.Context, b *batchState, i int) (r wire.Result) {
-	req := b.job.Requests[i]
-	defer func() {
-		if v := recover(); v != nil {
-			r = panicResult("the fetch", v, req.URL)
-			f.cfg.OnPanic.Tell(Panic{Stage: "fetch", BatchID: b.job.ID, Index: i, URL: req.URL, Value: v})
-		}
-	}()
-	return f.fetcher.Do(ctx, req, b.job.Options, b.job.Timeout)
+	defer f.recoverFetch(b, i, &r)
+	r = f.fetcher.Do(ctx, b.job.Requests[i], b.job.Options, b.job.Timeout)
+	return r
+}
+
+// recoverFetch, deferred by fetchOne, turns a panic in the fetcher into
+// URL i's result in *r. It is a function of its own, not a closure, so
+// that fetchOne's frame (on every worker's stack, under the whole
+// request) holds neither a copy of the request nor the panic's result.
+func (f *Fetch) recoverFetch(b *batchState, i int, r *wire.Result) {
+	if v := recover(); v != nil {
+		url := b.job.Requests[i].URL
+		*r = panicResult("the fetch", v, url)
+		f.cfg.OnPanic.Tell(Panic{Stage: "fetch", BatchID: b.job.ID, Index: i, URL: url, Value: v})
+	}
 }
 
 // refuse files the result of a URL that robots.txt disallows: no request,

@@ -58,13 +58,17 @@ type resumeKey struct{}
 // WithResume returns ctx carrying r, for the fetch that takes up a
 // deferred retry.
 func WithResume(ctx context.Context, r Resume) context.Context {
-	return context.WithValue(ctx, resumeKey{}, r)
+	return context.WithValue(ctx, resumeKey{}, &r)
 }
 
-// ResumeFrom returns the Resume ctx carries, if any.
-func ResumeFrom(ctx context.Context) (Resume, bool) {
-	r, ok := ctx.Value(resumeKey{}).(Resume)
-	return r, ok
+// ResumeFrom returns the Resume ctx carries, or nil. The caller reads it
+// and must not change it. It is a pointer so that a fetch does not copy a
+// Resume (a whole wire.Result) onto its stack: the fetch stage's workers
+// keep their stacks between requests, at the size the deepest request
+// grew them to.
+func ResumeFrom(ctx context.Context) *Resume {
+	r, _ := ctx.Value(resumeKey{}).(*Resume)
+	return r
 }
 
 // With returns ctx carrying r.

@@ -220,13 +220,13 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duratio
 // offers it the retry instead of waiting: taken, it returns at once, and
 // a later Do with hostsignal.WithResume goes on from the attempts made,
 // within the same budget.
-func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result {
+func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) (res wire.Result) {
 	start := time.Now()
-	resume, resumed := hostsignal.ResumeFrom(ctx)
-	if resumed {
+	resume := hostsignal.ResumeFrom(ctx)
+	if resume != nil {
 		start = resume.Start
 	}
-	res := f.do(ctx, req, opts, timeout, start, resume)
+	res = f.do(ctx, req, opts, timeout, start, resume)
 	res.URL, res.FetchedAt = req.URL, start.UTC()
 	res.Method = resultMethod(req, opts)
 	res.ElapsedMS = durationMS(time.Since(start))
@@ -238,26 +238,30 @@ func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 const deferSlack = 100 * time.Millisecond
 
 func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration,
-	start time.Time, resume hostsignal.Resume) (res wire.Result) {
+	start time.Time, resume *hostsignal.Resume) (res wire.Result) {
 	s, err := f.resolve(req, opts)
 	if err != nil {
 		res.Error, res.Message = Classify(err)
 		return res
 	}
 	if err := ctx.Err(); err != nil {
-		if resume.Attempts > 0 {
-			return stoppedWaiting(resume.Last, resume.Attempts)
+		if resume != nil && resume.Attempts > 0 {
+			return stoppedWaiting(&resume.Last, resume.Attempts)
 		}
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
 		return res
 	}
 	deadline := start.Add(f.retry.budget(timeout))
-	if resume.Attempts > 0 && time.Until(deadline) < timeout/2 {
+	attempts := 0
+	if resume != nil {
+		attempts = resume.Attempts
+	}
+	if attempts > 0 && time.Until(deadline) < timeout/2 {
 		return resume.Last // the wait for the host spent the budget: the last attempt stands
 	}
 	signals := hostsignal.From(ctx)
 	deferrer, _ := signals.(hostsignal.Deferrer)
-	for n := resume.Attempts + 1; ; n++ {
+	for n := attempts + 1; ; n++ {
 		var retryAfter time.Duration
 		res, retryAfter = f.try(ctx, s, min(timeout, time.Until(deadline)))
 		answered := time.Now()
@@ -287,25 +291,40 @@ func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 		// it lasts until then. Compared as times, not as durations: the
 		// pause runs from when SlowDown was told, and SlowDown may block.
 		if deferrer != nil && hold > 0 && !heldUntil.Add(deferSlack).Before(answered.Add(wait)) &&
-			deferrer.Defer(req.URL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: res}) {
+			offer(deferrer, req.URL, wait, n, start, &res) {
 			return res
 		}
 		if !backoff.Sleep(ctx, wait) {
-			return stoppedWaiting(res, n)
+			return stoppedWaiting(&res, n)
 		}
 	}
 }
 
 // stoppedWaiting is the canceled result of a URL whose attempt n ended as
 // last and whose retry was waiting when the service stopped.
-func stoppedWaiting(last wire.Result, n int) wire.Result {
-	kind := string(last.Error)
-	if last.Error == wire.ErrHTTP {
-		kind = fmt.Sprintf("status %d", last.Status)
+//
+// It and offer take the result by pointer and are kept out of line, so
+// that do's frame holds no copy of a wire.Result for them: a worker's
+// stack grows to the deepest request it made and keeps that size.
+//
+//go:noinline
+func stoppedWaiting(last *wire.Result, n int) wire.Result {
+	r := *last
+	kind := string(r.Error)
+	if r.Error == wire.ErrHTTP {
+		kind = fmt.Sprintf("status %d", r.Status)
 	}
-	last.Error, last.Message = wire.ErrCanceled,
+	r.Error, r.Message = wire.ErrCanceled,
 		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
-	return last
+	return r
+}
+
+// offer hands the retry of attempt n, due after wait, to d: whether d
+// took it, so that a later Do with its Resume goes on from there.
+//
+//go:noinline
+func offer(d hostsignal.Deferrer, rawURL string, wait time.Duration, n int, start time.Time, last *wire.Result) bool {
+	return d.Defer(rawURL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: *last})
 }
 
 // resultMethod is what a result says of its method: the method when it
