@@ -318,6 +318,17 @@ func (d *deferrals) RequestDeferred()           { d.n.Add(1) }
 // A retry handed back to wait for its host's pause ends as canceled when
 // the stage is canceled meanwhile, saying what its attempt ended as.
 func TestCancelEndsARetryWaitingForItsHost(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancelWhileARetryWaits(t, ctx, cancel)
+}
+
+// cancelWhileARetryWaits runs the scenario of the tests above and of
+// TestStopSendsNoRetryThroughALateCancel: a URL whose 503 asks for 20s is
+// handed back to wait for its host; the stage, on ctx, is then canceled
+// by cancel. It must end as canceled after its one attempt, naming the
+// 503, with no second request.
+func cancelWhileARetryWaits(t *testing.T, ctx context.Context, cancel func()) {
+	t.Helper()
 	h := fetchtest.NewHostile(t)
 	f, err := httpfetch.New(httpfetch.Config{Concurrency: 2, MaxBody: 1 << 20, MaxRedirects: 5, Retries: 2,
 		RetryBase: time.Millisecond, RetryMax: time.Millisecond, Policy: httpfetch.Policy{AllowPrivate: true}})
@@ -325,7 +336,6 @@ func TestCancelEndsARetryWaitingForItsHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	ctx, cancel := context.WithCancel(t.Context())
 	obs := &deferrals{}
 	run := startFetch(t, ctx, f, FetchConfig{Concurrency: 2, Window: 8, MaxActive: 4, MaxHostPause: time.Minute, Observer: obs})
 	j := job("j", 30*time.Second, h.URL("/flaky?key=k&fail=9&status=503&retry_after=20"))

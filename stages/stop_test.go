@@ -2,13 +2,11 @@ package stages
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
-	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -90,29 +88,8 @@ func (c *lateCancel) release() {
 // pause, so that it may end, not so that it is sent. (Before the fix it
 // was sent at once, twice, and ended as the third 503.)
 func TestStopSendsNoRetryThroughALateCancel(t *testing.T) {
-	h := fetchtest.NewHostile(t)
-	f, err := httpfetch.New(httpfetch.Config{Concurrency: 2, MaxBody: 1 << 20, MaxRedirects: 5, Retries: 2,
-		RetryBase: time.Millisecond, RetryMax: time.Millisecond, Policy: httpfetch.Policy{AllowPrivate: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
 	ctx := newLateCancel(t)
-	obs := &deferrals{}
-	run := startFetch(t, ctx, f, FetchConfig{Concurrency: 2, Window: 8, MaxActive: 4, MaxHostPause: time.Minute, Observer: obs})
-	j := job("j", 30*time.Second, h.URL("/flaky?key=k&fail=9&status=503&retry_after=20"))
-	run.stage.In() <- j
-	waitFor(t, "the retry handed back", func() bool { return obs.n.Load() == 1 })
-	ctx.cancel()
-	got := run.finish(t)
-	checkOrdered(t, got, j)
-	r := resultsOf(got, "j")[0]
-	if r.Error != wire.ErrCanceled || r.Attempts != 1 || !strings.Contains(r.Message, "attempt 1 ended as status 503") {
-		t.Errorf("result %q after %d attempts: %s; want canceled after 1, naming the 503", r.Error, r.Attempts, r.Message)
-	}
-	if n := h.FlakyCount("k"); n != 1 {
-		t.Errorf("%d requests, want the 503 alone", n)
-	}
+	cancelWhileARetryWaits(t, ctx, ctx.cancel)
 }
 
 // A URL that its host's pace holds when the stage is canceled ends as
