@@ -78,7 +78,7 @@ func (e *env) fairnessSplit(ctx context.Context, args []string, url string, bigN
 	defer cleanup()
 	start := time.Now()
 	for _, p := range parts {
-		if err := load.publish(p); err != nil {
+		if err := load.publish(ctx, p); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -94,7 +94,7 @@ func (e *env) fairnessSplit(ctx context.Context, args []string, url string, bigN
 	if err := json.Unmarshal(reply.Data, &results); err != nil || len(results) != 3 {
 		return 0, 0, fmt.Errorf("small request-reply: %s", reply.Data)
 	}
-	if err := load.wait(ctx, 5*time.Minute); err != nil {
+	if err := load.wait(ctx); err != nil {
 		return 0, 0, err
 	}
 	return small, time.Since(start), nil

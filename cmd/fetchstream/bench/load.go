@@ -17,9 +17,21 @@ import (
 // batchSize is the URLs per batch of the latency and overhead loads.
 const batchSize = 20
 
+// maxOutstanding bounds the batches a load has published and not yet seen
+// summarized: enough to keep a service at its default --max-active (256)
+// busy with as many again waiting, and well under what a core-mode replica
+// buffers (--pending-batches, 1,024), so that a load of any size is never
+// dropped by a slow consumer.
+const maxOutstanding = 512
+
+// stallTimeout ends a load that has made no progress (no batch summarized)
+// for this long.
+const stallTimeout = 30 * time.Second
+
 // loadRun is the load generator: it publishes batches to a running
-// service and waits for all their summaries, timing each batch from its
-// publish to its summary and counting results on the way.
+// service, at most maxOutstanding awaiting their summaries at a time, and
+// waits for all the summaries, timing each batch from its publish to its
+// summary and counting results on the way.
 //
 // It keeps its own bookkeeping rather than gathering through wire/client:
 // a load is thousands of batches in flight at once, read on one
@@ -35,6 +47,13 @@ type loadRun struct {
 	latency   map[string]time.Duration // one per batch summarized
 	failed    int
 	allDone   chan struct{} // closed once, by the summary that completes the load
+	progress  time.Time     // the last publish or first summary of a batch
+
+	// outstanding holds a token per batch published and not yet
+	// summarized: publish puts one in, blocking while it is full, and the
+	// batch's first summary takes one out.
+	outstanding chan struct{}
+	stall       time.Duration // stallTimeout; shorter in tests
 
 	results    atomic.Int64
 	resultsSub *nats.Subscription
@@ -44,7 +63,7 @@ type loadRun struct {
 // batches batches; cleanup unsubscribes.
 func newLoadRun(nc *nats.Conn, s subjects, batches int) (*loadRun, func(), error) {
 	l := &loadRun{nc: nc, subjects: s, published: map[string]time.Time{}, latency: map[string]time.Duration{},
-		allDone: make(chan struct{}), expect: batches}
+		allDone: make(chan struct{}), expect: batches, progress: time.Now(), outstanding: make(chan struct{}, maxOutstanding), stall: stallTimeout}
 	results, err := nc.Subscribe(s.out, func(*nats.Msg) { l.results.Add(1) })
 	if err != nil {
 		return nil, nil, err
@@ -77,6 +96,8 @@ func (l *loadRun) onSummary(m *nats.Msg) {
 		return
 	}
 	l.latency[s.BatchID] = time.Since(start)
+	l.progress = time.Now()
+	<-l.outstanding // its publish put a token in
 	l.failed += s.Failed
 	if s.Error != "" {
 		l.failed += max(s.Count, 1)
@@ -86,34 +107,74 @@ func (l *loadRun) onSummary(m *nats.Msg) {
 	}
 }
 
-func (l *loadRun) publish(b wire.Batch) error {
+// publish sends b, first waiting while maxOutstanding batches await
+// their summaries. It gives up when ctx ends or no batch has been
+// summarized for stallTimeout.
+func (l *loadRun) publish(ctx context.Context, b wire.Batch) error {
 	data, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
+	if err := l.await(ctx, func() bool {
+		select {
+		case l.outstanding <- struct{}{}:
+			return true
+		default:
+			return false
+		}
+	}); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	l.published[b.ID] = time.Now()
+	l.progress = time.Now()
 	l.mu.Unlock()
 	return l.nc.Publish(l.subjects.in, data)
 }
 
 // wait blocks until every batch has its summary, and then until the
 // results subscription has handed over what it holds (its handler runs
-// apart from the summaries', so it may be behind).
-func (l *loadRun) wait(ctx context.Context, timeout time.Duration) error {
-	select {
-	case <-l.allDone:
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if msgs, _, err := l.resultsSub.Pending(); err != nil || msgs == 0 {
-				break
-			}
+// apart from the summaries', so it may be behind). It gives up when ctx
+// ends or no batch has been summarized for stallTimeout.
+func (l *loadRun) wait(ctx context.Context) error {
+	err := l.await(ctx, func() bool {
+		select {
+		case <-l.allDone:
+			return true
+		default:
+			return false
 		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(timeout):
-		return fmt.Errorf("only %d of %d batches done after %s", l.done(), l.expect, timeout)
+	})
+	if err != nil {
+		return err
 	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if msgs, _, err := l.resultsSub.Pending(); err != nil || msgs == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// await polls ready (at once, then every millisecond) until it reports
+// true, ctx ends, or the load has made no progress for stallTimeout.
+func (l *loadRun) await(ctx context.Context, ready func() bool) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		l.mu.Lock()
+		idle, stall := time.Since(l.progress), l.stall
+		l.mu.Unlock()
+		if idle > stall {
+			return fmt.Errorf("no batch summarized for %s: %d of %d batches done", stall, l.done(), l.expect)
+		}
+	}
+	return nil
 }
 
 // done is the number of batches summarized so far.

@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +36,7 @@ func newTestLoad(t *testing.T, batches int) (*loadRun, *nats.Conn, subjects) {
 	}
 	t.Cleanup(cleanup)
 	for _, b := range makeBatches("b", batches, 1, "http://127.0.0.1:1/") {
-		if err := load.publish(b); err != nil {
+		if err := load.publish(t.Context(), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,7 +55,9 @@ func TestLoadDuplicateSummary(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := load.wait(t.Context(), 10*time.Second); err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := load.wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// A later summary of a batch already done is read before this one.
@@ -86,10 +90,51 @@ func TestLoadFailuresReadWhileSummariesArrive(t *testing.T) {
 			t.Fatalf("%d of %d batches done", load.done(), batches)
 		}
 	}
-	if err := load.wait(t.Context(), 10*time.Second); err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := load.wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if f := load.failures(); f != batches || seen > f {
 		t.Errorf("failures %d (seen on the way: %d), want %d", f, seen, batches)
+	}
+}
+
+// A load publishes at most maxOutstanding batches ahead of their
+// summaries: the next publish waits for a summary, and gives up with an
+// error when none comes for the stall timeout, rather than flooding a
+// service past what it buffers.
+func TestLoadBoundsBatchesOutstanding(t *testing.T) {
+	_, nc := natstest.Start(t)
+	s := subjects{in: "t.urls", out: "t.results", batches: "t.batches"}
+	load, cleanup, err := newLoadRun(nc, s, maxOutstanding+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	load.stall = time.Second
+	batches := makeBatches("b", maxOutstanding+2, 1, "http://127.0.0.1:1/")
+	for _, b := range batches[:maxOutstanding] {
+		if err := load.publish(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	published := make(chan error, 1)
+	go func() { published <- load.publish(t.Context(), batches[maxOutstanding]) }()
+	select {
+	case err := <-published:
+		t.Fatalf("publish %d batches ahead of their summaries: %v, want it to wait", maxOutstanding+1, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	summarize(t, nc, s, "b-0", 0)
+	if err := <-published; err != nil {
+		t.Fatalf("publish after a summary freed a place: %v", err)
+	}
+	load.mu.Lock()
+	load.stall = 50 * time.Millisecond
+	load.mu.Unlock()
+	err = load.publish(t.Context(), batches[maxOutstanding+1])
+	if err == nil || !strings.Contains(err.Error(), "no batch summarized") {
+		t.Fatalf("publish with no summary for the stall timeout: %v, want the stall error", err)
 	}
 }

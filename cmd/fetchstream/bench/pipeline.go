@@ -37,7 +37,8 @@ func (e *env) runLoad(ctx context.Context, args []string, batches []wire.Batch) 
 }
 
 // sendLoad sends batches to a running service (the ones after `delayed`
-// once `after` has passed) and waits for every summary; a URL that failed
+// once `after` has passed), at most maxOutstanding awaiting their summaries
+// at a time, and waits for every summary; a URL that failed
 // fails the load. Batch ids must differ from those of the service's
 // earlier loads.
 func (e *env) sendLoad(ctx context.Context, c *serviceChild, s subjects, batches []wire.Batch, delayed int, after time.Duration) (*loadOutcome, error) {
@@ -54,19 +55,19 @@ func (e *env) sendLoad(ctx context.Context, c *serviceChild, s subjects, batches
 	start := time.Now()
 	first := len(batches) - delayed
 	for _, b := range batches[:first] {
-		if err := load.publish(b); err != nil {
+		if err := load.publish(ctx, b); err != nil {
 			return nil, err
 		}
 	}
 	if delayed > 0 {
 		time.Sleep(after - time.Since(start))
 		for _, b := range batches[first:] {
-			if err := load.publish(b); err != nil {
+			if err := load.publish(ctx, b); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := load.wait(ctx, 5*time.Minute); err != nil {
+	if err := load.wait(ctx); err != nil {
 		return nil, err
 	}
 	out := &loadOutcome{loadRun: load, wall: time.Since(start), benchCPU: selfCPUTime() - benchBefore}
