@@ -22,12 +22,18 @@ import (
 // When the scheduler gates URLs by host (a cap, a pace, pauses, robots.txt:
 // see lane and gate), laneOf holds each URL's lane and the batch picks
 // from its ready lanes; scan is the lowest index not yet put in a lane.
+// A URL gets its lane when scan reaches it (see scheduler.laneFor).
 type batchState struct {
-	job     *Job
-	flow    *flowState // the scheduler's; nil outside one
-	window  int
-	laneOf  []*lane // per URL its lane; nil when no gate applies
-	lanes   []*lane // each lane once
+	job    *Job
+	flow   *flowState // the scheduler's; nil outside one
+	window int
+	laneOf []*lane // per URL its lane, from when it is scanned; nil when no gate applies
+	lanes  []*lane // each lane once
+
+	lanesByKey  map[string]*lane // lanes by host key (and site, with robots.txt)
+	obeysRobots bool
+	flowRate    float64 // the batch's own lower per-host pace; 0: none
+
 	ready   readyLanes
 	scan    int
 	retries map[int]pendingRetry // retries handed back, waiting for their hosts
@@ -137,7 +143,8 @@ func (b *batchState) nextInLane(s *scheduler, globalCap int, now time.Time) (*la
 		}
 		i := b.scan
 		b.scan++
-		l := b.laneOf[i]
+		s.work.scans++
+		l := s.laneFor(b, i)
 		l.push(i, now)
 		if l.parkedOn == nil {
 			b.ready.push(l) // a no-op when it is in the heap already, with a lower head

@@ -178,9 +178,8 @@ func (g *gate) idle(now time.Time) bool {
 func (s *scheduler) park(l *lane, g *gate, until time.Time) {
 	l.parkedOn = g
 	l.parks++
-	if g.whead > 0 && g.whead == len(g.waiters) {
-		g.waiters, g.whead = g.waiters[:0], 0
-	}
+	s.work.parks++
+	g.waiters, g.whead = compact(g.waiters, g.whead)
 	g.waiters = append(g.waiters, l)
 	s.arm(g, until)
 }

@@ -18,44 +18,59 @@ func (s *scheduler) obeysRobots(job *Job) bool {
 
 func hostGateKey(key string) string { return "host " + key }
 
-// attach puts each of b's URLs in a lane: one per host key (and, with
-// robots.txt, per site), with its gates.
+// attach makes b's URLs go through gates. A URL is put in its lane (one
+// per host key and, with robots.txt, per site) when it is scanned into
+// the window (see laneFor), not at admission: admitting a batch costs the
+// same whatever its size, and a URL's host is parsed once, when the
+// window reaches it.
 func (s *scheduler) attach(b *batchState) {
 	job := b.job
-	robots := s.obeysRobots(job)
-	flowRate := 0.0
-	if r := job.PerHostRate; r > 0 && (s.cfg.PerHostRate <= 0 || r < s.cfg.PerHostRate) {
-		flowRate = r // it may lower the stage's rate, never raise it
-	}
-	byKey := map[string]*lane{}
 	b.laneOf = make([]*lane, len(job.Requests))
-	for i := range job.Requests {
-		key, origin := targetKeys(job.url(i), s.cfg.PerHostKey)
-		laneKey := key
-		if robots {
-			laneKey += " " + origin
-		}
-		l := byKey[laneKey]
-		if l == nil {
-			l = &lane{batch: b, heapAt: -1}
-			if key != "" { // no host: it fails without a request, so nothing holds it
-				l.gates = append(l.gates, s.hostGate(key))
-				if robots {
-					l.robots = s.robotsGate(origin)
-					l.gates = append(l.gates, l.robots)
-				}
-				if flowRate > 0 {
-					l.gates = append(l.gates, s.flowGate(job.Flow, key, flowRate))
-				}
-			}
-			for _, g := range l.gates {
-				g.refs++
-			}
-			byKey[laneKey] = l
-			b.lanes = append(b.lanes, l)
-		}
-		b.laneOf[i] = l
+	b.lanesByKey = map[string]*lane{}
+	b.obeysRobots = s.obeysRobots(job)
+	if r := job.PerHostRate; r > 0 && (s.cfg.PerHostRate <= 0 || r < s.cfg.PerHostRate) {
+		b.flowRate = r // it may lower the stage's rate, never raise it
 	}
+}
+
+// laneFor returns index i's lane, making the lane and finding its gates
+// the first time a URL of its host (and site) is scanned.
+func (s *scheduler) laneFor(b *batchState, i int) *lane {
+	if l := b.laneOf[i]; l != nil {
+		return l
+	}
+	var key, origin string
+	if t, ok := parseTarget(b.job.url(i)); ok {
+		key = t.key(s.cfg.PerHostKey)
+		if b.obeysRobots {
+			origin = t.origin()
+		}
+	}
+	laneKey := key
+	if b.obeysRobots {
+		laneKey += " " + origin
+	}
+	l := b.lanesByKey[laneKey]
+	if l == nil {
+		l = &lane{batch: b, heapAt: -1}
+		if key != "" { // no host: it fails without a request, so nothing holds it
+			l.gates = append(l.gates, s.hostGate(key))
+			if b.obeysRobots {
+				l.robots = s.robotsGate(origin)
+				l.gates = append(l.gates, l.robots)
+			}
+			if b.flowRate > 0 {
+				l.gates = append(l.gates, s.flowGate(b.job.Flow, key, b.flowRate))
+			}
+		}
+		for _, g := range l.gates {
+			g.refs++
+		}
+		b.lanesByKey[laneKey] = l
+		b.lanes = append(b.lanes, l)
+	}
+	b.laneOf[i] = l
+	return l
 }
 
 func (s *scheduler) gate(key string, create func(*gate)) *gate {

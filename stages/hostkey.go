@@ -39,38 +39,67 @@ func ParseHostKeyMode(s string) (HostKeyMode, error) {
 // URL names none, so http://Example.com and http://example.com:80 share a
 // cap. URLs that do not parse all share the empty key (they fail without
 // a request).
-func hostKey(rawURL string) string {
-	key, _ := targetKeys(rawURL, HostKeyHost)
-	return key
+func hostKey(rawURL string) string { return keyOf(rawURL, HostKeyHost) }
+
+// keyOf is rawURL's host key in mode (see target.key), or "" for a URL
+// that does not parse or names no host.
+func keyOf(rawURL string, mode HostKeyMode) string {
+	t, ok := parseTarget(rawURL)
+	if !ok {
+		return ""
+	}
+	return t.key(mode)
 }
 
 // targetKeys parses rawURL once for the keys the scheduler needs: the
 // host key in mode, and the robots.txt origin (scheme://host:port). Both
 // are empty for a URL that does not parse or names no host.
 func targetKeys(rawURL string, mode HostKeyMode) (key, origin string) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
+	t, ok := parseTarget(rawURL)
+	if !ok {
 		return "", ""
 	}
-	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if scheme == "https" {
-			port = "443"
+	return t.key(mode), t.origin()
+}
+
+// target is where a URL's request goes: its scheme and host name, lower
+// case, and its port, the scheme's default when the URL names none.
+type target struct{ scheme, host, port string }
+
+// parseTarget parses rawURL for its target; ok is false for a URL that
+// does not parse or names no host.
+func parseTarget(rawURL string) (t target, ok bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return target{}, false
+	}
+	t.scheme, t.port = strings.ToLower(u.Scheme), u.Port()
+	if t.port == "" {
+		t.port = "80"
+		if t.scheme == "https" {
+			t.port = "443"
 		}
 	}
-	host := strings.ToLower(u.Hostname())
-	origin = scheme + "://" + net.JoinHostPort(host, port)
+	t.host = strings.ToLower(u.Hostname())
+	return t, true
+}
+
+// origin is the target's site for robots.txt: scheme://host:port.
+func (t target) origin() string { return t.scheme + "://" + net.JoinHostPort(t.host, t.port) }
+
+// key is the target's host key in mode: host:port, or, in
+// HostKeyDomain, the registrable domain (the host itself for an IP
+// address or a name without one).
+func (t target) key(mode HostKeyMode) string {
 	if mode != HostKeyDomain {
-		return host + ":" + port, origin
+		return t.host + ":" + t.port
 	}
-	if net.ParseIP(host) != nil {
-		return host, origin
+	if net.ParseIP(t.host) != nil {
+		return t.host
 	}
-	domain, err := publicsuffix.EffectiveTLDPlusOne(strings.TrimSuffix(host, "."))
+	domain, err := publicsuffix.EffectiveTLDPlusOne(strings.TrimSuffix(t.host, "."))
 	if err != nil {
-		return host, origin
+		return t.host
 	}
-	return domain, origin
+	return domain
 }

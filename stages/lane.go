@@ -35,9 +35,7 @@ func (l *lane) empty() bool { return l.head == len(l.queue) }
 func (l *lane) front() laneEntry { return l.queue[l.head] }
 
 func (l *lane) push(i int, now time.Time) {
-	if l.head > 0 && l.head == len(l.queue) {
-		l.queue, l.head = l.queue[:0], 0
-	}
+	l.queue, l.head = compact(l.queue, l.head)
 	parks := l.parks
 	if l.parkedOn != nil {
 		parks-- // queued behind a held gate: it waits from now
@@ -77,6 +75,20 @@ func (l *lane) blocking(now time.Time) (*gate, time.Time) {
 		}
 	}
 	return nil, time.Time{}
+}
+
+// compact readies a queue that is consumed from head on for an append:
+// once it is empty, or full with half or more of it consumed, it moves
+// what is left to the front, so a queue that never empties (a lane that
+// keeps being fed as fast as it is served) stays within twice what it
+// holds instead of growing by every entry that ever passed through it.
+func compact[T any](queue []T, head int) ([]T, int) {
+	if head == 0 || head < len(queue) && (len(queue) < cap(queue) || head < len(queue)/2) {
+		return queue, head
+	}
+	n := copy(queue, queue[head:])
+	clear(queue[n:])
+	return queue[:n], 0
 }
 
 // readyLanes is a batch's lanes that may start, a min-heap by head index,

@@ -192,72 +192,187 @@ func finishGrant(s *scheduler, g grant, now time.Time) {
 	}
 }
 
-// BenchmarkSchedulerNext measures a grant: plain (no gates), and with a
-// per-host cap or a per-host rate on, 64 hosts shared by every batch,
-// windows of 256 and 64 requests in flight (each grant finishes the
-// oldest one). With a rate, a fake clock moves 50µs per call, so that
-// most hosts are out of tokens most of the time and most URLs wait:
-// the cost per grant stays flat as batches go from 1 to 256.
-func BenchmarkSchedulerNext(b *testing.B) {
-	const (
-		hosts    = 64
-		inFlight = 64
-		perBatch = 4096
-	)
-	requests := make([]wire.Request, perBatch)
+// grantLoad drives a scheduler as the fetch stage does, without
+// fetches: active batches of 4,096 URLs over 64 hosts that every batch
+// shares, windows of 256, 64 requests in flight, each step finishing the
+// oldest request when all 64 are out (or when nothing could start) and
+// asking for the next grant. With a per-host rate, a fake clock moves
+// 50µs a step, so that most hosts are out of tokens most of the time and
+// most URLs wait.
+type grantLoad struct {
+	cfg     FetchConfig
+	active  int
+	s       *scheduler
+	now     time.Time
+	running []grant
+	grants  int
+	work    schedulerWork // of the schedulers before s
+	ok      bool
+}
+
+const (
+	loadHosts    = 64
+	loadInFlight = 64
+	loadPerBatch = 4096
+	loadWindow   = 256
+)
+
+var loadRequests = func() []wire.Request {
+	requests := make([]wire.Request, loadPerBatch)
 	for i := range requests {
-		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%hosts, i)
+		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%loadHosts, i)
 	}
+	return requests
+}()
+
+func newGrantLoad(cfg FetchConfig, active int) *grantLoad {
+	l := &grantLoad{cfg: cfg, active: active, now: time.Now(), ok: true}
+	l.fill()
+	return l
+}
+
+// fill starts over with active new batches.
+func (l *grantLoad) fill() {
+	if l.s != nil {
+		l.work = l.work.plus(l.s.work)
+	}
+	l.s = newScheduler(l.cfg, nil)
+	for i := range l.active {
+		l.s.add(newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: loadRequests}, loadWindow))
+	}
+	l.running = l.running[:0]
+}
+
+// steps is the scheduler's work since the load began or was reset.
+func (l *grantLoad) steps() schedulerWork { return l.work.plus(l.s.work) }
+
+// reset starts counting grants and steps anew.
+func (l *grantLoad) reset() { l.grants, l.work, l.s.work = 0, schedulerWork{}, schedulerWork{} }
+
+// warmUp runs the first 2·active·window grants, in which the batches'
+// rings grow to their windows and their first windows are scanned, and
+// then resets the counts.
+func (l *grantLoad) warmUp() {
+	for range 2 * l.active * loadWindow {
+		if !l.step() {
+			l.fill()
+		}
+	}
+	l.reset()
+}
+
+func (w schedulerWork) plus(o schedulerWork) schedulerWork {
+	return schedulerWork{looks: w.looks + o.looks, parks: w.parks + o.parks, scans: w.scans + o.scans}
+}
+
+// step finishes the oldest request if it must, and asks for a grant. It
+// reports false when every URL is done and the load must be filled again.
+func (l *grantLoad) step() bool {
+	if l.cfg.PerHostRate > 0 {
+		l.now = l.now.Add(50 * time.Microsecond)
+		l.s.wakeDue(l.now)
+	}
+	if len(l.running) == loadInFlight || !l.ok && len(l.running) > 0 {
+		finishGrant(l.s, l.running[0], l.now)
+		l.running = append(l.running[:0], l.running[1:]...)
+	}
+	var g grant
+	if g, l.ok = l.s.next(l.now); l.ok {
+		l.grants++
+		l.running = append(l.running, g)
+		return true
+	}
+	return len(l.s.flows) > 0
+}
+
+// BenchmarkSchedulerNext measures a grant (see grantLoad): plain (no
+// gates), and with a per-host cap or a per-host rate on, as batches go
+// from 1 to 256. Besides ns/grant it reports the scheduler's steps per
+// grant (flows looked at, lanes parked, URLs scanned into lanes), which
+// do not depend on the machine and stay flat: no step scans every batch
+// or window. ns/grant grows more than the steps do, as the state of 256
+// batches outgrows the caches. The first 2·active·window grants (the
+// batches' rings growing to their windows) run before the timer starts.
+func BenchmarkSchedulerNext(b *testing.B) {
 	modes := []struct {
 		name string
 		cfg  FetchConfig
 	}{
-		{"plain", FetchConfig{Concurrency: inFlight}},
-		{"per-host=1", FetchConfig{Concurrency: inFlight, PerHost: 1}},
-		{"rate=100", FetchConfig{Concurrency: inFlight, PerHostRate: 100, PerHostBurst: 1}},
+		{"plain", FetchConfig{Concurrency: loadInFlight}},
+		{"per-host=1", FetchConfig{Concurrency: loadInFlight, PerHost: 1}},
+		{"rate=100", FetchConfig{Concurrency: loadInFlight, PerHostRate: 100, PerHostBurst: 1}},
 	}
 	for _, mode := range modes {
-		for _, active := range []int{1, 16, 256} {
+		for _, active := range []int{1, 16, 64, 256} {
 			b.Run(fmt.Sprintf("%s/active=%d", mode.name, active), func(b *testing.B) {
-				var s *scheduler
-				fill := func() {
-					s = newScheduler(mode.cfg, nil)
-					for i := range active {
-						s.add(newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: requests}, 256))
-					}
-				}
-				fill()
-				now := time.Now()
-				var running []grant
-				finish := func(g grant) { finishGrant(s, g, now) }
-				grants, ok := 0, true
+				l := newGrantLoad(mode.cfg, active)
+				l.warmUp()
 				b.ReportAllocs()
 				b.ResetTimer()
 				for range b.N {
-					if mode.cfg.PerHostRate > 0 {
-						now = now.Add(50 * time.Microsecond)
-						s.wakeDue(now)
-					}
-					if len(running) == inFlight || !ok && len(running) > 0 {
-						finish(running[0]) // the oldest request ends
-						running = running[1:]
-					}
-					var g grant
-					if g, ok = s.next(now); ok {
-						grants++
-						running = append(running, g)
-						continue
-					}
-					if len(s.flows) == 0 {
+					if !l.step() {
 						b.StopTimer()
-						fill() // every URL done: begin again
-						running = running[:0]
+						l.fill() // every URL done: begin again
 						b.StartTimer()
 					}
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(grants, 1)), "ns/grant")
+				grants, work := float64(max(l.grants, 1)), l.steps()
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/grants, "ns/grant")
+				b.ReportMetric(float64(work.looks)/grants, "looks/grant")
+				b.ReportMetric(float64(work.parks)/grants, "parks/grant")
+				b.ReportMetric(float64(work.scans)/grants, "scans/grant")
 			})
 		}
+	}
+}
+
+// BenchmarkSchedulerAdd measures admitting a batch of 10,000 URLs with a
+// per-host cap on: its URLs get their lanes as the window reaches them,
+// not at admission, so the dispatcher does not stop for the whole batch.
+func BenchmarkSchedulerAdd(b *testing.B) {
+	requests := make([]wire.Request, 10000)
+	for i := range requests {
+		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%loadHosts, i)
+	}
+	s := newScheduler(FetchConfig{Concurrency: loadInFlight, PerHost: 1}, nil)
+	b.ReportAllocs()
+	for i := range b.N {
+		bs := newBatchState(&Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: requests}, loadWindow)
+		s.add(bs)
+		s.remove(bs)
+	}
+}
+
+// The scheduler's steps per grant (flows looked at, lanes parked, URLs
+// scanned) stay flat from 16 to 256 active batches with per-host gates
+// on: a grant never scans the batches, their windows or their lanes.
+func TestSchedulerWorkPerGrantIsFlat(t *testing.T) {
+	const grants = 20000
+	for _, cfg := range []FetchConfig{
+		{Concurrency: loadInFlight, PerHost: 1},
+		{Concurrency: loadInFlight, PerHostRate: 100, PerHostBurst: 1},
+	} {
+		perGrant := map[int][3]float64{}
+		for _, active := range []int{16, 256} {
+			l := newGrantLoad(cfg, active)
+			l.warmUp()
+			for l.grants < grants {
+				if !l.step() {
+					l.fill()
+				}
+			}
+			g, work := float64(l.grants), l.steps()
+			perGrant[active] = [3]float64{float64(work.looks) / g, float64(work.parks) / g, float64(work.scans) / g}
+		}
+		few, many := perGrant[16], perGrant[256]
+		for k, name := range []string{"flows looked at", "lanes parked", "URLs scanned"} {
+			if many[k] > 1.5*few[k]+0.5 {
+				t.Errorf("per-host cap %d, rate %v: %s per grant: %.2f at 256 batches, %.2f at 16; want it flat",
+					cfg.PerHost, cfg.PerHostRate, name, many[k], few[k])
+			}
+		}
+		t.Logf("per-host cap %d, rate %v: per grant at 16 / 256 batches: looks %.2f / %.2f, parks %.2f / %.2f, scans %.2f / %.2f",
+			cfg.PerHost, cfg.PerHostRate, few[0], many[0], few[1], many[1], few[2], many[2])
 	}
 }
 

@@ -39,7 +39,7 @@ func newSignalBoard(cfg FetchConfig) *signalBoard {
 // SlowDown implements hostsignal.Receiver. The dispatcher takes every
 // signal before the completion of the request that sent it.
 func (s *signalBoard) SlowDown(ctx context.Context, rawURL string, _ int, retryAfter time.Duration) {
-	key, _ := targetKeys(rawURL, s.keyMode)
+	key := keyOf(rawURL, s.keyMode)
 	if key == "" {
 		return
 	}
@@ -63,7 +63,7 @@ func (s *signalBoard) SlowDown(ctx context.Context, rawURL string, _ int, retryA
 
 // PausedFor implements hostsignal.Receiver.
 func (s *signalBoard) PausedFor(rawURL string) time.Duration {
-	key, _ := targetKeys(rawURL, s.keyMode)
+	key := keyOf(rawURL, s.keyMode)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	until, ok := s.paused[key]
