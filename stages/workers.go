@@ -48,8 +48,9 @@ func (p *workerPool) start(f *Fetch, t task) {
 		ctx, cancel := context.WithCancel(f.ctx)
 		defer cancel()
 		ctx = hostsignal.With(ctx, signals)
+		c := &completion{worker: w} // the worker's, filled by each task: see Fetch.work
 		for t := range w {
-			f.work(ctx, t, w, signals)
+			f.work(ctx, t, c, signals)
 		}
 	}()
 }
