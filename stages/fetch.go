@@ -167,6 +167,7 @@ func (f *Fetch) dispatch() {
 			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume,
 				stopped: sched.stopping})
 		}
+		workers.shed(inFlight)
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
 			hosts.report(sched, now, true)
 			return
