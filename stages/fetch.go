@@ -19,6 +19,14 @@ type URLFetcher interface {
 	Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) wire.Result
 }
 
+// intoFetcher is a URLFetcher that also fetches with the request and the
+// result by pointer, as *httpfetch.Fetcher does (DoInto): the stage then
+// calls that, so that no copy of either is held in a worker's frames
+// while its request waits for an answer (see Fetch.work).
+type intoFetcher interface {
+	DoInto(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration, res *wire.Result)
+}
+
 // Fetch is the ordered, bounded-parallel fetch Flow. It takes *Job and
 // emits, for each job, one *Fetched per URL in index order, each as soon
 // as it and every URL before it in its job are done, then one *Done with
@@ -45,7 +53,8 @@ type Fetch struct {
 	ctx         context.Context
 	cfg         FetchConfig
 	fetcher     URLFetcher
-	completions chan completion
+	into        intoFetcher      // fetcher, when it is one
+	completions chan *completion // each a worker's own, see Fetch.work
 	signals     *signalBoard
 
 	robots        RobotsFetcher // nil when the fetcher is not one
@@ -95,6 +104,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		cfg.RobotsUserAgent = "fetchstream"
 	}
 	robots, _ := fetcher.(RobotsFetcher)
+	into, _ := fetcher.(intoFetcher)
 	if cfg.Robots && robots == nil {
 		return nil, fmt.Errorf("%w: robots.txt is on, and the fetcher cannot fetch it (not a RobotsFetcher)", ErrConfig)
 	}
@@ -102,8 +112,9 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		ctx:         ctx,
 		cfg:         cfg,
 		fetcher:     fetcher,
+		into:        into,
 		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
-		completions: make(chan completion, cfg.Concurrency),
+		completions: make(chan *completion, cfg.Concurrency),
 		signals:     newSignalBoard(cfg),
 		robots:      robots,
 		robotsSem:   make(chan struct{}, cfg.Concurrency),
@@ -156,6 +167,7 @@ func (f *Fetch) dispatch() {
 			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume,
 				stopped: sched.stopping})
 		}
+		workers.shed(inFlight)
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
 			hosts.report(sched, now, true)
 			return
@@ -182,6 +194,8 @@ func (f *Fetch) dispatch() {
 		case c := <-f.completions:
 			f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
 			inFlight--
+			// c is the worker's: it fills c again only for its next
+			// task, which it cannot get before this case is over.
 			workers.idle(c.worker)
 			now := time.Now()
 			sched.finished(c.batch, c.index, &c.result, now)
@@ -189,7 +203,7 @@ func (f *Fetch) dispatch() {
 				sched.requeue(c.batch, c.index, *c.retry, now)
 				continue
 			}
-			if f.complete(c, sched, &queue) {
+			if f.complete(*c, sched, &queue) {
 				active--
 			}
 		case sig := <-f.signals.ch:
@@ -249,12 +263,19 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	return true
 }
 
-// work fetches t's URL and reports the completion, with the worker's own
-// channel so the dispatcher can hand it the next task. A retry that the
-// fetch handed back (see hostsignal.Deferrer) is reported as such. A task
-// granted after the stop is fetched with a canceled context, so that it
-// ends canceled without a request (see stoppedContext).
-func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSignals) {
+// work fetches t's URL into c, the worker's own completion (c.worker is
+// the worker's channel, so the dispatcher can hand it the next task), and
+// reports it. A retry that the fetch handed back (see
+// hostsignal.Deferrer) is reported as such. A task granted after the stop
+// is fetched with a canceled context, so that it ends canceled without a
+// request (see stoppedContext).
+//
+// The completion is the worker's, on the heap, filled in place and sent
+// by pointer: the worker's stack keeps the size of the deepest request it
+// ran, so every byte held in the frames under work while a request waits
+// for its answer is held in every one of Concurrency workers, and a frame
+// that pushes a stack past a power of two doubles it.
+func (f *Fetch) work(ctx context.Context, t task, c *completion, signals *workerSignals) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
@@ -265,11 +286,8 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 	if t.stopped {
 		ctx = f.stoppedContext(ctx)
 	}
-	// One completion, filled in place: each wire.Result held in this
-	// frame is held on the worker's stack, which keeps the size of the
-	// deepest request it ran, in every one of Concurrency workers.
-	c := completion{batch: b, index: i, worker: w}
-	c.result = f.fetchOne(ctx, b, i)
+	c.batch, c.index, c.retry = b, i, nil
+	f.fetchOne(ctx, b, i, &c.result)
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()
@@ -300,12 +318,23 @@ func (f *Fetch) stoppedContext(ctx context.Context) context.Context {
 	return ctx
 }
 
-// fetchOne is the fetcher's call, with a panic in it turned into the
-// URL's unexpected_error: the worker lives on, and so does the batch.
-func (f *Fetch) fetchOne(ctx context.Context, b *batchState, i int) (r wire.Result) {
-	defer f.recoverFetch(b, i, &r)
-	r = f.fetcher.Do(ctx, b.job.Requests[i], b.job.Options, b.job.Timeout)
-	return r
+// fetchOne is the fetcher's call, into *r, with a panic in it turned into
+// the URL's unexpected_error: the worker lives on, and so does the batch.
+func (f *Fetch) fetchOne(ctx context.Context, b *batchState, i int, r *wire.Result) {
+	defer f.recoverFetch(b, i, r)
+	if f.into != nil {
+		f.into.DoInto(ctx, &b.job.Requests[i], b.job.Options, b.job.Timeout, r)
+		return
+	}
+	fetchByValue(ctx, f.fetcher, &b.job.Requests[i], b.job.Options, b.job.Timeout, r)
+}
+
+// fetchByValue is the call of a fetcher that is no intoFetcher, out of
+// line so that the copies it makes are in its frame, not in fetchOne's.
+//
+//go:noinline
+func fetchByValue(ctx context.Context, fetcher URLFetcher, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration, r *wire.Result) {
+	*r = fetcher.Do(ctx, *req, opts, timeout)
 }
 
 // recoverFetch, deferred by fetchOne, turns a panic in the fetcher into

@@ -14,12 +14,18 @@ type worker chan task
 // workerIdle is how long workers may sit unneeded before they are stopped.
 const workerIdle = 2 * time.Second
 
+// minIdleWorkers is how many idle workers the pool keeps whatever is in
+// flight (see workerPool.shed): as many as the default concurrency.
+const minIdleWorkers = 64
+
 // workerPool keeps the fetch stage's workers between tasks, so that under
 // steady load requests run on goroutines whose stacks have already grown
 // to what the HTTP client needs, instead of growing a fresh one per URL.
 // It is owned by the dispatcher. A worker is either busy (its task is in
 // flight) or in the idle stack, so there are never more workers than the
-// most requests ever in flight at once: at most Concurrency.
+// most requests ever in flight at once: at most Concurrency. Idle workers
+// beyond the number in flight (and minIdleWorkers) are stopped at once
+// (shed); the others once they have stayed idle for workerIdle (trim).
 type workerPool struct {
 	idleStack []worker
 	// fewestIdle is the fewest idle workers since the last trim: that many
@@ -48,8 +54,9 @@ func (p *workerPool) start(f *Fetch, t task) {
 		ctx, cancel := context.WithCancel(f.ctx)
 		defer cancel()
 		ctx = hostsignal.With(ctx, signals)
+		c := &completion{worker: w} // the worker's, filled by each task: see Fetch.work
 		for t := range w {
-			f.work(ctx, t, w, signals)
+			f.work(ctx, t, c, signals)
 		}
 	}()
 }
@@ -66,6 +73,24 @@ func (p *workerPool) trim() {
 	}
 	p.idleStack = append(p.idleStack[:0], p.idleStack[n:]...)
 	p.fewestIdle = len(p.idleStack)
+}
+
+// shed stops the idle workers beyond max(inFlight, minIdleWorkers), the
+// most recently idled first; the dispatcher calls it once it has started
+// what it could. When a burst of requests ends (10,000 answered within a
+// moment, say), the workers it no longer needs end then and there, and
+// the runtime can reuse their stacks (8 KiB each) for what the answers
+// need next (their responses, results and encoding) instead of holding
+// them beside it until the next trim. Under steady load the requests in
+// flight keep as many idle workers as can be needed.
+func (p *workerPool) shed(inFlight int) {
+	keep := max(inFlight, minIdleWorkers)
+	for len(p.idleStack) > keep {
+		n := len(p.idleStack) - 1
+		close(p.idleStack[n])
+		p.idleStack = p.idleStack[:n]
+	}
+	p.fewestIdle = min(p.fewestIdle, len(p.idleStack))
 }
 
 // stop ends every idle worker; called when no task is in flight.

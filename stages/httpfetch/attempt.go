@@ -53,10 +53,11 @@ func checkRedirect(maxRedirects int) func(*http.Request, []*http.Request) error 
 	}
 }
 
-// try makes one attempt at s within timeout and returns its result (URL,
-// Method, Attempts and FetchedAt are the caller's) and the response's
-// Retry-After (negative when none, see retryAfter).
-func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration) (res wire.Result, wait time.Duration) {
+// try makes one attempt at s within timeout, overwrites *res with its
+// result (URL, Method, Attempts and FetchedAt are the caller's) and
+// returns the response's Retry-After (negative when none, see retryAfter).
+func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *wire.Result) (wait time.Duration) {
+	*res = wire.Result{}
 	wait = -1
 	st := f.states.get()
 	answered := false
@@ -85,20 +86,20 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration) (res 
 		if errors.As(err, &urlErr) && urlErr.URL != "" && !errors.Is(err, ErrTooManyRedirects) && !errors.Is(err, ErrInvalidURL) {
 			st.hops.last = urlErr.URL // the hop that failed, e.g. a redirect the policy refused
 		}
-		f.fail(ctx, &res, err, timeout)
-		return res, wait
+		f.fail(ctx, res, err, timeout)
+		return wait
 	}
 	answered = true
 	defer resp.Body.Close()
 	res.Status = resp.StatusCode
 	res.ContentType = resp.Header.Get("Content-Type")
 	res.Headers = responseHeaders(resp.Header, s)
-	f.readBody(ctx, &res, resp, timeout, st, s)
+	f.readBody(ctx, res, resp, timeout, st, s)
 	if res.Error == "" && resp.StatusCode >= 400 {
 		res.Error = wire.ErrHTTP
 		wait = retryAfter(resp, time.Now())
 	}
-	return res, wait
+	return wait
 }
 
 // readBody reads at most maxBody decoded bytes (so a gzip bomb stops at

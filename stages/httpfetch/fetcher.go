@@ -221,35 +221,51 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duratio
 // a later Do with hostsignal.WithResume goes on from the attempts made,
 // within the same budget.
 func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration) (res wire.Result) {
+	f.DoInto(ctx, &req, opts, timeout, &res)
+	return res
+}
+
+// DoInto is Do with the request and the result by pointer: it reads *req
+// (and never changes it) and overwrites *res with the result. It is for
+// a caller that fetches on a long-lived goroutine, as the fetch stage's
+// workers do: such a goroutine keeps the stack its deepest call grew it
+// to, and while the request waits for its answer, DoInto's frames and
+// those under it hold a pointer to the result, not copies of it (a
+// wire.Result is 352 bytes; BenchmarkHeldRequestStack in stages shows the
+// stack per request held).
+func (f *Fetcher) DoInto(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration, res *wire.Result) {
 	start := time.Now()
 	resume := hostsignal.ResumeFrom(ctx)
 	if resume != nil {
 		start = resume.Start
 	}
-	res = f.do(ctx, req, opts, timeout, start, resume)
+	*res = wire.Result{}
+	f.do(ctx, req, opts, timeout, start, resume, res)
 	res.URL, res.FetchedAt = req.URL, start.UTC()
 	res.Method = resultMethod(req, opts)
 	res.ElapsedMS = durationMS(time.Since(start))
-	return res
 }
 
 // deferSlack is how much sooner than the retry's time a host's pause may
 // end and still take a deferred retry.
 const deferSlack = 100 * time.Millisecond
 
-func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOptions, timeout time.Duration,
-	start time.Time, resume *hostsignal.Resume) (res wire.Result) {
-	s, err := f.resolve(req, opts)
+// do fills *res, which is zero, with every field but those Do sets.
+func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration,
+	start time.Time, resume *hostsignal.Resume, res *wire.Result) {
+	s, err := f.resolve(*req, opts)
 	if err != nil {
 		res.Error, res.Message = Classify(err)
-		return res
+		return
 	}
 	if err := ctx.Err(); err != nil {
 		if resume != nil && resume.Attempts > 0 {
-			return stoppedWaiting(&resume.Last, resume.Attempts)
+			*res = resume.Last
+			stoppedWaiting(res, resume.Attempts)
+			return
 		}
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
-		return res
+		return
 	}
 	deadline := start.Add(f.retry.budget(timeout))
 	attempts := 0
@@ -257,16 +273,16 @@ func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 		attempts = resume.Attempts
 	}
 	if attempts > 0 && time.Until(deadline) < timeout/2 {
-		return resume.Last // the wait for the host spent the budget: the last attempt stands
+		*res = resume.Last // the wait for the host spent the budget: the last attempt stands
+		return
 	}
 	signals := hostsignal.From(ctx)
 	deferrer, _ := signals.(hostsignal.Deferrer)
 	for n := attempts + 1; ; n++ {
-		var retryAfter time.Duration
-		res, retryAfter = f.try(ctx, s, min(timeout, time.Until(deadline)))
+		retryAfter := f.try(ctx, s, min(timeout, time.Until(deadline)), res)
 		answered := time.Now()
 		res.Attempts = n
-		retryable := s.retryable(&res)
+		retryable := s.retryable(res)
 		var (
 			hold      time.Duration // what is left of the host's pause
 			heldUntil time.Time     // when it ends
@@ -285,38 +301,37 @@ func (f *Fetcher) do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 		}
 		wait, again := f.retry.next(n, retryable, retryAfter, time.Until(deadline), timeout)
 		if !again {
-			return res
+			return
 		}
 		// The retry is due wait after the answer; the pause covers it when
 		// it lasts until then. Compared as times, not as durations: the
 		// pause runs from when SlowDown was told, and SlowDown may block.
 		if deferrer != nil && hold > 0 && !heldUntil.Add(deferSlack).Before(answered.Add(wait)) &&
-			offer(deferrer, req.URL, wait, n, start, &res) {
-			return res
+			offer(deferrer, req.URL, wait, n, start, res) {
+			return
 		}
 		if !backoff.Sleep(ctx, wait) {
-			return stoppedWaiting(&res, n)
+			stoppedWaiting(res, n)
+			return
 		}
 	}
 }
 
-// stoppedWaiting is the canceled result of a URL whose attempt n ended as
-// last and whose retry was waiting when the service stopped.
+// stoppedWaiting turns *last, the result of attempt n of a URL whose
+// retry was waiting when the service stopped, into its canceled result.
 //
 // It and offer take the result by pointer and are kept out of line, so
 // that do's frame holds no copy of a wire.Result for them: a worker's
 // stack grows to the deepest request it made and keeps that size.
 //
 //go:noinline
-func stoppedWaiting(last *wire.Result, n int) wire.Result {
-	r := *last
-	kind := string(r.Error)
-	if r.Error == wire.ErrHTTP {
-		kind = fmt.Sprintf("status %d", r.Status)
+func stoppedWaiting(last *wire.Result, n int) {
+	kind := string(last.Error)
+	if last.Error == wire.ErrHTTP {
+		kind = fmt.Sprintf("status %d", last.Status)
 	}
-	r.Error, r.Message = wire.ErrCanceled,
+	last.Error, last.Message = wire.ErrCanceled,
 		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
-	return r
 }
 
 // offer hands the retry of attempt n, due after wait, to d: whether d
@@ -330,7 +345,7 @@ func offer(d hostsignal.Deferrer, rawURL string, wait time.Duration, n int, star
 // resultMethod is what a result says of its method: the method when it
 // is one of wire.Methods but GET, else nothing (an unknown method is
 // named by the invalid_request message, cut short).
-func resultMethod(req wire.Request, opts *wire.RequestOptions) string {
+func resultMethod(req *wire.Request, opts *wire.RequestOptions) string {
 	method := req.Method
 	if method == "" && opts != nil {
 		method = opts.Method
