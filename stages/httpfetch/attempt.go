@@ -123,8 +123,7 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
-		sum := sha256.Sum256(body)
-		res.BodyBytes, res.BodySHA256 = int64(len(body)), hex.EncodeToString(sum[:])
+		res.BodyBytes, res.BodySHA256 = int64(len(body)), sha256Hex(body)
 	}
 	res.ContentLength = int64(len(body))
 	if truncated {
@@ -147,6 +146,15 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	body = s.redact(body)
 	res.Body, res.BodyEncoding = EmbedBody(body, res.ContentType, f.bodyMode)
 	res.BodyTruncated = truncated
+}
+
+// sha256Hex is the SHA-256 of body in lower-case hex, with the one
+// allocation of the string it returns.
+func sha256Hex(body []byte) string {
+	sum := sha256.Sum256(body)
+	var digits [2 * sha256.Size]byte
+	hex.Encode(digits[:], sum[:])
+	return string(digits[:])
 }
 
 // fail classifies err, telling this attempt's timeout from a shutdown.
