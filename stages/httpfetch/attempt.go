@@ -19,7 +19,7 @@ import (
 // CheckRedirect updates it, on the goroutine that called Do.
 type hops struct {
 	redirects int    // redirects followed
-	last      string // URL of the last request tried
+	last      string // URL of the last request tried, when not the first ("": the first)
 }
 
 type attemptKey struct{}
@@ -63,8 +63,7 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration) (res 
 	defer func() { f.states.put(st, answered) }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target := s.url.String()
-	st.hops, st.spec = hops{last: target}, s
+	st.hops, st.spec = hops{}, s
 	hooks := st.hooks
 	if httptrace.ContextClientTrace(ctx) != nil {
 		// WithClientTrace would compose the caller's trace into the
@@ -75,8 +74,11 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration) (res 
 	defer func() {
 		res.Timing, res.Redirects = st.trace.timing(), st.hops.redirects
 		res.RemoteAddr = st.trace.remoteAddr()
-		if st.hops.redirects > 0 || st.hops.last != target {
-			res.FinalURL = st.hops.last
+		// Only a URL other than the first is spelled out; the first's
+		// spelling is made only to compare (a failed request's URL error
+		// names it without its password).
+		if last := st.hops.last; last != "" && (st.hops.redirects > 0 || last != s.url.String()) {
+			res.FinalURL = last
 		}
 	}()
 	resp, err := f.client.Do(s.newRequest(ctx))
