@@ -45,7 +45,7 @@ type Fetch struct {
 	ctx         context.Context
 	cfg         FetchConfig
 	fetcher     URLFetcher
-	completions chan completion
+	completions chan *completion
 	signals     *signalBoard
 
 	robots        RobotsFetcher // nil when the fetcher is not one
@@ -103,7 +103,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		cfg:         cfg,
 		fetcher:     fetcher,
 		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
-		completions: make(chan completion, cfg.Concurrency),
+		completions: make(chan *completion, cfg.Concurrency),
 		signals:     newSignalBoard(cfg),
 		robots:      robots,
 		robotsSem:   make(chan struct{}, cfg.Concurrency),
@@ -186,7 +186,7 @@ func (f *Fetch) dispatch() {
 			// this select) for a run of them, not one each.
 			for more := true; more; {
 				inFlight--
-				if f.file(&c, sched, &workers, &queue) {
+				if f.file(c, sched, &workers, &queue) {
 					active--
 				}
 				select {
@@ -230,11 +230,14 @@ func (f *Fetch) file(c *completion, sched *scheduler, workers *workerPool, queue
 	workers.idle(c.worker)
 	now := time.Now()
 	sched.finished(c.batch, c.index, &c.result, now)
+	done := false
 	if c.retry != nil {
 		sched.requeue(c.batch, c.index, *c.retry, now)
-		return false
+	} else {
+		done = f.complete(c, sched, queue)
 	}
-	return f.complete(*c, sched, queue)
+	*c = completion{} // filed: the worker's completion holds neither batch nor body until its next task
+	return done
 }
 
 // passOn sends the queue's elements to Out while Out has room, without
@@ -285,12 +288,13 @@ func (f *Fetch) admit(element any, sched *scheduler, queue *outQueue) bool {
 	return true
 }
 
-// work fetches t's URL and reports the completion, with the worker's own
-// channel so the dispatcher can hand it the next task. A retry that the
+// work fetches t's URL into c, the worker's own completion, and reports
+// it, with the worker's own channel so the dispatcher can hand it the next
+// task (after it is done with c: see file). A retry that the
 // fetch handed back (see hostsignal.Deferrer) is reported as such. A task
 // granted after the stop is fetched with a canceled context, so that it
 // ends canceled without a request (see stoppedContext).
-func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSignals) {
+func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSignals, c *completion) {
 	b, i := t.batch, t.index
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
@@ -301,10 +305,11 @@ func (f *Fetch) work(ctx context.Context, t task, w worker, signals *workerSigna
 	if t.stopped {
 		ctx = f.stoppedContext(ctx)
 	}
-	// One completion, filled in place: each wire.Result held in this
-	// frame is held on the worker's stack, which keeps the size of the
-	// deepest request it ran, in every one of Concurrency workers.
-	c := completion{batch: b, index: i, worker: w}
+	// The worker's one completion, filled in place and passed by
+	// pointer: no wire.Result is held in this frame (a worker's stack
+	// keeps the size of the deepest request it ran, in every one of
+	// Concurrency workers), and none is allocated or copied per URL.
+	c.batch, c.index, c.worker, c.retry = b, i, w, nil
 	c.result = f.fetchOne(ctx, b, i)
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
@@ -367,14 +372,14 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 	if obs, ok := f.cfg.Observer.(HostObserver); ok {
 		obs.Refused(&r)
 	}
-	if f.complete(completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
+	if f.complete(&completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
 		*active--
 	}
 }
 
 // complete files a finished request and reports whether its batch is
 // now done (every result queued, then its Done).
-func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
+func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
 		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)

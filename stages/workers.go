@@ -48,8 +48,11 @@ func (p *workerPool) start(f *Fetch, t task) {
 		ctx, cancel := context.WithCancel(f.ctx)
 		defer cancel()
 		ctx = hostsignal.With(ctx, signals)
+		// The worker's completion, reused for each of its tasks: the
+		// dispatcher is done with it before it sends the next task.
+		c := new(completion)
 		for t := range w {
-			f.work(ctx, t, w, signals)
+			f.work(ctx, t, w, signals, c)
 		}
 	}()
 }
