@@ -99,12 +99,15 @@ type Fetched struct {
 	Result wire.Result
 }
 
-// Encoded is a result as the JSON bytes the sink publishes.
+// Encoded is a result as the JSON bytes the sink publishes. A sink may
+// hand it back with Release once it is done with Data.
 type Encoded struct {
 	Job   *Job
 	Index int
 	Kind  wire.ErrorKind
 	Data  []byte
+
+	pooled bool // made by the encode stage, and not released since
 }
 
 // Done follows a job's last result (or stands alone for a rejected job).
