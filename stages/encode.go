@@ -23,8 +23,10 @@ type EncodeConfig struct {
 // NewEncode returns the Flow that turns each *Fetched into an *Encoded
 // (the result's JSON) and fills in each *Done's Data (the summary's JSON),
 // one out for one in, in order, on one goroutine. Other elements pass
-// through. Every result is made to fit in MaxBytes, so every result can
-// be published: see fitResult. A result whose encoding panics goes out as
+// through. Encode takes each *Fetched the fetch stage made and reuses it
+// once encoded, so nothing upstream may keep one it passed on. Every
+// result is made to fit in MaxBytes, so every result can be published:
+// see fitResult. A result whose encoding panics goes out as
 // that URL's unexpected_error instead (see Panic), and its batch's
 // summary counts it so. The Flow closes its output after its input is
 // closed; its channels hold up to HandoffBuffer elements each.
@@ -59,6 +61,7 @@ func (c *encoder) encode(element any) (out any) {
 		enc := newEncoded()
 		enc.Data = fitResultFn(enc.Data[:0], r, c.cfg.MaxBytes)
 		enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
+		e.release() // encoded: the fetch stage may fill it again
 		return enc
 	case *Done:
 		if kinds := c.recast[e.Job]; kinds != nil {

@@ -92,3 +92,27 @@ func TestEncodedRelease(t *testing.T) {
 		t.Fatalf("literal's data changed: %s", literal.Data)
 	}
 }
+
+// The encode stage hands a Fetched the fetch stage made back once it is
+// encoded, and leaves any other alone.
+func TestFetchedRelease(t *testing.T) {
+	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
+	made := newFetched()
+	made.Job, made.Result = &Job{}, wire.Result{URL: "http://a.example/", Status: 200}
+	e := enc.encode(made).(*Encoded)
+	if made.Job != nil || made.Result.URL != "" || made.pooled {
+		t.Fatalf("encoded Fetched not released: %+v", made)
+	}
+	if !strings.Contains(string(e.Data), `"url":"http://a.example/"`) {
+		t.Fatalf("encoding %s", e.Data)
+	}
+	made.release() // released already: must not be pooled twice
+	if a, b := newFetched(), newFetched(); a == b {
+		t.Fatal("one released Fetched handed out twice")
+	}
+	literal := &Fetched{Job: &Job{}, Result: wire.Result{URL: "http://b.example/"}}
+	enc.encode(literal)
+	if literal.Result.URL != "http://b.example/" {
+		t.Fatalf("a Fetched the stage did not make was released: %+v", literal)
+	}
+}

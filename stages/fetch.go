@@ -383,7 +383,9 @@ func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool 
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
 		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
-		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
+		fetched := newFetched()
+		fetched.Job, fetched.Result = b.job, r
+		queue.push(queued{element: fetched, batch: b})
 	})
 	if !b.allQueued() {
 		return false
