@@ -66,7 +66,9 @@ type PublishObserver interface {
 
 // Publisher is the go-streams Sink at the end of the pipeline. For each
 // *stages.Encoded it publishes the result on Results and, for a
-// request-reply batch, keeps it for the reply. For each *stages.Done it
+// request-reply batch, keeps it for the reply (a copy), then releases it
+// (stages.Encoded.Release) unless a JetStream publish still holds it. For
+// each *stages.Done it
 // publishes the summary on Batches, sends the reply (the JSON array of the
 // batch's results in order, or the summary when the batch was rejected or
 // the array would not fit in one message), and settles the input message
@@ -217,6 +219,7 @@ func (p *Publisher) jobOut(job *stages.Job) *jobOut {
 func (p *Publisher) result(e *stages.Encoded) {
 	job := e.Job
 	if e.Kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
+		e.Release()
 		return // the batch will come again; its real result will be published then
 	}
 	jo := p.jobOut(job)
@@ -224,6 +227,9 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
+	// A JetStream publish whose ack the batch waits for keeps msg, and
+	// with it Data, until the ack; every other publish copies Data.
+	kept := p.cfg.ResultsStream != "" && jo.settles
 	p.publish(jo, msg, p.cfg.ResultsStream != "")
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
@@ -235,6 +241,9 @@ func (p *Publisher) result(e *stages.Encoded) {
 			Header: nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartResult}}})
 	default:
 		p.gather(jo, e.Data)
+	}
+	if !kept {
+		e.Release() // Data was copied, into the connection's buffer and any reply
 	}
 }
 

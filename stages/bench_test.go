@@ -75,14 +75,23 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
 	for name, r := range cases {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				e := enc.encode(&Fetched{Job: &Job{}, Result: r}).(*Encoded)
-				if len(e.Data) == 0 {
-					b.Fatal("nothing encoded")
-				}
+		// released: as the publisher does after a core NATS publish.
+		for _, released := range []bool{false, true} {
+			if released {
+				name += "/released"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					e := enc.encode(&Fetched{Job: &Job{}, Result: r}).(*Encoded)
+					if len(e.Data) == 0 {
+						b.Fatal("nothing encoded")
+					}
+					if released {
+						e.Release()
+					}
+				}
+			})
+		}
 	}
 }

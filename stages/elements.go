@@ -9,6 +9,7 @@
 package stages
 
 import (
+	"sync"
 	"time"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -97,14 +98,45 @@ func (e *BatchError) Error() string { return string(e.Kind) + ": " + e.Message }
 type Fetched struct {
 	Job    *Job
 	Result wire.Result
+
+	pooled bool // made by the fetch stage, and not released since
 }
 
-// Encoded is a result as the JSON bytes the sink publishes.
+// fetchedPool keeps the *Fetched the encode stage is done with, for the
+// fetch stage's next results (see Fetched.release).
+var fetchedPool sync.Pool
+
+// newFetched returns a released *Fetched, or a new one.
+func newFetched() *Fetched {
+	f, _ := fetchedPool.Get().(*Fetched)
+	if f == nil {
+		f = &Fetched{}
+	}
+	f.pooled = true
+	return f
+}
+
+// release hands f back to the fetch stage once the encode stage, which
+// took it from the fetch stage's output, has encoded its result and uses
+// it no more. It does nothing for a Fetched the fetch stage did not make,
+// or made and saw released.
+func (f *Fetched) release() {
+	if !f.pooled {
+		return
+	}
+	*f = Fetched{}
+	fetchedPool.Put(f)
+}
+
+// Encoded is a result as the JSON bytes the sink publishes. A sink may
+// hand it back with Release once it is done with Data.
 type Encoded struct {
 	Job   *Job
 	Index int
 	Kind  wire.ErrorKind
 	Data  []byte
+
+	pooled bool // made by the encode stage, and not released since
 }
 
 // Done follows a job's last result (or stands alone for a rejected job).

@@ -3,6 +3,7 @@ package stages
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/reugn/go-streams"
@@ -22,8 +23,10 @@ type EncodeConfig struct {
 // NewEncode returns the Flow that turns each *Fetched into an *Encoded
 // (the result's JSON) and fills in each *Done's Data (the summary's JSON),
 // one out for one in, in order, on one goroutine. Other elements pass
-// through. Every result is made to fit in MaxBytes, so every result can
-// be published: see fitResult. A result whose encoding panics goes out as
+// through. Encode takes each *Fetched the fetch stage made and reuses it
+// once encoded, so nothing upstream may keep one it passed on. Every
+// result is made to fit in MaxBytes, so every result can be published:
+// see fitResult. A result whose encoding panics goes out as
 // that URL's unexpected_error instead (see Panic), and its batch's
 // summary counts it so. The Flow closes its output after its input is
 // closed; its channels hold up to HandoffBuffer elements each.
@@ -55,8 +58,11 @@ func (c *encoder) encode(element any) (out any) {
 	switch e := element.(type) {
 	case *Fetched:
 		r := &e.Result
-		data := fitResultFn(r, c.cfg.MaxBytes)
-		return &Encoded{Job: e.Job, Index: r.Index, Kind: r.Error, Data: data}
+		enc := newEncoded()
+		enc.Data = fitResultFn(enc.Data[:0], r, c.cfg.MaxBytes)
+		enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
+		e.release() // encoded: the fetch stage may fill it again
+		return enc
 	case *Done:
 		if kinds := c.recast[e.Job]; kinds != nil {
 			delete(c.recast, e.Job)
@@ -81,7 +87,7 @@ func (c *encoder) recover(element any, v any) any {
 		c.recast[e.Job] = append(c.recast[e.Job], r.Error)
 		p := panicResult("encoding the result", v, r.URL)
 		p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
-		return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(&p, c.cfg.MaxBytes)}
+		return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
 	case *Done:
 		s := e.Summary
 		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: s.BatchID, Index: -1, Value: v})
@@ -110,25 +116,63 @@ func RecastAsUnexpected(s *wire.Summary, kinds []wire.ErrorKind) {
 	}
 }
 
-// fitResult encodes r in at most maxBytes (for maxBytes >= 1024). When
+// encodedPool keeps released *Encoded, with their Data's capacity, for
+// the results encoded after them (see Encoded.Release).
+var encodedPool sync.Pool
+
+// maxPooledData bounds the Data capacity a released *Encoded keeps: one
+// that carried a large body is left to the garbage collector.
+const maxPooledData = 8 << 10
+
+// newEncoded returns a released *Encoded, or a new one.
+func newEncoded() *Encoded {
+	e, _ := encodedPool.Get().(*Encoded)
+	if e == nil {
+		e = &Encoded{}
+	}
+	e.pooled = true
+	return e
+}
+
+// Release hands e, and the bytes of its Data, back to the encode stage for
+// a later result: the result's JSON is then written over them. The sink
+// that took e calls it once nothing refers to Data any more (a core NATS
+// publish and a gathered reply copy the bytes; a JetStream publish keeps
+// them until its ack), and uses e no more. Release is optional (an Encoded
+// not released is left to the garbage collector), and does nothing for
+// an Encoded the encode stage did not make, or made and saw released.
+func (e *Encoded) Release() {
+	if !e.pooled {
+		return
+	}
+	e.pooled = false
+	if cap(e.Data) > maxPooledData {
+		return
+	}
+	*e = Encoded{Data: e.Data[:0]}
+	encodedPool.Put(e)
+}
+
+// fitResult encodes r in at most maxBytes (for maxBytes >= 1024), over
+// dst's bytes when they have room. When
 // its JSON is larger, it first drops the body (body_truncated is set;
 // body_bytes and body_sha256 stay), then the response headers, then halves the longest of the strings
 // a client or server controls (url, final_url, message, content_type)
 // until it fits; a cut url or final_url sets url_truncated.
-func fitResult(r *wire.Result, maxBytes int) []byte {
-	data := marshal(r)
+func fitResult(dst []byte, r *wire.Result, maxBytes int) []byte {
+	data := marshal(dst, r)
 	if len(data) <= maxBytes {
 		return data
 	}
 	if r.Body != nil {
 		r.Body, r.BodyEncoding, r.BodyTruncated = nil, "", true
-		if data = marshal(r); len(data) <= maxBytes {
+		if data = marshal(data, r); len(data) <= maxBytes {
 			return data
 		}
 	}
 	if r.Headers != nil {
 		r.Headers = nil
-		if data = marshal(r); len(data) <= maxBytes {
+		if data = marshal(data, r); len(data) <= maxBytes {
 			return data
 		}
 	}
@@ -146,16 +190,20 @@ func fitResult(r *wire.Result, maxBytes int) []byte {
 		if longest == &r.URL || longest == &r.FinalURL {
 			r.URLTruncated = true
 		}
-		data = marshal(r)
+		data = marshal(data, r)
 	}
 	return data
 }
 
 // marshal encodes r as encoding/json would without HTML escaping (so
 // markup in bodies and URLs costs its own bytes, not six for each < > and
-// &), through appendResult, which skips reflection on the hot path.
-func marshal(r *wire.Result) []byte {
-	return appendResult(make([]byte, 0, 384+len(r.Body)+len(r.URL)+len(r.Message)), r)
+// &), through appendResult, which skips reflection on the hot path. It
+// writes over dst's bytes when they have room for the likely size.
+func marshal(dst []byte, r *wire.Result) []byte {
+	if need := 384 + len(r.Body) + len(r.URL) + len(r.Message); cap(dst) < need {
+		dst = make([]byte, 0, need)
+	}
+	return appendResult(dst[:0], r)
 }
 
 // cutString returns the longest prefix of s of at most n bytes that does

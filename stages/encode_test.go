@@ -34,7 +34,7 @@ func TestFitResult(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			original := c.result
 			r := c.result
-			data := fitResult(&r, c.maxBytes)
+			data := fitResult(nil, &r, c.maxBytes)
 			if len(data) > c.maxBytes {
 				t.Fatalf("%d bytes, over %d", len(data), c.maxBytes)
 			}
@@ -53,12 +53,66 @@ func TestFitResult(t *testing.T) {
 					t.Errorf("a cut string is not a valid prefix of the original")
 				}
 			}
-			if original.Headers != nil && len(marshal(&wire.Result{URL: original.URL, Headers: original.Headers})) > c.maxBytes && back.Headers != nil {
+			if original.Headers != nil && len(marshal(nil, &wire.Result{URL: original.URL, Headers: original.Headers})) > c.maxBytes && back.Headers != nil {
 				t.Errorf("headers too large for the message kept")
 			}
 			if c.name == "fits" && !strings.Contains(string(data), `"url":"http://x/<a>&"`) {
 				t.Errorf("HTML escaped: %s", data)
 			}
 		})
+	}
+}
+
+// A released Encoded is handed out again at most once, and Release is a
+// no-op for one the stage did not make or already saw released.
+func TestEncodedRelease(t *testing.T) {
+	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
+	encode := func(url string) *Encoded {
+		return enc.encode(&Fetched{Job: &Job{}, Result: wire.Result{URL: url, Status: 200}}).(*Encoded)
+	}
+	first := encode("http://a.example/")
+	first.Release()
+	first.Release() // a second release must not pool it twice
+	second, third := encode("http://b.example/"), encode("http://c.example/")
+	if second == third {
+		t.Fatal("one released Encoded handed out twice")
+	}
+	for _, e := range []*Encoded{second, third} {
+		var back wire.Result
+		if err := json.Unmarshal(e.Data, &back); err != nil || back.URL == "" || back.Status != 200 {
+			t.Fatalf("%s: %v %+v", e.Data, err, back)
+		}
+	}
+	literal := &Encoded{Data: []byte(`{"url":"x"}`)}
+	literal.Release()
+	if got := encode("http://d.example/"); got == literal {
+		t.Fatal("an Encoded the stage did not make was pooled")
+	}
+	if string(literal.Data) != `{"url":"x"}` {
+		t.Fatalf("literal's data changed: %s", literal.Data)
+	}
+}
+
+// The encode stage hands a Fetched the fetch stage made back once it is
+// encoded, and leaves any other alone.
+func TestFetchedRelease(t *testing.T) {
+	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
+	made := newFetched()
+	made.Job, made.Result = &Job{}, wire.Result{URL: "http://a.example/", Status: 200}
+	e := enc.encode(made).(*Encoded)
+	if made.Job != nil || made.Result.URL != "" || made.pooled {
+		t.Fatalf("encoded Fetched not released: %+v", made)
+	}
+	if !strings.Contains(string(e.Data), `"url":"http://a.example/"`) {
+		t.Fatalf("encoding %s", e.Data)
+	}
+	made.release() // released already: must not be pooled twice
+	if a, b := newFetched(), newFetched(); a == b {
+		t.Fatal("one released Fetched handed out twice")
+	}
+	literal := &Fetched{Job: &Job{}, Result: wire.Result{URL: "http://b.example/"}}
+	enc.encode(literal)
+	if literal.Result.URL != "http://b.example/" {
+		t.Fatalf("a Fetched the stage did not make was released: %+v", literal)
 	}
 }

@@ -152,6 +152,7 @@ func (f *Fetch) dispatch() {
 	trim := time.NewTicker(workerIdle)
 	defer trim.Stop()
 	for {
+		f.passOn(&queue) // first, so that the window slots it frees are granted below
 		now := time.Now()
 		sched.wakeDue(now)
 		for inFlight < f.cfg.Concurrency {
@@ -192,19 +193,19 @@ func (f *Fetch) dispatch() {
 				active++
 			}
 		case c := <-f.completions:
-			f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
-			inFlight--
-			// c is the worker's: it fills c again only for its next
-			// task, which it cannot get before this case is over.
-			workers.idle(c.worker)
-			now := time.Now()
-			sched.finished(c.batch, c.index, &c.result, now)
-			if c.retry != nil {
-				sched.requeue(c.batch, c.index, *c.retry, now)
-				continue
-			}
-			if f.complete(*c, sched, &queue) {
-				active--
+			// The completions that came meanwhile are filed with it, before
+			// the slots they free are granted: one pass of the loop (and of
+			// this select) for a run of them, not one each.
+			for more := true; more; {
+				inFlight--
+				if f.file(c, sched, &workers, &queue) {
+					active--
+				}
+				select {
+				case c = <-f.completions:
+				default:
+					more = false
+				}
 			}
 		case sig := <-f.signals.ch:
 			sched.slowDown(sig)
@@ -228,6 +229,42 @@ func (f *Fetch) dispatch() {
 			now := time.Now()
 			sched.sweep(now)
 			f.signals.sweep(now)
+		}
+	}
+}
+
+// file takes a worker's completion: the worker is idle again, the
+// scheduler hears of the request's end, and the result is filed in its
+// batch, or its retry waits for its host. It reports whether the batch is
+// now done (see complete).
+func (f *Fetch) file(c *completion, sched *scheduler, workers *workerPool, queue *outQueue) bool {
+	f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
+	workers.idle(c.worker)
+	now := time.Now()
+	sched.finished(c.batch, c.index, &c.result, now)
+	done := false
+	if c.retry != nil {
+		sched.requeue(c.batch, c.index, *c.retry, now)
+	} else {
+		done = f.complete(c, sched, queue)
+	}
+	*c = completion{worker: c.worker} // filed: the worker's completion holds neither batch nor body until its next task
+	return done
+}
+
+// passOn sends the queue's elements to Out while Out has room, without
+// blocking: the dispatcher's select waits on Out only once it is full.
+func (f *Fetch) passOn(queue *outQueue) {
+	for !queue.empty() {
+		head := queue.front()
+		select {
+		case f.out <- head.element:
+		default:
+			return
+		}
+		queue.pop()
+		if head.batch != nil {
+			head.batch.markSent()
 		}
 	}
 }
@@ -360,18 +397,20 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 	if obs, ok := f.cfg.Observer.(HostObserver); ok {
 		obs.Refused(&r)
 	}
-	if f.complete(completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
+	if f.complete(&completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
 		*active--
 	}
 }
 
 // complete files a finished request and reports whether its batch is
 // now done (every result queued, then its Done).
-func (f *Fetch) complete(c completion, sched *scheduler, queue *outQueue) bool {
+func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
 	b.complete(c.index, c.result, func(r wire.Result) {
 		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
-		queue.push(queued{element: &Fetched{Job: b.job, Result: r}, batch: b})
+		fetched := newFetched()
+		fetched.Job, fetched.Result = b.job, r
+		queue.push(queued{element: fetched, batch: b})
 	})
 	if !b.allQueued() {
 		return false

@@ -90,12 +90,12 @@ func TestFetchRecoversFromAPanickingFetcher(t *testing.T) {
 // A result whose encoding panics goes out as that URL's unexpected_error,
 // in its place, and its batch's summary counts it so.
 func TestEncodeRecoversFromAPanic(t *testing.T) {
-	defer func(fn func(*wire.Result, int) []byte) { fitResultFn = fn }(fitResultFn)
-	fitResultFn = func(r *wire.Result, maxBytes int) []byte {
+	defer func(fn func([]byte, *wire.Result, int) []byte) { fitResultFn = fn }(fitResultFn)
+	fitResultFn = func(dst []byte, r *wire.Result, maxBytes int) []byte {
 		if r.Index == 1 {
 			panic("encoder bug")
 		}
-		return fitResult(r, maxBytes)
+		return fitResult(dst, r, maxBytes)
 	}
 	seen := &panics{}
 	flow, err := NewEncode(EncodeConfig{MaxBytes: 1 << 16, OnPanic: seen.hook})

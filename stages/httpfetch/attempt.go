@@ -19,7 +19,7 @@ import (
 // CheckRedirect updates it, on the goroutine that called Do.
 type hops struct {
 	redirects int    // redirects followed
-	last      string // URL of the last request tried
+	last      string // URL of the last request tried, when not the first ("": the first)
 }
 
 type attemptKey struct{}
@@ -64,8 +64,7 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *
 	defer func() { f.states.put(st, answered) }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	target := s.url.String()
-	st.hops, st.spec = hops{last: target}, s
+	st.hops, st.spec = hops{}, s
 	hooks := st.hooks
 	if httptrace.ContextClientTrace(ctx) != nil {
 		// WithClientTrace would compose the caller's trace into the
@@ -76,8 +75,11 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *
 	defer func() {
 		res.Timing, res.Redirects = st.trace.timing(), st.hops.redirects
 		res.RemoteAddr = st.trace.remoteAddr()
-		if st.hops.redirects > 0 || st.hops.last != target {
-			res.FinalURL = st.hops.last
+		// Only a URL other than the first is spelled out; the first's
+		// spelling is made only to compare (a failed request's URL error
+		// names it without its password).
+		if last := st.hops.last; last != "" && (st.hops.redirects > 0 || last != s.url.String()) {
+			res.FinalURL = last
 		}
 	}()
 	resp, err := f.client.Do(s.newRequest(ctx))
@@ -124,8 +126,7 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
-		sum := sha256.Sum256(body)
-		res.BodyBytes, res.BodySHA256 = int64(len(body)), hex.EncodeToString(sum[:])
+		res.BodyBytes, res.BodySHA256 = int64(len(body)), sha256Hex(body)
 	}
 	res.ContentLength = int64(len(body))
 	if truncated {
@@ -148,6 +149,15 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	body = s.redact(body)
 	res.Body, res.BodyEncoding = EmbedBody(body, res.ContentType, f.bodyMode)
 	res.BodyTruncated = truncated
+}
+
+// sha256Hex is the SHA-256 of body in lower-case hex, with the one
+// allocation of the string it returns.
+func sha256Hex(body []byte) string {
+	sum := sha256.Sum256(body)
+	var digits [2 * sha256.Size]byte
+	hex.Encode(digits[:], sum[:])
+	return string(digits[:])
 }
 
 // fail classifies err, telling this attempt's timeout from a shutdown.

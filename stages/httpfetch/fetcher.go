@@ -141,8 +141,8 @@ func New(cfg Config) (*Fetcher, error) {
 		return nil, err
 	}
 	bodyMode, _ := ParseBodyMode(string(cfg.BodyMode))
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
-		Control: cfg.Policy.Control(), Resolver: cfg.Resolver}
+	dialer := &dialer{net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+		Control: cfg.Policy.Control(), Resolver: cfg.Resolver}}
 	transport := &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,

@@ -136,6 +136,9 @@ func (s *spec) credentialOnRedirect(req *http.Request, first *http.Request) {
 // URL again. Its Header is s.header, read-only: neither the client nor
 // the transport changes a request's headers (redirects get a copy). A
 // body is a new reader for each attempt, with GetBody for a 307 or 308.
+// Host is left empty: the request's Host header is then its URL's host,
+// as NewRequest's Host would make it, and the client does not copy the
+// URL to put another host in it for cookies (this client has no jar).
 func (s *spec) newRequest(ctx context.Context) *http.Request {
 	req := http.Request{
 		Method:     s.method,
@@ -144,7 +147,6 @@ func (s *spec) newRequest(ctx context.Context) *http.Request {
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     s.header,
-		Host:       s.url.Host,
 	}
 	if len(s.body) > 0 {
 		body := s.body

@@ -33,14 +33,12 @@ type traceTimes struct {
 	getConn, dnsStart, dnsDone, connectStart, connectDone, tlsStart, tlsDone, firstByte time.Time
 }
 
-// hooks returns the ClientTrace that feeds t.
+// hooks returns the ClientTrace that feeds t from the request: the
+// connection asked for and got, TLS and the first response byte. The DNS
+// and connect hooks are not in it but in dialHooks, given to the dial
+// alone (see dialer): a ClientTrace with them makes WithClientTrace build
+// a second, net-level trace for every request, dialing or not.
 func (t *trace) hooks() *httptrace.ClientTrace {
-	set := func(field *time.Time) {
-		now := time.Now()
-		t.mu.Lock()
-		*field = now
-		t.mu.Unlock()
-	}
 	return &httptrace.ClientTrace{
 		GetConn: func(string) {
 			now := time.Now()
@@ -54,15 +52,25 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 			t.reused = info.Reused
 			t.gotConns++
 			if info.Conn != nil {
-				t.remote = info.Conn.RemoteAddr().String()
+				t.remote = info.Conn.RemoteAddr().String() // made once per connection: see remoteConn
 			}
 			if info.WasIdle && !isHTTP2(info.Conn) {
 				t.idleConns++
 			}
 			t.mu.Unlock()
 		},
-		DNSStart: func(httptrace.DNSStartInfo) { set(&t.t.dnsStart) },
-		DNSDone:  func(httptrace.DNSDoneInfo) { set(&t.t.dnsDone) },
+		TLSHandshakeStart:    func() { t.set(&t.t.tlsStart) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.set(&t.t.tlsDone) },
+		GotFirstResponseByte: func() { t.set(&t.t.firstByte) },
+	}
+}
+
+// dialHooks returns a new ClientTrace of the DNS and connect events that
+// feeds t, for the dial an attempt's request started.
+func (t *trace) dialHooks() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		DNSStart: func(httptrace.DNSStartInfo) { t.set(&t.t.dnsStart) },
+		DNSDone:  func(httptrace.DNSDoneInfo) { t.set(&t.t.dnsDone) },
 		ConnectStart: func(string, string) {
 			now := time.Now()
 			t.mu.Lock()
@@ -73,13 +81,18 @@ func (t *trace) hooks() *httptrace.ClientTrace {
 		},
 		ConnectDone: func(_, _ string, err error) {
 			if err == nil {
-				set(&t.t.connectDone)
+				t.set(&t.t.connectDone)
 			}
 		},
-		TLSHandshakeStart:    func() { set(&t.t.tlsStart) },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { set(&t.t.tlsDone) },
-		GotFirstResponseByte: func() { set(&t.t.firstByte) },
 	}
+}
+
+// set records now in field, one of t.t's.
+func (t *trace) set(field *time.Time) {
+	now := time.Now()
+	t.mu.Lock()
+	*field = now
+	t.mu.Unlock()
 }
 
 // reset clears t for a new attempt.
