@@ -66,8 +66,9 @@ type PublishObserver interface {
 
 // Publisher is the go-streams Sink at the end of the pipeline. For each
 // *stages.Encoded it publishes the result on Results and, for a
-// request-reply batch, keeps it for the reply (a copy), then releases it
-// (stages.Encoded.Release) unless a JetStream publish still holds it. For
+// request-reply batch, sends it on (a streamed reply) or keeps a copy for
+// the one-message reply, then releases it (stages.Encoded.Release) unless
+// a JetStream publish still holds it. For
 // each *stages.Done it
 // publishes the summary on Batches, sends the reply (the JSON array of the
 // batch's results in order, or the summary when the batch was rejected or
@@ -229,8 +230,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	}
 	// A JetStream publish whose ack the batch waits for keeps msg, and
 	// with it Data, until the ack; every other publish copies Data.
-	kept := p.cfg.ResultsStream != "" && jo.settles
-	p.publish(jo, msg, p.cfg.ResultsStream != "")
+	kept := p.publish(jo, msg, p.cfg.ResultsStream != "")
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
 	}
@@ -474,8 +474,10 @@ func (p *Publisher) sendReply(msg *nats.Msg) {
 }
 
 // publish sends msg for jo: through JetStream with an awaited ack when the
-// subject is in a stream and the batch is settled, else as core NATS.
-func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream bool) {
+// subject is in a stream and the batch is settled, else as core NATS. It
+// reports whether it went the JetStream way, where the client keeps msg
+// (and its Data) until the ack, or for good when the publish failed.
+func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream bool) (held bool) {
 	var acks *batchAcks
 	if inStream && jo.settles {
 		if jo.acks == nil {
@@ -492,6 +494,7 @@ func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream bool) {
 		}
 		p.log.Error("publish failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 	}
+	return acks != nil
 }
 
 // send publishes msg, holding it while the client cannot buffer it.
