@@ -51,17 +51,6 @@ func keyOf(rawURL string, mode HostKeyMode) string {
 	return t.key(mode)
 }
 
-// targetKeys parses rawURL once for the keys the scheduler needs: the
-// host key in mode, and the robots.txt origin (scheme://host:port). Both
-// are empty for a URL that does not parse or names no host.
-func targetKeys(rawURL string, mode HostKeyMode) (key, origin string) {
-	t, ok := parseTarget(rawURL)
-	if !ok {
-		return "", ""
-	}
-	return t.key(mode), t.origin()
-}
-
 // target is where a URL's request goes: its scheme and host name, lower
 // case, and its port, the scheme's default when the URL names none.
 type target struct{ scheme, host, port string }

@@ -30,11 +30,21 @@ func TestTargetKeysByDomain(t *testing.T) {
 		{"not a url", "", ""},
 	}
 	for _, c := range cases {
-		if key, origin := targetKeys(c.url, HostKeyDomain); key != c.key || origin != c.origin {
-			t.Errorf("targetKeys(%q, domain) = %q, %q, want %q, %q", c.url, key, origin, c.key, c.origin)
+		if key, origin := targetKeysOf(c.url, HostKeyDomain); key != c.key || origin != c.origin {
+			t.Errorf("target of %q, in domain mode, = %q, %q, want %q, %q", c.url, key, origin, c.key, c.origin)
 		}
 	}
 	if _, err := ParseHostKeyMode("registrable"); err == nil {
 		t.Error("ParseHostKeyMode accepted an unknown mode")
 	}
+}
+
+// targetKeysOf is rawURL's host key in mode and its robots.txt origin,
+// both empty for a URL that does not parse or names no host.
+func targetKeysOf(rawURL string, mode HostKeyMode) (key, origin string) {
+	t, ok := parseTarget(rawURL)
+	if !ok {
+		return "", ""
+	}
+	return t.key(mode), t.origin()
 }

@@ -19,7 +19,7 @@ import (
 // CheckRedirect updates it, on the goroutine that called Do.
 type hops struct {
 	redirects int    // redirects followed
-	last      string // URL of the last request tried, when not the first ("": the first)
+	last      string // URL of the last request tried, when a redirect or a failure named it ("": none did)
 }
 
 type attemptKey struct{}

@@ -250,7 +250,7 @@ func (f *Fetcher) DoInto(ctx context.Context, req *wire.Request, opts *wire.Requ
 // end and still take a deferred retry.
 const deferSlack = 100 * time.Millisecond
 
-// do fills *res, which is zero, with every field but those Do sets.
+// do fills *res, which is zero, with every field but those DoInto sets.
 func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration,
 	start time.Time, resume *hostsignal.Resume, res *wire.Result) {
 	s, err := f.resolve(*req, opts)

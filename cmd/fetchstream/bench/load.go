@@ -24,8 +24,9 @@ const batchSize = 20
 // dropped by a slow consumer.
 const maxOutstanding = 512
 
-// stallTimeout ends a load that has made no progress (no batch summarized)
-// for this long.
+// stallTimeout ends a load that has made no progress for this long: no
+// batch published or summarized, no result received. A long batch still
+// sends its results as it goes.
 const stallTimeout = 30 * time.Second
 
 // loadRun is the load generator: it publishes batches to a running
@@ -108,8 +109,8 @@ func (l *loadRun) onSummary(m *nats.Msg) {
 }
 
 // publish sends b, first waiting while maxOutstanding batches await
-// their summaries. It gives up when ctx ends or no batch has been
-// summarized for stallTimeout.
+// their summaries. It gives up when ctx ends or the load stalls (see
+// stallTimeout).
 func (l *loadRun) publish(ctx context.Context, b wire.Batch) error {
 	data, err := json.Marshal(b)
 	if err != nil {
@@ -129,13 +130,20 @@ func (l *loadRun) publish(ctx context.Context, b wire.Batch) error {
 	l.published[b.ID] = time.Now()
 	l.progress = time.Now()
 	l.mu.Unlock()
-	return l.nc.Publish(l.subjects.in, data)
+	if err := l.nc.Publish(l.subjects.in, data); err != nil {
+		l.mu.Lock()
+		delete(l.published, b.ID) // no summary will come for it
+		l.mu.Unlock()
+		<-l.outstanding
+		return err
+	}
+	return nil
 }
 
 // wait blocks until every batch has its summary, and then until the
 // results subscription has handed over what it holds (its handler runs
 // apart from the summaries', so it may be behind). It gives up when ctx
-// ends or no batch has been summarized for stallTimeout.
+// ends or the load stalls (see stallTimeout).
 func (l *loadRun) wait(ctx context.Context) error {
 	err := l.await(ctx, func() bool {
 		select {
@@ -157,21 +165,26 @@ func (l *loadRun) wait(ctx context.Context) error {
 }
 
 // await polls ready (at once, then every millisecond) until it reports
-// true, ctx ends, or the load has made no progress for stallTimeout.
+// true, ctx ends, or the load stalls: no publish, summary or result for
+// l.stall.
 func (l *loadRun) await(ctx context.Context, ready func() bool) error {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	results, resultSeen := l.results.Load(), time.Now()
 	for !ready() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 		}
+		if n := l.results.Load(); n != results {
+			results, resultSeen = n, time.Now()
+		}
 		l.mu.Lock()
-		idle, stall := time.Since(l.progress), l.stall
+		idle, stall := min(time.Since(l.progress), time.Since(resultSeen)), l.stall
 		l.mu.Unlock()
 		if idle > stall {
-			return fmt.Errorf("no batch summarized for %s: %d of %d batches done", stall, l.done(), l.expect)
+			return fmt.Errorf("no batch published or summarized and no result for %s: %d of %d batches done", stall, l.done(), l.expect)
 		}
 	}
 	return nil

@@ -134,7 +134,7 @@ func TestLoadBoundsBatchesOutstanding(t *testing.T) {
 	load.stall = 50 * time.Millisecond
 	load.mu.Unlock()
 	err = load.publish(t.Context(), batches[maxOutstanding+1])
-	if err == nil || !strings.Contains(err.Error(), "no batch summarized") {
+	if err == nil || !strings.Contains(err.Error(), "no batch published or summarized") {
 		t.Fatalf("publish with no summary for the stall timeout: %v, want the stall error", err)
 	}
 }
