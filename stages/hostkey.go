@@ -34,13 +34,6 @@ func ParseHostKeyMode(s string) (HostKeyMode, error) {
 	return "", fmt.Errorf("%w: host key must be host or domain, got %q", ErrConfig, s)
 }
 
-// hostKey names the host a URL's requests go to, for the per-host cap:
-// the lower-cased host name and the port, the scheme's default when the
-// URL names none, so http://Example.com and http://example.com:80 share a
-// cap. URLs that do not parse all share the empty key (they fail without
-// a request).
-func hostKey(rawURL string) string { return keyOf(rawURL, HostKeyHost) }
-
 // keyOf is rawURL's host key in mode (see target.key), or "" for a URL
 // that does not parse or names no host.
 func keyOf(rawURL string, mode HostKeyMode) string {

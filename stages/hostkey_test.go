@@ -48,3 +48,10 @@ func targetKeysOf(rawURL string, mode HostKeyMode) (key, origin string) {
 	}
 	return t.key(mode), t.origin()
 }
+
+// hostKey names the host a URL's requests go to, for the per-host cap:
+// the lower-cased host name and the port, the scheme's default when the
+// URL names none, so http://Example.com and http://example.com:80 share a
+// cap. URLs that do not parse all share the empty key (they fail without
+// a request).
+func hostKey(rawURL string) string { return keyOf(rawURL, HostKeyHost) }
