@@ -56,6 +56,30 @@ func checkResult(t *testing.T, where string, data []byte) (batch string, index i
 	return r.BatchID, r.Index
 }
 
+// fetchEncodePublish runs the real fetch and encode stages, with
+// bodyFetcher, into a Publisher of cfg, as the service does (the caller
+// feeds and closes fetch.In); done is closed once the sink has published
+// and settled everything.
+func fetchEncodePublish(t *testing.T, nc *nats.Conn, fetchCfg stages.FetchConfig, cfg connectors.PublisherConfig) (fetch *stages.Fetch, done <-chan struct{}) {
+	t.Helper()
+	ctx := context.Background()
+	fetch, err := stages.NewFetch(ctx, bodyFetcher{}, fetchCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode, err := stages.NewEncode(stages.EncodeConfig{MaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := connectors.NewPublisher(ctx, nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { defer close(closed); fetch.Via(encode).To(sink) }()
+	return fetch, closed
+}
+
 // Results encoded by the real encode stage, whose buffers the publisher
 // hands back (stages.Encoded.Release) for the next results, arrive intact
 // on every path that takes the bytes: the results subject (core NATS, or
@@ -86,21 +110,7 @@ func TestPublishedResultsSurviveBufferReuse(t *testing.T) {
 			}
 			_ = nc.Flush()
 
-			ctx := context.Background()
-			fetch, err := stages.NewFetch(ctx, bodyFetcher{}, stages.FetchConfig{Concurrency: 16, Window: 16, MaxActive: 8})
-			if err != nil {
-				t.Fatal(err)
-			}
-			encode, err := stages.NewEncode(stages.EncodeConfig{MaxBytes: 64 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sink, err := connectors.NewPublisher(ctx, nc, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() { defer close(done); fetch.Via(encode).To(sink) }()
+			fetch, done := fetchEncodePublish(t, nc, stages.FetchConfig{Concurrency: 16, Window: 16, MaxActive: 8}, cfg)
 
 			settles := make([]*settleRecord, batches)
 			for b := range batches {
@@ -177,21 +187,9 @@ func TestJetStreamRetriedPublishesKeepTheirBytes(t *testing.T) {
 	_, nc := natstest.Start(t)
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	fetch, err := stages.NewFetch(ctx, bodyFetcher{}, stages.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	encode, err := stages.NewEncode(stages.EncodeConfig{MaxBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := connectors.NewPublisher(ctx, nc, connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
-		ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); fetch.Via(encode).To(sink) }()
+	fetch, done := fetchEncodePublish(t, nc, stages.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 4},
+		connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
+			ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 5 * time.Second})
 	settle := newSettleRecord()
 	job := &stages.Job{ID: "b", Flow: "b", Timeout: time.Second, Start: time.Now(), Settle: settle}
 	for i := range n {

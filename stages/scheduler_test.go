@@ -217,13 +217,16 @@ const (
 	loadWindow   = 256
 )
 
-var loadRequests = func() []wire.Request {
-	requests := make([]wire.Request, loadPerBatch)
+var loadRequests = requestsOverHosts(loadPerBatch)
+
+// requestsOverHosts is n requests spread over loadHosts hosts in turn.
+func requestsOverHosts(n int) []wire.Request {
+	requests := make([]wire.Request, n)
 	for i := range requests {
 		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%loadHosts, i)
 	}
 	return requests
-}()
+}
 
 func newGrantLoad(cfg FetchConfig, active int) *grantLoad {
 	l := &grantLoad{cfg: cfg, active: active, now: time.Now(), ok: true}
@@ -330,10 +333,7 @@ func BenchmarkSchedulerNext(b *testing.B) {
 // per-host cap on: its URLs get their lanes as the window reaches them,
 // not at admission, so the dispatcher does not stop for the whole batch.
 func BenchmarkSchedulerAdd(b *testing.B) {
-	requests := make([]wire.Request, 10000)
-	for i := range requests {
-		requests[i].URL = fmt.Sprintf("http://h%d.example/p%d", i%loadHosts, i)
-	}
+	requests := requestsOverHosts(10000)
 	s := newScheduler(FetchConfig{Concurrency: loadInFlight, PerHost: 1}, nil)
 	b.ReportAllocs()
 	for i := range b.N {
