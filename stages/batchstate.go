@@ -47,6 +47,8 @@ type batchState struct {
 	inFlight  int
 
 	summary wire.Summary
+
+	batchLife // its lifetime, and whether it only waits for its hosts (see lifetime.go, admission.go)
 }
 
 func newBatchState(job *Job, window int) *batchState {

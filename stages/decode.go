@@ -16,6 +16,11 @@ type DecodeConfig struct {
 	MaxBatch       int           // most URLs in one batch; larger batches are rejected whole
 	DefaultTimeout time.Duration // per request, when the batch names none
 	MaxTimeout     time.Duration // a batch's timeout_ms is capped at this
+	// MaxBatchTime is the fetch stage's batch lifetime (0: none): a batch
+	// whose own per_host_rate could not fetch its URLs to one host (keyed
+	// as PerHostKey says) within it is refused at once as invalid_batch.
+	MaxBatchTime time.Duration
+	PerHostKey   HostKeyMode
 }
 
 // ErrConfig is wrapped by the errors of stage constructors.
@@ -29,14 +34,20 @@ func (c DecodeConfig) validate() error {
 		return fmt.Errorf("%w: timeout must be positive, got %s", ErrConfig, c.DefaultTimeout)
 	case c.MaxTimeout < c.DefaultTimeout:
 		return fmt.Errorf("%w: max timeout %s is below the timeout %s", ErrConfig, c.MaxTimeout, c.DefaultTimeout)
+	case c.MaxBatchTime < 0:
+		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
+	}
+	if _, err := ParseHostKeyMode(string(c.PerHostKey)); err != nil {
+		return err
 	}
 	return nil
 }
 
 // NewDecode returns the Flow that turns each *Inbound into a *Job, one out
 // for one in, in arrival order (a go-streams Map of parallelism 1). A
-// message that cannot be decoded, or holds more than MaxBatch URLs, becomes
-// a Job with Err set, so the rest of the pipeline reports it and moves on;
+// message that cannot be decoded, holds more than MaxBatch URLs, or whose
+// own per_host_rate could not finish it within MaxBatchTime (see
+// paceProblem) becomes a Job with Err set, so the rest of the pipeline reports it and moves on;
 // so does an Inbound the source marked Reject. A rejected job is named as
 // the batch was sent (see wire.Summary).
 // The Flow closes its output after its input is closed.
@@ -72,6 +83,10 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	if b.CorrelationID != "" {
 		job.Flow = b.CorrelationID
 	}
+	var slow string // only a batch with a pace of its own pays for this
+	if err == nil && b.PerHostRate > 0 && c.MaxBatchTime > 0 && len(b.URLs) <= c.MaxBatch {
+		slow = paceProblem(b.URLs, b.PerHostRate, c.MaxBatchTime, c.PerHostKey)
+	}
 	switch {
 	case in.Reject != nil:
 		e := *in.Reject
@@ -89,6 +104,8 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	case len(b.URLs) > c.MaxBatch:
 		job.Err = &BatchError{Kind: wire.ErrBatchTooLarge, Count: len(b.URLs),
 			Message: fmt.Sprintf("batch of %d URLs is over the maximum of %d: split it", len(b.URLs), c.MaxBatch)}
+	case slow != "":
+		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Count: len(b.URLs), Message: slow}
 	default:
 		job.Requests, job.Options = b.URLs, &b.RequestOptions
 		job.Timeout = c.timeout(b.TimeoutMS)

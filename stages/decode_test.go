@@ -57,3 +57,47 @@ func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
 		t.Errorf("a batch sent without an id is named by the service: %+v", job)
 	}
 }
+
+// A batch whose own per_host_rate could not fetch its URLs to one host
+// within the lifetime is refused at once, saying why; one that could, or
+// that sets no rate, is not. Hosts count as the scheduler counts them.
+func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
+	cfg := DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second, MaxBatchTime: 15 * time.Minute}
+	domains := cfg
+	domains.PerHostKey = HostKeyDomain
+	cases := []struct {
+		name    string
+		cfg     DecodeConfig
+		data    string
+		message string // "": not refused
+	}{
+		{"the issue's stall", cfg, `{"per_host_rate": 1e-9, "urls": ["http://h.example/a", "http://h.example/b"]}`,
+			"2 URLs to host h.example:80 at per_host_rate 1e-09 need at least 277777h46m40s, over --max-batch-time 15m0s"},
+		{"the busiest host named", cfg, `{"per_host_rate": 0.01, "urls": ["http://a.example/", "http://b.example/1",
+			"http://b.example/2", "http://b.example/3", "http://b.example/4", "http://b.example/5", "http://b.example/6",
+			"http://b.example/7", "http://b.example/8", "http://b.example/9", "http://b.example/10", "http://b.example/11"]}`,
+			"11 URLs to host b.example:80 at per_host_rate 0.01 need at least 16m40s, over --max-batch-time 15m0s"},
+		{"just within", cfg, `{"per_host_rate": 0.01, "urls": ["http://b.example/1", "http://b.example/2", "http://b.example/3",
+			"http://b.example/4", "http://b.example/5", "http://b.example/6", "http://b.example/7", "http://b.example/8",
+			"http://b.example/9", "http://b.example/10"]}`, ""},
+		{"one URL per host", cfg, `{"per_host_rate": 1e-9, "urls": ["http://a.example/", "http://b.example/"]}`, ""},
+		{"no rate of its own", cfg, `{"urls": ["http://a.example/", "http://a.example/"]}`, ""},
+		{"no lifetime", DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second},
+			`{"per_host_rate": 1e-9, "urls": ["http://a.example/", "http://a.example/"]}`, ""},
+		{"hosts of one domain", domains, `{"per_host_rate": 0.001, "urls": ["http://a.example.com/", "http://b.example.com:8080/"]}`,
+			"2 URLs to host example.com at per_host_rate 0.001 need at least 16m40s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			job := c.cfg.decode(&Inbound{Data: []byte(c.data)})
+			switch {
+			case c.message == "" && job.Err != nil:
+				t.Errorf("refused: %v", job.Err)
+			case c.message != "" && (job.Err == nil || job.Err.Kind != wire.ErrInvalidBatch || !strings.Contains(job.Err.Message, c.message)):
+				t.Errorf("got %v; want invalid_batch saying %q", job.Err, c.message)
+			case c.message != "" && (len(job.Requests) != 0 || job.Err.Count == 0):
+				t.Errorf("refused batch has %d requests to fetch, count %d", len(job.Requests), job.Err.Count)
+			}
+		})
+	}
+}

@@ -38,8 +38,12 @@ type intoFetcher interface {
 //
 // Bounds: at most Concurrency requests in flight; per job at most Window
 // URLs started and not yet passed on, and at most its own Concurrency in
-// flight; at most MaxActive jobs in progress; per host the rules of
-// FetchConfig, a URL held by them waiting without a slot. Slots are shared
+// flight; at most MaxActive jobs in progress, not counting those that
+// only wait for their hosts, and MaxActive+MaxWaiting in all (see
+// admission); per host the rules of FetchConfig, a URL held by them
+// waiting without a slot; every job ends by its lifetime, MaxBatchTime
+// from its Start, what is left of it then ending as timeout (see
+// batchLife). Slots are shared
 // fairly between jobs, weighted by priority (see scheduler). When ctx is
 // canceled, requests in flight end as canceled results and URLs not yet
 // started (held by their hosts or not) end as canceled without a request; the
@@ -65,6 +69,9 @@ type Fetch struct {
 	// to wait here, not in its worker; so when hosts are paused and the
 	// Observer, if any, can be told (a HostObserver).
 	deferOK bool
+	// ending: expired batches whose window moved, with URLs to end (the
+	// dispatcher's; see markSent).
+	ending []*batchState
 }
 
 // task is one URL to fetch: index of batch, after waiting hostWait for
@@ -155,6 +162,7 @@ func (f *Fetch) dispatch() {
 		f.passOn(&queue) // first, so that the window slots it frees are granted below
 		now := time.Now()
 		sched.wakeDue(now)
+		f.expireDue(sched, &queue, &active, now)
 		for inFlight < f.cfg.Concurrency {
 			g, ok := sched.next(now)
 			if !ok {
@@ -175,8 +183,8 @@ func (f *Fetch) dispatch() {
 		}
 		wake.set(sched.nextWake(), now)
 		var input <-chan any
-		if inOpen && active < f.cfg.MaxActive {
-			input = f.in
+		if inOpen && sched.busy(active) < f.cfg.MaxActive && active < f.cfg.MaxActive+f.cfg.MaxWaiting {
+			input = f.in // batches that only wait for their hosts do not count as busy (see admission)
 		}
 		var output chan<- any
 		var head queued
@@ -215,7 +223,7 @@ func (f *Fetch) dispatch() {
 		case output <- head.element:
 			queue.pop()
 			if head.batch != nil {
-				head.batch.markSent()
+				f.markSent(head.batch)
 			}
 		case <-wake.c():
 			wake.fired()
@@ -243,6 +251,9 @@ func (f *Fetch) file(c *completion, sched *scheduler, workers *workerPool, queue
 	now := time.Now()
 	sched.finished(c.batch, c.index, &c.result, now)
 	done := false
+	if c.retry != nil && c.batch.expired { // its batch ended: the retry ends with it
+		c.result, c.retry = f.endedRetry(c.result, c.retry.resume.Attempts), nil
+	}
 	if c.retry != nil {
 		sched.requeue(c.batch, c.index, *c.retry, now)
 	} else {
@@ -264,7 +275,7 @@ func (f *Fetch) passOn(queue *outQueue) {
 		}
 		queue.pop()
 		if head.batch != nil {
-			head.batch.markSent()
+			f.markSent(head.batch)
 		}
 	}
 }
@@ -324,7 +335,9 @@ func (f *Fetch) work(ctx context.Context, t task, c *completion, signals *worker
 		ctx = f.stoppedContext(ctx)
 	}
 	c.batch, c.index, c.retry = b, i, nil
+	ctx, cancel := b.requestContext(ctx)
 	f.fetchOne(ctx, b, i, &c.result)
+	cancel()
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()

@@ -17,7 +17,16 @@ type FetchConfig struct {
 	Window int
 	// MaxActive caps the batches in progress at once; further batches wait
 	// in the input channel (and, behind it, in the source's buffers).
-	MaxActive int
+	// With MaxWaiting, a batch that only waits for its hosts (nothing in
+	// flight, nothing it may start: see admission) does not count, and up
+	// to MaxActive+MaxWaiting batches are admitted in all.
+	MaxActive  int
+	MaxWaiting int
+	// MaxBatchTime is every batch's lifetime, from its Job.Start; 0: none.
+	// When it runs out, what is left of the batch ends as timeout: URLs not
+	// started without a request, requests in flight canceled, retries
+	// waiting for their host given up (see batchLife).
+	MaxBatchTime time.Duration
 
 	// The per-host rules below count per host key (PerHostKey), across
 	// batches, in this stage only: N replicas may each send as much. A URL
@@ -114,6 +123,10 @@ func (c FetchConfig) validate() error {
 		return fmt.Errorf("%w: window must be at least 1, got %d", ErrConfig, c.Window)
 	case c.MaxActive < 1:
 		return fmt.Errorf("%w: max active batches must be at least 1, got %d", ErrConfig, c.MaxActive)
+	case c.MaxWaiting < 0:
+		return fmt.Errorf("%w: max waiting batches must not be negative, got %d", ErrConfig, c.MaxWaiting)
+	case c.MaxBatchTime < 0:
+		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
 	case c.PerHost < 0:
 		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
 	case c.PerHostRate < 0 || math.IsNaN(c.PerHostRate) || math.IsInf(c.PerHostRate, 0):

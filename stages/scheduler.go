@@ -55,6 +55,9 @@ type scheduler struct {
 	opened   []*gate // gates with room again and lanes to wake
 	stopping bool    // the stage is canceled: no gate holds a URL any more
 	work     schedulerWork
+
+	lifetimes lifetimes // the batches' deadlines (see lifetime.go)
+	admission admission // the batches that only wait for their hosts (see admission.go)
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
@@ -86,6 +89,7 @@ type flowState struct {
 
 // stir makes the flow of b (if any) be looked at again by the next grant.
 func (b *batchState) stir() {
+	b.unwait()
 	if b.flow != nil {
 		b.flow.wake()
 	}
@@ -147,6 +151,7 @@ func strideOf(priority int) uint64 {
 }
 
 func (s *scheduler) add(b *batchState) {
+	s.startLife(b)
 	if s.gated(b.job) {
 		s.attach(b)
 	}
@@ -164,6 +169,9 @@ func (s *scheduler) add(b *batchState) {
 }
 
 func (s *scheduler) remove(b *batchState) {
+	if !s.endLife(b) {
+		return // expired, and removed then
+	}
 	for _, l := range b.lanes {
 		for _, g := range l.gates {
 			g.refs--
@@ -225,6 +233,7 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 			} else {
 				l, i = candidate.nextInLane(s, s.cfg.Concurrency, now)
 			}
+			s.noteLook(candidate, i)
 			if i >= 0 {
 				g.batch, g.index, best, bestLane = candidate, i, f, l
 				break

@@ -43,13 +43,15 @@ func (w *wakeTimer) fired() { w.at = time.Time{} }
 
 func (w *wakeTimer) stop() { w.t.Stop() }
 
-// nextWake is the time of the earliest gate timer (zero: none). A stale
-// entry may make it early; the wake then finds nothing due and re-arms.
+// nextWake is the time of the earliest gate timer or batch deadline
+// (zero: none). A stale entry may make it early; the wake then finds
+// nothing due and re-arms.
 func (s *scheduler) nextWake() time.Time {
-	if len(s.timers) == 0 {
-		return time.Time{}
+	at := s.lifetimes.next()
+	if len(s.timers) > 0 && (at.IsZero() || s.timers[0].at.Before(at)) {
+		at = s.timers[0].at
 	}
-	return s.timers[0].at
+	return at
 }
 
 // arm puts g in the timer heap for until, unless it is there for sooner

@@ -210,7 +210,9 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, timeout time.Duratio
 // (see retryPolicy), and the result is the last attempt's, with Attempts
 // counting them. Do holds its caller's slot for all of that. When ctx
 // is canceled, the request in flight or the wait before a retry ends at
-// once and the result is canceled.
+// once and the result is canceled; when ctx was ended with a
+// *hostsignal.Ended as its cause (the batch's lifetime ran out), a
+// timeout or cancel takes that cause's kind and message instead.
 //
 // When ctx carries a hostsignal.Receiver, Do tells it of every 429 and
 // 503 (with the Retry-After), and waits before a retry at least as long
@@ -241,6 +243,11 @@ func (f *Fetcher) DoInto(ctx context.Context, req *wire.Request, opts *wire.Requ
 	}
 	*res = wire.Result{}
 	f.do(ctx, req, opts, timeout, start, resume, res)
+	if res.Error == wire.ErrTimeout || res.Error == wire.ErrCanceled {
+		if e := hostsignal.EndedBy(ctx); e != nil {
+			res.Error, res.Message = e.Kind, e.Message // the scheduler ended it (its batch's lifetime), not the attempt's timeout
+		}
+	}
 	res.URL, res.FetchedAt = req.URL, start.UTC()
 	res.Method = resultMethod(req, opts)
 	res.ElapsedMS = durationMS(time.Since(start))
