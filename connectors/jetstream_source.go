@@ -34,6 +34,9 @@ type JetStreamSourceConfig struct {
 	// and the server has not yet counted. Size it to the fetch stage's
 	// MaxActive plus a little.
 	MaxPending int
+	// MaxWaiting is the most slots SetWaiting may lend on top of
+	// MaxPending, for batches the pipeline holds only waiting; 0: none.
+	MaxWaiting int
 	// PollWait bounds one pull request; 0 means 5s. An idle replica sends
 	// one request per PollWait.
 	PollWait time.Duration
@@ -72,6 +75,8 @@ type JetStreamSource struct {
 	log        *slog.Logger
 	out        chan any
 	slots      chan struct{} // a token per message that may still be held
+	waitMu     sync.Mutex
+	waiting    waitingCredit // slots lent for waiting batches (see SetWaiting)
 	redelivery time.Duration // the consumer's wait before it redelivers
 	maxDeliver int           // the consumer's; <= 0: unlimited
 
@@ -109,6 +114,8 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 	switch {
 	case cfg.MaxPending < 1:
 		return nil, fmt.Errorf("%w: max pending must be at least 1, got %d", ErrConfig, cfg.MaxPending)
+	case cfg.MaxWaiting < 0:
+		return nil, fmt.Errorf("%w: max waiting must not be negative, got %d", ErrConfig, cfg.MaxWaiting)
 	case cfg.DeadLetter == nil:
 		return nil, fmt.Errorf("%w: a dead-letter publisher is required", ErrConfig)
 	case cfg.PollWait < 0:
@@ -133,7 +140,7 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 	s := &JetStreamSource{
 		nc: nc, cons: cons, cfg: cfg, log: cfg.Logger,
 		out:        make(chan any),
-		slots:      make(chan struct{}, cfg.MaxPending),
+		slots:      make(chan struct{}, cfg.MaxPending+cfg.MaxWaiting),
 		redelivery: redeliveryWait(info.Config),
 		maxDeliver: info.Config.MaxDeliver,
 		held:       map[*jsSettler]struct{}{},
@@ -250,7 +257,7 @@ func (s *JetStreamSource) acquire(ctx context.Context) (int, bool) {
 }
 
 func (s *JetStreamSource) release(n int) {
-	for range n {
+	for range s.repay(n) {
 		s.slots <- struct{}{}
 	}
 }

@@ -63,13 +63,19 @@ func newJSFixture(t *testing.T) *jsFixture {
 // source starts a connectors.JetStreamSource stopped when the test ends.
 func (f *jsFixture) source(maxPending int) (*connectors.JetStreamSource, context.CancelFunc) {
 	f.t.Helper()
+	return f.sourceWaiting(maxPending, 0)
+}
+
+// sourceWaiting is source with MaxWaiting set.
+func (f *jsFixture) sourceWaiting(maxPending, maxWaiting int) (*connectors.JetStreamSource, context.CancelFunc) {
+	f.t.Helper()
 	dead, err := connectors.NewDeadLetter(context.Background(), f.nc, "dead")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := connectors.NewJetStreamSource(ctx, f.nc, connectors.JetStreamSourceConfig{ConsumerSetup: f.setup, MaxPending: maxPending,
-		PollWait: time.Second, DeadLetter: dead, Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+		MaxWaiting: maxWaiting, PollWait: time.Second, DeadLetter: dead, Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
 	if err != nil {
 		cancel()
 		f.t.Fatal(err)

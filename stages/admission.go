@@ -14,6 +14,16 @@ package stages
 // on, a retry comes back): O(1) per change, nothing per grant.
 type admission struct {
 	waiting int
+	told    int // waiting, as FetchConfig.OnWaiting last heard it
+}
+
+// tellWaiting tells FetchConfig.OnWaiting, if set, the number of waiting
+// batches when it changed.
+func (f *Fetch) tellWaiting(sched *scheduler) {
+	if a := &sched.admission; f.cfg.OnWaiting != nil && a.waiting != a.told {
+		a.told = a.waiting
+		f.cfg.OnWaiting(a.waiting)
+	}
 }
 
 // noteLook is told, by a pick, the index b may start now (-1: none).

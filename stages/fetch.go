@@ -182,6 +182,7 @@ func (f *Fetch) dispatch() {
 			return
 		}
 		wake.set(sched.nextWake(), now)
+		f.tellWaiting(sched)
 		var input <-chan any
 		if inOpen && sched.busy(active) < f.cfg.MaxActive && active < f.cfg.MaxActive+f.cfg.MaxWaiting {
 			input = f.in // batches that only wait for their hosts do not count as busy (see admission)

@@ -22,6 +22,11 @@ type FetchConfig struct {
 	// to MaxActive+MaxWaiting batches are admitted in all.
 	MaxActive  int
 	MaxWaiting int
+	// OnWaiting, if set, is told the number of admitted batches that only
+	// wait for their hosts whenever it changes, from the dispatcher: it
+	// must not block. A source that holds messages until their batches
+	// end lends them its credit (connectors.JetStreamSource.SetWaiting).
+	OnWaiting func(waiting int)
 	// MaxBatchTime is every batch's lifetime, from its Job.Start; 0: none.
 	// When it runs out, what is left of the batch ends as timeout: URLs not
 	// started without a request, requests in flight canceled, retries

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,8 +118,9 @@ func TestParkedBatchesDoNotKeepOthersOut(t *testing.T) {
 	paced, other := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
 	const maxActive, maxWaiting = 4, 8
 	ctx, cancel := context.WithCancel(t.Context())
-	run := startFetch(t, ctx, loopbackFetcher(t, 4),
-		FetchConfig{Concurrency: 4, Window: 8, MaxActive: maxActive, MaxWaiting: maxWaiting})
+	var told atomic.Int64 // what OnWaiting last heard
+	run := startFetch(t, ctx, loopbackFetcher(t, 4), FetchConfig{Concurrency: 4, Window: 8, MaxActive: maxActive,
+		MaxWaiting: maxWaiting, OnWaiting: func(n int) { told.Store(int64(n)) }})
 	send := func(j *Job) bool {
 		select {
 		case run.stage.In() <- j:
@@ -137,6 +139,7 @@ func TestParkedBatchesDoNotKeepOthersOut(t *testing.T) {
 		jobs = append(jobs, j)
 	}
 	waitFor(t, "each parked batch's first request", func() bool { return len(paced.Hits("/text")) == 2*maxActive })
+	waitFor(t, "OnWaiting told of every parked batch", func() bool { return told.Load() == 2*maxActive })
 	quick := job("quick", time.Minute, other.URL("/text"))
 	if !send(quick) {
 		t.Fatal("a batch to another host was kept out by batches that only wait for their host")

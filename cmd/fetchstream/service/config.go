@@ -73,8 +73,8 @@ type JetStreamConfig struct {
 	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged)
 	Durable string // durable pull consumer shared by all replicas, created if absent
 	// AckWait, MaxDeliver (-1: no limit) and MaxAckPending are a created
-	// consumer's settings. MaxAckPending must be at least Fetch.MaxActive+2,
-	// what one replica takes.
+	// consumer's settings. MaxAckPending must be at least
+	// Fetch.MaxActive+Fetch.MaxWaiting+2, what one replica may hold.
 	AckWait       time.Duration
 	MaxDeliver    int
 	MaxAckPending int
@@ -90,8 +90,18 @@ type FetchConfig struct {
 	MaxTimeout  time.Duration // a batch's timeout_ms is capped at this
 	MaxBatch    int           // URLs per batch at most; larger batches are rejected whole
 	Window      int           // per batch, URLs started but not yet published at most
-	MaxActive   int           // batches in progress at once
+	MaxActive   int           // batches in progress at once, not counting those that only wait for their hosts
 	PerHost     int           // requests in flight to one host at most; 0: no cap
+
+	// MaxWaiting is how many batches more than MaxActive may be admitted
+	// while they only wait for their hosts (a pace, a pause, robots.txt;
+	// nothing in flight), so that they never keep other batches out; it
+	// bounds them, as each holds its decoded requests.
+	MaxWaiting int
+	// MaxBatchTime is every batch's lifetime, from its arrival: then what
+	// is left of it ends as timeout. At least MaxTimeout. A batch whose
+	// own per_host_rate could not finish within it is refused at once.
+	MaxBatchTime time.Duration
 
 	// Politeness per host (or registrable domain, with PerHostKey
 	// "domain"), in this replica: N replicas may each send this much.
@@ -192,7 +202,7 @@ func Defaults() Config {
 		},
 		Fetch: FetchConfig{
 			Concurrency: 64, Timeout: 10 * time.Second, MaxTimeout: time.Minute,
-			MaxBatch: 10000, Window: 256, MaxActive: 256,
+			MaxBatch: 10000, Window: 256, MaxActive: 256, MaxWaiting: 256, MaxBatchTime: 15 * time.Minute,
 			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
 			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,

@@ -130,7 +130,7 @@ func (m *metrics) watchJetStream(stats func() connectors.JetStreamStats) {
 	}
 	m.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_input_held_messages",
-			Help: "JetStream input messages delivered to this replica and not yet settled (at most --max-active+2)."},
+			Help: "JetStream input messages delivered to this replica and not yet settled (at most --max-active+2, and one more per batch that only waits for its hosts, up to --max-waiting)."},
 			func() float64 { return float64(stats().Held) }),
 		prometheus.NewCounterFunc(settledOpts("ack"), settled(func(s connectors.JetStreamStats) int64 { return s.Acked })),
 		prometheus.NewCounterFunc(settledOpts("nak"), settled(func(s connectors.JetStreamStats) int64 { return s.Nakked })),

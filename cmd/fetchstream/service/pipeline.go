@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,13 +73,20 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return nil, err
 	}
 	decode, err := stages.NewDecode(stages.DecodeConfig{
-		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout})
+		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout,
+		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: stages.HostKeyMode(cfg.Fetch.PerHostKey)})
 	if err != nil {
 		return fail(err)
 	}
 	built = append(built, decode)
 	fetchCfg := cfg.Fetch.stageConfig(m)
 	fetchCfg.OnPanic = m.onPanic(log)
+	var lender atomic.Pointer[connectors.JetStreamSource] // set below, in JetStream mode, before any batch comes
+	fetchCfg.OnWaiting = func(n int) {
+		if src := lender.Load(); src != nil {
+			src.SetWaiting(n) // batches that only wait do not hold the pull credit
+		}
+	}
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)
@@ -103,6 +111,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	var source streams.Source
 	if cfg.JetStream.Enabled {
 		p.jetStream, err = jetStreamSource(sourceCtx, nc, cfg, log)
+		lender.Store(p.jetStream)
 		source = p.jetStream
 		p.source = p.jetStream
 	} else {
@@ -194,6 +203,7 @@ func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 	return connectors.NewJetStreamSource(ctx, nc, connectors.JetStreamSourceConfig{
 		ConsumerSetup: cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas),
 		MaxPending:    pullCredit(cfg.Fetch.MaxActive),
+		MaxWaiting:    cfg.Fetch.MaxWaiting,
 		DeadLetter:    dead,
 		Logger:        log,
 	})

@@ -8,6 +8,8 @@ import (
 
 // pullCredit is how many batches a JetStream replica holds unsettled at
 // most: what the fetch stage takes, and two waiting so it never idles.
+// Batches that only wait for their hosts lend it more, up to MaxWaiting
+// (see connectors.JetStreamSource.SetWaiting).
 func pullCredit(maxActive int) int { return maxActive + 2 }
 
 // consumerSetup is the durable consumer j describes over the subject in,
@@ -44,6 +46,7 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
 	return stages.FetchConfig{
 		Concurrency: f.Concurrency, Window: f.Window, MaxActive: f.MaxActive,
+		MaxWaiting: f.MaxWaiting, MaxBatchTime: f.MaxBatchTime,
 		PerHost: f.PerHost, PerHostRate: f.PerHostRate, PerHostBurst: f.PerHostBurst, PerHostJitter: f.PerHostJitter,
 		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
 		Robots: f.Robots, RobotsTTL: f.RobotsTTL, RobotsUserAgent: f.UserAgent,

@@ -50,6 +50,10 @@ func validate(cfg *Config) error {
 		return fail("Fetch.Window", "must be at least 1, got %d", f.Window)
 	case f.MaxActive < 1:
 		return fail("Fetch.MaxActive", "must be at least 1, got %d", f.MaxActive)
+	case f.MaxWaiting < 0:
+		return fail("Fetch.MaxWaiting", "must not be negative, got %d", f.MaxWaiting)
+	case f.MaxBatchTime < f.MaxTimeout:
+		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
 	case f.PerHost < 0:
 		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
 	case f.PerHostRate < 0 || math.IsNaN(f.PerHostRate) || math.IsInf(f.PerHostRate, 0):
@@ -122,7 +126,7 @@ func validate(cfg *Config) error {
 		return fail("Core.Queue", "must not be empty: without a queue group every replica would fetch every batch")
 	}
 	if cfg.JetStream.Enabled {
-		if err := validateJetStream(&cfg.JetStream, f.MaxActive); err != nil {
+		if err := validateJetStream(&cfg.JetStream, f.MaxActive+f.MaxWaiting); err != nil {
 			return err
 		}
 	}
@@ -221,7 +225,9 @@ func validBucketName(name string) bool {
 	return name != ""
 }
 
-func validateJetStream(j *JetStreamConfig, maxActive int) error {
+// validateJetStream checks j for a replica that admits up to admitted
+// batches (Fetch.MaxActive+Fetch.MaxWaiting).
+func validateJetStream(j *JetStreamConfig, admitted int) error {
 	fail := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
@@ -240,9 +246,9 @@ func validateJetStream(j *JetStreamConfig, maxActive int) error {
 		return fail("JetStream.MaxDeliver", "must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got %d", j.MaxDeliver)
 	case j.MaxAckPending < 1:
 		return fail("JetStream.MaxAckPending", "must be at least 1, got %d", j.MaxAckPending)
-	case j.MaxAckPending < pullCredit(maxActive):
-		return fail("JetStream.MaxAckPending", "(%d) must be at least Fetch.MaxActive+2 (%d), what one replica takes",
-			j.MaxAckPending, pullCredit(maxActive))
+	case j.MaxAckPending < pullCredit(admitted):
+		return fail("JetStream.MaxAckPending", "(%d) must be at least Fetch.MaxActive+Fetch.MaxWaiting+2 (%d), what one replica may hold",
+			j.MaxAckPending, pullCredit(admitted))
 	}
 	return nil
 }

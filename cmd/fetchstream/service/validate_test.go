@@ -42,7 +42,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxDeliver = true, 1 }, "JetStream.MaxDeliver",
 			"must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got 1"},
 		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxAckPending = true, 10 }, "JetStream.MaxAckPending",
-			"(10) must be at least Fetch.MaxActive+2 (258), what one replica takes"},
+			"(10) must be at least Fetch.MaxActive+Fetch.MaxWaiting+2 (514), what one replica may hold"},
 		{func(c *Config) { c.Storage.Replicas = 0 }, "Storage.Replicas", "must be from 1 to 5, got 0"},
 		{func(c *Config) { c.Storage.Replicas = 6 }, "Storage.Replicas", "must be from 1 to 5, got 6"},
 		{func(c *Config) { c.Storage.ResultsStream = "fetch.results" }, "Storage.ResultsStream",
