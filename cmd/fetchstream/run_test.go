@@ -167,7 +167,7 @@ func TestSecondSignalCutsTheGraceShort(t *testing.T) {
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Main(shutdown.WithCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
-			"--shutdown-grace", "1h", "--timeout", "1h", "--max-timeout", "1h"}, &syncBuffer{}, &stderr)
+			"--shutdown-grace", "1h", "--timeout", "1h", "--max-timeout", "1h", "--max-batch-time", "1h"}, &syncBuffer{}, &stderr)
 	}()
 	waitUntil(t, "the service answers a micro ping", func() bool {
 		_, err := nc.Request("$SRV.PING.fetchstream", nil, 200*time.Millisecond)

@@ -166,7 +166,7 @@ func TestCutShortEndsTheGraceAtOnce(t *testing.T) {
 	target := fetchtest.NewTarget(t)
 	results := loadtest.Collect(t, nc)
 	s := start(t, url, func(c *Config) {
-		c.ShutdownGrace, c.Fetch.Timeout, c.Fetch.MaxTimeout = time.Hour, time.Hour, time.Hour
+		c.ShutdownGrace, c.Fetch.Timeout, c.Fetch.MaxTimeout, c.Fetch.MaxBatchTime = time.Hour, time.Hour, time.Hour, time.Hour
 	})
 	data, _ := json.Marshal(wire.Batch{ID: "held", URLs: wire.URLs(target.URL("/hang"))})
 	if err := nc.Publish(wire.DefaultInSubject, data); err != nil {
