@@ -18,15 +18,20 @@ func (instantFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOpt
 }
 
 // BenchmarkFetchStage runs batches through the stage with an instant
-// fetcher: plain, and gated (the service's default of pauses on, so every
-// URL goes through its host's gate, on 16 hosts).
+// fetcher: plain, gated (the service's default of pauses on, so every
+// URL goes through its host's gate, on 16 hosts), and with a batch
+// lifetime (the service's default of 15m: each request's context
+// carries its batch's deadline).
 func BenchmarkFetchStage(b *testing.B) {
-	for _, gated := range []bool{false, true} {
+	for _, mode := range []string{"", "gated/", "lifetime/"} {
 		for _, size := range []int{1, 100, 10000} {
-			name := fmt.Sprintf("batch=%d", size)
+			name := fmt.Sprintf("%sbatch=%d", mode, size)
 			cfg := FetchConfig{Concurrency: 64, Window: 256, MaxActive: 256}
-			if gated {
-				name, cfg.MaxHostPause = "gated/"+name, time.Minute
+			switch mode {
+			case "gated/":
+				cfg.MaxHostPause = time.Minute
+			case "lifetime/":
+				cfg.MaxBatchTime = 15 * time.Minute
 			}
 			b.Run(name, func(b *testing.B) { benchmarkFetchStage(b, cfg, size) })
 		}

@@ -144,6 +144,7 @@ func (f *Fetch) dispatch() {
 		startRobots = f.fetchRobots
 	}
 	sched := newScheduler(f.cfg, startRobots)
+	sched.ctx = f.ctx // the batches' contexts hang off the stage's
 	var (
 		queue    outQueue
 		workers  workerPool
@@ -329,6 +330,7 @@ func (f *Fetch) work(ctx context.Context, t task, c *completion, signals *worker
 	if obs := f.cfg.Observer; obs != nil {
 		obs.RequestStarted()
 	}
+	ctx = b.requestContext(ctx, signals)
 	if t.resume != nil {
 		ctx = hostsignal.WithResume(ctx, *t.resume)
 	}
@@ -336,9 +338,7 @@ func (f *Fetch) work(ctx context.Context, t task, c *completion, signals *worker
 		ctx = f.stoppedContext(ctx)
 	}
 	c.batch, c.index, c.retry = b, i, nil
-	ctx, cancel := b.requestContext(ctx)
 	f.fetchOne(ctx, b, i, &c.result)
-	cancel()
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()

@@ -22,14 +22,17 @@ const LifetimeFlag = "--max-batch-time"
 // lifetime's message (see hostsignal.Ended). Results keep their order;
 // the summary follows as usual.
 type batchLife struct {
-	deadline   time.Time         // zero: no lifetime
-	deadlineAt int               // place in the scheduler's deadline heap; -1: not in it
-	ended      *hostsignal.Ended // the cause its requests end with at the deadline
-	expired    bool              // the lifetime ran out: nothing of it starts any more
-	ending     bool              // in Fetch.ending: expired, with URLs that may end now
-	removed    bool              // out of the scheduler (done, or expired)
-	waiting    bool              // counted in admission.waiting (see admission.go)
-	admission  *admission        // the scheduler's; nil outside one
+	deadline   time.Time               // zero: no lifetime
+	ctx        context.Context         // its requests' parent: done at the deadline, or once it is removed
+	cancel     context.CancelCauseFunc // ends ctx with a cause
+	stopTimer  context.CancelFunc      // releases ctx's deadline timer
+	deadlineAt int                     // place in the scheduler's deadline heap; -1: not in it
+	ended      *hostsignal.Ended       // the cause its requests end with at the deadline
+	expired    bool                    // the lifetime ran out: nothing of it starts any more
+	ending     bool                    // in Fetch.ending: expired, with URLs that may end now
+	removed    bool                    // out of the scheduler (done, or expired)
+	waiting    bool                    // counted in admission.waiting (see admission.go)
+	admission  *admission              // the scheduler's; nil outside one
 }
 
 // lifetimes is the scheduler's book of batch deadlines: a min-heap, so
@@ -76,7 +79,16 @@ func (s *scheduler) startLife(b *batchState) {
 		start = time.Now()
 	}
 	b.deadline = start.Add(s.cfg.MaxBatchTime)
-	b.ended = &hostsignal.Ended{Kind: wire.ErrTimeout, Message: lifetimeMessage(s.cfg.MaxBatchTime, "before this URL finished")}
+	if s.ended == nil { // the same for every batch
+		s.ended = &hostsignal.Ended{Kind: wire.ErrTimeout, Message: lifetimeMessage(s.cfg.MaxBatchTime, "before this URL finished")}
+	}
+	b.ended = s.ended
+	parent := s.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	b.ctx, b.cancel = context.WithCancelCause(parent)
+	b.ctx, b.stopTimer = context.WithDeadlineCause(b.ctx, b.deadline, b.ended)
 	heap.Push(&s.lifetimes, b)
 }
 
@@ -91,6 +103,10 @@ func (s *scheduler) endLife(b *batchState) bool {
 	if b.deadlineAt >= 0 {
 		heap.Remove(&s.lifetimes, b.deadlineAt)
 	}
+	if b.cancel != nil {
+		b.cancel(b.ended) // its requests still in flight end with it (at its deadline: see expire)
+		b.stopTimer()
+	}
 	b.unwait()
 	return true
 }
@@ -99,15 +115,17 @@ func lifetimeMessage(lifetime time.Duration, when string) string {
 	return fmt.Sprintf("the batch's lifetime of %s (%s) ran out %s", lifetime, LifetimeFlag, when)
 }
 
-// requestContext is ctx with b's deadline, for one request of b: the
-// request ends there, canceled with b's lifetime as its cause. It is a
-// request's own context, off the worker's, so that no context is shared
-// by the requests of many workers (see workerPool.start).
-func (b *batchState) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if b.deadline.IsZero() {
-		return ctx, func() {}
+// requestContext is the context for a request of b on a worker whose
+// own context is ctx: b's, which ends at b's deadline (or as the stage is
+// canceled), with the worker's signals; ctx itself when b has no
+// lifetime. The requests of one batch share its context (and its lock,
+// as each attempt's timeout registers with it), not one of the whole
+// stage (see workerPool.start).
+func (b *batchState) requestContext(ctx context.Context, signals *workerSignals) context.Context {
+	if b.ctx == nil {
+		return ctx
 	}
-	return context.WithDeadlineCause(ctx, b.deadline, b.ended)
+	return hostsignal.With(b.ctx, signals)
 }
 
 // expireDue ends the batches whose lifetime ran out by now, then what the

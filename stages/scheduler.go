@@ -2,6 +2,7 @@ package stages
 
 import (
 	"container/heap"
+	"context"
 	"slices"
 	"time"
 
@@ -56,8 +57,10 @@ type scheduler struct {
 	stopping bool    // the stage is canceled: no gate holds a URL any more
 	work     schedulerWork
 
-	lifetimes lifetimes // the batches' deadlines (see lifetime.go)
-	admission admission // the batches that only wait for their hosts (see admission.go)
+	lifetimes lifetimes         // the batches' deadlines (see lifetime.go)
+	ctx       context.Context   // the stage's, the batches' contexts' parent; nil: none
+	ended     *hostsignal.Ended // what ends a request at its batch's deadline
+	admission admission         // the batches that only wait for their hosts (see admission.go)
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat

@@ -47,7 +47,8 @@ func (p *workerPool) start(f *Fetch, t task) {
 	go func() {
 		// Each request's timeout context hangs off the worker's own, not
 		// off the stage's: otherwise every request in flight registers
-		// with, and contends for, the one context a shutdown cancels.
+		// with, and contends for, the one context a shutdown cancels. (With
+		// a batch lifetime it hangs off its batch's: see requestContext.)
 		// It carries the stage's host signals, for the fetcher's 429s and
 		// the retries it hands back.
 		signals := &workerSignals{signalBoard: f.signals, deferOK: f.deferOK}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -70,7 +71,9 @@ func transportKind(msg string) wire.ErrorKind {
 // or anything else than TLS is a tls_error. Some failures net/http reports
 // only as text (see transportTexts): response headers over the limit are
 // too_large, a reply that breaks HTTP's framing or a stream the server
-// reset is a connection_error.
+// reset is a connection_error. A request its scheduler ended (net/http
+// returns its context's cause, a *hostsignal.Ended) is of that cause's
+// kind.
 func Classify(err error) (wire.ErrorKind, string) {
 	if err == nil {
 		return "", ""
@@ -79,6 +82,7 @@ func Classify(err error) (wire.ErrorKind, string) {
 	textKind := transportKind(msg)
 	var (
 		netErr        net.Error
+		ended         *hostsignal.Ended
 		dnsErr        *net.DNSError
 		recordErr     tls.RecordHeaderError
 		alertErr      tls.AlertError
@@ -97,6 +101,8 @@ func Classify(err error) (wire.ErrorKind, string) {
 	switch {
 	case errors.Is(err, ErrBlocked):
 		return wire.ErrBlocked, msg
+	case errors.As(err, &ended):
+		return ended.Kind, msg
 	case errors.Is(err, ErrInvalidURL):
 		return wire.ErrInvalidURL, msg
 	case errors.Is(err, ErrInvalidRequest):

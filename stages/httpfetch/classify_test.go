@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -43,6 +44,8 @@ func TestClassify(t *testing.T) {
 		{"headers over the limit", fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w",
 			errors.New("net/http: server response headers exceeded 65536 bytes; aborted")), wire.ErrTooLarge},
 		{"context deadline", context.DeadlineExceeded, wire.ErrTimeout},
+		{"its batch's lifetime (a context's cause)", fmt.Errorf("Get x: %w", &hostsignal.Ended{Kind: wire.ErrTimeout, Message: "m"}), wire.ErrTimeout},
+		{"policy refusal beats its batch's lifetime", errors.Join(dial(ErrBlocked), &hostsignal.Ended{Kind: wire.ErrTimeout}), wire.ErrBlocked},
 		{"connection deadline", dial(os.ErrDeadlineExceeded), wire.ErrTimeout},
 		{"net.Error timeout", timeoutErr{}, wire.ErrTimeout},
 		{"DNS timeout is a timeout", &net.DNSError{Err: "timeout", Name: "x", IsTimeout: true}, wire.ErrTimeout},
