@@ -194,3 +194,25 @@ func TestNextWakeIsTheEarliestDeadline(t *testing.T) {
 		t.Errorf("next wake in %s with no batch and no gate", at.Sub(t0))
 	}
 }
+
+// A batch with many more URLs held than its window ends them all at its
+// lifetime, the window letting them end as its results move on, in order.
+func TestLifetimeEndsMoreURLsThanTheWindow(t *testing.T) {
+	paced := fetchtest.NewTarget(t)
+	run := startFetch(t, t.Context(), loopbackFetcher(t, 4),
+		FetchConfig{Concurrency: 4, Window: 2, MaxActive: 4, MaxBatchTime: 500 * time.Millisecond})
+	j := job("long", time.Minute, urlsOf(paced, "/text", 50)...)
+	j.PerHostRate = 0.1
+	run.stage.In() <- j
+	waitFor(t, "the batch to end at its lifetime", func() bool { return run.doneCount() == 1 })
+	got := run.finish(t)
+	dones := checkOrdered(t, got, j)
+	if s := dones["long"].Summary; s.OK != 1 || s.Errors[wire.ErrTimeout] != 49 {
+		t.Errorf("summary %+v, want 1 ok and 49 ended by the lifetime", s)
+	}
+	for _, r := range resultsOf(got, "long")[1:] {
+		if !endedByLifetime(r, "before this URL started") {
+			t.Fatalf("held URL: %q %s", r.Error, r.Message)
+		}
+	}
+}
