@@ -64,14 +64,14 @@ func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
 func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
 	cfg := DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second, MaxBatchTime: 15 * time.Minute}
 	domains := cfg
-	domains.PerHostKey = HostKeyDomain
+	domains.PerHostKey, domains.MaxBatchTime = HostKeyDomain, time.Minute
 	cases := []struct {
 		name    string
 		cfg     DecodeConfig
 		data    string
 		message string // "": not refused
 	}{
-		{"the issue's stall", cfg, `{"per_host_rate": 1e-9, "urls": ["http://h.example/a", "http://h.example/b"]}`,
+		{"a rate far below any legal one", cfg, `{"per_host_rate": 1e-9, "urls": ["http://h.example/a", "http://h.example/b"]}`,
 			"2 URLs to host h.example:80 at per_host_rate 1e-09 need at least 277777h46m40s, over --max-batch-time 15m0s"},
 		{"the busiest host named", cfg, `{"per_host_rate": 0.01, "urls": ["http://a.example/", "http://b.example/1",
 			"http://b.example/2", "http://b.example/3", "http://b.example/4", "http://b.example/5", "http://b.example/6",
@@ -80,12 +80,13 @@ func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
 		{"just within", cfg, `{"per_host_rate": 0.01, "urls": ["http://b.example/1", "http://b.example/2", "http://b.example/3",
 			"http://b.example/4", "http://b.example/5", "http://b.example/6", "http://b.example/7", "http://b.example/8",
 			"http://b.example/9", "http://b.example/10"]}`, ""},
-		{"one URL per host", cfg, `{"per_host_rate": 1e-9, "urls": ["http://a.example/", "http://b.example/"]}`, ""},
+		{"one URL per host", cfg, `{"per_host_rate": 0.01, "urls": ["http://a.example/", "http://b.example/"]}`, ""},
 		{"no rate of its own", cfg, `{"urls": ["http://a.example/", "http://a.example/"]}`, ""},
 		{"no lifetime", DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second},
-			`{"per_host_rate": 1e-9, "urls": ["http://a.example/", "http://a.example/"]}`, ""},
-		{"hosts of one domain", domains, `{"per_host_rate": 0.001, "urls": ["http://a.example.com/", "http://b.example.com:8080/"]}`,
-			"2 URLs to host example.com at per_host_rate 0.001 need at least 16m40s"},
+			`{"per_host_rate": 0.01, "urls": ["http://a.example/", "http://a.example/"]}`, ""},
+		{"hosts of one domain", domains, `{"per_host_rate": 0.01, "urls": ["http://a.example.com/", "http://b.example.com:8080/"]}`,
+			"2 URLs to host example.com at per_host_rate 0.01 need at least 1m40s, over --max-batch-time 1m0s"},
+		{"hosts apart", cfg, `{"per_host_rate": 0.01, "urls": ["http://a.example.com/", "http://b.example.com:8080/"]}`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

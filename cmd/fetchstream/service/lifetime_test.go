@@ -62,10 +62,11 @@ func TestStallAttackDoesNotCloseAdmission(t *testing.T) {
 	}
 }
 
-// The issue's stall as sent: two URLs to one host at per_host_rate 1e-9
-// could not finish within any lifetime, so each such message is refused
-// at once, saying why and naming --max-batch-time, and makes no request;
-// --max-active of them (256) leave the service as it was.
+// A batch whose own pace could not finish within the lifetime is refused
+// at once, saying why and naming --max-batch-time, and makes no request:
+// 11 URLs to one host at per_host_rate 0.01, the slowest legal rate, need
+// 1000s, over the default 15m. --max-active of them (256, the issue's
+// count) leave the service as it was.
 func TestBatchItsPaceCannotFinishIsRefused(t *testing.T) {
 	t.Parallel()
 	natsURL, nc := loadtest.StartNATS(t)
@@ -75,7 +76,7 @@ func TestBatchItsPaceCannotFinishIsRefused(t *testing.T) {
 	start(t, natsURL, nil)
 	const messages = 256
 	for i := range messages {
-		attack := fmt.Sprintf(`{"id": "stall-%d", "per_host_rate": 1e-9, "urls": [%q, %q]}`, i, host.URL("/a"), host.URL("/b"))
+		attack := fmt.Sprintf(`{"id": "stall-%d", "per_host_rate": 0.01, "urls": [%s]}`, i, strings.Repeat(`"`+host.URL("/a")+`", `, 10)+`"`+host.URL("/b")+`"`)
 		if err := nc.Publish(wire.DefaultInSubject, []byte(attack)); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestBatchItsPaceCannotFinishIsRefused(t *testing.T) {
 	for range messages {
 		var s wire.Summary
 		summaries.Next(&s, 10*time.Second)
-		want := "2 URLs to host " + hostKey + " at per_host_rate 1e-09 need at least"
+		want := "11 URLs to host " + hostKey + " at per_host_rate 0.01 need at least 16m40s"
 		if s.Error != wire.ErrInvalidBatch || !strings.Contains(s.Message, want) || !strings.Contains(s.Message, "--max-batch-time 15m0s") {
 			t.Fatalf("summary of %s: %q %q; want invalid_batch saying %q, over --max-batch-time 15m0s", s.BatchID, s.Error, s.Message, want)
 		}
