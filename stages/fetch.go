@@ -43,8 +43,8 @@ type intoFetcher interface {
 // admission); per host the rules of FetchConfig, a URL held by them
 // waiting without a slot; every job ends by its lifetime, MaxBatchTime
 // from its Start, what is left of it then ending as timeout (see
-// batchLife). Slots are shared
-// fairly between jobs, weighted by priority (see scheduler). When ctx is
+// batchLife). Slots are shared fairly between jobs, weighted by priority
+// (see scheduler). When ctx is
 // canceled, requests in flight end as canceled results and URLs not yet
 // started (held by their hosts or not) end as canceled without a request; the
 // stage still emits every result, then closes its output once its input is
