@@ -56,6 +56,7 @@ type Fetch struct {
 	into        intoFetcher      // fetcher, when it is one
 	completions chan *completion // each a worker's own, see Fetch.work
 	signals     *signalBoard
+	held        *heldBudget // the dispatcher's; Held reads its counts
 
 	robots        RobotsFetcher // nil when the fetcher is not one
 	robotsSem     chan struct{}
@@ -116,6 +117,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
 		completions: make(chan *completion, cfg.Concurrency),
 		signals:     newSignalBoard(cfg),
+		held:        newHeldBudget(cfg),
 		robots:      robots,
 		robotsSem:   make(chan struct{}, cfg.Concurrency),
 		robotsDone:  make(chan robotsResult),
@@ -137,6 +139,7 @@ func (f *Fetch) dispatch() {
 		startRobots = f.fetchRobots
 	}
 	sched := newScheduler(f.cfg, startRobots)
+	sched.held = f.held
 	var (
 		queue    outQueue
 		workers  workerPool
@@ -147,6 +150,7 @@ func (f *Fetch) dispatch() {
 		wake     = newWakeTimer()
 		hosts    = newHostReporter(f.cfg)
 	)
+	queue.budget = f.held
 	defer workers.stop()
 	defer wake.stop()
 	trim := time.NewTicker(workerIdle)
@@ -406,11 +410,12 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 // now done (every result queued, then its Done).
 func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
+	sched.held.add(resultBytes(&c.result))
 	b.complete(c.index, c.result, func(r wire.Result) {
 		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
 		fetched := newFetched()
 		fetched.Job, fetched.Result = b.job, r
-		queue.push(queued{element: fetched, batch: b})
+		queue.push(queued{element: fetched, batch: b, held: resultBytes(&r)})
 	})
 	if !b.allQueued() {
 		return false
