@@ -49,7 +49,6 @@ type scheduler struct {
 	awake    flowHeap // the flows that are not dormant, by (pass, served); with nothing in flight when a reserve is kept
 	busy     flowHeap // the awake flows with requests in flight, when a reserve is kept (see reserve.go)
 	inFlight int      // requests granted and not yet finished, over all flows
-	held     *heldBudget
 	served   uint64   // grants so far: a flow's served is this at its last grant
 	picks    uint64   // picks so far: a flow is looked at once per pick
 	vtime    uint64   // pass of the last grant
@@ -58,6 +57,8 @@ type scheduler struct {
 	opened   []*gate // gates with room again and lanes to wake
 	stopping bool    // the stage is canceled: no gate holds a URL any more
 	work     schedulerWork
+
+	held *heldBudget // bytes of results held behind slow heads (see heldbudget.go)
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
