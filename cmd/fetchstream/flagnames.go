@@ -14,7 +14,7 @@ var flagOf = map[string]string{
 	"JetStream.MaxAckPending": "--max-ack-pending", "JetStream.DeadLetter": "--dead-letter",
 	"Fetch.Concurrency": "--concurrency", "Fetch.Timeout": "--timeout", "Fetch.MaxTimeout": "--max-timeout",
 	"Fetch.MaxBatch": "--max-batch", "Fetch.Window": "--window", "Fetch.MaxActive": "--max-active",
-	"Fetch.PerHost": "--per-host", "Fetch.PerHostRate": "--per-host-rate", "Fetch.PerHostBurst": "--per-host-burst",
+	"Fetch.PerHost": "--per-host", "Fetch.ReserveSlots": "--reserve-slots", "Fetch.MaxHeldBytes": "--max-held-bytes", "Fetch.PerHostRate": "--per-host-rate", "Fetch.PerHostBurst": "--per-host-burst",
 	"Fetch.PerHostJitter": "--per-host-jitter", "Fetch.PerHostKey": "--per-host-key", "Fetch.MaxHostPause": "--max-host-pause",
 	"Fetch.Robots": "--robots", "Fetch.RobotsTTL": "--robots-ttl",
 	"Fetch.MaxBody": "--max-body", "Fetch.RefuseLarge": "--refuse-large",

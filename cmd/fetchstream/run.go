@@ -56,6 +56,8 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.Window, "window", d.Fetch.Window, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
+	fs.IntVar(&c.Fetch.ReserveSlots, "reserve-slots", d.Fetch.ReserveSlots, "slots no batch (or correlation_id) may take while it has a request in flight, kept one per batch for batches with none: one batch holds at most --concurrency minus this; -1: an eighth of --concurrency, at least 1 (none at --concurrency 1); 0: none")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxHeldBytes), "max-held-bytes", "bytes of finished results held behind slow first URLs and for publishing (with the request-reply replies being gathered) at most: past it, batches start only their first unfinished URL until it drains; 0: no bound but --window × --max-active results (default: a quarter of the memory limit when there is one (--memory-limit, GOMEMLIMIT or the container's), else 64MiB)")
 	registerPoliteness(fs, c, &d)
 	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.Fetch.RefuseLarge, "refuse-large", d.Fetch.RefuseLarge, "fail bodies over --max-body as too_large instead of cutting them")
@@ -211,6 +213,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if len(args) > 0 {
 				return fmt.Errorf("run takes no arguments, got %q", args)
 			}
+			sizeHeldBytes(fs, &flags)
 			cfg, err := flags.config()
 			if err != nil {
 				return err

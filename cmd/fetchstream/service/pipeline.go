@@ -79,6 +79,8 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	built = append(built, decode)
 	fetchCfg := cfg.Fetch.stageConfig(m)
 	fetchCfg.OnPanic = m.onPanic(log)
+	replies := &gatheredReplies{}
+	fetchCfg.HeldElsewhere = replies.held
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)
@@ -99,6 +101,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return fail(err)
 	}
 	built = append(built, sink)
+	replies.publisher.Store(sink)
 	p := &pipeline{done: make(chan struct{}), intake: sourceCtx}
 	var source streams.Source
 	if cfg.JetStream.Enabled {
@@ -122,6 +125,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	if p.core != nil {
 		m.watchPending(p.core.Pending)
 	}
+	m.watchHeld(fetch.Held, replies.held)
 	go func() {
 		defer close(p.done)
 		source.Via(decode).Via(fetch).Via(encode).To(sink)
