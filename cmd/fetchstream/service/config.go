@@ -182,7 +182,7 @@ type OpsConfig struct {
 // DefaultMaxHeldBytes is Fetch.MaxHeldBytes when no memory limit sizes
 // it: with the other defaults, the service's peak RSS under the memory
 // attack of docs/security.md stays well under 512 MiB.
-const DefaultMaxHeldBytes = 64 << 20
+const DefaultMaxHeldBytes = 32 << 20
 
 // MaxPublishLinger caps Config.PublishLinger: it is meant to batch writes,
 // not to hold results back.
