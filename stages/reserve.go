@@ -32,13 +32,21 @@ func DefaultReserve(concurrency int) int {
 // may be looked at.
 func (s *scheduler) source() *flowHeap {
 	idle, busy := s.awake.Len() > 0, s.busy.Len() > 0
-	if busy && s.inFlight < s.cfg.Concurrency-s.cfg.Reserve && (!idle || s.busy.topBefore(s.awake)) {
+	if busy && !s.reserveBinds() && (!idle || s.busy.topBefore(s.awake)) {
 		return &s.busy
 	}
 	if idle {
 		return &s.awake
 	}
 	return nil
+}
+
+// reserveBinds reports whether only flows with nothing in flight may be
+// granted now. Lanes woken on an opened gate then go no further than the
+// gate's room: those of flows with requests in flight cannot take it, and
+// waking more for them would park them again, all of them, at each grant.
+func (s *scheduler) reserveBinds() bool {
+	return s.cfg.Reserve > 0 && s.inFlight >= s.cfg.Concurrency-s.cfg.Reserve
 }
 
 // topBefore reports whether h's top goes before o's: both must have one.

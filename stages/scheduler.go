@@ -201,7 +201,7 @@ func (s *scheduler) next(now time.Time) (g grant, ok bool) {
 	s.admitOpened(now)
 	s.held.settle()
 	for {
-		if g, ok = s.pick(now); ok || len(s.opened) == 0 || !s.admitOpened(now) {
+		if g, ok = s.pick(now); ok || len(s.opened) == 0 || s.reserveBinds() || !s.admitOpened(now) {
 			if ok && !g.refused {
 				s.took(g.batch)
 			}
