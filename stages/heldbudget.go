@@ -30,12 +30,13 @@ type heldBudget struct {
 	bytes     int64 // held in the stage
 	over      bool
 	stalled   []*batchState // refused a start while over, to stir once it ends
+	pruneAt   int           // the stalled list's length at which done batches are let go
 
 	now, peak atomic.Int64
 }
 
 func newHeldBudget(cfg FetchConfig) *heldBudget {
-	return &heldBudget{limit: cfg.MaxHeldBytes, elsewhere: cfg.HeldElsewhere}
+	return &heldBudget{limit: cfg.MaxHeldBytes, elsewhere: cfg.HeldElsewhere, pruneAt: minPrune}
 }
 
 // resultOverhead is what a result costs beside its body and URL, about:
@@ -112,10 +113,32 @@ func (h *heldBudget) allows(b *batchState, i int) bool {
 	}
 	if !b.heldBack {
 		b.heldBack = true
+		h.prune()
 		h.stalled = append(h.stalled, b)
 	}
 	return false
 }
+
+// prune lets go of the stalled batches that are done, once the list has
+// doubled since the last time: under a long backpressure it stays within
+// twice the batches in progress, at O(1) per batch, amortized.
+func (h *heldBudget) prune() {
+	if len(h.stalled) < h.pruneAt {
+		return
+	}
+	kept := h.stalled[:0]
+	for _, b := range h.stalled {
+		if !b.allQueued() {
+			kept = append(kept, b)
+		}
+	}
+	clear(h.stalled[len(kept):])
+	h.stalled = kept
+	h.pruneAt = max(minPrune, 2*len(kept))
+}
+
+// minPrune is the shortest stalled list pruned.
+const minPrune = 64
 
 // HeldBytes is what the fetch stage holds of finished results that wait
 // behind a slow head or for the next stage (see FetchConfig.MaxHeldBytes).

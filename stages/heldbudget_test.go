@@ -130,3 +130,20 @@ func TestHeldBudgetCountsWhatIsHeldElsewhere(t *testing.T) {
 	close(fetcher.release)
 	checkOrdered(t, run.finish(t), j)
 }
+
+// Under a long backpressure the batches held back and done since are let
+// go: the list of batches to stir stays within twice those in progress.
+func TestHeldBudgetForgetsDoneBatches(t *testing.T) {
+	h := newHeldBudget(FetchConfig{MaxHeldBytes: 1})
+	h.add(2)
+	for i := range 1000 {
+		b := newBatchState(&Job{ID: fmt.Sprint(i), Requests: wire.URLs("http://a/", "http://b/")}, 4)
+		if h.allows(b, 1) {
+			t.Fatal("a start beyond the head allowed over the budget")
+		}
+		b.queued = 2 // done
+	}
+	if n := len(h.stalled); n > minPrune {
+		t.Errorf("%d batches held for stirring, all of them done", n)
+	}
+}
