@@ -45,5 +45,5 @@ func (b *batchState) unwait() {
 	}
 }
 
-// busy is how many of the active batches are not waiting on their hosts.
-func (s *scheduler) busy(active int) int { return active - s.admission.waiting }
+// busyBatches is how many of the active batches are not waiting on their hosts.
+func (s *scheduler) busyBatches(active int) int { return active - s.admission.waiting }

@@ -45,6 +45,7 @@ type batchState struct {
 	queued    int // indices [0, queued) are in the output queue or sent
 	sent      int // indices [0, sent) have left the stage
 	inFlight  int
+	heldBack  bool // refused a start by the held-bytes budget, to be stirred when it frees
 
 	summary wire.Summary
 

@@ -60,6 +60,7 @@ type Fetch struct {
 	into        intoFetcher      // fetcher, when it is one
 	completions chan *completion // each a worker's own, see Fetch.work
 	signals     *signalBoard
+	held        *heldBudget // the dispatcher's; Held reads its counts
 
 	robots        RobotsFetcher // nil when the fetcher is not one
 	robotsSem     chan struct{}
@@ -123,6 +124,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		ports:       ports{in: make(chan any), out: make(chan any, HandoffBuffer)},
 		completions: make(chan *completion, cfg.Concurrency),
 		signals:     newSignalBoard(cfg),
+		held:        newHeldBudget(cfg),
 		robots:      robots,
 		robotsSem:   make(chan struct{}, cfg.Concurrency),
 		robotsDone:  make(chan robotsResult),
@@ -145,6 +147,7 @@ func (f *Fetch) dispatch() {
 	}
 	sched := newScheduler(f.cfg, startRobots)
 	sched.ctx = f.ctx // the batches' contexts hang off the stage's
+	sched.held = f.held
 	var (
 		queue    outQueue
 		workers  workerPool
@@ -155,6 +158,7 @@ func (f *Fetch) dispatch() {
 		wake     = newWakeTimer()
 		hosts    = newHostReporter(f.cfg)
 	)
+	queue.budget = f.held
 	defer workers.stop()
 	defer wake.stop()
 	trim := time.NewTicker(workerIdle)
@@ -185,7 +189,7 @@ func (f *Fetch) dispatch() {
 		wake.set(sched.nextWake(), now)
 		f.tellWaiting(sched)
 		var input <-chan any
-		if inOpen && sched.busy(active) < f.cfg.MaxActive && active < f.cfg.MaxActive+f.cfg.MaxWaiting {
+		if inOpen && sched.busyBatches(active) < f.cfg.MaxActive && active < f.cfg.MaxActive+f.cfg.MaxWaiting {
 			input = f.in // batches that only wait for their hosts do not count as busy (see admission)
 		}
 		var output chan<- any
@@ -420,11 +424,12 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 // now done (every result queued, then its Done).
 func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
+	sched.held.add(resultBytes(&c.result))
 	b.complete(c.index, c.result, func(r wire.Result) {
 		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
 		fetched := newFetched()
 		fetched.Job, fetched.Result = b.job, r
-		queue.push(queued{element: fetched, batch: b})
+		queue.push(queued{element: fetched, batch: b, held: resultBytes(&r)})
 	})
 	if !b.allQueued() {
 		return false

@@ -32,6 +32,23 @@ type FetchConfig struct {
 	// started without a request, requests in flight canceled, retries
 	// waiting for their host given up (see batchLife).
 	MaxBatchTime time.Duration
+	// Reserve is how many of the Concurrency slots no flow may take while
+	// it has a request in flight: one flow holds at most
+	// Concurrency-Reserve, and the last Reserve slots go one per flow to
+	// flows with nothing in flight, so a small batch starts at once while
+	// up to Reserve flows hold all they may (see reserve.go). 0: none;
+	// below Concurrency. DefaultReserve gives the service's default.
+	Reserve int
+	// MaxHeldBytes bounds the bytes of finished results the stage holds
+	// behind slow heads and for the next stage (body, URL and a fixed
+	// overhead each): past it, batches start only their heads until it
+	// drains (see heldBudget). 0: no bound but the windows.
+	MaxHeldBytes int64
+	// HeldElsewhere, if set, reports bytes held further down the pipeline
+	// (a publisher's gathered replies) that count against MaxHeldBytes
+	// too. It is called by the dispatcher and must be cheap and safe for
+	// concurrent use.
+	HeldElsewhere func() int64
 
 	// The per-host rules below count per host key (PerHostKey), across
 	// batches, in this stage only: N replicas may each send as much. A URL
@@ -132,6 +149,10 @@ func (c FetchConfig) validate() error {
 		return fmt.Errorf("%w: max waiting batches must not be negative, got %d", ErrConfig, c.MaxWaiting)
 	case c.MaxBatchTime < 0:
 		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
+	case c.Reserve < 0 || c.Reserve >= c.Concurrency:
+		return fmt.Errorf("%w: reserve must be from 0 to concurrency-1 (%d), got %d", ErrConfig, c.Concurrency-1, c.Reserve)
+	case c.MaxHeldBytes < 0:
+		return fmt.Errorf("%w: max held bytes must not be negative, got %d", ErrConfig, c.MaxHeldBytes)
 	case c.PerHost < 0:
 		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
 	case c.PerHostRate < 0 || math.IsNaN(c.PerHostRate) || math.IsInf(c.PerHostRate, 0):

@@ -5,14 +5,16 @@ package stages
 type queued struct {
 	element any
 	batch   *batchState
+	held    int64 // bytes a *Fetched counts against the held budget
 }
 
 // outQueue is the fetch stage's FIFO of elements ready to pass on. Its
 // length is bounded by the windows of the active batches plus one Done
 // each, since a result enters it only in order and only within its window.
 type outQueue struct {
-	items []queued
-	head  int
+	items  []queued
+	head   int
+	budget *heldBudget // told of the bytes each element takes out; nil: none
 }
 
 func (q *outQueue) empty() bool { return q.head == len(q.items) }
@@ -27,6 +29,9 @@ func (q *outQueue) push(e queued) {
 }
 
 func (q *outQueue) pop() {
+	if held := q.items[q.head].held; held != 0 && q.budget != nil {
+		q.budget.sub(held)
+	}
 	q.items[q.head] = queued{}
 	q.head++
 	if q.head > 1024 && q.head*2 > len(q.items) {

@@ -47,7 +47,9 @@ type scheduler struct {
 
 	flows    []*flowState // in arrival order
 	byKey    map[string]*flowState
-	awake    flowHeap // the flows that are not dormant, by (pass, served)
+	awake    flowHeap // the flows that are not dormant, by (pass, served); with nothing in flight when a reserve is kept
+	busy     flowHeap // the awake flows with requests in flight, when a reserve is kept (see reserve.go)
+	inFlight int      // requests granted and not yet finished, over all flows
 	served   uint64   // grants so far: a flow's served is this at its last grant
 	picks    uint64   // picks so far: a flow is looked at once per pick
 	vtime    uint64   // pass of the last grant
@@ -61,6 +63,7 @@ type scheduler struct {
 	ctx       context.Context   // the stage's, the batches' contexts' parent; nil: none
 	ended     *hostsignal.Ended // what ends a request at its batch's deadline
 	admission admission         // the batches that only wait for their hosts (see admission.go)
+	held      *heldBudget       // bytes of results held behind slow heads (see heldbudget.go)
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
@@ -88,6 +91,8 @@ type flowState struct {
 	looked  uint64    // the pick that last looked at it
 	awake   *flowHeap // the heap it goes back into when stirred
 	index   int       // its place in awake; -1 while dormant
+	// inFlight counts its requests granted and not yet finished.
+	inFlight int
 }
 
 // stir makes the flow of b (if any) be looked at again by the next grant.
@@ -145,7 +150,8 @@ type grant struct {
 }
 
 func newScheduler(cfg FetchConfig, startRobots func(*gate)) *scheduler {
-	return &scheduler{cfg: cfg, startRobots: startRobots, byKey: map[string]*flowState{}, gates: map[string]*gate{}}
+	return &scheduler{cfg: cfg, startRobots: startRobots, byKey: map[string]*flowState{}, gates: map[string]*gate{},
+		held: newHeldBudget(cfg)}
 }
 
 func strideOf(priority int) uint64 {
@@ -192,7 +198,7 @@ func (s *scheduler) remove(b *batchState) {
 	}
 	delete(s.byKey, f.key)
 	if f.index >= 0 {
-		heap.Remove(&s.awake, f.index)
+		heap.Remove(f.awake, f.index)
 	}
 	i := slices.Index(s.flows, f)
 	s.flows = slices.Delete(s.flows, i, i+1)
@@ -203,8 +209,12 @@ func (s *scheduler) remove(b *batchState) {
 // full or holds).
 func (s *scheduler) next(now time.Time) (g grant, ok bool) {
 	s.admitOpened(now)
+	s.held.settle()
 	for {
-		if g, ok = s.pick(now); ok || len(s.opened) == 0 || !s.admitOpened(now) {
+		if g, ok = s.pick(now); ok || len(s.opened) == 0 || s.reserveBinds() || !s.admitOpened(now) {
+			if ok && !g.refused {
+				s.took(g.batch)
+			}
 			return g, ok
 		}
 		// The lanes woken could not start: wake more, while gates have room.
@@ -220,8 +230,12 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 		later    []*flowState // stirred again during this pick: awake for the next
 	)
 	s.picks++
-	for best == nil && s.awake.Len() > 0 {
-		f := heap.Pop(&s.awake).(*flowState)
+	for best == nil {
+		h := s.source()
+		if h == nil {
+			break
+		}
+		f := heap.Pop(h).(*flowState)
 		if f.looked == s.picks {
 			later = append(later, f)
 			continue
@@ -237,13 +251,13 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 				l, i = candidate.nextInLane(s, s.cfg.Concurrency, now)
 			}
 			s.noteLook(candidate, i)
-			if i >= 0 {
+			if i >= 0 && s.held.allows(candidate, i) {
 				g.batch, g.index, best, bestLane = candidate, i, f, l
 				break
 			}
 		}
 		if best == nil && f.index >= 0 { // looking stirred it back in
-			heap.Remove(&s.awake, f.index)
+			heap.Remove(f.awake, f.index)
 			later = append(later, f)
 		}
 	}
@@ -258,9 +272,9 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 	s.served++
 	best.served = s.served
 	if best.index >= 0 {
-		heap.Fix(&s.awake, best.index)
+		heap.Fix(best.awake, best.index)
 	} else {
-		heap.Push(&s.awake, best)
+		heap.Push(best.awake, best)
 	}
 	g.batch.start(g.index)
 	if l := bestLane; l != nil {
@@ -295,6 +309,7 @@ func (g *grant) resumeRetry() {
 // finished releases index's gates once its request is over, and gives a
 // slowed host back some of its pace when r succeeded.
 func (s *scheduler) finished(b *batchState, index int, r *wire.Result, now time.Time) {
+	s.released(b)
 	if b.laneOf == nil {
 		return
 	}

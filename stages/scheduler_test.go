@@ -304,6 +304,8 @@ func BenchmarkSchedulerNext(b *testing.B) {
 		{"plain", FetchConfig{Concurrency: loadInFlight}},
 		{"per-host=1", FetchConfig{Concurrency: loadInFlight, PerHost: 1}},
 		{"rate=100", FetchConfig{Concurrency: loadInFlight, PerHostRate: 100, PerHostBurst: 1}},
+		{"reserve=8", FetchConfig{Concurrency: loadInFlight, Reserve: 8}},
+		{"reserve=8,per-host=1", FetchConfig{Concurrency: loadInFlight, Reserve: 8, PerHost: 1}},
 	}
 	for _, mode := range modes {
 		for _, active := range []int{1, 16, 64, 256} {
@@ -351,6 +353,8 @@ func TestSchedulerWorkPerGrantIsFlat(t *testing.T) {
 	for _, cfg := range []FetchConfig{
 		{Concurrency: loadInFlight, PerHost: 1},
 		{Concurrency: loadInFlight, PerHostRate: 100, PerHostBurst: 1},
+		{Concurrency: loadInFlight, PerHost: 1, Reserve: 8},
+		{Concurrency: loadInFlight, Reserve: 8},
 	} {
 		perGrant := map[int][3]float64{}
 		for _, active := range []int{16, 256} {
@@ -367,12 +371,12 @@ func TestSchedulerWorkPerGrantIsFlat(t *testing.T) {
 		few, many := perGrant[16], perGrant[256]
 		for k, name := range []string{"flows looked at", "lanes parked", "URLs scanned"} {
 			if many[k] > 1.5*few[k]+0.5 {
-				t.Errorf("per-host cap %d, rate %v: %s per grant: %.2f at 256 batches, %.2f at 16; want it flat",
-					cfg.PerHost, cfg.PerHostRate, name, many[k], few[k])
+				t.Errorf("per-host cap %d, rate %v, reserve %d: %s per grant: %.2f at 256 batches, %.2f at 16; want it flat",
+					cfg.PerHost, cfg.PerHostRate, cfg.Reserve, name, many[k], few[k])
 			}
 		}
-		t.Logf("per-host cap %d, rate %v: per grant at 16 / 256 batches: looks %.2f / %.2f, parks %.2f / %.2f, scans %.2f / %.2f",
-			cfg.PerHost, cfg.PerHostRate, few[0], many[0], few[1], many[1], few[2], many[2])
+		t.Logf("per-host cap %d, rate %v, reserve %d: per grant at 16 / 256 batches: looks %.2f / %.2f, parks %.2f / %.2f, scans %.2f / %.2f",
+			cfg.PerHost, cfg.PerHostRate, cfg.Reserve, few[0], many[0], few[1], many[1], few[2], many[2])
 	}
 }
 

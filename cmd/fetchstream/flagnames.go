@@ -15,6 +15,7 @@ var flagOf = map[string]string{
 	"Fetch.Concurrency": "--concurrency", "Fetch.Timeout": "--timeout", "Fetch.MaxTimeout": "--max-timeout",
 	"Fetch.MaxBatch": "--max-batch", "Fetch.Window": "--window", "Fetch.MaxActive": "--max-active",
 	"Fetch.MaxWaiting": "--max-waiting", "Fetch.MaxBatchTime": "--max-batch-time",
+	"Fetch.ReserveSlots": "--reserve-slots", "Fetch.MaxHeldBytes": "--max-held-bytes",
 	"Fetch.PerHost": "--per-host", "Fetch.PerHostRate": "--per-host-rate", "Fetch.PerHostBurst": "--per-host-burst",
 	"Fetch.PerHostJitter": "--per-host-jitter", "Fetch.PerHostKey": "--per-host-key", "Fetch.MaxHostPause": "--max-host-pause",
 	"Fetch.Robots": "--robots", "Fetch.RobotsTTL": "--robots-ttl",

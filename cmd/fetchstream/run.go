@@ -58,6 +58,8 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.MaxWaiting, "max-waiting", d.Fetch.MaxWaiting, "batches admitted beyond --max-active while they only wait for their hosts (a pace, a pause, robots.txt), so they never keep others out; bounds them, as each holds its requests")
 	fs.DurationVar(&c.Fetch.MaxBatchTime, "max-batch-time", d.Fetch.MaxBatchTime, "every batch's lifetime from its arrival, at least --max-timeout: then what is left of it ends as timeout; a batch whose own per_host_rate could not finish within it is refused")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
+	fs.IntVar(&c.Fetch.ReserveSlots, "reserve-slots", d.Fetch.ReserveSlots, "slots no batch (or correlation_id) may take while it has a request in flight, kept one per batch for batches with none: one batch holds at most --concurrency minus this; -1: an eighth of --concurrency, at least 1 (none at --concurrency 1); 0: none")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxHeldBytes), "max-held-bytes", "bytes of finished results held behind slow first URLs and for publishing (with the request-reply replies being gathered) at most: past it, batches start only their first unfinished URL until it drains; 0: no bound but --window × --max-active results (default: a quarter of the memory limit when there is one (--memory-limit, GOMEMLIMIT or the container's), else 32MiB)")
 	registerPoliteness(fs, c, &d)
 	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.Fetch.RefuseLarge, "refuse-large", d.Fetch.RefuseLarge, "fail bodies over --max-body as too_large instead of cutting them")
@@ -213,6 +215,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if len(args) > 0 {
 				return fmt.Errorf("run takes no arguments, got %q", args)
 			}
+			sizeHeldBytes(fs, &flags)
 			cfg, err := flags.config()
 			if err != nil {
 				return err

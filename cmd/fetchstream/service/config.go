@@ -92,6 +92,18 @@ type FetchConfig struct {
 	Window      int           // per batch, URLs started but not yet published at most
 	MaxActive   int           // batches in progress at once, not counting those that only wait for their hosts
 	PerHost     int           // requests in flight to one host at most; 0: no cap
+	// ReserveSlots are the slots no flow (a batch, or the batches sharing
+	// a correlation_id) may take while it has a request in flight: one
+	// flow holds at most Concurrency-ReserveSlots, and the rest go one per
+	// flow to flows with nothing in flight (see stages.FetchConfig.Reserve).
+	// -1: stages.DefaultReserve(Concurrency); 0: none.
+	ReserveSlots int
+	// MaxHeldBytes bounds the bytes of finished results held behind slow
+	// first URLs and for publishing, with the one-message replies being
+	// gathered: past it, batches start only their first unfinished URL
+	// until it drains (see stages.FetchConfig.MaxHeldBytes). 0: no bound
+	// but Window × MaxActive results. `run` sizes it from the memory limit.
+	MaxHeldBytes int64
 
 	// MaxWaiting is how many batches more than MaxActive may be admitted
 	// while they only wait for their hosts (a pace, a pause, robots.txt;
@@ -177,6 +189,11 @@ type OpsConfig struct {
 	Pprof       bool // also serve Go's runtime profiles under /debug/pprof/; needs MetricsAddr
 }
 
+// DefaultMaxHeldBytes is Fetch.MaxHeldBytes when no memory limit sizes
+// it: with the other defaults, the service's peak RSS under the memory
+// attack of docs/security.md stays well under 512 MiB.
+const DefaultMaxHeldBytes = 32 << 20
+
 // MaxPublishLinger caps Config.PublishLinger: it is meant to batch writes,
 // not to hold results back.
 const MaxPublishLinger = 100 * time.Millisecond
@@ -203,6 +220,7 @@ func Defaults() Config {
 		Fetch: FetchConfig{
 			Concurrency: 64, Timeout: 10 * time.Second, MaxTimeout: time.Minute,
 			MaxBatch: 10000, Window: 256, MaxActive: 256, MaxWaiting: 256, MaxBatchTime: 15 * time.Minute,
+			ReserveSlots: -1, MaxHeldBytes: DefaultMaxHeldBytes,
 			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
 			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,

@@ -87,6 +87,8 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 			src.SetWaiting(n) // batches that only wait do not hold the pull credit
 		}
 	}
+	replies := &gatheredReplies{}
+	fetchCfg.HeldElsewhere = replies.held
 	fetch, err := stages.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)
@@ -107,6 +109,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return fail(err)
 	}
 	built = append(built, sink)
+	replies.publisher.Store(sink)
 	p := &pipeline{done: make(chan struct{}), intake: sourceCtx}
 	var source streams.Source
 	if cfg.JetStream.Enabled {
@@ -131,6 +134,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	if p.core != nil {
 		m.watchPending(p.core.Pending)
 	}
+	m.watchHeld(fetch.Held, replies.held)
 	go func() {
 		defer close(p.done)
 		source.Via(decode).Via(fetch).Via(encode).To(sink)

@@ -51,5 +51,14 @@ func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
 		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
 		Robots: f.Robots, RobotsTTL: f.RobotsTTL, RobotsUserAgent: f.UserAgent,
 		Observer: obs,
+		Reserve:  f.reserve(), MaxHeldBytes: f.MaxHeldBytes,
 	}
+}
+
+// reserve is the stage's reserve of slots ReserveSlots describes.
+func (f *FetchConfig) reserve() int {
+	if f.ReserveSlots < 0 {
+		return stages.DefaultReserve(f.Concurrency)
+	}
+	return f.ReserveSlots
 }

@@ -56,6 +56,11 @@ func validate(cfg *Config) error {
 		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
 	case f.PerHost < 0:
 		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
+	case f.ReserveSlots < -1 || f.ReserveSlots >= f.Concurrency && f.ReserveSlots > 0:
+		return fail("Fetch.ReserveSlots", "must be -1 (an eighth of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
+			f.Concurrency, f.ReserveSlots)
+	case f.MaxHeldBytes < 0:
+		return fail("Fetch.MaxHeldBytes", "must not be negative (0: no bound but the windows), got %d", f.MaxHeldBytes)
 	case f.PerHostRate < 0 || math.IsNaN(f.PerHostRate) || math.IsInf(f.PerHostRate, 0):
 		return fail("Fetch.PerHostRate", "must be a number of requests per second, 0 or more, got %g", f.PerHostRate)
 	case f.PerHostBurst < 1:
