@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"unicode/utf8"
 )
@@ -91,8 +90,9 @@ func (b Batch) validate() error {
 		return fmt.Errorf("%w: timeout_ms must not be negative", ErrBadBatch)
 	case b.Concurrency < 0:
 		return fmt.Errorf("%w: concurrency must not be negative", ErrBadBatch)
-	case b.PerHostRate < 0 || math.IsNaN(b.PerHostRate) || math.IsInf(b.PerHostRate, 0):
-		return fmt.Errorf("%w: per_host_rate must be a non-negative number", ErrBadBatch)
+	case b.PerHostRate != 0 && !(b.PerHostRate >= MinPerHostRate && b.PerHostRate <= MaxPerHostRate):
+		return fmt.Errorf("%w: per_host_rate must be from %g to %g requests per second (or absent), got %g",
+			ErrBadBatch, MinPerHostRate, MaxPerHostRate, b.PerHostRate)
 	case b.Priority != nil && (*b.Priority < MinPriority || *b.Priority > MaxPriority):
 		return fmt.Errorf("%w: priority must be from %d to %d", ErrBadBatch, MinPriority, MaxPriority)
 	}
