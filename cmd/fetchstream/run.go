@@ -53,6 +53,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.Timeout, "timeout", d.Fetch.Timeout, "timeout of each attempt at a URL: connect, TLS, headers and body (see --retries)")
 	fs.DurationVar(&c.Fetch.MaxTimeout, "max-timeout", d.Fetch.MaxTimeout, "a batch's timeout_ms is capped at this")
 	fs.IntVar(&c.Fetch.MaxBatch, "max-batch", d.Fetch.MaxBatch, "URLs per batch at most; larger batches are rejected whole")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBatchExpansion), "max-batch-expansion", "bytes of headers and bodies a batch's requests may hold once its default headers are copied into each (counted once per URL); a batch over it is refused as invalid_batch before any work")
 	fs.IntVar(&c.Fetch.Window, "window", d.Fetch.Window, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")

@@ -72,7 +72,8 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return nil, err
 	}
 	decode, err := stages.NewDecode(stages.DecodeConfig{
-		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout})
+		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout,
+		MaxExpansion: cfg.Fetch.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion"})
 	if err != nil {
 		return fail(err)
 	}

@@ -46,6 +46,8 @@ func validate(cfg *Config) error {
 		return fail("Fetch.MaxTimeout", "(%s) must not be below Fetch.Timeout (%s)", f.MaxTimeout, f.Timeout)
 	case f.MaxBatch < 1:
 		return fail("Fetch.MaxBatch", "must be at least 1, got %d", f.MaxBatch)
+	case f.MaxBatchExpansion < 1:
+		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
 	case f.Window < 1:
 		return fail("Fetch.Window", "must be at least 1, got %d", f.Window)
 	case f.MaxActive < 1:
