@@ -78,6 +78,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	fs.StringVar(&r.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.Subjects.Micro, "micro-subject", d.Subjects.Micro, "subject of the micro service's request-reply fetch endpoint")
+	fs.Var(&replySubjects{list: &c.Subjects.Replies}, "reply-subjects", "subjects a batch's reply may go to (its reply subject or Fetch-Reply-To), NATS wildcards allowed (repeatable, or comma-separated; replaces the default): a batch naming another is refused as invalid_batch. Never the service's own subjects nor $SRV; $JS, $KV, $O and other $ subjects only where an entry begins with that token. Clients with a custom inbox prefix add it here")
 	fs.StringVar(&c.Ops.MetricsAddr, "metrics-addr", d.Ops.MetricsAddr, "serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. :9090 (empty: off)")
 	fs.BoolVar(&c.Ops.Pprof, "pprof", d.Ops.Pprof, "also serve Go's runtime profiles (heap, goroutine, CPU, ...) under /debug/pprof/ on --metrics-addr, for go tool pprof")
 	fs.Var(&r.memoryLimit, "memory-limit", "soft memory limit for the Go runtime (as GOMEMLIMIT), e.g. 384MiB: the garbage collector works harder near it; 0: none (default: 90% of the container's memory limit, if there is one and GOMEMLIMIT is not set)")

@@ -110,7 +110,8 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		warnStreamOverCoreInput(sourceCtx, nc, cfg.Subjects.In, log)
 		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
 			Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
-			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes)})
+			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
+			Replies: replyPolicy(cfg)})
 		source = p.core
 		p.source = p.core
 	}
@@ -156,6 +157,7 @@ func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *
 			"max_request_body": strconv.FormatInt(cfg.Fetch.MaxRequestBody, 10)},
 		Stats:       m.microStats,
 		PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
+		Replies: replyPolicy(cfg),
 	})
 }
 
@@ -197,6 +199,7 @@ func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 		MaxPending:    pullCredit(cfg.Fetch.MaxActive),
 		DeadLetter:    dead,
 		Logger:        log,
+		Replies:       replyPolicy(cfg),
 	})
 }
 

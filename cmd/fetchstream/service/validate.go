@@ -114,6 +114,11 @@ func validate(cfg *Config) error {
 			return fail(s.field, "%q: %v", s.subject, err)
 		}
 	}
+	for _, pattern := range cfg.Subjects.Replies {
+		if err := validSubject(pattern, true); err != nil {
+			return fail("Subjects.Replies", "%q: %v", pattern, err)
+		}
+	}
 	if err := validateCore(&cfg.Core); err != nil {
 		return err
 	}
