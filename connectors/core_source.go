@@ -157,6 +157,7 @@ func (s *CoreSource) stopFeeders() {
 
 func (s *CoreSource) handle(m *nats.Msg) {
 	in := inbound(m.Data, m.Header, m.Reply, s.replies, s.subject)
+	in.Subject = m.Subject
 	in.Received = time.Now()
 	// Never refused: the subscription's own messages are all delivered
 	// before its drain ends, and the source closes only after that.

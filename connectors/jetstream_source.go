@@ -298,6 +298,7 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 	s.held[st] = struct{}{}
 	s.mu.Unlock()
 	in := inbound(msg.Data(), msg.Headers(), "", s.cfg.Replies, s.cfg.Subject)
+	in.Subject = msg.Subject() // the subject it was published on, as the stream keeps it
 	if in.HeaderID == "" {
 		// Stable across redeliveries, unlike an id made up by the decoder,
 		// so results can be deduplicated on (batch_id, index).

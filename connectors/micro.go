@@ -100,7 +100,7 @@ func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Ser
 	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
 		in := inbound(req.Data(), nats.Header(req.Headers()), req.Reply(), cfg.Replies, cfg.Subject, source.input())
-		in.Received = time.Now()
+		in.Subject, in.Received = req.Subject(), time.Now()
 		if !offer(in) {
 			_ = req.Error("503", "fetchstream is shutting down: send the batch again", nil)
 		}

@@ -104,6 +104,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 			"batch expands to %d bytes of headers and bodies over its %d requests (its default headers go with each), over the maximum of %d (%s): send fewer or smaller default headers, or split it",
 			b.Expansion(), len(b.URLs), c.MaxExpansion, c.setting())}
 	default:
+		b.Subject = in.Subject
 		job.Requests, job.Options = b.URLs, &b.RequestOptions
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
