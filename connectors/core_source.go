@@ -37,6 +37,9 @@ type CoreSourceConfig struct {
 	// defaults.
 	PendingMsgs  int
 	PendingBytes int
+	// Replies decides where a batch's reply may go; nil: the inboxes of
+	// DefaultReplySubjects alone (see ReplyPolicy).
+	Replies *ReplyPolicy
 }
 
 // CoreSource is a go-streams Source of *stages.Inbound from a core NATS
@@ -54,6 +57,7 @@ type CoreSourceConfig struct {
 type CoreSource struct {
 	nc       *nats.Conn
 	subject  string
+	replies  *ReplyPolicy
 	sub      *nats.Subscription
 	out      chan any
 	draining atomic.Bool
@@ -83,7 +87,7 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 	if cfg.Subject == "" {
 		return nil, fmt.Errorf("%w: empty input subject", ErrConfig)
 	}
-	s := &CoreSource{nc: nc, subject: cfg.Subject, out: make(chan any)}
+	s := &CoreSource{nc: nc, subject: cfg.Subject, replies: cfg.Replies, out: make(chan any)}
 	sub, err := nc.QueueSubscribe(cfg.Subject, cfg.Queue, s.handle)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
@@ -152,7 +156,8 @@ func (s *CoreSource) stopFeeders() {
 }
 
 func (s *CoreSource) handle(m *nats.Msg) {
-	in := inbound(m.Data, m.Header, m.Reply, s.subject)
+	in := inbound(m.Data, m.Header, m.Reply, s.replies, s.subject)
+	in.Subject = m.Subject
 	in.Received = time.Now()
 	// Never refused: the subscription's own messages are all delivered
 	// before its drain ends, and the source closes only after that.

@@ -44,6 +44,9 @@ type JetStreamSourceConfig struct {
 	// times. Required.
 	DeadLetter *DeadLetter
 	Logger     *slog.Logger
+	// Replies decides where a batch's reply (its Fetch-Reply-To) may go;
+	// nil: the inboxes of DefaultReplySubjects alone (see ReplyPolicy).
+	Replies *ReplyPolicy
 }
 
 // JetStreamSource is a go-streams Source of *stages.Inbound from a durable
@@ -301,7 +304,8 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 	s.mu.Lock()
 	s.held[st] = struct{}{}
 	s.mu.Unlock()
-	in := inbound(msg.Data(), msg.Headers(), "", s.cfg.Subject)
+	in := inbound(msg.Data(), msg.Headers(), "", s.cfg.Replies, s.cfg.Subject)
+	in.Subject = msg.Subject() // the subject it was published on, as the stream keeps it
 	if in.HeaderID == "" {
 		// Stable across redeliveries, unlike an id made up by the decoder,
 		// so results can be deduplicated on (batch_id, index).

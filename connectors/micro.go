@@ -30,6 +30,10 @@ type MicroConfig struct {
 	PendingBytes int
 	// Stats, if set, adds its value to the endpoint's `nats micro stats`.
 	Stats func() any
+	// Replies decides where a request's reply (its own reply subject, or
+	// its Fetch-Reply-To) may go; nil: the inboxes of
+	// DefaultReplySubjects alone (see ReplyPolicy).
+	Replies *ReplyPolicy
 }
 
 // MicroInlet is a source the micro endpoint's requests can join:
@@ -95,8 +99,8 @@ func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Ser
 		offer = fed.feed
 	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
-		in := inbound(req.Data(), nats.Header(req.Headers()), req.Reply(), cfg.Subject, source.input())
-		in.Received = time.Now()
+		in := inbound(req.Data(), nats.Header(req.Headers()), req.Reply(), cfg.Replies, cfg.Subject, source.input())
+		in.Subject, in.Received = req.Subject(), time.Now()
 		if !offer(in) {
 			_ = req.Error("503", "fetchstream is shutting down: send the batch again", nil)
 		}

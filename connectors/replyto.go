@@ -1,7 +1,6 @@
 package connectors
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -13,30 +12,17 @@ import (
 // inbound builds what a source emits for one message: the batch id
 // header, and where and how to reply. The wire.HeaderReplyTo header wins
 // over the message's own reply subject (a stream keeps headers, not reply
-// subjects); a reply subject that is not a plain subject (wildcards,
-// spaces, empty tokens) is ignored, so a batch cannot make the service
-// publish to a wildcard.
-//
-// A reply subject that a subject the service reads from (inputs) would
-// take is refused: the reply would come back as a batch. The batch is then
-// marked Reject (invalid_batch, not fetched), with no reply; its summary
-// says why.
-func inbound(data []byte, h nats.Header, reply string, inputs ...string) *stages.Inbound {
+// subjects). A reply subject that policy refuses (see ReplyPolicy; own
+// are the subjects the source reads) marks the batch Reject
+// (invalid_batch, not fetched), with no reply; its summary says why.
+func inbound(data []byte, h nats.Header, reply string, policy *ReplyPolicy, own ...string) *stages.Inbound {
 	if to := header(h, wire.HeaderReplyTo); to != "" {
 		reply = to
 	}
-	if !plainSubject(reply) {
-		reply = ""
-	}
 	in := &stages.Inbound{Data: data, HeaderID: header(h, wire.HeaderBatchID), Reply: reply,
 		ReplyStream: strings.EqualFold(header(h, wire.HeaderReplyStream), "true")}
-	for _, input := range inputs {
-		if reply != "" && SubjectsCollide(reply, input) {
-			in.Reply = ""
-			in.Reject = &stages.BatchError{Kind: wire.ErrInvalidBatch, Message: fmt.Sprintf(
-				"the reply subject %q is one the service reads batches from (%q): the reply would come back as a batch", reply, input)}
-			break
-		}
+	if refused := policy.check(reply, own...); refused != nil {
+		in.Reply, in.ReplyStream, in.Reject = "", false, refused
 	}
 	return in
 }

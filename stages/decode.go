@@ -21,6 +21,13 @@ type DecodeConfig struct {
 	// as PerHostKey says) within it is refused at once as invalid_batch.
 	MaxBatchTime time.Duration
 	PerHostKey   HostKeyMode
+	// MaxExpansion bounds a batch's wire.Batch.Expansion: the bytes of
+	// headers and bodies its requests hold once its defaults are merged
+	// into each. A batch over it is rejected whole (invalid_batch),
+	// before any work; 0 is no bound. ExpansionSetting names the setting
+	// in that message (e.g. "--max-batch-expansion").
+	MaxExpansion     int64
+	ExpansionSetting string
 }
 
 // ErrConfig is wrapped by the errors of stage constructors.
@@ -32,6 +39,8 @@ func (c DecodeConfig) validate() error {
 		return fmt.Errorf("%w: max batch must be at least 1, got %d", ErrConfig, c.MaxBatch)
 	case c.DefaultTimeout <= 0:
 		return fmt.Errorf("%w: timeout must be positive, got %s", ErrConfig, c.DefaultTimeout)
+	case c.MaxExpansion < 0:
+		return fmt.Errorf("%w: max expansion must not be negative, got %d", ErrConfig, c.MaxExpansion)
 	case c.MaxTimeout < c.DefaultTimeout:
 		return fmt.Errorf("%w: max timeout %s is below the timeout %s", ErrConfig, c.MaxTimeout, c.DefaultTimeout)
 	case c.MaxBatchTime < 0:
@@ -45,9 +54,10 @@ func (c DecodeConfig) validate() error {
 
 // NewDecode returns the Flow that turns each *Inbound into a *Job, one out
 // for one in, in arrival order (a go-streams Map of parallelism 1). A
-// message that cannot be decoded, holds more than MaxBatch URLs, or whose
-// own per_host_rate could not finish it within MaxBatchTime (see
-// paceProblem) becomes a Job with Err set, so the rest of the pipeline reports it and moves on;
+// message that cannot be decoded, holds more than MaxBatch URLs, expands
+// past MaxExpansion, or whose own per_host_rate could not finish it
+// within MaxBatchTime (see paceProblem) becomes a Job with Err set, so
+// the rest of the pipeline reports it and moves on;
 // so does an Inbound the source marked Reject. A rejected job is named as
 // the batch was sent (see wire.Summary).
 // The Flow closes its output after its input is closed.
@@ -104,9 +114,14 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	case len(b.URLs) > c.MaxBatch:
 		job.Err = &BatchError{Kind: wire.ErrBatchTooLarge, Count: len(b.URLs),
 			Message: fmt.Sprintf("batch of %d URLs is over the maximum of %d: split it", len(b.URLs), c.MaxBatch)}
+	case c.MaxExpansion > 0 && b.Expansion() > c.MaxExpansion:
+		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Count: len(b.URLs), Message: fmt.Sprintf(
+			"batch expands to %d bytes of headers and bodies over its %d requests (its default headers go with each), over the maximum of %d (%s): send fewer or smaller default headers, or split it",
+			b.Expansion(), len(b.URLs), c.MaxExpansion, c.setting())}
 	case slow != "":
 		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Count: len(b.URLs), Message: slow}
 	default:
+		b.Subject = in.Subject
 		job.Requests, job.Options = b.URLs, &b.RequestOptions
 		job.Timeout = c.timeout(b.TimeoutMS)
 		job.Concurrency = b.Concurrency
@@ -118,6 +133,13 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 		}
 	}
 	return job
+}
+
+func (c DecodeConfig) setting() string {
+	if c.ExpansionSetting == "" {
+		return "the service's maximum batch expansion"
+	}
+	return c.ExpansionSetting
 }
 
 // timeout is the batch's timeout_ms capped at MaxTimeout, or the default.

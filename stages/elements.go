@@ -49,6 +49,10 @@ type Inbound struct {
 	// id and count, and ends as a rejected job, with a summary, settled
 	// with this as its reject.
 	Reject *BatchError
+	// Subject is the subject the batch arrived on (the micro endpoint's
+	// for its requests): decode gives it to the fetcher as
+	// wire.RequestOptions.Subject.
+	Subject string
 }
 
 // Job is a decoded batch on its way through the fetch stage. Err is set

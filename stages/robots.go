@@ -22,11 +22,10 @@ type RobotsFetcher interface {
 
 // How robots.txt is fetched and kept. A robots.txt that could not be read
 // (a 5xx, a 429, no response) disallows the whole site for robotsRetry at
-// most (RFC 9309 §2.3.1.4); Crawl-delay is capped at maxCrawlDelay.
+// most (RFC 9309 §2.3.1.4); Crawl-delay is bounded by crawlDelay.
 const (
 	robotsTimeout = 10 * time.Second
 	robotsRetry   = time.Minute
-	maxCrawlDelay = 30 * time.Second
 )
 
 // robotsEntry is a site's robots.txt as its gate keeps it. While a
@@ -97,8 +96,8 @@ func (s *scheduler) robotsFetched(r robotsResult, now time.Time) {
 	data, ttl := robotsRules(r, s.cfg.RobotsTTL)
 	e.data, e.expires = data, now.Add(ttl)
 	pace := 0.0
-	if d := data.FindGroup(s.cfg.RobotsUserAgent).CrawlDelay; d > 0 {
-		pace = float64(time.Second) / float64(min(d, maxCrawlDelay))
+	if d := crawlDelay(data.FindGroup(s.cfg.RobotsUserAgent).CrawlDelay, s.cfg.MaxHostPause); d > 0 {
+		pace = float64(time.Second) / float64(d)
 	}
 	g.setPace(now, pace, 1, 0)
 	g.wake()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"unicode/utf8"
 )
@@ -33,8 +32,9 @@ var utf8BOM = []byte("\ufeff")
 // blank becomes "", kept in its place so the indexes hold). The URLs and
 // requests are not validated here: a bad URL fails alone, as
 // invalid_url, and a bad request as invalid_request, when it is fetched;
-// but bad batch-level settings (retry_on, response_headers, user_agent)
-// fail the batch. A message that is empty, not UTF-8, malformed JSON,
+// but bad batch-level settings (retry_on, response_headers, user_agent,
+// per_host_rate outside MinPerHostRate..MaxPerHostRate) and a request of
+// more than MaxRequestHeaders headers fail the batch. A message that is empty, not UTF-8, malformed JSON,
 // or holds no URL, or whose batch id is over MaxIDLength bytes or not
 // UTF-8, is an error wrapping ErrBadBatch. DecodeBatch never panics.
 func DecodeBatch(data []byte, headerID string) (Batch, error) {
@@ -91,10 +91,14 @@ func (b Batch) validate() error {
 		return fmt.Errorf("%w: timeout_ms must not be negative", ErrBadBatch)
 	case b.Concurrency < 0:
 		return fmt.Errorf("%w: concurrency must not be negative", ErrBadBatch)
-	case b.PerHostRate < 0 || math.IsNaN(b.PerHostRate) || math.IsInf(b.PerHostRate, 0):
-		return fmt.Errorf("%w: per_host_rate must be a non-negative number", ErrBadBatch)
+	case b.PerHostRate != 0 && !(b.PerHostRate >= MinPerHostRate && b.PerHostRate <= MaxPerHostRate):
+		return fmt.Errorf("%w: per_host_rate must be from %g to %g requests per second (or absent), got %g",
+			ErrBadBatch, MinPerHostRate, MaxPerHostRate, b.PerHostRate)
 	case b.Priority != nil && (*b.Priority < MinPriority || *b.Priority > MaxPriority):
 		return fmt.Errorf("%w: priority must be from %d to %d", ErrBadBatch, MinPriority, MaxPriority)
+	}
+	if err := b.checkHeaderCounts(); err != nil {
+		return err
 	}
 	return b.RequestOptions.validate()
 }

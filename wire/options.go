@@ -37,6 +37,10 @@ type RequestOptions struct {
 	// RetryUnsafe lets POST and PATCH requests be retried; without it only
 	// those that send an Idempotency-Key header are.
 	RetryUnsafe bool `json:"retry_unsafe,omitempty"`
+	// Subject is the NATS subject the batch arrived on, set by the
+	// service, never by a publisher (it is not part of the JSON): a
+	// credential scoped to input subjects is usable only from those.
+	Subject string `json:"-"`
 }
 
 // RetryableStatuses returns the statuses that RetryOn may name. It is a

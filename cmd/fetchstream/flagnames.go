@@ -30,6 +30,7 @@ var flagOf = map[string]string{
 	"Fetch.ResponseHeaders": "--response-headers", "Fetch.Credentials": "--credentials",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",
 	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
+	"Subjects.Replies": "--reply-subjects", "Fetch.MaxBatchExpansion": "--max-batch-expansion",
 }
 
 // runFlagTerms rewrites Config field names into run's flags.

@@ -16,7 +16,8 @@ import (
 
 // ErrInvalidRequest is wrapped by the refusals of a request that must not
 // be sent (error kind invalid_request): wire.ErrBadRequest's, a body over
-// MaxRequestBody, an unknown credential or one used outside its hosts.
+// MaxRequestBody, an unknown credential or one used outside its hosts
+// or its input subjects.
 var ErrInvalidRequest = wire.ErrBadRequest
 
 // DefaultMaxRequestBody is Config.MaxRequestBody when it is 0.
@@ -75,6 +76,9 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		}
 		if !cred.Allows(u.Hostname(), urlPort(u)) {
 			return nil, fmt.Errorf("%w: credential %q may not be sent to %s", ErrInvalidRequest, req.Credential, u.Host)
+		}
+		if subject := batchSubject(opts); !cred.AllowsSubject(subject) {
+			return nil, fmt.Errorf("%w: credential %q may not be used from subject %q", ErrInvalidRequest, req.Credential, subject)
 		}
 		s.cred = cred
 	}
@@ -197,4 +201,13 @@ func (s *spec) redact(text []byte) []byte {
 		}
 	}
 	return text
+}
+
+// batchSubject is the subject the request's batch arrived on, "" when
+// unknown (no options): a credential scoped to subjects is then refused.
+func batchSubject(opts *wire.RequestOptions) string {
+	if opts == nil {
+		return ""
+	}
+	return opts.Subject
 }

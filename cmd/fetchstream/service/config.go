@@ -54,6 +54,13 @@ type SubjectsConfig struct {
 	Out     string // results are published here
 	Batches string // batch summaries are published here
 	Micro   string // the NATS micro service's request-reply fetch endpoint (both modes: a direct request, at most once)
+	// Replies are the subjects a batch may name for its reply (its own
+	// reply subject or the Fetch-Reply-To header), NATS wildcards
+	// allowed; a batch naming another is refused as invalid_batch, not
+	// fetched. Whatever they say, never a subject the service reads or
+	// publishes, nor $SRV, and $JS, $KV and $O only where an entry names
+	// that prefix itself (see connectors.ReplyPolicy).
+	Replies []string
 }
 
 // CoreConfig is the core NATS input: at-most-once, shared by a queue group.
@@ -140,6 +147,11 @@ type FetchConfig struct {
 	// MaxRequestBody caps a request's body; a larger one fails alone as
 	// invalid_request. The whole batch must fit a NATS message anyway.
 	MaxRequestBody int64
+	// MaxBatchExpansion bounds the bytes of headers and bodies a batch's
+	// requests hold once its default headers are merged into each (see
+	// wire.Batch.Expansion); a batch over it is refused as invalid_batch
+	// before any work.
+	MaxBatchExpansion int64
 	// ResponseHeaders names the response headers every result returns in
 	// its headers (a batch's response_headers adds to them).
 	ResponseHeaders []string
@@ -194,6 +206,13 @@ type OpsConfig struct {
 // attack of docs/security.md stays well under 512 MiB.
 const DefaultMaxHeldBytes = 32 << 20
 
+// DefaultMaxBatchExpansion is Fetch.MaxBatchExpansion's default, 64 MiB:
+// a batch of 10,000 URLs (the default MaxBatch) may send 6.5 KiB of
+// headers with each, more than requests commonly carry, while 544 KB of
+// default headers over 1,500 URLs (800 MB) is refused. What it admits is
+// transient: a request's headers are merged as it is sent.
+const DefaultMaxBatchExpansion = 64 << 20
+
 // MaxPublishLinger caps Config.PublishLinger: it is meant to batch writes,
 // not to hold results back.
 const MaxPublishLinger = 100 * time.Millisecond
@@ -210,6 +229,7 @@ func Defaults() Config {
 		Subjects: SubjectsConfig{
 			In: wire.DefaultInSubject, Out: wire.DefaultResultsSubject,
 			Batches: wire.DefaultBatchesSubject, Micro: "fetchstream.fetch",
+			Replies: []string{nats.InboxPrefix + ">"},
 		},
 		Core: CoreConfig{Queue: "fetchstream", PendingBatches: 1024, PendingBytes: 64 << 20},
 		JetStream: JetStreamConfig{
@@ -219,8 +239,8 @@ func Defaults() Config {
 		},
 		Fetch: FetchConfig{
 			Concurrency: 64, Timeout: 10 * time.Second, MaxTimeout: time.Minute,
-			MaxBatch: 10000, Window: 256, MaxActive: 256, MaxWaiting: 256, MaxBatchTime: 15 * time.Minute,
-			ReserveSlots: -1, MaxHeldBytes: DefaultMaxHeldBytes,
+			MaxBatch: 10000, MaxBatchExpansion: DefaultMaxBatchExpansion, Window: 256, MaxActive: 256,
+			MaxWaiting: 256, MaxBatchTime: 15 * time.Minute, ReserveSlots: -1, MaxHeldBytes: DefaultMaxHeldBytes,
 			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
 			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,

@@ -74,7 +74,8 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	}
 	decode, err := stages.NewDecode(stages.DecodeConfig{
 		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout,
-		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: stages.HostKeyMode(cfg.Fetch.PerHostKey)})
+		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: stages.HostKeyMode(cfg.Fetch.PerHostKey),
+		MaxExpansion: cfg.Fetch.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion"})
 	if err != nil {
 		return fail(err)
 	}
@@ -121,7 +122,8 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		warnStreamOverCoreInput(sourceCtx, nc, cfg.Subjects.In, log)
 		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
 			Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
-			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes)})
+			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
+			Replies: replyPolicy(cfg)})
 		source = p.core
 		p.source = p.core
 	}
@@ -168,6 +170,7 @@ func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *
 			"max_request_body": strconv.FormatInt(cfg.Fetch.MaxRequestBody, 10)},
 		Stats:       m.microStats,
 		PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
+		Replies: replyPolicy(cfg),
 	})
 }
 
@@ -210,6 +213,7 @@ func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 		MaxWaiting:    cfg.Fetch.MaxWaiting,
 		DeadLetter:    dead,
 		Logger:        log,
+		Replies:       replyPolicy(cfg),
 	})
 }
 

@@ -46,6 +46,8 @@ func validate(cfg *Config) error {
 		return fail("Fetch.MaxTimeout", "(%s) must not be below Fetch.Timeout (%s)", f.MaxTimeout, f.Timeout)
 	case f.MaxBatch < 1:
 		return fail("Fetch.MaxBatch", "must be at least 1, got %d", f.MaxBatch)
+	case f.MaxBatchExpansion < 1:
+		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
 	case f.Window < 1:
 		return fail("Fetch.Window", "must be at least 1, got %d", f.Window)
 	case f.MaxActive < 1:
@@ -119,6 +121,11 @@ func validate(cfg *Config) error {
 	} {
 		if err := validSubject(s.subject, s.wild); err != nil {
 			return fail(s.field, "%q: %v", s.subject, err)
+		}
+	}
+	for _, pattern := range cfg.Subjects.Replies {
+		if err := validSubject(pattern, true); err != nil {
+			return fail("Subjects.Replies", "%q: %v", pattern, err)
 		}
 	}
 	if err := validateCore(&cfg.Core); err != nil {

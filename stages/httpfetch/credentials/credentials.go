@@ -44,6 +44,9 @@ type Credential struct {
 	name   string
 	hosts  []hostPort
 	header http.Header
+	// subjects are the input subjects (patterns) whose batches may use
+	// it; nil: any (see AllowsSubject).
+	subjects []string
 }
 
 type hostPort struct{ host, port string } // port "" matches any
@@ -52,6 +55,8 @@ type hostPort struct{ host, port string } // port "" matches any
 type entry struct {
 	Hosts   []string          `json:"hosts"`
 	Headers map[string]string `json:"headers"`
+	// Subjects, if present, are the input subjects allowed to use it.
+	Subjects []string `json:"subjects"`
 }
 
 // Load reads and parses the file at path with os.LookupEnv (see Parse).
@@ -74,7 +79,10 @@ var (
 // {...}}. Every credential needs at least one host and one header; header
 // names must be HTTP tokens and not forbidden in requests
 // (wire.ForbiddenHeaders), and values, once ${VAR} is expanded through
-// lookup, must be valid header values. Unknown fields are errors, so a
+// lookup, must be valid header values. An optional "subjects" list
+// scopes a credential to the input subjects whose batches may use it
+// (NATS wildcards allowed; see Credential.AllowsSubject). Unknown fields
+// are errors, so a
 // misspelt "host" does not leave a credential open to nowhere or
 // everywhere.
 func Parse(data []byte, lookup func(string) (string, bool)) (*Set, error) {
@@ -118,6 +126,9 @@ func build(name string, e entry, lookup func(string) (string, bool)) (*Credentia
 			return nil, fail("host %q: %v", h, err)
 		}
 		c.hosts = append(c.hosts, hp)
+	}
+	if err := c.setSubjects(e.Subjects); err != nil {
+		return nil, fail("%v", err)
 	}
 	for header, value := range e.Headers {
 		if !wire.ValidHeaderName(header) {
