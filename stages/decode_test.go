@@ -60,19 +60,23 @@ func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
 
 // A batch whose own per_host_rate could not fetch its URLs to one host
 // within the lifetime is refused at once, saying why; one that could, or
-// that sets no rate, is not. Hosts count as the scheduler counts them.
+// that sets no rate, is not. Hosts count as the scheduler counts them. (A
+// rate below the legal range, 1e-9 say, is refused before: see
+// wire.TestPerHostRateBounds.)
 func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
 	cfg := DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second, MaxBatchTime: 15 * time.Minute}
-	domains := cfg
-	domains.PerHostKey, domains.MaxBatchTime = HostKeyDomain, time.Minute
+	short := cfg
+	short.MaxBatchTime = time.Minute
+	domains := short
+	domains.PerHostKey = HostKeyDomain
 	cases := []struct {
 		name    string
 		cfg     DecodeConfig
 		data    string
 		message string // "": not refused
 	}{
-		{"a rate far below any legal one", cfg, `{"per_host_rate": 1e-9, "urls": ["http://h.example/a", "http://h.example/b"]}`,
-			"2 URLs to host h.example:80 at per_host_rate 1e-09 need at least 277777h46m40s, over --max-batch-time 15m0s"},
+		{"the slowest legal rate, a short lifetime", short, `{"per_host_rate": 0.01, "urls": ["http://h.example/a", "http://h.example/b"]}`,
+			"2 URLs to host h.example:80 at per_host_rate 0.01 need at least 1m40s, over --max-batch-time 1m0s"},
 		{"the busiest host named", cfg, `{"per_host_rate": 0.01, "urls": ["http://a.example/", "http://b.example/1",
 			"http://b.example/2", "http://b.example/3", "http://b.example/4", "http://b.example/5", "http://b.example/6",
 			"http://b.example/7", "http://b.example/8", "http://b.example/9", "http://b.example/10", "http://b.example/11"]}`,
