@@ -33,7 +33,10 @@ type spec struct {
 	header http.Header
 	body   []byte
 	cred   *credentials.Credential
-	follow bool
+	// redactor replaces cred's patterns in what a result shows; nil
+	// without a credential.
+	redactor *redactor
+	follow   bool
 	// responseHeaders are the lower-case names of the response headers
 	// the result returns.
 	responseHeaders []string
@@ -76,7 +79,7 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		if !cred.Allows(u.Hostname(), urlPort(u)) {
 			return nil, fmt.Errorf("%w: credential %q may not be sent to %s", ErrInvalidRequest, req.Credential, u.Host)
 		}
-		s.cred = cred
+		s.cred, s.redactor = cred, newRedactor(cred.Patterns())
 	}
 	if len(req.Headers) > 0 || contentType != "" || s.cred != nil || (opts != nil && opts.UserAgent != "") {
 		s.header = f.header.Clone()
@@ -176,25 +179,4 @@ func (s *spec) retryable(r *wire.Result) bool {
 		}
 	}
 	return false
-}
-
-// redacted stands in a response for a credential's value that the
-// server echoed back.
-const redacted = "[credential]"
-
-// redact replaces in text every secret of s's credential (its values
-// whole, and their tokens and passwords: see Credential.Secrets), as the
-// server may echo request headers back, in a body or a header, with
-// "[credential]", so that no result shows it. It returns text itself
-// when there is nothing to replace.
-func (s *spec) redact(text []byte) []byte {
-	if s.cred == nil {
-		return text
-	}
-	for _, value := range s.cred.Secrets() { // longest first: "Bearer x" before "x"
-		if bytes.Contains(text, []byte(value)) {
-			text = bytes.ReplaceAll(text, []byte(value), []byte(redacted))
-		}
-	}
-	return text
 }

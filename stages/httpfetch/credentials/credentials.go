@@ -44,6 +44,9 @@ type Credential struct {
 	name   string
 	hosts  []hostPort
 	header http.Header
+	// patterns are Secrets in every form an echo may give them (see
+	// Patterns), computed once by build.
+	patterns [][]byte
 }
 
 type hostPort struct{ host, port string } // port "" matches any
@@ -127,6 +130,9 @@ func build(name string, e entry, lookup func(string) (string, bool)) (*Credentia
 		if wire.ForbiddenHeader(canonical) {
 			return nil, fail("header %s may not be set", canonical)
 		}
+		if canonical == wire.HeaderAcceptEncoding {
+			return nil, fail("header %s may not be set: the service chooses the content codings it decodes", canonical)
+		}
 		expanded, err := expand(value, lookup)
 		if err != nil {
 			return nil, fail("header %s: %v", canonical, err)
@@ -136,6 +142,7 @@ func build(name string, e entry, lookup func(string) (string, bool)) (*Credentia
 		}
 		c.header[canonical] = []string{expanded}
 	}
+	c.patterns = patternsOf(c.Secrets())
 	return c, nil
 }
 
