@@ -1,7 +1,6 @@
 package httpfetch
 
 import (
-	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
@@ -54,7 +53,7 @@ func decodeBody(body io.Reader, header http.Header) (decoded io.Reader, release 
 	layers := make([]*lazyDecoder, 0, len(codings))
 	decoded = body
 	for i := len(codings) - 1; i >= 0; i-- { // the last applied is undone first
-		l := &lazyDecoder{src: decoded, coding: decoders[codings[i]]}
+		l := &lazyDecoder{src: headReader{src: decoded}, coding: decoders[codings[i]]}
 		layers = append(layers, l)
 		decoded = l
 	}
@@ -113,23 +112,40 @@ var decoders = map[string]coding{
 // lazyDecoder opens its coding's decoder at its first Read, once src has
 // shown a first byte; an empty src reads as empty.
 type lazyDecoder struct {
-	src    io.Reader
+	src    headReader // the coded bytes: the head read to look at, then the rest
 	coding coding
 	dec    io.Reader
 	err    error
 }
 
+// headReader reads head[:n] again, then src.
+type headReader struct {
+	head   [2]byte // two, for deflate's look at a zlib header
+	n, off int
+	src    io.Reader
+}
+
+func (h *headReader) Read(p []byte) (int, error) {
+	if h.off < h.n {
+		n := copy(p, h.head[h.off:h.n])
+		h.off += n
+		return n, nil
+	}
+	return h.src.Read(p)
+}
+
 func (l *lazyDecoder) Read(p []byte) (int, error) {
 	if l.dec == nil && l.err == nil {
-		var first [2]byte // two, for deflate's look at a zlib header
-		n, err := io.ReadFull(l.src, first[:])
+		h := &l.src
+		n, err := io.ReadFull(h.src, h.head[:])
+		h.n = n
 		switch {
 		case n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
 			l.err = io.EOF
 		case n == 0:
 			l.err = err
 		default:
-			l.dec, l.err = l.coding.open(first[:n], io.MultiReader(bytes.NewReader(first[:n]), l.src))
+			l.dec, l.err = l.coding.open(h.head[:n], h)
 		}
 	}
 	if l.err != nil {

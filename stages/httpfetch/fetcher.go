@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,6 +133,9 @@ type Fetcher struct {
 	maxRequestBody  int64
 	responseHeaders []string // lower-case
 	credentials     atomic.Pointer[credentials.Set]
+	// redactors holds a *redactor per *credentials.Credential of the
+	// current set, built at its first use; SetCredentials empties it.
+	redactors sync.Map
 }
 
 // New validates cfg and builds the HTTP client: a keep-alive pool
@@ -194,7 +198,19 @@ func New(cfg Config) (*Fetcher, error) {
 // SetCredentials replaces the credentials (nil: none), for a reload:
 // requests resolved from then on use the new set, those already under
 // way keep the credential they started with.
-func (f *Fetcher) SetCredentials(set *credentials.Set) { f.credentials.Store(set) }
+func (f *Fetcher) SetCredentials(set *credentials.Set) {
+	f.credentials.Store(set)
+	f.redactors.Clear()
+}
+
+// redactorFor is cred's redactor, built once per credential and set.
+func (f *Fetcher) redactorFor(cred *credentials.Credential) *redactor {
+	if r, ok := f.redactors.Load(cred); ok {
+		return r.(*redactor)
+	}
+	r, _ := f.redactors.LoadOrStore(cred, newRedactor(cred.Patterns()))
+	return r.(*redactor)
+}
 
 // Close releases idle connections.
 func (f *Fetcher) Close() { f.client.CloseIdleConnections() }

@@ -79,7 +79,7 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		if !cred.Allows(u.Hostname(), urlPort(u)) {
 			return nil, fmt.Errorf("%w: credential %q may not be sent to %s", ErrInvalidRequest, req.Credential, u.Host)
 		}
-		s.cred, s.redactor = cred, newRedactor(cred.Patterns())
+		s.cred, s.redactor = cred, f.redactorFor(cred)
 	}
 	if len(req.Headers) > 0 || contentType != "" || s.cred != nil || (opts != nil && opts.UserAgent != "") {
 		s.header = f.header.Clone()
