@@ -42,7 +42,8 @@ var EchoForms = []string{"raw", "json", "json-plain", "query", "query-lower", "p
 // name, which is sent as the coding without changing the bytes) are
 // applied in order and named in Content-Encoding; the content type is T,
 // text/plain by default. With &header, the value in FORM is also sent
-// back as the response header X-Echo; with &redirect=PREFIX, the answer
+// back as the response header X-Echo, and with &ctype as a parameter of
+// the Content-Type; with &redirect=PREFIX, the answer
 // is a 302 to PREFIX followed by the value in FORM.
 func NewEcho(t testing.TB, addr string) *httptest.Server {
 	t.Helper()
@@ -90,6 +91,9 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", cmpOr(q.Get("type"), "text/plain"))
+	if q.Has("ctype") {
+		w.Header().Set("Content-Type", "text/plain; echo="+EchoForm(q.Get("form"), value))
+	}
 	_, _ = w.Write(body)
 }
 

@@ -77,7 +77,8 @@ func (r *redactor) redactString(s string) (string, bool) {
 }
 
 // redactResult redacts what a result shows of a response besides its
-// body: the headers asked for, final_url and message, and marks res
+// body: the headers asked for, content_type, final_url and message (a
+// server may put an echo in any of them), and marks res
 // Redacted when any held a pattern. A nil redactor does nothing.
 func (r *redactor) redactResult(res *wire.Result) {
 	if r == nil {
@@ -88,6 +89,9 @@ func (r *redactor) redactResult(res *wire.Result) {
 		if value, changed = r.redactString(value); changed {
 			res.Headers[name], res.Redacted = value, true
 		}
+	}
+	if res.ContentType, changed = r.redactString(res.ContentType); changed {
+		res.Redacted = true
 	}
 	if res.FinalURL, changed = r.redactString(res.FinalURL); changed {
 		res.Redacted = true
