@@ -171,7 +171,10 @@ type Result struct {
 	// credential never gets such a body (it is unexpected_error instead).
 	ContentEncoding string `json:"content_encoding,omitempty"`
 	// ContentLength is the size of the (decoded) body: the bytes read, or,
-	// when BodyTruncated, the size the server declared (omitted if none).
+	// when BodyTruncated, the size the server declared (omitted if none,
+	// and when the body had a content coding, whose declared size counts
+	// coded bytes). For a request sent with a credential it is the size
+	// of the body returned (see Redacted).
 	ContentLength int64 `json:"content_length,omitempty"`
 	// Headers are the response headers asked for (response_headers), by
 	// lower-case name, a repeated header's values joined with ", ".
