@@ -139,7 +139,10 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	}
 	// readCapped read one byte past the cap to know the body goes on; it
 	// is still there, just past body's end, and belongs to the stored body.
-	if truncated && f.objects != nil && f.storeBody(ctx, res, resp, src, body[:len(body)+1], timeout) {
+	// A body fetched with a credential is never stored (readRedacted
+	// reads it; the check stays so that this holds here too): a stored
+	// body is not redacted, as the value may straddle its chunks.
+	if truncated && f.objects != nil && s.cred == nil && f.storeBody(ctx, res, resp, src, body[:len(body)+1], timeout) {
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
@@ -148,7 +151,7 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	res.ContentLength = int64(len(body))
 	if truncated {
 		res.ContentLength = 0
-		if src == resp.Body { // a declared size counts coded bytes: give it only for a body without coding
+		if _, decoded := src.(*lazyDecoder); !decoded { // a declared size counts coded bytes
 			res.ContentLength = max(resp.ContentLength, 0)
 		}
 		if f.refuseLarge {
