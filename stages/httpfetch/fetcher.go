@@ -253,7 +253,7 @@ func (f *Fetcher) Do(ctx context.Context, req wire.Request, opts *wire.RequestOp
 // workers do: such a goroutine keeps the stack its deepest call grew it
 // to, and while the request waits for its answer, DoInto's frames and
 // those under it hold a pointer to the result, not copies of it (a
-// wire.Result is 352 bytes; BenchmarkHeldRequestStack in stages shows the
+// wire.Result is 376 bytes; BenchmarkHeldRequestStack in stages shows the
 // stack per request held).
 func (f *Fetcher) DoInto(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration, res *wire.Result) {
 	start := time.Now()
