@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -203,4 +206,27 @@ func TestAcceptEncodingRefused(t *testing.T) {
 	if string(r.Body) != `"`+wire.AcceptEncoding+`"` {
 		t.Errorf("sent Accept-Encoding %s, want %q", r.Body, wire.AcceptEncoding)
 	}
+}
+
+// "[credential]" standing for a secret shorter than itself does not make
+// the body returned longer than --max-body.
+func TestRedactedBodyStaysWithinTheCap(t *testing.T) {
+	const short, maxBody = "q7#x", 1000
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, strings.Repeat(r.Header.Get("X-Key"), maxBody/len(short)))
+	}))
+	t.Cleanup(srv.Close)
+	set, err := credentials.Parse([]byte(`{"k": {"hosts": ["`+srv.Listener.Addr().String()+`"], "headers": {"X-Key": "${S}"}}}`),
+		func(string) (string, bool) { return short, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: maxBody, Credentials: set})
+	r := do(f, wire.Request{URL: srv.URL, Credential: "k"}, nil)
+	data := resultJSON(t, r)
+	if r.Error != "" || !r.Redacted || !r.BodyTruncated || r.BodyBytes != maxBody || strings.Contains(string(data), short) {
+		t.Errorf("%.300s", data)
+	}
+	fetchtest.AssertBodyHash(t, data)
 }

@@ -19,7 +19,9 @@ import (
 // UTF-16 is then seen too), and redacts it all before the cut, so that a
 // value the cut splits is replaced whole: the cut falls at maxBody, or,
 // when the body went on past what was read, early enough that any
-// pattern starting before it was read whole. body_bytes, body_sha256 and
+// pattern starting before it was read whole; and the redacted copy is
+// cut at maxBody again, should "[credential]" standing for shorter
+// secrets have made it longer. body_bytes, body_sha256 and
 // content_length then describe the bytes returned; the declared length
 // is not given. Such a body never goes to the object store.
 func (f *Fetcher) readRedacted(ctx context.Context, res *wire.Result, src io.Reader, timeout time.Duration, st *attemptState, s *spec) {
@@ -41,6 +43,9 @@ func (f *Fetcher) readRedacted(ctx context.Context, res *wire.Result, src io.Rea
 	truncated := more || cut < int64(len(body))
 	body, changed := s.redactor.redact(body, int(max(cut, 0)))
 	res.Redacted = res.Redacted || changed
+	if int64(len(body)) > f.maxBody { // "[credential]" standing for shorter secrets grew it
+		body, truncated = body[:f.maxBody], true
+	}
 	if truncated {
 		body = trimPartialRune(body)
 	}
