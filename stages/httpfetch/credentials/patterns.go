@@ -51,7 +51,7 @@ func patternsOf(secrets []string) [][]byte {
 //   - percent-encoded as a query value (space as +) and as a path
 //     segment (space as %20), and with every byte but the unreserved
 //     ones escaped, each with upper- and lower-case hex;
-//   - HTML-escaped (&#34; or &quot;, &#39; or &#x27;);
+//   - HTML-escaped (&#34; or &quot;; &#39;, &#x27; or &apos;);
 //   - base64, standard and URL alphabets: the whole value's encoding,
 //     padded and not, and, for the value inside a longer base64 text
 //     starting at each of the three alignments, the characters that
