@@ -1,6 +1,7 @@
 package httpfetch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,8 +21,9 @@ import (
 // value the cut splits is replaced whole: the cut falls at maxBody, or,
 // when the body went on past what was read, early enough that any
 // pattern starting before it was read whole; and the redacted copy is
-// cut at maxBody again, should "[credential]" standing for shorter
-// secrets have made it longer. body_bytes, body_sha256 and
+// cut at maxBody again (or just after a "[credential]" the cut would
+// split), should markers standing for shorter secrets have made it
+// longer. body_bytes, body_sha256 and
 // content_length then describe the bytes returned; the declared length
 // is not given. Such a body never goes to the object store.
 func (f *Fetcher) readRedacted(ctx context.Context, res *wire.Result, src io.Reader, timeout time.Duration, st *attemptState, s *spec) {
@@ -44,7 +46,7 @@ func (f *Fetcher) readRedacted(ctx context.Context, res *wire.Result, src io.Rea
 	body, changed := s.redactor.redact(body, int(max(cut, 0)))
 	res.Redacted = res.Redacted || changed
 	if int64(len(body)) > f.maxBody { // "[credential]" standing for shorter secrets grew it
-		body, truncated = body[:f.maxBody], true
+		body, truncated = body[:cutAfterMarker(body, int(f.maxBody))], true
 	}
 	if truncated {
 		body = trimPartialRune(body)
@@ -63,4 +65,14 @@ func (f *Fetcher) readRedacted(ctx context.Context, res *wire.Result, src io.Rea
 	}
 	res.BodyCharset = charset
 	res.Body, res.BodyEncoding = EmbedBody(body, res.ContentType, f.bodyMode)
+}
+
+// cutAfterMarker is where to cut redacted text at n: n, or the end of a
+// "[credential]" that n would split, so the marker shows whole.
+func cutAfterMarker(text []byte, n int) int {
+	window := text[max(0, n-len(redacted)+1):min(len(text), n+len(redacted)-1)]
+	if i := bytes.Index(window, []byte(redacted)); i >= 0 {
+		return max(0, n-len(redacted)+1) + i + len(redacted)
+	}
+	return n
 }
