@@ -105,7 +105,7 @@ func cmpOr(a, b string) string {
 }
 
 // EchoForm is value written in form (see EchoForms; a base64 form gives
-// the whole value's encoding). "raw" and unknown forms give value as is.
+// the whole value's encoding; "utf16le" gives an ASCII value in UTF-16LE). "raw" and unknown forms give value as is.
 func EchoForm(form, value string) string {
 	switch form {
 	case "json", "json-plain":
@@ -129,6 +129,12 @@ func EchoForm(form, value string) string {
 		return url.PathEscape(value)
 	case "html":
 		return html.EscapeString(value)
+	case "utf16le": // for ASCII values
+		s := make([]byte, 0, 2*len(value))
+		for i := 0; i < len(value); i++ {
+			s = append(s, value[i], 0)
+		}
+		return string(s)
 	case "b64":
 		return base64.StdEncoding.EncodeToString([]byte(value))
 	case "b64url":

@@ -232,3 +232,17 @@ func TestRedactedBodyStaysWithinTheCap(t *testing.T) {
 	}
 	fetchtest.AssertBodyHash(t, data)
 }
+
+// An echo in a charset the response declares (UTF-16 here) is converted
+// to UTF-8 before redaction, so it is caught too.
+func TestCredentialEchoedInAnotherCharset(t *testing.T) {
+	f, echo := echoFetcher(t, Config{}, `{"X-Api-Key": "${S}"}`)
+	q := url.Values{"h": {"X-Api-Key"}, "form": {"utf16le"}, "type": {"text/plain; charset=utf-16le"}}
+	r := do(f, wire.Request{URL: echo + "/echo?" + q.Encode(), Credential: "echo"}, nil)
+	data := resultJSON(t, r)
+	if r.Error != "" || !r.Redacted || string(r.Body) != `"[credential]"` || r.BodyCharset != "utf-16le" {
+		t.Errorf("%s", data)
+	}
+	fetchtest.AssertNoSecret(t, data, fetchtest.HardSecret)
+	fetchtest.AssertBodyHash(t, data)
+}
