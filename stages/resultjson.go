@@ -55,6 +55,9 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 	if r.ContentType != "" {
 		dst = jsontext.AppendString(append(dst, `,"content_type":`...), r.ContentType)
 	}
+	if r.ContentEncoding != "" {
+		dst = jsontext.AppendString(append(dst, `,"content_encoding":`...), r.ContentEncoding)
+	}
 	if r.ContentLength != 0 {
 		dst = strconv.AppendInt(append(dst, `,"content_length":`...), r.ContentLength, 10)
 	}
@@ -78,6 +81,9 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 	}
 	if r.BodySHA256 != "" {
 		dst = jsontext.AppendString(append(dst, `,"body_sha256":`...), r.BodySHA256)
+	}
+	if r.Redacted {
+		dst = append(dst, `,"redacted":true`...)
 	}
 	if o := r.BodyObject; o != nil {
 		dst = jsontext.AppendString(append(dst, `,"body_object":{"bucket":`...), o.Bucket)

@@ -48,6 +48,10 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			r.Status, r.Attempts, r.ContentType, r.ContentLength = 100+rng.IntN(500), rng.IntN(4), pick(trickyStrings), rng.Int64N(1<<40)
 			r.BodyBytes, r.BodySHA256, r.BodyTruncated = rng.Int64N(1<<30), "ab12", rng.IntN(2) == 0
+			r.Redacted = rng.IntN(2) == 0
+			if rng.IntN(4) == 0 {
+				r.ContentEncoding = pick(trickyStrings)
+			}
 			r.Body, r.BodyEncoding = httpfetch.EmbedBody([]byte(pick(trickyStrings)+pick(trickyStrings)), "", httpfetch.BodyAuto)
 		}
 		if rng.IntN(2) == 0 {

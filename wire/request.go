@@ -116,6 +116,17 @@ func Methods() []string { return slices.Clone(methods) }
 // ("" is GET).
 func ValidMethod(method string) bool { return slices.Contains(methods, NormalMethod(method)) }
 
+// HeaderAcceptEncoding is refused in a request (invalid_request), though
+// it is no hop-by-hop header: the service owns content coding. It sends
+// AcceptEncoding itself and decodes what the server sends before any cap,
+// redaction or hash, so that a request cannot make a body come back
+// compressed, where no redaction would see an echoed credential.
+const HeaderAcceptEncoding = "Accept-Encoding"
+
+// AcceptEncoding is the Accept-Encoding every request is sent with: the
+// content codings the service decodes.
+const AcceptEncoding = "gzip, deflate, br, zstd"
+
 // ForbiddenHeaders returns the headers a request may not set, in
 // canonical form: Host and Content-Length (the service writes them from
 // the URL and the body) and the hop-by-hop headers, which belong to a
@@ -171,6 +182,10 @@ func ValidateHeaders(headers map[string]string) error {
 		canonical := textproto.CanonicalMIMEHeaderKey(name)
 		if slices.Contains(forbidden, canonical) {
 			return fmt.Errorf("%w: header %s may not be set by a request", ErrBadRequest, canonical)
+		}
+		if canonical == HeaderAcceptEncoding {
+			return fmt.Errorf("%w: header %s may not be set by a request: the service chooses it (%s) and decodes the body itself; remove the header",
+				ErrBadRequest, canonical, AcceptEncoding)
 		}
 		if seen[canonical] {
 			return fmt.Errorf("%w: header %s is given twice", ErrBadRequest, canonical)

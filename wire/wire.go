@@ -164,8 +164,17 @@ type Result struct {
 	Attempts int `json:"attempts,omitempty"`
 
 	ContentType string `json:"content_type,omitempty"`
+	// ContentEncoding is set only when Body is the body as it came, still
+	// in a content coding the service cannot decode (the response's
+	// Content-Encoding, e.g. "compress"): Body is then base64 of the coded
+	// bytes, and the sizes and hash describe them. A request sent with a
+	// credential never gets such a body (it is unexpected_error instead).
+	ContentEncoding string `json:"content_encoding,omitempty"`
 	// ContentLength is the size of the (decoded) body: the bytes read, or,
-	// when BodyTruncated, the size the server declared (omitted if none).
+	// when BodyTruncated, the size the server declared (omitted if none,
+	// and when the body had a content coding, whose declared size counts
+	// coded bytes). For a request sent with a credential it is the size
+	// of the body returned (see Redacted).
 	ContentLength int64 `json:"content_length,omitempty"`
 	// Headers are the response headers asked for (response_headers), by
 	// lower-case name, a repeated header's values joined with ", ".
@@ -189,11 +198,18 @@ type Result struct {
 	// A text or base64 Body decodes to exactly those bytes (less, when cut,
 	// an incomplete last UTF-8 sequence); a JSON Body is the same value,
 	// re-encoded compactly. Two exceptions: text in another charset is
-	// given as UTF-8 (BodyCharset names the original), and where the
-	// server echoed the value of the request's credential, Body (and
-	// Headers) show "[credential]" instead.
+	// given as UTF-8 (BodyCharset names the original), and a body fetched
+	// with a credential is described as returned: converted to UTF-8 when
+	// it was in another charset, and with "[credential]" where the server
+	// echoed a value of the credential (see Redacted).
 	BodyBytes  int64  `json:"body_bytes,omitempty"`
 	BodySHA256 string `json:"body_sha256,omitempty"`
+	// Redacted says that the response (its body, a header asked for,
+	// FinalURL or Message) showed a value of the request's credential, in
+	// one of the forms an echo gives it, and "[credential]" stands there
+	// instead. A redacted body is cut after redaction, and BodyBytes,
+	// BodySHA256 and ContentLength describe the redacted bytes returned.
+	Redacted bool `json:"redacted,omitempty"`
 	// BodyObject says where the body went when it was over the inline cap
 	// and the service keeps such bodies in an Object Store bucket: Body is
 	// then absent, and BodyBytes and BodySHA256 describe the whole body.

@@ -81,6 +81,7 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *
 		if last := st.hops.last; last != "" && (st.hops.redirects > 0 || last != s.url.String()) {
 			res.FinalURL = last
 		}
+		s.redactor.redactResult(res) // the body is redacted as it is read
 	}()
 	resp, err := f.client.Do(s.newRequest(ctx))
 	if err != nil {
@@ -104,14 +105,33 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *
 	return wait
 }
 
-// readBody reads at most maxBody decoded bytes (so a gzip bomb stops at
-// the cap), records their count and SHA-256, and embeds them as the body
-// mode says. A body over the cap goes to the BodyStore when there is one,
-// it is at most MaxObject and no credential was sent (see storeBody);
-// otherwise it is cut, or
-// fails the result as too_large under RefuseLarge.
+// readBody decodes the body's content coding (see decodeBody), reads at
+// most maxBody decoded bytes (so a gzip bomb stops at the cap), records
+// their count and SHA-256, and embeds them as the body mode says. A body
+// over the cap goes to the BodyStore when there is one, it is at most
+// MaxObject and no credential was sent (see storeBody); otherwise it is
+// cut, or fails the result as too_large under RefuseLarge. A body fetched
+// with a credential is redacted before it is cut or hashed (see
+// readRedacted). A body in a coding the service cannot decode is returned
+// as it came, in base64, with ContentEncoding naming the coding; with a
+// credential it is not returned at all.
 func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Response, timeout time.Duration, st *attemptState, s *spec) {
-	body, truncated, err := readCapped(resp.Body, f.maxBody, st.buf[:0])
+	src, release, undecodable, err := decodeBody(resp.Body, resp.Header)
+	defer release()
+	if err != nil {
+		f.fail(ctx, res, err, timeout)
+		return
+	}
+	if undecodable != "" && s.cred != nil {
+		res.Error, res.Message = wire.ErrUnexpected, fmt.Sprintf("the response's content coding %q is not one the service decodes (%s), "+
+			"and a response fetched with a credential is not returned undecoded", cutString(undecodable, 32), wire.AcceptEncoding)
+		return
+	}
+	if s.cred != nil {
+		f.readRedacted(ctx, res, src, timeout, st, s)
+		return
+	}
+	body, truncated, err := readCapped(src, f.maxBody, st.buf[:0])
 	st.keepBuffer(body)
 	if err != nil {
 		f.fail(ctx, res, err, timeout)
@@ -119,10 +139,10 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	}
 	// readCapped read one byte past the cap to know the body goes on; it
 	// is still there, just past body's end, and belongs to the stored body.
-	// A body fetched with a credential is not stored: a stored body is not
-	// redacted (the credential's value may straddle its chunks), so it
-	// stays inline and cut, where redact sees all of it.
-	if truncated && f.objects != nil && s.cred == nil && f.storeBody(ctx, res, resp, body[:len(body)+1], timeout) {
+	// A body fetched with a credential is never stored (readRedacted
+	// reads it; the check stays so that this holds here too): a stored
+	// body is not redacted, as the value may straddle its chunks.
+	if truncated && f.objects != nil && s.cred == nil && f.storeBody(ctx, res, resp, src, body[:len(body)+1], timeout) {
 		return
 	}
 	if len(body) > 0 { // an empty body has neither: body_bytes 0 would be left out anyway
@@ -130,14 +150,24 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	}
 	res.ContentLength = int64(len(body))
 	if truncated {
-		res.ContentLength = max(resp.ContentLength, 0) // declared size, when the server gave one
+		res.ContentLength = 0
+		if _, decoded := src.(*lazyDecoder); !decoded { // a declared size counts coded bytes
+			res.ContentLength = max(resp.ContentLength, 0)
+		}
 		if f.refuseLarge {
 			res.Error, res.Message = Classify(fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, f.maxBody))
 			return
 		}
 	}
+	res.BodyTruncated = truncated
+	if undecodable != "" {
+		res.ContentEncoding = cutString(strings.Join(resp.Header.Values("Content-Encoding"), ", "), 64)
+		if f.bodyMode == BodyAuto && len(body) > 0 { // base64, as auto gives any bytes that are not text
+			res.Body, res.BodyEncoding = embedBase64(body)
+		}
+		return
+	}
 	if f.bodyMode == BodyNone || len(body) == 0 {
-		res.BodyTruncated = truncated
 		return
 	}
 	if text, charset, ok := toUTF8(body, res.ContentType); ok {
@@ -146,9 +176,7 @@ func (f *Fetcher) readBody(ctx context.Context, res *wire.Result, resp *http.Res
 	if truncated {
 		body = trimPartialRune(body)
 	}
-	body = s.redact(body)
 	res.Body, res.BodyEncoding = EmbedBody(body, res.ContentType, f.bodyMode)
-	res.BodyTruncated = truncated
 }
 
 // sha256Hex is the SHA-256 of body in lower-case hex, with the one
@@ -187,7 +215,7 @@ func responseHeaders(header http.Header, s *spec) map[string]string {
 		if out == nil {
 			out = make(map[string]string, len(s.responseHeaders))
 		}
-		out[name] = string(s.redact([]byte(strings.Join(values, ", "))))
+		out[name] = strings.Join(values, ", ") // redacted with the rest of the result: see try
 	}
 	return out
 }

@@ -55,6 +55,11 @@ func EmbedBody(body []byte, contentType string, mode BodyMode) (value json.RawMe
 	if mode == BodyText {
 		return nil, ""
 	}
+	return embedBase64(body)
+}
+
+// embedBase64 is body as a JSON string of its base64, and "base64".
+func embedBase64(body []byte) (value json.RawMessage, encoding string) {
 	quoted := make([]byte, 0, base64.StdEncoding.EncodedLen(len(body))+2)
 	quoted = append(quoted, '"')
 	quoted = base64.StdEncoding.AppendEncode(quoted, body)

@@ -53,17 +53,18 @@ func (c *capReader) Read(p []byte) (int, error) {
 }
 
 // storeBody sends a body over the inline cap to the store: the head
-// already read, then the rest straight from the response, so a body of
+// already read, then the rest straight from rest (the response's body,
+// decoded), so a body of
 // any size up to MaxObject costs the head plus the store's chunk in
 // memory. It reports whether the result is complete; false means the
 // body is over MaxObject (or declared so) and the caller cuts it inline
 // as without a store. The response's declared length, when over
 // MaxObject, saves reading it at all.
-func (f *Fetcher) storeBody(ctx context.Context, res *wire.Result, resp *http.Response, head []byte, timeout time.Duration) bool {
+func (f *Fetcher) storeBody(ctx context.Context, res *wire.Result, resp *http.Response, rest io.Reader, head []byte, timeout time.Duration) bool {
 	if resp.ContentLength > f.maxObject {
 		return false
 	}
-	body := &capReader{r: io.MultiReader(bytes.NewReader(head), resp.Body), limit: f.maxObject}
+	body := &capReader{r: io.MultiReader(bytes.NewReader(head), rest), limit: f.maxObject}
 	obj, err := f.objects.Put(ctx, body)
 	switch {
 	case err == nil:

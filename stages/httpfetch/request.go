@@ -34,7 +34,10 @@ type spec struct {
 	header http.Header
 	body   []byte
 	cred   *credentials.Credential
-	follow bool
+	// redactor replaces cred's patterns in what a result shows; nil
+	// without a credential.
+	redactor *redactor
+	follow   bool
 	// responseHeaders are the lower-case names of the response headers
 	// the result returns.
 	responseHeaders []string
@@ -80,7 +83,7 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		if subject := batchSubject(opts); !cred.AllowsSubject(subject) {
 			return nil, fmt.Errorf("%w: credential %q may not be used from subject %q", ErrInvalidRequest, req.Credential, subject)
 		}
-		s.cred = cred
+		s.cred, s.redactor = cred, f.redactorFor(cred)
 	}
 	if len(req.Headers) > 0 || contentType != "" || s.cred != nil || (opts != nil && opts.UserAgent != "") {
 		s.header = f.header.Clone()
@@ -180,27 +183,6 @@ func (s *spec) retryable(r *wire.Result) bool {
 		}
 	}
 	return false
-}
-
-// redacted stands in a response for a credential's value that the
-// server echoed back.
-const redacted = "[credential]"
-
-// redact replaces in text every secret of s's credential (its values
-// whole, and their tokens and passwords: see Credential.Secrets), as the
-// server may echo request headers back, in a body or a header, with
-// "[credential]", so that no result shows it. It returns text itself
-// when there is nothing to replace.
-func (s *spec) redact(text []byte) []byte {
-	if s.cred == nil {
-		return text
-	}
-	for _, value := range s.cred.Secrets() { // longest first: "Bearer x" before "x"
-		if bytes.Contains(text, []byte(value)) {
-			text = bytes.ReplaceAll(text, []byte(value), []byte(redacted))
-		}
-	}
-	return text
 }
 
 // batchSubject is the subject the request's batch arrived on, "" when

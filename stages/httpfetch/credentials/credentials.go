@@ -47,6 +47,9 @@ type Credential struct {
 	// subjects are the input subjects (patterns) whose batches may use
 	// it; nil: any (see AllowsSubject).
 	subjects []string
+	// patterns are Secrets in every form an echo may give them (see
+	// Patterns), computed once by build.
+	patterns [][]byte
 }
 
 type hostPort struct{ host, port string } // port "" matches any
@@ -138,6 +141,9 @@ func build(name string, e entry, lookup func(string) (string, bool)) (*Credentia
 		if wire.ForbiddenHeader(canonical) {
 			return nil, fail("header %s may not be set", canonical)
 		}
+		if canonical == wire.HeaderAcceptEncoding {
+			return nil, fail("header %s may not be set: the service chooses the content codings it decodes", canonical)
+		}
 		expanded, err := expand(value, lookup)
 		if err != nil {
 			return nil, fail("header %s: %v", canonical, err)
@@ -147,6 +153,7 @@ func build(name string, e entry, lookup func(string) (string, bool)) (*Credentia
 		}
 		c.header[canonical] = []string{expanded}
 	}
+	c.patterns = patternsOf(c.Secrets())
 	return c, nil
 }
 

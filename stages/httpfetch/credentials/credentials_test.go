@@ -36,6 +36,7 @@ func TestParse(t *testing.T) {
 		{"a wildcard host", `{"gh": {"hosts": ["*.a"], "headers": {"A": "x"}}}`, "host"},
 		{"bad port", `{"gh": {"hosts": ["a:http"], "headers": {"A": "x"}}}`, "host:port"},
 		{"forbidden header", `{"gh": {"hosts": ["a"], "headers": {"Host": "x"}}}`, "Host may not"},
+		{"Accept-Encoding", `{"gh": {"hosts": ["a"], "headers": {"accept-encoding": "gzip"}}}`, "Accept-Encoding may not be set: the service chooses"},
 		{"bad header name", `{"gh": {"hosts": ["a"], "headers": {"X Key": "x"}}}`, "not an HTTP token"},
 		{"bad name", `{"a b": {"hosts": ["a"], "headers": {"A": "x"}}}`, "credential name"},
 		{"not an object", `["gh"]`, "JSON object"},
