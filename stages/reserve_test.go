@@ -12,7 +12,7 @@ import (
 )
 
 func TestDefaultReserve(t *testing.T) {
-	for concurrency, want := range map[int]int{1: 0, 2: 1, 8: 1, 15: 1, 16: 2, 64: 8, 1000: 125} {
+	for concurrency, want := range map[int]int{1: 0, 2: 1, 8: 1, 63: 1, 64: 1, 128: 2, 1000: 15} {
 		if got := DefaultReserve(concurrency); got != want {
 			t.Errorf("DefaultReserve(%d) = %d, want %d", concurrency, got, want)
 		}

@@ -30,7 +30,7 @@ func TestRunFlagsValidated(t *testing.T) {
 		{[]string{"--max-timeout", "1s", "--timeout", "5s"}, "--max-timeout (1s) must not be below --timeout (5s)"},
 		{[]string{"--retries", "11"}, "--retries"},
 		{[]string{"--concurrency", "8", "--reserve-slots", "8"},
-			"--reserve-slots must be -1 (an eighth of --concurrency), 0 (none) or below --concurrency (8), got 8"},
+			"--reserve-slots must be -1 (one in 64 of --concurrency), 0 (none) or below --concurrency (8), got 8"},
 		{[]string{"--publish-linger", "-1ms"}, "--publish-linger"},
 		{[]string{"--publish-linger", "1s"}, "--publish-linger"},
 		{[]string{"--body", "xml"}, "--body"},

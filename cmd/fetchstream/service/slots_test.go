@@ -42,7 +42,7 @@ func publishBatch(t *testing.T, s interface{ Publish(string, []byte) error }, b 
 
 // The slot attack (issue 21): one message of 200 URLs to a server that
 // accepts and never answers, with a minute's timeout, would hold all 64
-// slots for a minute. With the default reserve it holds 64-8, and a
+// slots for a minute. With the default reserve it holds 64-1, and a
 // one-URL batch to another host is answered at once meanwhile.
 func TestOneBatchCannotTakeEverySlot(t *testing.T) {
 	natsURL, nc := loadtest.StartNATS(t)

@@ -59,7 +59,7 @@ func validate(cfg *Config) error {
 	case f.PerHost < 0:
 		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
 	case f.ReserveSlots < -1 || f.ReserveSlots >= f.Concurrency && f.ReserveSlots > 0:
-		return fail("Fetch.ReserveSlots", "must be -1 (an eighth of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
+		return fail("Fetch.ReserveSlots", "must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
 			f.Concurrency, f.ReserveSlots)
 	case f.MaxHeldBytes < 0:
 		return fail("Fetch.MaxHeldBytes", "must not be negative (0: no bound but the windows), got %d", f.MaxHeldBytes)
