@@ -3,10 +3,12 @@ package httpfetch
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -28,7 +30,7 @@ var hostileBodies = sync.OnceValue(func() map[string][]byte {
 	bw := brotli.NewWriterOptions(&br, brotli.WriterOptions{Quality: 1, LGWin: 24})
 	_, _ = bw.Write(data)
 	_ = bw.Close()
-	zw, _ := zstd.NewWriter(&zs, zstd.WithWindowSize(zstdMaxWindow), zstd.WithEncoderConcurrency(1))
+	zw, _ := zstd.NewWriter(&zs, zstd.WithWindowSize(8<<20), zstd.WithEncoderConcurrency(1))
 	_, _ = zw.Write(data)
 	_ = zw.Close()
 	return map[string][]byte{
@@ -98,14 +100,14 @@ func (w *bitWriter) flush() []byte {
 	return w.out
 }
 
-// decodeAlloc decodes body as coding through decodeBody, reading at most
-// decodeCap bytes, and returns the bytes allocated by the decode (the
-// median of runs; the pools are emptied first, so that each run pays for
-// a fresh decoder, as one of --concurrency responses in flight does) and
-// the error if any.
-func decodeAlloc(t testing.TB, coding string, body []byte, runs int) (allocated uint64, err error) {
+// decodeAlloc decodes body in coding through decodeBody, reading at most
+// limit bytes, and returns the bytes allocated by the decode (the median
+// of runs; the pools are emptied first, so that each run pays for a fresh
+// decoder, as one of --concurrency responses in flight does), what it
+// read and its error.
+func decodeAlloc(t testing.TB, coding string, body []byte, limit int64, runs int) (allocated uint64, decoded []byte, err error) {
 	t.Helper()
-	buf := make([]byte, 0, decodeCap+2) // readCapped reads one byte past the cap, then wants room for more
+	buf := make([]byte, 0, limit+2) // readCapped reads one byte past the cap, then wants room for more
 	header := http.Header{"Content-Encoding": {coding}}
 	var sizes []uint64
 	for range runs {
@@ -115,30 +117,98 @@ func decodeAlloc(t testing.TB, coding string, body []byte, runs int) (allocated 
 		runtime.ReadMemStats(&before)
 		src, release, _, derr := decodeBody(bytes.NewReader(body), header)
 		if derr == nil {
-			_, _, derr = readCapped(src, decodeCap, buf[:0])
+			decoded, _, derr = readCapped(src, limit, buf[:0])
 		}
 		release()
 		runtime.ReadMemStats(&after)
 		sizes = append(sizes, after.TotalAlloc-before.TotalAlloc)
 		err = derr
 	}
-	for i := range sizes { // a small sort: the median
-		for j := i + 1; j < len(sizes); j++ {
-			if sizes[j] < sizes[i] {
-				sizes[i], sizes[j] = sizes[j], sizes[i]
-			}
-		}
-	}
-	return sizes[len(sizes)/2], err
+	slices.Sort(sizes)
+	return sizes[len(sizes)/2], decoded, err
 }
 
-// TestDecodeMemory reports the bytes one decode allocates for each
-// hostile body; run with -v to see them.
-func TestDecodeMemory(t *testing.T) {
-	codings := map[string]string{"identity": "identity", "gzip": "gzip", "br lgwin 24": "br", "br lgwin 24 16 MiB": "br", "zstd 8 MiB window": "zstd"}
-	for name, body := range hostileBodies() {
-		allocated, err := decodeAlloc(t, codings[name], body, 5)
-		t.Logf("%-20s %8d coded bytes: %6d KiB allocated per decode of %d KiB, err %v", name, len(body), allocated>>10, decodeCap>>10, err)
+// Each coding's decoder allocates about its window at most, and no more
+// than maxWindow (and some) whatever window a stream declares: a br or
+// zstd stream declaring more is decoded exactly as far as maxWindow, and
+// refused past it; the large-window escape, br and zstd stacked, and a
+// single-segment zstd frame larger than maxWindow are refused. Run with
+// -v for the figures.
+func TestDecodeMemoryBounded(t *testing.T) {
+	data := randomish(32 << 20)
+	bodies := hostileBodies()
+	var legitBr, bigSegment bytes.Buffer
+	lw := brotli.NewWriter(&legitBr) // lgwin 22, quality 6
+	_, _ = lw.Write(data[:8<<20])
+	_ = lw.Close()
+	enc, _ := zstd.NewWriter(nil)
+	bigSegment.Write(enc.EncodeAll(data[:5<<20], nil))
+	const bound = 5 << 20 // a 4 MiB ring, its slack, the decoder's tables and buffers
+	for _, c := range []struct {
+		name, coding string
+		body         []byte
+		limit        int64
+		max          uint64 // bytes allocated at most
+		err          string // a refusal, or "" for data[:limit]
+	}{
+		{"identity", "identity", data, decodeCap, 1 << 10, ""},
+		{"gzip", "gzip", bodies["gzip"], decodeCap, 128 << 10, ""},
+		{"br lgwin 22 (brotli's default), 8 MiB", "br", legitBr.Bytes(), 8 << 20, bound, ""},
+		{"br lgwin 24 from the encoder", "br", bodies["br lgwin 24"], decodeCap, bound, ""},
+		{"br lgwin 24, a 16 MiB meta-block", "br", bodies["br lgwin 24 16 MiB"], decodeCap, bound, ""},
+		{"br lgwin 24, a 16 MiB meta-block, past 4 MiB", "br", bodies["br lgwin 24 16 MiB"], 8 << 20, bound,
+			"br stream declaring a window of 16 MiB, decoded as far as the 4 MiB the service allows"},
+		{"br large-window escape", "br", append([]byte{0x11, 0x1e}, data[:1<<10]...), decodeCap, 64 << 10, "large-window escape"},
+		{"zstd 8 MiB window", "zstd", bodies["zstd 8 MiB window"], decodeCap, bound, ""},
+		{"zstd 8 MiB window, past 4 MiB", "zstd", bodies["zstd 8 MiB window"], 8 << 20, bound,
+			"zstd stream declaring a window of 8 MiB, decoded as far as the 4 MiB the service allows"},
+		{"zstd single segment of 5 MiB", "zstd", bigSegment.Bytes(), decodeCap, bound, "zstd window over the 4 MiB the service allows"},
+		{"br and zstd stacked", "zstd, br", bodies["br lgwin 24 16 MiB"], decodeCap, 64 << 10, "more than one of br and zstd"},
+	} {
+		allocated, decoded, err := decodeAlloc(t, c.coding, c.body, c.limit, 3)
+		t.Logf("%-48s %8d coded bytes: %6d KiB allocated, %d bytes read, error %v", c.name, len(c.body), allocated>>10, len(decoded), err)
+		switch {
+		case c.err == "" && (err != nil || !bytes.Equal(decoded, data[:c.limit])):
+			t.Errorf("%s: %d bytes, error %v; want the first %d bytes", c.name, len(decoded), err, c.limit)
+		case c.err != "" && (!errors.Is(err, errCodingRefused) || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want %q", c.name, err, c.err)
+		}
+		if allocated > c.max {
+			t.Errorf("%s: %d KiB allocated, want at most %d KiB", c.name, allocated>>10, c.max>>10)
+		}
 	}
-	_ = io.EOF
+}
+
+// A decoder that held a window over pooledWindow is not kept in its pool:
+// once the body is read, the heap is back where it was (a pooled item
+// survives one collection).
+func TestPoolsKeepNoLargeDecoder(t *testing.T) {
+	var zstd2MiB bytes.Buffer
+	zw, _ := zstd.NewWriter(&zstd2MiB, zstd.WithWindowSize(2<<20), zstd.WithEncoderConcurrency(1))
+	_, _ = zw.Write(randomish(4 << 20))
+	_ = zw.Close()
+	for _, c := range []struct {
+		name, coding string
+		body         []byte
+	}{
+		{"br lgwin 21, a 2 MiB meta-block", "br", brotliStored(21, randomish(2<<20))}, // not lowered, over pooledWindow
+		{"zstd 2 MiB window", "zstd", zstd2MiB.Bytes()},                               // not lowered, over pooledWindow
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		src, release, _, err := decodeBody(bytes.NewReader(c.body), http.Header{"Content-Encoding": {c.coding}})
+		if err == nil {
+			_, _, err = readCapped(src, decodeCap, nil)
+		}
+		release()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		t.Logf("%s: %d KiB kept after the decode, error %v", c.name, kept>>10, err)
+		if err != nil || kept > 512<<10 {
+			t.Errorf("%s: %d KiB kept after the decode (error %v), want under 512 KiB", c.name, kept>>10, err)
+		}
+	}
 }
