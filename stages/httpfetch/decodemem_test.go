@@ -212,3 +212,38 @@ func TestPoolsKeepNoLargeDecoder(t *testing.T) {
 		}
 	}
 }
+
+// brotliWindow reads the window the encoder wrote for each lgwin, and the
+// escape; zstdWindow reads what klauspost's zstd.Header reads, and
+// nothing for a single-segment frame.
+func TestDeclaredWindows(t *testing.T) {
+	for lgwin := 10; lgwin <= 24; lgwin++ {
+		var b bytes.Buffer
+		w := brotli.NewWriterOptions(&b, brotli.WriterOptions{Quality: 5, LGWin: lgwin})
+		_, _ = w.Write([]byte("hello, window"))
+		_ = w.Close()
+		if got := brotliWindow(b.Bytes()[0]); got != 1<<lgwin {
+			t.Errorf("br lgwin %d: brotliWindow %d, want %d", lgwin, got, 1<<lgwin)
+		}
+	}
+	if got := brotliWindow(0x11); got != 0 {
+		t.Errorf("br large-window escape: brotliWindow %d, want 0", got)
+	}
+	data := randomish(1 << 20)
+	for _, window := range []int{1 << 10, 64 << 10, 1 << 20, 4 << 20, 8 << 20} {
+		for _, n := range []int{100, len(data)} {
+			var b bytes.Buffer
+			w, _ := zstd.NewWriter(&b, zstd.WithWindowSize(window), zstd.WithEncoderConcurrency(1))
+			_, _ = w.Write(data[:n])
+			_ = w.Close()
+			var h zstd.Header
+			if err := h.Decode(b.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			got, known := zstdWindow(b.Bytes()[:6])
+			if known == h.SingleSegment || known && uint64(got) != h.WindowSize {
+				t.Errorf("zstd window %d, %d bytes: zstdWindow %d %v, header says %d, single segment %v", window, n, got, known, h.WindowSize, h.SingleSegment)
+			}
+		}
+	}
+}
