@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/andybalholm/brotli"
@@ -48,6 +49,46 @@ func TestCodingBombsStopAtTheCap(t *testing.T) {
 			if r.Error != "" || !r.BodyTruncated || r.BodyBytes != maxBody || r.ContentLength != wantLength {
 				t.Errorf("%s (%d bytes coded) credential %q: %s %s, %d bytes, truncated %v, content_length %d",
 					coding, len(bomb), credential, r.Error, r.Message, r.BodyBytes, r.BodyTruncated, r.ContentLength)
+			}
+		}
+	}
+}
+
+// Through the fetcher, with a credential and without: a br stream
+// declaring lgwin 24 decodes as far as the cap; one read past the 4 MiB
+// the service decodes of it, the large-window escape, and br and zstd
+// stacked end as unexpected_error naming the coding, without a body.
+func TestHostileWindowsThroughTheFetcher(t *testing.T) {
+	data := randomish(8 << 20)
+	bodies := map[string][]byte{"/lgwin24": brotliStored(24, data), "/escape": append([]byte{0x11, 0x1e}, data[:1<<10]...),
+		"/stacked": fetchtest.Encode("br", fetchtest.Encode("zstd", data[:1<<10]))}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "br")
+		if r.URL.Path == "/stacked" {
+			w.Header().Set("Content-Encoding", "zstd, br")
+		}
+		_, _ = w.Write(bodies[r.URL.Path])
+	}))
+	t.Cleanup(srv.Close)
+	set := mustCredentials(t, `{"api": {"hosts": ["`+srv.Listener.Addr().String()+`"], "headers": {"X-Key": "${T}"}}}`)
+	small := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: decodeCap, Credentials: set})
+	large := newTestFetcher(t, Config{Policy: loopbackOnly, MaxBody: 6 << 20, Credentials: set})
+	for _, credential := range []string{"", "api"} {
+		r := do(small, wire.Request{URL: srv.URL + "/lgwin24", Credential: credential}, nil)
+		if r.Error != "" || r.BodyBytes != decodeCap || !r.BodyTruncated {
+			t.Errorf("lgwin 24, credential %q: %s %s, %d bytes", credential, r.Error, r.Message, r.BodyBytes)
+		}
+		for _, c := range []struct {
+			f            *Fetcher
+			path, reason string
+		}{
+			{large, "/lgwin24", "br stream declaring a window of 16 MiB, decoded as far as the 4 MiB"},
+			{small, "/escape", "br stream with the large-window escape"},
+			{small, "/stacked", "more than one of br and zstd"},
+		} {
+			r := do(c.f, wire.Request{URL: srv.URL + c.path, Credential: credential}, nil)
+			if r.Error != wire.ErrUnexpected || !strings.Contains(r.Message, c.reason) || r.Body != nil || r.BodyBytes != 0 {
+				t.Errorf("%s, credential %q: %s", c.path, credential, resultJSON(t, r))
 			}
 		}
 	}

@@ -164,11 +164,12 @@ func TestUndecodableContentCoding(t *testing.T) {
 	fetchtest.AssertBodyHash(t, resultJSON(t, r))
 }
 
-// Each content coding is decoded, stacked ones too, up to three; an empty
-// body with a coding is empty; a fourth layer is an error.
+// Each content coding is decoded, stacked ones too, up to three (br and
+// zstd at most once between them); an empty body with a coding is empty;
+// a fourth layer is an error.
 func TestContentCodingsDecoded(t *testing.T) {
 	f, echo := echoFetcher(t, Config{}, `{"X-Api-Key": "${S}"}`)
-	for _, coding := range []string{"gzip", "x-gzip", "deflate", "deflate-raw", "br", "zstd", "identity,gzip", "br,zstd,deflate"} {
+	for _, coding := range []string{"gzip", "x-gzip", "deflate", "deflate-raw", "br", "zstd", "identity,gzip", "br,gzip,deflate", "deflate,zstd,gzip"} {
 		r := do(f, wire.Request{URL: echo + "/echo?h=X-Other&coding=" + coding, Headers: map[string]string{"X-Other": "hello"}}, nil)
 		if r.Error != "" || string(r.Body) != `"hello"` || r.BodyBytes != 5 || r.ContentEncoding != "" {
 			t.Errorf("%s: %s", coding, resultJSON(t, r))
