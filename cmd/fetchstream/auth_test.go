@@ -11,24 +11,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
-
-func startAuthServer(t *testing.T, opts *server.Options) string {
-	t.Helper()
-	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
-}
 
 // The service and the client commands authenticate as the nats CLI does.
 func TestAuthFlags(t *testing.T) {
@@ -45,7 +31,7 @@ func TestAuthFlags(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			url := startAuthServer(t, c.server)
+			url := natstest.StartWithOptions(t, c.server)
 			var stderr syncBuffer
 			code := Main(context.Background(), append([]string{"run", "--nats-url", url}, c.bad...), &syncBuffer{}, &stderr)
 			if code != exitError || !strings.Contains(strings.ToLower(stderr.String()), "authorization") {
@@ -88,7 +74,7 @@ func flagSetFor(n *natsflags.Flags) *flag.FlagSet {
 // image's HEALTHCHECK works against a server with auth; it never prints
 // the URL's password.
 func TestHealthUsesConnectionFlags(t *testing.T) {
-	url := startAuthServer(t, &server.Options{Username: "fetch", Password: "s3cret"})
+	url := natstest.StartWithOptions(t, &server.Options{Username: "fetch", Password: "s3cret"})
 	var stdout, stderr syncBuffer
 	if code := Main(context.Background(), []string{"health", "--nats-url", url, "--user", "fetch", "--password", "s3cret"}, &stdout, &stderr); code != exitOK {
 		t.Errorf("health with the credentials: exit %d, stderr %q", code, stderr.String())

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/connectors/embedded"
@@ -38,6 +39,25 @@ func StartServer(t testing.TB, storeDir string) *embedded.Server {
 		ns.Shutdown()
 	})
 	return ns
+}
+
+// StartWithOptions runs a nats-server built from opts (users and
+// permissions, say) on a free loopback port, shut down when t ends, and
+// returns its client URL. It sets opts' Host, Port, NoSigs and NoLog;
+// JetStream, if opts asks for it, keeps its store in opts.StoreDir.
+func StartWithOptions(t testing.TB, opts *server.Options) string {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
 }
 
 // StartRestartable is StartServer on a port from UnusedFixedPort, for a

@@ -27,23 +27,12 @@ func startUsersServer(t *testing.T) string {
 		},
 		Subscribe: &server.SubjectPermission{Allow: []string{">"}},
 	}
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: t.TempDir(),
+	return natstest.StartWithOptions(t, &server.Options{JetStream: true, StoreDir: t.TempDir(),
 		Users: []*server.User{
 			{Username: "service", Password: "s"},
 			{Username: "publisher", Password: "p", Permissions: publisher},
 			{Username: "observer", Password: "o"},
-		}}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
+		}})
 }
 
 // A publisher who may not write payments.commands or $KV.teamcfg.flag
