@@ -42,14 +42,4 @@ func header(h nats.Header, name string) string {
 
 // plainSubject reports whether s is a subject one may publish to:
 // non-empty dot-separated tokens, no wildcard, no white space.
-func plainSubject(s string) bool {
-	if s == "" || strings.ContainsAny(s, " \t\r\n") {
-		return false
-	}
-	for token := range strings.SplitSeq(s, ".") {
-		if token == "" || token == "*" || token == ">" {
-			return false
-		}
-	}
-	return true
-}
+func plainSubject(s string) bool { return wire.ValidSubject(s, false) == nil }

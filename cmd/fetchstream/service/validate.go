@@ -278,24 +278,14 @@ func validListen(listen string) error {
 	return nil
 }
 
-// validSubject checks a NATS subject: dot-separated non-empty tokens
-// without spaces; wildcards only where subscribing (wild).
+// validSubject checks a NATS subject (see wire.ValidSubject); wildcards
+// only where subscribing (wild).
 func validSubject(subject string, wild bool) error {
-	if subject == "" {
-		return errors.New("empty subject")
+	if err := wire.ValidSubject(subject, true); err != nil {
+		return err
 	}
-	tokens := strings.Split(subject, ".")
-	for i, token := range tokens {
-		switch {
-		case token == "":
-			return errors.New("empty token")
-		case strings.ContainsAny(token, " \t\r\n"):
-			return errors.New("white space in a subject")
-		case !wild && (token == "*" || token == ">"):
-			return errors.New("wildcards are only for the input subject")
-		case token == ">" && i != len(tokens)-1:
-			return errors.New("'>' must be the last token")
-		}
+	if !wild && wire.ValidSubject(subject, false) != nil {
+		return errors.New("wildcards are only for the input subject")
 	}
 	return nil
 }

@@ -3,7 +3,8 @@ package credentials
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // setSubjects keeps the input subject patterns a credential file lists
@@ -18,28 +19,11 @@ func (c *Credential) setSubjects(patterns []string) error {
 		return errors.New(`"subjects" is empty, so no batch could use it: list the input subjects that may, or leave it out for any`)
 	}
 	for _, p := range patterns {
-		if err := validPattern(p); err != nil {
+		if err := wire.ValidSubject(p, true); err != nil {
 			return fmt.Errorf("subject %q: %v", p, err)
 		}
 	}
 	c.subjects = patterns
-	return nil
-}
-
-// validPattern checks a subject pattern: dot-separated non-empty tokens
-// without white space, ">" only as the last token.
-func validPattern(p string) error {
-	tokens := strings.Split(p, ".")
-	for i, token := range tokens {
-		switch {
-		case token == "":
-			return errors.New("empty token: want a NATS subject such as fetch.urls.billing or fetch.urls.*")
-		case strings.ContainsAny(token, " \t\r\n"):
-			return errors.New("white space in a subject")
-		case token == ">" && i != len(tokens)-1:
-			return errors.New("'>' must be the last token")
-		}
-	}
 	return nil
 }
 
@@ -61,28 +45,9 @@ func (c *Credential) AllowsSubject(subject string) bool {
 		return true
 	}
 	for _, p := range c.subjects {
-		if matches(p, subject) {
+		if wire.SubjectMatches(p, subject) {
 			return true
 		}
 	}
 	return false
-}
-
-// matches reports whether the pattern p matches the literal subject s.
-func matches(p, s string) bool {
-	if s == "" {
-		return false
-	}
-	pt, st := strings.Split(p, "."), strings.Split(s, ".")
-	for i, token := range pt {
-		switch {
-		case token == ">":
-			return len(st) > i
-		case i >= len(st):
-			return false
-		case token != "*" && token != st[i]:
-			return false
-		}
-	}
-	return len(pt) == len(st)
 }

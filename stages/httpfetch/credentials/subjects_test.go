@@ -47,7 +47,7 @@ func TestCredentialSubjects(t *testing.T) {
 		{`["fetch..urls"]`, "empty token"},
 		{`["fetch.>.x"]`, "'>' must be the last token"},
 		{`["fetch. urls"]`, "white space"},
-		{`[""]`, "empty token"},
+		{`[""]`, "empty subject"},
 		{`"fetch.urls"`, "JSON object"},
 	} {
 		_, err := Parse([]byte(`{"c": {"hosts": ["h"], "headers": {"X-Key": "v"}, "subjects": `+bad.subjects+`}}`), env(nil))
