@@ -184,23 +184,31 @@ func (s *scheduler) park(l *lane, g *gate, until time.Time) {
 	s.arm(g, until)
 }
 
-// wakeN hands up to n of the gate's waiting lanes, first parked first,
-// back to their batches, to be checked again at the next grant.
-func (g *gate) wakeN(n int) {
-	for ; n > 0 && g.whead < len(g.waiters); n-- {
+// wakeN hands waiting lanes, first parked first, back to their batches,
+// to be checked again at the next grant, until n of them can take the
+// gate's room: a lane of a batch gone (expired) does not count, nor, while
+// the reserve binds, one of a flow with requests in flight, which the
+// reserve bars from the room (it is woken all the same, and parks again
+// at its next look if it still cannot go).
+func (g *gate) wakeN(n int, reserveBinds bool) {
+	for n > 0 && g.whead < len(g.waiters) {
 		l := g.waiters[g.whead]
 		g.waiters[g.whead] = nil
 		g.whead++
 		l.parkedOn = nil
-		if !l.empty() {
-			l.batch.ready.push(l)
-			l.batch.stir()
+		if l.empty() {
+			continue
+		}
+		l.batch.ready.push(l)
+		l.batch.stir()
+		if !reserveBinds || l.batch.flow == nil || l.batch.flow.inFlight == 0 {
+			n--
 		}
 	}
 }
 
 // wake hands every waiting lane back.
-func (g *gate) wake() { g.wakeN(len(g.waiters)) }
+func (g *gate) wake() { g.wakeN(len(g.waiters), false) }
 
 // open marks g as passable again, so that the next grant wakes its
 // waiting lanes as far as it has room.
@@ -228,7 +236,7 @@ func (s *scheduler) admitOpened(now time.Time) bool {
 			}
 			continue
 		}
-		g.wakeN(g.room(now))
+		g.wakeN(g.room(now), s.reserveBinds())
 		woke = true
 		kept = append(kept, g)
 	}

@@ -153,7 +153,7 @@ func (f *Fetch) expireDue(sched *scheduler, queue *outQueue, active *int, now ti
 func (f *Fetch) expire(b *batchState, sched *scheduler, queue *outQueue, active *int, now time.Time) {
 	b.expired = true
 	sched.remove(b)
-	b.flow = nil // nothing of it is picked again
+	// b.flow kept: its requests in flight are still counted in it (released)
 	for _, l := range b.lanes {
 		l.queue, l.head, l.batch = nil, 0, nil
 	}

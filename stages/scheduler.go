@@ -98,7 +98,7 @@ type flowState struct {
 // stir makes the flow of b (if any) be looked at again by the next grant.
 func (b *batchState) stir() {
 	b.unwait()
-	if b.flow != nil {
+	if b.flow != nil && !b.removed {
 		b.flow.wake()
 	}
 }
