@@ -95,7 +95,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	}
 	var slow string // only a batch with a pace of its own pays for this
 	if err == nil && b.PerHostRate > 0 && c.MaxBatchTime > 0 && len(b.URLs) <= c.MaxBatch {
-		slow = paceProblem(b.URLs, b.PerHostRate, c.MaxBatchTime, c.PerHostKey)
+		slow = paceProblem(b.URLs, b.PerHostRate, c.timeout(b.TimeoutMS), c.MaxBatchTime, c.PerHostKey)
 	}
 	switch {
 	case in.Reject != nil:

@@ -11,9 +11,10 @@ import (
 // paceProblem says why a batch whose own per_host_rate is rate could not
 // finish within lifetime, or is "" when it could. Its URLs to one host
 // key (as the scheduler counts hosts, in mode) go at most rate a second,
-// the first at once: n of them need at least (n-1)/rate. It parses each
-// URL once, in the decode stage, and only for a batch that sets a rate.
-func paceProblem(reqs []wire.Request, rate float64, lifetime time.Duration, mode HostKeyMode) string {
+// the first at once: the last of n starts (n-1)/rate after the first, and
+// must then have its timeout to finish in. It parses each URL once, in
+// the decode stage, and only for a batch that sets a rate.
+func paceProblem(reqs []wire.Request, rate float64, timeout, lifetime time.Duration, mode HostKeyMode) string {
 	perHost := map[string]int{}
 	worst, most := "", 0
 	for i := range reqs {
@@ -26,13 +27,13 @@ func paceProblem(reqs []wire.Request, rate float64, lifetime time.Duration, mode
 			worst, most = key, n
 		}
 	}
-	need := float64(most-1) / rate
-	if most < 2 || need <= lifetime.Seconds() {
+	last := float64(most-1) / rate
+	if most < 2 || last+timeout.Seconds() <= lifetime.Seconds() {
 		return ""
 	}
-	return fmt.Sprintf("%d URLs to host %s at per_host_rate %s need at least %s, over %s %s: "+
+	return fmt.Sprintf("%d URLs to host %s at per_host_rate %s need at least %s (the last starts after %s, then has %s), over %s %s: "+
 		"send fewer URLs per host, or a higher per_host_rate",
-		most, worst, strconv.FormatFloat(rate, 'g', -1, 64), seconds(need), LifetimeFlag, lifetime)
+		most, worst, strconv.FormatFloat(rate, 'g', -1, 64), seconds(last+timeout.Seconds()), seconds(last), timeout, LifetimeFlag, lifetime)
 }
 
 // seconds words a time in seconds that may be far beyond a time.Duration.

@@ -85,7 +85,7 @@ func TestBatchItsPaceCannotFinishIsRefused(t *testing.T) {
 	for range messages {
 		var s wire.Summary
 		summaries.Next(&s, 10*time.Second)
-		want := "11 URLs to host " + hostKey + " at per_host_rate 0.01 need at least 16m40s"
+		want := "11 URLs to host " + hostKey + " at per_host_rate 0.01 need at least 16m50s (the last starts after 16m40s, then has 10s)"
 		if s.Error != wire.ErrInvalidBatch || !strings.Contains(s.Message, want) || !strings.Contains(s.Message, "--max-batch-time 15m0s") {
 			t.Fatalf("summary of %s: %q %q; want invalid_batch saying %q, over --max-batch-time 15m0s", s.BatchID, s.Error, s.Message, want)
 		}
