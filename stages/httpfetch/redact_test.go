@@ -131,6 +131,7 @@ func TestCredentialRedactedOutsideTheBody(t *testing.T) {
 		{"response header", "form=json&header", ""},
 		{"content type", "form=query&ctype", ""},
 		{"redirect to a URL holding it", "form=query&redirect=/echo%3Fh=none%26v=", ""},
+		{"redirect to a path holding it as is, which Go writes path-escaped", "form=raw&redirect=/echo/", ""},
 		{"redirect refused, its URL in final_url", "form=path&redirect=http://127.0.0.1:1/", wire.ErrConnection},
 		{"a Location that does not parse, in the message", "form=path&redirect=http://127.0.0.1/%25zz", wire.ErrUnexpected},
 	}

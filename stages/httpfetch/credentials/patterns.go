@@ -97,8 +97,10 @@ func jsonForms(secret string) []string {
 }
 
 // percentForms is secret percent-encoded as a query value, as a path
-// segment, and with everything but RFC 3986's unreserved characters
-// escaped, each with upper- and lower-case hex digits.
+// segment, as a URL's path (the way Go writes a URL it parsed from a
+// Location header: '/', '&', '+', '=' and the like left as they are),
+// and with everything but RFC 3986's unreserved characters escaped, each
+// with upper- and lower-case hex digits.
 func percentForms(secret string) []string {
 	var strict strings.Builder
 	const hex = "0123456789ABCDEF"
@@ -112,7 +114,7 @@ func percentForms(secret string) []string {
 		strict.WriteByte(hex[c>>4])
 		strict.WriteByte(hex[c&15])
 	}
-	upper := []string{url.QueryEscape(secret), url.PathEscape(secret), strict.String(),
+	upper := []string{url.QueryEscape(secret), url.PathEscape(secret), (&url.URL{Path: secret}).EscapedPath(), strict.String(),
 		strings.ReplaceAll(url.QueryEscape(secret), "+", "%20")}
 	var forms []string
 	for _, f := range upper {
