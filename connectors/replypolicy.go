@@ -66,8 +66,11 @@ func (p *ReplyPolicy) check(reply string, own ...string) *stages.BatchError {
 		served = append(served, p.Served...)
 	}
 	for _, s := range served {
+		if reply == s {
+			return refuse("the reply subject %q is a subject the service publishes or serves: a reply never goes there", reply)
+		}
 		if SubjectsCollide(reply, s) {
-			return refuse("the reply subject %q is %q, a subject the service publishes or serves: a reply never goes there", reply, s)
+			return refuse("the reply subject %q is in %q, subjects the service publishes or serves: a reply never goes there", reply, s)
 		}
 	}
 	allowed, setting := []string{DefaultReplySubjects}, "the service's reply subjects"

@@ -8,10 +8,12 @@ import (
 // MaxRequestHeaders bounds the headers one request sends: the batch's
 // default headers and the item's own, merged (an item's header replaces
 // a default of the same name, so it counts once). A batch with a request
-// over it is refused whole (ErrBadBatch) before any work. 100 is
-// Apache's LimitRequestFields, a limit servers commonly hold requests to:
-// a request over it would be refused by the server anyway, and merging
-// stays cheap (30,000 default headers over 1,500 URLs cost 46 s of CPU).
+// over it is refused whole (ErrBadBatch) before any work. The service
+// adds its own (Host, User-Agent, Accept-Encoding, a credential's), so a
+// request at the bound sends a few more. 100 is Apache's
+// LimitRequestFields, a limit servers commonly hold requests to, and
+// merging stays cheap (30,000 default headers over 1,500 URLs cost 46 s
+// of CPU).
 const MaxRequestHeaders = 100
 
 // checkHeaderCounts refuses a batch with a request of more than
