@@ -28,7 +28,7 @@ func TestMaxHeldBytesSizedFromTheMemoryLimit(t *testing.T) {
 		if err := fs.Parse(tc.args); err != nil {
 			t.Fatal(err)
 		}
-		sizeHeldBytes(fs, &flags)
+		sizeHeldBytes(fs, &flags, memoryLimitOf(fs, &flags))
 		if got := flags.cfg.Fetch.MaxHeldBytes; got != tc.want {
 			t.Errorf("%v: max held bytes %d, want %d", tc.args, got, tc.want)
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/memlimit"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
@@ -179,22 +178,20 @@ func reloadCredentials(ctx context.Context, hup <-chan os.Signal, path string, s
 	}
 }
 
-// setMemoryLimit applies --memory-limit when it is given (0 for none);
-// otherwise, unless GOMEMLIMIT is set, 90 % of the container's memory
-// limit when there is one (see memlimit.Default).
-func setMemoryLimit(fs *flag.FlagSet, cfg *runFlags, log *slog.Logger) {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "memory-limit" })
+// setMemoryLimit applies limit, what memoryLimitOf found: --memory-limit
+// when it is given (0 for none, whatever GOMEMLIMIT says); otherwise,
+// unless GOMEMLIMIT is set (the runtime took it at start), 90 % of the
+// container's memory limit when there is one (see memlimit.Default).
+func setMemoryLimit(fs *flag.FlagSet, limit int64, log *slog.Logger) {
+	given := flagGiven(fs, "memory-limit")
 	switch {
-	case given && cfg.memoryLimit > 0:
-		debug.SetMemoryLimit(int64(cfg.memoryLimit))
+	case given && limit > 0:
+		debug.SetMemoryLimit(limit)
 	case given:
 		debug.SetMemoryLimit(math.MaxInt64) // 0: none, whatever GOMEMLIMIT says
-	case os.Getenv("GOMEMLIMIT") == "":
-		if limit := memlimit.Default(os.DirFS("/")); limit > 0 {
-			debug.SetMemoryLimit(limit)
-			log.Info("soft memory limit set to 90% of the container's", "memory_limit_bytes", limit)
-		}
+	case os.Getenv("GOMEMLIMIT") == "" && limit > 0:
+		debug.SetMemoryLimit(limit)
+		log.Info("soft memory limit set to 90% of the container's", "memory_limit_bytes", limit)
 	}
 }
 
@@ -217,7 +214,8 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if len(args) > 0 {
 				return fmt.Errorf("run takes no arguments, got %q", args)
 			}
-			sizeHeldBytes(fs, &flags)
+			memoryLimit := memoryLimitOf(fs, &flags)
+			sizeHeldBytes(fs, &flags, memoryLimit)
 			cfg, err := flags.config()
 			if err != nil {
 				return err
@@ -241,7 +239,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 				defer stopReload()
 				go reloadCredentials(reloadCtx, hup, flags.credentials, svc, log)
 			}
-			setMemoryLimit(fs, &flags, log)
+			setMemoryLimit(fs, memoryLimit, log)
 			if flags.cpuProfile != "" {
 				stop, err := cpuprofile.Start(flags.cpuProfile)
 				if err != nil {
