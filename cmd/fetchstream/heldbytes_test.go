@@ -1,8 +1,6 @@
 package main
 
 import (
-	"flag"
-	"io"
 	"testing"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
@@ -22,12 +20,7 @@ func TestMaxHeldBytesSizedFromTheMemoryLimit(t *testing.T) {
 		{[]string{"--max-held-bytes", "0"}, 0},
 	} {
 		var flags runFlags
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		flags.register(fs)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
+		fs := parseRunFlags(t, &flags, tc.args...)
 		sizeHeldBytes(fs, &flags, memoryLimitOf(fs, &flags))
 		if got := flags.cfg.Fetch.MaxHeldBytes; got != tc.want {
 			t.Errorf("%v: max held bytes %d, want %d", tc.args, got, tc.want)

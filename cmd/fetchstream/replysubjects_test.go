@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,12 +21,7 @@ func TestReplySubjectsFlag(t *testing.T) {
 		{[]string{"--reply-subjects", ""}, nil},
 	} {
 		var flags runFlags
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		flags.register(fs)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
+		parseRunFlags(t, &flags, tc.args...)
 		if got := flags.cfg.Subjects.Replies; !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%v: reply subjects %q, want %q", tc.args, got, tc.want)
 		}

@@ -156,8 +156,8 @@ func TestPublishRequestFlags(t *testing.T) {
 	}
 }
 
-// parseRunFlags parses args into run's flags.
-func parseRunFlags(t *testing.T, flags *runFlags, args ...string) {
+// parseRunFlags parses args into run's flags and returns their FlagSet.
+func parseRunFlags(t *testing.T, flags *runFlags, args ...string) *flag.FlagSet {
 	t.Helper()
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -165,6 +165,7 @@ func parseRunFlags(t *testing.T, flags *runFlags, args ...string) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
+	return fs
 }
 
 // On SIGHUP run loads the credentials file again: a good file replaces
