@@ -110,3 +110,15 @@ func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
 		})
 	}
 }
+
+// The subject a batch arrived on, which scopes credentials, is the
+// source's word, never the publisher's: a batch that names one in any
+// spelling still carries the subject it came on.
+func TestDecodeSubjectIsNotThePublishers(t *testing.T) {
+	cfg := DecodeConfig{MaxBatch: 10, DefaultTimeout: time.Second, MaxTimeout: time.Second}
+	data := `{"Subject": "fetch.urls.billing", "subject": "fetch.urls.billing", "-": "fetch.urls.billing", "urls": ["http://a.example/"]}`
+	job := cfg.decode(&Inbound{Data: []byte(data), Subject: "fetch.urls.other"})
+	if job.Err != nil || job.Options == nil || job.Options.Subject != "fetch.urls.other" {
+		t.Fatalf("err %v, options %+v: want the subject it arrived on, fetch.urls.other", job.Err, job.Options)
+	}
+}
