@@ -69,6 +69,8 @@ type deadLetter struct {
 	stream     string
 	seq        uint64
 	deliveries uint64
+	summary    []byte // the batch's summary, nil if it has none
+	summaryErr error  // why the summary is not stored where results go; nil if it is
 }
 
 // publish sends the dead letter, holding while the connection is down,
@@ -89,6 +91,12 @@ func (d *DeadLetter) publish(ctx context.Context, dl deadLetter) error {
 	h.Set(wire.HeaderDeadStream, dl.stream)
 	h.Set(wire.HeaderDeadSeq, strconv.FormatUint(dl.seq, 10))
 	h.Set(wire.HeaderDeadDeliveries, strconv.FormatUint(dl.deliveries, 10))
+	if dl.summary != nil {
+		h.Set(wire.HeaderDeadSummary, headerValue(dl.summary))
+	}
+	if dl.summaryErr != nil {
+		h.Set(wire.HeaderDeadSummaryError, headerValue([]byte(dl.summaryErr.Error())))
+	}
 	// The stream and sequence name this batch for good, so a dead letter
 	// published twice (a retry after a lost ack) is stored once.
 	h.Set(nats.MsgIdHdr, dl.stream+"/"+strconv.FormatUint(dl.seq, 10)+"/dead")
@@ -120,4 +128,10 @@ func (d *DeadLetter) try(ctx context.Context, msg *nats.Msg) error {
 		return err
 	}
 	return d.nc.FlushWithContext(ctx)
+}
+
+// headerValue is b as one header line: line breaks become spaces (JSON
+// has none outside its strings, where they are escaped).
+func headerValue(b []byte) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(string(b))
 }

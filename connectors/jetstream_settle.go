@@ -30,19 +30,31 @@ func (st *jsSettler) Redeliverable() bool { return true }
 // once, and dead-letters and terminates a rejected one (reject is a
 // *stages.BatchError when the decoder refused the batch).
 func (st *jsSettler) Done(complete bool, reject error) error {
-	if reject != nil {
-		kind, reason := wire.DeadInvalidBatch, reject.Error()
+	return st.settleOutcome(outcome{complete: complete, reject: reject})
+}
+
+var _ outcomeSettler = (*jsSettler)(nil)
+
+// settleOutcome settles the message as o says: a rejected batch is
+// dead-lettered (with its summary when that is not stored) and
+// terminated; a complete and confirmed one acked; one whose output
+// stream was unavailable past the retry bound nak'ed with
+// HandBackDelay; any other nak'ed for redelivery at once. It logs what
+// it did.
+func (st *jsSettler) settleOutcome(o outcome) error {
+	if o.reject != nil {
+		kind, reason := wire.DeadInvalidBatch, o.reject.Error()
 		var be *stages.BatchError
-		if errors.As(reject, &be) {
+		if errors.As(o.reject, &be) {
 			kind, reason = string(be.Kind), be.Message
 		}
-		return st.deadLetter(kind, reason)
+		return st.deadLetter(kind, reason, o.summary, o.summaryErr)
 	}
 	if !st.settled.CompareAndSwap(false, true) {
 		return nil
 	}
 	defer st.src.unhold(st)
-	if complete {
+	if o.complete && o.problem == nil {
 		st.src.acked.Add(1)
 		// Not AckSync: waiting for the server's confirmation cost up to a
 		// fifth of the throughput of one-URL batches, and buys nothing an
@@ -50,15 +62,26 @@ func (st *jsSettler) Done(complete bool, reject error) error {
 		return st.msg.Ack()
 	}
 	st.src.nakked.Add(1)
+	log := st.src.log.With("stream_seq", st.meta.Sequence.Stream, "deliveries", st.meta.NumDelivered)
+	if o.later {
+		delay := HandBackDelay(st.src.redelivery, st.meta.NumDelivered)
+		log.Warn("batch handed back for redelivery later: its output stream was unavailable", "in", delay, "err", o.problem)
+		return st.msg.NakWithDelay(delay)
+	}
+	if o.problem != nil {
+		log.Warn("batch handed back for redelivery", "err", o.problem)
+	}
 	return st.msg.Nak()
 }
 
 // deadLetter publishes the batch on the dead-letter subject, then
-// terminates it so it is never delivered again. If the publish fails the
-// batch is kept: nak'ed with a delay, so dead-lettering is tried again,
-// or, on its last delivery, left in the stream, where the server will
-// not deliver it again.
-func (st *jsSettler) deadLetter(kind, reason string) error {
+// terminates it so it is never delivered again. The dead letter carries
+// the batch's summary, if it has one, and when summaryErr says it was not
+// stored where the results go, why. If the publish fails the batch is
+// kept: nak'ed with a delay, so dead-lettering is tried again, or, on its
+// last delivery, left in the stream, where the server will not deliver
+// it again.
+func (st *jsSettler) deadLetter(kind, reason string, summary []byte, summaryErr error) error {
 	if !st.settled.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -69,21 +92,34 @@ func (st *jsSettler) deadLetter(kind, reason string) error {
 	err := src.cfg.DeadLetter.publish(ctx, deadLetter{
 		data: st.msg.Data(), header: st.msg.Headers(), kind: kind, reason: reason,
 		stream: st.meta.Stream, seq: st.meta.Sequence.Stream, deliveries: st.meta.NumDelivered,
+		summary: summary, summaryErr: summaryErr,
 	})
 	log := src.log.With("kind", kind, "reason", reason, "stream", st.meta.Stream,
 		"stream_seq", st.meta.Sequence.Stream, "deliveries", st.meta.NumDelivered, "dead_letter", src.cfg.DeadLetter.Subject())
+	if summaryErr != nil {
+		log = log.With("summary_err", summaryErr)
+	}
 	if err != nil {
-		last := src.maxDeliver > 0 && st.meta.NumDelivered >= uint64(src.maxDeliver)
-		log.Error("could not publish a batch on the dead-letter subject; it stays in the stream", "last_delivery", last, "err", err)
-		if !last {
-			src.nakked.Add(1)
-			_ = st.msg.NakWithDelay(src.redelivery)
+		if src.maxDeliver > 0 && st.meta.NumDelivered >= uint64(src.maxDeliver) {
+			log.Error("could not publish a batch on the dead-letter subject on its last delivery; it stays in the stream, which will not deliver it again", "err", err)
+			return err
 		}
+		src.nakked.Add(1)
+		log.Error("could not publish a batch on the dead-letter subject; handed back to try again", "in", src.redelivery, "err", err)
+		_ = st.msg.NakWithDelay(src.redelivery)
 		return err
 	}
 	src.deadCount.Add(1)
-	log.Warn("batch sent to the dead-letter subject and terminated")
-	return st.msg.TermWithReason(kind + ": " + reason)
+	termErr := st.msg.TermWithReason(kind + ": " + reason)
+	switch {
+	case summaryErr != nil:
+		log.Warn("batch dead-lettered; its summary could not be stored where its results go, so the dead letter carries it", "term_err", termErr)
+	case summary == nil:
+		log.Warn("batch dead-lettered without a summary (never decoded)", "term_err", termErr)
+	default:
+		log.Warn("batch dead-lettered after its summary was stored", "term_err", termErr)
+	}
+	return termErr
 }
 
 // inProgress resets the server's redelivery timer for the message.

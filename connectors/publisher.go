@@ -37,6 +37,11 @@ type PublisherConfig struct {
 	BatchesStream string
 	// AckTimeout bounds the wait for one JetStream publish ack; 0 means 10s.
 	AckTimeout time.Duration
+	// RetryFor bounds how long an output stream that cannot store (it
+	// elects a leader, its node is gone, acks do not come) is waited out
+	// before the batches waiting on it are handed back (see outbox); 0
+	// means DefaultOutputRetryFor.
+	RetryFor time.Duration
 	// MaxAckPending caps the JetStream publishes awaiting an ack; past it a
 	// publish waits. 0 means 256.
 	MaxAckPending int
@@ -88,8 +93,7 @@ type PublishObserver interface {
 type Publisher struct {
 	ctx      context.Context
 	nc       *nats.Conn
-	js       jetstream.JetStream // nil unless an output subject is in a stream
-	acks     *pubAcks
+	out      *outbox // nil unless an output subject is in a stream
 	cfg      PublisherConfig
 	in       chan any
 	done     chan struct{}
@@ -115,6 +119,9 @@ type jobOut struct {
 	acks          *batchAcks // publishes awaiting stream acks; nil if none
 	flush         bool       // something went out as core NATS: flush before settling
 	failed        int        // publishes that failed outright
+	unavailable   int        // publishes not sent: the output stream was unavailable past the retry bound
+	summaryCore   bool       // the summary went out as core NATS
+	summaryErr    error      // why the summary's publish failed outright
 	settles       bool       // the batch has a Settler
 	// reconnects is the client's reconnect count at the batch's first
 	// publish: a core publish written before a reconnect may have been lost
@@ -134,8 +141,11 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 	switch {
 	case cfg.Results == "" || cfg.Batches == "":
 		return nil, fmt.Errorf("%w: results and batches subjects are required", ErrConfig)
-	case cfg.AckTimeout < 0 || cfg.MaxAckPending < 0 || cfg.FlushTimeout < 0:
-		return nil, fmt.Errorf("%w: ack timeout, max ack pending and flush timeout must not be negative", ErrConfig)
+	case cfg.AckTimeout < 0 || cfg.MaxAckPending < 0 || cfg.FlushTimeout < 0 || cfg.RetryFor < 0:
+		return nil, fmt.Errorf("%w: ack timeout, max ack pending, flush timeout and retry bound must not be negative", ErrConfig)
+	}
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = DefaultOutputRetryFor
 	}
 	if cfg.FlushTimeout == 0 {
 		cfg.FlushTimeout = 5 * time.Second
@@ -153,14 +163,14 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 		jobs: map[*stages.Job]*jobOut{}, log: cfg.Logger, debug: cfg.Logger.Enabled(ctx, slog.LevelDebug)}
 	p.flushes.flush = p.flush
 	if cfg.ResultsStream != "" || cfg.BatchesStream != "" {
-		p.acks = newPubAcks()
-		opts := append(p.acks.options(),
+		p.out = newOutbox(ctx, cfg.RetryFor, cfg.AckTimeout, cfg.Logger)
+		opts := append(p.out.options(),
 			jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(cfg.MaxAckPending))
 		js, err := jetstream.New(nc, opts...)
 		if err != nil {
 			return nil, err
 		}
-		p.js = js
+		p.out.js = js
 	}
 	go p.run()
 	return p, nil
@@ -230,7 +240,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	}
 	// A JetStream publish whose ack the batch waits for keeps msg, and
 	// with it Data, until the ack; every other publish copies Data.
-	kept := p.publish(jo, msg, p.cfg.ResultsStream != "")
+	kept := p.publish(jo, msg, p.cfg.ResultsStream != "", false)
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
 	}
@@ -323,7 +333,7 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		if p.cfg.MsgIDs {
 			msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
 		}
-		p.publish(jo, msg, p.cfg.BatchesStream != "")
+		p.publish(jo, msg, p.cfg.BatchesStream != "", true)
 		jo.summarySent = true
 		if job.Reply != "" {
 			p.reply(d, jo)
@@ -343,11 +353,11 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		reject = job.Err
 	}
 	if jo.acks != nil {
-		p.acks.seal(jo.acks)
+		p.out.seal(jo.acks)
 	}
 	p.settling.Add(1)
 	jo.settling = true
-	go p.settle(job, jo, complete, reject)
+	go p.settle(job, jo, complete, reject, d.Data)
 }
 
 // recover is handle's recovery from a panic over element: see handle.
@@ -384,7 +394,7 @@ func (p *Publisher) recover(element, v any) {
 		job := e.Job
 		if !jo.summarySent {
 			jo.summarySent = true
-			p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: e.Data}, false) })
+			p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: e.Data}, false, true) })
 		}
 		if job.Reply != "" && !jo.replied {
 			jo.replied = true
@@ -414,33 +424,55 @@ func (p *Publisher) safely(jo *jobOut, fn func()) {
 	fn()
 }
 
-// settle waits until the batch's publishes are confirmed, then settles it:
-// complete only if every publish made it.
-func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject error) {
+// settle waits until the batch's publishes are confirmed (or have
+// failed for good), then settles it: complete only if every publish made
+// it. It tells the settler why not, and whether its summary is stored,
+// so that it can hand the batch back with a delay when the output stream
+// was unavailable, and dead-letter a rejected batch with its summary
+// when the summary is not stored (see outcome).
+func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject error, summary []byte) {
 	defer p.settling.Done()
-	log := p.log.With("batch_id", job.ID)
-	confirmed := jo.failed == 0
+	o := outcome{complete: complete, reject: reject, summary: summary, summaryErr: jo.summaryErr}
+	failed, unavail := jo.failed, jo.unavailable
+	var firstErr error
+	if failed+unavail > 0 {
+		firstErr = fmt.Errorf("%d publishes failed", failed+unavail)
+	}
 	if jo.acks != nil {
-		<-jo.acks.done // bounded: every ack resolves within AckTimeout
-		if failed, first := p.acks.outcome(jo.acks); failed > 0 {
-			confirmed = false
-			log.Warn("the output stream did not ack some publishes; the batch will be redelivered", "unacked", failed, "err", first)
+		<-jo.acks.done // bounded: by the retry bound and the ack timeout, or ctx
+		r := p.out.outcome(jo.acks)
+		failed += r.failed - r.unavailable
+		unavail += r.unavailable
+		if r.firstErr != nil {
+			firstErr = r.firstErr
+		}
+		if o.summaryErr == nil {
+			o.summaryErr = r.summaryErr
 		}
 	}
-	if confirmed && jo.flush {
+	switch {
+	case failed+unavail > 0:
+		o.problem = fmt.Errorf("the output did not store %d of the batch's publishes: %w", failed+unavail, firstErr)
+		o.later = failed == 0
+	case jo.flush:
 		if err := p.flushes.do(); err != nil {
-			confirmed = false
-			log.Warn("flush before settling failed; the batch will be redelivered", "err", err)
+			o.problem = fmt.Errorf("flush before settling failed: %w", err)
 		} else if p.nc.Stats().Reconnects != jo.reconnects {
-			confirmed = false
-			log.Warn("the client reconnected while the batch was being published; some of it may have been lost on the wire, so it will be redelivered")
+			o.problem = errors.New("the client reconnected while the batch was being published; some of it may have been lost on the wire")
+		}
+		if o.problem != nil && jo.summaryCore && o.summaryErr == nil {
+			o.summaryErr = o.problem
 		}
 	}
-	if jo.failed > 0 {
-		log.Warn("some publishes failed; the batch will be redelivered", "failed", jo.failed)
+	if s, ok := job.Settle.(outcomeSettler); ok {
+		_ = s.settleOutcome(o)
+		return
 	}
-	if err := job.Settle.Done(complete && confirmed, reject); err != nil {
-		log.Warn("settling the input message failed; it will be redelivered after the ack wait", "err", err)
+	if o.problem != nil {
+		p.log.Warn("batch not confirmed; settled as incomplete", "batch_id", job.ID, "err", o.problem)
+	}
+	if err := job.Settle.Done(complete && o.problem == nil, reject); err != nil {
+		p.log.Warn("settling the input message failed", "batch_id", job.ID, "err", err)
 	}
 }
 
@@ -468,16 +500,17 @@ func (p *Publisher) reply(d *stages.Done, jo *jobOut) {
 // sendReply publishes one reply message, as core NATS: a reply is for
 // whoever waits on it now, and its loss does not hold back the batch.
 func (p *Publisher) sendReply(msg *nats.Msg) {
-	if err := p.send(msg, nil); err != nil {
+	if err := p.send(msg, nil, false); err != nil {
 		p.log.Error("reply failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 	}
 }
 
 // publish sends msg for jo: through JetStream with an awaited ack when the
 // subject is in a stream and the batch is settled, else as core NATS. It
-// reports whether it went the JetStream way, where the client keeps msg
+// reports whether it went the JetStream way, where the outbox keeps msg
 // (and its Data) until the ack, or for good when the publish failed.
-func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream bool) (held bool) {
+// summary says msg is the batch's summary.
+func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream, summary bool) (held bool) {
 	var acks *batchAcks
 	if inStream && jo.settles {
 		if jo.acks == nil {
@@ -486,26 +519,33 @@ func (p *Publisher) publish(jo *jobOut, msg *nats.Msg, inStream bool) (held bool
 		acks = jo.acks
 	} else {
 		jo.flush = true
+		jo.summaryCore = jo.summaryCore || summary
 	}
-	if err := p.send(msg, acks); err != nil {
-		jo.failed++
+	if err := p.send(msg, acks, summary); err != nil {
 		if p.cfg.Observer != nil {
 			p.cfg.Observer.PublishFailed(msg.Subject)
 		}
+		if summary {
+			jo.summaryErr = err
+		}
+		if errors.Is(err, errOutputUnavailable) {
+			jo.unavailable++ // said once, by the outbox, and per batch when it is settled
+			return acks != nil
+		}
+		jo.failed++
 		p.log.Error("publish failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
 	}
 	return acks != nil
 }
 
-// send publishes msg, holding it while the client cannot buffer it.
-func (p *Publisher) send(msg *nats.Msg, acks *batchAcks) error {
+// send publishes msg, holding it while the client cannot buffer it, and
+// through JetStream (acks non-nil) while the output stream is
+// unavailable (see outbox).
+func (p *Publisher) send(msg *nats.Msg, acks *batchAcks, summary bool) error {
 	for {
 		var err error
 		if acks != nil {
-			p.acks.expect(msg, acks)
-			if _, err = p.js.PublishMsgAsync(msg); err != nil {
-				p.acks.forget(msg)
-			}
+			err = p.out.publish(msg, acks, summary)
 		} else {
 			err = p.nc.PublishMsg(msg)
 		}

@@ -119,7 +119,7 @@ func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
-		ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 2 * time.Second})
+		ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 2 * time.Second, RetryFor: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,15 @@ const (
 	HeaderDeadStream     = "Fetch-Dead-Stream"
 	HeaderDeadSeq        = "Fetch-Dead-Stream-Seq"
 	HeaderDeadDeliveries = "Fetch-Dead-Deliveries"
+	// HeaderDeadSummary is the batch's summary, as published on the
+	// summaries subject (absent for a batch that never got one, such as
+	// one handed in while shutting down on its last delivery).
+	HeaderDeadSummary = "Fetch-Dead-Summary"
+	// HeaderDeadSummaryError is present when that summary could not be
+	// stored where the results go (the output stream stayed unavailable
+	// past the retry bound, say): it says why, and the dead letter is then
+	// the only record of how the batch ended.
+	HeaderDeadSummaryError = "Fetch-Dead-Summary-Error"
 )
 
 // Values of HeaderDeadKind.

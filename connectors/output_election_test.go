@@ -1,0 +1,263 @@
+package connectors_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// orderReport is what a results stream holds for a set of batches, read
+// in stream order: what is missing, stored twice, or stored out of batch
+// order (the first copy of a result after the first copy of a later
+// index, or the summary before a result).
+type orderReport struct {
+	batches, complete int
+	missingResults    int // results of a batch never stored
+	missingSummaries  int
+	duplicates        int // copies past the first
+	outOfOrder        int // first copies stored after a later index of their batch
+	summaryEarly      int // summaries stored before some result of their batch
+	firstProblems     []string
+}
+
+func (r *orderReport) problem(format string, args ...any) {
+	if len(r.firstProblems) < 5 {
+		r.firstProblems = append(r.firstProblems, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r orderReport) clean() bool {
+	return r.missingResults == 0 && r.missingSummaries == 0 && r.duplicates == 0 && r.outOfOrder == 0 && r.summaryEarly == 0
+}
+
+func (r orderReport) String() string {
+	return fmt.Sprintf("%d batches, %d complete; %d results and %d summaries missing, %d duplicates, %d results out of order, %d summaries before their results %v",
+		r.batches, r.complete, r.missingResults, r.missingSummaries, r.duplicates, r.outOfOrder, r.summaryEarly, r.firstProblems)
+}
+
+// checkOrder reads the stream whole and reports on the batches named in
+// sizes (batch id → URL count).
+func checkOrder(t *testing.T, js jetstream.JetStream, stream, results string, sizes map[string]int) orderReport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var info *jetstream.StreamInfo
+	for ctx.Err() == nil {
+		if s, err := js.Stream(ctx, stream); err == nil {
+			if info, err = s.Info(ctx); err == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if info == nil {
+		t.Fatalf("stream %s: no info", stream)
+	}
+	type seen struct {
+		next    int // results seen in order so far: the next index expected
+		got     map[int]bool
+		summary bool
+	}
+	byBatch := map[string]*seen{}
+	rep := orderReport{batches: len(sizes)}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for read := uint64(0); read < info.State.Msgs; {
+		batch, err := cons.Fetch(int(min(info.State.Msgs-read, 500)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			var r struct {
+				BatchID string `json:"batch_id"`
+				Index   int    `json:"index"`
+			}
+			if err := json.Unmarshal(msg.Data(), &r); err != nil {
+				t.Fatalf("%s: %v", msg.Data(), err)
+			}
+			b := byBatch[r.BatchID]
+			if b == nil {
+				b = &seen{got: map[int]bool{}}
+				byBatch[r.BatchID] = b
+			}
+			if msg.Subject() != results {
+				if b.summary {
+					rep.duplicates++
+				}
+				if !b.summary && len(b.got) < sizes[r.BatchID] {
+					rep.summaryEarly++
+					rep.problem("summary of %s after %d of its %d results", r.BatchID, len(b.got), sizes[r.BatchID])
+				}
+				b.summary = true
+				continue
+			}
+			switch {
+			case b.got[r.Index]:
+				rep.duplicates++
+				rep.problem("%s/%d stored twice", r.BatchID, r.Index)
+			case r.Index != len(b.got):
+				rep.outOfOrder++
+				rep.problem("%s/%d stored after %d of its results", r.BatchID, r.Index, len(b.got))
+			}
+			b.got[r.Index] = true
+		}
+		if got == 0 {
+			t.Fatalf("read %d of the %d messages of stream %s: %v", read, info.State.Msgs, stream, batch.Error())
+		}
+		read += uint64(got)
+	}
+	for id, n := range sizes {
+		b := byBatch[id]
+		if b == nil {
+			b = &seen{got: map[int]bool{}}
+		}
+		rep.missingResults += n - len(b.got)
+		if !b.summary {
+			rep.missingSummaries++
+		}
+		if len(b.got) == n && b.summary {
+			rep.complete++
+		}
+	}
+	return rep
+}
+
+// deadLetters counts the messages on the dead-letter subject "dead".
+func deadLetters(t *testing.T, nc *nats.Conn) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	sub, err := nc.Subscribe("dead", func(m *nats.Msg) {
+		n.Add(1)
+		t.Logf("dead letter: kind %s, reason %s, summary stored: %v", m.Header.Get(wire.HeaderDeadKind),
+			m.Header.Get(wire.HeaderDeadReason), m.Header.Get("Fetch-Dead-Summary") == "")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+// loadBatches publishes batches of size sleep URLs through JetStream, one
+// every gap, until stop is closed; it returns the ids and sizes of those
+// the input stream acked, once stopped.
+func loadBatches(t *testing.T, js jetstream.JetStream, prefix string, size int, gap time.Duration, stop <-chan struct{}) func() map[string]int {
+	sizes := map[string]int{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(gap)
+		defer tick.Stop()
+		for b := 0; ; b++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			urls := make([]string, size)
+			for i := range urls {
+				urls[i] = fmt.Sprintf("http://sleep/%d", 20+(b*37+i*53)%100)
+			}
+			id := fmt.Sprintf("%s%d", prefix, b)
+			data, _ := json.Marshal(wire.Batch{ID: id, URLs: wire.URLs(urls...)})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := js.PublishMsg(ctx, &nats.Msg{Subject: "in", Data: data}, jetstream.WithMsgID(id))
+			cancel()
+			if err == nil {
+				mu.Lock()
+				sizes[id] = size
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() map[string]int {
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return sizes
+	}
+}
+
+// settledAll waits until the input consumer has nothing pending or unacked.
+func settledAll(t *testing.T, js jetstream.JetStream, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "every batch settled", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cons, err := js.Consumer(ctx, "IN", "workers")
+		if err != nil {
+			return false
+		}
+		i, err := cons.Info(ctx)
+		return err == nil && i.NumAckPending == 0 && i.NumPending == 0
+	})
+}
+
+// Stopping the node that leads the R3 results stream, three times under
+// load, costs time and nothing else: each acked batch has every result
+// once, in index order, its summary after them, and none is
+// dead-lettered. The stream has no leader for seconds each time; the
+// publisher holds and retries through it.
+func TestResultsStreamLeaderStopsCostNoBatch(t *testing.T) {
+	t.Parallel()
+	c := natstest.StartCluster(t, 3)
+	nc := c.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	setup := clusterSetup()
+	setup.MaxDeliver = 5
+	if err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
+		Name: "OUT", Subjects: []string{"res", "res.batches"}, Replicas: 3,
+		Duplicates: 10 * time.Minute}, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	dead := deadLetters(t, nc)
+	cfg := workerConfig{url: c.URLs(), setup: setup, results: "res", resultsStream: "OUT"}
+	startWorker(t, cfg)
+	startWorker(t, cfg)
+
+	stop := make(chan struct{})
+	loaded := loadBatches(t, js, "k", 10, 100*time.Millisecond, stop)
+	for kill := range 3 {
+		time.Sleep(3 * time.Second)
+		leader := c.StreamLeader("OUT", 20*time.Second)
+		c.Stop(leader)
+		stopped := time.Now()
+		next := c.StreamLeader("OUT", 30*time.Second)
+		t.Logf("stop %d: node %d led the results stream; node %d leads it %s later", kill+1, leader, next,
+			time.Since(stopped).Round(100*time.Millisecond))
+		c.Restart(leader)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	sizes := loaded()
+	settledAll(t, js, 120*time.Second)
+	rep := checkOrder(t, js, "OUT", "res", sizes)
+	t.Logf("%s; %d dead letters", rep, dead.Load())
+	if !rep.clean() || dead.Load() != 0 {
+		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
+	}
+}
