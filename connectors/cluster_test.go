@@ -101,7 +101,7 @@ func TestResultsStreamKeepsEachResultOnceAcrossAKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
-		Name: "OUT", Subjects: []string{"res", "res.batches"}, Duplicates: connectors.DuplicateWindow(2*time.Second, 10, time.Hour)},
+		Name: "OUT", Subjects: []string{"res", "res.batches"}, Duplicates: connectors.DuplicateWindow(2*time.Second, 10, connectors.DefaultOutputRetryFor, time.Hour)},
 		discardLog()); err != nil {
 		t.Fatal(err)
 	}

@@ -143,8 +143,8 @@ func deadLetters(t *testing.T, nc *nats.Conn) *atomic.Int64 {
 	var n atomic.Int64
 	sub, err := nc.Subscribe("dead", func(m *nats.Msg) {
 		n.Add(1)
-		t.Logf("dead letter: kind %s, reason %s, summary stored: %v", m.Header.Get(wire.HeaderDeadKind),
-			m.Header.Get(wire.HeaderDeadReason), m.Header.Get("Fetch-Dead-Summary") == "")
+		t.Logf("dead letter: kind %s, reason %s, summary not stored: %q", m.Header.Get(wire.HeaderDeadKind),
+			m.Header.Get(wire.HeaderDeadReason), m.Header.Get("Fetch-Dead-Summary-Error"))
 	})
 	if err != nil {
 		t.Fatal(err)

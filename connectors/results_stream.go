@@ -52,17 +52,26 @@ func (c *ResultsStreamConfig) validate() error {
 }
 
 // DuplicateWindow is the duplicate window that makes a redelivered batch's
-// results harmless: a batch is delivered at most maxDeliver times, each
-// delivery held at most ackWait after its worker's last sign of life, so
-// its first and last publishes lie within ackWait × maxDeliver (at least
-// MinDuplicateWindow; maxAge when maxDeliver is unlimited, -1, or the
-// product is longer). The server keeps every message id of the window in
-// memory: about 100 bytes per result.
-func DuplicateWindow(ackWait time.Duration, maxDeliver int, maxAge time.Duration) time.Duration {
+// results harmless: its first and last publishes of one result or
+// summary lie within it. A batch is delivered at most maxDeliver times;
+// each delivery but the last (which publishes only a max_deliver
+// summary) is held at most ackWait after its worker's last sign of life,
+// or, when its output stream was unavailable, retryFor of waiting on the
+// stream, and is then handed back after at most HandBackDelay. So the
+// window is the sum over deliveries n = 1 .. maxDeliver-1 of ackWait +
+// retryFor + HandBackDelay(ackWait, n): with the defaults (30s, 5, 2m)
+// 17m30s. It is at least MinDuplicateWindow and at most maxAge, and
+// maxAge when maxDeliver is unlimited (<= 0). The server keeps every
+// message id of the window in memory: about 100 bytes per result.
+func DuplicateWindow(ackWait time.Duration, maxDeliver int, retryFor, maxAge time.Duration) time.Duration {
 	if maxDeliver <= 0 {
 		return maxAge
 	}
-	return min(max(ackWait*time.Duration(maxDeliver), MinDuplicateWindow), maxAge)
+	var span time.Duration
+	for n := 1; n < maxDeliver && span < maxAge; n++ {
+		span += ackWait + retryFor + HandBackDelay(ackWait, uint64(n))
+	}
+	return min(max(span, MinDuplicateWindow), maxAge)
 }
 
 // EnsureResultsStream finds the results stream or creates it (file

@@ -88,6 +88,12 @@ type JetStreamConfig struct {
 	// DeadLetter is the subject of batches given up on (undecodable, too
 	// large, or delivered MaxDeliver times), with the reason in headers.
 	DeadLetter string
+	// OutputRetryFor is how long an output stream that cannot store (it
+	// elects a leader, its node is gone) is waited out, publishes held and
+	// retried in order, before the batches waiting on it are handed back
+	// with a growing delay (see connectors.PublisherConfig.RetryFor and
+	// connectors.HandBackDelay). At least 1s.
+	OutputRetryFor time.Duration
 }
 
 // FetchConfig bounds the fetching.
@@ -236,6 +242,7 @@ func Defaults() Config {
 			Stream: connectors.DefaultStream, Durable: connectors.DefaultDurable,
 			AckWait: connectors.DefaultAckWait, MaxDeliver: connectors.DefaultMaxDeliver,
 			MaxAckPending: connectors.DefaultMaxAckPending, DeadLetter: wire.DefaultDeadLetterSubject,
+			OutputRetryFor: connectors.DefaultOutputRetryFor,
 		},
 		Fetch: FetchConfig{
 			Concurrency: 64, Timeout: 10 * time.Second, MaxTimeout: time.Minute,

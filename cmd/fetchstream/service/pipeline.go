@@ -195,6 +195,7 @@ func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 		return pc, err
 	}
 	pc.MsgIDs = true
+	pc.RetryFor = cfg.JetStream.OutputRetryFor
 	log.Info("output subjects", "results", pc.Results, "results_stream", pc.ResultsStream,
 		"batches", pc.Batches, "batches_stream", pc.BatchesStream)
 	return pc, nil

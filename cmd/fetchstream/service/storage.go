@@ -21,7 +21,7 @@ func (s *Service) setUpStorage(ctx context.Context, nc *nats.Conn, fetcher *http
 	if st.ResultsStream != "" {
 		window := connectors.MinDuplicateWindow
 		if j := s.cfg.JetStream; j.Enabled {
-			window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, st.ResultsMaxAge)
+			window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, j.OutputRetryFor, st.ResultsMaxAge)
 		}
 		err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
 			Name: st.ResultsStream, Subjects: []string{s.cfg.Subjects.Out, s.cfg.Subjects.Batches},

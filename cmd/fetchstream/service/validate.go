@@ -258,6 +258,8 @@ func validateJetStream(j *JetStreamConfig, admitted int) error {
 		return fail("JetStream.MaxDeliver", "must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got %d", j.MaxDeliver)
 	case j.MaxAckPending < 1:
 		return fail("JetStream.MaxAckPending", "must be at least 1, got %d", j.MaxAckPending)
+	case j.OutputRetryFor < time.Second:
+		return fail("JetStream.OutputRetryFor", "must be at least 1s, got %s", j.OutputRetryFor)
 	case j.MaxAckPending < pullCredit(admitted):
 		return fail("JetStream.MaxAckPending", "(%d) must be at least Fetch.MaxActive+Fetch.MaxWaiting+2 (%d), what one replica may hold",
 			j.MaxAckPending, pullCredit(admitted))
