@@ -261,3 +261,113 @@ func TestResultsStreamLeaderStopsCostNoBatch(t *testing.T) {
 		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
 	}
 }
+
+// setSubjects changes the subjects a stream captures: taken away, a
+// publish on them meets no responders, as while a cluster elects the
+// stream's leader; given back, the stream stores again with what it held
+// and its duplicate window intact.
+func setSubjects(t *testing.T, js jetstream.JetStream, stream string, subjects ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Subjects = subjects
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// On one server, an output stream that stops answering for a few seconds
+// (its subjects taken away, so publishes meet no responders, as in an
+// election) and comes back costs time only, even with --max-deliver 3 and
+// a 2s AckWait: every batch complete, once, in order, none dead-lettered.
+func TestOutputStreamAwayForSecondsCostsNoBatch(t *testing.T) {
+	t.Parallel()
+	ns, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
+		Name: "OUT", Subjects: []string{"res", "res.batches"}, Duplicates: 10 * time.Minute}, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	dead := deadLetters(t, nc)
+	setup := clusterSetup()
+	setup.Replicas, setup.MaxDeliver = 1, 3
+	startWorker(t, workerConfig{url: ns.ClientURL(), setup: setup, results: "res", resultsStream: "OUT"})
+
+	stop := make(chan struct{})
+	loaded := loadBatches(t, js, "a", 10, 100*time.Millisecond, stop)
+	time.Sleep(2 * time.Second)
+	setSubjects(t, js, "OUT", "parked")
+	time.Sleep(5 * time.Second)
+	setSubjects(t, js, "OUT", "res", "res.batches")
+	time.Sleep(2 * time.Second)
+	close(stop)
+	sizes := loaded()
+	settledAll(t, js, 60*time.Second)
+	rep := checkOrder(t, js, "OUT", "res", sizes)
+	t.Logf("%s; %d dead letters", rep, dead.Load())
+	if !rep.clean() || dead.Load() != 0 {
+		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
+	}
+}
+
+// An output stream away for longer than the retry bound: the batch is
+// handed back with a growing delay (2s, then 4s: not at once), and on its
+// last delivery it is dead-lettered carrying its summary, which could not
+// be stored, and why.
+func TestOutputStreamAwayPastTheBoundDeadLettersWithTheSummary(t *testing.T) {
+	t.Parallel()
+	ns, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
+		Name: "OUT", Subjects: []string{"parked"}}, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	deadMsgs, err := nc.SubscribeSync("dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	setup := clusterSetup()
+	setup.Replicas, setup.MaxDeliver = 1, 3
+	// The publisher looks the stream up by name only: the subjects it
+	// publishes on are captured by none now, as while the stream elects.
+	startWorker(t, workerConfig{url: ns.ClientURL(), setup: setup, results: "res", resultsStream: "OUT", retryFor: time.Second})
+	start := time.Now()
+	publishRetrying(t, js, &nats.Msg{Subject: "in", Data: []byte(`{"id":"away","urls":["http://sleep/10","http://sleep/20"]}`)})
+	m, err := deadMsgs.NextMsg(45 * time.Second)
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	took := time.Since(start)
+	var s wire.Summary
+	if err := json.Unmarshal([]byte(m.Header.Get(wire.HeaderDeadSummary)), &s); err != nil {
+		t.Fatalf("the dead letter's %s header %q: %v", wire.HeaderDeadSummary, m.Header.Get(wire.HeaderDeadSummary), err)
+	}
+	if s.BatchID != "away" || s.Error != wire.ErrMaxDeliver {
+		t.Errorf("the dead letter carries summary %+v; want batch away ended as max_deliver", s)
+	}
+	if m.Header.Get(wire.HeaderDeadSummaryError) == "" || m.Header.Get(wire.HeaderDeadDeliveries) != "3" {
+		t.Errorf("dead letter headers %v: want why the summary was not stored, and 3 deliveries", m.Header)
+	}
+	// Two deliveries, each held 1s and handed back after 2s, then 4s.
+	if took < 6*time.Second {
+		t.Errorf("dead-lettered %s after the batch was published; the hand-back delays (2s, 4s) were not kept", took)
+	}
+}

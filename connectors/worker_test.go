@@ -55,7 +55,8 @@ type workerConfig struct {
 	results       string // results subject; summaries go to results+".batches"
 	resultsStream string // the stream capturing both, "" for none
 	concurrency   int
-	microSubject  string // register the micro fetch endpoint here, if set
+	microSubject  string        // register the micro fetch endpoint here, if set
+	retryFor      time.Duration // the publisher's RetryFor; 0: its default
 }
 
 func startWorker(t testing.TB, cfg workerConfig) *worker {
@@ -88,7 +89,7 @@ func startWorker(t testing.TB, cfg workerConfig) *worker {
 		return fail(err)
 	}
 	sink, err := connectors.NewPublisher(fetchCtx, nc, connectors.PublisherConfig{Results: cfg.results, Batches: cfg.results + ".batches",
-		MsgIDs: true, ResultsStream: cfg.resultsStream, BatchesStream: cfg.resultsStream, Logger: log})
+		MsgIDs: true, ResultsStream: cfg.resultsStream, BatchesStream: cfg.resultsStream, Logger: log, RetryFor: cfg.retryFor})
 	if err != nil {
 		return fail(err)
 	}
