@@ -65,13 +65,20 @@ func (st *jsSettler) settleOutcome(o outcome) error {
 	log := st.src.log.With("stream_seq", st.meta.Sequence.Stream, "deliveries", st.meta.NumDelivered)
 	if o.later {
 		delay := HandBackDelay(st.src.redelivery, st.meta.NumDelivered)
+		err := st.msg.NakWithDelay(delay)
+		if err != nil {
+			log = log.With("nak_err", err) // then it comes again after the ack wait
+		}
 		log.Warn("batch handed back for redelivery later: its output stream was unavailable", "in", delay, "err", o.problem)
-		return st.msg.NakWithDelay(delay)
+		return err
 	}
-	if o.problem != nil {
+	err := st.msg.Nak()
+	if err != nil {
+		log.Warn("could not hand the batch back; it comes again after the ack wait", "err", err, "why", o.problem)
+	} else if o.problem != nil {
 		log.Warn("batch handed back for redelivery", "err", o.problem)
 	}
-	return st.msg.Nak()
+	return err
 }
 
 // deadLetter publishes the batch on the dead-letter subject, then

@@ -109,8 +109,9 @@ func TestPublisherSettlesAfterStreamAcks(t *testing.T) {
 	p.AwaitCompletion()
 }
 
-// A batch whose summary the stream refuses (here: the stream is gone)
-// is settled incomplete, for redelivery, not acked.
+// A batch whose publishes the stream does not store (here: the stream is
+// gone, so they meet no responders, as in an election) is settled
+// incomplete, for redelivery, not acked, once the retry bound has passed.
 func TestPublisherHandsBackWhatTheStreamRefused(t *testing.T) {
 	t.Parallel()
 	_, nc := natstest.Start(t)

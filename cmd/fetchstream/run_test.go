@@ -127,6 +127,7 @@ func TestBadFlagsAreClearErrors(t *testing.T) {
 		{"--listen", "nowhere"},
 		{"--in", "fetch.*"},
 		{"--jetstream", "--dead-letter", "fetch.urls"},
+		{"--jetstream", "--output-retry-for", "500ms"},
 	} {
 		var stderr syncBuffer
 		code := Main(t.Context(), append([]string{"run", "--nats-url", "nats://127.0.0.1:1"}, args...), &syncBuffer{}, &stderr)

@@ -51,6 +51,8 @@ func TestNewValidatesConfig(t *testing.T) {
 			"must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got 1"},
 		{func(c *Config) { c.JetStream.Enabled, c.JetStream.MaxAckPending = true, 10 }, "JetStream.MaxAckPending",
 			"(10) must be at least Fetch.MaxActive+Fetch.MaxWaiting+2 (514), what one replica may hold"},
+		{func(c *Config) { c.JetStream.Enabled, c.JetStream.OutputRetryFor = true, 0 }, "JetStream.OutputRetryFor",
+			"must be at least 1s, got 0s"},
 		{func(c *Config) { c.Storage.Replicas = 0 }, "Storage.Replicas", "must be from 1 to 5, got 0"},
 		{func(c *Config) { c.Storage.Replicas = 6 }, "Storage.Replicas", "must be from 1 to 5, got 6"},
 		{func(c *Config) { c.Storage.ResultsStream = "fetch.results" }, "Storage.ResultsStream",
