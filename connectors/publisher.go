@@ -86,9 +86,15 @@ type PublishObserver interface {
 // delivered again publishes neither its canceled results nor its summary:
 // they come with the redelivery. While the client is disconnected and its
 // reconnect buffer is full, a publish is held until the connection is back
-// or ctx (given to NewPublisher) is done; then it fails. A failed publish
-// is logged, and its batch, if it has a Settler, is handed back for
-// redelivery rather than acked. AwaitCompletion returns once In is closed
+// or ctx (given to NewPublisher) is done; then it fails. A JetStream
+// publish goes through an outbox: while the output stream cannot store
+// (an election, a lost node), new publishes are held and the
+// unacknowledged ones retried, in order, for up to RetryFor; past it the
+// batches are handed back with a delay that grows with their deliveries
+// (see outbox, HandBackDelay). A failed publish is logged, and its batch,
+// if it has a Settler, is handed back for redelivery rather than acked;
+// a rejected batch is dead-lettered with its summary if that was not
+// stored. AwaitCompletion returns once In is closed
 // (by the upstream) and every batch is published and settled.
 type Publisher struct {
 	ctx      context.Context

@@ -187,7 +187,8 @@ type StorageConfig struct {
 	// Subjects.Batches, created if absent: results and summaries are kept
 	// there, each once per Nats-Msg-Id, for ResultsMaxAge. In JetStream
 	// mode a batch is acked only once the stream has acked them, and the
-	// duplicate window is JetStream.AckWait × JetStream.MaxDeliver.
+	// duplicate window spans a batch's deliveries (see
+	// connectors.DuplicateWindow, with JetStream.OutputRetryFor).
 	ResultsStream string
 	ResultsMaxAge time.Duration
 	// ObjectStore, if set, names an Object Store bucket, created if absent
