@@ -56,8 +56,10 @@ type JetStreamSourceConfig struct {
 //
 // Each Inbound carries a Settler: the sink acks the message when the batch
 // is complete, naks it (for redelivery at once) when a shutdown cut it
-// short, and, when the batch is rejected, publishes it on the dead-letter
-// subject and terminates it. A message delivered for the MaxDeliver-th
+// short, naks it with a growing delay (HandBackDelay) when its output
+// stream stayed unavailable past the publisher's retry bound, and, when
+// the batch is rejected, publishes it on the dead-letter subject (with
+// its summary) and terminates it. A message delivered for the MaxDeliver-th
 // time is emitted with Reject set (wire.ErrMaxDeliver): the pipeline does
 // not fetch it but publishes its summary, and the sink's settling
 // dead-letters it; so a batch that kills its worker is fetched at most
