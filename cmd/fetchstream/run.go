@@ -211,55 +211,62 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("run takes no arguments, got %q", args)
-			}
-			memoryLimit := memoryLimitOf(fs, &flags)
-			sizeHeldBytes(fs, &flags, memoryLimit)
-			cfg, err := flags.config()
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
-			if err != nil {
-				return err
-			}
-			for _, key := range settings.UnknownEnv(fs, os.Environ()) {
-				log.Warn("an environment variable names no flag of run; ignored", "variable", key)
-			}
-			svc, err := service.New(cfg, log)
-			if err != nil {
-				return inFlagTerms(err)
-			}
-			if flags.credentials != "" {
-				hup := make(chan os.Signal, 1)
-				signal.Notify(hup, syscall.SIGHUP)
-				defer signal.Stop(hup)
-				reloadCtx, stopReload := context.WithCancel(ctx)
-				defer stopReload()
-				go reloadCredentials(reloadCtx, hup, flags.credentials, svc, log)
-			}
-			setMemoryLimit(fs, memoryLimit, log)
-			if flags.cpuProfile != "" {
-				stop, err := cpuprofile.Start(flags.cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpu-profile: %w", err)
-				}
-				defer stop()
-			}
-			if cut := shutdown.CutShort(ctx); cut != nil {
-				ran := make(chan struct{})
-				defer close(ran)
-				go func() {
-					select {
-					case <-cut:
-						log.Warn("second signal: ending the shutdown grace now")
-						svc.CutShort()
-					case <-ran:
-					}
-				}()
-			}
-			return inFlagTerms(svc.Run(ctx))
+			register := func(fs *flag.FlagSet) { (&runFlags{}).register(fs) }
+			return inEnvTerms(fs, register, runService(ctx, fs, &flags, args, stderr))
 		},
 	}
+}
+
+// runService is run's Exec, with the flags parsed into flags (fs).
+func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []string, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("run takes no arguments, got %q", args)
+	}
+	followMaxTimeout(fs, flags)
+	memoryLimit := memoryLimitOf(fs, flags)
+	sizeHeldBytes(fs, flags, memoryLimit)
+	cfg, err := flags.config()
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
+	if err != nil {
+		return err
+	}
+	for _, key := range settings.UnknownEnv(fs, os.Environ()) {
+		log.Warn("an environment variable names no flag of run; ignored", "variable", key)
+	}
+	svc, err := service.New(cfg, log)
+	if err != nil {
+		return inFlagTerms(err)
+	}
+	if flags.credentials != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reloadCtx, stopReload := context.WithCancel(ctx)
+		defer stopReload()
+		go reloadCredentials(reloadCtx, hup, flags.credentials, svc, log)
+	}
+	setMemoryLimit(fs, memoryLimit, log)
+	if flags.cpuProfile != "" {
+		stop, err := cpuprofile.Start(flags.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
+	if cut := shutdown.CutShort(ctx); cut != nil {
+		ran := make(chan struct{})
+		defer close(ran)
+		go func() {
+			select {
+			case <-cut:
+				log.Warn("second signal: ending the shutdown grace now")
+				svc.CutShort()
+			case <-ran:
+			}
+		}()
+	}
+	return inFlagTerms(svc.Run(ctx))
 }
