@@ -36,7 +36,7 @@ type publishConfig struct {
 	id            string
 	timeoutMS     int64
 	maxBatch      int
-	priority      int
+	priority      optionalInt
 	concurrency   int
 	correlationID string
 	perHostRate   float64
@@ -64,11 +64,12 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
 	cfg.nats.Register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
+	fs.StringVar(&cfg.subjects.batches, "batches-subject", service.Defaults().Subjects.Batches, "with --wait, the service's summaries subject, read until the first reply for a refusal of this command's inbox (the service's --reply-subjects)")
 	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input), in any batch form: one URL a line (# comments skipped), a JSON array of URL strings, or a JSON batch object, whose settings the flags may repeat but not contradict")
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
-	fs.IntVar(&cfg.priority, "priority", -1, fmt.Sprintf("the batch's priority, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
+	fs.Var(&cfg.priority, "priority", fmt.Sprintf("the batch's priority `level`, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
 	fs.IntVar(&cfg.concurrency, "concurrency", 0, "requests in flight for this batch at most (0: only the service's cap)")
 	fs.StringVar(&cfg.correlationID, "correlation-id", "", "correlation id that ties this batch to others, served as one flow (default: the batch id, when the list is split)")
 	fs.Float64Var(&cfg.perHostRate, "per-host-rate", 0, "requests per second to one host at most for this batch (and its split parts): it may lower the service's --per-host-rate, never raise it (0: the service's)")
@@ -116,8 +117,8 @@ func (cfg *publishConfig) validate() error {
 	switch {
 	case cfg.maxBatch < 1:
 		return fmt.Errorf("--max-batch must be at least 1, got %d", cfg.maxBatch)
-	case cfg.priority != -1 && (cfg.priority < wire.MinPriority || cfg.priority > wire.MaxPriority):
-		return fmt.Errorf("--priority must be from %d to %d, got %d", wire.MinPriority, wire.MaxPriority, cfg.priority)
+	case cfg.priority.set && (cfg.priority.n < wire.MinPriority || cfg.priority.n > wire.MaxPriority):
+		return fmt.Errorf("--priority must be from %d to %d, got %d", wire.MinPriority, wire.MaxPriority, cfg.priority.n)
 	case cfg.concurrency < 0:
 		return fmt.Errorf("--concurrency must not be negative, got %d", cfg.concurrency)
 	case cfg.timeoutMS < 0:
@@ -195,11 +196,11 @@ func (cfg *publishConfig) batch(list wire.Batch, body []byte) (wire.Batch, error
 		return b, err
 	}
 	b.Robots = b.Robots || cfg.robots
-	if cfg.priority != -1 {
-		if b.Priority != nil && *b.Priority != cfg.priority {
-			return b, fmt.Errorf("--priority %d and the file's priority %d: give one", cfg.priority, *b.Priority)
+	if cfg.priority.set {
+		if b.Priority != nil && *b.Priority != cfg.priority.n {
+			return b, fmt.Errorf("--priority %d and the file's priority %d: give one", cfg.priority.n, *b.Priority)
 		}
-		p := cfg.priority
+		p := cfg.priority.n
 		b.Priority = &p
 	}
 	if body != nil {
@@ -257,12 +258,17 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if cfg.waitTimeout > 0 {
 		warnAfter = min(warnAfter, cfg.waitTimeout/2)
 	}
-	c, err := client.New(nc, client.WithSubject(cfg.subjects.in),
+	c, err := client.New(nc, client.WithSubject(cfg.subjects.in), client.WithBatchesSubject(cfg.subjects.batches),
 		client.WithMaxBatch(cfg.maxBatch), client.WithWaitTimeout(cfg.waitTimeout),
 		// Room for every result of the list and as many of other clients':
 		// the output may be slower than the service.
 		client.WithBuffer(max(client.DefaultBuffer, 2*len(urls))),
-		client.WithNoServiceCheck(warnAfter, func(err error) { fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", err) }),
+		client.WithNoServiceCheck(warnAfter, func(err error) {
+			fmt.Fprintf(stderr, "fetchstream publish: warning: %v; waiting %s\n", explainNoService(err, cfg.subjects.in), waitingFor(cfg.waitTimeout))
+		}),
+		client.WithSilenceNotice(silenceEvery(cfg.waitTimeout), func(s client.Silence) {
+			fmt.Fprintf(stderr, "fetchstream publish: %s\n", silenceLine(s, cfg.waitTimeout))
+		}),
 		client.WithRequestOptions(cfg.requestOptions(body != nil)))
 	if err != nil {
 		return err
@@ -274,6 +280,10 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		}
 		for _, b := range sent {
 			fmt.Fprintf(stdout, "published batch %s (%d URLs) on %s\n", b.ID, len(b.URLs), cfg.subjects.in)
+		}
+		var none *client.NoServiceError
+		if err := c.Ping(ctx); errors.As(err, &none) {
+			fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", explainNoService(err, cfg.subjects.in))
 		}
 		return nil
 	}
@@ -292,10 +302,12 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if bar != nil && err == nil {
 		_ = bar.Finish()
 	}
-	if err != nil {
-		return err
-	}
-	if tally.Failed > 0 || tally.Rejected > 0 {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return interrupted(s)
+	case err != nil:
+		return explainNoService(err, cfg.subjects.in)
+	case tally.Failed > 0 || tally.Rejected > 0:
 		return errSomeFailed
 	}
 	return nil
