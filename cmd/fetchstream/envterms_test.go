@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -31,5 +33,22 @@ func TestMaxBatchTimeFollowsMaxTimeout(t *testing.T) {
 	code, stderr = runStderr(t, "run", "--max-timeout", "20m", "--max-batch-time", "16m")
 	if code != exitError || !strings.Contains(stderr, "--max-batch-time (16m0s) must be at least --max-timeout (20m0s)") {
 		t.Errorf("--max-batch-time 16m: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// run's log reads in run's flags, not the service's Config fields: the
+// warning of a stream over a core-mode input says --jetstream.
+func TestRunLogSpeaksInFlags(t *testing.T) {
+	var buf bytes.Buffer
+	log := inFlagTermsLog(slog.New(slog.NewTextHandler(&buf, nil))).With("hint", "set Fetch.MaxBatchTime")
+	log.Warn("consume it in JetStream mode (JetStream.Enabled) or delete the stream", "detail", "see JetStream.AckWait", "n", 3)
+	out := buf.String()
+	for _, want := range []string{"consume it in JetStream mode (--jetstream)", "hint=\"set --max-batch-time\"", "detail=\"see --ack-wait\"", "n=3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q does not say %q", out, want)
+		}
+	}
+	if strings.Contains(out, "JetStream.") {
+		t.Errorf("log %q names a Config field", out)
 	}
 }

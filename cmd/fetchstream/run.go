@@ -233,6 +233,7 @@ func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []s
 	if err != nil {
 		return err
 	}
+	log = inFlagTermsLog(log)
 	for _, key := range settings.UnknownEnv(fs, os.Environ()) {
 		log.Warn("an environment variable names no flag of run; ignored", "variable", key)
 	}
