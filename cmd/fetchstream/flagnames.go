@@ -55,7 +55,9 @@ func inFlagTermsLog(log *slog.Logger) *slog.Logger {
 
 type renamingHandler struct{ next slog.Handler }
 
-func (h renamingHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h renamingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
 
 func (h renamingHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, runFlagTerms.Replace(r.Message), r.PC)
@@ -74,7 +76,9 @@ func (h renamingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return renamingHandler{h.next.WithAttrs(renamed)}
 }
 
-func (h renamingHandler) WithGroup(name string) slog.Handler { return renamingHandler{h.next.WithGroup(name)} }
+func (h renamingHandler) WithGroup(name string) slog.Handler {
+	return renamingHandler{h.next.WithGroup(name)}
+}
 
 func renameAttr(a slog.Attr) slog.Attr {
 	if a.Value.Kind() == slog.KindString {
