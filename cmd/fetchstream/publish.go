@@ -97,10 +97,13 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 			"--no-follow returns a 3xx as it is. With --wait, print each result as it arrives, in\n" +
 			"the list's order with its position in the list (#), a failure's message on the line\n" +
 			"under its row, then a summary; lists of 100 URLs or more get a progress bar on stderr\n" +
-			"when it is a terminal. A warning goes to stderr when nothing seems to serve the input\n" +
-			"subject. Exit status with --wait: 0 when every URL was fetched with a status below\n" +
-			"400, 2 when some failed or a batch was rejected, 1 on any other error (a bad batch id,\n" +
-			"a duplicate id in JetStream, --wait-timeout).",
+			"when it is a terminal. With --wait, a batch that nothing will take (nothing reads --in,\n" +
+			"no stream stores it) is an error at once, a batch a stream holds with no service is\n" +
+			"warned of once and waited for, and while nothing comes stderr says what the wait is on;\n" +
+			"without --wait, a warning goes to stderr when no service answers for --in. Exit status\n" +
+			"with --wait: 0 when every URL was fetched with a status below 400, 2 when some failed or\n" +
+			"a batch was rejected, 1 on any other error (a bad batch id, a duplicate id in\n" +
+			"JetStream, no service, --wait-timeout, an interrupted wait).",
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
