@@ -21,8 +21,13 @@
 // summary, whatever the batch's size, and no other client's results do. The client never waits
 // forever: the context bounds every call, WithWaitTimeout bounds the wait
 // for results, a slow consumer (NATS dropped messages for this client)
-// ends the wait with ErrSlowConsumer, and a wait with no sign of a service
-// asks whether one is there (see Ping and WithNoServiceCheck).
+// ends the wait with ErrSlowConsumer, a core batch that nothing subscribes
+// to ends it at once (NATS says so), and a wait with no sign of a service
+// asks whether one is there (see Ping and WithNoServiceCheck): both as a
+// *NoServiceError that says why. A refusal of the client's inbox by the
+// service's reply policy is read on the batches subject
+// (WithBatchesSubject), and a quiet wait can say what it is on
+// (WithSilenceNotice).
 //
 // The package imports only wire, nats.go and its jetstream package: it
 // does not link nats-server.

@@ -33,8 +33,10 @@ type Result struct {
 // exactly once, in position order (0, 1, 2, ...), as soon as it and every
 // result before it have come. For a batch the service rejected it yields
 // one (Result{}, *BatchError) in that batch's place and goes on with the
-// next batch. Any other error ends the iteration: the context's error,
-// ErrWaitTimeout, ErrNoService (see WithNoServiceCheck), ErrSlowConsumer,
+// next batch (a refusal of the inbox, read on the batches subject, too).
+// Any other error ends the iteration: the context's error,
+// ErrWaitTimeout, a *NoServiceError (ErrNoService: nothing subscribed to
+// the input subject, or see WithNoServiceCheck), ErrSlowConsumer,
 // ErrIncomplete, or nats.ErrConnectionClosed. When the loop ends (all
 // done, break, or error) the subscription is gone. Memory: the client
 // holds the results that come ahead of their turn (the later batches of a
