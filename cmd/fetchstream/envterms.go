@@ -28,16 +28,14 @@ var flagToken = regexp.MustCompile(`--[a-z0-9][a-z0-9-]*`)
 // FETCHSTREAM_<FLAG> variable (not on the command line, which wins)
 // named by that variable first: "FETCHSTREAM_MAX_WAITING (--max-waiting)
 // must not be negative", so that the user finds what to change.
-// register binds a fresh copy of the command's flags, to tell whether
-// a flag holds its variable's value. nil stays nil; errors.Is and
-// errors.As still see err.
-func inEnvTerms(fs *flag.FlagSet, register func(*flag.FlagSet), err error) error {
-	if err == nil {
-		return nil
+// probe is a fresh, unparsed copy of fs, to tell whether a flag holds
+// its variable's value. nil stays nil; errors.Is and errors.As still see
+// err.
+func inEnvTerms(fs, probe *flag.FlagSet, err error) error {
+	if err == nil || fs == nil || probe == nil {
+		return err
 	}
 	fromEnv := map[string]string{}
-	probe := flag.NewFlagSet("probe", flag.ContinueOnError)
-	register(probe)
 	fs.Visit(func(f *flag.Flag) {
 		name := envName(f.Name)
 		value, ok := os.LookupEnv(name)

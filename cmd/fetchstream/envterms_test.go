@@ -52,3 +52,13 @@ func TestRunLogSpeaksInFlags(t *testing.T) {
 		t.Errorf("log %q names a Config field", out)
 	}
 }
+
+// So it is for publish: a FETCHSTREAM_ variable that sets a value
+// publish refuses is named.
+func TestPublishRefusedValueNamesItsVariable(t *testing.T) {
+	t.Setenv("FETCHSTREAM_MAX_BATCH", "0")
+	code, stderr := runStderr(t, "publish", "http://127.0.0.1:1/")
+	if want := "fetchstream: FETCHSTREAM_MAX_BATCH (--max-batch) must be at least 1, got 0\n"; code != exitError || stderr != want {
+		t.Errorf("exit %d, stderr %q; want %q", code, stderr, want)
+	}
+}

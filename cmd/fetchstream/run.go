@@ -211,8 +211,7 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
-			register := func(fs *flag.FlagSet) { (&runFlags{}).register(fs) }
-			return inEnvTerms(fs, register, runService(ctx, fs, &flags, args, stderr))
+			return runService(ctx, fs, &flags, args, stderr)
 		},
 	}
 }
