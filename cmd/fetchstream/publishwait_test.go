@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"flag"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -176,5 +180,58 @@ func TestWatchJSONIsJSONLines(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "watching fetch.results and fetch.batches") {
 		t.Errorf("stderr %q: want the banner there", stderr.String())
+	}
+}
+
+// During a service's shutdown grace, which finishes the batches it took
+// but takes no more, publish --wait says at once that nothing reads the
+// subject, instead of waiting out --wait-timeout.
+func TestPublishWaitDuringShutdownGrace(t *testing.T) {
+	url, nc := startNATS(t)
+	target := fetchtest.NewTarget(t)
+	var flags runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	flags.register(fs)
+	if err := fs.Parse([]string{"--nats-url", url, "--allow-net", "127.0.0.0/8", "--shutdown-grace", "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := flags.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	svc, err := service.New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	life := loadtest.Launch(t, svc.Run, logs)
+	life.AwaitRunning(t, svc.Running())
+	// A batch in progress holds the grace open for 5s.
+	results := subscribe(t, nc, wire.DefaultResultsSubject)
+	if err := nc.Publish(wire.DefaultInSubject, []byte(target.URL("/delay/5000"))); err != nil {
+		t.Fatal(err)
+	}
+	loadtest.WaitFor(t, 10*time.Second, "the batch in progress", func() bool { return target.InFlight() == 1 })
+	life.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	told := false
+	for attempt := 0; attempt < 50 && !told; attempt++ { // until the service has let go of the subject
+		_, _, stderr := publishOut(t, ctx, url, "--wait", "--wait-timeout", "0", "http://127.0.0.1:1/")
+		told = strings.Contains(stderr, "nothing reads --in fetch.urls")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !told {
+		t.Fatal("publish --wait never said that nothing reads the subject during the grace")
+	}
+	select {
+	case err := <-life.Exited:
+		t.Fatalf("the service ended its grace (%v) before publish was told: the test proves nothing", err)
+	default:
+	}
+	var r wire.Result
+	results.next(&r, 20*time.Second)
+	if r.Status != 200 {
+		t.Errorf("the batch in progress during the grace: %+v, want it fetched", r)
 	}
 }
