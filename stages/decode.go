@@ -3,6 +3,7 @@ package stages
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -100,17 +101,18 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 	switch {
 	case in.Reject != nil:
 		e := *in.Reject
-		if err == nil {
-			e.Count = len(b.URLs)
-		}
+		e.Count = len(b.URLs) // what is known of a batch that did not decode too
 		e.IDTruncated = idCut || corrCut
 		job.Err = &e
 	case err != nil:
-		msg := err.Error()
+		// The kind says invalid_batch: the message does not say it again.
+		msg := strings.TrimPrefix(err.Error(), wire.ErrBadBatch.Error()+": ")
 		if idCut || corrCut {
 			msg += fmt.Sprintf(" (the summary names it by its first %d bytes)", wire.MaxIDLength)
 		}
-		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Message: msg, IDTruncated: idCut || corrCut}
+		// Count is the URLs the batch was decoded with before what was
+		// wrong was found (0 when it did not decode at all).
+		job.Err = &BatchError{Kind: wire.ErrInvalidBatch, Count: len(b.URLs), Message: msg, IDTruncated: idCut || corrCut}
 	case len(b.URLs) > c.MaxBatch:
 		job.Err = &BatchError{Kind: wire.ErrBatchTooLarge, Count: len(b.URLs),
 			Message: fmt.Sprintf("batch of %d URLs is over the maximum of %d: split it", len(b.URLs), c.MaxBatch)}

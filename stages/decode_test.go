@@ -24,15 +24,19 @@ func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
 		message  string
 	}{
 		{name: "object id over the limit", in: Inbound{Data: []byte(`{"id": "` + long + `", "urls": ["http://a/"]}`)},
-			id: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, message: "first 256 bytes"},
+			id: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, count: 1, message: "first 256 bytes"},
 		{name: "header id over the limit", in: Inbound{Data: []byte("http://a/"), HeaderID: long},
-			id: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, message: "batch id longer than 256 bytes"},
+			id: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, count: 1, message: "batch id longer than 256 bytes"},
 		{name: "correlation id over the limit", in: Inbound{Data: []byte(`{"id": "b1", "correlation_id": "` + long + `", "urls": ["http://a/"]}`)},
-			id: "b1", corr: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, message: "correlation id longer"},
+			id: "b1", corr: long[:wire.MaxIDLength], cut: true, kind: wire.ErrInvalidBatch, count: 1, message: "correlation id longer"},
 		{name: "header id not UTF-8", in: Inbound{Data: []byte("http://a/"), HeaderID: "b\xff1"},
-			id: "b\uFFFD1", kind: wire.ErrInvalidBatch, message: "not UTF-8"},
+			id: "b\uFFFD1", kind: wire.ErrInvalidBatch, count: 1, message: "not UTF-8"},
 		{name: "bad options keep the id", in: Inbound{Data: []byte(`{"id": "b2", "correlation_id": "c", "urls": ["http://a/"], "priority": 99}`)},
-			id: "b2", corr: "c", kind: wire.ErrInvalidBatch, message: "priority"},
+			id: "b2", corr: "c", kind: wire.ErrInvalidBatch, count: 1, message: "priority"},
+		{name: "unknown field: no urls, counted as 0", in: Inbound{Data: []byte(`{"id": "b5", "url": ["http://a/"]}`)},
+			id: "b5", kind: wire.ErrInvalidBatch, message: `unknown field "url"`},
+		{name: "unknown field: id and urls known", in: Inbound{Data: []byte(`{"id": "b6", "urls": ["http://a/", "http://b/"], "robot": true}`)},
+			id: "b6", kind: wire.ErrInvalidBatch, count: 2, message: `unknown field "robot" (did you mean "robots"?)`},
 		{name: "too many URLs keep both ids", in: Inbound{Data: []byte(`{"id": "b3", "correlation_id": "c", "urls": ["http://a/", "http://b/", "http://c/"]}`)},
 			id: "b3", corr: "c", kind: wire.ErrBatchTooLarge, count: 3, message: "over the maximum of 2"},
 		{name: "a source's reject wins, named and counted", in: Inbound{Data: []byte(`{"id": "b4", "correlation_id": "c", "urls": ["http://a/", "http://b/"]}`),
@@ -47,7 +51,7 @@ func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
 			}
 			s := rejected(job).Summary
 			if s.BatchID != c.id || s.CorrelationID != c.corr || s.IDTruncated != c.cut || s.Error != c.kind ||
-				s.Count != c.count || !strings.Contains(s.Message, c.message) {
+				s.Count != c.count || !strings.Contains(s.Message, c.message) || strings.Contains(s.Message, "invalid batch") {
 				t.Errorf("summary %.80q %q cut=%v %s count %d %q;\nwant %.80q %q cut=%v %s count %d mentioning %q",
 					s.BatchID, s.CorrelationID, s.IDTruncated, s.Error, s.Count, s.Message, c.id, c.corr, c.cut, c.kind, c.count, c.message)
 			}
@@ -113,11 +117,16 @@ func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
 
 // The subject a batch arrived on, which scopes credentials, is the
 // source's word, never the publisher's: a batch that names one in any
-// spelling still carries the subject it came on.
+// spelling is refused (an unknown field), and a batch that does not
+// carries the subject it came on.
 func TestDecodeSubjectIsNotThePublishers(t *testing.T) {
 	cfg := DecodeConfig{MaxBatch: 10, DefaultTimeout: time.Second, MaxTimeout: time.Second}
 	data := `{"Subject": "fetch.urls.billing", "subject": "fetch.urls.billing", "-": "fetch.urls.billing", "urls": ["http://a.example/"]}`
 	job := cfg.decode(&Inbound{Data: []byte(data), Subject: "fetch.urls.other"})
+	if job.Err == nil || job.Options != nil || !strings.Contains(job.Err.Message, `unknown fields "Subject", "subject", "-"`) {
+		t.Fatalf("err %v, options %+v: want the batch refused for its unknown fields", job.Err, job.Options)
+	}
+	job = cfg.decode(&Inbound{Data: []byte(`{"urls": ["http://a.example/"]}`), Subject: "fetch.urls.other"})
 	if job.Err != nil || job.Options == nil || job.Options.Subject != "fetch.urls.other" {
 		t.Fatalf("err %v, options %+v: want the subject it arrived on, fetch.urls.other", job.Err, job.Options)
 	}

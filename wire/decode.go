@@ -19,12 +19,14 @@ var utf8BOM = []byte("\ufeff")
 
 // DecodeBatch decodes one input message in any of the three batch forms:
 //
-//   - plain text, one URL per line (blank lines ignored);
+//   - plain text, one URL per line (blank lines and lines that start
+//     with #, comments, ignored: no URL starts with #);
 //   - a JSON array of URL strings;
 //   - a JSON object {"id": ..., "urls": [...], "timeout_ms": ..., "priority": ...,
 //     "concurrency": ..., "correlation_id": ..., "per_host_rate": ..., "robots": ...}
 //     and the RequestOptions (all but urls optional), whose urls may hold
-//     request objects.
+//     request objects. A field the object (or a request object in its
+//     urls) does not have is an error that names it: see fields.go.
 //
 // A leading UTF-8 byte order mark is ignored. headerID is the
 // Fetch-Batch-Id header, if any; an object's own id wins.
@@ -53,7 +55,18 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 		b.URLs = URLs(urls...)
 	case trimmed[0] == '{':
 		var obj Batch
-		if err := json.Unmarshal(trimmed, &obj); err != nil {
+		if err := decodeStrict(trimmed, &obj, "the batch object", batchFields); err != nil {
+			if unknown := (*unknownFieldError)(nil); errors.As(err, &unknown) {
+				// Say what is known: the id and URLs, read as if the
+				// unknown fields were not there.
+				if json.Unmarshal(trimmed, &obj) == nil {
+					if obj.ID == "" {
+						obj.ID = b.ID
+					}
+					b = obj
+				}
+				return b, fmt.Errorf("%w: %v", ErrBadBatch, unknown)
+			}
 			return b, fmt.Errorf("%w: JSON object {\"urls\": [...]} expected: %v", ErrBadBatch, err)
 		}
 		if obj.ID == "" {
@@ -120,7 +133,7 @@ func (b *Batch) normalize() {
 func splitLines(text []byte) []Request {
 	urls := make([]Request, 0, bytes.Count(text, []byte{'\n'})+1)
 	for line := range bytes.SplitSeq(text, []byte{'\n'}) {
-		if line = bytes.TrimSpace(line); len(line) > 0 {
+		if line = bytes.TrimSpace(line); len(line) > 0 && line[0] != '#' {
 			urls = append(urls, Request{URL: string(line)})
 		}
 	}

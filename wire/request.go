@@ -64,7 +64,8 @@ func (r Request) MarshalJSON() ([]byte, error) {
 	return json.Marshal(request(r))
 }
 
-// UnmarshalJSON reads a JSON string as a URL, or a request object. A JSON
+// UnmarshalJSON reads a JSON string as a URL, or a request object; a
+// field a request object does not have is an error that names it. A JSON
 // null body is no body, and empty headers are none; a body is kept
 // compact, as it is sent.
 func (r *Request) UnmarshalJSON(data []byte) error {
@@ -77,7 +78,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 		return errors.New("an item of urls must be a URL string or a request object")
 	}
 	var obj request
-	if err := json.Unmarshal(data, &obj); err != nil {
+	if err := decodeStrict(data, &obj, "the request object", requestFields); err != nil {
 		return err
 	}
 	if bytes.Equal(obj.Body, []byte("null")) {

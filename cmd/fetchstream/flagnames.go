@@ -1,6 +1,11 @@
 package main
 
-import "github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
+)
 
 // flagOf names the run flag that sets each service.Config field, so that
 // the service's errors, which name fields, read in the CLI's terms.
@@ -40,3 +45,45 @@ var runFlagTerms = settings.NewRenamer(flagOf)
 // inFlagTerms is err with the Config fields it names read as run flags
 // (nil stays nil); errors.Is and errors.As still see err.
 func inFlagTerms(err error) error { return runFlagTerms.Rename(err) }
+
+// inFlagTermsLog is log with the Config fields that its messages and
+// string attributes name read as run flags: the service logs in its
+// package's terms ("JetStream.Enabled"), the user reads run's
+// ("--jetstream").
+func inFlagTermsLog(log *slog.Logger) *slog.Logger {
+	return slog.New(renamingHandler{log.Handler()})
+}
+
+type renamingHandler struct{ next slog.Handler }
+
+func (h renamingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h renamingHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, runFlagTerms.Replace(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(renameAttr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h renamingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	renamed := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		renamed[i] = renameAttr(a)
+	}
+	return renamingHandler{h.next.WithAttrs(renamed)}
+}
+
+func (h renamingHandler) WithGroup(name string) slog.Handler {
+	return renamingHandler{h.next.WithGroup(name)}
+}
+
+func renameAttr(a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindString {
+		a.Value = slog.StringValue(runFlagTerms.Replace(a.Value.String()))
+	}
+	return a
+}

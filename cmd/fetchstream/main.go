@@ -68,7 +68,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fetchstream: %v\n%s\n", err, ffcli.DefaultUsageFunc(root))
 		return exitError
 	}
-	fmt.Fprintf(stderr, "fetchstream: %v\n", settings.Explain(flagSetOf(root, args), err))
+	fs := flagSetOf(root, args)
+	// A fresh copy of the command's flags tells which ones hold the value
+	// of their FETCHSTREAM_ variable (see inEnvTerms).
+	probe := flagSetOf(rootCommand(io.Discard, io.Discard), args)
+	fmt.Fprintf(stderr, "fetchstream: %v\n", inEnvTerms(fs, probe, settings.Explain(fs, err)))
 	return exitError
 }
 

@@ -36,7 +36,7 @@ type publishConfig struct {
 	id            string
 	timeoutMS     int64
 	maxBatch      int
-	priority      int
+	priority      optionalInt
 	concurrency   int
 	correlationID string
 	perHostRate   float64
@@ -64,11 +64,12 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
 	cfg.nats.Register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
-	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input): a JSON array of URL strings when it starts with [, else one URL per line")
+	fs.StringVar(&cfg.subjects.batches, "batches-subject", service.Defaults().Subjects.Batches, "with --wait, the service's summaries subject, read until the first reply for a refusal of this command's inbox (the service's --reply-subjects)")
+	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input), in any batch form: one URL a line (# comments skipped), a JSON array of URL strings, or a JSON batch object, whose settings the flags may repeat but not contradict")
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
 	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0: the service's default)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
-	fs.IntVar(&cfg.priority, "priority", -1, fmt.Sprintf("the batch's priority, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
+	fs.Var(&cfg.priority, "priority", fmt.Sprintf("the batch's priority `level`, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
 	fs.IntVar(&cfg.concurrency, "concurrency", 0, "requests in flight for this batch at most (0: only the service's cap)")
 	fs.StringVar(&cfg.correlationID, "correlation-id", "", "correlation id that ties this batch to others, served as one flow (default: the batch id, when the list is split)")
 	fs.Float64Var(&cfg.perHostRate, "per-host-rate", 0, "requests per second to one host at most for this batch (and its split parts): it may lower the service's --per-host-rate, never raise it (0: the service's)")
@@ -88,17 +89,21 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 		ShortUsage: "fetchstream publish [flags] [URL ...] [flags]",
 		ShortHelp:  "publish a batch of URLs; with --wait, print its results in order",
 		LongHelp: "Publish URLs (arguments, or -f FILE, or -f - for standard input; a file holds one\n" +
-			"URL a line, or a JSON array of URL strings) as one batch, or as several when there are\n" +
+			"URL a line, # lines being comments, or a JSON array of URL strings, or a JSON batch\n" +
+			"object with its settings and request objects) as one batch, or as several when there are\n" +
 			"more than --max-batch. Flags may come before or after the URLs; after -- every argument\n" +
 			"is a URL. Each URL is sent as -X, -H, --data (or --data-file) and --credential say, as\n" +
 			"curl does; --response-header names the response headers results return, and\n" +
 			"--no-follow returns a 3xx as it is. With --wait, print each result as it arrives, in\n" +
 			"the list's order with its position in the list (#), a failure's message on the line\n" +
 			"under its row, then a summary; lists of 100 URLs or more get a progress bar on stderr\n" +
-			"when it is a terminal. A warning goes to stderr when nothing seems to serve the input\n" +
-			"subject. Exit status with --wait: 0 when every URL was fetched with a status below\n" +
-			"400, 2 when some failed or a batch was rejected, 1 on any other error (a bad batch id,\n" +
-			"a duplicate id in JetStream, --wait-timeout).",
+			"when it is a terminal. With --wait, a batch that nothing will take (nothing reads --in,\n" +
+			"no stream stores it) is an error at once, a batch a stream holds with no service is\n" +
+			"warned of once and waited for, and while nothing comes stderr says what the wait is on;\n" +
+			"without --wait, a warning goes to stderr when no service answers for --in. Exit status\n" +
+			"with --wait: 0 when every URL was fetched with a status below 400, 2 when some failed or\n" +
+			"a batch was rejected, 1 on any other error (a bad batch id, a duplicate id in\n" +
+			"JetStream, no service, --wait-timeout, an interrupted wait).",
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
@@ -115,8 +120,8 @@ func (cfg *publishConfig) validate() error {
 	switch {
 	case cfg.maxBatch < 1:
 		return fmt.Errorf("--max-batch must be at least 1, got %d", cfg.maxBatch)
-	case cfg.priority != -1 && (cfg.priority < wire.MinPriority || cfg.priority > wire.MaxPriority):
-		return fmt.Errorf("--priority must be from %d to %d, got %d", wire.MinPriority, wire.MaxPriority, cfg.priority)
+	case cfg.priority.set && (cfg.priority.n < wire.MinPriority || cfg.priority.n > wire.MaxPriority):
+		return fmt.Errorf("--priority must be from %d to %d, got %d", wire.MinPriority, wire.MaxPriority, cfg.priority.n)
 	case cfg.concurrency < 0:
 		return fmt.Errorf("--concurrency must not be negative, got %d", cfg.concurrency)
 	case cfg.timeoutMS < 0:
@@ -169,13 +174,37 @@ func (cfg *publishConfig) body() ([]byte, error) {
 	return nil, nil
 }
 
-// batch is the batch of urls, each with body as its request body (as a
-// JSON string when it is UTF-8 text, else as body_base64).
-func (cfg *publishConfig) batch(urls []string, body []byte) wire.Batch {
-	b := wire.Batch{ID: cfg.id, URLs: wire.URLs(urls...), TimeoutMS: cfg.timeoutMS, Concurrency: cfg.concurrency, CorrelationID: cfg.correlationID,
-		PerHostRate: cfg.perHostRate, Robots: cfg.robots}
-	if cfg.priority != -1 {
-		b.Priority = &cfg.priority
+// batch is list (the URLs given, and the -f file's batch with its
+// settings) with the flags' settings: a setting the flags and the file
+// both give must agree. body, when not nil, is the request body of every
+// item that has none of its own (as a JSON string when it is UTF-8 text,
+// else as body_base64). The request flags are not here: they are the
+// client's request defaults, under the batch's own (WithRequestOptions).
+func (cfg *publishConfig) batch(list wire.Batch, body []byte) (wire.Batch, error) {
+	b := list
+	var err error
+	if b.ID, err = agree("--id", cfg.id, "id", b.ID); err != nil {
+		return b, err
+	}
+	if b.TimeoutMS, err = agree("--timeout-ms", cfg.timeoutMS, "timeout_ms", b.TimeoutMS); err != nil {
+		return b, err
+	}
+	if b.Concurrency, err = agree("--concurrency", cfg.concurrency, "concurrency", b.Concurrency); err != nil {
+		return b, err
+	}
+	if b.CorrelationID, err = agree("--correlation-id", cfg.correlationID, "correlation_id", b.CorrelationID); err != nil {
+		return b, err
+	}
+	if b.PerHostRate, err = agree("--per-host-rate", cfg.perHostRate, "per_host_rate", b.PerHostRate); err != nil {
+		return b, err
+	}
+	b.Robots = b.Robots || cfg.robots
+	if cfg.priority.set {
+		if b.Priority != nil && *b.Priority != cfg.priority.n {
+			return b, fmt.Errorf("--priority %d and the file's priority %d: give one", cfg.priority.n, *b.Priority)
+		}
+		p := cfg.priority.n
+		b.Priority = &p
 	}
 	if body != nil {
 		var item wire.Request
@@ -185,17 +214,32 @@ func (cfg *publishConfig) batch(urls []string, body []byte) wire.Batch {
 			item.BodyBase64 = base64.StdEncoding.EncodeToString(body)
 		}
 		for i := range b.URLs {
-			b.URLs[i].Body, b.URLs[i].BodyBase64 = item.Body, item.BodyBase64
+			if len(b.URLs[i].Body) == 0 && b.URLs[i].BodyBase64 == "" {
+				b.URLs[i].Body, b.URLs[i].BodyBase64 = item.Body, item.BodyBase64
+			}
 		}
 	}
-	return b
+	return b, nil
+}
+
+// agree is the setting a flag and the -f file's batch object give, or an
+// error when both give one and they differ.
+func agree[T comparable](flagName string, flagValue T, field string, fileValue T) (T, error) {
+	var zero T
+	switch {
+	case flagValue == zero:
+		return fileValue, nil
+	case fileValue == zero || fileValue == flagValue:
+		return flagValue, nil
+	}
+	return zero, fmt.Errorf("%s %v and the file's %s %v: give one", flagName, flagValue, field, fileValue)
 }
 
 func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	urls, err := collectURLs(args, cfg.file)
+	list, err := collectURLs(args, cfg.file)
 	if err != nil {
 		return err
 	}
@@ -203,6 +247,11 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if err != nil {
 		return fmt.Errorf("--data-file: %w", err)
 	}
+	batch, err := cfg.batch(list, body)
+	if err != nil {
+		return err
+	}
+	urls := batch.URLs
 	nc, err := cfg.nats.Connect(nats.DefaultURL, "fetchstream publish")
 	if err != nil {
 		return fmt.Errorf("%w (is `fetchstream run` running?)", err)
@@ -212,28 +261,37 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if cfg.waitTimeout > 0 {
 		warnAfter = min(warnAfter, cfg.waitTimeout/2)
 	}
-	c, err := client.New(nc, client.WithSubject(cfg.subjects.in),
+	c, err := client.New(nc, client.WithSubject(cfg.subjects.in), client.WithBatchesSubject(cfg.subjects.batches),
 		client.WithMaxBatch(cfg.maxBatch), client.WithWaitTimeout(cfg.waitTimeout),
 		// Room for every result of the list and as many of other clients':
 		// the output may be slower than the service.
 		client.WithBuffer(max(client.DefaultBuffer, 2*len(urls))),
-		client.WithNoServiceCheck(warnAfter, func(err error) { fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", err) }),
+		client.WithNoServiceCheck(warnAfter, func(err error) {
+			fmt.Fprintf(stderr, "fetchstream publish: warning: %v; waiting %s\n", explainNoService(err, cfg.subjects.in), waitingFor(cfg.waitTimeout))
+		}),
+		client.WithSilenceNotice(silenceEvery(cfg.waitTimeout), func(s client.Silence) {
+			fmt.Fprintf(stderr, "fetchstream publish: %s\n", silenceLine(s, cfg.waitTimeout))
+		}),
 		client.WithRequestOptions(cfg.requestOptions(body != nil)))
 	if err != nil {
 		return err
 	}
 	if !cfg.wait {
-		sent, err := c.Send(ctx, cfg.batch(urls, body))
+		sent, err := c.Send(ctx, batch)
 		if err != nil {
 			return err
 		}
 		for _, b := range sent {
 			fmt.Fprintf(stdout, "published batch %s (%d URLs) on %s\n", b.ID, len(b.URLs), cfg.subjects.in)
 		}
+		var none *client.NoServiceError
+		if err := c.Ping(ctx); errors.As(err, &none) {
+			fmt.Fprintf(stderr, "fetchstream publish: warning: %v\n", explainNoService(err, cfg.subjects.in))
+		}
 		return nil
 	}
 	start := time.Now()
-	s, err := c.Publish(ctx, cfg.batch(urls, body))
+	s, err := c.Publish(ctx, batch)
 	if err != nil {
 		return err
 	}
@@ -247,10 +305,12 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if bar != nil && err == nil {
 		_ = bar.Finish()
 	}
-	if err != nil {
-		return err
-	}
-	if tally.Failed > 0 || tally.Rejected > 0 {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return interrupted(s)
+	case err != nil:
+		return explainNoService(err, cfg.subjects.in)
+	case tally.Failed > 0 || tally.Rejected > 0:
 		return errSomeFailed
 	}
 	return nil
@@ -271,18 +331,20 @@ func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 }
 
-// collectURLs takes the URLs from args, then from file ("-" is stdin).
-func collectURLs(args []string, file string) ([]string, error) {
-	urls := append([]string(nil), args...)
+// collectURLs is the batch of the URLs given as arguments, then the list
+// of file ("-" is stdin), in any batch form (see urllist); the settings
+// of a file that holds a batch object come with it.
+func collectURLs(args []string, file string) (wire.Batch, error) {
+	var list wire.Batch
 	if file != "" {
-		listed, err := urllist.File(file)
-		if err != nil {
-			return nil, err
+		var err error
+		if list, err = urllist.File(file); err != nil {
+			return wire.Batch{}, err
 		}
-		urls = append(urls, listed...)
 	}
-	if len(urls) == 0 {
-		return nil, errors.New("no URLs: give them as arguments or with -f FILE")
+	list.URLs = append(wire.URLs(args...), list.URLs...)
+	if len(list.URLs) == 0 {
+		return wire.Batch{}, errors.New("no URLs: give them as arguments or with -f FILE")
 	}
-	return urls, nil
+	return list, nil
 }

@@ -56,7 +56,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.Window, "window", d.Fetch.Window, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn (batches that only wait for their hosts do not count: see --max-waiting)")
 	fs.IntVar(&c.Fetch.MaxWaiting, "max-waiting", d.Fetch.MaxWaiting, "batches admitted beyond --max-active while they only wait for their hosts (a pace, a pause, robots.txt), so they never keep others out; bounds them, as each holds its requests")
-	fs.DurationVar(&c.Fetch.MaxBatchTime, "max-batch-time", d.Fetch.MaxBatchTime, "every batch's lifetime from its arrival, at least --max-timeout: then what is left of it ends as timeout; a batch whose own per_host_rate could not finish within it is refused")
+	fs.DurationVar(&c.Fetch.MaxBatchTime, "max-batch-time", d.Fetch.MaxBatchTime, "every batch's lifetime from its arrival, at least --max-timeout (when not given: 15m, or --max-timeout when that is longer): then what is left of it ends as timeout; a batch whose own per_host_rate could not finish within it is refused")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
 	fs.IntVar(&c.Fetch.ReserveSlots, "reserve-slots", d.Fetch.ReserveSlots, "slots no batch (or correlation_id) may take while it has a request in flight, kept one per batch for batches with none: one batch holds at most --concurrency minus this; -1: one in 64 of --concurrency, at least 1 (none at --concurrency 1); 0: none")
 	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxHeldBytes), "max-held-bytes", "bytes of finished results held behind slow first URLs and for publishing (with the request-reply replies being gathered) at most: past it, batches start only their first unfinished URL until it drains; 0: no bound but --window × --max-active results (default: a quarter of the memory limit when there is one (--memory-limit, GOMEMLIMIT or the container's), else 32MiB)")
@@ -212,55 +212,62 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("run takes no arguments, got %q", args)
-			}
-			memoryLimit := memoryLimitOf(fs, &flags)
-			sizeHeldBytes(fs, &flags, memoryLimit)
-			cfg, err := flags.config()
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
-			if err != nil {
-				return err
-			}
-			for _, key := range settings.UnknownEnv(fs, os.Environ()) {
-				log.Warn("an environment variable names no flag of run; ignored", "variable", key)
-			}
-			svc, err := service.New(cfg, log)
-			if err != nil {
-				return inFlagTerms(err)
-			}
-			if flags.credentials != "" {
-				hup := make(chan os.Signal, 1)
-				signal.Notify(hup, syscall.SIGHUP)
-				defer signal.Stop(hup)
-				reloadCtx, stopReload := context.WithCancel(ctx)
-				defer stopReload()
-				go reloadCredentials(reloadCtx, hup, flags.credentials, svc, log)
-			}
-			setMemoryLimit(fs, memoryLimit, log)
-			if flags.cpuProfile != "" {
-				stop, err := cpuprofile.Start(flags.cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpu-profile: %w", err)
-				}
-				defer stop()
-			}
-			if cut := shutdown.CutShort(ctx); cut != nil {
-				ran := make(chan struct{})
-				defer close(ran)
-				go func() {
-					select {
-					case <-cut:
-						log.Warn("second signal: ending the shutdown grace now")
-						svc.CutShort()
-					case <-ran:
-					}
-				}()
-			}
-			return inFlagTerms(svc.Run(ctx))
+			return runService(ctx, fs, &flags, args, stderr)
 		},
 	}
+}
+
+// runService is run's Exec, with the flags parsed into flags (fs).
+func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []string, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("run takes no arguments, got %q", args)
+	}
+	followMaxTimeout(fs, flags)
+	memoryLimit := memoryLimitOf(fs, flags)
+	sizeHeldBytes(fs, flags, memoryLimit)
+	cfg, err := flags.config()
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
+	if err != nil {
+		return err
+	}
+	log = inFlagTermsLog(log)
+	for _, key := range settings.UnknownEnv(fs, os.Environ()) {
+		log.Warn("an environment variable names no flag of run; ignored", "variable", key)
+	}
+	svc, err := service.New(cfg, log)
+	if err != nil {
+		return inFlagTerms(err)
+	}
+	if flags.credentials != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reloadCtx, stopReload := context.WithCancel(ctx)
+		defer stopReload()
+		go reloadCredentials(reloadCtx, hup, flags.credentials, svc, log)
+	}
+	setMemoryLimit(fs, memoryLimit, log)
+	if flags.cpuProfile != "" {
+		stop, err := cpuprofile.Start(flags.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer stop()
+	}
+	if cut := shutdown.CutShort(ctx); cut != nil {
+		ran := make(chan struct{})
+		defer close(ran)
+		go func() {
+			select {
+			case <-cut:
+				log.Warn("second signal: ending the shutdown grace now")
+				svc.CutShort()
+			case <-ran:
+			}
+		}()
+	}
+	return inFlagTerms(svc.Run(ctx))
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
-func watchCommand(stdout, _ io.Writer) *ffcli.Command {
+func watchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var (
 		natsCfg  natsflags.Flags
 		subjects subjectFlags
@@ -29,10 +29,22 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 		Name:       "watch",
 		ShortUsage: "fetchstream watch [--json]",
 		ShortHelp:  "print every result and batch summary as it passes, until interrupted",
-		FlagSet:    fs,
-		Options:    settings.Options(fs, false),
+		LongHelp: "Print every result and batch summary as it passes, until interrupted: as rows and\n" +
+			"sentences, or with --json each message as it came, one JSON object a line. Only those go\n" +
+			"to stdout: what watch says itself (what it watches, messages it missed, a lost\n" +
+			"connection) goes to stderr, so that `watch --json | jq .` reads JSON alone.",
+		FlagSet: fs,
+		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
-			nc, err := natsCfg.Connect(nats.DefaultURL, "fetchstream watch")
+			nc, err := natsCfg.Connect(nats.DefaultURL, "fetchstream watch",
+				nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+					if err != nil {
+						fmt.Fprintf(stderr, "fetchstream watch: lost the connection to NATS (%v); reconnecting, and what passes meanwhile is not seen\n", err)
+					}
+				}),
+				nats.ReconnectHandler(func(nc *nats.Conn) {
+					fmt.Fprintf(stderr, "fetchstream watch: reconnected to %s\n", nc.ConnectedUrlRedacted())
+				}))
 			if err != nil {
 				return err
 			}
@@ -47,19 +59,19 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 				defer sub.Unsubscribe()
 				subs = append(subs, sub)
 			}
-			fmt.Fprintf(stdout, "watching %s and %s on %s (Ctrl-C to stop)\n", subjects.out, subjects.batches, nc.ConnectedUrlRedacted())
+			fmt.Fprintf(stderr, "watching %s and %s on %s (Ctrl-C to stop)\n", subjects.out, subjects.batches, nc.ConnectedUrlRedacted())
 			missed := missedCounter{subs: subs}
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			for {
 				select {
 				case <-ctx.Done():
-					missed.report(stdout)
+					missed.report(stderr)
 					return nil
 				case m := <-msgs:
 					resulttable.Message(stdout, m.Data, m.Subject == subjects.batches, asJSON)
 				case <-tick.C:
-					missed.report(stdout)
+					missed.report(stderr)
 				}
 			}
 		},
@@ -71,8 +83,8 @@ func watchCommand(stdout, _ io.Writer) *ffcli.Command {
 // says how many it missed.
 const watchBuffer = 1024
 
-// missedCounter tells, once a second, of the messages NATS dropped for
-// watch's subscriptions since it last told.
+// missedCounter tells (on stderr), once a second, of the messages NATS
+// dropped for watch's subscriptions since it last told.
 type missedCounter struct {
 	subs []*nats.Subscription
 	told int

@@ -7,6 +7,8 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,6 +17,11 @@ import (
 
 // ErrConfig is wrapped by Start's errors about its Config.
 var ErrConfig = errors.New("invalid embedded server configuration")
+
+// ErrPortInUse is wrapped by Start's error when its address cannot be
+// listened on (another server has the port): told at once, before the
+// server starts.
+var ErrPortInUse = errors.New("address in use")
 
 // ErrStoreInUse is wrapped by Start's error when another embedded server,
 // in this process or another, already keeps its JetStream in StoreDir: two
@@ -50,6 +57,10 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := checkListen(cfg.Host, cfg.Port); err != nil {
+		unlock()
+		return nil, err
+	}
 	opts := &server.Options{
 		ServerName: "fetchstream-embedded",
 		Host:       cfg.Host,
@@ -68,7 +79,7 @@ func Start(cfg Config) (*Server, error) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		unlock()
-		return nil, fmt.Errorf("embedded NATS server did not start on %s:%d (is the port taken?)", cfg.Host, cfg.Port)
+		return nil, fmt.Errorf("embedded NATS server did not start on %s within 10s", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	}
 	return &Server{Server: ns, unlock: unlock}, nil
 }
@@ -81,4 +92,22 @@ func (s *Server) Shutdown() {
 		s.Server.WaitForShutdown()
 		s.unlock()
 	})
+}
+
+// checkListen tells at once that host:port cannot be listened on, which
+// nats-server would say only in its log, leaving Start to wait for a
+// server that never takes connections. Port -1 (any free port) and 0
+// are not checked. The port is free again when it returns: another
+// process may still take it before the server does (then Start fails
+// after its wait, as before).
+func checkListen(host string, port int) error {
+	if port <= 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%w: cannot listen on %s: %w", ErrPortInUse, addr, err)
+	}
+	return l.Close()
 }

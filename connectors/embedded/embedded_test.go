@@ -2,8 +2,11 @@ package embedded
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A second server on the same store directory refuses to start, with an
@@ -37,5 +40,28 @@ func TestSecondServerOnOneStoreRefuses(t *testing.T) {
 func TestStartValidates(t *testing.T) {
 	if _, err := Start(Config{Host: "127.0.0.1", Port: -1, JetStream: true}); !errors.Is(err, ErrConfig) {
 		t.Errorf("JetStream without a store: %v, want ErrConfig", err)
+	}
+}
+
+// A port another server holds is told at once, not after the 10s wait
+// for a server that cannot listen.
+func TestTakenPortIsToldAtOnce(t *testing.T) {
+	first, err := Start(Config{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Shutdown()
+	port := first.Addr().(*net.TCPAddr).Port
+	start := time.Now()
+	second, err := Start(Config{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir()})
+	if err == nil {
+		second.Shutdown()
+		t.Fatal("a second server started on a taken port")
+	}
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d", port)) {
+		t.Errorf("second start: %v, want ErrPortInUse naming the address", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the taken port took %s to be told", waited)
 	}
 }

@@ -21,8 +21,13 @@
 // summary, whatever the batch's size, and no other client's results do. The client never waits
 // forever: the context bounds every call, WithWaitTimeout bounds the wait
 // for results, a slow consumer (NATS dropped messages for this client)
-// ends the wait with ErrSlowConsumer, and a wait with no sign of a service
-// asks whether one is there (see Ping and WithNoServiceCheck).
+// ends the wait with ErrSlowConsumer, a core batch that nothing subscribes
+// to ends it at once (NATS says so), and a wait with no sign of a service
+// asks whether one is there (see Ping and WithNoServiceCheck): both as a
+// *NoServiceError that says why. A refusal of the client's inbox by the
+// service's reply policy is read on the batches subject
+// (WithBatchesSubject), and a quiet wait can say what it is on
+// (WithSilenceNotice).
 //
 // The package imports only wire, nats.go and its jetstream package: it
 // does not link nats-server.
@@ -68,6 +73,9 @@ type Client struct {
 	probe    time.Duration
 	warn     func(error)
 	request  wire.RequestOptions // defaults of the batches' requests
+	batches  string              // the summaries subject, watched for refusals; "" not
+	quiet    time.Duration       // WithSilenceNotice
+	notice   func(Silence)
 
 	mu         sync.Mutex
 	streamDone bool   // the lookup below was made
@@ -147,18 +155,52 @@ func WithBuffer(messages int) Option {
 
 // WithNoServiceCheck sets what a wait does when, after the given time, no
 // result or summary of its batches has come: it asks Ping whether a
-// service is there. If none is, warn (when not nil) is called once with
-// an error wrapping ErrNoService and the wait goes on (a JetStream
-// service may still come and serve the stored batch); with warn nil the
-// wait ends with that error. warn runs on the goroutine that waits (the
-// one in Gather, or ranging over Stream.Results). Default:
-// DefaultNoServiceAfter, warn nil. after 0 turns the check off.
+// service is there. If none is and no JetStream stream stores the
+// batches, the wait ends with the *NoServiceError: nothing will serve
+// them. If a stream stores them, warn (when not nil) is called once with
+// that error and the wait goes on (a JetStream service may still come
+// and serve the stored batch); with warn nil the wait ends with it. warn
+// runs on the goroutine that waits (the one in Gather, or ranging over
+// Stream.Results). Default: DefaultNoServiceAfter, warn nil. after 0
+// turns the check off. Apart from this check, and whatever it says, a
+// batch published on core NATS to a subject nothing subscribes to ends
+// the wait at once with a *NoServiceError (Dropped): NATS says so.
 func WithNoServiceCheck(after time.Duration, warn func(error)) Option {
 	return func(c *Client) error {
 		if after < 0 {
 			return fmt.Errorf("%w: no-service check delay must not be negative, got %s", ErrConfig, after)
 		}
 		c.probe, c.warn = after, warn
+		return nil
+	}
+}
+
+// WithBatchesSubject names the service's summaries subject (default
+// wire.DefaultBatchesSubject; "" turns this off). Until the first reply
+// of its batches comes, a wait also reads it, for a summary of one of
+// its batches that refuses the wait's own reply inbox (a service whose
+// reply subjects do not take the client's inbox sends that refusal there
+// alone): that batch ends as a *BatchError then, not at the wait timeout.
+func WithBatchesSubject(subject string) Option {
+	return func(c *Client) error {
+		if subject != "" && wire.ValidSubject(subject, false) != nil {
+			return fmt.Errorf("%w: batches subject %q must be a subject without wildcards or spaces", ErrConfig, subject)
+		}
+		c.batches = subject
+		return nil
+	}
+}
+
+// WithSilenceNotice calls notice on the waiting goroutine each time
+// nothing of a wait's batches has come for every (from the publish or
+// the last message), with what the wait is on (see Silence). Default:
+// off (every 0).
+func WithSilenceNotice(every time.Duration, notice func(Silence)) Option {
+	return func(c *Client) error {
+		if every < 0 {
+			return fmt.Errorf("%w: silence notice interval must not be negative, got %s", ErrConfig, every)
+		}
+		c.quiet, c.notice = every, notice
 		return nil
 	}
 }
@@ -215,7 +257,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("%w: nil NATS connection", ErrConfig)
 	}
 	c := &Client{nc: nc, in: wire.DefaultInSubject, maxBatch: DefaultMaxBatch, wait: DefaultWaitTimeout,
-		buffer: DefaultBuffer, probe: DefaultNoServiceAfter}
+		buffer: DefaultBuffer, probe: DefaultNoServiceAfter, batches: wire.DefaultBatchesSubject}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
 			return nil, err

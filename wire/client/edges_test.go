@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -53,34 +52,6 @@ func TestDuplicateInJetStream(t *testing.T) {
 	info, err := stream.Info(deadline(t))
 	if err != nil || info.State.Msgs != 1 {
 		t.Errorf("the stream holds %d messages (%v), want 1", info.State.Msgs, err)
-	}
-}
-
-// With nothing consuming the input subject, a wait ends with ErrNoService
-// after the check's delay instead of hanging; with a warning function it
-// warns once and the wait ends at the wait timeout, saying both.
-func TestNoService(t *testing.T) {
-	_, nc := natstest.Start(t)
-	c := newClient(t, nc, client.WithNoServiceCheck(50*time.Millisecond, nil))
-	if err := c.Ping(deadline(t)); !errors.Is(err, client.ErrNoService) {
-		t.Errorf("Ping: %v, want ErrNoService", err)
-	}
-	if _, err := c.Gather(deadline(t), urlList(2)); !errors.Is(err, client.ErrNoService) {
-		t.Errorf("Gather: %v, want ErrNoService", err)
-	}
-
-	warned := make(chan error, 10)
-	c = newClient(t, nc, client.WithNoServiceCheck(50*time.Millisecond, func(err error) { warned <- err }),
-		client.WithWaitTimeout(time.Second))
-	_, err := c.Gather(deadline(t), urlList(2))
-	if !errors.Is(err, client.ErrWaitTimeout) || !errors.Is(err, client.ErrNoService) {
-		t.Errorf("Gather with a warning: %v, want ErrWaitTimeout and ErrNoService", err)
-	}
-	if err != nil && strings.Count(err.Error(), "fetchstream client:") != 1 {
-		t.Errorf("Gather with a warning: %q says the package's prefix more than once", err)
-	}
-	if len(warned) != 1 || !errors.Is(<-warned, client.ErrNoService) {
-		t.Errorf("%d warnings, want one of ErrNoService", len(warned)+1)
 	}
 }
 

@@ -23,7 +23,8 @@ var (
 	// dropped this one and the service will not run it again.
 	ErrDuplicate = errors.New("fetchstream client: duplicate batch id")
 	// ErrNoService: nothing seems to consume the input subject (see
-	// Client.Ping for how this is told).
+	// Client.Ping for how this is told). The error is a *NoServiceError,
+	// which says why and what stores the batches, if anything.
 	ErrNoService = errors.New("fetchstream client: no service consumes the input subject")
 	// ErrWaitTimeout: the wait timeout (WithWaitTimeout) passed before
 	// every batch ended.
@@ -80,3 +81,41 @@ func invalid(kind error, what string, err, prefix error) error {
 	text := strings.TrimPrefix(err.Error(), prefix.Error()+": ")
 	return &joined{msg: fmt.Sprintf("%v: %s%s", kind, what, text), errs: []error{kind, err}}
 }
+
+// NoServiceError says why no service seems to take the batches of the
+// input subject; errors.Is(err, ErrNoService) holds for it. Its message
+// speaks of the client's settings (WithSubject); a command line tool can
+// say the same in its own flags from the fields.
+type NoServiceError struct {
+	Subject string // the input subject (WithSubject)
+	// Stream is the JetStream stream that captures Subject and stores the
+	// batches until a service consumes them, "" when none does: then a
+	// batch published with no service is lost.
+	Stream string
+	// Dropped: NATS said that nothing subscribes to Subject (no
+	// responders), so the batch published there is gone.
+	Dropped bool
+	// Others are the input subjects that fetchstream services read,
+	// when they read others than Subject.
+	Others []string
+}
+
+func (e *NoServiceError) Error() string {
+	var why string
+	switch {
+	case e.Stream != "":
+		why = fmt.Sprintf("stream %s stores the batches but no consumer pulls them (is `fetchstream run --jetstream` running?)", e.Stream)
+	case e.Dropped && len(e.Others) > 0:
+		why = fmt.Sprintf("nothing subscribes to it, so NATS dropped the batch; fetchstream services read %s (WithSubject)", strings.Join(e.Others, ", "))
+	case e.Dropped:
+		why = "nothing subscribes to it and no stream captures it, so NATS dropped the batch (is `fetchstream run` running?)"
+	case len(e.Others) > 0:
+		why = fmt.Sprintf("fetchstream services answer, but they read %s", strings.Join(e.Others, ", "))
+	default:
+		why = fmt.Sprintf("no micro service %s answers and no stream captures it (is `fetchstream run` running?)", ServiceName)
+	}
+	return fmt.Sprintf("%v %s: %s", ErrNoService, e.Subject, why)
+}
+
+// Unwrap makes errors.Is(err, ErrNoService) hold.
+func (e *NoServiceError) Unwrap() error { return ErrNoService }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,8 +20,8 @@ const (
 )
 
 // Ping says whether a fetchstream service seems to consume the input
-// subject: nil when one does, an error wrapping ErrNoService when none
-// does, another error when it cannot tell.
+// subject: nil when one does, a *NoServiceError (wrapping ErrNoService)
+// when none does, another error when it cannot tell.
 //
 // How it tells: it sends $SRV.PING.fetchstream, which every service that
 // registered as a NATS micro service answers (the core mode does), and
@@ -52,12 +51,8 @@ func (c *Client) Ping(ctx context.Context) error {
 		if err != nil || active {
 			return err
 		}
-		return fmt.Errorf("%w %s: stream %s stores the batches but no consumer pulls them (is `fetchstream run --jetstream` running?)", ErrNoService, c.in, stream)
 	}
-	if len(others) > 0 {
-		return fmt.Errorf("%w %s: fetchstream services answer, but they read %s", ErrNoService, c.in, strings.Join(others, ", "))
-	}
-	return fmt.Errorf("%w %s: no micro service %s answers and no stream captures it (is `fetchstream run` running?)", ErrNoService, c.in, ServiceName)
+	return &NoServiceError{Subject: c.in, Stream: stream, Others: others}
 }
 
 // pingMicro returns nil when a micro service of that name reads the input

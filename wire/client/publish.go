@@ -86,8 +86,12 @@ func (c *Client) send(ctx context.Context, parts []part, inbox string) error {
 		header = nats.Header{wire.HeaderReplyTo: {inbox}, wire.HeaderReplyStream: {"true"}}
 	}
 	if stream == "" {
+		// The reply subject, besides the header, asks NATS to say at once
+		// (a 503 status message to the inbox) when nothing subscribes to
+		// the input subject: the waiter then ends the wait, as the batch
+		// is gone. The service reads the header first: the same inbox.
 		for _, p := range parts {
-			if err := c.nc.PublishMsg(&nats.Msg{Subject: c.in, Data: p.data, Header: header}); err != nil {
+			if err := c.nc.PublishMsg(&nats.Msg{Subject: c.in, Reply: inbox, Data: p.data, Header: header}); err != nil {
 				return fmt.Errorf("publish batch %s: %w", p.batch.ID, err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,8 +33,10 @@ type Result struct {
 // exactly once, in position order (0, 1, 2, ...), as soon as it and every
 // result before it have come. For a batch the service rejected it yields
 // one (Result{}, *BatchError) in that batch's place and goes on with the
-// next batch. Any other error ends the iteration: the context's error,
-// ErrWaitTimeout, ErrNoService (see WithNoServiceCheck), ErrSlowConsumer,
+// next batch (a refusal of the inbox, read on the batches subject, too).
+// Any other error ends the iteration: the context's error,
+// ErrWaitTimeout, a *NoServiceError (ErrNoService: nothing subscribed to
+// the input subject, or see WithNoServiceCheck), ErrSlowConsumer,
 // ErrIncomplete, or nats.ErrConnectionClosed. When the loop ends (all
 // done, break, or error) the subscription is gone. Memory: the client
 // holds the results that come ahead of their turn (the later batches of a
@@ -52,6 +55,11 @@ type Stream struct {
 	inbox string             // every batch's Fetch-Reply-To
 	sub   *nats.Subscription // on inbox
 	start time.Time
+
+	// On the batches subject until the first reply (WithBatchesSubject):
+	// a refusal of inbox goes there alone. batchSub is under mu.
+	others   chan *nats.Msg
+	batchSub *nats.Subscription
 
 	used      atomic.Bool
 	closeOnce sync.Once
@@ -75,6 +83,13 @@ func (c *Client) follow(ctx context.Context, parts []part) (*Stream, error) {
 		return nil, fmt.Errorf("subscribe to the reply inbox: %w", err)
 	}
 	s.sub = sub
+	if c.batches != "" {
+		s.others = make(chan *nats.Msg, refusalBuffer)
+		if s.batchSub, err = c.nc.ChanSubscribe(c.batches, s.others); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("subscribe to the batches subject %s: %w", c.batches, err)
+		}
+	}
 	flushCtx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
 	if err := c.nc.FlushWithContext(flushCtx); err != nil {
@@ -82,6 +97,37 @@ func (c *Client) follow(ctx context.Context, parts []part) (*Stream, error) {
 		return nil, fmt.Errorf("subscribe: flush: %w", err)
 	}
 	return s, nil
+}
+
+// refusalBuffer is how many messages of the batches subject a wait holds
+// while it looks for a refusal of its inbox; the others' summaries past
+// it are dropped for it, harmlessly.
+const refusalBuffer = 256
+
+// stopRefusals stops reading the batches subject: a reply came, so the
+// inbox was not refused, or the stream is closed.
+func (s *Stream) stopRefusals() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.batchSub != nil {
+		_ = s.batchSub.Unsubscribe()
+		s.batchSub = nil
+	}
+}
+
+// refusal returns m as a summary message of the reply inbox when it is a
+// summary, on the batches subject, of one of s's batches refusing s's
+// inbox as a reply subject; else nil.
+func (s *Stream) refusal(m *nats.Msg) *nats.Msg {
+	id, ok := peekBatchID(m.Data)
+	if _, mine := s.byID[id]; !ok || !mine || !bytes.Contains(m.Data, []byte(s.inbox)) {
+		return nil
+	}
+	var sum wire.Summary
+	if json.Unmarshal(m.Data, &sum) != nil || sum.Error == "" || !strings.Contains(sum.Message, s.inbox) {
+		return nil
+	}
+	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{wire.HeaderReplyPart: {wire.ReplyPartSummary}}}
 }
 
 // Batches returns the batches as published, in order.
@@ -120,6 +166,7 @@ func (s *Stream) Close() {
 		if s.sub != nil {
 			_ = s.sub.Unsubscribe()
 		}
+		s.stopRefusals()
 	})
 }
 
@@ -157,7 +204,7 @@ func (s *Stream) Results(ctx context.Context) iter.Seq2[Result, error] {
 				return
 			}
 			if o.take(m.Data, m.Header.Get(wire.HeaderReplyPart) != wire.ReplyPartSummary) {
-				w.sawOwn()
+				w.sawOwn(m.Subject == s.inbox)
 			}
 		}
 	}

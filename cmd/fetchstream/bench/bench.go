@@ -152,10 +152,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(report)
+	if cfg.JSON { // one line, as every --json output is JSON lines
+		return json.NewEncoder(stdout).Encode(report)
 	}
 	return report.WriteTable(stdout)
 }

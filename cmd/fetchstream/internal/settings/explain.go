@@ -25,6 +25,9 @@ func Explain(fs *flag.FlagSet, err error) error {
 		return fmt.Errorf("--%s %q: %s", m[2], m[1], wantForm(fs, m[2], errors.New(m[3])))
 	}
 	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
+		if near := nearFlag(fs, m[1]); near != "" {
+			return fmt.Errorf("no flag --%s: did you mean --%s? (see fetchstream %s -h)", m[1], near, commandName(fs))
+		}
 		return fmt.Errorf("no flag --%s (see fetchstream %s -h)", m[1], commandName(fs))
 	}
 	if m := badEnv.FindStringSubmatch(msg); m != nil {
@@ -66,4 +69,49 @@ func commandName(fs *flag.FlagSet) string {
 		return "<command>"
 	}
 	return name
+}
+
+// nearFlag is the flag of fs that name is most likely meant for: the one
+// it begins (--timeout for --timeout-ms), or one at most two edits away;
+// "" when none is or several are as near.
+func nearFlag(fs *flag.FlagSet, name string) string {
+	var best []string
+	bestScore := 3
+	fs.VisitAll(func(f *flag.Flag) {
+		score := editDistance(name, f.Name)
+		if strings.HasPrefix(f.Name, name+"-") || strings.HasPrefix(name, f.Name+"-") {
+			score = 0
+		}
+		switch {
+		case score > 2 || score >= len(name) || score > bestScore:
+		case score < bestScore:
+			best, bestScore = []string{f.Name}, score
+		default:
+			best = append(best, f.Name)
+		}
+	})
+	if len(best) != 1 {
+		return ""
+	}
+	return best[0]
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

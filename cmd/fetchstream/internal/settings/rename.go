@@ -34,6 +34,9 @@ func (n *Renamer) Rename(err error) error {
 	return &renamed{err: err, msg: n.r.Replace(err.Error())}
 }
 
+// Replace is s with the names it holds rewritten.
+func (n *Renamer) Replace(s string) string { return n.r.Replace(s) }
+
 type renamed struct {
 	err error
 	msg string

@@ -1,51 +1,60 @@
 // Package urllist reads the list of URLs that fetchstream publish -f
-// takes: a JSON array of URL strings, or one URL per line. Request
-// objects are not read: a list is URLs, and the request flags (-X, -H,
-// --data) apply to every one.
+// takes, in every batch form the service reads (wire.DecodeBatch): one
+// URL a line (blank lines and # comment lines skipped), a JSON array of
+// URL strings, or a JSON object batch, whose settings and request objects
+// come with it.
 package urllist
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/fetchstream/fetchstream/wire"
 )
 
-// File reads the URLs of the named file, or of standard input for "-";
+// File reads the list of the named file, or of standard input for "-";
 // its errors name the file.
-func File(name string) ([]string, error) {
+func File(name string) (wire.Batch, error) {
 	if name == "-" {
 		return Read(os.Stdin, name)
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return wire.Batch{}, err
 	}
 	defer f.Close()
 	return Read(f, name)
 }
 
-// Read reads r to its end: a JSON array of URL strings when its first
-// character (after white space) is '[', else one URL per line, blanks
-// trimmed and blank lines skipped, in order. name is r's name in errors.
-func Read(r io.Reader, name string) ([]string, error) {
+// Read reads r to its end as one batch: a JSON array when its first
+// character (after white space) is '[', a JSON object batch when it is
+// '{', else one URL per line, blanks trimmed, blank and # lines skipped,
+// in order. A list that holds no URL is a batch without URLs, not an
+// error (URLs may come from elsewhere). name is r's name in errors.
+func Read(r io.Reader, name string) (wire.Batch, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return wire.Batch{}, fmt.Errorf("read %s: %w", name, err)
 	}
-	var urls []string
-	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("[")) {
-		if err := json.Unmarshal(trimmed, &urls); err != nil {
-			return nil, fmt.Errorf("read %s: it starts with [ but is not a JSON array of URL strings: %w", name, err)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\ufeff")))
+	if len(trimmed) == 0 {
+		return wire.Batch{}, nil
+	}
+	if c := trimmed[0]; c != '[' && c != '{' {
+		var b wire.Batch
+		for line := range strings.Lines(string(trimmed)) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				b.URLs = append(b.URLs, wire.Request{URL: line})
+			}
 		}
-		return urls, nil
+		return b, nil
 	}
-	for line := range strings.Lines(string(data)) {
-		if line = strings.TrimSpace(line); line != "" {
-			urls = append(urls, line)
-		}
+	b, err := wire.DecodeBatch(trimmed, "")
+	if err != nil {
+		return wire.Batch{}, fmt.Errorf("read %s: %s", name, strings.TrimPrefix(err.Error(), wire.ErrBadBatch.Error()+": "))
 	}
-	return urls, nil
+	return b, nil
 }

@@ -1,0 +1,185 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/client"
+)
+
+// noService asserts that err is a *NoServiceError as want says.
+func noService(t *testing.T, what string, err error, dropped bool, stream string) *client.NoServiceError {
+	t.Helper()
+	var e *client.NoServiceError
+	if !errors.As(err, &e) || !errors.Is(err, client.ErrNoService) || e.Dropped != dropped || e.Stream != stream {
+		t.Fatalf("%s: %v (%#v), want a NoServiceError with Dropped %v, Stream %q", what, err, e, dropped, stream)
+	}
+	if strings.Count(err.Error(), "fetchstream client:") != 1 {
+		t.Errorf("%s: %q says the package's prefix more than once", what, err)
+	}
+	return e
+}
+
+// In core mode a batch that nothing subscribes to is gone: the wait ends
+// at once, whatever the no-service check (off, or with a warning), with
+// the reason, and the subjects the services read when one reads another.
+func TestNoSubscriberEndsTheWaitAtOnce(t *testing.T) {
+	_, nc := natstest.Start(t)
+	warned := make(chan error, 10)
+	for _, opt := range []client.Option{
+		client.WithNoServiceCheck(0, nil),
+		client.WithNoServiceCheck(time.Hour, func(err error) { warned <- err }),
+	} {
+		c := newClient(t, nc, opt, client.WithWaitTimeout(time.Hour))
+		start := time.Now()
+		_, err := c.Gather(deadline(t), urlList(2))
+		noService(t, "no subscriber", err, true, "")
+		if waited := time.Since(start); waited > testDeadline/2 {
+			t.Errorf("the dropped batch took %s to be told", waited)
+		}
+	}
+	other, err := micro.AddService(nc, micro.Config{Name: client.ServiceName, Version: "0.1.0", Metadata: map[string]string{"in": "other.urls"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Stop() }()
+	_, err = newClient(t, nc, client.WithWaitTimeout(time.Hour)).Gather(deadline(t), urlList(1))
+	if e := noService(t, "a service on another subject", err, true, ""); len(e.Others) != 1 || e.Others[0] != "other.urls" ||
+		!strings.Contains(err.Error(), "fetchstream services read other.urls") {
+		t.Errorf("the error does not name the subject the services read: %v", err)
+	}
+	if len(warned) != 0 {
+		t.Errorf("%d warnings for a batch that was dropped", len(warned))
+	}
+}
+
+// A subscriber that is no service (nats sub 'fetch.>') takes a core batch
+// and never answers: the no-service check ends the wait, warning or not,
+// as no stream keeps the batch for a service.
+func TestNonServiceSubscriberEndsTheWaitAtTheCheck(t *testing.T) {
+	_, nc := natstest.Start(t)
+	if _, err := nc.SubscribeSync("fetch.>"); err != nil {
+		t.Fatal(err)
+	}
+	warned := make(chan error, 10)
+	c := newClient(t, nc, client.WithNoServiceCheck(50*time.Millisecond, func(err error) { warned <- err }), client.WithWaitTimeout(time.Hour))
+	_, err := c.Gather(deadline(t), urlList(2))
+	noService(t, "a listener that is no service", err, false, "")
+	if len(warned) != 0 {
+		t.Errorf("%d warnings: the error says it", len(warned))
+	}
+}
+
+// A stream that stores the batch with no service consuming it is told
+// once, as a warning, and the wait goes on (a service may come); without
+// a warning function the wait ends with it.
+func TestStoredBatchWithoutServiceWarnsOnce(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	inputStream(t, js)
+	c := newClient(t, nc, client.WithNoServiceCheck(50*time.Millisecond, nil))
+	_, err := c.Gather(deadline(t), urlList(2))
+	noService(t, "no warning function", err, false, "FETCH_URLS")
+
+	warned := make(chan error, 10)
+	c = newClient(t, nc, client.WithNoServiceCheck(50*time.Millisecond, func(err error) { warned <- err }),
+		client.WithWaitTimeout(time.Second))
+	_, err = c.Gather(deadline(t), urlList(2))
+	if !errors.Is(err, client.ErrWaitTimeout) || !errors.Is(err, client.ErrNoService) {
+		t.Errorf("Gather with a warning: %v, want ErrWaitTimeout and ErrNoService", err)
+	}
+	if err != nil && strings.Count(err.Error(), "fetchstream client:") != 1 {
+		t.Errorf("Gather with a warning: %q says the package's prefix more than once", err)
+	}
+	if len(warned) != 1 {
+		t.Fatalf("%d warnings, want one", len(warned))
+	}
+	noService(t, "the warning", <-warned, false, "FETCH_URLS")
+}
+
+// A service whose reply subjects refuse the client's inbox sends the
+// refusal to the batches subject alone: the wait sees it there and ends
+// that batch as rejected, at once, instead of at the wait timeout.
+func TestRefusedInboxIsSeenOnTheBatchesSubject(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	refuser := natstest.Connect(t, ns.ClientURL())
+	other := wire.Summary{BatchID: "b1", Count: 1, Error: wire.ErrInvalidBatch, Message: "someone else's batch b1, refused"}
+	_, err := refuser.Subscribe(wire.DefaultInSubject, func(m *nats.Msg) {
+		b, _ := wire.DecodeBatch(m.Data, "")
+		data, _ := json.Marshal(other) // another client's batch of the same id: not this one's
+		_ = refuser.Publish(wire.DefaultBatchesSubject, data)
+		data, _ = json.Marshal(wire.Summary{BatchID: b.ID, Count: len(b.URLs), Error: wire.ErrInvalidBatch,
+			Message: fmt.Sprintf("the reply subject %q is outside the service's reply subjects", m.Header.Get(wire.HeaderReplyTo))})
+		_ = refuser.Publish(wire.DefaultBatchesSubject, data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refuser.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, nc, client.WithWaitTimeout(time.Hour), client.WithMaxBatch(1))
+	_, err = c.GatherBatch(deadline(t), wire.Batch{ID: "b1", URLs: wire.URLs(urlList(2)...)})
+	var be *client.BatchError
+	if !errors.As(err, &be) || be.Kind != wire.ErrInvalidBatch || !strings.Contains(be.Message, "outside the service's reply subjects") {
+		t.Fatalf("err %v, want the refusal as a BatchError", err)
+	}
+}
+
+// A wait on which nothing comes tells what it waits for, every so often:
+// in JetStream mode, the consumer's AckWait after which a batch held by a
+// service that died comes again, and the time left.
+func TestSilenceNotice(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	stream := inputStream(t, js)
+	cons, err := stream.CreateOrUpdateConsumer(deadline(t), jetstream.ConsumerConfig{Durable: "fetchstream", AckWait: 42 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := make(chan client.Silence, 10)
+	c := newClient(t, nc, client.WithWaitTimeout(time.Hour), client.WithNoServiceCheck(0, nil),
+		client.WithSilenceNotice(100*time.Millisecond, func(s client.Silence) {
+			select {
+			case notices <- s:
+			default:
+			}
+		}))
+	s, err := c.Publish(deadline(t), wire.Batch{ID: "quiet", URLs: wire.URLs(urlList(1)...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A service takes the batch and dies holding it.
+	if _, err := cons.Fetch(1); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	go func() {
+		for range s.Results(ctx) {
+		}
+	}()
+	var got client.Silence
+	for got.AckWait == 0 {
+		select {
+		case got = <-notices:
+		case <-ctx.Done():
+			t.Fatalf("no notice naming the AckWait; last %+v", got)
+		}
+	}
+	if got.AckWait != 42*time.Second || got.Stream != "FETCH_URLS" || got.Batches != 1 || got.First != "quiet" ||
+		got.For < 100*time.Millisecond || got.Left <= 0 || got.Left > time.Hour {
+		t.Errorf("notice %+v", got)
+	}
+}

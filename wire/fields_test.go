@@ -1,0 +1,55 @@
+package wire
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// An unknown field is an error naming it, not ignored: {"url": [...]}
+// used to say "no URLs", and a misspelt "robot" silently crawled without
+// robots.txt.
+func TestDecodeBatchUnknownFields(t *testing.T) {
+	cases := []struct {
+		name, data string
+		want       []string // in the error
+	}{
+		{"url for urls", `{"url": ["http://a/"]}`, []string{`unknown field "url" (did you mean "urls"?)`, "its fields are id, urls, timeout_ms"}},
+		{"two unknown, in order", `{"urls": ["http://a/"], "robot": true, "zzz_extra": 1}`, []string{`unknown fields "robot" (did you mean "robots"?), "zzz_extra"`}},
+		{"in a request object", `{"urls": [{"url": "http://a/", "hdrs": {"A": "b"}}]}`, []string{`the request object for "http://a/" has unknown field "hdrs"`, "url, method, headers"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := DecodeBatch([]byte(c.data), "")
+			if !errors.Is(err, ErrBadBatch) {
+				t.Fatalf("err = %v, want ErrBadBatch", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "no URLs") || strings.Contains(err.Error(), "expected") {
+				t.Errorf("error %q should name the field alone", err)
+			}
+		})
+	}
+	// encoding/json matches names case-insensitively; so does the check.
+	if _, err := DecodeBatch([]byte(`{"URLs": ["http://a/"], "Timeout_MS": 5}`), ""); err != nil {
+		t.Errorf("fields in another case: %v", err)
+	}
+}
+
+// A text batch skips # comment lines, as config files and URL lists do.
+func TestDecodeBatchTextComments(t *testing.T) {
+	b, err := DecodeBatch([]byte("# my list\nhttp://a/\n  # indented comment\nhttp://b/#frag\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.URLs) != 2 || b.URLs[0].URL != "http://a/" || b.URLs[1].URL != "http://b/#frag" {
+		t.Fatalf("URLs = %+v, want http://a/ and http://b/#frag", b.URLs)
+	}
+	if _, err := DecodeBatch([]byte("# only a comment\n"), ""); err == nil || !strings.Contains(err.Error(), "no URLs") {
+		t.Fatalf("a list of comments: err = %v, want no URLs", err)
+	}
+}
