@@ -166,8 +166,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer conn.close()
 	s.natsURL, s.nc = conn.url, conn.nc
+	setUpBy := time.Now().Add(s.cfg.StartupTimeout)
 	fetchCfg := s.cfg.Fetch.fetcherConfig()
-	if err := s.setUpStorage(ctx, conn.nc, &fetchCfg); err != nil {
+	if err := s.setUpStorage(ctx, setUpBy, conn.nc, &fetchCfg); err != nil {
 		return err
 	}
 	s.credMu.Lock()
@@ -194,7 +195,7 @@ func (s *Service) Run(ctx context.Context) error {
 	started := make(chan *pipeline, 1)
 	g.Go(func() error {
 		defer close(pipelineDone)
-		p, err := startPipeline(intake, fetchCtx, conn.nc, fetcher, &s.cfg, s.log, s.metrics)
+		p, err := startPipeline(intake, fetchCtx, setUpBy, conn.nc, fetcher, &s.cfg, s.log, s.metrics)
 		if err != nil {
 			return err
 		}
