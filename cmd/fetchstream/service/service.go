@@ -144,7 +144,10 @@ func (s *Service) OpsAddr() net.Addr { return s.opsAddr }
 // is closed when Run returns.
 func (s *Service) Conn() *nats.Conn { return s.nc }
 
-// Run connects to NATS (or starts the embedded server), serves the ops
+// Run connects to NATS (or starts the embedded server), sets up what it
+// keeps in JetStream (waiting out elections and a lost node for up to
+// Config.StartupTimeout; neither Running nor Ready before its input
+// stream and consumer exist), serves the ops
 // endpoint and consumes until ctx is canceled or a part of the service
 // fails, then shuts down gracefully: it stops taking batches, lets those
 // in flight finish within Config.ShutdownGrace, cancels what is left
