@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -15,17 +16,27 @@ import (
 )
 
 // StreamOf returns the name of the stream that captures subject, or ""
-// when none does or the server has no JetStream.
-func StreamOf(ctx context.Context, js jetstream.JetStream, subject string) (string, error) {
-	name, err := js.StreamNameBySubject(ctx, subject)
-	switch {
-	case err == nil:
-		return name, nil
-	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
-		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders):
-		return "", nil
-	}
-	return "", fmt.Errorf("which stream captures %q: %w", subject, err)
+// when none does or the server has no JetStream. While JetStream cannot
+// answer (no meta leader elected yet, a node lost), it asks again, each
+// try within SetupTryTimeout, until ctx ends, saying on log (nil: no log)
+// what it waits for (see setupStep).
+func StreamOf(ctx context.Context, js jetstream.JetStream, subject string, log *slog.Logger) (string, error) {
+	return setupStep(ctx, js.Conn(), log, "JetStream to say which stream captures "+subject,
+		func(ctx context.Context) (string, error) {
+			name, err := js.StreamNameBySubject(ctx, subject)
+			switch {
+			case err == nil:
+				return name, nil
+			case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+				errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+				return "", nil
+			case errors.Is(err, nats.ErrNoResponders):
+				if _, mayPass := setupMayPass(js.Conn(), err); !mayPass {
+					return "", nil // a server without JetStream
+				}
+			}
+			return "", fmt.Errorf("which stream captures %q: %w", subject, err)
+		})
 }
 
 // DeadLetter publishes the batches the JetStream mode gives up on: the
@@ -41,7 +52,8 @@ type DeadLetter struct {
 }
 
 // NewDeadLetter checks whether subject is in a stream and returns the
-// publisher for it.
+// publisher for it. The check waits out an election as StreamOf does,
+// until ctx ends, without logging.
 func NewDeadLetter(ctx context.Context, nc *nats.Conn, subject string) (*DeadLetter, error) {
 	if subject == "" {
 		return nil, fmt.Errorf("%w: empty dead-letter subject", ErrConfig)
@@ -50,7 +62,7 @@ func NewDeadLetter(ctx context.Context, nc *nats.Conn, subject string) (*DeadLet
 	if err != nil {
 		return nil, err
 	}
-	stream, err := StreamOf(ctx, js, subject)
+	stream, err := StreamOf(ctx, js, subject, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,18 @@ type ConsumerSetup struct {
 	// three-node cluster, so that losing a node loses no batch). The
 	// consumer is created with the stream's count: it follows its stream.
 	Replicas int
+	// SetupTimeout bounds the whole set-up of the stream and consumer,
+	// which waits out elections and a lost node, each request tried again
+	// after SetupTryTimeout (0 means DefaultSetupTimeout).
+	SetupTimeout time.Duration
+}
+
+// setupTimeout is SetupTimeout, or DefaultSetupTimeout for 0.
+func (c ConsumerSetup) setupTimeout() time.Duration {
+	if c.SetupTimeout <= 0 {
+		return DefaultSetupTimeout
+	}
+	return c.SetupTimeout
 }
 
 func (c ConsumerSetup) validate() error {
@@ -47,6 +59,8 @@ func (c ConsumerSetup) validate() error {
 		return fmt.Errorf("%w: max deliver must be at least 2 (the last delivery is dead-lettered) or -1 (unlimited), got %d", ErrConfig, c.MaxDeliver)
 	case c.MaxAckPending < 1:
 		return fmt.Errorf("%w: max ack pending must be at least 1, got %d", ErrConfig, c.MaxAckPending)
+	case c.SetupTimeout < 0:
+		return fmt.Errorf("%w: set-up timeout must not be negative, got %s", ErrConfig, c.SetupTimeout)
 	}
 	return validReplicas(c.Replicas)
 }
@@ -61,33 +75,47 @@ func validReplicas(n int) error {
 	return nil
 }
 
-// ensureConsumerRetrying is ensureConsumer, tried again with backoff
-// while it fails for a reason that may pass (no JetStream leader elected
-// yet, a node of the cluster restarting) until ctx ends. A consumer or
-// stream fetchstream cannot work with (ErrConfig), and a server without
-// JetStream, fail at once.
+// ensureConsumerRetrying finds or creates the stream, checks which
+// stream captures the input subject, then finds or creates the consumer:
+// each a step that waits out elections and a lost node (see setupStep)
+// until ctx ends. A consumer or stream fetchstream cannot work with
+// (ErrConfig), and a server without JetStream, fail at once.
 func ensureConsumerRetrying(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
-	pause := newPauses(100*time.Millisecond, 2*time.Second)
-	for {
-		cons, info, err := ensureConsumer(ctx, js, c, log)
-		if err == nil || errors.Is(err, ErrConfig) || ctx.Err() != nil ||
-			errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return cons, info, err
-		}
-		log.Warn("setting up the JetStream input failed; retrying", "stream", c.Stream, "durable", c.Durable, "err", err)
-		pause.sleep(ctx)
-	}
-}
-
-// ensureConsumer finds the stream and consumer, or creates them. Two
-// replicas starting at once may both try to create: creating with the same
-// settings is idempotent on the server, and a losing create falls back to
-// using what the winner made.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Consumer, *jetstream.ConsumerInfo, error) {
-	stream, err := ensureStream(ctx, js, c, log)
+	stream, err := setupStep(ctx, js.Conn(), log, "the JetStream stream "+c.Stream, func(ctx context.Context) (jetstream.Stream, error) {
+		return ensureStream(ctx, js, c, log)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
+	warnReplicas(log, c.Stream, stream.CachedInfo().Config.Replicas, c.Replicas)
+	owner, err := StreamOf(ctx, js, c.Subject, log)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case owner == "":
+		log.Warn("the stream does not capture the input subject: batches published on it never reach fetchstream",
+			"stream", c.Stream, "subject", c.Subject, "stream_subjects", stream.CachedInfo().Config.Subjects)
+	case owner != c.Stream:
+		log.Warn("the input subject is captured by another stream than the one configured", "subject", c.Subject,
+			"captured_by", owner, "stream", c.Stream)
+	}
+	cons, err := setupStep(ctx, js.Conn(), log, "the JetStream consumer "+c.Durable+" on stream "+c.Stream,
+		func(ctx context.Context) (jetstream.Consumer, error) { return ensureConsumer(ctx, stream, c, log) })
+	if err != nil {
+		return nil, nil, err
+	}
+	info := cons.CachedInfo()
+	if err := checkConsumer(info.Config, c, log); err != nil {
+		return nil, nil, err
+	}
+	return cons, info, nil
+}
+
+// ensureConsumer finds the consumer, or creates it: one try. Two replicas
+// starting at once may both try to create: creating with the same
+// settings is idempotent on the server, and a losing create falls back to
+// using what the winner made.
+func ensureConsumer(ctx context.Context, stream jetstream.Stream, c ConsumerSetup, log *slog.Logger) (jetstream.Consumer, error) {
 	cons, err := stream.Consumer(ctx, c.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
@@ -107,15 +135,12 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, c ConsumerSetup
 		}
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("JetStream consumer %q on stream %q: %w", c.Durable, c.Stream, err)
+		return nil, fmt.Errorf("JetStream consumer %q on stream %q: %w", c.Durable, c.Stream, err)
 	}
-	info := cons.CachedInfo()
-	if err := checkConsumer(info.Config, c, log); err != nil {
-		return nil, nil, err
-	}
-	return cons, info, nil
+	return cons, nil
 }
 
+// ensureStream finds the input stream, or creates it: one try.
 func ensureStream(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Stream, error) {
 	stream, err := js.Stream(ctx, c.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -136,18 +161,6 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("JetStream stream %q: %w", c.Stream, err)
-	}
-	warnReplicas(log, c.Stream, stream.CachedInfo().Config.Replicas, c.Replicas)
-	owner, err := js.StreamNameBySubject(ctx, c.Subject)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		log.Warn("the stream does not capture the input subject: batches published on it never reach fetchstream",
-			"stream", c.Stream, "subject", c.Subject, "stream_subjects", stream.CachedInfo().Config.Subjects)
-	case err != nil:
-		return nil, fmt.Errorf("which stream captures %q: %w", c.Subject, err)
-	case owner != c.Stream:
-		log.Warn("the input subject is captured by another stream than the one configured", "subject", c.Subject,
-			"captured_by", owner, "stream", c.Stream)
 	}
 	return stream, nil
 }

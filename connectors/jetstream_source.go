@@ -136,7 +136,7 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 	if err != nil {
 		return nil, err
 	}
-	setupCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	setupCtx, cancel := context.WithTimeout(ctx, cfg.setupTimeout())
 	defer cancel()
 	cons, info, err := ensureConsumerRetrying(setupCtx, js, cfg.ConsumerSetup, cfg.Logger)
 	if err != nil {

@@ -45,7 +45,9 @@ type ObjectStore struct {
 
 // NewObjectStore finds the bucket or creates it (file storage, TTL,
 // Replicas). An existing bucket is used as it is, with a warning where
-// its TTL or replicas differ.
+// its TTL or replicas differ. Each request is tried again while JetStream
+// cannot answer it (no leader elected yet, a node lost), until ctx ends:
+// ctx bounds the whole wait.
 func NewObjectStore(ctx context.Context, nc *nats.Conn, cfg ObjectStoreConfig, log *slog.Logger) (*ObjectStore, error) {
 	switch {
 	case cfg.Bucket == "":
@@ -63,6 +65,35 @@ func NewObjectStore(ctx context.Context, nc *nats.Conn, cfg ObjectStoreConfig, l
 	if err != nil {
 		return nil, err
 	}
+	type found struct {
+		obs    jetstream.ObjectStore
+		status jetstream.ObjectStoreStatus
+	}
+	bucket, err := setupStep(ctx, nc, log, "the object store bucket "+cfg.Bucket, func(ctx context.Context) (found, error) {
+		obs, err := ensureObjectStore(ctx, js, cfg, log)
+		if err != nil {
+			return found{}, err
+		}
+		status, err := obs.Status(ctx)
+		if err != nil {
+			return found{}, fmt.Errorf("object store bucket %q: %w", cfg.Bucket, err)
+		}
+		return found{obs, status}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	obs, status := bucket.obs, bucket.status
+	if status.TTL() != cfg.TTL {
+		log.Warn("the existing object store bucket has another TTL than configured; using it unchanged", "bucket", cfg.Bucket,
+			"ttl", status.TTL(), "configured", cfg.TTL)
+	}
+	warnReplicas(log, "OBJ_"+cfg.Bucket, status.Replicas(), cfg.Replicas)
+	return &ObjectStore{bucket: cfg.Bucket, obs: obs}, nil
+}
+
+// ensureObjectStore finds the bucket, or creates it: one try.
+func ensureObjectStore(ctx context.Context, js jetstream.JetStream, cfg ObjectStoreConfig, log *slog.Logger) (jetstream.ObjectStore, error) {
 	obs, err := js.ObjectStore(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
@@ -81,16 +112,7 @@ func NewObjectStore(ctx context.Context, nc *nats.Conn, cfg ObjectStoreConfig, l
 	if err != nil {
 		return nil, fmt.Errorf("object store bucket %q: %w", cfg.Bucket, err)
 	}
-	status, err := obs.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("object store bucket %q: %w", cfg.Bucket, err)
-	}
-	if status.TTL() != cfg.TTL {
-		log.Warn("the existing object store bucket has another TTL than configured; using it unchanged", "bucket", cfg.Bucket,
-			"ttl", status.TTL(), "configured", cfg.TTL)
-	}
-	warnReplicas(log, "OBJ_"+cfg.Bucket, status.Replicas(), cfg.Replicas)
-	return &ObjectStore{bucket: cfg.Bucket, obs: obs}, nil
+	return obs, nil
 }
 
 // Bucket is the bucket's name.

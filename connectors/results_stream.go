@@ -78,7 +78,9 @@ func DuplicateWindow(ackWait time.Duration, maxDeliver int, retryFor, maxAge tim
 // storage, limits retention, MaxAge, the duplicate window, Replicas). An
 // existing stream is used as it is: where its settings differ, a warning
 // says so. It fails if the stream does not capture every subject of cfg,
-// since results published outside it would not be kept.
+// since results published outside it would not be kept. Each request is
+// tried again while JetStream cannot answer it (no leader elected yet, a
+// node lost; see StreamOf), until ctx ends: ctx bounds the whole wait.
 func EnsureResultsStream(ctx context.Context, nc *nats.Conn, cfg ResultsStreamConfig, log *slog.Logger) error {
 	if err := cfg.validate(); err != nil {
 		return err
@@ -90,31 +92,15 @@ func EnsureResultsStream(ctx context.Context, nc *nats.Conn, cfg ResultsStreamCo
 	if err != nil {
 		return err
 	}
-	stream, err := js.Stream(ctx, cfg.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        cfg.Name,
-			Description: "fetchstream results and batch summaries, each once per Nats-Msg-Id",
-			Subjects:    cfg.Subjects,
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			MaxAge:      cfg.MaxAge,
-			Duplicates:  cfg.Duplicates,
-			Replicas:    max(cfg.Replicas, 1),
-		})
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			stream, err = js.Stream(ctx, cfg.Name)
-		} else if err == nil {
-			log.Info("created the results stream", "stream", cfg.Name, "subjects", cfg.Subjects, "max_age", cfg.MaxAge,
-				"duplicates", cfg.Duplicates, "replicas", max(cfg.Replicas, 1))
-		}
-	}
+	stream, err := setupStep(ctx, nc, log, "the results stream "+cfg.Name, func(ctx context.Context) (jetstream.Stream, error) {
+		return ensureResultsStream(ctx, js, cfg, log)
+	})
 	if err != nil {
-		return fmt.Errorf("results stream %q: %w", cfg.Name, err)
+		return err
 	}
 	got := stream.CachedInfo().Config
 	for _, subject := range cfg.Subjects {
-		owner, err := StreamOf(ctx, js, subject)
+		owner, err := StreamOf(ctx, js, subject, log)
 		if err != nil {
 			return err
 		}
@@ -138,6 +124,33 @@ func EnsureResultsStream(ctx context.Context, nc *nats.Conn, cfg ResultsStreamCo
 	}
 	warnReplicas(log, cfg.Name, got.Replicas, cfg.Replicas)
 	return nil
+}
+
+// ensureResultsStream finds the results stream, or creates it: one try.
+func ensureResultsStream(ctx context.Context, js jetstream.JetStream, cfg ResultsStreamConfig, log *slog.Logger) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Name,
+			Description: "fetchstream results and batch summaries, each once per Nats-Msg-Id",
+			Subjects:    cfg.Subjects,
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			MaxAge:      cfg.MaxAge,
+			Duplicates:  cfg.Duplicates,
+			Replicas:    max(cfg.Replicas, 1),
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			stream, err = js.Stream(ctx, cfg.Name)
+		} else if err == nil {
+			log.Info("created the results stream", "stream", cfg.Name, "subjects", cfg.Subjects, "max_age", cfg.MaxAge,
+				"duplicates", cfg.Duplicates, "replicas", max(cfg.Replicas, 1))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("results stream %q: %w", cfg.Name, err)
+	}
+	return stream, nil
 }
 
 // warnReplicas warns when an existing stream or bucket keeps another

@@ -35,7 +35,7 @@ var flagOf = map[string]string{
 	"Fetch.UserAgent": "--user-agent", "Fetch.MaxRequestBody": "--max-request-body",
 	"Fetch.ResponseHeaders": "--response-headers", "Fetch.Credentials": "--credentials",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",
-	"ShutdownGrace": "--shutdown-grace", "PublishLinger": "--publish-linger",
+	"ShutdownGrace": "--shutdown-grace", "StartupTimeout": "--startup-timeout", "PublishLinger": "--publish-linger",
 	"Subjects.Replies": "--reply-subjects", "Fetch.MaxBatchExpansion": "--max-batch-expansion",
 }
 

@@ -75,6 +75,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var((*flagvalue.PrefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once")
+	fs.DurationVar(&c.StartupTimeout, "startup-timeout", d.StartupTimeout, "once connected, how long the start waits for what it sets up in JetStream (input stream and consumer, --results-stream, --object-store) while the cluster elects leaders or misses a node, each request tried again every few seconds; then run fails. Neither running nor ready before")
 	registerDurability(fs, c, &d)
 	registerStorage(fs, c, &d)
 	fs.DurationVar(&c.PublishLinger, "publish-linger", d.PublishLinger, "under load, how long results may wait to be written to NATS together (one system call per run instead of one per result); 0: publish each at once")

@@ -25,6 +25,7 @@ func TestRunFlagsValidated(t *testing.T) {
 		want string
 	}{
 		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1, got 0"},
+		{[]string{"--startup-timeout", "500ms"}, "--startup-timeout must be at least 1s, got 500ms"},
 		{[]string{"--window", "0"}, "--window"},
 		{[]string{"--timeout", "0s"}, "--timeout"},
 		{[]string{"--max-timeout", "1s", "--timeout", "5s"}, "--max-timeout (1s) must not be below --timeout (5s)"},

@@ -35,8 +35,25 @@ type clusterNode struct {
 // stream of up to n replicas created right after is placed.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	c := NewCluster(t, n)
+	for i := range c.nodes {
+		c.start(i)
+	}
+	c.WaitMetaLeader(30 * time.Second)
+	c.waitFor(30*time.Second, fmt.Sprintf("meta leader that knows all %d nodes", n), func(s *server.Server) bool {
+		return len(s.JetStreamClusterPeers()) == n
+	})
+	return c
+}
+
+// NewCluster is a cluster of n nodes (n >= 1) with their ports and stores
+// chosen and none of them started: a test starts each with Start when it
+// wants (a client may be started first, as in a compose start), and waits
+// for nothing unless it asks (WaitMetaLeader).
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
 	if n < 1 {
-		t.Fatalf("StartCluster: want at least one node, got %d", n)
+		t.Fatalf("NewCluster: want at least one node, got %d", n)
 	}
 	c := &Cluster{t: t, Name: "fetchstream-test"}
 	routes := make([]*url.URL, n)
@@ -76,13 +93,6 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		for i := range c.nodes {
 			c.Stop(i)
 		}
-	})
-	for i := range c.nodes {
-		c.start(i)
-	}
-	c.WaitMetaLeader(30 * time.Second)
-	c.waitFor(30*time.Second, fmt.Sprintf("meta leader that knows all %d nodes", n), func(s *server.Server) bool {
-		return len(s.JetStreamClusterPeers()) == n
 	})
 	return c
 }
@@ -147,6 +157,14 @@ func (c *Cluster) Stop(i int) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	}
+}
+
+// Start starts node i, one NewCluster made or one stopped, on its ports
+// and with its store, and returns once it takes client connections (not
+// once JetStream has a leader). Call it from the test's goroutine.
+func (c *Cluster) Start(i int) {
+	c.t.Helper()
+	c.Restart(i)
 }
 
 // Restart starts stopped node i again on its ports and with its store, as

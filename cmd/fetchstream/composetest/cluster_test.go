@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +21,12 @@ const clusterResults = "FETCH_RESULTS"
 
 // clusterFailover brings up docker-compose.yml with
 // docker-compose.cluster.yml (three NATS nodes, two JetStream replicas
-// creating R3 input and results streams), publishes batches, kills with
+// creating R3 input and results streams, all started at once), checks
+// that no container restarted on the way up, publishes batches, kills with
 // SIGKILL the NATS node that leads the input stream (node 2 when node 1,
 // the one the test talks to, leads) mid-load, and checks that every URL
-// has exactly one result in the results stream, and every batch one
-// summary.
+// has exactly one result in the results stream, every batch one summary,
+// and that no replica restarted.
 func clusterFailover(t *testing.T, docker dockerEnv, root, project string, img images) {
 	if !img.jetstream {
 		t.Skip("skipping: this fetchstream has no JetStream mode")
@@ -32,6 +34,7 @@ func clusterFailover(t *testing.T, docker dockerEnv, root, project string, img i
 	s := startStack(t, docker, root, project, img, "docker-compose.cluster.yml")
 	s.scale(t, 2)
 	s.waitHealthy(t, "fetchstream", 2, 2*time.Minute)
+	s.noRestarts(t, "nats", "nats-2", "nats-3", "fetchstream", "target")
 	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", s.natsPort), nats.Name("fetchstream-composetest-cluster"),
 		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
@@ -94,6 +97,27 @@ func clusterFailover(t *testing.T, docker dockerEnv, root, project string, img i
 	}
 	if summaries != nBatches {
 		t.Errorf("results stream holds %d summaries, want %d", summaries, nBatches)
+	}
+	s.noRestarts(t, "fetchstream")
+}
+
+// noRestarts fails t if a container of the services has been restarted
+// (docker's RestartCount: restart: unless-stopped brings back a process
+// that exited, so a start that crashed shows only there).
+func (s *stack) noRestarts(t *testing.T, services ...string) {
+	t.Helper()
+	for _, service := range services {
+		for _, id := range s.containers(t, service) {
+			out, err := recipe.Run(context.Background(), time.Minute, nil, "", "docker", "inspect", "--format",
+				"{{.Name}} {{.RestartCount}}", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, count, _ := strings.Cut(strings.TrimSpace(out), " ")
+			if count != "0" {
+				t.Errorf("%s container %s restarted %s times", service, name, count)
+			}
+		}
 	}
 }
 

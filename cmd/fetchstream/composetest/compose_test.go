@@ -23,7 +23,8 @@ import (
 // outside the network's subnet; three replicas share batches through the
 // queue group; after a NATS restart the replicas serve again; and in
 // JetStream mode, a replica killed and NATS restarted mid-load lose no
-// URL. It takes the stack down with its volumes at the end.
+// URL. It takes the stack down with its volumes at the end. The cluster
+// is TestComposeCluster.
 func TestCompose(t *testing.T) {
 	docker := requireDocker(t)
 	root := moduleRoot(t)
@@ -47,16 +48,25 @@ func TestCompose(t *testing.T) {
 		{"three replicas share the batches", func(t *testing.T) { threeReplicas(t, s, nc, c) }},
 		{"after a NATS restart the replicas serve again", func(t *testing.T) { natsRestart(t, s, nc, c) }},
 		{"JetStream: a replica killed and NATS restarted mid-load lose nothing", func(t *testing.T) { jetStreamFailover(t, s, img, nc) }},
-		{"a three-node NATS cluster with R3 streams: a node killed mid-load loses nothing", func(t *testing.T) {
-			s.down() // its host ports and subnet go to the cluster project
-			clusterFailover(t, docker, root, project+"c", img)
-		}},
 	}
 	for _, phase := range phases {
 		if !t.Run(phase.name, phase.run) {
 			return // the next phases build on this one
 		}
 	}
+}
+
+// TestComposeCluster brings up docker-compose.yml with
+// docker-compose.cluster.yml, all at once as compose does: a fresh
+// three-node NATS cluster and two replicas that start during its first
+// election. No container restarts on the way up, and a NATS node killed
+// mid-load loses nothing (see clusterFailover).
+func TestComposeCluster(t *testing.T) {
+	docker := requireDocker(t)
+	root := moduleRoot(t)
+	project := fmt.Sprintf("fscomposetest%08xc", rand.Uint32())
+	img := buildImages(t, docker, root, project)
+	clusterFailover(t, docker, root, project, img)
 }
 
 // targetURL is a URL of the demo target as the replicas resolve it on

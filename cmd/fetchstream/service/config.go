@@ -30,6 +30,14 @@ type Config struct {
 	// in flight may take to finish before the rest is canceled (core) or
 	// handed back for redelivery (JetStream).
 	ShutdownGrace time.Duration
+	// StartupTimeout bounds how long Run, once connected, waits for what it
+	// sets up in JetStream (the input stream and consumer, the results
+	// stream, the object store bucket, which streams capture the output
+	// and dead-letter subjects) while a cluster elects its leaders or has
+	// lost a node: each request is tried again after a few seconds
+	// (connectors.SetupTryTimeout) with backoff; past this Run fails. The
+	// service is not running, nor ready, before its input exists.
+	StartupTimeout time.Duration
 	// PublishLinger is how long, under load, results may wait to be
 	// written to NATS together; 0 publishes each at once. At most
 	// MaxPublishLinger.
@@ -257,7 +265,8 @@ func Defaults() Config {
 		Storage: StorageConfig{
 			Replicas: 1, ResultsMaxAge: connectors.DefaultResultsMaxAge, MaxObject: httpfetch.DefaultMaxObject,
 		},
-		ShutdownGrace: 30 * time.Second,
-		PublishLinger: 500 * time.Microsecond,
+		ShutdownGrace:  30 * time.Second,
+		StartupTimeout: connectors.DefaultSetupTimeout,
+		PublishLinger:  500 * time.Microsecond,
 	}
 }

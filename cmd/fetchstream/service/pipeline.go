@@ -60,8 +60,10 @@ func (p *pipeline) handedBack() int64 {
 // startPipeline builds the stages (validating all before subscribing) and
 // runs them. sourceCtx stops the intake (the subscription drains);
 // fetchCtx cancels requests in flight and ends the holding of publishes
-// while NATS is unreachable.
-func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher stages.URLFetcher,
+// while NATS is unreachable; setUpBy is when its JetStream set-up (which
+// streams capture the outputs, the dead-letter subject, the input stream
+// and consumer) stops waiting out elections and fails.
+func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher stages.URLFetcher,
 	cfg *Config, log *slog.Logger, m *metrics) (*pipeline, error) {
 	// Each stage built so far is stopped by closing its input, should a
 	// later one fail before the chain is connected.
@@ -100,7 +102,9 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 		return fail(err)
 	}
 	built = append(built, encode)
-	sinkCfg, err := publisherConfig(sourceCtx, nc, cfg, log)
+	setupCtx, cancelSetup := context.WithDeadline(sourceCtx, setUpBy)
+	defer cancelSetup()
+	sinkCfg, err := publisherConfig(setupCtx, nc, cfg, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -114,7 +118,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, nc *nats.Conn, fetcher s
 	p := &pipeline{done: make(chan struct{}), intake: sourceCtx}
 	var source streams.Source
 	if cfg.JetStream.Enabled {
-		p.jetStream, err = jetStreamSource(sourceCtx, nc, cfg, log)
+		p.jetStream, err = jetStreamSource(sourceCtx, setupCtx, nc, cfg, log)
 		lender.Store(p.jetStream)
 		source = p.jetStream
 		p.source = p.jetStream
@@ -176,7 +180,7 @@ func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *
 
 // publisherConfig: in JetStream mode results carry Nats-Msg-Id, and a
 // batch is acked only once the streams its outputs land in (if any) have
-// acked them.
+// acked them. Finding those streams waits out elections until ctx ends.
 func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.Logger) (connectors.PublisherConfig, error) {
 	pc := connectors.PublisherConfig{Results: cfg.Subjects.Out, Batches: cfg.Subjects.Batches, Logger: log, Linger: cfg.PublishLinger}
 	if !cfg.JetStream.Enabled {
@@ -186,12 +190,10 @@ func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 	if err != nil {
 		return pc, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if pc.ResultsStream, err = connectors.StreamOf(ctx, js, pc.Results); err != nil {
+	if pc.ResultsStream, err = connectors.StreamOf(ctx, js, pc.Results, log); err != nil {
 		return pc, err
 	}
-	if pc.BatchesStream, err = connectors.StreamOf(ctx, js, pc.Batches); err != nil {
+	if pc.BatchesStream, err = connectors.StreamOf(ctx, js, pc.Batches, log); err != nil {
 		return pc, err
 	}
 	pc.MsgIDs = true
@@ -201,15 +203,21 @@ func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 	return pc, nil
 }
 
-func jetStreamSource(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.Logger) (*connectors.JetStreamSource, error) {
-	setupCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+// jetStreamSource finds the dead-letter subject's stream, then the input
+// stream and consumer (or creates them), waiting out elections until
+// setupCtx ends; the source then runs until ctx ends.
+func jetStreamSource(ctx, setupCtx context.Context, nc *nats.Conn, cfg *Config, log *slog.Logger) (*connectors.JetStreamSource, error) {
 	dead, err := connectors.NewDeadLetter(setupCtx, nc, cfg.JetStream.DeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter subject: %w", err)
 	}
+	setup := cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas)
+	deadline, _ := setupCtx.Deadline()
+	if setup.SetupTimeout = time.Until(deadline); setup.SetupTimeout <= 0 {
+		return nil, fmt.Errorf("JetStream stream %q: %w", setup.Stream, context.DeadlineExceeded)
+	}
 	return connectors.NewJetStreamSource(ctx, nc, connectors.JetStreamSourceConfig{
-		ConsumerSetup: cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas),
+		ConsumerSetup: setup,
 		MaxPending:    pullCredit(cfg.Fetch.MaxActive),
 		MaxWaiting:    cfg.Fetch.MaxWaiting,
 		DeadLetter:    dead,
@@ -231,7 +239,7 @@ func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, log 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if stream, err := connectors.StreamOf(ctx, js, in); err == nil && stream != "" {
+	if stream, err := connectors.StreamOf(ctx, js, in, nil); err == nil && stream != "" {
 		log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
 			"the stream keeps every batch with nothing to read it, and a request's reply is the stream's ack, "+
 			"not the results; consume it in JetStream mode (JetStream.Enabled) or delete the stream",

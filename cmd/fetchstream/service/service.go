@@ -144,7 +144,10 @@ func (s *Service) OpsAddr() net.Addr { return s.opsAddr }
 // is closed when Run returns.
 func (s *Service) Conn() *nats.Conn { return s.nc }
 
-// Run connects to NATS (or starts the embedded server), serves the ops
+// Run connects to NATS (or starts the embedded server), sets up what it
+// keeps in JetStream (waiting out elections and a lost node for up to
+// Config.StartupTimeout; neither Running nor Ready before its input
+// stream and consumer exist), serves the ops
 // endpoint and consumes until ctx is canceled or a part of the service
 // fails, then shuts down gracefully: it stops taking batches, lets those
 // in flight finish within Config.ShutdownGrace, cancels what is left
@@ -166,8 +169,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer conn.close()
 	s.natsURL, s.nc = conn.url, conn.nc
+	setUpBy := time.Now().Add(s.cfg.StartupTimeout)
 	fetchCfg := s.cfg.Fetch.fetcherConfig()
-	if err := s.setUpStorage(ctx, conn.nc, &fetchCfg); err != nil {
+	if err := s.setUpStorage(ctx, setUpBy, conn.nc, &fetchCfg); err != nil {
 		return err
 	}
 	s.credMu.Lock()
@@ -194,7 +198,7 @@ func (s *Service) Run(ctx context.Context) error {
 	started := make(chan *pipeline, 1)
 	g.Go(func() error {
 		defer close(pipelineDone)
-		p, err := startPipeline(intake, fetchCtx, conn.nc, fetcher, &s.cfg, s.log, s.metrics)
+		p, err := startPipeline(intake, fetchCtx, setUpBy, conn.nc, fetcher, &s.cfg, s.log, s.metrics)
 		if err != nil {
 			return err
 		}

@@ -14,9 +14,10 @@ import (
 // bucket Config.Storage names, before the pipeline starts: the publisher
 // then finds the results subjects in a stream (and, in JetStream mode,
 // waits for its acks), and the fetcher gets the bucket for large bodies.
-func (s *Service) setUpStorage(ctx context.Context, nc *nats.Conn, fetcher *httpfetch.Config) error {
+// Each waits out elections and a lost node until setUpBy.
+func (s *Service) setUpStorage(ctx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher *httpfetch.Config) error {
 	st := &s.cfg.Storage
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithDeadline(ctx, setUpBy)
 	defer cancel()
 	if st.ResultsStream != "" {
 		window := connectors.MinDuplicateWindow

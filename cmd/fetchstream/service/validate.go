@@ -89,6 +89,8 @@ func validate(cfg *Config) error {
 		return fail("Fetch.UserAgent", "must not hold a control character (CR, LF, ...)")
 	case cfg.ShutdownGrace < 0:
 		return fail("ShutdownGrace", "must not be negative, got %s", cfg.ShutdownGrace)
+	case cfg.StartupTimeout < time.Second:
+		return fail("StartupTimeout", "must be at least 1s, got %s", cfg.StartupTimeout)
 	case cfg.PublishLinger < 0 || cfg.PublishLinger > MaxPublishLinger:
 		return fail("PublishLinger", "must be from 0 to %s, got %s", MaxPublishLinger, cfg.PublishLinger)
 	case cfg.Ops.Pprof && cfg.Ops.MetricsAddr == "":

@@ -39,6 +39,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{func(c *Config) { c.Fetch.ResponseHeaders = []string{"ETag", "bad name"} }, "Fetch.ResponseHeaders", `"bad name" is not a header name`},
 		{func(c *Config) { c.Fetch.BodyMode = "xml" }, "Fetch.BodyMode", `must be auto, text or none, got "xml"`},
 		{func(c *Config) { c.PublishLinger = time.Second }, "PublishLinger", "must be from 0 to 100ms, got 1s"},
+		{func(c *Config) { c.StartupTimeout = 0 }, "StartupTimeout", "must be at least 1s, got 0s"},
 		{func(c *Config) { c.Ops.Pprof = true }, "Ops.Pprof", "needs Ops.MetricsAddr: profiles are served there"},
 		{func(c *Config) { c.NATS.Listen = "nowhere" }, "NATS.Listen", `"nowhere": want host:port`},
 		{func(c *Config) { c.NATS.DataDir = "" }, "NATS.DataDir", "must not be empty: the embedded server stores JetStream there"},
