@@ -77,10 +77,16 @@ type Client struct {
 	quiet    time.Duration       // WithSilenceNotice
 	notice   func(Silence)
 
-	mu         sync.Mutex
-	streamDone bool   // the lookup below was made
-	stream     string // the JetStream stream capturing in, "" for none
+	mu       sync.Mutex
+	streamAt time.Time // when the lookup below was made; zero: never
+	stream   string    // the JetStream stream capturing in, "" for none
 }
+
+// noStreamRecheck is how long the answer "no stream captures the input
+// subject" is kept: a service in JetStream mode may create its stream
+// after the client started (they often start together), and a batch
+// published as core NATS then has no reader.
+const noStreamRecheck = time.Second
 
 // Option sets an optional setting of New; it fails on an invalid value.
 type Option func(*Client) error
@@ -272,11 +278,12 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 }
 
 // inputStream returns the JetStream stream that captures the input
-// subject, or "" when none does; the answer is kept once known.
+// subject, or "" when none does. A stream, once found, is kept; "none" is
+// asked again after noStreamRecheck, so a stream created since is used.
 func (c *Client) inputStream(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.streamDone {
+	if !c.streamAt.IsZero() && (c.stream != "" || time.Since(c.streamAt) < noStreamRecheck) {
 		return c.stream, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -289,6 +296,6 @@ func (c *Client) inputStream(ctx context.Context) (string, error) {
 	default:
 		return "", fmt.Errorf("which stream captures %s: %w", c.in, err)
 	}
-	c.stream, c.streamDone = name, true
+	c.stream, c.streamAt = name, time.Now()
 	return name, nil
 }

@@ -183,3 +183,26 @@ func TestSilenceNotice(t *testing.T) {
 		t.Errorf("notice %+v", got)
 	}
 }
+
+// A client started before the service's stream exists (they often start
+// together) finds the stream once it is there: "no stream" is not kept
+// for the client's life, so its later batches are stored, not published
+// as core NATS into nothing.
+func TestClientFindsAStreamCreatedAfterIt(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	c := newClient(t, nc, client.WithNoServiceCheck(50*time.Millisecond, nil))
+	_, err := c.Gather(deadline(t), urlList(1))
+	noService(t, "before the stream", err, true, "")
+	stream := inputStream(t, js)
+	time.Sleep(1100 * time.Millisecond) // past the client's recheck of "no stream"
+	_, err = c.Gather(deadline(t), urlList(1))
+	noService(t, "once the stream exists", err, false, "FETCH_URLS")
+	info, err := stream.Info(deadline(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Errorf("the stream holds %d batches, want the one published after it was made", info.State.Msgs)
+	}
+}
