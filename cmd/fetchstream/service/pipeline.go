@@ -242,7 +242,7 @@ func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, log 
 	if stream, err := connectors.StreamOf(ctx, js, in, nil); err == nil && stream != "" {
 		log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
 			"the stream keeps every batch with nothing to read it, and a request's reply is the stream's ack, "+
-			"not the results; consume it in JetStream mode (JetStream.Enabled) or delete the stream",
+			"not the results; run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream,
 			"subject", in, "stream", stream)
 	}
 }

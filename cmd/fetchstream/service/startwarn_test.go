@@ -32,8 +32,9 @@ func TestCoreModeWarnsOfAStreamOverItsInput(t *testing.T) {
 	}
 	s := start(t, url, nil)
 	logs := s.logs.String()
-	if !strings.Contains(logs, "captures the input subject") || !strings.Contains(logs, `"stream":"LEFT_OVER"`) {
-		t.Errorf("no warning naming the stream LEFT_OVER:\n%s", logs)
+	if !strings.Contains(logs, "captures the input subject") || !strings.Contains(logs, `"stream":"LEFT_OVER"`) ||
+		!strings.Contains(logs, "--jetstream") || !strings.Contains(logs, "nats stream rm -f LEFT_OVER") {
+		t.Errorf("no warning naming the stream LEFT_OVER, the --jetstream flag and the command that deletes it:\n%s", logs)
 	}
 }
 
