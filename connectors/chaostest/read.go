@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/wire"
@@ -78,56 +79,76 @@ func (s *Stored) Add(subject string, data []byte, seq uint64, resultsSubject, su
 }
 
 // ReadStream reads every message stream holds, from its first to the
-// last it held when ReadStream began, through an ordered consumer, and
-// records the results on resultsSubject and the summaries on
-// summariesSubject (the wire's defaults when ""). ctx bounds it; a
-// stream read while it electing a leader is retried until ctx ends.
+// last it held when ReadStream began, and records the results on
+// resultsSubject and the summaries on summariesSubject (the wire's
+// defaults when ""). It reads through an ordered consumer, made again
+// from the next sequence whenever a read fails (a stream or node electing
+// a leader), until ctx ends.
 func ReadStream(ctx context.Context, js jetstream.JetStream, stream, resultsSubject, summariesSubject string) (*Stored, error) {
 	resultsSubject = cmpOr(resultsSubject, wire.DefaultResultsSubject)
 	summariesSubject = cmpOr(summariesSubject, wire.DefaultBatchesSubject)
-	var info *jetstream.StreamInfo
 	var str jetstream.Stream
-	for {
-		var err error
+	var info *jetstream.StreamInfo
+	err := retry(ctx, func() (err error) {
 		if str, err = js.Stream(ctx, stream); err == nil {
-			if info, err = str.Info(ctx); err == nil {
-				break
-			}
+			info, err = str.Info(ctx)
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("stream %s: %w", stream, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	stored := NewStored()
-	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return stored, nil
-	}
-	cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", stream, err)
 	}
-	for {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	stored := NewStored()
+	last, next := info.State.LastSeq, info.State.FirstSeq
+	if info.State.Msgs == 0 {
+		return stored, nil
+	}
+	err = retry(ctx, func() error {
+		cons, err := str.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next})
+		if err != nil {
+			return err
 		}
-		for m := range batch.Messages() {
-			meta, err := m.Metadata()
+		for next <= last {
+			batch, err := cons.Fetch(int(min(last-next+1, 1000)), jetstream.FetchMaxWait(5*time.Second))
 			if err != nil {
-				return nil, err
+				return err
 			}
-			stored.Add(m.Subject(), m.Data(), meta.Sequence.Stream, resultsSubject, summariesSubject)
-			if meta.Sequence.Stream >= last {
-				return stored, nil
+			for m := range batch.Messages() {
+				meta, err := m.Metadata()
+				if err != nil {
+					return err
+				}
+				if meta.Sequence.Stream < next {
+					continue // already read
+				}
+				stored.Add(m.Subject(), m.Data(), meta.Sequence.Stream, resultsSubject, summariesSubject)
+				next = meta.Sequence.Stream + 1
+			}
+			if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+				return err
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("read stream %s: %w", stream, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s up to sequence %d (at %d): %w", stream, last, next, err)
+	}
+	return stored, nil
+}
+
+// retry calls f until it succeeds or ctx ends, half a second apart, and
+// returns f's last error.
+func retry(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if err == nil {
+			return nil
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("read stream %s: stopped before sequence %d: %w", stream, last, ctx.Err())
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }

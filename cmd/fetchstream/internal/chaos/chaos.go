@@ -49,6 +49,10 @@ const (
 	KillNode          Kind = "kill-node"           // SIGKILL a node chosen at random
 	KillReplica       Kind = "kill-replica"        // SIGKILL a replica chosen at random
 	StopReplica       Kind = "stop-replica"        // SIGSTOP a replica chosen at random; SIGCONT after Down
+	// RestartInElection kills a replica and the results stream leader's
+	// node together and starts the replica again at once, so that its
+	// set-up meets the election; the node comes back after Down.
+	RestartInElection Kind = "restart-replica-in-election"
 )
 
 // Step is one blow of a plan: at At after the load starts (or once the
@@ -114,6 +118,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	o.defaults()
 	h := &harness{o: o, out: &Outcome{}, began: time.Now(), rng: rand.New(rand.NewPCG(o.Seed, o.Seed>>1|1))}
 	defer h.close()
+	ctx, cancel := context.WithCancel(ctx) // ends the steps' goroutines before close waits for them
+	defer cancel()
+	defer func() { h.out.Elapsed = time.Since(h.began) }()
 	if err := h.up(ctx); err != nil {
 		return h.out, err
 	}
@@ -144,8 +151,8 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 
 	h.drain(ctx)
 	time.Sleep(time.Second) // a settled batch's last publishes, if any
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	rctx, readCancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer readCancel()
 	stored, err := chaostest.ReadStream(rctx, h.js, ResultsStream, "", "")
 	if err != nil {
 		return h.out, err
@@ -161,7 +168,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 	}
 	h.out.Logged = countLogged(h.replicas)
-	h.out.Elapsed = time.Since(h.began)
+	h.wg.Wait()
 	return h.out, nil
 }
 
@@ -211,7 +218,8 @@ type harness struct {
 	base     string
 	closed   string
 	replicas []*replica
-	mu       sync.Mutex // guards out.Events and out.Samples
+	mu       sync.Mutex     // guards out.Events and out.Samples
+	wg       sync.WaitGroup // the goroutines steps leave behind
 }
 
 func (h *harness) event(format string, args ...any) {
@@ -288,19 +296,35 @@ func (h *harness) do(ctx context.Context, st Step) {
 		h.event("before %s: %v (going on)", st.Kind, err)
 	}
 	switch st.Kind {
-	case KillResultsLeader, KillInputLeader, KillNode:
+	case KillResultsLeader, KillInputLeader, KillNode, RestartInElection:
 		roles := h.roles(ctx)
 		i := h.rng.IntN(len(h.cl.nodes))
 		if st.Kind != KillNode {
-			stream := map[Kind]string{KillResultsLeader: ResultsStream, KillInputLeader: InputStream}[st.Kind]
+			stream := map[Kind]string{KillResultsLeader: ResultsStream, KillInputLeader: InputStream, RestartInElection: ResultsStream}[st.Kind]
 			if i = h.cl.index(roles.streams[stream]); i < 0 {
 				h.event("%s: no leader of %s found; skipped", st.Kind, stream)
 				return
 			}
 		}
 		name := h.cl.nodes[i].name
+		var r *replica
+		if st.Kind == RestartInElection {
+			r = h.replicas[h.rng.IntN(len(h.replicas))]
+			r.kill9()
+		}
 		h.cl.kill(i)
 		h.event("kill -9 node %s (%s)", name, roles.of(name))
+		if r != nil {
+			h.event("kill -9 replica %s and start it again at once, in the election", r.name)
+			_ = r.start()
+			began := time.Now()
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				err := r.waitReady(ctx, 2*time.Minute)
+				h.event("replica %s ready in %s (err %v)", r.name, time.Since(began).Round(time.Millisecond), err)
+			}()
+		}
 		_ = sleep(ctx, st.Down)
 		if err := h.cl.start(i); err != nil {
 			h.event("restart node %s: %v", name, err)
@@ -423,6 +447,7 @@ func (h *harness) sample(ctx context.Context, since time.Time) {
 }
 
 func (h *harness) close() {
+	h.wg.Wait()
 	for _, r := range h.replicas {
 		r.close()
 	}

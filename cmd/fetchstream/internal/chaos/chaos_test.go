@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,9 +12,10 @@ import (
 // Under 10 batches/s of 10-20 mixed URLs, published with JetStream into
 // an R3 input stream on a cluster of three nats-server processes, with
 // three replicas keeping results in an R3 results stream: the node that
-// leads the results stream is killed (kill -9) three times, the node that
-// leads the input stream once and a replica once, each brought back a few
-// seconds later. Every batch the input stream acknowledged must then be
+// leads the results stream is killed (kill -9) three times in 40s, the node
+// that leads the input stream once and a replica once, each brought back a few
+// seconds later; the third time, a replica is killed with it and started
+// again at once, during the election. Every batch the input stream acknowledged must then be
 // in the results stream complete, each result and summary once, in batch
 // order, and none on the dead-letter subject; no replica may exit unasked.
 func TestChaosKillsLeadersAndAReplicaUnderLoad(t *testing.T) {
@@ -22,7 +24,18 @@ func TestChaosKillsLeadersAndAReplicaUnderLoad(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
+	// The logs of nodes and replicas are kept where the test failed.
+	dir, err := os.MkdirTemp("", "fetchstream-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs of the nodes and replicas kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	bins, err := Build(ctx, filepath.Join(dir, "bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +51,7 @@ func TestChaosKillsLeadersAndAReplicaUnderLoad(t *testing.T) {
 			{At: 20 * time.Second, Kind: KillInputLeader, Down: 5 * time.Second},
 			{At: 30 * time.Second, Kind: KillResultsLeader, Down: 5 * time.Second},
 			{At: 38 * time.Second, Kind: KillReplica, Down: 3 * time.Second},
-			{At: 44 * time.Second, Kind: KillResultsLeader, Down: 5 * time.Second},
+			{At: 45 * time.Second, Kind: RestartInElection, Down: 5 * time.Second},
 		},
 	})
 	if out != nil {

@@ -77,7 +77,7 @@ type loader struct {
 }
 
 // run publishes rate batches a second until ctx ends, then waits for
-// the publishes under way.
+// the publishes under way, and returns how many it began.
 func (l *loader) run(ctx context.Context, rate float64) int {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
@@ -92,13 +92,13 @@ func (l *loader) run(ctx context.Context, rate float64) int {
 		}
 		id := fmt.Sprintf("%s-%05d", l.prefix, n)
 		urls := mix(l.rng, l.base, l.closed, l.minURLs+l.rng.IntN(l.maxURLs-l.minURLs+1))
-		n++
 		data, _ := json.Marshal(map[string]any{"id": id, "urls": urls})
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			continue
 		}
+		n++
 		l.inflight.Add(1)
 		go func() {
 			defer func() { <-sem; l.inflight.Done() }()
