@@ -199,3 +199,22 @@ func lastError(path string) string {
 	}
 	return last
 }
+
+// dumpGoroutines writes the process's goroutine profile (debug=1) to
+// path, when it serves one (run with --pprof); otherwise it does nothing.
+func (r *replica) dumpGoroutines(ctx context.Context, path string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.ops+"/debug/pprof/goroutine?debug=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	if body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20)); err == nil {
+		_ = os.WriteFile(path, body, 0o644)
+	}
+}
