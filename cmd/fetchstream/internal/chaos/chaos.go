@@ -135,6 +135,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	h.out.Report = chaostest.Check(acked, stored, h.dead)
 	stopSampling()
 	<-sampled
+	h.wg.Wait() // a replica restarted by a step has become ready, or exited, or 2 minutes passed
 	for _, r := range h.replicas {
 		for _, e := range r.unexpectedExits() {
 			h.out.Exits = append(h.out.Exits, r.name+": "+e)
@@ -144,7 +145,6 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	for _, r := range h.replicas {
 		r.dumpGoroutines(ctx, filepath.Join(h.o.Dir, r.name+".goroutines.txt"))
 	}
-	h.wg.Wait()
 	return h.out, nil
 }
 

@@ -182,7 +182,8 @@ func gauge(body []byte, name string) (float64, error) {
 	return 0, fmt.Errorf("no %s in /metrics", name)
 }
 
-// lastError is the msg and err of the last line logged at ERROR in path.
+// lastError is the last line of path logged at ERROR, or written
+// without the JSON log's form (what the command prints as it exits).
 func lastError(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -193,7 +194,7 @@ func lastError(path string) string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if line := sc.Text(); strings.Contains(line, `"level":"ERROR"`) {
+		if line := sc.Text(); strings.Contains(line, `"level":"ERROR"`) || (line != "" && !strings.HasPrefix(line, "{")) {
 			last = line
 		}
 	}
