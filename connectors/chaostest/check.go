@@ -45,6 +45,7 @@ func (v Verdict) Clean() bool {
 	return v.Complete() && v.Duplicates == 0 && !v.Reordered && v.Dead == 0 && v.SummaryErr == ""
 }
 
+// String names the batch and what is wrong with it, on one line.
 func (v Verdict) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (seq %d): %d/%d results", v.ID, v.Seq, v.Results, v.URLs)
