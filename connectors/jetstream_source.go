@@ -318,7 +318,7 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 		// Not fetched: the pipeline gives it a summary, and settling it as
 		// rejected dead-letters it, beside the intake rather than in it.
 		in.Reject = &stages.BatchError{Kind: wire.ErrMaxDeliver, Message: fmt.Sprintf(
-			"delivered %d times (max deliver %d) without being completed: earlier attempts were killed, crashed, or were cut short by shutdowns",
+			"delivered %d times (max deliver %d) without being completed: each earlier delivery ended unfinished (its replica died or shut down, or its results could not be stored within --output-retry-for)",
 			meta.NumDelivered, s.maxDeliver)}
 	}
 	select {
