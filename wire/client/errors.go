@@ -18,9 +18,10 @@ var (
 	// URLs, an id over wire.MaxIDLength bytes, a priority out of range, a
 	// URL too long for one NATS message...), so it is not published.
 	ErrInvalidBatch = errors.New("fetchstream client: invalid batch")
-	// ErrDuplicate: the JetStream stream on the input subject already
-	// holds a batch with this id inside its duplicate window, so it
-	// dropped this one and the service will not run it again.
+	// ErrDuplicate: a batch with this id was published to the JetStream
+	// stream on the input subject within its duplicate window (the stream
+	// may have removed it since), so it dropped this one and the service
+	// will not run it again.
 	ErrDuplicate = errors.New("fetchstream client: duplicate batch id")
 	// ErrNoService: nothing seems to consume the input subject (see
 	// Client.Ping for how this is told). The error is a *NoServiceError,
