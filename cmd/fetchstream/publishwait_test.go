@@ -101,13 +101,13 @@ func TestPublishWaitSaysWhatItWaitsFor(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor("warning: stream FETCH_URLS stores the batches of --in fetch.urls, but no service consumes it: start `fetchstream run --jetstream`, and it serves them; waiting up to --wait-timeout 30s")
+	waitFor("warning: stream FETCH_URLS stores the batches of --in fetch.urls, but no service consumes it: they stay stored, and the next `fetchstream run --jetstream` fetches them (to drop them instead: `nats stream purge -f FETCH_URLS`, which drops every batch it holds); waiting up to --wait-timeout 30s")
 	waitFor("batch held waits in stream FETCH_URLS for a service to take it; waiting, giving up in ")
 	// A service takes the batch, and dies holding it.
 	if _, err := cons.Fetch(1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("a service took batch held from stream FETCH_URLS and has not answered since: if it stopped, JetStream delivers it again within the consumer's AckWait (42s)")
+	waitFor("a service took batch held from stream FETCH_URLS and has not answered since: it is being fetched, or, if that service stopped, JetStream delivers it again within the consumer's AckWait (42s)")
 	interrupt()
 	select {
 	case code := <-exited:

@@ -233,3 +233,23 @@ func TestRepeatedAndMissingResults(t *testing.T) {
 		t.Errorf("Gather with a result lost: %v, want ErrIncomplete after the first result", err)
 	}
 }
+
+// A batch a stream holds with no service is not lost: the no-service
+// error and the wait timeout say it stays stored, which run fetches it,
+// and how to drop it.
+func TestStoredBatchSaysItStays(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	inputStream(t, js)
+	_, err := newClient(t, nc, client.WithNoServiceCheck(10*time.Millisecond, nil)).Gather(deadline(t), urlList(1))
+	if !errors.Is(err, client.ErrNoService) || !strings.Contains(err.Error(), "they stay stored, and are fetched when a `fetchstream run --jetstream` starts") ||
+		!strings.Contains(err.Error(), "`nats stream purge -f FETCH_URLS`") {
+		t.Errorf("no service: %v", err)
+	}
+	c := newClient(t, nc, client.WithWaitTimeout(300*time.Millisecond), client.WithNoServiceCheck(0, nil))
+	_, err = c.GatherBatch(deadline(t), wire.Batch{ID: "kept", URLs: wire.URLs(urlList(1)...)})
+	if !errors.Is(err, client.ErrWaitTimeout) ||
+		!strings.Contains(err.Error(), "batch kept stays stored in stream FETCH_URLS, and is fetched when a `fetchstream run --jetstream` starts (to drop it instead: `nats stream rmm FETCH_URLS 2 -f`)") {
+		t.Errorf("wait timeout: %v", err)
+	}
+}
