@@ -211,7 +211,7 @@ func jetStreamSource(ctx, setupCtx context.Context, nc *nats.Conn, cfg *Config, 
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter subject: %w", err)
 	}
-	setup := cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas)
+	setup := cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas, cfg.NATS.URL == "")
 	deadline, _ := setupCtx.Deadline()
 	if setup.SetupTimeout = time.Until(deadline); setup.SetupTimeout <= 0 {
 		return nil, fmt.Errorf("JetStream stream %q: %w", setup.Stream, context.DeadlineExceeded)
