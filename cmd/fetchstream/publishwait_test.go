@@ -40,7 +40,7 @@ func TestPublishToASubjectNoServiceReads(t *testing.T) {
 		t.Errorf("--wait: exit %d, stderr %q", code, stderr)
 	}
 	code, stdout, stderr := publishOut(t, ctx, url, "--in", "fetch.urlz", "http://127.0.0.1:1/")
-	if code != exitOK || !strings.HasPrefix(stdout, "published batch ") ||
+	if code != exitOK || !strings.HasPrefix(stdout, "published batch ") || !strings.Contains(stdout, " (1 URL) on fetch.urlz") ||
 		!strings.HasPrefix(stderr, "fetchstream publish: warning: no fetchstream service answers for --in fetch.urlz and no stream stores it") {
 		t.Errorf("without --wait: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
