@@ -261,6 +261,10 @@ func TestJetStreamSourceDeadLettersLastDelivery(t *testing.T) {
 	if got := s.Stats().DeadLettered; got != 1 {
 		t.Errorf("dead-lettered %d, want 1", got)
 	}
+	// The log line says term_err only when terminating failed.
+	if logs := f.logs.String(); !strings.Contains(logs, "batch dead-lettered") || strings.Contains(logs, "term_err") {
+		t.Errorf("the dead-letter log line, with no error to terminate, says term_err:\n%s", logs)
+	}
 }
 
 // An existing stream and consumer are used as they are, whatever the
