@@ -34,12 +34,12 @@ func TestPublishToASubjectNoServiceReads(t *testing.T) {
 	startService(t, url)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	code, _, stderr := publishOut(t, ctx, url, "--wait", "--in", "fetch.urlz", "http://127.0.0.1:1/")
-	if ctx.Err() != nil || code != exitError || !strings.Contains(stderr, "nothing reads --in fetch.urlz") ||
+	code, stdout, stderr := publishOut(t, ctx, url, "--wait", "--in", "fetch.urlz", "http://127.0.0.1:1/")
+	if ctx.Err() != nil || code != exitError || stdout != "" || !strings.Contains(stderr, "nothing reads --in fetch.urlz") ||
 		!strings.Contains(stderr, "the services read fetch.urls: publish with --in fetch.urls") {
-		t.Errorf("--wait: exit %d, stderr %q", code, stderr)
+		t.Errorf("--wait: exit %d, stdout %q (want no table header), stderr %q", code, stdout, stderr)
 	}
-	code, stdout, stderr := publishOut(t, ctx, url, "--in", "fetch.urlz", "http://127.0.0.1:1/")
+	code, stdout, stderr = publishOut(t, ctx, url, "--in", "fetch.urlz", "http://127.0.0.1:1/")
 	if code != exitOK || !strings.HasPrefix(stdout, "published batch ") || !strings.Contains(stdout, " (1 URL) on fetch.urlz") ||
 		!strings.HasPrefix(stderr, "fetchstream publish: warning: no fetchstream service answers for --in fetch.urlz and no stream stores it") {
 		t.Errorf("without --wait: exit %d, stdout %q, stderr %q", code, stdout, stderr)
