@@ -29,10 +29,12 @@ type waiter struct {
 	probed   chan error // the Ping's answer, once
 	timers   []*time.Timer
 	quiet    *time.Timer // reset by each message: a Silence, noticed (WithSilenceNotice)
-	gone     []int       // parts the stream no longer holds, checked once the messages in hand are read
-	last     time.Time   // the publish, or the last message
-	seen     bool        // a message of this stream has come
-	noSvc    bool        // the probe found no service
+	gone     []int       // parts the stream no longer holds: the verdict, after grace and the messages in hand
+	grace    <-chan time.Time
+	graced   bool
+	last     time.Time // the publish, or the last message
+	seen     bool      // a message of this stream has come
+	noSvc    bool      // the probe found no service
 }
 
 func newWaiter(ctx context.Context, s *Stream) *waiter {
@@ -49,6 +51,10 @@ func newWaiter(ctx context.Context, s *Stream) *waiter {
 	w.timers = append(w.timers, w.quiet)
 	return w
 }
+
+// leftGrace is how long a wait gives the summary of a batch that left
+// the stream to come before it ends with ErrLeftStream.
+const leftGrace = time.Second
 
 // leftCheck is how often a silent wait asks the stream whether it still
 // holds its batches, when there is no WithSilenceNotice.
@@ -89,11 +95,11 @@ func (w *waiter) next() (*nats.Msg, error) {
 
 func (w *waiter) wait() (*nats.Msg, error) {
 	for {
-		if w.gone != nil && len(w.s.msgs) == 0 {
+		if w.gone != nil && w.graced && len(w.s.msgs) == 0 {
 			if err := w.s.leftStream(w.gone); err != nil {
 				return nil, err
 			}
-			w.gone = nil
+			w.gone, w.graced = nil, false
 		}
 		select {
 		case m := <-w.s.msgs:
@@ -138,17 +144,20 @@ func (w *waiter) wait() (*nats.Msg, error) {
 			}
 			w.noSvc = true
 			w.s.c.warn(err)
+		case <-w.grace:
+			w.grace, w.graced = nil, true
 		case <-w.quiet.C:
 			w.quiet.Reset(w.quietEvery())
 			sil, gone := w.s.silence(w.ctx, time.Since(w.last))
-			if len(gone) > 0 {
-				// Their summaries may be on the way still: a round trip
-				// brings what the server sent before it, then the
-				// messages in hand are read before the verdict.
+			if len(gone) > 0 && w.gone == nil {
+				// Their summaries may be on the way still (in a cluster,
+				// by another route than the stream's answer): the verdict
+				// comes after a round trip, a grace, and the messages in
+				// hand.
 				ctx, cancel := context.WithTimeout(w.ctx, silenceLookup)
 				_ = w.s.c.nc.FlushWithContext(ctx)
 				cancel()
-				w.gone = gone
+				w.gone, w.grace = gone, time.After(leftGrace)
 				continue
 			}
 			if w.s.c.notice != nil {
