@@ -235,3 +235,57 @@ func TestPublishWaitDuringShutdownGrace(t *testing.T) {
 		t.Errorf("the batch in progress during the grace: %+v, want it fetched", r)
 	}
 }
+
+// A batch that left the work-queue stream while its summary never came to
+// publish --wait (it passed while the client was reconnecting, say) ends
+// the wait at the next silent check, saying where its end went, instead
+// of "waits in stream" until --wait-timeout.
+func TestPublishWaitEndsWhenTheBatchLeftTheStream(t *testing.T) {
+	url, nc := startNATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FETCH_URLS", Subjects: []string{wire.DefaultInSubject},
+		Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: "fetchstream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Main(ctx, []string{"publish", "--nats-url", url, "--wait", "--wait-timeout", "5m", "--id", "missed", "http://127.0.0.1:1/"}, &stdout, &stderr)
+	}()
+	// A service takes the batch and ends it; its summary goes nowhere
+	// this publish hears.
+	msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := <-msgs.Messages()
+	if !ok {
+		t.Fatalf("the batch did not reach the stream: %v", msgs.Error())
+	}
+	if err := msg.DoubleAck(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exited:
+		out := stderr.String()
+		if code != exitError || !strings.Contains(out, "fetchstream: batch left the stream without its end reaching this wait: batch missed has left stream FETCH_URLS") ||
+			!strings.Contains(out, "fetchstream watch") || strings.Contains(out, "fetchstream client:") || strings.Contains(out, "waits in stream") {
+			t.Errorf("exit %d, stderr:\n%s", code, out)
+		}
+		if stdout.String() != "" {
+			t.Errorf("stdout %q, want nothing (no result came)", stdout.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("publish --wait went on for a batch the stream no longer holds; stderr:\n%s", stderr.String())
+	}
+}
