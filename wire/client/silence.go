@@ -113,6 +113,6 @@ func (s *Stream) leftStream(gone []int) error {
 		where = fmt.Sprintf("the batches subject %s (`fetchstream watch` shows the next ones)", s.c.batches)
 	}
 	stream, _ := s.c.inputStream(context.Background())
-	return fmt.Errorf("%w: %s left stream %s, but its end never came to this wait (most likely it passed while the connection to NATS was down): its summary went to %s and to the results stream if the service stores results in one; a batch dead-lettered went to the dead-letter subject (%s by default)",
+	return fmt.Errorf("%w: %s left stream %s (most likely its end passed while the connection to NATS was down): its summary went to %s and to the results stream if the service stores results in one; a batch dead-lettered went to the dead-letter subject (%s by default)",
 		ErrLeftStream, what, stream, where, wire.DefaultDeadLetterSubject)
 }
