@@ -118,13 +118,16 @@ func (st *jsSettler) deadLetter(kind, reason string, summary []byte, summaryErr 
 	}
 	src.deadCount.Add(1)
 	termErr := st.msg.TermWithReason(kind + ": " + reason)
+	if termErr != nil {
+		log = log.With("term_err", termErr)
+	}
 	switch {
 	case summaryErr != nil:
-		log.Warn("batch dead-lettered; its summary could not be stored where its results go, so the dead letter carries it", "term_err", termErr)
+		log.Warn("batch dead-lettered; its summary could not be stored where its results go, so the dead letter carries it")
 	case summary == nil:
-		log.Warn("batch dead-lettered without a summary (never decoded)", "term_err", termErr)
+		log.Warn("batch dead-lettered without a summary (never decoded)")
 	default:
-		log.Warn("batch dead-lettered after its summary was stored", "term_err", termErr)
+		log.Warn("batch dead-lettered after its summary was stored")
 	}
 	return termErr
 }

@@ -35,6 +35,9 @@ type ConsumerSetup struct {
 	// three-node cluster, so that losing a node loses no batch). The
 	// consumer is created with the stream's count: it follows its stream.
 	Replicas int
+	// Embedded: the server is the service's own embedded one, so a
+	// warning may advise another store directory (--data-dir).
+	Embedded bool
 	// SetupTimeout bounds the whole set-up of the stream and consumer,
 	// which waits out elections and a lost node, each request tried again
 	// after SetupTryTimeout (0 means DefaultSetupTimeout).
@@ -177,8 +180,13 @@ func checkConsumer(got jetstream.ConsumerConfig, want ConsumerSetup, log *slog.L
 	case got.MaxDeliver == 1:
 		return fmt.Errorf("%w: consumer %q has max deliver 1: its only delivery would go to the dead-letter subject", ErrConfig, want.Durable)
 	}
+	fix := fmt.Sprintf("for the flags' settings, delete it (nats consumer rm -f %s %s; the next start creates it, and the stream keeps its batches) or use another --durable name",
+		want.Stream, want.Durable)
+	if want.Embedded {
+		fix += ", or start with another --data-dir"
+	}
 	differs := func(what string, used, asked any) {
-		log.Warn("the existing JetStream consumer differs from the flags; using it unchanged", "durable", want.Durable,
+		log.Warn("the existing JetStream consumer differs from the flags; using it unchanged: "+fix, "durable", want.Durable,
 			"setting", what, "consumer", used, "flag", asked)
 	}
 	if got.AckWait != want.AckWait {

@@ -261,6 +261,10 @@ func TestJetStreamSourceDeadLettersLastDelivery(t *testing.T) {
 	if got := s.Stats().DeadLettered; got != 1 {
 		t.Errorf("dead-lettered %d, want 1", got)
 	}
+	// The log line says term_err only when terminating failed.
+	if logs := f.logs.String(); !strings.Contains(logs, "batch dead-lettered") || strings.Contains(logs, "term_err") {
+		t.Errorf("the dead-letter log line, with no error to terminate, says term_err:\n%s", logs)
+	}
 }
 
 // An existing stream and consumer are used as they are, whatever the
@@ -290,8 +294,9 @@ func TestJetStreamSourceAttachesUnchanged(t *testing.T) {
 	if subjects := stream.CachedInfo().Config.Subjects; len(subjects) != 2 {
 		t.Errorf("stream subjects changed: %v", subjects)
 	}
-	if !strings.Contains(f.logs.String(), "differs from the flags") {
-		t.Errorf("no warning about the differing consumer; logs:\n%s", f.logs)
+	if !strings.Contains(f.logs.String(), "differs from the flags") || !strings.Contains(f.logs.String(), "nats consumer rm -f IN workers") ||
+		!strings.Contains(f.logs.String(), "another --durable name") || strings.Contains(f.logs.String(), "--data-dir") {
+		t.Errorf("no warning about the differing consumer saying how to get the flags' settings; logs:\n%s", f.logs)
 	}
 	if !strings.Contains(f.logs.String(), `msg="consuming from JetStream" stream=IN durable=workers ack_wait=7s max_deliver=9`) {
 		t.Errorf("the source does not say it uses the consumer's own ack wait and max deliver; logs:\n%s", f.logs)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -72,8 +73,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// A fresh copy of the command's flags tells which ones hold the value
 	// of their FETCHSTREAM_ variable (see inEnvTerms).
 	probe := flagSetOf(rootCommand(io.Discard, io.Discard), args)
-	fmt.Fprintf(stderr, "fetchstream: %v\n", inEnvTerms(fs, probe, settings.Explain(fs, err)))
+	fmt.Fprintf(stderr, "fetchstream: %s\n", withoutClientPrefix(inEnvTerms(fs, probe, settings.Explain(fs, err))))
 	return exitError
+}
+
+// clientPrefix is the prefix of the Go client's errors (wire/client),
+// which the CLI's own "fetchstream: " says already.
+const clientPrefix = "fetchstream client: "
+
+// withoutClientPrefix is err's message without the client's prefix, so
+// that the line reads "fetchstream: " once.
+func withoutClientPrefix(err error) string {
+	return strings.ReplaceAll(err.Error(), clientPrefix, "")
 }
 
 // flagSetOf is the flag set of the subcommand args name, or root's.

@@ -282,7 +282,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 			return err
 		}
 		for _, b := range sent {
-			fmt.Fprintf(stdout, "published batch %s (%d URLs) on %s\n", b.ID, len(b.URLs), cfg.subjects.in)
+			fmt.Fprintf(stdout, "published batch %s (%s) on %s\n", b.ID, resulttable.URLs(len(b.URLs)), cfg.subjects.in)
 		}
 		var none *client.NoServiceError
 		if err := c.Ping(ctx); errors.As(err, &none) {

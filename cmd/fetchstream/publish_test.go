@@ -71,7 +71,8 @@ func TestPublishWait(t *testing.T) {
 			// publish --wait of a batch id the stream already holds says so
 			// at once, instead of waiting for a summary that never comes.
 			code, out = publish("all-ok", target.URL("/text"))
-			if code != exitError || !strings.Contains(out, "duplicate batch id") {
+			if code != exitError || !strings.Contains(out, "fetchstream: duplicate batch id: batch all-ok was published to stream FETCH_URLS within its duplicate window") ||
+				strings.Contains(out, "fetchstream client:") {
 				t.Errorf("republishing all-ok with --wait: exit %d, output:\n%s", code, out)
 			}
 		})

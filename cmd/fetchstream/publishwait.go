@@ -25,8 +25,8 @@ func explainNoService(err error, in string) error {
 	var msg string
 	switch {
 	case none.Stream != "":
-		msg = fmt.Sprintf("stream %s stores the batches of --in %s, but no service consumes it: start `fetchstream run --jetstream`, and it serves them",
-			none.Stream, in)
+		msg = fmt.Sprintf("stream %s stores the batches of --in %s, but no service consumes it: they stay stored, and the next `fetchstream run --jetstream` fetches them (to drop them instead: `nats stream purge -f %s`, which drops every batch it holds)",
+			none.Stream, in, none.Stream)
 	case none.Dropped:
 		msg = fmt.Sprintf("nothing reads --in %s and no stream stores it, so NATS dropped the batch; %s", in, fix)
 	default:
@@ -44,12 +44,12 @@ func waitingFor(waitTimeout time.Duration) string {
 }
 
 // silenceEvery is how often publish --wait says what it waits for while
-// nothing comes: every 10 s, or a tenth of --wait-timeout when that is
-// shorter.
+// nothing comes: every 10 s, or a third of --wait-timeout when that is
+// shorter, but not more often than once a second.
 func silenceEvery(waitTimeout time.Duration) time.Duration {
 	every := 10 * time.Second
 	if waitTimeout > 0 {
-		every = min(every, max(waitTimeout/10, 100*time.Millisecond))
+		every = min(every, max(waitTimeout/3, time.Second))
 	}
 	return every
 }
@@ -64,11 +64,13 @@ func silenceLine(s client.Silence, waitTimeout time.Duration) string {
 	switch {
 	case s.Reconnecting:
 		why = "the connection to NATS is down; reconnecting"
-	case s.Stream != "" && s.AckWait > 0:
-		why = fmt.Sprintf("a service took %s from stream %s and has not answered since: if it stopped, JetStream delivers it again within the consumer's AckWait (%s) of its last sign of life",
+	case s.Taken:
+		why = fmt.Sprintf("a service took %s from stream %s and has not answered since: it is being fetched, or, if that service stopped, JetStream delivers it again within the consumer's AckWait (%s) of its last sign of life",
 			what, s.Stream, s.AckWait)
-	case s.Stream != "":
+	case s.Held:
 		why = fmt.Sprintf("%s waits in stream %s for a service to take it", what, s.Stream)
+	case s.Stream != "":
+		why = fmt.Sprintf("%s went to stream %s (whether a service took it could not be told)", what, s.Stream)
 	default:
 		why = fmt.Sprintf("the service has %s and has not answered yet", what)
 	}

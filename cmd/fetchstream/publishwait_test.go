@@ -34,13 +34,13 @@ func TestPublishToASubjectNoServiceReads(t *testing.T) {
 	startService(t, url)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	code, _, stderr := publishOut(t, ctx, url, "--wait", "--in", "fetch.urlz", "http://127.0.0.1:1/")
-	if ctx.Err() != nil || code != exitError || !strings.Contains(stderr, "nothing reads --in fetch.urlz") ||
+	code, stdout, stderr := publishOut(t, ctx, url, "--wait", "--in", "fetch.urlz", "http://127.0.0.1:1/")
+	if ctx.Err() != nil || code != exitError || stdout != "" || !strings.Contains(stderr, "nothing reads --in fetch.urlz") ||
 		!strings.Contains(stderr, "the services read fetch.urls: publish with --in fetch.urls") {
-		t.Errorf("--wait: exit %d, stderr %q", code, stderr)
+		t.Errorf("--wait: exit %d, stdout %q (want no table header), stderr %q", code, stdout, stderr)
 	}
-	code, stdout, stderr := publishOut(t, ctx, url, "--in", "fetch.urlz", "http://127.0.0.1:1/")
-	if code != exitOK || !strings.HasPrefix(stdout, "published batch ") ||
+	code, stdout, stderr = publishOut(t, ctx, url, "--in", "fetch.urlz", "http://127.0.0.1:1/")
+	if code != exitOK || !strings.HasPrefix(stdout, "published batch ") || !strings.Contains(stdout, " (1 URL) on fetch.urlz") ||
 		!strings.HasPrefix(stderr, "fetchstream publish: warning: no fetchstream service answers for --in fetch.urlz and no stream stores it") {
 		t.Errorf("without --wait: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -101,13 +101,13 @@ func TestPublishWaitSaysWhatItWaitsFor(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor("warning: stream FETCH_URLS stores the batches of --in fetch.urls, but no service consumes it: start `fetchstream run --jetstream`, and it serves them; waiting up to --wait-timeout 30s")
+	waitFor("warning: stream FETCH_URLS stores the batches of --in fetch.urls, but no service consumes it: they stay stored, and the next `fetchstream run --jetstream` fetches them (to drop them instead: `nats stream purge -f FETCH_URLS`, which drops every batch it holds); waiting up to --wait-timeout 30s")
 	waitFor("batch held waits in stream FETCH_URLS for a service to take it; waiting, giving up in ")
 	// A service takes the batch, and dies holding it.
 	if _, err := cons.Fetch(1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("a service took batch held from stream FETCH_URLS and has not answered since: if it stopped, JetStream delivers it again within the consumer's AckWait (42s)")
+	waitFor("a service took batch held from stream FETCH_URLS and has not answered since: it is being fetched, or, if that service stopped, JetStream delivers it again within the consumer's AckWait (42s)")
 	interrupt()
 	select {
 	case code := <-exited:
@@ -233,5 +233,59 @@ func TestPublishWaitDuringShutdownGrace(t *testing.T) {
 	results.next(&r, 20*time.Second)
 	if r.Status != 200 {
 		t.Errorf("the batch in progress during the grace: %+v, want it fetched", r)
+	}
+}
+
+// A batch that left the work-queue stream while its summary never came to
+// publish --wait (it passed while the client was reconnecting, say) ends
+// the wait at the next silent check, saying where its end went, instead
+// of "waits in stream" until --wait-timeout.
+func TestPublishWaitEndsWhenTheBatchLeftTheStream(t *testing.T) {
+	url, nc := startNATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "FETCH_URLS", Subjects: []string{wire.DefaultInSubject},
+		Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(t.Context(), jetstream.ConsumerConfig{Durable: "fetchstream"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Main(ctx, []string{"publish", "--nats-url", url, "--wait", "--wait-timeout", "5m", "--id", "missed", "http://127.0.0.1:1/"}, &stdout, &stderr)
+	}()
+	// A service takes the batch and ends it; its summary goes nowhere
+	// this publish hears.
+	msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, ok := <-msgs.Messages()
+	if !ok {
+		t.Fatalf("the batch did not reach the stream: %v", msgs.Error())
+	}
+	if err := msg.DoubleAck(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exited:
+		out := stderr.String()
+		if code != exitError || !strings.Contains(out, "fetchstream: batch left the stream without its end reaching this wait: batch missed has left stream FETCH_URLS") ||
+			!strings.Contains(out, "fetchstream watch") || strings.Contains(out, "fetchstream client:") || strings.Contains(out, "waits in stream") {
+			t.Errorf("exit %d, stderr:\n%s", code, out)
+		}
+		if stdout.String() != "" {
+			t.Errorf("stdout %q, want nothing (no result came)", stdout.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("publish --wait went on for a batch the stream no longer holds; stderr:\n%s", stderr.String())
 	}
 }

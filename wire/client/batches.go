@@ -22,6 +22,7 @@ type part struct {
 	batch wire.Batch
 	first int    // position of its URL 0 in the whole list
 	data  []byte // its JSON, as published
+	seq   uint64 // its sequence in the input stream (the PubAck's); 0 in core mode
 }
 
 // split validates b by the service's own rules and cuts it into batches

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,8 +40,11 @@ func TestDuplicateInJetStream(t *testing.T) {
 	if err != nil || len(sent) != 1 || sent[0].ID != "nightly" {
 		t.Fatalf("first send: %v, %+v", err, sent)
 	}
-	if _, err := c.Send(deadline(t), wire.Batch{ID: "nightly", URLs: wire.URLs(urlList(3)...)}); !errors.Is(err, client.ErrDuplicate) {
-		t.Errorf("second send: %v, want ErrDuplicate", err)
+	// A work-queue stream may have removed the batch since: the error
+	// speaks of the window the id was published in, which it names.
+	if _, err := c.Send(deadline(t), wire.Batch{ID: "nightly", URLs: wire.URLs(urlList(3)...)}); !errors.Is(err, client.ErrDuplicate) ||
+		!strings.Contains(err.Error(), "published to stream FETCH_URLS within its duplicate window (2m0s)") || strings.Contains(err.Error(), "already holds") {
+		t.Errorf("second send: %v, want ErrDuplicate naming the duplicate window", err)
 	}
 	start := time.Now()
 	if _, err := c.GatherBatch(deadline(t), wire.Batch{ID: "nightly", URLs: wire.URLs(urlList(3)...)}); !errors.Is(err, client.ErrDuplicate) {
@@ -227,5 +231,25 @@ func TestRepeatedAndMissingResults(t *testing.T) {
 	g, err := newClient(t, nc).Gather(deadline(t), urlList(3))
 	if !errors.Is(err, client.ErrIncomplete) || g.Results[0].URL != urlList(1)[0] {
 		t.Errorf("Gather with a result lost: %v, want ErrIncomplete after the first result", err)
+	}
+}
+
+// A batch a stream holds with no service is not lost: the no-service
+// error and the wait timeout say it stays stored, which run fetches it,
+// and how to drop it.
+func TestStoredBatchSaysItStays(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	inputStream(t, js)
+	_, err := newClient(t, nc, client.WithNoServiceCheck(10*time.Millisecond, nil)).Gather(deadline(t), urlList(1))
+	if !errors.Is(err, client.ErrNoService) || !strings.Contains(err.Error(), "they stay stored, and are fetched when a `fetchstream run --jetstream` starts") ||
+		!strings.Contains(err.Error(), "`nats stream purge -f FETCH_URLS`") {
+		t.Errorf("no service: %v", err)
+	}
+	c := newClient(t, nc, client.WithWaitTimeout(300*time.Millisecond), client.WithNoServiceCheck(0, nil))
+	_, err = c.GatherBatch(deadline(t), wire.Batch{ID: "kept", URLs: wire.URLs(urlList(1)...)})
+	if !errors.Is(err, client.ErrWaitTimeout) ||
+		!strings.Contains(err.Error(), "batch kept stays stored in stream FETCH_URLS, and is fetched when a `fetchstream run --jetstream` starts (to drop it instead: `nats stream rmm FETCH_URLS 2 -f`)") {
+		t.Errorf("wait timeout: %v", err)
 	}
 }

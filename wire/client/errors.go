@@ -18,9 +18,10 @@ var (
 	// URLs, an id over wire.MaxIDLength bytes, a priority out of range, a
 	// URL too long for one NATS message...), so it is not published.
 	ErrInvalidBatch = errors.New("fetchstream client: invalid batch")
-	// ErrDuplicate: the JetStream stream on the input subject already
-	// holds a batch with this id inside its duplicate window, so it
-	// dropped this one and the service will not run it again.
+	// ErrDuplicate: a batch with this id was published to the JetStream
+	// stream on the input subject within its duplicate window (the stream
+	// may have removed it since), so it dropped this one and the service
+	// will not run it again.
 	ErrDuplicate = errors.New("fetchstream client: duplicate batch id")
 	// ErrNoService: nothing seems to consume the input subject (see
 	// Client.Ping for how this is told). The error is a *NoServiceError,
@@ -29,6 +30,14 @@ var (
 	// ErrWaitTimeout: the wait timeout (WithWaitTimeout) passed before
 	// every batch ended.
 	ErrWaitTimeout = errors.New("fetchstream client: wait timeout")
+	// ErrLeftStream: in JetStream mode, a batch no longer in the input
+	// stream (the service ended it, and a work-queue stream removed it)
+	// had not ended for this wait: its summary passed while the client
+	// could not receive it, most likely while the connection was down.
+	// Nothing more will come for it; the error says where its end can be
+	// read. A silent wait asks the stream every WithSilenceNotice period
+	// (else every 10 s).
+	ErrLeftStream = errors.New("fetchstream client: batch left the stream without its end reaching this wait")
 	// ErrSlowConsumer: NATS dropped messages of the results or summaries
 	// subject for this client because it did not read them fast enough
 	// (see WithBuffer). Which batches they were of cannot be known, and
@@ -104,7 +113,9 @@ func (e *NoServiceError) Error() string {
 	var why string
 	switch {
 	case e.Stream != "":
-		why = fmt.Sprintf("stream %s stores the batches but no consumer pulls them (is `fetchstream run --jetstream` running?)", e.Stream)
+		why = fmt.Sprintf("stream %s stores the batches but no consumer pulls them (is `fetchstream run --jetstream` running?): "+
+			"they stay stored, and are fetched when a `fetchstream run --jetstream` starts (to drop them instead: `nats stream purge -f %s`, which drops every batch it holds)",
+			e.Stream, e.Stream)
 	case e.Dropped && len(e.Others) > 0:
 		why = fmt.Sprintf("nothing subscribes to it, so NATS dropped the batch; fetchstream services read %s (WithSubject)", strings.Join(e.Others, ", "))
 	case e.Dropped:

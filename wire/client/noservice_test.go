@@ -206,3 +206,83 @@ func TestClientFindsAStreamCreatedAfterIt(t *testing.T) {
 		t.Errorf("the stream holds %d batches, want the one published after it was made", info.State.Msgs)
 	}
 }
+
+// A batch that left a work-queue stream while its end never came (the
+// service ended it while the client was reconnecting, say) is not waited
+// for: the next silent check finds the stream no longer holds it and ends
+// the wait with ErrLeftStream, saying where its end went. Before that,
+// the notices tell a batch waiting in the stream from one a service took.
+func TestSilentWaitEndsWhenTheBatchLeftTheStream(t *testing.T) {
+	_, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	stream, err := js.CreateStream(deadline(t), jetstream.StreamConfig{Name: "FETCH_URLS", Subjects: []string{wire.DefaultInSubject},
+		Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(deadline(t), jetstream.ConsumerConfig{Durable: "fetchstream", AckWait: 42 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := make(chan client.Silence, 100)
+	c := newClient(t, nc, client.WithWaitTimeout(time.Hour), client.WithNoServiceCheck(0, nil),
+		client.WithSilenceNotice(100*time.Millisecond, func(s client.Silence) {
+			select {
+			case notices <- s:
+			default:
+			}
+		}))
+	s, err := c.Publish(deadline(t), wire.Batch{ID: "missed", URLs: wire.URLs(urlList(1)...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		for _, err := range s.Results(ctx) {
+			if err != nil {
+				ended <- err
+				return
+			}
+		}
+		ended <- nil
+	}()
+	next := func(want func(client.Silence) bool) client.Silence {
+		t.Helper()
+		for {
+			select {
+			case got := <-notices:
+				if want(got) {
+					return got
+				}
+			case <-ctx.Done():
+				t.Fatal("no such notice")
+			}
+		}
+	}
+	if got := next(func(s client.Silence) bool { return s.Held }); got.Taken || got.AckWait != 0 {
+		t.Errorf("the batch in the stream, not delivered: %+v", got)
+	}
+	msgs, err := cons.Fetch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := <-msgs.Messages()
+	if got := next(func(s client.Silence) bool { return s.Taken }); !got.Held || got.AckWait != 42*time.Second {
+		t.Errorf("the batch delivered: %+v", got)
+	}
+	// The service ends it; its summary went where this wait did not hear.
+	if err := msg.DoubleAck(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, client.ErrLeftStream) || !strings.Contains(err.Error(), "batch missed has left stream FETCH_URLS") ||
+			!strings.Contains(err.Error(), "fetchstream watch") || !strings.Contains(err.Error(), wire.DefaultDeadLetterSubject) {
+			t.Errorf("the wait ended with %v, want ErrLeftStream saying where the end went", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the wait went on for a batch the stream no longer holds")
+	}
+}

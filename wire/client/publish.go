@@ -102,27 +102,41 @@ func (c *Client) send(ctx context.Context, parts []part, inbox string) error {
 		}
 		return nil
 	}
-	for _, p := range parts {
-		if err := c.sendJetStream(ctx, stream, p.batch.ID, p.data, header); err != nil {
+	for i, p := range parts {
+		seq, err := c.sendJetStream(ctx, stream, p.batch.ID, p.data, header)
+		if err != nil {
 			return err
 		}
+		parts[i].seq = seq
 	}
 	return nil
 }
 
-func (c *Client) sendJetStream(ctx context.Context, stream, id string, data []byte, header nats.Header) error {
+// sendJetStream publishes one batch to stream and returns its sequence
+// there.
+func (c *Client) sendJetStream(ctx context.Context, stream, id string, data []byte, header nats.Header) (uint64, error) {
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
 	ack, err := c.js.PublishMsg(ctx, &nats.Msg{Subject: c.in, Data: data, Header: header},
 		jetstream.WithMsgID(id), jetstream.WithExpectStream(stream))
 	if err != nil {
-		return fmt.Errorf("publish batch %s to stream %s: %w", id, stream, err)
+		return 0, fmt.Errorf("publish batch %s to stream %s: %w", id, stream, err)
 	}
 	if ack.Duplicate {
-		return fmt.Errorf("%w: stream %s already holds batch %s (sequence %d) inside its duplicate window, and drops this one: use another id",
-			ErrDuplicate, stream, id, ack.Sequence)
+		return 0, fmt.Errorf("%w: batch %s was published to stream %s within its duplicate window%s (as sequence %d; the stream may have removed it since), so the stream drops this one: use another id",
+			ErrDuplicate, id, stream, c.duplicateWindow(ctx, stream), ack.Sequence)
 	}
-	return nil
+	return ack.Sequence, nil
+}
+
+// duplicateWindow is " (D)", the duplicate window of stream, or "" when
+// it cannot be told.
+func (c *Client) duplicateWindow(ctx context.Context, stream string) string {
+	s, err := c.js.Stream(ctx, stream)
+	if err != nil || s.CachedInfo().Config.Duplicates <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s)", s.CachedInfo().Config.Duplicates)
 }
 
 // withDefaultTimeout bounds ctx by d unless it has a deadline already.

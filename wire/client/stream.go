@@ -36,7 +36,8 @@ type Result struct {
 // next batch (a refusal of the inbox, read on the batches subject, too).
 // Any other error ends the iteration: the context's error,
 // ErrWaitTimeout, a *NoServiceError (ErrNoService: nothing subscribed to
-// the input subject, or see WithNoServiceCheck), ErrSlowConsumer,
+// the input subject, or see WithNoServiceCheck), ErrLeftStream (a batch
+// left the JetStream stream but its end never came), ErrSlowConsumer,
 // ErrIncomplete, or nats.ErrConnectionClosed. When the loop ends (all
 // done, break, or error) the subscription is gone. Memory: the client
 // holds the results that come ahead of their turn (the later batches of a

@@ -16,7 +16,8 @@ const dropCheck = 200 * time.Millisecond
 // waiter takes a Stream's next message, or says why none will come: the
 // context ended, the wait timeout passed, NATS dropped messages, the
 // connection closed, NATS said nothing subscribes to the input subject,
-// or (WithNoServiceCheck) no service is there. It reads the batches
+// or (WithNoServiceCheck) no service is there, or a batch left the
+// JetStream stream but its end never came. It reads the batches
 // subject for a refusal of the inbox until a reply comes, and tells of
 // silences (WithSilenceNotice).
 type waiter struct {
@@ -27,10 +28,13 @@ type waiter struct {
 	probe    <-chan time.Time
 	probed   chan error // the Ping's answer, once
 	timers   []*time.Timer
-	quiet    *time.Timer // WithSilenceNotice, reset by each message
-	last     time.Time   // the publish, or the last message
-	seen     bool        // a message of this stream has come
-	noSvc    bool        // the probe found no service
+	quiet    *time.Timer // reset by each message: a Silence, noticed (WithSilenceNotice)
+	gone     []int       // parts the stream no longer holds: the verdict, after grace and the messages in hand
+	grace    <-chan time.Time
+	graced   bool
+	last     time.Time // the publish, or the last message
+	seen     bool      // a message of this stream has come
+	noSvc    bool      // the probe found no service
 }
 
 func newWaiter(ctx context.Context, s *Stream) *waiter {
@@ -43,11 +47,24 @@ func newWaiter(ctx context.Context, s *Stream) *waiter {
 		t := time.NewTimer(time.Until(s.start.Add(d)))
 		w.timers, w.probe = append(w.timers, t), t.C
 	}
-	if d := s.c.quiet; d > 0 && s.c.notice != nil {
-		w.quiet = time.NewTimer(time.Until(s.start.Add(d)))
-		w.timers = append(w.timers, w.quiet)
-	}
+	w.quiet = time.NewTimer(time.Until(s.start.Add(w.quietEvery())))
+	w.timers = append(w.timers, w.quiet)
 	return w
+}
+
+// leftGrace is how long a wait gives the summary of a batch that left
+// the stream to come before it ends with ErrLeftStream.
+const leftGrace = time.Second
+
+// leftCheck is how often a silent wait asks the stream whether it still
+// holds its batches, when there is no WithSilenceNotice.
+const leftCheck = 10 * time.Second
+
+func (w *waiter) quietEvery() time.Duration {
+	if d := w.s.c.quiet; d > 0 && w.s.c.notice != nil {
+		return d
+	}
+	return leftCheck
 }
 
 func (w *waiter) stop() {
@@ -71,15 +88,19 @@ func (w *waiter) next() (*nats.Msg, error) {
 	m, err := w.wait()
 	if m != nil {
 		w.last = time.Now()
-		if w.quiet != nil {
-			w.quiet.Reset(w.s.c.quiet)
-		}
+		w.quiet.Reset(w.quietEvery())
 	}
 	return m, err
 }
 
 func (w *waiter) wait() (*nats.Msg, error) {
 	for {
+		if w.gone != nil && w.graced && len(w.s.msgs) == 0 {
+			if err := w.s.leftStream(w.gone); err != nil {
+				return nil, err
+			}
+			w.gone, w.graced = nil, false
+		}
 		select {
 		case m := <-w.s.msgs:
 			if noResponders(m) {
@@ -96,7 +117,7 @@ func (w *waiter) wait() (*nats.Msg, error) {
 			if err := w.s.dropped(); err != nil {
 				return nil, err
 			}
-			err := fmt.Errorf("%w after %s: %s, %s", ErrWaitTimeout, w.s.c.wait, w.s.progress(), w.silence())
+			err := fmt.Errorf("%w after %s: %s, %s%s", ErrWaitTimeout, w.s.c.wait, w.s.progress(), w.silence(), w.stored())
 			if w.noSvc { // the warning said why; ErrNoService is not said again
 				err = &joined{msg: fmt.Sprintf("%v, and no service seems to consume %s", err, w.s.c.in), errs: []error{err, ErrNoService}}
 			}
@@ -123,18 +144,27 @@ func (w *waiter) wait() (*nats.Msg, error) {
 			}
 			w.noSvc = true
 			w.s.c.warn(err)
-		case <-w.quietC():
-			w.s.c.notice(w.s.silence(w.ctx, time.Since(w.last)))
-			w.quiet.Reset(w.s.c.quiet)
+		case <-w.grace:
+			w.grace, w.graced = nil, true
+		case <-w.quiet.C:
+			w.quiet.Reset(w.quietEvery())
+			sil, gone := w.s.silence(w.ctx, time.Since(w.last))
+			if len(gone) > 0 && w.gone == nil {
+				// Their summaries may be on the way still (in a cluster,
+				// by another route than the stream's answer): the verdict
+				// comes after a round trip, a grace, and the messages in
+				// hand.
+				ctx, cancel := context.WithTimeout(w.ctx, silenceLookup)
+				_ = w.s.c.nc.FlushWithContext(ctx)
+				cancel()
+				w.gone, w.grace = gone, time.After(leftGrace)
+				continue
+			}
+			if w.s.c.notice != nil {
+				w.s.c.notice(sil)
+			}
 		}
 	}
-}
-
-func (w *waiter) quietC() <-chan time.Time {
-	if w.quiet == nil {
-		return nil
-	}
-	return w.quiet.C
 }
 
 // noResponders reports whether m is NATS's word that nothing subscribed
@@ -151,6 +181,21 @@ func (w *waiter) dropped() error {
 		e.Others = others
 	}
 	return e
+}
+
+// stored says, at the wait timeout, what becomes of the first batch not
+// ended that the stream still holds: "" in core mode, or when it cannot be
+// told.
+func (w *waiter) stored() string {
+	sil, _ := w.s.silence(w.ctx, 0)
+	if !sil.Held {
+		return ""
+	}
+	if sil.Taken {
+		return fmt.Sprintf("; a service holds batch %s from stream %s and goes on with it without this wait", sil.First, sil.Stream)
+	}
+	return fmt.Sprintf("; batch %s stays stored in stream %s, and is fetched when a `fetchstream run --jetstream` starts (to drop it instead: `nats stream rmm %s %d -f`)",
+		sil.First, sil.Stream, sil.Stream, w.s.parts[w.s.byID[sil.First]].seq)
 }
 
 func (w *waiter) silence() string {

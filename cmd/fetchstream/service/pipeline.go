@@ -123,7 +123,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 		source = p.jetStream
 		p.source = p.jetStream
 	} else {
-		warnStreamOverCoreInput(sourceCtx, nc, cfg.Subjects.In, log)
+		warnStreamOverCoreInput(sourceCtx, nc, cfg.Subjects.In, cfg.NATS.URL == "", log)
 		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
 			Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
 			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
@@ -211,7 +211,7 @@ func jetStreamSource(ctx, setupCtx context.Context, nc *nats.Conn, cfg *Config, 
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter subject: %w", err)
 	}
-	setup := cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas)
+	setup := cfg.JetStream.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas, cfg.NATS.URL == "")
 	deadline, _ := setupCtx.Deadline()
 	if setup.SetupTimeout = time.Until(deadline); setup.SetupTimeout <= 0 {
 		return nil, fmt.Errorf("JetStream stream %q: %w", setup.Stream, context.DeadlineExceeded)
@@ -230,19 +230,28 @@ func jetStreamSource(ctx, setupCtx context.Context, nc *nats.Conn, cfg *Config, 
 // captures the input subject (one left by an earlier --jetstream run on
 // the same store, say). Batches published there still reach the core
 // subscription, but the stream keeps each of them with nothing to read
-// it, and a request gets the stream's ack as its reply, not the results.
-// A server without JetStream, or a lookup that fails, says nothing.
-func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, log *slog.Logger) {
+// it (a later --jetstream run fetches them all), and a request gets the
+// stream's ack as its reply, not the results. The warning says how to be
+// rid of the stream: the nats CLI, or, with the embedded server
+// (embedded), another --data-dir. A server without JetStream, or a lookup
+// that fails, says nothing.
+func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, embedded bool, log *slog.Logger) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if stream, err := connectors.StreamOf(ctx, js, in, nil); err == nil && stream != "" {
-		log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
-			"the stream keeps every batch with nothing to read it, and a request's reply is the stream's ack, "+
-			"not the results; run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream,
-			"subject", in, "stream", stream)
+	stream, err := connectors.StreamOf(ctx, js, in, nil)
+	if err != nil || stream == "" {
+		return
 	}
+	without := ""
+	if embedded {
+		without = ", or, without the nats CLI, start with another --data-dir (the embedded server's store, where the stream lives)"
+	}
+	log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
+		"the stream keeps every batch with nothing to read it, and a later `fetchstream run --jetstream` will fetch every batch it stores; "+
+		"a request's reply is the stream's ack, not the results; run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream+without,
+		"subject", in, "stream", stream)
 }

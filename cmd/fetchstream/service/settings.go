@@ -13,12 +13,13 @@ import (
 func pullCredit(maxActive int) int { return maxActive + 2 }
 
 // consumerSetup is the durable consumer j describes over the subject in,
-// on a stream of the given replicas when it is created.
-func (j *JetStreamConfig) consumerSetup(in string, replicas int) connectors.ConsumerSetup {
+// on a stream of the given replicas when it is created, on the embedded
+// server or not.
+func (j *JetStreamConfig) consumerSetup(in string, replicas int, embedded bool) connectors.ConsumerSetup {
 	return connectors.ConsumerSetup{
 		Stream: j.Stream, Subject: in, Durable: j.Durable,
 		AckWait: j.AckWait, MaxDeliver: j.MaxDeliver, MaxAckPending: j.MaxAckPending,
-		Replicas: replicas,
+		Replicas: replicas, Embedded: embedded,
 	}
 }
 

@@ -33,8 +33,34 @@ func TestCoreModeWarnsOfAStreamOverItsInput(t *testing.T) {
 	s := start(t, url, nil)
 	logs := s.logs.String()
 	if !strings.Contains(logs, "captures the input subject") || !strings.Contains(logs, `"stream":"LEFT_OVER"`) ||
-		!strings.Contains(logs, "--jetstream") || !strings.Contains(logs, "nats stream rm -f LEFT_OVER") {
-		t.Errorf("no warning naming the stream LEFT_OVER, the --jetstream flag and the command that deletes it:\n%s", logs)
+		!strings.Contains(logs, "--jetstream") || !strings.Contains(logs, "nats stream rm -f LEFT_OVER") ||
+		!strings.Contains(logs, "a later `fetchstream run --jetstream` will fetch every batch it stores") {
+		t.Errorf("no warning naming the stream LEFT_OVER, the --jetstream flag, that a later --jetstream run fetches what it stores and the command that deletes it:\n%s", logs)
+	}
+	if strings.Contains(logs, "--data-dir") {
+		t.Errorf("the warning advises --data-dir, though the server is not the embedded one:\n%s", logs)
+	}
+}
+
+// With the embedded server, the core-mode warning of a stream left by a
+// --jetstream run on the same store also gives the way without the nats
+// CLI: another --data-dir.
+func TestCoreModeWarningOnTheEmbeddedServerNamesDataDir(t *testing.T) {
+	dir := t.TempDir()
+	embed := func(jetStream bool) func(*Config) {
+		return func(c *Config) { c.NATS.Listen, c.NATS.DataDir, c.JetStream.Enabled = "127.0.0.1:-1", dir, jetStream }
+	}
+	first := start(t, "", embed(true)) // makes the input stream in dir
+	first.stop()
+	select {
+	case <-first.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the --jetstream service did not stop")
+	}
+	logs := start(t, "", embed(false)).logs.String()
+	if !strings.Contains(logs, "captures the input subject") || !strings.Contains(logs, "nats stream rm -f ") ||
+		!strings.Contains(logs, "without the nats CLI, start with another --data-dir") {
+		t.Errorf("the warning does not give another --data-dir:\n%s", logs)
 	}
 }
 

@@ -18,19 +18,26 @@ type Tally struct{ OK, Failed, Rejected int }
 
 // Follow prints s's results in the list's order as they come, each row
 // with the result's position in the whole list, and each rejected batch
-// as a line; then, unless asJSON, "N ok, M failed in S" since start.
+// as a line; then, unless asJSON, "N ok, M failed in S" since start. The
+// table's header comes with the first result or rejection, so an error
+// before any (nothing took the batch) prints nothing on w.
 // advance, when not nil, is called once per result (a progress bar). It
 // returns the first error of s other than a rejected batch (the wait
 // timeout, ctx's end), with what it counted until then.
 func Follow(ctx context.Context, s *client.Stream, w io.Writer, asJSON bool, start time.Time, advance func()) (Tally, error) {
 	var t Tally
-	if !asJSON {
-		Header(w)
+	headed := asJSON // JSON lines have no header
+	header := func() {
+		if !headed {
+			Header(w)
+			headed = true
+		}
 	}
 	for r, err := range s.Results(ctx) {
 		var be *client.BatchError
 		switch {
 		case errors.As(err, &be):
+			header()
 			t.Rejected++
 			if asJSON {
 				data, _ := json.Marshal(be.Summary)
@@ -53,6 +60,7 @@ func Follow(ctx context.Context, s *client.Stream, w io.Writer, asJSON bool, sta
 			fmt.Fprintln(w, string(r.Raw))
 			continue
 		}
+		header()
 		Row(w, r.BatchID, strconv.Itoa(r.Position), r.Result)
 	}
 	if !asJSON {

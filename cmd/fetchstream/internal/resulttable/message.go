@@ -31,7 +31,7 @@ func Message(w io.Writer, data []byte, summary, asJSON bool) {
 			fmt.Fprintf(w, "batch %s rejected: %s: %s\n", s.BatchID, s.Error, s.Message)
 			return
 		}
-		fmt.Fprintf(w, "batch %s done: %d URLs, %d ok, %d failed%s in %.0f ms\n", s.BatchID, s.Count, s.OK, s.Failed, errorCounts(s.Errors), s.ElapsedMS)
+		fmt.Fprintf(w, "batch %s done: %s, %d ok, %d failed%s in %.0f ms\n", s.BatchID, URLs(s.Count), s.OK, s.Failed, errorCounts(s.Errors), s.ElapsedMS)
 		return
 	}
 	var r wire.Result
@@ -53,4 +53,12 @@ func errorCounts(errs map[wire.ErrorKind]int) string {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, errs[k]))
 	}
 	return " (" + strings.Join(parts, " ") + ")"
+}
+
+// URLs is "1 URL" or "N URLs".
+func URLs(n int) string {
+	if n == 1 {
+		return "1 URL"
+	}
+	return fmt.Sprintf("%d URLs", n)
 }

@@ -15,7 +15,7 @@ func TestSummaryErrorCounts(t *testing.T) {
 	}
 	buf.Reset()
 	Message(&buf, []byte(`{"batch_id":"b2","count":1,"ok":1,"elapsed_ms":3}`), true, false)
-	if want := "batch b2 done: 1 URLs, 1 ok, 0 failed in 3 ms\n"; buf.String() != want {
+	if want := "batch b2 done: 1 URL, 1 ok, 0 failed in 3 ms\n"; buf.String() != want {
 		t.Errorf("printed %q, want %q", buf.String(), want)
 	}
 	buf.Reset()
