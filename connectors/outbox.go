@@ -41,14 +41,19 @@ var errOutputUnavailable = errors.New("the output stream has been unavailable fo
 // once, without being sent, until a try succeeds. When ctx ends, a held
 // publish returns and what is unacknowledged fails at once.
 //
-// Other errors (too large, limits, a wrong last sequence) fail their
+// While the oldest unacknowledged publish has waited more than
+// staleAckAfter for its ack, new publishes wait for it (see
+// staleAckAfter). Other errors (too large, limits, a wrong last sequence) fail their
 // publish as they come. Safe for concurrent use.
 type outbox struct {
 	ctx      context.Context
 	js       jetstream.JetStream
 	retryFor time.Duration
 	tryFor   time.Duration // bound of one synchronous try
-	log      *slog.Logger
+	// staleAfter is how long the oldest publish may wait for its ack
+	// before a new publish waits for it (see publish).
+	staleAfter time.Duration
+	log        *slog.Logger
 
 	mu         sync.Mutex
 	byMsg      map[*nats.Msg]*pubEntry // the copy in flight of each entry that has one
@@ -71,8 +76,22 @@ const (
 
 var noRetries = jetstream.WithRetryAttempts(0)
 
+// staleAckAfter bounds how long the oldest unacknowledged publish may
+// wait for its ack while new publishes go out. A stream acks in
+// milliseconds; a publish that has waited longer may have been lost
+// without an answer (sent to a leader as its node died), and a later
+// publish sent now could be stored by the next leader before it is
+// retried: out of its batch's order. So a new publish waits until the
+// oldest is acknowledged or fails (at worst the ack timeout).
+const staleAckAfter = time.Second
+
+// staleHeadRecheck is how often a publish waiting for a stale oldest
+// publish looks again.
+const staleHeadRecheck = 20 * time.Millisecond
+
 func newOutbox(ctx context.Context, retryFor, ackTimeout time.Duration, log *slog.Logger) *outbox {
-	return &outbox{ctx: ctx, retryFor: retryFor, tryFor: min(2*time.Second, ackTimeout), log: log,
+	return &outbox{ctx: ctx, retryFor: retryFor, tryFor: min(2*time.Second, ackTimeout),
+		staleAfter: min(staleAckAfter, ackTimeout/2), log: log,
 		byMsg: map[*nats.Msg]*pubEntry{}, changed: make(chan struct{})}
 }
 
@@ -97,6 +116,20 @@ func (o *outbox) publish(msg *nats.Msg, b *batchAcks, summary bool) error {
 		o.mu.Lock()
 		switch o.state {
 		case flowing:
+			if h := o.head; h != nil && h.inFlight != nil && time.Since(h.sentAt) > o.staleAfter {
+				changed := o.changed
+				o.mu.Unlock()
+				t := time.NewTimer(staleHeadRecheck)
+				select {
+				case <-changed:
+				case <-t.C:
+				case <-o.ctx.Done():
+					t.Stop()
+					return o.ctx.Err()
+				}
+				t.Stop()
+				continue
+			}
 			e := o.expectLocked(msg, b, summary)
 			o.mu.Unlock()
 			if _, err := o.js.PublishMsgAsync(msg, noRetries); err != nil {

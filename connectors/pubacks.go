@@ -1,6 +1,8 @@
 package connectors
 
 import (
+	"time"
+
 	"github.com/nats-io/nats.go"
 )
 
@@ -10,6 +12,7 @@ import (
 type pubEntry struct {
 	msg      *nats.Msg
 	inFlight *nats.Msg
+	sentAt   time.Time // when inFlight was sent (registered)
 	batch    *batchAcks
 	summary  bool // the batch's summary
 	linked   bool // still unacknowledged
@@ -49,7 +52,7 @@ type ackOutcome struct {
 // expectLocked registers msg before it is published, so that an ack
 // arriving at once is not missed.
 func (o *outbox) expectLocked(msg *nats.Msg, b *batchAcks, summary bool) *pubEntry {
-	e := &pubEntry{msg: msg, inFlight: msg, batch: b, summary: summary, linked: true, prev: o.tail}
+	e := &pubEntry{msg: msg, inFlight: msg, sentAt: time.Now(), batch: b, summary: summary, linked: true, prev: o.tail}
 	if o.tail != nil {
 		o.tail.next = e
 	} else {
@@ -132,7 +135,7 @@ func (o *outbox) resendLocked() []*nats.Msg {
 			delete(o.byMsg, e.inFlight)
 		}
 		c := &nats.Msg{Subject: e.msg.Subject, Data: e.msg.Data, Header: e.msg.Header}
-		e.inFlight = c
+		e.inFlight, e.sentAt = c, time.Now()
 		o.byMsg[c] = e
 		copies = append(copies, c)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // A batch object, and a request object in its urls, may hold only the
@@ -47,6 +48,7 @@ type unknownFieldError struct {
 	what    string // "batch object", "request object"
 	url     string // a request object's url, if it has one
 	unknown []string
+	more    int // unknown fields not named
 	known   []string
 }
 
@@ -64,36 +66,79 @@ func (e *unknownFieldError) Error() string {
 		}
 	}
 	field := "field"
-	if len(e.unknown) > 1 {
+	if len(e.unknown)+e.more > 1 {
 		field = "fields"
 	}
-	fmt.Fprintf(&b, " has unknown %s %s; its fields are %s", field, strings.Join(quoted, ", "), strings.Join(e.known, ", "))
+	named := strings.Join(quoted, ", ")
+	if e.more > 0 {
+		named += fmt.Sprintf(" and %d more", e.more)
+	}
+	fmt.Fprintf(&b, " has unknown %s %s; its fields are %s", field, named, strings.Join(e.known, ", "))
 	return b.String()
 }
 
+// Bounds of what an unknownFieldError repeats of its input: the input may
+// be hostile, and the error goes into the batch's summary, its reply and
+// its dead letter.
+const (
+	maxNamedFields = 8  // unknown fields named; the rest are counted
+	maxNamedLen    = 64 // bytes of a field's name, or of the url, repeated
+)
+
 // checkFields returns an *unknownFieldError when the JSON object data
 // holds a key that matches none of known, else nil (also when data is
-// not an object: the decoder says what is wrong then).
+// not an object: the decoder says what is wrong then). It reads the keys
+// in one pass, in the order they appear, and names at most
+// maxNamedFields of them, each cut to maxNamedLen bytes.
 func checkFields(data []byte, what string, known []string) error {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(data, &obj) != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil
 	}
-	var unknown []string
-	for key := range obj {
-		if !containsFold(known, key) {
-			unknown = append(unknown, key)
+	e := &unknownFieldError{what: what, known: known}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := t.(string)
+		var raw json.RawMessage
+		if dec.Decode(&raw) != nil {
+			return nil
+		}
+		switch {
+		case containsFold(known, key):
+			if strings.EqualFold(key, "url") && e.url == "" {
+				_ = json.Unmarshal(raw, &e.url)
+			}
+		case seen[key]:
+		case len(e.unknown) < maxNamedFields:
+			seen[key] = true
+			e.unknown = append(e.unknown, cutName(key))
+		default:
+			seen[key] = true
+			e.more++
 		}
 	}
-	if len(unknown) == 0 {
+	if len(e.unknown) == 0 {
 		return nil
 	}
-	sortByOffset(data, unknown)
-	e := &unknownFieldError{what: what, unknown: unknown, known: known}
-	if raw, ok := obj["url"]; ok && containsFold(known, "url") {
-		_ = json.Unmarshal(raw, &e.url)
-	}
+	e.url = cutName(e.url)
 	return e
+}
+
+// cutName is s cut to maxNamedLen bytes (at a rune boundary), marked with
+// "..." when it was.
+func cutName(s string) string {
+	if len(s) <= maxNamedLen {
+		return s
+	}
+	i := maxNamedLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 // decodeStrict decodes the JSON object data into v, refusing unknown
@@ -121,19 +166,6 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// sortByOffset orders keys as they first appear in data.
-func sortByOffset(data []byte, keys []string) {
-	pos := func(k string) int {
-		q, _ := json.Marshal(k)
-		return bytes.Index(data, q)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && pos(keys[j]) < pos(keys[j-1]); j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
 }
 
 // nearest is the field of known that s is most likely a slip for (at

@@ -283,16 +283,27 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 func (c *Client) inputStream(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.streamAt.IsZero() && (c.stream != "" || time.Since(c.streamAt) < noStreamRecheck) {
+	known := !c.streamAt.IsZero()
+	if known && (c.stream != "" || time.Since(c.streamAt) < noStreamRecheck) {
 		return c.stream, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// A recheck is bounded tighter, and one that JetStream does not answer
+	// (an election, an API that times out) keeps the answer "none": the
+	// publish goes on core NATS, as it did before the recheck.
+	lookup := 5 * time.Second
+	if known {
+		lookup = noStreamRecheck
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookup)
 	defer cancel()
 	name, err := c.js.StreamNameBySubject(ctx, c.in)
 	switch {
 	case err == nil:
 	case isNoStream(err):
 		name = ""
+	case known:
+		c.streamAt = time.Now()
+		return c.stream, nil
 	default:
 		return "", fmt.Errorf("which stream captures %s: %w", c.in, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -284,5 +285,51 @@ func TestSilentWaitEndsWhenTheBatchLeftTheStream(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the wait went on for a batch the stream no longer holds")
+	}
+}
+
+// A core-mode client asks again, every second, whether a stream captures
+// the input subject now; when JetStream does not answer that question
+// (a meta leader election, an API that times out), the client keeps its
+// last answer and publishes on core NATS at once. Before, each such
+// publish waited 5s for the look-up and then failed, though core NATS
+// was fine.
+func TestCoreClientPublishesWhileJetStreamDoesNotAnswer(t *testing.T) {
+	url := natstest.StartWithOptions(t, &server.Options{}) // no JetStream: "none" at once
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan *nats.Msg, 10)
+	if _, err := nc.ChanSubscribe(wire.DefaultInSubject, got); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, nc)
+	if _, err := c.Send(deadline(t), wire.Batch{URLs: wire.URLs(urlList(1)...)}); err != nil {
+		t.Fatal(err)
+	}
+	// JetStream stops answering (a subscriber that never replies, as an
+	// API without a meta leader).
+	if _, err := nc.Subscribe("$JS.API.>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the recheck
+	start := time.Now()
+	if _, err := c.Send(deadline(t), wire.Batch{URLs: wire.URLs(urlList(1)...)}); err != nil {
+		t.Fatalf("publish while JetStream does not answer: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the publish took %s", took)
+	}
+	for range 2 {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a batch did not arrive")
+		}
 	}
 }
