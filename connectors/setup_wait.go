@@ -108,6 +108,9 @@ func setupMayPass(nc *nats.Conn, err error) (string, bool) {
 		case 10009, 10007: // JSClusterNotLeaderErr, JSClusterNotAssignedErr
 			return "the JetStream cluster cannot handle the request yet, no leader", true
 		case 10005, 10023: // JSClusterNoPeersErrF, JSInsufficientResourcesErr
+			if nc.ConnectedClusterName() == "" {
+				return "", false // one server, not a cluster: no more will join to place the replicas
+			}
 			return "not enough JetStream servers yet to place its replicas: " + api.Description, true
 		case 10118, 10119, 10194, 10195: // stream or consumer offline
 			return "offline: " + api.Description, true

@@ -53,7 +53,8 @@ func TestSetupStepRetriesUnansweredRequestsWithinTheBound(t *testing.T) {
 }
 
 // What cannot pass fails at once, without waiting: a server without
-// JetStream, and a results stream over a subject another stream captures.
+// JetStream, a results stream over a subject another stream captures, and
+// replicas a single server cannot place.
 func TestSetupStepFailsAtOnceOnWhatWillNotPass(t *testing.T) {
 	t.Parallel()
 	nc := natstest.Connect(t, natstest.StartWithOptions(t, &server.Options{}))
@@ -82,6 +83,12 @@ func TestSetupStepFailsAtOnceOnWhatWillNotPass(t *testing.T) {
 	err = connectors.EnsureResultsStream(ctx, jnc, connectors.ResultsStreamConfig{Name: "OUT", Subjects: []string{"res.x", "res"}}, discardLog())
 	if err == nil || strings.Contains(err.Error(), "gave up") {
 		t.Errorf("results stream over a subject another stream captures: %v, want the server's refusal at once", err)
+	}
+	// Three replicas asked of one server: no server will join to place them.
+	start := time.Now()
+	err = connectors.EnsureResultsStream(ctx, jnc, connectors.ResultsStreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3}, discardLog())
+	if err == nil || strings.Contains(err.Error(), "gave up") || time.Since(start) > connectors.SetupTryTimeout {
+		t.Errorf("an R3 stream on one server: %v after %s, want the server's refusal at once", err, time.Since(start))
 	}
 	if ctx.Err() != nil {
 		t.Error("the bound ran out: a step waited for what will not pass")

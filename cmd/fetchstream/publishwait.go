@@ -72,7 +72,7 @@ func silenceLine(s client.Silence, waitTimeout time.Duration) string {
 	case s.Stream != "":
 		why = fmt.Sprintf("%s went to stream %s (whether a service took it could not be told)", what, s.Stream)
 	default:
-		why = fmt.Sprintf("the service has %s and has not answered yet", what)
+		why = fmt.Sprintf("%s went out on core NATS, and no service has answered for it yet", what)
 	}
 	left := "until interrupted (--wait-timeout 0)"
 	if waitTimeout > 0 {

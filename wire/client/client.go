@@ -183,10 +183,14 @@ func WithNoServiceCheck(after time.Duration, warn func(error)) Option {
 
 // WithBatchesSubject names the service's summaries subject (default
 // wire.DefaultBatchesSubject; "" turns this off). Until the first reply
-// of its batches comes, a wait also reads it, for a summary of one of
-// its batches that refuses the wait's own reply inbox (a service whose
-// reply subjects do not take the client's inbox sends that refusal there
-// alone): that batch ends as a *BatchError then, not at the wait timeout.
+// of its batches comes, and for at most RefusalWindow, a wait also reads
+// it, for a summary of one of its batches that refuses the wait's own
+// reply inbox (a service whose reply subjects do not take the client's
+// inbox sends that refusal there alone): that batch ends as a
+// *BatchError then, not at the wait timeout. The bound keeps a wait from
+// copying every summary on the bus for long: a refusal comes as soon as a
+// service reads the batch, which is at once unless a stream holds it
+// behind others.
 func WithBatchesSubject(subject string) Option {
 	return func(c *Client) error {
 		if subject != "" && wire.ValidSubject(subject, false) != nil {

@@ -333,3 +333,43 @@ func TestCoreClientPublishesWhileJetStreamDoesNotAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A wait reads the batches subject for a refusal of its inbox for at most
+// client.RefusalWindow, so that clients waiting on a backlog do not each
+// copy every summary on the bus for the whole wait.
+func TestRefusalReadingIsBounded(t *testing.T) {
+	t.Parallel()
+	srv, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	inputStream(t, js) // it holds the batch; nothing consumes it, nothing replies
+	interest := func() int {
+		subs, err := srv.Subsz(&server.SubszOptions{Subscriptions: true, Test: wire.DefaultBatchesSubject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return subs.Total
+	}
+	c := newClient(t, nc, client.WithNoServiceCheck(time.Hour, func(error) {}),
+		client.WithWaitTimeout(client.RefusalWindow+5*time.Second))
+	ended := make(chan error, 1)
+	go func() {
+		_, err := c.Gather(context.Background(), urlList(1))
+		ended <- err
+	}()
+	start := time.Now()
+	for interest() == 0 {
+		if time.Since(start) > testDeadline {
+			t.Fatal("the wait never read the batches subject")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for interest() != 0 {
+		if time.Since(start) > client.RefusalWindow+3*time.Second {
+			t.Fatalf("the wait still reads the batches subject after %s", time.Since(start))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := <-ended; !errors.Is(err, client.ErrWaitTimeout) {
+		t.Errorf("the wait ended with %v, want its timeout", err)
+	}
+}

@@ -90,6 +90,7 @@ func (c *Client) follow(ctx context.Context, parts []part) (*Stream, error) {
 			s.Close()
 			return nil, fmt.Errorf("subscribe to the batches subject %s: %w", c.batches, err)
 		}
+		time.AfterFunc(RefusalWindow, s.stopRefusals)
 	}
 	flushCtx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
@@ -99,6 +100,10 @@ func (c *Client) follow(ctx context.Context, parts []part) (*Stream, error) {
 	}
 	return s, nil
 }
+
+// RefusalWindow bounds how long a wait reads the batches subject for a
+// refusal of its inbox (see WithBatchesSubject).
+const RefusalWindow = 10 * time.Second
 
 // refusalBuffer is how many messages of the batches subject a wait holds
 // while it looks for a refusal of its inbox; the others' summaries past
