@@ -112,13 +112,16 @@ func (d *DeadLetter) publish(ctx context.Context, dl deadLetter) error {
 	// The stream and sequence name this batch for good, so a dead letter
 	// published twice (a retry after a lost ack) is stored once.
 	h.Set(nats.MsgIdHdr, dl.stream+"/"+strconv.FormatUint(dl.seq, 10)+"/dead")
-	msg := &nats.Msg{Subject: d.subject, Data: dl.data, Header: h}
+	msg := fitDeadLetter(&nats.Msg{Subject: d.subject, Data: dl.data, Header: h}, d.nc.MaxPayload())
 	retry := time.NewTicker(250 * time.Millisecond)
 	defer retry.Stop()
 	for {
 		err := d.try(ctx, msg)
 		if err == nil {
 			return nil
+		}
+		if permanent(err) {
+			return fmt.Errorf("dead letter on %s: %w", d.subject, err)
 		}
 		if waitConnected(ctx, d.nc, 50*time.Millisecond) != nil {
 			return fmt.Errorf("dead letter on %s: %w", d.subject, err)
@@ -140,6 +143,43 @@ func (d *DeadLetter) try(ctx context.Context, msg *nats.Msg) error {
 		return err
 	}
 	return d.nc.FlushWithContext(ctx)
+}
+
+// fitDeadLetter makes msg fit in maxPayload bytes, as the server counts
+// them (data and headers): it leaves out the summary first, then the
+// data (saying so in wire.HeaderDeadDataDropped). A dead letter is the
+// batch, which fit in one message, plus headers; without this, one near
+// the limit could never be published, and would be retried in vain.
+func fitDeadLetter(msg *nats.Msg, maxPayload int64) *nats.Msg {
+	if maxPayload <= 0 || messageSize(msg) <= maxPayload {
+		return msg
+	}
+	msg.Header.Del(wire.HeaderDeadSummary)
+	if messageSize(msg) <= maxPayload {
+		return msg
+	}
+	msg.Header.Set(wire.HeaderDeadDataDropped, strconv.Itoa(len(msg.Data)))
+	msg.Data = nil
+	return msg
+}
+
+// messageSize is what the server counts against its max payload: the
+// data and the header block ("NATS/1.0\r\n", a line per value, "\r\n").
+func messageSize(msg *nats.Msg) int64 {
+	n := len("NATS/1.0\r\n\r\n") + len(msg.Data)
+	for k, vs := range msg.Header {
+		for _, v := range vs {
+			n += len(k) + len(": \r\n") + len(v)
+		}
+	}
+	return int64(n)
+}
+
+// permanent reports whether a dead letter's publish failed in a way a
+// retry would meet again: too large, or refused by its stream.
+func permanent(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, nats.ErrMaxPayload) || (errors.As(err, &api) && api.Code != 503 && api.Code != 0)
 }
 
 // headerValue is b as one header line: line breaks become spaces (JSON

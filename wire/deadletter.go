@@ -29,6 +29,12 @@ const (
 	// past the retry bound, say): it says why, and the dead letter is then
 	// the only record of how the batch ended.
 	HeaderDeadSummaryError = "Fetch-Dead-Summary-Error"
+	// HeaderDeadDataDropped is present when the batch's data was left out
+	// because the dead letter would not fit in one message otherwise: the
+	// data's size in bytes. HeaderDeadStream and HeaderDeadSeq still name
+	// the batch. The summary goes first (then HeaderDeadSummary is absent
+	// though the batch had one); the data only if that is not enough.
+	HeaderDeadDataDropped = "Fetch-Dead-Data-Dropped"
 )
 
 // Values of HeaderDeadKind.
