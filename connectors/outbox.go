@@ -37,13 +37,18 @@ var errOutputUnavailable = errors.New("the output stream has been unavailable fo
 // stream drops what it already had, and a late ack or error of an older
 // copy is ignored), and then new publishes flow. A batch's results thus
 // reach the stream in its order. Once an outage has lasted retryFor,
-// what is unacknowledged fails as unavailable and new publishes fail at
-// once, without being sent, until a try succeeds. When ctx ends, a held
+// what is unacknowledged fails as unavailable (its batches are handed
+// back), and the outage goes on being probed. A batch whose publish is
+// held waits at most retryFor in all, from its first held publish, then
+// its publishes fail at once; the publisher being one goroutine, the
+// batches behind it wait their turn meanwhile, so while the stream stays
+// away the pipeline holds what it has and pulls nothing new, rather than
+// fetching every batch again on each redelivery. When ctx ends, a held
 // publish returns and what is unacknowledged fails at once.
 //
 // While the oldest unacknowledged publish has waited more than
-// staleAckAfter for its ack, new publishes wait for it (see
-// staleAckAfter). Other errors (too large, limits, a wrong last sequence) fail their
+// staleAfter for its ack, new publishes wait for it (see publish).
+// Other errors (too large, limits, a wrong last sequence) fail their
 // publish as they come. Safe for concurrent use.
 type outbox struct {
 	ctx      context.Context
@@ -71,7 +76,7 @@ type outageState int
 const (
 	flowing outageState = iota // publishes go out
 	holding                    // an outage: publishes wait, the oldest is tried again
-	failing                    // an outage past retryFor: publishes fail at once
+	failing                    // an outage past retryFor: what was unacknowledged was handed back
 )
 
 var noRetries = jetstream.WithRetryAttempts(0)
@@ -141,18 +146,35 @@ func (o *outbox) publish(msg *nats.Msg, b *batchAcks, summary bool) error {
 				}
 			}
 			return nil
-		case failing:
-			cause := o.cause
+		}
+		// An outage: the batch waits for the stream, at most retryFor in
+		// all, then gives up for the rest of its publishes.
+		if b.gaveUp != nil {
+			err := b.gaveUp
 			o.mu.Unlock()
-			return fmt.Errorf("%w (%s): %v", errOutputUnavailable, o.retryFor, cause)
+			return err
+		}
+		if b.waitingSince.IsZero() {
+			b.waitingSince = time.Now()
+		}
+		left := o.retryFor - time.Since(b.waitingSince)
+		if left <= 0 {
+			b.gaveUp = fmt.Errorf("%w (%s): %v", errOutputUnavailable, o.retryFor, o.cause)
+			err := b.gaveUp
+			o.mu.Unlock()
+			return err
 		}
 		changed := o.changed
 		o.mu.Unlock()
+		t := time.NewTimer(left)
 		select {
 		case <-changed:
+		case <-t.C:
 		case <-o.ctx.Done():
+			t.Stop()
 			return o.ctx.Err()
 		}
+		t.Stop()
 	}
 }
 
@@ -214,7 +236,7 @@ func (o *outbox) recover() {
 			o.probe = o.head.msg
 			n := o.failAllLocked(fmt.Errorf("%w (%s): %v", errOutputUnavailable, o.retryFor, o.cause), true)
 			o.setStateLocked(failing)
-			o.log.Error("the output stream has been unavailable for longer than the retry bound; handing batches back and failing publishes until it answers",
+			o.log.Error("the output stream has been unavailable for longer than the retry bound; handing back the batches it holds, each later batch after waiting the bound, until it answers",
 				"retry_for", o.retryFor, "unstored", n, "err", o.cause)
 		}
 		probe := o.probe

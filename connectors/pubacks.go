@@ -33,6 +33,11 @@ type batchAcks struct {
 	summaryErr          error // why the summary was not stored; nil if it was or is not through JetStream
 	sealed              bool
 	done                chan struct{}
+	// waitingSince is when the batch first had a publish held by an
+	// outage; gaveUp, once it has waited the retry bound, the error its
+	// later publishes fail with at once.
+	waitingSince time.Time
+	gaveUp       error
 }
 
 func newBatchAcks() *batchAcks { return &batchAcks{done: make(chan struct{})} }
