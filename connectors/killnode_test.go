@@ -204,7 +204,7 @@ func TestResultsStreamLeaderKillsCostNoBatch(t *testing.T) {
 	settledAll(t, js, 120*time.Second)
 	rep := checkOrder(t, js, "OUT", "res", sizes)
 	t.Logf("%s; %d dead letters", rep, dead.Load())
-	if !rep.clean() || dead.Load() != 0 {
+	if !rep.Clean() || dead.Load() != 0 {
 		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
 	}
 }

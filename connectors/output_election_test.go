@@ -13,128 +13,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/chaostest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// orderReport is what a results stream holds for a set of batches, read
-// in stream order: what is missing, stored twice, or stored out of batch
-// order (the first copy of a result after the first copy of a later
-// index, or the summary before a result).
-type orderReport struct {
-	batches, complete int
-	missingResults    int // results of a batch never stored
-	missingSummaries  int
-	duplicates        int // copies past the first
-	outOfOrder        int // first copies stored after a later index of their batch
-	summaryEarly      int // summaries stored before some result of their batch
-	firstProblems     []string
-}
-
-func (r *orderReport) problem(format string, args ...any) {
-	if len(r.firstProblems) < 5 {
-		r.firstProblems = append(r.firstProblems, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r orderReport) clean() bool {
-	return r.missingResults == 0 && r.missingSummaries == 0 && r.duplicates == 0 && r.outOfOrder == 0 && r.summaryEarly == 0
-}
-
-func (r orderReport) String() string {
-	return fmt.Sprintf("%d batches, %d complete; %d results and %d summaries missing, %d duplicates, %d results out of order, %d summaries before their results %v",
-		r.batches, r.complete, r.missingResults, r.missingSummaries, r.duplicates, r.outOfOrder, r.summaryEarly, r.firstProblems)
-}
-
-// checkOrder reads the stream whole and reports on the batches named in
-// sizes (batch id → URL count).
-func checkOrder(t *testing.T, js jetstream.JetStream, stream, results string, sizes map[string]int) orderReport {
+// checkOrder reads the stream whole, through elections, and judges the
+// batches named in sizes (batch id → URL count): each complete, stored
+// once, in batch order with its summary last, without a summary error.
+func checkOrder(t *testing.T, js jetstream.JetStream, stream, results string, sizes map[string]int) chaostest.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var info *jetstream.StreamInfo
-	for ctx.Err() == nil {
-		if s, err := js.Stream(ctx, stream); err == nil {
-			if info, err = s.Info(ctx); err == nil {
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if info == nil {
-		t.Fatalf("stream %s: no info", stream)
-	}
-	type seen struct {
-		next    int // results seen in order so far: the next index expected
-		got     map[int]bool
-		summary bool
-	}
-	byBatch := map[string]*seen{}
-	rep := orderReport{batches: len(sizes)}
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	stored, err := chaostest.ReadStream(ctx, js, stream, results, results+".batches")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for read := uint64(0); read < info.State.Msgs; {
-		batch, err := cons.Fetch(int(min(info.State.Msgs-read, 500)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			var r struct {
-				BatchID string `json:"batch_id"`
-				Index   int    `json:"index"`
-			}
-			if err := json.Unmarshal(msg.Data(), &r); err != nil {
-				t.Fatalf("%s: %v", msg.Data(), err)
-			}
-			b := byBatch[r.BatchID]
-			if b == nil {
-				b = &seen{got: map[int]bool{}}
-				byBatch[r.BatchID] = b
-			}
-			if msg.Subject() != results {
-				if b.summary {
-					rep.duplicates++
-				}
-				if !b.summary && len(b.got) < sizes[r.BatchID] {
-					rep.summaryEarly++
-					rep.problem("summary of %s after %d of its %d results", r.BatchID, len(b.got), sizes[r.BatchID])
-				}
-				b.summary = true
-				continue
-			}
-			switch {
-			case b.got[r.Index]:
-				rep.duplicates++
-				rep.problem("%s/%d stored twice", r.BatchID, r.Index)
-			case r.Index != len(b.got):
-				rep.outOfOrder++
-				rep.problem("%s/%d stored after %d of its results", r.BatchID, r.Index, len(b.got))
-			}
-			b.got[r.Index] = true
-		}
-		if got == 0 {
-			t.Fatalf("read %d of the %d messages of stream %s: %v", read, info.State.Msgs, stream, batch.Error())
-		}
-		read += uint64(got)
-	}
+	acked := make([]chaostest.Batch, 0, len(sizes))
 	for id, n := range sizes {
-		b := byBatch[id]
-		if b == nil {
-			b = &seen{got: map[int]bool{}}
-		}
-		rep.missingResults += n - len(b.got)
-		if !b.summary {
-			rep.missingSummaries++
-		}
-		if len(b.got) == n && b.summary {
-			rep.complete++
-		}
+		acked = append(acked, chaostest.Batch{ID: id, URLs: n})
 	}
-	return rep
+	return chaostest.Check(acked, stored, nil)
 }
 
 // deadLetters counts the messages on the dead-letter subject "dead".
@@ -257,7 +156,7 @@ func TestResultsStreamLeaderStopsCostNoBatch(t *testing.T) {
 	settledAll(t, js, 120*time.Second)
 	rep := checkOrder(t, js, "OUT", "res", sizes)
 	t.Logf("%s; %d dead letters", rep, dead.Load())
-	if !rep.clean() || dead.Load() != 0 {
+	if !rep.Clean() || dead.Load() != 0 {
 		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
 	}
 }
@@ -315,7 +214,7 @@ func TestOutputStreamAwayForSecondsCostsNoBatch(t *testing.T) {
 	settledAll(t, js, 60*time.Second)
 	rep := checkOrder(t, js, "OUT", "res", sizes)
 	t.Logf("%s; %d dead letters", rep, dead.Load())
-	if !rep.clean() || dead.Load() != 0 {
+	if !rep.Clean() || dead.Load() != 0 {
 		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
 	}
 }
