@@ -124,15 +124,9 @@ func (o *outbox) publish(msg *nats.Msg, b *batchAcks, summary bool) error {
 			if h := o.head; h != nil && h.inFlight != nil && time.Since(h.sentAt) > o.staleAfter {
 				changed := o.changed
 				o.mu.Unlock()
-				t := time.NewTimer(staleHeadRecheck)
-				select {
-				case <-changed:
-				case <-t.C:
-				case <-o.ctx.Done():
-					t.Stop()
-					return o.ctx.Err()
+				if err := o.await(changed, staleHeadRecheck); err != nil {
+					return err
 				}
-				t.Stop()
 				continue
 			}
 			e := o.expectLocked(msg, b, summary)
@@ -166,16 +160,24 @@ func (o *outbox) publish(msg *nats.Msg, b *batchAcks, summary bool) error {
 		}
 		changed := o.changed
 		o.mu.Unlock()
-		t := time.NewTimer(left)
-		select {
-		case <-changed:
-		case <-t.C:
-		case <-o.ctx.Done():
-			t.Stop()
-			return o.ctx.Err()
+		if err := o.await(changed, left); err != nil {
+			return err
 		}
-		t.Stop()
 	}
+}
+
+// await waits until changed is closed or d has passed, and returns ctx's
+// error if it ends first.
+func (o *outbox) await(changed <-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-t.C:
+	case <-o.ctx.Done():
+		return o.ctx.Err()
+	}
+	return nil
 }
 
 // resolve records the ack (err nil) or error of one published copy.
