@@ -125,7 +125,7 @@ func (st *jsSettler) deadLetter(kind, reason string, summary []byte, summaryErr 
 	case summaryErr != nil:
 		log.Warn("batch dead-lettered; its summary could not be stored where its results go, so the dead letter carries it")
 	case summary == nil:
-		log.Warn("batch dead-lettered without a summary (never decoded)")
+		log.Warn("batch dead-lettered without a summary: it was handed in on its last delivery while the service shut down, before it had one")
 	default:
 		log.Warn("batch dead-lettered after its summary was stored")
 	}
