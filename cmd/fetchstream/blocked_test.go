@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -13,7 +14,8 @@ import (
 // for link-local (cloud metadata), CGNAT, 0.0.0.0 and multicast, which
 // --allow-private never opens.
 func TestBlockedMessageNamesTheFlagThatOpens(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	startService(t, url)
 	cases := []struct{ url, want string }{
 		{"http://10.255.255.1/", "; use --allow-private or --allow-net to permit it"},

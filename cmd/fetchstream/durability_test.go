@@ -36,7 +36,8 @@ var bothModes = []struct {
 // result and each summary once (Nats-Msg-Id), and nothing else.
 func TestKillNineMidLoadLosesNothingWithJetStream(t *testing.T) {
 	t.Parallel()
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
 	got := loadtest.Collect(t, nc)
@@ -184,7 +185,8 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			jetStream := strings.HasPrefix(mode.name, "jetstream")
-			url, nc := startNATS(t)
+			ns, nc := natstest.Start(t)
+			url := ns.ClientURL()
 			js, _ := jetstream.New(nc)
 			target := fetchtest.NewTarget(t)
 			got := loadtest.Collect(t, nc)
@@ -314,7 +316,8 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 // which come back within the default AckWait (30s).
 func TestReplicasShareLoadAndSurviveAKill(t *testing.T) {
 	t.Parallel()
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
 	got := loadtest.Collect(t, nc)

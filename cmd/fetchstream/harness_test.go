@@ -65,9 +65,3 @@ func (s *subscription) results(n int, timeout time.Duration) []wire.Result {
 	s.t.Helper()
 	return s.Results(n, timeout)
 }
-
-// startNATS is loadtest.StartNATS.
-func startNATS(t *testing.T) (string, *nats.Conn) {
-	t.Helper()
-	return loadtest.StartNATS(t)
-}

@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 )
 
 // health exits 0 only when what it checks answers, reading the same
 // environment and config file as run.
 func TestHealth(t *testing.T) {
-	natsURL, _ := startNATS(t)
+	ns, _ := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

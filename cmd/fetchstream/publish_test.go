@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -23,7 +24,8 @@ import (
 func TestPublishWait(t *testing.T) {
 	for _, mode := range []string{"core", "jetstream"} {
 		t.Run(mode, func(t *testing.T) {
-			url, nc := startNATS(t)
+			ns, nc := natstest.Start(t)
+			url := ns.ClientURL()
 			target := fetchtest.NewTarget(t)
 			args := []string{}
 			if mode == "jetstream" {
@@ -83,7 +85,8 @@ func TestPublishWait(t *testing.T) {
 // position in the whole list, whatever order the service ends the parts
 // in; the new batch flags reach the batch.
 func TestPublishWaitSplitInListOrder(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	startService(t, url)
 	batches := subscribe(t, nc, wire.DefaultInSubject)
@@ -120,7 +123,8 @@ func TestPublishWaitSplitInListOrder(t *testing.T) {
 // the batch id is one the service would not take and when no service
 // consumes the subject.
 func TestPublishWaitEnds(t *testing.T) {
-	url, _ := startNATS(t)
+	ns, _ := natstest.Start(t)
+	url := ns.ClientURL()
 	publish := func(args ...string) (int, string, string) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
@@ -208,7 +212,8 @@ func TestPublishURLFile(t *testing.T) {
 // URLs alone and has the flags' settings; an unknown flag there is refused
 // with its name, and nothing is published.
 func TestPublishFlagsAfterURLs(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	batches := subscribe(t, nc, wire.DefaultInSubject)
 	var stdout, stderr syncBuffer
 	code := Main(t.Context(), []string{"publish", "--nats-url", url, "http://127.0.0.1:1/a", "--id", "after", "http://127.0.0.1:1/b", "--concurrency", "2"}, &stdout, &stderr)

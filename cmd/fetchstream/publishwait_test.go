@@ -12,6 +12,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -30,7 +31,8 @@ func publishOut(t *testing.T, ctx context.Context, url string, args ...string) (
 // without --wait the batch is published and a warning says that nothing
 // will fetch it.
 func TestPublishToASubjectNoServiceReads(t *testing.T) {
-	url, _ := startNATS(t)
+	ns, _ := natstest.Start(t)
+	url := ns.ClientURL()
 	startService(t, url)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -54,7 +56,8 @@ func TestPublishToASubjectNoServiceReads(t *testing.T) {
 // batch on the batches subject alone: publish --wait sees it there and
 // reports the refusal at once (exit 2), not at --wait-timeout.
 func TestPublishWaitSeesTheRefusalOfItsInbox(t *testing.T) {
-	url, _ := startNATS(t)
+	ns, _ := natstest.Start(t)
+	url := ns.ClientURL()
 	startService(t, url, "--reply-subjects", "replies.>")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -71,7 +74,8 @@ func TestPublishWaitSeesTheRefusalOfItsInbox(t *testing.T) {
 // left); Ctrl-C says the wait was interrupted and the batch goes on.
 // --json keeps stdout to JSON lines.
 func TestPublishWaitSaysWhatItWaitsFor(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +153,8 @@ func TestPublishHelpAndNearFlags(t *testing.T) {
 // watch --json writes JSON lines alone on stdout: what watch says itself
 // goes to stderr.
 func TestWatchJSONIsJSONLines(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	startService(t, url)
 	ctx, stop := context.WithCancel(t.Context())
@@ -187,7 +192,8 @@ func TestWatchJSONIsJSONLines(t *testing.T) {
 // but takes no more, publish --wait says at once that nothing reads the
 // subject, instead of waiting out --wait-timeout.
 func TestPublishWaitDuringShutdownGrace(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	var flags runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -241,7 +247,8 @@ func TestPublishWaitDuringShutdownGrace(t *testing.T) {
 // the wait at the next silent check, saying where its end went, instead
 // of "waits in stream" until --wait-timeout.
 func TestPublishWaitEndsWhenTheBatchLeftTheStream(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -99,7 +100,8 @@ func TestPublishRequestFlags(t *testing.T) {
 	}))
 	t.Cleanup(target.Close)
 	t.Setenv("FETCHSTREAM_TEST_API_TOKEN", cliSecret)
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	startService(t, url, "--credentials", writeCredentials(t, target.Listener.Addr().String()))
 	batches := subscribe(t, nc, wire.DefaultInSubject)
 
@@ -181,7 +183,8 @@ func TestReloadCredentialsOnHangup(t *testing.T) {
 	t.Cleanup(target.Close)
 	t.Setenv("FETCHSTREAM_TEST_API_TOKEN", cliSecret)
 	path := writeCredentials(t, "elsewhere.example")
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	svc := startService(t, url, "--credentials", path)
 	logs := &syncBuffer{}
 	hup := make(chan os.Signal, 1)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -161,7 +162,8 @@ func TestRunRefusesLoopsAtStart(t *testing.T) {
 // A second signal during the shutdown grace ends run at once, exit 1,
 // with the URL in flight published as canceled.
 func TestSecondSignalCutsTheGraceShort(t *testing.T) {
-	url, nc := startNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	results := subscribe(t, nc, wire.DefaultResultsSubject)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,8 @@
 // Package natstest starts real NATS servers for tests: an embedded
 // nats-server on a free loopback port with JetStream in a temporary
-// directory, shut down when the test ends.
+// directory, shut down when the test ends. It is the one way every
+// package's tests start a server (Start, or New where there is no
+// testing.TB); Cluster starts several routed together.
 package natstest
 
 import (
@@ -30,15 +32,20 @@ func Start(t testing.TB) (*embedded.Server, *nats.Conn) {
 // StartRestartable instead.
 func StartServer(t testing.TB, storeDir string) *embedded.Server {
 	t.Helper()
-	ns, err := embedded.Start(embedded.Config{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: storeDir})
+	ns, err := New(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-	})
+	t.Cleanup(ns.Shutdown)
 	return ns
+}
+
+// New starts the server Start does (loopback, a free port), with
+// JetStream in storeDir, or without JetStream when storeDir is "", for
+// code that has no testing.TB: an Example, a TestMain. The caller shuts
+// it down (Shutdown).
+func New(storeDir string) (*embedded.Server, error) {
+	return embedded.Start(embedded.Config{Host: "127.0.0.1", Port: -1, JetStream: storeDir != "", StoreDir: storeDir})
 }
 
 // StartWithOptions runs a nats-server built from opts (users and

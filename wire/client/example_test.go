@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
 )
@@ -53,16 +54,17 @@ func Example() {
 // exampleSetup starts an embedded NATS server, the service on it (see
 // startService) and a local target, and returns how to stop them.
 func exampleSetup() (natsURL, target string, stop func()) {
-	natsURL, stopNATS, err := startNATS()
+	ns, err := natstest.New("") // no JetStream
 	if err != nil {
 		log.Fatal(err)
 	}
+	natsURL = ns.ClientURL()
 	stopService, err := startService(natsURL)
 	if err != nil {
 		log.Fatal(err)
 	}
 	target, stopTarget := startTarget()
-	return natsURL, target, func() { stopService(); stopTarget(); stopNATS() }
+	return natsURL, target, func() { stopService(); stopTarget(); ns.Shutdown() }
 }
 
 // Streaming a list split into batches of two: each result comes as soon

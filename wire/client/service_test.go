@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
-	"github.com/fetchstream/fetchstream/connectors/embedded"
 )
 
 // startService runs the fetchstream service (core mode, default subjects)
@@ -91,14 +90,4 @@ func startTarget() (url string, stop func()) {
 	})
 	srv := httptest.NewServer(mux)
 	return srv.URL, srv.Close
-}
-
-// startNATS starts an embedded NATS server (no JetStream) outside a test,
-// for the Example.
-func startNATS() (url string, stop func(), err error) {
-	ns, err := embedded.Start(embedded.Config{Host: "127.0.0.1", Port: -1})
-	if err != nil {
-		return "", nil, err
-	}
-	return ns.ClientURL(), ns.Shutdown, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -19,7 +20,8 @@ import (
 // URLs (46 s of CPU and 1.3 GB before), 90 default headers of 5 KB over
 // 10,000 URLs (4.5 GB of headers), and per_host_rate 1e-9 and 1e-300.
 func TestBatchBoundsEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	target := fetchtest.NewCounter(t, "127.0.0.1:0")
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	start(t, natsURL, nil)

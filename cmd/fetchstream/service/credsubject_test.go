@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
@@ -21,7 +22,8 @@ import (
 // its host. A reload (as SIGHUP does) that widens the list takes effect.
 // A canary is answered meanwhile.
 func TestCredentialScopedToInputSubjects(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	api := fetchtest.NewCounter(t, "127.0.0.1:0")
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	scoped := func(subjects string) *credentials.Set {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -23,7 +23,8 @@ import (
 func TestSmallRequestNotStuckBehindCrawl(t *testing.T) {
 	for _, split := range []int{1, 50} {
 		t.Run(fmt.Sprintf("crawl in %d messages", split), func(t *testing.T) {
-			url, nc := loadtest.StartNATS(t)
+			ns, nc := natstest.Start(t)
+			url := ns.ClientURL()
 			target := fetchtest.NewTarget(t)
 			start(t, url, func(c *Config) { c.Fetch.Concurrency = 8 })
 			var crawlResults atomic.Int64

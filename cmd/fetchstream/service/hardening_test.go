@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -28,7 +29,8 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 	for _, name := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 		t.Setenv(name, proxy.URL)
 	}
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	origin := fetchtest.NewHostile(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	local := fetchtest.NewCounter(t, "127.0.0.1:0")
@@ -62,7 +64,8 @@ func TestSecurityPolicyEndToEnd(t *testing.T) {
 // would pause the host, and so the other URLs' retries, for
 // MaxHostPause (see httpfetch.TestRetryWaitsOutTheHostPause).
 func TestRetriesEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) {
 		c.Fetch.Retries, c.Fetch.RetryBase, c.Fetch.RetryMax = 2, 10*time.Millisecond, 20*time.Millisecond
@@ -99,7 +102,8 @@ func TestRetriesEndToEnd(t *testing.T) {
 // --max-body, --refuse-large and --body through the service, each on its
 // own input subject.
 func TestBodyFlagsEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	h := fetchtest.NewHostile(t)
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody = "fetch.cut", 1<<10 })
 	start(t, natsURL, func(c *Config) { c.Subjects.In, c.Fetch.MaxBody, c.Fetch.RefuseLarge = "fetch.refuse", 1<<10, true })
@@ -132,7 +136,8 @@ func TestBodyFlagsEndToEnd(t *testing.T) {
 // Hostile servers through the service with one slot: each ends as its
 // kind within its timeout, and the URL after them is fetched.
 func TestHostileServersEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	h := fetchtest.NewHostile(t)
 	silent := fetchtest.Silent(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.Concurrency = 1 })
@@ -157,7 +162,8 @@ func TestHostileServersEndToEnd(t *testing.T) {
 // --per-host caps one host's requests in flight; another host's URLs
 // behind them start at once.
 func TestPerHostEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	slow, quick := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
 	start(t, natsURL, func(c *Config) { c.Fetch.PerHost, c.Fetch.Concurrency = 2, 8 })
 	s := slow.URL("/delay/500")

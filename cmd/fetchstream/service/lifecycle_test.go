@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -20,7 +21,8 @@ import (
 func TestRunningThenReady(t *testing.T) {
 	for _, jetStream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "core", true: "jetstream"}[jetStream], func(t *testing.T) {
-			url, _ := loadtest.StartNATS(t)
+			ns, _ := natstest.Start(t)
+			url := ns.ClientURL()
 			cfg := testConfig(url, func(c *Config) { c.JetStream.Enabled = jetStream; c.Ops.MetricsAddr = "127.0.0.1:0" })
 			svc, err := New(cfg, nil)
 			if err != nil {
@@ -67,7 +69,8 @@ func TestRunningEmbedded(t *testing.T) {
 // A metrics address already taken ends Run with an error naming it, and
 // the service never runs.
 func TestTakenMetricsAddrEndsRun(t *testing.T) {
-	url, _ := loadtest.StartNATS(t)
+	ns, _ := natstest.Start(t)
+	url := ns.ClientURL()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +95,8 @@ func TestTakenMetricsAddrEndsRun(t *testing.T) {
 // A micro registration that fails ends Run with its error (it used to be
 // only a warning): here a queue group core NATS takes but micro refuses.
 func TestMicroRegistrationFailureEndsRun(t *testing.T) {
-	url, _ := loadtest.StartNATS(t)
+	ns, _ := natstest.Start(t)
+	url := ns.ClientURL()
 	s := launch(t, testConfig(url, func(c *Config) { c.Core.Queue = "a>b" }))
 	select {
 	case err := <-s.exited:
@@ -113,7 +117,8 @@ func TestMicroRegistrationFailureEndsRun(t *testing.T) {
 // answers 503 "shutting down" and /healthz 200; once the batch is done,
 // Run returns nil (nothing cut short) and the listener is closed.
 func TestReadyzDuringShutdownGrace(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	results := loadtest.Collect(t, nc)
 	s := start(t, url, func(c *Config) {
@@ -162,7 +167,8 @@ func TestReadyzDuringShutdownGrace(t *testing.T) {
 // CutShort during a long grace ends it at once: the URL held in flight is
 // published as canceled, and Run returns an error saying it was cut short.
 func TestCutShortEndsTheGraceAtOnce(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	results := loadtest.Collect(t, nc)
 	s := start(t, url, func(c *Config) {

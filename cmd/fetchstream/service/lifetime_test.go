@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -26,7 +27,8 @@ func TestStallAttackDoesNotCloseAdmission(t *testing.T) {
 	for _, jetStream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "core", true: "jetstream"}[jetStream], func(t *testing.T) {
 			t.Parallel()
-			natsURL, nc := loadtest.StartNATS(t)
+			ns, nc := natstest.Start(t)
+			natsURL := ns.ClientURL()
 			host := fetchtest.NewTarget(t)
 			neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 			svc := start(t, natsURL, func(c *Config) {
@@ -69,7 +71,8 @@ func TestStallAttackDoesNotCloseAdmission(t *testing.T) {
 // count) leave the service as it was.
 func TestBatchItsPaceCannotFinishIsRefused(t *testing.T) {
 	t.Parallel()
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	host := fetchtest.NewTarget(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
@@ -103,7 +106,8 @@ func TestBatchItsPaceCannotFinishIsRefused(t *testing.T) {
 // answered meanwhile.
 func TestLifetimeEndsABatchHeldByAPause(t *testing.T) {
 	t.Parallel()
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	host := fetchtest.NewTarget(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	start(t, natsURL, func(c *Config) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -49,7 +49,8 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestMetricsHealthAndReadiness(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	s := start(t, url, func(c *Config) {
 		c.Ops.MetricsAddr, c.Fetch.Retries, c.Fetch.RetryBase = "127.0.0.1:0", 1, 10*time.Millisecond
@@ -95,7 +96,8 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 // --pprof serves the runtime's profiles next to /metrics, except the
 // command line; without it there are none.
 func TestPprofServedOnlyWhenAsked(t *testing.T) {
-	url, _ := loadtest.StartNATS(t)
+	ns, _ := natstest.Start(t)
+	url := ns.ClientURL()
 	on := opsAddr(start(t, url, func(c *Config) { c.Ops.MetricsAddr, c.Ops.Pprof = "127.0.0.1:0", true }))
 	if code, body := get(t, on+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
 		t.Errorf("/debug/pprof/heap with --pprof = %d %.80q", code, body)

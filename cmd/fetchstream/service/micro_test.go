@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -16,7 +16,8 @@ import (
 // The service registers as a NATS micro service (what `nats micro info`
 // and `stats` read) with a working request-reply fetch endpoint.
 func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Subjects.Micro = "svc.fetch" })
 

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -20,7 +21,8 @@ import (
 // and the service keeps serving.
 func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 	t.Parallel()
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	s := start(t, url, func(c *Config) { c.Fetch.Concurrency, c.Fetch.MaxActive, c.Core.PendingBatches = 1, 1, 5 })
 	l := loadtest.Same(target, 100, 1, "/delay/100")
@@ -69,7 +71,8 @@ func TestCoreOverloadIsBoundedAndLogged(t *testing.T) {
 // batches unsettled; the rest wait in the stream, not in its memory.
 func TestJetStreamOverloadIsBounded(t *testing.T) {
 	t.Parallel()
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	js, _ := jetstream.New(nc)
 	target := fetchtest.NewTarget(t)
 	got := loadtest.Collect(t, nc)
@@ -110,7 +113,8 @@ func TestJetStreamOverloadIsBounded(t *testing.T) {
 // terminated at once: never delivered again.
 func TestJetStreamDeadLettersUndecodable(t *testing.T) {
 	t.Parallel()
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	js, _ := jetstream.New(nc)
 	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
 	dead := loadtest.Subscribe(t, nc, wire.DefaultDeadLetterSubject)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -22,7 +23,8 @@ func hostStatsOf(t *testing.T, s *testService) microStats {
 // the host shown in the metrics and in the micro stats' top hosts, and
 // host_wait_ms and robots_disallowed in the results.
 func TestPolitenessEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	site := fetchtest.NewTarget(t)
 	site.SetRobots("User-agent: *\nDisallow: /private\n")
 	svc := start(t, natsURL, func(c *Config) {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -121,7 +122,8 @@ func noSecret(t *testing.T, where string, data ...[]byte) {
 // a 304 to If-None-Match; response headers; and the credential's value in
 // no result, summary or log line.
 func TestRequestsEndToEnd(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	a := newRecorder(t, "127.0.0.1:0")
 	b := newRecorder(t, "127.0.0.2:0")
 	svc := start(t, natsURL, func(c *Config) {
@@ -210,7 +212,8 @@ func TestRequestsEndToEnd(t *testing.T) {
 // credential names only, never a value; nor is the value in the summary
 // or the logs.
 func TestCredentialNeverInDeadLetters(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	a := newRecorder(t, "127.0.0.1:0")
 	dead := loadtest.Subscribe(t, nc, wire.DefaultDeadLetterSubject)
 	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
@@ -240,7 +243,8 @@ func TestCredentialNeverInDeadLetters(t *testing.T) {
 // The micro service's metadata describes the request format and names
 // the credentials (never their values).
 func TestMicroMetadataDescribesRequests(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	start(t, natsURL, func(c *Config) { c.Fetch.Credentials = testCredentials(t, "api.example.com") })
 	var info micro.Info
 	answer := microControl(t, nc, micro.InfoVerb, &info)
@@ -255,7 +259,8 @@ func TestMicroMetadataDescribesRequests(t *testing.T) {
 // SetCredentials, as a reload does, takes effect for the requests that
 // follow, while the service runs.
 func TestSetCredentialsWhileRunning(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	a := newRecorder(t, "127.0.0.1:0")
 	svc := start(t, natsURL, func(c *Config) { c.Fetch.Credentials = testCredentials(t, "elsewhere.example") })
 	batch := wire.Batch{URLs: []wire.Request{{URL: a.URL + "/record", Credential: "api"}}}

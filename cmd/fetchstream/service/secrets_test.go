@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
@@ -21,7 +22,8 @@ import (
 // or the body's hash; a coding the service cannot decode is not returned.
 // A canary to another host is answered promptly meanwhile.
 func TestCredentialEchoAttacks(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	echo := fetchtest.NewEcho(t, "127.0.0.1:0")
 	bin := newRecorder(t, "127.0.0.1:0")
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")

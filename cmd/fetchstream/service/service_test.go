@@ -13,13 +13,15 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // The three batch forms give the same ordered results and a summary.
 func TestBatchFormsGiveOrderedResults(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	start(t, url, nil)
 	results := loadtest.Subscribe(t, nc, wire.DefaultResultsSubject)
@@ -66,7 +68,8 @@ func TestBatchFormsGiveOrderedResults(t *testing.T) {
 // Request-reply gathers: the reply is the ordered array, in about the
 // longest delay rather than the sum.
 func TestRequestReplyGathers(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	start(t, url, nil)
 	urls := []string{target.URL("/delay/900"), target.URL("/delay/600"), target.URL("/delay/300"), target.URL("/status/404")}
@@ -100,7 +103,8 @@ func TestRequestReplyGathers(t *testing.T) {
 // Every failure is mapped to its kind, and says how many attempts it took
 // (retries are off by default: one attempt, none without a request).
 func TestErrorMapping(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	hostile := fetchtest.NewHostile(t)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
@@ -154,7 +158,8 @@ func TestErrorMapping(t *testing.T) {
 
 // The global cap holds across batches, and is reached.
 func TestConcurrencyCapNeverExceeded(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Fetch.Concurrency = 5 })
 	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
@@ -184,7 +189,8 @@ func TestConcurrencyCapNeverExceeded(t *testing.T) {
 // Bad messages get an error reply and summary; bad URLs get a result of
 // their own and cost their batch nothing else; the next batch is served.
 func TestBadMessagesSurvived(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	start(t, url, func(c *Config) { c.Fetch.MaxBatch = 3 })
 	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
@@ -274,7 +280,8 @@ func TestBadMessagesSurvived(t *testing.T) {
 
 // Two services in one queue group share the batches, each batch whole.
 func TestQueueGroupSharesBatches(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	a := start(t, url, nil)
 	b := start(t, url, nil)

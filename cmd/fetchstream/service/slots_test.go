@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -45,7 +46,8 @@ func publishBatch(t *testing.T, s interface{ Publish(string, []byte) error }, b 
 // slots for a minute. With the default reserve it holds 64-1, and a
 // one-URL batch to another host is answered at once meanwhile.
 func TestOneBatchCannotTakeEverySlot(t *testing.T) {
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	target := fetchtest.NewTarget(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	start(t, natsURL, func(c *Config) { c.ShutdownGrace = 0 })
@@ -77,7 +79,8 @@ func TestMemoryStaysWithinTheHeldBudget(t *testing.T) {
 		body    = 64 << 10
 		budget  = 2 << 20
 	)
-	natsURL, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	natsURL := ns.ClientURL()
 	hostile := fetchtest.NewHostile(t)
 	neighbour := fetchtest.NewCounter(t, "127.0.0.2:0")
 	s := start(t, natsURL, func(c *Config) {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/embedded"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -19,7 +19,8 @@ import (
 // keeps every batch and answers requests with its ack. Without one, no
 // such warning.
 func TestCoreModeWarnsOfAStreamOverItsInput(t *testing.T) {
-	url, nc := loadtest.StartNATS(t)
+	ns, nc := natstest.Start(t)
+	url := ns.ClientURL()
 	quiet := start(t, url, func(c *Config) { c.Subjects.In = "other.urls" })
 	if strings.Contains(quiet.logs.String(), "captures the input subject") {
 		t.Errorf("warned with no stream over the input:\n%s", quiet.logs)

@@ -1,9 +1,10 @@
 // Package loadtest helps the tests of fetchstream's service and binary
 // publish loads of batches and count what comes back, against a real NATS
-// server on the wire's default subjects; and do what every such test
-// does: start a server (StartNATS), read one subject's messages in order
-// (Subscribe), send a batch by request-reply (RequestBatch), keep a log
-// (SyncBuffer) and build the fetchstream binary once (Binary).
+// server (started with connectors/natstest) on the wire's default
+// subjects; and do what every such test does: read one subject's messages
+// in order (Subscribe), send a batch by request-reply (RequestBatch), run
+// a service for a test (Launch) and keep its log (SyncBuffer), and build
+// the fetchstream binary once (Binary).
 package loadtest
 
 import (

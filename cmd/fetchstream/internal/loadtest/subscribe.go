@@ -7,17 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/wire"
 )
-
-// StartNATS starts an embedded server for t (natstest.Start) and returns
-// its client URL with a connection to it; both end when t ends.
-func StartNATS(t testing.TB) (string, *nats.Conn) {
-	t.Helper()
-	ns, nc := natstest.Start(t)
-	return ns.ClientURL(), nc
-}
 
 // Subscription reads the JSON messages of one subject, in the order the
 // server delivered them. Sub is the subscription itself, for a test that
