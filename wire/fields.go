@@ -173,14 +173,19 @@ func containsFold(list []string, s string) bool {
 func nearest(s string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(s), k); d < bestD && d < len(s) {
+		if d := EditDistance(strings.ToLower(s), k); d < bestD && d < len(s) {
 			best, bestD = k, d
 		}
 	}
 	return best
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, counted in
+// bytes: the fewest insertions, deletions and substitutions that turn one
+// into the other. Strings over 64 bytes are not compared: either one that
+// long gives 64. It is what "did you mean" suggestions are chosen by, for
+// a batch's fields here and for the command line's flags.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 64
 	}

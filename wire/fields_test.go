@@ -86,3 +86,21 @@ func TestDecodeBatchUnknownFieldsBounded(t *testing.T) {
 		t.Errorf("a request object's long url is repeated in full: %d bytes", len(err.Error()))
 	}
 }
+
+// EditDistance counts insertions, deletions and substitutions, and gives
+// up (64) on strings over 64 bytes.
+func TestEditDistance(t *testing.T) {
+	long := strings.Repeat("x", 65)
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"urls", "urls", 0}, {"", "abc", 3}, {"url", "urls", 1},
+		{"robot", "robots", 1}, {"kitten", "sitting", 3}, {"timout", "timeout", 1},
+		{long, long, 64}, {"x", long, 64},
+	} {
+		if got := EditDistance(c.a, c.b); got != c.want {
+			t.Errorf("EditDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}

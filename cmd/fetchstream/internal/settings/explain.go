@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 var (
@@ -78,7 +80,7 @@ func nearFlag(fs *flag.FlagSet, name string) string {
 	var best []string
 	bestScore := 3
 	fs.VisitAll(func(f *flag.Flag) {
-		score := editDistance(name, f.Name)
+		score := wire.EditDistance(name, f.Name)
 		if strings.HasPrefix(f.Name, name+"-") || strings.HasPrefix(name, f.Name+"-") {
 			score = 0
 		}
@@ -94,24 +96,4 @@ func nearFlag(fs *flag.FlagSet, name string) string {
 		return ""
 	}
 	return best[0]
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
