@@ -218,3 +218,36 @@ func (m *metrics) onPanic(log *slog.Logger) stages.OnPanic {
 
 // PublishFailed implements connectors.PublishObserver.
 func (m *metrics) PublishFailed(subject string) { m.publishErrors.WithLabelValues(subject).Inc() }
+
+// gatheredReplies reports the bytes the publisher's one-message replies
+// hold, so that the fetch stage counts them against Fetch.MaxHeldBytes:
+// up to a max payload per request-reply batch, 256 such batches would
+// otherwise hold 256 max payloads beside the budget. The fetch stage is
+// built before the publisher, so the publisher is set once it exists.
+type gatheredReplies struct {
+	publisher atomic.Pointer[connectors.Publisher]
+}
+
+// held is what the replies hold now; 0 before the publisher is set.
+func (g *gatheredReplies) held() int64 {
+	if p := g.publisher.Load(); p != nil {
+		return p.Stats().ReplyBytesHeld
+	}
+	return 0
+}
+
+// watchHeld registers gauges of the result bytes the fetch stage holds
+// (now and at most) and of the replies being gathered, read at each
+// scrape.
+func (m *metrics) watchHeld(held func() stages.HeldBytes, replies func() int64) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_held_result_bytes",
+			Help: "Bytes of finished results the fetch stage holds behind slow first URLs or for publishing (bounded by --max-held-bytes)."},
+			func() float64 { return float64(held().Now) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_held_result_bytes_peak",
+			Help: "The most bytes of finished results the fetch stage held at once since the start."},
+			func() float64 { return float64(held().Peak) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_reply_gathered_bytes",
+			Help: "Bytes of one-message replies being gathered now (they count against --max-held-bytes too)."},
+			func() float64 { return float64(replies()) }))
+}

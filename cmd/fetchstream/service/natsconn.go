@@ -13,9 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/connectors/embedded"
 	"github.com/fetchstream/fetchstream/stages/backoff"
-	"github.com/nats-io/nats.go"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
 )
 
 // natsConn is a client connection and, when the service started one, the
@@ -188,4 +191,39 @@ func tryHint(url string, subjects *SubjectsConfig, jetStream bool) string {
 		return "nats -s " + url + " sub " + subjects.Out + " " + subjects.Batches + " & nats -s " + url + " pub " + in + ` '["https://example.com"]'`
 	}
 	return "nats -s " + url + " request " + in + ` '["https://example.com"]'`
+}
+
+// setUpStorage finds or creates the results stream and the object store
+// bucket Config.Storage names, before the pipeline starts: the publisher
+// then finds the results subjects in a stream (and, in JetStream mode,
+// waits for its acks), and the fetcher gets the bucket for large bodies.
+// Each waits out elections and a lost node until setUpBy.
+func (s *Service) setUpStorage(ctx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher *httpfetch.Config) error {
+	st := &s.cfg.Storage
+	ctx, cancel := context.WithDeadline(ctx, setUpBy)
+	defer cancel()
+	if st.ResultsStream != "" {
+		window := connectors.MinDuplicateWindow
+		if j := s.cfg.JetStream; j.Enabled {
+			window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, j.OutputRetryFor, st.ResultsMaxAge)
+		}
+		err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
+			Name: st.ResultsStream, Subjects: []string{s.cfg.Subjects.Out, s.cfg.Subjects.Batches},
+			MaxAge: st.ResultsMaxAge, Duplicates: min(window, st.ResultsMaxAge), Replicas: st.Replicas,
+		}, s.log)
+		if err != nil {
+			return err
+		}
+	}
+	if st.ObjectStore != "" {
+		store, err := connectors.NewObjectStore(ctx, nc, connectors.ObjectStoreConfig{
+			Bucket: st.ObjectStore, TTL: st.ObjectTTL, Replicas: st.Replicas}, s.log)
+		if err != nil {
+			return err
+		}
+		fetcher.Objects, fetcher.MaxObject = store, st.MaxObject
+		s.log.Info("bodies over the inline cap go to the object store", "bucket", st.ObjectStore,
+			"max_body", fetcher.MaxBody, "max_object", st.MaxObject)
+	}
+	return nil
 }

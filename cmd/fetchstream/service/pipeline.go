@@ -255,3 +255,14 @@ func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, embe
 		"a request's reply is the stream's ack, not the results; run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream+without,
 		"subject", in, "stream", stream)
 }
+
+// replyPolicy is where cfg lets replies go: Subjects.Replies, never a
+// subject the service reads or publishes (input, micro endpoint,
+// results, summaries, dead letters). Refusals name --reply-subjects.
+func replyPolicy(cfg *Config) *connectors.ReplyPolicy {
+	served := []string{cfg.Subjects.In, cfg.Subjects.Micro, cfg.Subjects.Out, cfg.Subjects.Batches}
+	if cfg.JetStream.Enabled {
+		served = append(served, cfg.JetStream.DeadLetter)
+	}
+	return &connectors.ReplyPolicy{Allowed: cfg.Subjects.Replies, Served: served, Setting: "--reply-subjects"}
+}
