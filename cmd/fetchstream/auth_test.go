@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -38,12 +37,12 @@ func TestAuthFlags(t *testing.T) {
 				t.Errorf("bad credentials: exit %d, stderr %q; want exit 1 and an authorization error", code, stderr.String())
 			}
 			startService(t, url, c.good...)
-			opts := natsflags.Flags{URL: url}
+			opts := natsFlags{URL: url}
 			fs := flagSetFor(&opts)
 			if err := fs.Parse(c.good); err != nil {
 				t.Fatal(err)
 			}
-			nc, err := opts.Connect("", "test")
+			nc, err := opts.connect("", "test")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,10 +61,10 @@ func TestAuthFlags(t *testing.T) {
 }
 
 // flagSetFor registers n's flags on a fresh flag set, as the commands do.
-func flagSetFor(n *natsflags.Flags) *flag.FlagSet {
+func flagSetFor(n *natsFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	url := n.URL
-	n.Register(fs, "")
+	n.register(fs, "")
 	n.URL = url
 	return fs
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 )
@@ -71,5 +73,33 @@ func TestHealth(t *testing.T) {
 				t.Errorf("output %q does not contain %q", out, c.wantOut)
 			}
 		})
+	}
+}
+
+// A check that passes says so on stdout; one that fails wraps
+// errUnhealthy; a URL that cannot be asked is another error.
+func TestHealthChecks(t *testing.T) {
+	ns, _ := natstest.Start(t)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer web.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := checkNATS(ctx, &natsFlags{URL: ns.ClientURL()}, &out); err != nil || !strings.HasPrefix(out.String(), "ok: NATS at") {
+		t.Errorf("NATS: %v, %q", err, out.String())
+	}
+	out.Reset()
+	if err := checkHTTP(ctx, web.URL+"/up", &out); err != nil || !strings.Contains(out.String(), "answered 200 OK") {
+		t.Errorf("HTTP up: %v, %q", err, out.String())
+	}
+	if err := checkHTTP(ctx, web.URL+"/down", &out); !errors.Is(err, errUnhealthy) || !strings.Contains(err.Error(), "answered 503") {
+		t.Errorf("HTTP down: %v, want errUnhealthy and the status", err)
+	}
+	if err := checkHTTP(ctx, "::not a url", &out); err == nil || errors.Is(err, errUnhealthy) {
+		t.Errorf("HTTP of a bad URL: %v, want an error that is not errUnhealthy", err)
 	}
 }

@@ -14,19 +14,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 )
 
 func main() {
-	ctx, second := shutdown.Notify(os.Interrupt, syscall.SIGTERM)
-	os.Exit(Main(shutdown.WithCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
+	ctx, second := notifyShutdown(os.Interrupt, syscall.SIGTERM)
+	os.Exit(Main(withCutShort(ctx, second), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit codes of Main.
@@ -130,4 +131,85 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			return flag.ErrHelp
 		},
 	}
+}
+
+// Stop signals become what the commands act on: the first cancels a
+// context (finish what is in flight, within the grace), the second closes
+// a channel (cut the grace short), and after that the signals' default
+// action (ending the process) is back. The channel travels in the
+// context, so that Main's signature stays (ctx, args).
+
+// notifyShutdown returns a context canceled by the first of sigs, and a
+// channel closed by the second; after that, the signals' default action
+// is back. Neither ends otherwise: it is for the life of the process.
+func notifyShutdown(sigs ...os.Signal) (context.Context, <-chan struct{}) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, sigs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan struct{})
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		close(second)
+		signal.Reset(sigs...)
+	}()
+	return ctx, second
+}
+
+type cutShortKey struct{}
+
+// withCutShort gives commands the channel whose closing asks them to cut
+// their shutdown short (a second signal).
+func withCutShort(ctx context.Context, cut <-chan struct{}) context.Context {
+	return context.WithValue(ctx, cutShortKey{}, cut)
+}
+
+// cutShort is ctx's cut-short channel, nil when there is none.
+func cutShort(ctx context.Context) <-chan struct{} {
+	cut, _ := ctx.Value(cutShortKey{}).(<-chan struct{})
+	return cut
+}
+
+// newLogger builds run's slog logger (--log-format, --log-level) on w at
+// level (debug, info, warn or error) in format: text, json, or auto (text on a terminal, else
+// JSON). Durations are written as Go writes them in both formats. Its
+// errors name the flag and the values wanted.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationsAsText}
+	switch format {
+	case "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
+}
+
+// isTerminal says whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// durationsAsText writes durations as Go writes them (1.5s, 250ms), in
+// JSON logs too, which would otherwise give nanoseconds.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -18,19 +18,14 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/urllist"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 	"github.com/fetchstream/fetchstream/wire/client"
 )
 
 type publishConfig struct {
-	nats          natsflags.Flags
+	nats          natsFlags
 	subjects      subjectFlags
 	file          string
 	id            string
@@ -47,10 +42,10 @@ type publishConfig struct {
 
 	// The request flags, curl's: every URL gets them.
 	method          string
-	headers         flagvalue.HeaderList
+	headers         settings.HeaderList
 	data, dataFile  string
 	credential      string
-	responseHeaders flagvalue.NameList
+	responseHeaders settings.NameList
 	noFollow        bool
 }
 
@@ -62,7 +57,7 @@ const noServiceWarning = 3 * time.Second
 func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var cfg publishConfig
 	fs := flag.NewFlagSet("fetchstream publish", flag.ContinueOnError)
-	cfg.nats.Register(fs, "; default nats://127.0.0.1:4222")
+	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
 	fs.StringVar(&cfg.subjects.batches, "batches-subject", service.Defaults().Subjects.Batches, "with --wait, the service's summaries subject, read until the first reply for a refusal of this command's inbox (the service's --reply-subjects)")
 	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input), in any batch form: one URL a line (# comments skipped), a JSON array of URL strings, or a JSON batch object, whose settings the flags may repeat but not contradict")
@@ -252,7 +247,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		return err
 	}
 	urls := batch.URLs
-	nc, err := cfg.nats.Connect(nats.DefaultURL, "fetchstream publish")
+	nc, err := cfg.nats.connect(nats.DefaultURL, "fetchstream publish")
 	if err != nil {
 		return fmt.Errorf("%w (is `fetchstream run` running?)", err)
 	}
@@ -282,7 +277,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 			return err
 		}
 		for _, b := range sent {
-			fmt.Fprintf(stdout, "published batch %s (%s) on %s\n", b.ID, resulttable.URLs(len(b.URLs)), cfg.subjects.in)
+			fmt.Fprintf(stdout, "published batch %s (%s) on %s\n", b.ID, countURLs(len(b.URLs)), cfg.subjects.in)
 		}
 		var none *client.NoServiceError
 		if err := c.Ping(ctx); errors.As(err, &none) {
@@ -301,7 +296,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 	if bar != nil {
 		advance = func() { _ = bar.Add(1) }
 	}
-	tally, err := resulttable.Follow(ctx, s, stdout, cfg.json, start, advance)
+	tally, err := followResults(ctx, s, stdout, cfg.json, start, advance)
 	if bar != nil && err == nil {
 		_ = bar.Finish()
 	}
@@ -323,7 +318,7 @@ const progressThreshold = 100
 // newProgress returns a progress bar on w for total URLs, or nil when the
 // list is short or w is not a terminal.
 func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
-	if total < progressThreshold || !logging.IsTerminal(w) {
+	if total < progressThreshold || !isTerminal(w) {
 		return nil
 	}
 	return progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("results"),
@@ -332,13 +327,13 @@ func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
 }
 
 // collectURLs is the batch of the URLs given as arguments, then the list
-// of file ("-" is stdin), in any batch form (see urllist); the settings
+// of file ("-" is stdin), in any batch form (see readURLList); the settings
 // of a file that holds a batch object come with it.
 func collectURLs(args []string, file string) (wire.Batch, error) {
 	var list wire.Batch
 	if file != "" {
 		var err error
-		if list, err = urllist.File(file); err != nil {
+		if list, err = readURLListFile(file); err != nil {
 			return wire.Batch{}, err
 		}
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
@@ -47,7 +46,7 @@ func TestPublishWait(t *testing.T) {
 			lines := strings.Split(out, "\n")
 			if code != exitFailures || !strings.Contains(out, "1 ok, 2 failed") || len(lines) < 5 ||
 				!strings.Contains(lines[1], "/delay/50") || !strings.Contains(lines[2], "http_error") || !strings.Contains(lines[3], "invalid_url") ||
-				!strings.HasPrefix(lines[4], resulttable.MessageIndent+"invalid URL") {
+				!strings.HasPrefix(lines[4], messageIndent+"invalid URL") {
 				t.Errorf("some failed: exit %d (want %d), output:\n%s", code, exitFailures, out)
 			}
 			if mode != "jetstream" {
@@ -166,7 +165,7 @@ func TestPublishPolitenessFlags(t *testing.T) {
 	}
 }
 
-// -f reads every batch form (see urllist), after the URLs given as
+// -f reads every batch form (see readURLList), after the URLs given as
 // arguments: a JSON array of URL strings, and a JSON object whose
 // settings come with it, the flags able to repeat them but not to
 // contradict them.

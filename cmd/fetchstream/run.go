@@ -15,11 +15,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/cpuprofile"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/flagvalue"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/logging"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
@@ -28,11 +24,11 @@ import (
 // knobs of the process around it.
 type runFlags struct {
 	cfg         service.Config
-	nats        natsflags.Flags
+	nats        natsFlags
 	logFormat   string
 	logLevel    string
 	cpuProfile  string
-	memoryLimit flagvalue.ByteSize
+	memoryLimit settings.ByteSize
 	credentials string // file of named credentials, loaded by config
 }
 
@@ -41,7 +37,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	d := service.Defaults()
 	r.cfg = d
 	c := &r.cfg
-	r.nats.Register(fs, "; empty: start an embedded server on --listen")
+	r.nats.register(fs, "; empty: start an embedded server on --listen")
 	fs.StringVar(&c.Subjects.In, "in", d.Subjects.In, "subject batches arrive on")
 	fs.StringVar(&c.Subjects.Out, "out", d.Subjects.Out, "subject results are published on")
 	fs.StringVar(&c.Subjects.Batches, "batches-subject", d.Subjects.Batches, "subject batch summaries are published on")
@@ -52,16 +48,16 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.Timeout, "timeout", d.Fetch.Timeout, "timeout of each attempt at a URL: connect, TLS, headers and body (see --retries)")
 	fs.DurationVar(&c.Fetch.MaxTimeout, "max-timeout", d.Fetch.MaxTimeout, "a batch's timeout_ms is capped at this")
 	fs.IntVar(&c.Fetch.MaxBatch, "max-batch", d.Fetch.MaxBatch, "URLs per batch at most; larger batches are rejected whole")
-	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBatchExpansion), "max-batch-expansion", "bytes of headers and bodies a batch's requests may hold once its default headers are copied into each (counted once per URL); a batch over it is refused as invalid_batch before any work")
+	fs.Var((*settings.ByteSize)(&c.Fetch.MaxBatchExpansion), "max-batch-expansion", "bytes of headers and bodies a batch's requests may hold once its default headers are copied into each (counted once per URL); a batch over it is refused as invalid_batch before any work")
 	fs.IntVar(&c.Fetch.Window, "window", d.Fetch.Window, "per batch, URLs started but not yet published at most (bounds memory behind a slow URL)")
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn (batches that only wait for their hosts do not count: see --max-waiting)")
 	fs.IntVar(&c.Fetch.MaxWaiting, "max-waiting", d.Fetch.MaxWaiting, "batches admitted beyond --max-active while they only wait for their hosts (a pace, a pause, robots.txt), so they never keep others out; bounds them, as each holds its requests")
 	fs.DurationVar(&c.Fetch.MaxBatchTime, "max-batch-time", d.Fetch.MaxBatchTime, "every batch's lifetime from its arrival, at least --max-timeout (when not given: 15m, or --max-timeout when that is longer): then what is left of it ends as timeout; a batch whose own per_host_rate could not finish within it is refused")
 	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0: no per-host cap); a URL whose host is full waits without a slot")
 	fs.IntVar(&c.Fetch.ReserveSlots, "reserve-slots", d.Fetch.ReserveSlots, "slots no batch (or correlation_id) may take while it has a request in flight, kept one per batch for batches with none: one batch holds at most --concurrency minus this; -1: one in 64 of --concurrency, at least 1 (none at --concurrency 1); 0: none")
-	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxHeldBytes), "max-held-bytes", "bytes of finished results held behind slow first URLs and for publishing (with the request-reply replies being gathered) at most: past it, batches start only their first unfinished URL until it drains; 0: no bound but --window × --max-active results (default: a quarter of the memory limit when there is one (--memory-limit, GOMEMLIMIT or the container's), else 32MiB)")
+	fs.Var((*settings.ByteSize)(&c.Fetch.MaxHeldBytes), "max-held-bytes", "bytes of finished results held behind slow first URLs and for publishing (with the request-reply replies being gathered) at most: past it, batches start only their first unfinished URL until it drains; 0: no bound but --window × --max-active results (default: a quarter of the memory limit when there is one (--memory-limit, GOMEMLIMIT or the container's), else 32MiB)")
 	registerPoliteness(fs, c, &d)
-	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
+	fs.Var((*settings.ByteSize)(&c.Fetch.MaxBody), "max-body", "body bytes kept per result (decoded); the rest is cut and the result says body_truncated")
 	fs.BoolVar(&c.Fetch.RefuseLarge, "refuse-large", d.Fetch.RefuseLarge, "fail bodies over --max-body as too_large instead of cutting them")
 	fs.IntVar(&c.Fetch.MaxRedirects, "max-redirects", d.Fetch.MaxRedirects, "redirects followed per request at most")
 	fs.IntVar(&c.Fetch.Retries, "retries", d.Fetch.Retries, "retries per URL after a timeout, a connection error or a 429, 502, 503 or 504 (0 to 10); --timeout bounds each attempt, and all of a URL's attempts and waits fit in --timeout × (retries+1)")
@@ -69,11 +65,11 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
-	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
-	fs.Var((*flagvalue.NameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
+	fs.Var((*settings.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*settings.NameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
 	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start (and on SIGHUP, which reloads the file); a batch names one with "credential", and its headers go only to its hosts; an optional "subjects": ["fetch.urls.billing"] lets only batches from those input subjects use it`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
-	fs.Var((*flagvalue.PrefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
+	fs.Var((*settings.PrefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once")
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", d.StartupTimeout, "once connected, how long the start waits for what it sets up in JetStream (input stream and consumer, --results-stream, --object-store) while the cluster elects leaders or misses a node, each request tried again every few seconds; then run fails. Neither running nor ready before")
 	registerDurability(fs, c, &d)
@@ -114,7 +110,7 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&j.OutputRetryFor, "output-retry-for", d.JetStream.OutputRetryFor, "--jetstream: how long an output stream that cannot store (electing a leader, its node lost) is waited out, publishes held and retried in order, before the batches waiting on it are handed back for redelivery with a growing delay (at least 1s)")
 	fs.StringVar(&j.DeadLetter, "dead-letter", d.JetStream.DeadLetter, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
 	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")
-	fs.Var((*flagvalue.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
+	fs.Var((*settings.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
 }
 
 // registerStorage binds the flags of what the service keeps in JetStream.
@@ -125,14 +121,14 @@ func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
-	fs.Var((*flagvalue.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
+	fs.Var((*settings.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
 }
 
 // config is the service's Config with the NATS connection flags in it.
 func (r *runFlags) config() (service.Config, error) {
 	cfg := r.cfg
 	cfg.NATS.URL = r.nats.URL
-	opts, err := r.nats.Options()
+	opts, err := r.nats.options()
 	if err != nil {
 		return cfg, err
 	}
@@ -183,7 +179,7 @@ func reloadCredentials(ctx context.Context, hup <-chan os.Signal, path string, s
 // setMemoryLimit applies limit, what memoryLimitOf found: --memory-limit
 // when it is given (0 for none, whatever GOMEMLIMIT says); otherwise,
 // unless GOMEMLIMIT is set (the runtime took it at start), 90 % of the
-// container's memory limit when there is one (see memlimit.Default).
+// container's memory limit when there is one (see defaultMemoryLimit).
 func setMemoryLimit(fs *flag.FlagSet, limit int64, log *slog.Logger) {
 	given := flagGiven(fs, "memory-limit")
 	switch {
@@ -230,7 +226,7 @@ func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []s
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, flags.logFormat, flags.logLevel)
+	log, err := newLogger(stderr, flags.logFormat, flags.logLevel)
 	if err != nil {
 		return err
 	}
@@ -258,7 +254,7 @@ func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []s
 		}
 		defer stop()
 	}
-	if cut := shutdown.CutShort(ctx); cut != nil {
+	if cut := cutShort(ctx); cut != nil {
 		ran := make(chan struct{})
 		defer close(ran)
 		go func() {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/shutdown"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
@@ -172,7 +171,7 @@ func TestSecondSignalCutsTheGraceShort(t *testing.T) {
 	var stderr syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Main(shutdown.WithCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
+		exited <- Main(withCutShort(ctx, cut), []string{"run", "--nats-url", url, "--allow-net", "127.0.0.0/8", "--log-format", "text",
 			"--shutdown-grace", "1h", "--timeout", "1h", "--max-timeout", "1h", "--max-batch-time", "1h"}, &syncBuffer{}, &stderr)
 	}()
 	waitUntil(t, "the service answers a micro ping", func() bool {

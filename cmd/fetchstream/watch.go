@@ -10,19 +10,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/natsflags"
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/resulttable"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 )
 
 func watchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	var (
-		natsCfg  natsflags.Flags
+		natsCfg  natsFlags
 		subjects subjectFlags
 		asJSON   bool
 	)
 	fs := flag.NewFlagSet("fetchstream watch", flag.ContinueOnError)
-	natsCfg.Register(fs, "; default nats://127.0.0.1:4222")
+	natsCfg.register(fs, "; default nats://127.0.0.1:4222")
 	subjects.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print each message as it came, one JSON object a line")
 	return &ffcli.Command{
@@ -36,7 +34,7 @@ func watchCommand(stdout, stderr io.Writer) *ffcli.Command {
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, _ []string) error {
-			nc, err := natsCfg.Connect(nats.DefaultURL, "fetchstream watch",
+			nc, err := natsCfg.connect(nats.DefaultURL, "fetchstream watch",
 				nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 					if err != nil {
 						fmt.Fprintf(stderr, "fetchstream watch: lost the connection to NATS (%v); reconnecting, and what passes meanwhile is not seen\n", err)
@@ -69,7 +67,7 @@ func watchCommand(stdout, stderr io.Writer) *ffcli.Command {
 					missed.report(stderr)
 					return nil
 				case m := <-msgs:
-					resulttable.Message(stdout, m.Data, m.Subject == subjects.batches, asJSON)
+					printMessage(stdout, m.Data, m.Subject == subjects.batches, asJSON)
 				case <-tick.C:
 					missed.report(stderr)
 				}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/target"
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/throwaway"
 	"github.com/fetchstream/fetchstream/connectors/chaostest"
 )
 
@@ -23,7 +23,7 @@ func startTarget(ctx context.Context) (base, closed string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	go func() { _ = target.Serve(ctx, ln, target.Handler(10*time.Second)) }()
+	go func() { _ = throwaway.Serve(ctx, ln, throwaway.Target(10*time.Second)) }()
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", "", err

@@ -4,14 +4,20 @@
 // (one "flag value" per line). Each kind of mistake is reported in one
 // line naming where it is (the flag, the variable, or the file and line)
 // with the form wanted; Explain rewrites the flag package's own errors so.
+// It also holds the flag.Value types the commands share (ByteSize and the
+// lists), flags after arguments (ParseInterleaved), and the Renamer that
+// words a library's errors in the command's flags.
 package settings
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3"
@@ -97,3 +103,67 @@ func UnknownEnv(fs *flag.FlagSet, environ []string) []string {
 	}
 	return unknown
 }
+
+// ParseInterleaved parses the flags of fs found among args, which the
+// first parse left there because the flag package stops at the first
+// argument that is not a flag (curl users write flags after the URLs),
+// and returns the other arguments in their order. After "--" every
+// argument is taken as it is; a lone "-" is an argument.
+func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for len(args) > 0 {
+		if a := args[0]; a == "--" {
+			return append(rest, args[1:]...), nil
+		} else if a == "-" || !strings.HasPrefix(a, "-") {
+			rest, args = append(rest, a), args[1:]
+			continue
+		}
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if used := len(args) - len(left); used > 0 && args[used-1] == "--" {
+			return append(rest, left...), nil
+		}
+		args = left
+	}
+	return rest, nil
+}
+
+// Renamer rewrites the names a library's errors use (the fields of its
+// Config) into the command's flags, so that an error reads in the terms
+// the user typed.
+type Renamer struct{ r *strings.Replacer }
+
+// NewRenamer rewrites each key of names into its value; where one name
+// holds another, the longer wins.
+func NewRenamer(names map[string]string) *Renamer {
+	keys := slices.SortedFunc(maps.Keys(names), func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(a, b))
+	})
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, k, names[k])
+	}
+	return &Renamer{r: strings.NewReplacer(pairs...)}
+}
+
+// Rename is err with the names it holds rewritten (nil stays nil);
+// errors.Is and errors.As still see err.
+func (n *Renamer) Rename(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &renamed{err: err, msg: n.r.Replace(err.Error())}
+}
+
+// Replace is s with the names it holds rewritten.
+func (n *Renamer) Replace(s string) string { return n.r.Replace(s) }
+
+type renamed struct {
+	err error
+	msg string
+}
+
+func (e *renamed) Error() string { return e.msg }
+func (e *renamed) Unwrap() error { return e.err }

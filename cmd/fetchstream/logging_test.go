@@ -1,4 +1,4 @@
-package logging
+package main
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 func TestLogsWriteDurationsAsText(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		var buf bytes.Buffer
-		log, err := New(&buf, format, "info")
+		log, err := newLogger(&buf, format, "info")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,8 +1,10 @@
-package memlimit
+package main
 
 import (
 	"testing"
 	"testing/fstest"
+
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 )
 
 func TestCgroupMemoryLimit(t *testing.T) {
@@ -49,12 +51,34 @@ func TestCgroupMemoryLimit(t *testing.T) {
 			"sys/fs/cgroup/memory.max": file("lots\n"),
 		}, 0},
 	} {
-		if got := Cgroup(tc.files); got != tc.want {
+		if got := cgroupMemoryLimit(tc.files); got != tc.want {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
 		}
 	}
-	if got := Default(fstest.MapFS{"proc/self/cgroup": file("0::/\n"),
+	if got := defaultMemoryLimit(fstest.MapFS{"proc/self/cgroup": file("0::/\n"),
 		"sys/fs/cgroup/memory.max": file("1000\n")}); got != 900 {
 		t.Errorf("default limit: got %d, want 90%% of 1000", got)
+	}
+}
+
+// --max-held-bytes defaults to a quarter of --memory-limit when that is
+// given; given itself, or with --memory-limit 0 (none), it is left alone.
+func TestMaxHeldBytesSizedFromTheMemoryLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	for _, tc := range []struct {
+		args []string
+		want int64
+	}{
+		{[]string{"--memory-limit", "400MiB"}, 100 << 20},
+		{[]string{"--memory-limit", "400MiB", "--max-held-bytes", "1MiB"}, 1 << 20},
+		{[]string{"--memory-limit", "0"}, service.DefaultMaxHeldBytes},
+		{[]string{"--max-held-bytes", "0"}, 0},
+	} {
+		var flags runFlags
+		fs := parseRunFlags(t, &flags, tc.args...)
+		sizeHeldBytes(fs, &flags, memoryLimitOf(fs, &flags))
+		if got := flags.cfg.Fetch.MaxHeldBytes; got != tc.want {
+			t.Errorf("%v: max held bytes %d, want %d", tc.args, got, tc.want)
+		}
 	}
 }

@@ -1,8 +1,9 @@
-// Package flagvalue holds the flag.Value types of fetchstream's commands:
-// sizes (256KiB), CIDR lists, name lists and curl's -H headers. Each Set
-// adds to (lists) or replaces (sizes) the value, and says in its error
-// the form it wants; String gives the value as a flag would take it.
-package flagvalue
+package settings
+
+// The flag.Value types of fetchstream's commands: sizes (256KiB), CIDR
+// lists, name lists and curl's -H headers. Each Set adds to (lists) or
+// replaces (sizes) the value, and says in its error the form it wants;
+// String gives the value as a flag would take it.
 
 import (
 	"fmt"

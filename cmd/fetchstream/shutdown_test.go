@@ -1,6 +1,6 @@
 //go:build unix
 
-package shutdown
+package main
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // The first signal cancels the context, the second closes the channel,
 // which travels in a context.
 func TestNotifyTwice(t *testing.T) {
-	ctx, second := Notify(syscall.SIGUSR1)
+	ctx, second := notifyShutdown(syscall.SIGUSR1)
 	self, err := os.FindProcess(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestNotifyTwice(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second signal did not close the channel")
 	}
-	if CutShort(WithCutShort(context.Background(), second)) != second || CutShort(context.Background()) != nil {
+	if cutShort(withCutShort(context.Background(), second)) != second || cutShort(context.Background()) != nil {
 		t.Error("the cut-short channel does not travel in the context")
 	}
 }

@@ -1,11 +1,16 @@
-// Package memlimit finds the memory limit of the cgroup (the container)
-// a process runs in, for `fetchstream run` to set a soft memory limit
-// below it.
-package memlimit
+package main
+
+// run's memory: the soft limit it works under (--memory-limit, GOMEMLIMIT,
+// or below the memory limit of the cgroup, the container, it runs in),
+// and the held-bytes budget sized from it.
 
 import (
+	"flag"
 	"io/fs"
+	"math"
+	"os"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -14,7 +19,7 @@ import (
 // reports an unlimited group as a huge page-aligned number.
 const noCgroupLimit = 1 << 62
 
-// Cgroup returns the memory limit of the cgroup this process
+// cgroupMemoryLimit returns the memory limit of the cgroup this process
 // runs in, read from root (the file system root: "/" in production), or 0
 // when there is none or it cannot be read. It reads cgroup v2's
 // memory.max, or cgroup v1's memory.limit_in_bytes, for the group named in
@@ -22,7 +27,7 @@ const noCgroupLimit = 1 << 62
 // parent's limit binds its children. Inside a container, where the group
 // named is the host's and is not mounted, that leaves the mount's root,
 // which is the container's own group.
-func Cgroup(root fs.FS) int64 {
+func cgroupMemoryLimit(root fs.FS) int64 {
 	groups, err := fs.ReadFile(root, "proc/self/cgroup")
 	if err != nil {
 		return 0
@@ -74,9 +79,44 @@ func hasController(list, name string) bool {
 	return false
 }
 
-// Default is the soft memory limit run sets when neither
+// defaultMemoryLimit is the soft memory limit run sets when neither
 // --memory-limit nor GOMEMLIMIT gives one: 90 % of the cgroup's limit (a
 // container's memory limit), so that the garbage collector works harder
 // before the kernel's OOM killer steps in; 0 (none) outside a limited
 // cgroup.
-func Default(root fs.FS) int64 { return Cgroup(root) / 10 * 9 }
+func defaultMemoryLimit(root fs.FS) int64 { return cgroupMemoryLimit(root) / 10 * 9 }
+
+// sizeHeldBytes sets the service's Fetch.MaxHeldBytes, unless
+// --max-held-bytes is given, to a quarter of memoryLimit, the limit the
+// process runs under (see memoryLimitOf). Without one (0), the service's
+// default (service.DefaultMaxHeldBytes) stays.
+func sizeHeldBytes(fs *flag.FlagSet, r *runFlags, memoryLimit int64) {
+	if !flagGiven(fs, "max-held-bytes") && memoryLimit > 0 {
+		r.cfg.Fetch.MaxHeldBytes = memoryLimit / 4
+	}
+}
+
+// memoryLimitOf is the soft memory limit run works under, or 0 for none:
+// --memory-limit when given (0: none), else GOMEMLIMIT, else 90% of the
+// container's (defaultMemoryLimit). setMemoryLimit applies it and
+// sizeHeldBytes sizes the held-bytes budget from it.
+func memoryLimitOf(fs *flag.FlagSet, r *runFlags) int64 {
+	switch {
+	case flagGiven(fs, "memory-limit"):
+		return int64(r.memoryLimit)
+	case os.Getenv("GOMEMLIMIT") != "":
+		if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+			return limit
+		}
+		return 0
+	}
+	return defaultMemoryLimit(os.DirFS("/"))
+}
+
+// flagGiven reports whether the flag name was set (on the command line,
+// from the environment or a config file).
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}

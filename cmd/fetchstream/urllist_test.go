@@ -1,4 +1,4 @@
-package urllist
+package main
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 // A file is read in every batch form the README lists: one URL a line
 // (# comment lines skipped), a JSON array of URL strings, or a JSON
 // object with its settings; an array of anything else is refused.
-func TestFile(t *testing.T) {
+func TestURLListFile(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, text string
@@ -32,7 +32,7 @@ func TestFile(t *testing.T) {
 		if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := File(path)
+		got, err := readURLListFile(path)
 		var urls []string
 		for _, r := range got.URLs {
 			urls = append(urls, r.URL)
@@ -50,7 +50,7 @@ func TestFile(t *testing.T) {
 			t.Errorf("object: %+v: want its id, timeout and request kept", got)
 		}
 	}
-	if _, err := File(filepath.Join(dir, "absent")); err == nil {
+	if _, err := readURLListFile(filepath.Join(dir, "absent")); err == nil {
 		t.Error("an absent file was read")
 	}
 }

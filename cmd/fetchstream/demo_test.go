@@ -1,4 +1,4 @@
-package demo
+package main
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ func TestDemoPrintsTheSeedScenarioInOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	if err := Run(ctx, &out, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := runDemo(ctx, &out, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatalf("demo: %v\n%s", err, &out)
 	}
 	rows := regexp.MustCompile(`(?m)^(\d)  (\d{3}) +(\S*) +\d+ +http://[^/]+(/\S+)$`).FindAllStringSubmatch(out.String(), -1)

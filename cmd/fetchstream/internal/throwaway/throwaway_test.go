@@ -1,4 +1,4 @@
-package target
+package throwaway
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Handler(time.Second)) }()
+	go func() { done <- Serve(ctx, ln, Target(time.Second)) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/status/404")
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,9 @@
-// Package urllist reads the list of URLs that fetchstream publish -f
-// takes, in every batch form the service reads (wire.DecodeBatch): one
-// URL a line (blank lines and # comment lines skipped), a JSON array of
-// URL strings, or a JSON object batch, whose settings and request objects
-// come with it.
-package urllist
+package main
+
+// The list of URLs that fetchstream publish -f takes, in every batch form
+// the service reads (wire.DecodeBatch): one URL a line (blank lines and #
+// comment lines skipped), a JSON array of URL strings, or a JSON object
+// batch, whose settings and request objects come with it.
 
 import (
 	"bytes"
@@ -15,26 +15,26 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// File reads the list of the named file, or of standard input for "-";
+// readURLListFile reads the list of the named file, or of standard input for "-";
 // its errors name the file.
-func File(name string) (wire.Batch, error) {
+func readURLListFile(name string) (wire.Batch, error) {
 	if name == "-" {
-		return Read(os.Stdin, name)
+		return readURLList(os.Stdin, name)
 	}
 	f, err := os.Open(name)
 	if err != nil {
 		return wire.Batch{}, err
 	}
 	defer f.Close()
-	return Read(f, name)
+	return readURLList(f, name)
 }
 
-// Read reads r to its end as one batch: a JSON array when its first
+// readURLList reads r to its end as one batch: a JSON array when its first
 // character (after white space) is '[', a JSON object batch when it is
 // '{', else one URL per line, blanks trimmed, blank and # lines skipped,
 // in order. A list that holds no URL is a batch without URLs, not an
 // error (URLs may come from elsewhere). name is r's name in errors.
-func Read(r io.Reader, name string) (wire.Batch, error) {
+func readURLList(r io.Reader, name string) (wire.Batch, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return wire.Batch{}, fmt.Errorf("read %s: %w", name, err)
