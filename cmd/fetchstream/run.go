@@ -69,7 +69,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
-	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*flagvalue.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request (0: 256KiB, the default)")
 	fs.Var((*flagvalue.NameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
 	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start (and on SIGHUP, which reloads the file); a batch names one with "credential", and its headers go only to its hosts; an optional "subjects": ["fetch.urls.billing"] lets only batches from those input subjects use it`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
@@ -94,12 +94,12 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 func registerPoliteness(fs *flag.FlagSet, c, d *service.Config) {
 	f := &c.Fetch
 	fs.Float64Var(&f.PerHostRate, "per-host-rate", d.Fetch.PerHostRate, "requests per second to one host at most, per replica (a token bucket; 0: no pace); a batch's per_host_rate may lower it; a URL waiting for its host takes no slot")
-	fs.IntVar(&f.PerHostBurst, "per-host-burst", d.Fetch.PerHostBurst, "--per-host-rate: requests a host that was quiet may get at once")
+	fs.IntVar(&f.PerHostBurst, "per-host-burst", d.Fetch.PerHostBurst, "--per-host-rate: requests a host that was quiet may get at once (0: 1)")
 	fs.Float64Var(&f.PerHostJitter, "per-host-jitter", d.Fetch.PerHostJitter, "--per-host-rate: after each request, hold the host a random part, up to this fraction (0 to 1), of the interval 1/rate")
 	fs.StringVar(&f.PerHostKey, "per-host-key", d.Fetch.PerHostKey, "what --per-host, --per-host-rate and pauses count as one host: host (host:port) or domain (registrable domain: a.example.com and b.example.com are one)")
 	fs.DurationVar(&f.MaxHostPause, "max-host-pause", d.Fetch.MaxHostPause, "a 429 or 503 with Retry-After pauses new requests to its host, from every batch, for that long, up to this (0: no pauses); without Retry-After it halves the host's --per-host-rate, which comes back with successes")
 	fs.BoolVar(&f.Robots, "robots", d.Fetch.Robots, "obey robots.txt (for User-Agent fetchstream) for every batch, not only those that ask with \"robots\": true; a disallowed URL fails as robots_disallowed without a request, and Crawl-delay paces the site")
-	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept (one that could not be read disallows the site for a minute at most)")
+	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept, 0: 1h (one that could not be read disallows the site for a minute at most)")
 }
 
 // registerDurability binds the flags of the input's delivery and buffers.
@@ -125,7 +125,7 @@ func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
-	fs.Var((*flagvalue.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
+	fs.Var((*flagvalue.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded), above --max-body (0: 64MiB, the default); a larger one is cut at --max-body as without a store")
 }
 
 // config is the service's Config with the NATS connection flags in it.

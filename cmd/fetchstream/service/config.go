@@ -132,39 +132,42 @@ type FetchConfig struct {
 	// bounds them, as each holds its decoded requests.
 	MaxWaiting int
 	// MaxBatchTime is every batch's lifetime, from its arrival: then what
-	// is left of it ends as timeout. At least MaxTimeout. A batch whose
+	// is left of it ends as timeout. At least MaxTimeout: the service
+	// always bounds it (to the stages, 0 would mean none). A batch whose
 	// own per_host_rate could not finish within it is refused at once.
 	MaxBatchTime time.Duration
 
 	// Politeness per host (or registrable domain, with PerHostKey
 	// "domain"), in this replica: N replicas may each send this much.
 	PerHostRate   float64       // requests per second to one host at most (a token bucket); 0: no pace
-	PerHostBurst  int           // the bucket: requests a quiet host may get at once, at least 1
+	PerHostBurst  int           // the bucket: requests a quiet host may get at once; 0 is 1
 	PerHostJitter float64       // 0 to 1: hold a host a random part, up to this fraction, of 1/PerHostRate after each request
-	PerHostKey    string        // what counts as one host: "host" (host:port) or "domain" (registrable domain)
+	PerHostKey    string        // what counts as one host: "host" (host:port; also "") or "domain" (registrable domain)
 	MaxHostPause  time.Duration // a 429 or 503 with Retry-After pauses its host for every batch, up to this; 0: no pauses
 	Robots        bool          // obey robots.txt for every batch (a batch may ask with "robots": true)
-	RobotsTTL     time.Duration // how long a site's robots.txt is kept
+	RobotsTTL     time.Duration // how long a site's robots.txt is kept; 0: stages.DefaultRobotsTTL
 
 	MaxBody      int64  // body bytes kept per result; the rest is cut (or refused, with RefuseLarge)
 	RefuseLarge  bool   // fail bodies over MaxBody as too_large instead of cutting them
 	MaxRedirects int    // redirects followed per request at most
-	BodyMode     string // auto, text or none (see httpfetch.BodyMode)
+	BodyMode     string // auto (also ""), text or none (see httpfetch.BodyMode)
 
 	Retries   int           // retries per URL after a transient failure, 0 to httpfetch.MaxRetries
 	RetryBase time.Duration // first backoff ceiling, doubling per retry (full jitter)
-	RetryMax  time.Duration // largest backoff ceiling
+	RetryMax  time.Duration // largest backoff ceiling, at least RetryBase
 
 	// UserAgent is sent with requests that set none ("" is "fetchstream");
 	// a batch's user_agent replaces it.
 	UserAgent string
 	// MaxRequestBody caps a request's body; a larger one fails alone as
-	// invalid_request. The whole batch must fit a NATS message anyway.
+	// invalid_request; 0: httpfetch.DefaultMaxRequestBody. The whole batch
+	// must fit a NATS message anyway.
 	MaxRequestBody int64
 	// MaxBatchExpansion bounds the bytes of headers and bodies a batch's
 	// requests hold once its default headers are merged into each (see
 	// wire.Batch.Expansion); a batch over it is refused as invalid_batch
-	// before any work.
+	// before any work. At least 1: the service always bounds it (to
+	// stages.DecodeConfig, 0 would mean no bound).
 	MaxBatchExpansion int64
 	// ResponseHeaders names the response headers every result returns in
 	// its headers (a batch's response_headers adds to them).
@@ -205,7 +208,7 @@ type StorageConfig struct {
 	// carries body_object instead of the body.
 	ObjectStore string
 	ObjectTTL   time.Duration
-	MaxObject   int64
+	MaxObject   int64 // above Fetch.MaxBody; 0: httpfetch.DefaultMaxObject
 }
 
 // OpsConfig is the operations HTTP endpoint.

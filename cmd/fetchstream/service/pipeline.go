@@ -74,10 +74,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 		}
 		return nil, err
 	}
-	decode, err := stages.NewDecode(stages.DecodeConfig{
-		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout,
-		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: stages.HostKeyMode(cfg.Fetch.PerHostKey),
-		MaxExpansion: cfg.Fetch.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion"})
+	decode, err := stages.NewDecode(cfg.Fetch.decodeConfig())
 	if err != nil {
 		return fail(err)
 	}

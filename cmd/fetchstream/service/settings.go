@@ -1,9 +1,14 @@
 package service
 
 import (
+	"errors"
+	"reflect"
+	"regexp"
+
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // pullCredit is how many batches a JetStream replica holds unsettled at
@@ -43,6 +48,15 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 	}
 }
 
+// decodeConfig is the decode stage f describes.
+func (f *FetchConfig) decodeConfig() stages.DecodeConfig {
+	return stages.DecodeConfig{
+		MaxBatch: f.MaxBatch, DefaultTimeout: f.Timeout, MaxTimeout: f.MaxTimeout,
+		MaxBatchTime: f.MaxBatchTime, PerHostKey: stages.HostKeyMode(f.PerHostKey),
+		MaxExpansion: f.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion",
+	}
+}
+
 // stageConfig is the fetch stage f describes, telling obs what it does.
 func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
 	return stages.FetchConfig{
@@ -62,4 +76,57 @@ func (f *FetchConfig) reserve() int {
 		return stages.DefaultReserve(f.Concurrency)
 	}
 	return f.ReserveSlots
+}
+
+// fieldFrom names the Config field behind each field of a lower
+// package's config (stages.DecodeConfig, stages.FetchConfig,
+// httpfetch.Config) that decodeConfig, stageConfig and fetcherConfig
+// fill from a differently named one; any other field F comes from
+// Fetch.F.
+var fieldFrom = map[string]string{
+	"DefaultTimeout":  "Fetch.Timeout",
+	"MaxExpansion":    "Fetch.MaxBatchExpansion",
+	"Reserve":         "Fetch.ReserveSlots",
+	"RobotsUserAgent": "Fetch.UserAgent",
+	"MaxObject":       "Storage.MaxObject",
+}
+
+// lowerFields are the field names of the lower packages' configs: those
+// words, and no others, an error's Problem may name.
+var lowerFields = fieldNames(stages.DecodeConfig{}, stages.FetchConfig{}, httpfetch.Config{})
+
+func fieldNames(configs ...any) map[string]bool {
+	names := map[string]bool{}
+	for _, c := range configs {
+		t := reflect.TypeOf(c)
+		for i := range t.NumField() {
+			names[t.Field(i).Name] = true
+		}
+	}
+	return names
+}
+
+// lowerField is a field name as the lower packages' errors write it.
+var lowerField = regexp.MustCompile(`\b[A-Z][A-Za-z]*\b`)
+
+// inServiceTerms is a lower package's *wire.ConfigError as a
+// *ConfigError naming Config's fields: its Field, and the fields its
+// Problem names ("must not be below DefaultTimeout" reads "must not be
+// below Fetch.Timeout"), the same rule in the service's words.
+func inServiceTerms(err error) error {
+	var lower *wire.ConfigError
+	if !errors.As(err, &lower) {
+		return &ConfigError{Field: "Fetch", Problem: err.Error()}
+	}
+	known := func(name string) bool { return name == lower.Field || fieldFrom[name] != "" || lowerFields[name] }
+	rename := func(name string) string {
+		if !known(name) {
+			return name
+		}
+		if from, ok := fieldFrom[name]; ok {
+			return from
+		}
+		return "Fetch." + name
+	}
+	return &ConfigError{Field: rename(lower.Field), Problem: lowerField.ReplaceAllStringFunc(lower.Problem, rename)}
 }

@@ -3,15 +3,12 @@ package service
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -32,61 +29,17 @@ func (e *ConfigError) Error() string { return e.Field + " " + e.Problem }
 func (e *ConfigError) Unwrap() error { return ErrConfig }
 
 // validate checks cfg, field by field, and returns the first problem.
+// The fields the service hands to a lower package are checked by that
+// package's own Validate (see validateFetch); here are the service's own
+// fields and what crosses packages.
 func validate(cfg *Config) error {
-	f := &cfg.Fetch
 	fail := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
+	if err := validateFetch(&cfg.Fetch, &cfg.Storage); err != nil {
+		return err
+	}
 	switch {
-	case f.Concurrency < 1:
-		return fail("Fetch.Concurrency", "must be at least 1, got %d", f.Concurrency)
-	case f.Timeout <= 0:
-		return fail("Fetch.Timeout", "must be positive, got %s", f.Timeout)
-	case f.MaxTimeout < f.Timeout:
-		return fail("Fetch.MaxTimeout", "(%s) must not be below Fetch.Timeout (%s)", f.MaxTimeout, f.Timeout)
-	case f.MaxBatch < 1:
-		return fail("Fetch.MaxBatch", "must be at least 1, got %d", f.MaxBatch)
-	case f.MaxBatchExpansion < 1:
-		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
-	case f.Window < 1:
-		return fail("Fetch.Window", "must be at least 1, got %d", f.Window)
-	case f.MaxActive < 1:
-		return fail("Fetch.MaxActive", "must be at least 1, got %d", f.MaxActive)
-	case f.MaxWaiting < 0:
-		return fail("Fetch.MaxWaiting", "must not be negative, got %d", f.MaxWaiting)
-	case f.MaxBatchTime < f.MaxTimeout:
-		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
-	case f.PerHost < 0:
-		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
-	case f.ReserveSlots < -1 || f.ReserveSlots >= f.Concurrency && f.ReserveSlots > 0:
-		return fail("Fetch.ReserveSlots", "must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
-			f.Concurrency, f.ReserveSlots)
-	case f.MaxHeldBytes < 0:
-		return fail("Fetch.MaxHeldBytes", "must not be negative (0: no bound but the windows), got %d", f.MaxHeldBytes)
-	case f.PerHostRate < 0 || math.IsNaN(f.PerHostRate) || math.IsInf(f.PerHostRate, 0):
-		return fail("Fetch.PerHostRate", "must be a number of requests per second, 0 or more, got %g", f.PerHostRate)
-	case f.PerHostBurst < 1:
-		return fail("Fetch.PerHostBurst", "must be at least 1, got %d", f.PerHostBurst)
-	case !(f.PerHostJitter >= 0 && f.PerHostJitter <= 1):
-		return fail("Fetch.PerHostJitter", "must be from 0 to 1, got %g", f.PerHostJitter)
-	case f.PerHostKey != string(stages.HostKeyHost) && f.PerHostKey != string(stages.HostKeyDomain):
-		return fail("Fetch.PerHostKey", "must be host or domain, got %q", f.PerHostKey)
-	case f.MaxHostPause < 0:
-		return fail("Fetch.MaxHostPause", "must not be negative, got %s", f.MaxHostPause)
-	case f.RobotsTTL <= 0:
-		return fail("Fetch.RobotsTTL", "must be positive, got %s", f.RobotsTTL)
-	case f.MaxBody < 1:
-		return fail("Fetch.MaxBody", "must be at least 1 byte, got %d", f.MaxBody)
-	case f.MaxRedirects < 0:
-		return fail("Fetch.MaxRedirects", "must not be negative, got %d", f.MaxRedirects)
-	case f.Retries < 0 || f.Retries > httpfetch.MaxRetries:
-		return fail("Fetch.Retries", "must be from 0 to %d, got %d", httpfetch.MaxRetries, f.Retries)
-	case f.RetryBase < 0 || f.RetryMax < f.RetryBase:
-		return fail("Fetch.RetryBase", "(%s) must not be negative nor above Fetch.RetryMax (%s)", f.RetryBase, f.RetryMax)
-	case f.MaxRequestBody < 1:
-		return fail("Fetch.MaxRequestBody", "must be at least 1 byte, got %d", f.MaxRequestBody)
-	case !wire.ValidHeaderValue(f.UserAgent):
-		return fail("Fetch.UserAgent", "must not hold a control character (CR, LF, ...)")
 	case cfg.ShutdownGrace < 0:
 		return fail("ShutdownGrace", "must not be negative, got %s", cfg.ShutdownGrace)
 	case cfg.StartupTimeout < time.Second:
@@ -95,14 +48,6 @@ func validate(cfg *Config) error {
 		return fail("PublishLinger", "must be from 0 to %s, got %s", MaxPublishLinger, cfg.PublishLinger)
 	case cfg.Ops.Pprof && cfg.Ops.MetricsAddr == "":
 		return fail("Ops.Pprof", "needs Ops.MetricsAddr: profiles are served there")
-	}
-	for _, name := range f.ResponseHeaders {
-		if !wire.ValidHeaderName(name) {
-			return fail("Fetch.ResponseHeaders", "%q is not a header name", name)
-		}
-	}
-	if _, err := httpfetch.ParseBodyMode(f.BodyMode); err != nil {
-		return fail("Fetch.BodyMode", "must be auto, text or none, got %q", f.BodyMode)
 	}
 	// Checked even when URL is given, so that a bad setting never waits
 	// for the day it is used.
@@ -133,18 +78,48 @@ func validate(cfg *Config) error {
 	if err := validateCore(&cfg.Core); err != nil {
 		return err
 	}
-	if err := validateStorage(&cfg.Storage, f.MaxBody); err != nil {
+	if err := validateStorage(&cfg.Storage, cfg.Fetch.MaxBody); err != nil {
 		return err
 	}
 	if !cfg.JetStream.Enabled && cfg.Core.Queue == "" {
 		return fail("Core.Queue", "must not be empty: without a queue group every replica would fetch every batch")
 	}
 	if cfg.JetStream.Enabled {
-		if err := validateJetStream(&cfg.JetStream, f.MaxActive+f.MaxWaiting); err != nil {
+		if err := validateJetStream(&cfg.JetStream, cfg.Fetch.MaxActive+cfg.Fetch.MaxWaiting); err != nil {
 			return err
 		}
 	}
 	return validateLoops(cfg)
+}
+
+// validateFetch checks f through the packages it configures: the decode
+// stage, the fetch stage and the HTTP fetcher (with st's MaxObject), each
+// with its own Validate, their errors read in Config's fields (see
+// inServiceTerms). Before them, the service's own rules: ReserveSlots
+// takes -1 (the default reserve), which the stage does not; and the
+// service always bounds a batch's life and expansion, where 0 means none
+// to the stages.
+func validateFetch(f *FetchConfig, st *StorageConfig) error {
+	fail := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case f.ReserveSlots < -1 || f.ReserveSlots >= f.Concurrency && f.ReserveSlots > 0:
+		return fail("Fetch.ReserveSlots", "must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
+			f.Concurrency, f.ReserveSlots)
+	case f.MaxBatchTime < f.MaxTimeout:
+		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
+	case f.MaxBatchExpansion < 1:
+		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
+	}
+	fetcher := f.fetcherConfig()
+	fetcher.MaxObject = st.MaxObject
+	for _, err := range []error{f.decodeConfig().Validate(), f.stageConfig(nil).Validate(), fetcher.Validate()} {
+		if err != nil {
+			return inServiceTerms(err)
+		}
+	}
+	return nil
 }
 
 // microSubjects are the subjects a NATS micro service answers on
@@ -220,7 +195,7 @@ func validateStorage(st *StorageConfig, maxBody int64) error {
 		return fail("Storage.ObjectStore", "%q: a bucket name has only letters, digits, '-' and '_'", st.ObjectStore)
 	case st.ObjectTTL < 0:
 		return fail("Storage.ObjectTTL", "must not be negative, got %s", st.ObjectTTL)
-	case st.ObjectStore != "" && st.MaxObject <= maxBody:
+	case st.ObjectStore != "" && st.MaxObject != 0 && st.MaxObject <= maxBody:
 		return fail("Storage.MaxObject", "(%d) must be above Fetch.MaxBody (%d): bodies over the inline cap go to the object store", st.MaxObject, maxBody)
 	}
 	return nil

@@ -24,17 +24,24 @@ func TestNewValidatesConfig(t *testing.T) {
 		{func(c *Config) { c.Fetch.MaxBody = 0 }, "Fetch.MaxBody", "must be at least 1 byte, got 0"},
 		{func(c *Config) { c.Fetch.Retries = 11 }, "Fetch.Retries", "must be from 0 to 10, got 11"},
 		{func(c *Config) { c.Fetch.PerHostRate = -1 }, "Fetch.PerHostRate", "must be a number of requests per second, 0 or more, got -1"},
-		{func(c *Config) { c.Fetch.PerHostBurst = 0 }, "Fetch.PerHostBurst", "must be at least 1, got 0"},
+		{func(c *Config) { c.Fetch.PerHostBurst = -1 }, "Fetch.PerHostBurst", "must not be negative (0: 1), got -1"},
 		{func(c *Config) { c.Fetch.PerHostJitter = 2 }, "Fetch.PerHostJitter", "must be from 0 to 1, got 2"},
 		{func(c *Config) { c.Fetch.PerHostKey = "site" }, "Fetch.PerHostKey", `must be host or domain, got "site"`},
-		{func(c *Config) { c.Fetch.MaxHostPause = -time.Second }, "Fetch.MaxHostPause", "must not be negative, got -1s"},
+		{func(c *Config) { c.Fetch.MaxHostPause = -time.Second }, "Fetch.MaxHostPause", "must not be negative (0: no pauses), got -1s"},
 		{func(c *Config) { c.Fetch.ReserveSlots = 64 }, "Fetch.ReserveSlots",
 			"must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (64), got 64"},
 		{func(c *Config) { c.Fetch.ReserveSlots = -2 }, "Fetch.ReserveSlots",
 			"must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (64), got -2"},
 		{func(c *Config) { c.Fetch.MaxHeldBytes = -1 }, "Fetch.MaxHeldBytes", "must not be negative (0: no bound but the windows), got -1"},
-		{func(c *Config) { c.Fetch.RobotsTTL = 0 }, "Fetch.RobotsTTL", "must be positive, got 0s"},
-		{func(c *Config) { c.Fetch.MaxRequestBody = 0 }, "Fetch.MaxRequestBody", "must be at least 1 byte, got 0"},
+		{func(c *Config) { c.Fetch.RobotsTTL = -time.Second }, "Fetch.RobotsTTL", "must not be negative (0: 1h0m0s), got -1s"},
+		{func(c *Config) { c.Fetch.MaxRequestBody = -1 }, "Fetch.MaxRequestBody", "must not be negative (0: the default, 262144), got -1"},
+		{func(c *Config) { c.Fetch.PerHost = -1 }, "Fetch.PerHost", "must not be negative (0: no cap), got -1"},
+		{func(c *Config) { c.Fetch.MaxBatchTime = 0 }, "Fetch.MaxBatchTime",
+			"(0s) must be at least Fetch.MaxTimeout (1m0s): a batch must outlive its longest request"},
+		{func(c *Config) { c.Fetch.MaxBatchExpansion = 0 }, "Fetch.MaxBatchExpansion", "must be at least 1 byte, got 0"},
+		{func(c *Config) { c.Fetch.RetryBase = -time.Second }, "Fetch.RetryBase", "must not be negative, got -1s"},
+		{func(c *Config) { c.Fetch.RetryMax = time.Millisecond }, "Fetch.RetryMax", "(1ms) must not be below Fetch.RetryBase (200ms)"},
+		{func(c *Config) { c.Storage.MaxObject = -1 }, "Storage.MaxObject", "must not be negative (0: the default, 67108864), got -1"},
 		{func(c *Config) { c.Fetch.UserAgent = "bot\r\nX-Evil: 1" }, "Fetch.UserAgent", "must not hold a control character (CR, LF, ...)"},
 		{func(c *Config) { c.Fetch.ResponseHeaders = []string{"ETag", "bad name"} }, "Fetch.ResponseHeaders", `"bad name" is not a header name`},
 		{func(c *Config) { c.Fetch.BodyMode = "xml" }, "Fetch.BodyMode", `must be auto, text or none, got "xml"`},
@@ -101,8 +108,15 @@ func TestNewValidatesConfig(t *testing.T) {
 		t.Errorf("Defaults refused: %v", err)
 	}
 	// Subjects that only look alike are fine; so is a dead letter in core
-	// mode, where there are none.
+	// mode, where there are none. 0 is the documented default (or none)
+	// of the fields where every package reads it so.
 	for _, edit := range []func(*Config){
+		func(c *Config) { c.Fetch.PerHostBurst = 0 },
+		func(c *Config) { c.Fetch.RobotsTTL = 0 },
+		func(c *Config) { c.Fetch.MaxRequestBody = 0 },
+		func(c *Config) { c.Fetch.PerHostKey = "" },
+		func(c *Config) { c.Fetch.BodyMode = "" },
+		func(c *Config) { c.Storage.ObjectStore, c.Storage.MaxObject = "bodies", 0 },
 		func(c *Config) { c.Subjects.In = "fetch.urls.*" },
 		func(c *Config) {
 			c.Subjects.In, c.Subjects.Out, c.Subjects.Batches = "jobs.>", "out.results", "out.batches"
