@@ -118,9 +118,8 @@ func inServiceTerms(err error) error {
 	if !errors.As(err, &lower) {
 		return &ConfigError{Field: "Fetch", Problem: err.Error()}
 	}
-	known := func(name string) bool { return name == lower.Field || fieldFrom[name] != "" || lowerFields[name] }
 	rename := func(name string) string {
-		if !known(name) {
+		if !lowerFields[name] {
 			return name
 		}
 		if from, ok := fieldFrom[name]; ok {
