@@ -113,7 +113,7 @@ var (
 // NewJetStreamSource validates cfg, finds or creates the stream and the
 // durable consumer (see ConsumerSetup), and starts pulling.
 func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceConfig) (*JetStreamSource, error) {
-	if err := cfg.ConsumerSetup.validate(); err != nil {
+	if err := cfg.ConsumerSetup.Validate(); err != nil {
 		return nil, err
 	}
 	switch {

@@ -120,9 +120,9 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 // registerStorage binds the flags of what the service keeps in JetStream.
 func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	st := &c.Storage
-	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store): 3 on a three-node NATS cluster, so that losing a node loses nothing; existing ones keep theirs")
+	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store): 3 on a three-node NATS cluster, so that losing a node loses nothing (0: 1); existing ones keep theirs")
 	fs.StringVar(&st.ResultsStream, "results-stream", d.Storage.ResultsStream, "keep results and summaries in this stream over --out and --batches-subject, created if absent, each once per Nats-Msg-Id (with --jetstream a batch is acked only once the stream has them); empty: none")
-	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
+	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results, at least 1s (0: 24h, the default)")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
 	fs.Var((*flagvalue.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded), above --max-body (0: 64MiB, the default); a larger one is cut at --max-body as without a store")

@@ -85,7 +85,7 @@ type CoreConfig struct {
 // only once its results are published.
 type JetStreamConfig struct {
 	Enabled bool
-	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged)
+	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged); no dots or spaces
 	Durable string // durable pull consumer shared by all replicas, created if absent
 	// AckWait, MaxDeliver (-1: no limit) and MaxAckPending are a created
 	// consumer's settings. MaxAckPending must be at least
@@ -192,14 +192,16 @@ type StorageConfig struct {
 	// Replicas is the replica count of every stream and bucket the service
 	// creates (the input stream, the results stream, the object store
 	// bucket): 1, or 3 on a three-node cluster so that losing a node loses
-	// nothing. At most connectors.MaxReplicas. Existing ones keep theirs.
+	// nothing. At most connectors.MaxReplicas; 0 is 1. Existing ones keep
+	// theirs.
 	Replicas int
 	// ResultsStream, if set, names a stream capturing Subjects.Out and
 	// Subjects.Batches, created if absent: results and summaries are kept
-	// there, each once per Nats-Msg-Id, for ResultsMaxAge. In JetStream
-	// mode a batch is acked only once the stream has acked them, and the
-	// duplicate window spans a batch's deliveries (see
-	// connectors.DuplicateWindow, with JetStream.OutputRetryFor).
+	// there, each once per Nats-Msg-Id, for ResultsMaxAge (at least 1s;
+	// 0: connectors.DefaultResultsMaxAge). In JetStream mode a batch is
+	// acked only once the stream has acked them, and the duplicate window
+	// spans a batch's deliveries (see connectors.DuplicateWindow, with
+	// JetStream.OutputRetryFor).
 	ResultsStream string
 	ResultsMaxAge time.Duration
 	// ObjectStore, if set, names an Object Store bucket, created if absent

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"errors"
 	"reflect"
 	"regexp"
@@ -26,6 +27,27 @@ func (j *JetStreamConfig) consumerSetup(in string, replicas int, embedded bool) 
 		AckWait: j.AckWait, MaxDeliver: j.MaxDeliver, MaxAckPending: j.MaxAckPending,
 		Replicas: replicas, Embedded: embedded,
 	}
+}
+
+// resultsStreamConfig is the results stream cfg.Storage names, over the
+// results and summaries subjects, its duplicate window spanning a batch's
+// deliveries in JetStream mode (see connectors.DuplicateWindow).
+func (cfg *Config) resultsStreamConfig() connectors.ResultsStreamConfig {
+	st, j := &cfg.Storage, &cfg.JetStream
+	maxAge := cmp.Or(st.ResultsMaxAge, connectors.DefaultResultsMaxAge)
+	window := connectors.MinDuplicateWindow
+	if j.Enabled {
+		window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, j.OutputRetryFor, maxAge)
+	}
+	return connectors.ResultsStreamConfig{
+		Name: st.ResultsStream, Subjects: []string{cfg.Subjects.Out, cfg.Subjects.Batches},
+		MaxAge: maxAge, Duplicates: min(window, maxAge), Replicas: st.Replicas,
+	}
+}
+
+// objectStoreConfig is the Object Store bucket st names.
+func (st *StorageConfig) objectStoreConfig() connectors.ObjectStoreConfig {
+	return connectors.ObjectStoreConfig{Bucket: st.ObjectStore, TTL: st.ObjectTTL, Replicas: st.Replicas}
 }
 
 // fetcherConfig is the HTTP fetcher f describes.
@@ -78,54 +100,60 @@ func (f *FetchConfig) reserve() int {
 	return f.ReserveSlots
 }
 
-// fieldFrom names the Config field behind each field of a lower
-// package's config (stages.DecodeConfig, stages.FetchConfig,
-// httpfetch.Config) that decodeConfig, stageConfig and fetcherConfig
-// fill from a differently named one; any other field F comes from
-// Fetch.F.
-var fieldFrom = map[string]string{
+// fetchTerms names the Config field behind each field of the configs
+// FetchConfig fans out to (stages.DecodeConfig, stages.FetchConfig,
+// httpfetch.Config): Fetch.F for a field F, but where decodeConfig,
+// stageConfig and fetcherConfig fill it from a field named otherwise.
+var fetchTerms = fieldTerms("Fetch.", map[string]string{
 	"DefaultTimeout":  "Fetch.Timeout",
 	"MaxExpansion":    "Fetch.MaxBatchExpansion",
 	"Reserve":         "Fetch.ReserveSlots",
 	"RobotsUserAgent": "Fetch.UserAgent",
 	"MaxObject":       "Storage.MaxObject",
-}
+}, stages.DecodeConfig{}, stages.FetchConfig{}, httpfetch.Config{})
 
-// lowerFields are the field names of the lower packages' configs: those
-// words, and no others, an error's Problem may name.
-var lowerFields = fieldNames(stages.DecodeConfig{}, stages.FetchConfig{}, httpfetch.Config{})
+// consumerTerms names the Config field behind each field of the
+// connectors.ConsumerSetup that consumerSetup fills.
+var consumerTerms = fieldTerms("JetStream.", map[string]string{
+	"Subject": "Subjects.In", "Replicas": "Storage.Replicas", "SetupTimeout": "StartupTimeout",
+}, connectors.ConsumerSetup{})
 
-func fieldNames(configs ...any) map[string]bool {
-	names := map[string]bool{}
+// storageTerms names the Config field behind each field of the
+// connectors.ResultsStreamConfig and ObjectStoreConfig that
+// resultsStreamConfig and objectStoreConfig fill.
+var storageTerms = fieldTerms("Storage.", map[string]string{
+	"Name": "Storage.ResultsStream", "Subjects": "Subjects.Out", "MaxAge": "Storage.ResultsMaxAge",
+	"Duplicates": "Storage.ResultsMaxAge", "Bucket": "Storage.ObjectStore", "TTL": "Storage.ObjectTTL",
+}, connectors.ResultsStreamConfig{}, connectors.ObjectStoreConfig{})
+
+// fieldTerms maps every field name of configs to the Config field renamed
+// gives, or else to prefix and the same name.
+func fieldTerms(prefix string, renamed map[string]string, configs ...any) map[string]string {
+	terms := map[string]string{}
 	for _, c := range configs {
 		t := reflect.TypeOf(c)
 		for i := range t.NumField() {
-			names[t.Field(i).Name] = true
+			name := t.Field(i).Name
+			terms[name] = cmp.Or(renamed[name], prefix+name)
 		}
 	}
-	return names
+	return terms
 }
 
 // lowerField is a field name as the lower packages' errors write it.
 var lowerField = regexp.MustCompile(`\b[A-Z][A-Za-z]*\b`)
 
 // inServiceTerms is a lower package's *wire.ConfigError as a
-// *ConfigError naming Config's fields: its Field, and the fields its
-// Problem names ("must not be below DefaultTimeout" reads "must not be
-// below Fetch.Timeout"), the same rule in the service's words.
-func inServiceTerms(err error) error {
+// *ConfigError naming Config's fields as terms says: its Field, and the
+// fields its Problem names ("must not be below DefaultTimeout" reads
+// "must not be below Fetch.Timeout"), the same rule in the service's
+// words. Any other error (none is expected) is kept whole, as the
+// Problem of a field named "Config".
+func inServiceTerms(err error, terms map[string]string) error {
 	var lower *wire.ConfigError
 	if !errors.As(err, &lower) {
-		return &ConfigError{Field: "Fetch", Problem: err.Error()}
+		return &ConfigError{Field: "Config", Problem: err.Error()}
 	}
-	rename := func(name string) string {
-		if !lowerFields[name] {
-			return name
-		}
-		if from, ok := fieldFrom[name]; ok {
-			return from
-		}
-		return "Fetch." + name
-	}
+	rename := func(name string) string { return cmp.Or(terms[name], name) }
 	return &ConfigError{Field: rename(lower.Field), Problem: lowerField.ReplaceAllStringFunc(lower.Problem, rename)}
 }

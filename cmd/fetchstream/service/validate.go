@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/connectors"
@@ -78,14 +77,14 @@ func validate(cfg *Config) error {
 	if err := validateCore(&cfg.Core); err != nil {
 		return err
 	}
-	if err := validateStorage(&cfg.Storage, cfg.Fetch.MaxBody); err != nil {
+	if err := validateStorage(cfg); err != nil {
 		return err
 	}
 	if !cfg.JetStream.Enabled && cfg.Core.Queue == "" {
 		return fail("Core.Queue", "must not be empty: without a queue group every replica would fetch every batch")
 	}
 	if cfg.JetStream.Enabled {
-		if err := validateJetStream(&cfg.JetStream, cfg.Fetch.MaxActive+cfg.Fetch.MaxWaiting); err != nil {
+		if err := validateJetStream(cfg); err != nil {
 			return err
 		}
 	}
@@ -116,7 +115,7 @@ func validateFetch(f *FetchConfig, st *StorageConfig) error {
 	fetcher.MaxObject = st.MaxObject
 	for _, err := range []error{f.decodeConfig().Validate(), f.stageConfig(nil).Validate(), fetcher.Validate()} {
 		if err != nil {
-			return inServiceTerms(err)
+			return inServiceTerms(err, fetchTerms)
 		}
 	}
 	return nil
@@ -180,61 +179,49 @@ func validateCore(c *CoreConfig) error {
 	return nil
 }
 
-func validateStorage(st *StorageConfig, maxBody int64) error {
-	fail := func(field, format string, args ...any) error {
-		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+// validateStorage checks st through the connectors it configures (the
+// settings of an object store not in use too, so that a bad one never
+// waits for the day it is used), and what crosses packages: a body goes
+// to the object store only past Fetch.MaxBody.
+func validateStorage(cfg *Config) error {
+	st := &cfg.Storage
+	objects := st.objectStoreConfig()
+	if objects.Bucket == "" {
+		objects.Bucket = "unused"
 	}
-	switch {
-	case st.Replicas < 1 || st.Replicas > connectors.MaxReplicas:
-		return fail("Storage.Replicas", "must be from 1 to %d, got %d", connectors.MaxReplicas, st.Replicas)
-	case st.ResultsStream != "" && !validStreamName(st.ResultsStream):
-		return fail("Storage.ResultsStream", "%q: a stream name has no spaces, dots, '*', '>', '/' or '\\'", st.ResultsStream)
-	case st.ResultsStream != "" && st.ResultsMaxAge < time.Second:
-		return fail("Storage.ResultsMaxAge", "must be at least 1s, got %s", st.ResultsMaxAge)
-	case st.ObjectStore != "" && !validBucketName(st.ObjectStore):
-		return fail("Storage.ObjectStore", "%q: a bucket name has only letters, digits, '-' and '_'", st.ObjectStore)
-	case st.ObjectTTL < 0:
-		return fail("Storage.ObjectTTL", "must not be negative, got %s", st.ObjectTTL)
-	case st.ObjectStore != "" && st.MaxObject != 0 && st.MaxObject <= maxBody:
-		return fail("Storage.MaxObject", "(%d) must be above Fetch.MaxBody (%d): bodies over the inline cap go to the object store", st.MaxObject, maxBody)
+	if err := objects.Validate(); err != nil {
+		return inServiceTerms(err, storageTerms)
+	}
+	if st.ResultsStream != "" {
+		if err := cfg.resultsStreamConfig().Validate(); err != nil {
+			return inServiceTerms(err, storageTerms)
+		}
+	}
+	if st.ObjectStore != "" && st.MaxObject != 0 && st.MaxObject <= cfg.Fetch.MaxBody {
+		return &ConfigError{Field: "Storage.MaxObject", Problem: fmt.Sprintf(
+			"(%d) must be above Fetch.MaxBody (%d): bodies over the inline cap go to the object store", st.MaxObject, cfg.Fetch.MaxBody)}
 	}
 	return nil
 }
 
-func validStreamName(name string) bool {
-	return !strings.ContainsAny(name, " \t\r\n.*>/\\")
-}
-
-func validBucketName(name string) bool {
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
+// validateJetStream checks cfg.JetStream through the consumer it sets up,
+// and what is the service's own: the dead-letter subject, how long an
+// output is waited out, and a pull credit that a replica admitting
+// Fetch.MaxActive+Fetch.MaxWaiting batches can use.
+func validateJetStream(cfg *Config) error {
+	j := &cfg.JetStream
+	if err := j.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas, false).Validate(); err != nil {
+		return inServiceTerms(err, consumerTerms)
 	}
-	return name != ""
-}
-
-// validateJetStream checks j for a replica that admits up to admitted
-// batches (Fetch.MaxActive+Fetch.MaxWaiting).
-func validateJetStream(j *JetStreamConfig, admitted int) error {
 	fail := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
+	admitted := cfg.Fetch.MaxActive + cfg.Fetch.MaxWaiting
 	switch {
-	case j.Stream == "":
-		return fail("JetStream.Stream", "must not be empty")
-	case j.Durable == "":
-		return fail("JetStream.Durable", "must not be empty")
 	case j.DeadLetter == "":
 		return fail("JetStream.DeadLetter", "must not be empty")
 	case validSubject(j.DeadLetter, false) != nil:
 		return fail("JetStream.DeadLetter", "%q: %v", j.DeadLetter, validSubject(j.DeadLetter, false))
-	case j.AckWait < time.Second:
-		return fail("JetStream.AckWait", "must be at least 1s, got %s", j.AckWait)
-	case j.MaxDeliver != -1 && j.MaxDeliver < 2:
-		return fail("JetStream.MaxDeliver", "must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got %d", j.MaxDeliver)
-	case j.MaxAckPending < 1:
-		return fail("JetStream.MaxAckPending", "must be at least 1, got %d", j.MaxAckPending)
 	case j.OutputRetryFor < time.Second:
 		return fail("JetStream.OutputRetryFor", "must be at least 1s, got %s", j.OutputRetryFor)
 	case j.MaxAckPending < pullCredit(admitted):
