@@ -14,6 +14,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
+	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
@@ -68,6 +69,50 @@ func newFetcherWith(field string, edit func(*httpfetch.Config)) lowerEntry {
 	}}
 }
 
+// consumerWith is connectors.NewJetStreamSource with the service's
+// default consumer, edited: it validates before any I/O, so a refusal
+// needs no connection; a value it accepts is judged by the same
+// ConsumerSetup.Validate, as it would go on to connect.
+func consumerWith(field string, edit func(*connectors.ConsumerSetup)) lowerEntry {
+	return lowerEntry{field, connectors.ErrConfig, func(t *testing.T) error {
+		setup := connectors.ConsumerSetup{Stream: connectors.DefaultStream, Subject: "fetch.urls", Durable: connectors.DefaultDurable,
+			AckWait: connectors.DefaultAckWait, MaxDeliver: connectors.DefaultMaxDeliver, MaxAckPending: connectors.DefaultMaxAckPending}
+		edit(&setup)
+		if err := setup.Validate(); err == nil {
+			return nil
+		}
+		_, err := connectors.NewJetStreamSource(t.Context(), nil, connectors.JetStreamSourceConfig{ConsumerSetup: setup, MaxPending: 1})
+		return err
+	}}
+}
+
+// resultsStreamWith is connectors.EnsureResultsStream with a valid config,
+// edited, as consumerWith is NewJetStreamSource.
+func resultsStreamWith(field string, edit func(*connectors.ResultsStreamConfig)) lowerEntry {
+	return lowerEntry{field, connectors.ErrConfig, func(t *testing.T) error {
+		cfg := connectors.ResultsStreamConfig{Name: "R", Subjects: []string{"fetch.results"}, MaxAge: time.Hour}
+		edit(&cfg)
+		if err := cfg.Validate(); err == nil {
+			return nil
+		}
+		return connectors.EnsureResultsStream(t.Context(), nil, cfg, nil)
+	}}
+}
+
+// objectStoreWith is connectors.NewObjectStore with a valid config,
+// edited, as consumerWith is NewJetStreamSource.
+func objectStoreWith(field string, edit func(*connectors.ObjectStoreConfig)) lowerEntry {
+	return lowerEntry{field, connectors.ErrConfig, func(t *testing.T) error {
+		cfg := connectors.ObjectStoreConfig{Bucket: "bodies"}
+		edit(&cfg)
+		if err := cfg.Validate(); err == nil {
+			return nil
+		}
+		_, err := connectors.NewObjectStore(t.Context(), nil, cfg, nil)
+		return err
+	}}
+}
+
 // The same value gets the same answer, refused or accepted and naming
 // the same setting, from every way in: run's flag, its FETCHSTREAM_
 // variable, service.Config (service.New) and the constructor of each
@@ -80,85 +125,113 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 		field       string // the service.Config field; "" where the value is accepted
 		config      func(*service.Config)
 		lower       []lowerEntry
+		with        []string // other flags the setting needs, given on the command line
 	}{
 		{"concurrency", "0", "Fetch.Concurrency", func(c *service.Config) { c.Fetch.Concurrency = 0 }, []lowerEntry{
 			newFetchWith("Concurrency", func(c *stages.FetchConfig) { c.Concurrency = 0 }),
-			newFetcherWith("Concurrency", func(c *httpfetch.Config) { c.Concurrency = 0 })}},
+			newFetcherWith("Concurrency", func(c *httpfetch.Config) { c.Concurrency = 0 })}, nil},
 		{"window", "0", "Fetch.Window", func(c *service.Config) { c.Fetch.Window = 0 }, []lowerEntry{
-			newFetchWith("Window", func(c *stages.FetchConfig) { c.Window = 0 })}},
+			newFetchWith("Window", func(c *stages.FetchConfig) { c.Window = 0 })}, nil},
 		{"max-active", "0", "Fetch.MaxActive", func(c *service.Config) { c.Fetch.MaxActive = 0 }, []lowerEntry{
-			newFetchWith("MaxActive", func(c *stages.FetchConfig) { c.MaxActive = 0 })}},
+			newFetchWith("MaxActive", func(c *stages.FetchConfig) { c.MaxActive = 0 })}, nil},
 		{"max-waiting", "-1", "Fetch.MaxWaiting", func(c *service.Config) { c.Fetch.MaxWaiting = -1 }, []lowerEntry{
-			newFetchWith("MaxWaiting", func(c *stages.FetchConfig) { c.MaxWaiting = -1 })}},
+			newFetchWith("MaxWaiting", func(c *stages.FetchConfig) { c.MaxWaiting = -1 })}, nil},
 		{"max-waiting", "0", "", func(c *service.Config) { c.Fetch.MaxWaiting = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.MaxWaiting = 0 })}},
+			newFetchWith("", func(c *stages.FetchConfig) { c.MaxWaiting = 0 })}, nil},
 		{"reserve-slots", "64", "Fetch.ReserveSlots", func(c *service.Config) { c.Fetch.ReserveSlots = 64 }, []lowerEntry{
-			newFetchWith("Reserve", func(c *stages.FetchConfig) { c.Reserve = 64 })}},
+			newFetchWith("Reserve", func(c *stages.FetchConfig) { c.Reserve = 64 })}, nil},
 		{"per-host", "-1", "Fetch.PerHost", func(c *service.Config) { c.Fetch.PerHost = -1 }, []lowerEntry{
-			newFetchWith("PerHost", func(c *stages.FetchConfig) { c.PerHost = -1 })}},
+			newFetchWith("PerHost", func(c *stages.FetchConfig) { c.PerHost = -1 })}, nil},
 		{"per-host", "0", "", func(c *service.Config) { c.Fetch.PerHost = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.PerHost = 0 })}},
+			newFetchWith("", func(c *stages.FetchConfig) { c.PerHost = 0 })}, nil},
 		{"per-host-rate", "-1", "Fetch.PerHostRate", func(c *service.Config) { c.Fetch.PerHostRate = -1 }, []lowerEntry{
-			newFetchWith("PerHostRate", func(c *stages.FetchConfig) { c.PerHostRate = -1 })}},
+			newFetchWith("PerHostRate", func(c *stages.FetchConfig) { c.PerHostRate = -1 })}, nil},
 		{"per-host-rate", "NaN", "Fetch.PerHostRate", func(c *service.Config) { c.Fetch.PerHostRate = nan }, []lowerEntry{
-			newFetchWith("PerHostRate", func(c *stages.FetchConfig) { c.PerHostRate = nan })}},
+			newFetchWith("PerHostRate", func(c *stages.FetchConfig) { c.PerHostRate = nan })}, nil},
 		{"per-host-burst", "-1", "Fetch.PerHostBurst", func(c *service.Config) { c.Fetch.PerHostBurst = -1 }, []lowerEntry{
-			newFetchWith("PerHostBurst", func(c *stages.FetchConfig) { c.PerHostBurst = -1 })}},
+			newFetchWith("PerHostBurst", func(c *stages.FetchConfig) { c.PerHostBurst = -1 })}, nil},
 		{"per-host-burst", "0", "", func(c *service.Config) { c.Fetch.PerHostBurst = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostBurst = 0 })}},
+			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostBurst = 0 })}, nil},
 		{"per-host-jitter", "1.5", "Fetch.PerHostJitter", func(c *service.Config) { c.Fetch.PerHostJitter = 1.5 }, []lowerEntry{
-			newFetchWith("PerHostJitter", func(c *stages.FetchConfig) { c.PerHostJitter = 1.5 })}},
+			newFetchWith("PerHostJitter", func(c *stages.FetchConfig) { c.PerHostJitter = 1.5 })}, nil},
 		{"per-host-key", "site", "Fetch.PerHostKey", func(c *service.Config) { c.Fetch.PerHostKey = "site" }, []lowerEntry{
 			newFetchWith("PerHostKey", func(c *stages.FetchConfig) { c.PerHostKey = "site" }),
-			newDecodeWith("PerHostKey", func(c *stages.DecodeConfig) { c.PerHostKey = "site" })}},
+			newDecodeWith("PerHostKey", func(c *stages.DecodeConfig) { c.PerHostKey = "site" })}, nil},
 		{"per-host-key", "", "", func(c *service.Config) { c.Fetch.PerHostKey = "" }, []lowerEntry{
 			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostKey = "" }),
-			newDecodeWith("", func(c *stages.DecodeConfig) { c.PerHostKey = "" })}},
+			newDecodeWith("", func(c *stages.DecodeConfig) { c.PerHostKey = "" })}, nil},
 		{"per-host-key", "Domain", "", func(c *service.Config) { c.Fetch.PerHostKey = "Domain" }, []lowerEntry{
 			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostKey = "Domain" }),
-			newDecodeWith("", func(c *stages.DecodeConfig) { c.PerHostKey = "Domain" })}},
+			newDecodeWith("", func(c *stages.DecodeConfig) { c.PerHostKey = "Domain" })}, nil},
 		{"max-host-pause", "-1s", "Fetch.MaxHostPause", func(c *service.Config) { c.Fetch.MaxHostPause = -time.Second }, []lowerEntry{
-			newFetchWith("MaxHostPause", func(c *stages.FetchConfig) { c.MaxHostPause = -time.Second })}},
+			newFetchWith("MaxHostPause", func(c *stages.FetchConfig) { c.MaxHostPause = -time.Second })}, nil},
 		{"robots-ttl", "-1s", "Fetch.RobotsTTL", func(c *service.Config) { c.Fetch.RobotsTTL = -time.Second }, []lowerEntry{
-			newFetchWith("RobotsTTL", func(c *stages.FetchConfig) { c.RobotsTTL = -time.Second })}},
+			newFetchWith("RobotsTTL", func(c *stages.FetchConfig) { c.RobotsTTL = -time.Second })}, nil},
 		{"robots-ttl", "0s", "", func(c *service.Config) { c.Fetch.RobotsTTL = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.RobotsTTL = 0 })}},
+			newFetchWith("", func(c *stages.FetchConfig) { c.RobotsTTL = 0 })}, nil},
 		{"max-held-bytes", "0", "", func(c *service.Config) { c.Fetch.MaxHeldBytes = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.MaxHeldBytes = 0 })}},
+			newFetchWith("", func(c *stages.FetchConfig) { c.MaxHeldBytes = 0 })}, nil},
 		{"timeout", "0s", "Fetch.Timeout", func(c *service.Config) { c.Fetch.Timeout = 0 }, []lowerEntry{
-			newDecodeWith("DefaultTimeout", func(c *stages.DecodeConfig) { c.DefaultTimeout = 0 })}},
+			newDecodeWith("DefaultTimeout", func(c *stages.DecodeConfig) { c.DefaultTimeout = 0 })}, nil},
 		{"max-timeout", "5s", "Fetch.MaxTimeout", func(c *service.Config) { c.Fetch.MaxTimeout = 5 * time.Second }, []lowerEntry{
-			newDecodeWith("MaxTimeout", func(c *stages.DecodeConfig) { c.MaxTimeout = 5 * time.Second })}},
+			newDecodeWith("MaxTimeout", func(c *stages.DecodeConfig) { c.MaxTimeout = 5 * time.Second })}, nil},
 		{"max-batch", "0", "Fetch.MaxBatch", func(c *service.Config) { c.Fetch.MaxBatch = 0 }, []lowerEntry{
-			newDecodeWith("MaxBatch", func(c *stages.DecodeConfig) { c.MaxBatch = 0 })}},
+			newDecodeWith("MaxBatch", func(c *stages.DecodeConfig) { c.MaxBatch = 0 })}, nil},
 		{"max-batch-time", "30s", "Fetch.MaxBatchTime", func(c *service.Config) { c.Fetch.MaxBatchTime = 30 * time.Second }, []lowerEntry{
-			newDecodeWith("MaxBatchTime", func(c *stages.DecodeConfig) { c.MaxBatchTime = 30 * time.Second })}},
+			newDecodeWith("MaxBatchTime", func(c *stages.DecodeConfig) { c.MaxBatchTime = 30 * time.Second })}, nil},
 		{"max-batch-time", "-1s", "Fetch.MaxBatchTime", func(c *service.Config) { c.Fetch.MaxBatchTime = -time.Second }, []lowerEntry{
 			newDecodeWith("MaxBatchTime", func(c *stages.DecodeConfig) { c.MaxBatchTime = -time.Second }),
-			newFetchWith("MaxBatchTime", func(c *stages.FetchConfig) { c.MaxBatchTime = -time.Second })}},
+			newFetchWith("MaxBatchTime", func(c *stages.FetchConfig) { c.MaxBatchTime = -time.Second })}, nil},
 		{"max-body", "0", "Fetch.MaxBody", func(c *service.Config) { c.Fetch.MaxBody = 0 }, []lowerEntry{
-			newFetcherWith("MaxBody", func(c *httpfetch.Config) { c.MaxBody = 0 })}},
+			newFetcherWith("MaxBody", func(c *httpfetch.Config) { c.MaxBody = 0 })}, nil},
 		{"max-redirects", "-1", "Fetch.MaxRedirects", func(c *service.Config) { c.Fetch.MaxRedirects = -1 }, []lowerEntry{
-			newFetcherWith("MaxRedirects", func(c *httpfetch.Config) { c.MaxRedirects = -1 })}},
+			newFetcherWith("MaxRedirects", func(c *httpfetch.Config) { c.MaxRedirects = -1 })}, nil},
 		{"max-redirects", "0", "", func(c *service.Config) { c.Fetch.MaxRedirects = 0 }, []lowerEntry{
-			newFetcherWith("", func(c *httpfetch.Config) { c.MaxRedirects = 0 })}},
+			newFetcherWith("", func(c *httpfetch.Config) { c.MaxRedirects = 0 })}, nil},
 		{"retries", "11", "Fetch.Retries", func(c *service.Config) { c.Fetch.Retries = 11 }, []lowerEntry{
-			newFetcherWith("Retries", func(c *httpfetch.Config) { c.Retries = 11 })}},
+			newFetcherWith("Retries", func(c *httpfetch.Config) { c.Retries = 11 })}, nil},
 		{"retry-base", "-1s", "Fetch.RetryBase", func(c *service.Config) { c.Fetch.RetryBase = -time.Second }, []lowerEntry{
-			newFetcherWith("RetryBase", func(c *httpfetch.Config) { c.RetryBase = -time.Second })}},
+			newFetcherWith("RetryBase", func(c *httpfetch.Config) { c.RetryBase = -time.Second })}, nil},
 		{"retry-max", "1ms", "Fetch.RetryMax", func(c *service.Config) { c.Fetch.RetryMax = time.Millisecond }, []lowerEntry{
-			newFetcherWith("RetryMax", func(c *httpfetch.Config) { c.RetryMax = time.Millisecond })}},
+			newFetcherWith("RetryMax", func(c *httpfetch.Config) { c.RetryMax = time.Millisecond })}, nil},
 		{"max-request-body", "0", "", func(c *service.Config) { c.Fetch.MaxRequestBody = 0 }, []lowerEntry{
-			newFetcherWith("", func(c *httpfetch.Config) { c.MaxRequestBody = 0 })}},
+			newFetcherWith("", func(c *httpfetch.Config) { c.MaxRequestBody = 0 })}, nil},
 		{"user-agent", "bot\r\nX-Evil: 1", "Fetch.UserAgent", func(c *service.Config) { c.Fetch.UserAgent = "bot\r\nX-Evil: 1" }, []lowerEntry{
 			newFetcherWith("UserAgent", func(c *httpfetch.Config) { c.UserAgent = "bot\r\nX-Evil: 1" }),
-			newFetchWith("RobotsUserAgent", func(c *stages.FetchConfig) { c.RobotsUserAgent = "bot\r\nX-Evil: 1" })}},
+			newFetchWith("RobotsUserAgent", func(c *stages.FetchConfig) { c.RobotsUserAgent = "bot\r\nX-Evil: 1" })}, nil},
 		{"response-headers", "bad name", "Fetch.ResponseHeaders", func(c *service.Config) { c.Fetch.ResponseHeaders = []string{"bad name"} }, []lowerEntry{
-			newFetcherWith("ResponseHeaders", func(c *httpfetch.Config) { c.ResponseHeaders = []string{"bad name"} })}},
+			newFetcherWith("ResponseHeaders", func(c *httpfetch.Config) { c.ResponseHeaders = []string{"bad name"} })}, nil},
 		{"body", "xml", "Fetch.BodyMode", func(c *service.Config) { c.Fetch.BodyMode = "xml" }, []lowerEntry{
-			newFetcherWith("BodyMode", func(c *httpfetch.Config) { c.BodyMode = "xml" })}},
+			newFetcherWith("BodyMode", func(c *httpfetch.Config) { c.BodyMode = "xml" })}, nil},
 		{"body", "", "", func(c *service.Config) { c.Fetch.BodyMode = "" }, []lowerEntry{
-			newFetcherWith("", func(c *httpfetch.Config) { c.BodyMode = "" })}},
+			newFetcherWith("", func(c *httpfetch.Config) { c.BodyMode = "" })}, nil},
+		{"stream-replicas", "6", "Storage.Replicas", func(c *service.Config) { c.Storage.Replicas = 6 }, []lowerEntry{
+			objectStoreWith("Replicas", func(c *connectors.ObjectStoreConfig) { c.Replicas = 6 }),
+			resultsStreamWith("Replicas", func(c *connectors.ResultsStreamConfig) { c.Replicas = 6 }),
+			consumerWith("Replicas", func(c *connectors.ConsumerSetup) { c.Replicas = 6 })}, nil},
+		{"stream-replicas", "0", "", func(c *service.Config) { c.Storage.Replicas = 0 }, []lowerEntry{
+			objectStoreWith("", func(c *connectors.ObjectStoreConfig) { c.Replicas = 0 }),
+			resultsStreamWith("", func(c *connectors.ResultsStreamConfig) { c.Replicas = 0 }),
+			consumerWith("", func(c *connectors.ConsumerSetup) { c.Replicas = 0 })}, nil},
+		{"stream", "FETCH.URLS", "JetStream.Stream", func(c *service.Config) { c.JetStream.Enabled, c.JetStream.Stream = true, "FETCH.URLS" }, []lowerEntry{
+			consumerWith("Stream", func(c *connectors.ConsumerSetup) { c.Stream = "FETCH.URLS" })}, []string{"--jetstream"}},
+		{"ack-wait", "500ms", "JetStream.AckWait", func(c *service.Config) { c.JetStream.Enabled, c.JetStream.AckWait = true, 500*time.Millisecond }, []lowerEntry{
+			consumerWith("AckWait", func(c *connectors.ConsumerSetup) { c.AckWait = 500 * time.Millisecond })}, []string{"--jetstream"}},
+		{"max-deliver", "1", "JetStream.MaxDeliver", func(c *service.Config) { c.JetStream.Enabled, c.JetStream.MaxDeliver = true, 1 }, []lowerEntry{
+			consumerWith("MaxDeliver", func(c *connectors.ConsumerSetup) { c.MaxDeliver = 1 })}, []string{"--jetstream"}},
+		{"max-deliver", "-1", "", func(c *service.Config) { c.JetStream.Enabled, c.JetStream.MaxDeliver = true, -1 }, []lowerEntry{
+			consumerWith("", func(c *connectors.ConsumerSetup) { c.MaxDeliver = -1 })}, []string{"--jetstream"}},
+		{"results-max-age", "-1s", "Storage.ResultsMaxAge",
+			func(c *service.Config) { c.Storage.ResultsStream, c.Storage.ResultsMaxAge = "R", -time.Second }, []lowerEntry{
+				resultsStreamWith("MaxAge", func(c *connectors.ResultsStreamConfig) { c.MaxAge = -time.Second })}, []string{"--results-stream", "R"}},
+		{"results-max-age", "0s", "", func(c *service.Config) { c.Storage.ResultsStream, c.Storage.ResultsMaxAge = "R", 0 }, []lowerEntry{
+			resultsStreamWith("", func(c *connectors.ResultsStreamConfig) { c.MaxAge = 0 })}, []string{"--results-stream", "R"}},
+		{"results-stream", "fetch.results", "Storage.ResultsStream", func(c *service.Config) { c.Storage.ResultsStream = "fetch.results" }, []lowerEntry{
+			resultsStreamWith("Name", func(c *connectors.ResultsStreamConfig) { c.Name = "fetch.results" })}, nil},
+		{"object-ttl", "-1s", "Storage.ObjectTTL", func(c *service.Config) { c.Storage.ObjectTTL = -time.Second }, []lowerEntry{
+			objectStoreWith("TTL", func(c *connectors.ObjectStoreConfig) { c.TTL = -time.Second })}, nil},
+		{"object-store", "bodies.big", "Storage.ObjectStore", func(c *service.Config) { c.Storage.ObjectStore = "bodies.big" }, []lowerEntry{
+			objectStoreWith("Bucket", func(c *connectors.ObjectStoreConfig) { c.Bucket = "bodies.big" })}, nil},
 	} {
 		name := "--" + tc.flag + " " + tc.value
 		flagName, variable := "--"+tc.flag, envName(tc.flag)
@@ -189,20 +262,20 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 
 		// run's flag, and its FETCHSTREAM_ variable.
 		if tc.field == "" {
-			if err := newServiceFromFlags(t, flagName+"="+tc.value); err != nil {
+			if err := newServiceFromFlags(t, append(tc.with, flagName+"="+tc.value)...); err != nil {
 				t.Errorf("%s: run refused the flag: %v", name, err)
 			}
-			if err := newServiceFromEnv(t, variable, tc.value); err != nil {
+			if err := newServiceFromEnv(t, variable, tc.value, tc.with...); err != nil {
 				t.Errorf("%s: run refused %s: %v", name, variable, err)
 			}
 			continue
 		}
-		code, stderr := runStderr(t, "run", flagName+"="+tc.value)
+		code, stderr := runStderr(t, append([]string{"run", flagName + "=" + tc.value}, tc.with...)...)
 		if want := "fetchstream: " + flagName + " "; code != exitError || !strings.HasPrefix(stderr, want) {
 			t.Errorf("%s: run exited %d, %q; want it refused as %q...", name, code, stderr, want)
 		}
 		t.Setenv(variable, tc.value)
-		code, stderr = runStderr(t, "run")
+		code, stderr = runStderr(t, append([]string{"run"}, tc.with...)...)
 		if want := "fetchstream: " + variable + " (" + flagName + ") "; code != exitError || !strings.HasPrefix(stderr, want) {
 			t.Errorf("%s: run with %s exited %d, %q; want it refused as %q...", name, variable, code, stderr, want)
 		}
@@ -244,10 +317,10 @@ func TestServiceBoundsWhatStagesMayLeaveOpen(t *testing.T) {
 	}
 }
 
-// newServiceFromEnv reads run's settings as run does with variable set to
-// value, and returns what service.New says of their Config, in flag
+// newServiceFromEnv reads run's settings as run does, from args and with
+// variable set to value, and returns what service.New says of their Config, in flag
 // terms.
-func newServiceFromEnv(t *testing.T, variable, value string) error {
+func newServiceFromEnv(t *testing.T, variable, value string, args ...string) error {
 	t.Helper()
 	t.Setenv(variable, value)
 	defer os.Unsetenv(variable) // t.Setenv restores it at the end
@@ -256,7 +329,7 @@ func newServiceFromEnv(t *testing.T, variable, value string) error {
 	fs.SetOutput(io.Discard)
 	flags.register(fs)
 	fs.String("config", "", "")
-	if err := ff.Parse(fs, nil, settings.Options(fs, false)...); err != nil {
+	if err := ff.Parse(fs, args, settings.Options(fs, false)...); err != nil {
 		return err
 	}
 	cfg, err := flags.config()
