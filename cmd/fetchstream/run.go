@@ -111,10 +111,10 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&j.AckWait, "ack-wait", d.JetStream.AckWait, "--jetstream: a created consumer's AckWait: a killed replica's batches are delivered again this long after its last sign of life")
 	fs.IntVar(&j.MaxDeliver, "max-deliver", d.JetStream.MaxDeliver, "--jetstream: a created consumer's MaxDeliver: a batch is fetched at most this many times minus one, and on its last delivery it goes to --dead-letter instead (-1: no limit)")
 	fs.IntVar(&j.MaxAckPending, "max-ack-pending", d.JetStream.MaxAckPending, "--jetstream: a created consumer's MaxAckPending: batches in progress across all replicas at most (each replica holds at most --max-active+--max-waiting+2)")
-	fs.DurationVar(&j.OutputRetryFor, "output-retry-for", d.JetStream.OutputRetryFor, "--jetstream: how long an output stream that cannot store (electing a leader, its node lost) is waited out, publishes held and retried in order, before the batches waiting on it are handed back for redelivery with a growing delay (at least 1s)")
+	fs.DurationVar(&j.OutputRetryFor, "output-retry-for", d.JetStream.OutputRetryFor, "--jetstream: how long an output stream that cannot store (electing a leader, its node lost) is waited out, publishes held and retried in order, before the batches waiting on it are handed back for redelivery with a growing delay (at least 1s; 0: 2m, the default)")
 	fs.StringVar(&j.DeadLetter, "dead-letter", d.JetStream.DeadLetter, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
-	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")
-	fs.Var((*flagvalue.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
+	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged); 0: nats.go's default")
+	fs.Var((*flagvalue.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress, at least 1KiB; past this NATS drops batches for it; 0: nats.go's default")
 }
 
 // registerStorage binds the flags of what the service keeps in JetStream.

@@ -113,6 +113,45 @@ func objectStoreWith(field string, edit func(*connectors.ObjectStoreConfig)) low
 	}}
 }
 
+// coreWith is connectors.NewCoreSource and RegisterMicro with the
+// service's default pending limits, edited, as consumerWith is
+// NewJetStreamSource.
+func coreWith(field string, edit func(msgs, bytes *int)) []lowerEntry {
+	core := connectors.CoreSourceConfig{Subject: "fetch.urls", Queue: "fetchstream", PendingMsgs: 1024, PendingBytes: 64 << 20}
+	micro := connectors.MicroConfig{Name: "fetchstream", Subject: "fetchstream.fetch", PendingMsgs: 1024, PendingBytes: 64 << 20}
+	edit(&core.PendingMsgs, &core.PendingBytes)
+	edit(&micro.PendingMsgs, &micro.PendingBytes)
+	return []lowerEntry{
+		{field, connectors.ErrConfig, func(t *testing.T) error {
+			if err := core.Validate(); err == nil {
+				return nil
+			}
+			_, err := connectors.NewCoreSource(t.Context(), nil, core)
+			return err
+		}},
+		{field, connectors.ErrConfig, func(t *testing.T) error {
+			if err := micro.Validate(); err == nil {
+				return nil
+			}
+			_, err := connectors.RegisterMicro(nil, nil, micro)
+			return err
+		}},
+	}
+}
+
+// publisherWith is connectors.NewPublisher with the given retry bound, as
+// consumerWith is NewJetStreamSource.
+func publisherWith(field string, retryFor time.Duration) lowerEntry {
+	return lowerEntry{field, connectors.ErrConfig, func(t *testing.T) error {
+		cfg := connectors.PublisherConfig{Results: "fetch.results", Batches: "fetch.batches", RetryFor: retryFor}
+		if err := cfg.Validate(); err == nil {
+			return nil
+		}
+		_, err := connectors.NewPublisher(t.Context(), nil, cfg)
+		return err
+	}}
+}
+
 // The same value gets the same answer, refused or accepted and naming
 // the same setting, from every way in: run's flag, its FETCHSTREAM_
 // variable, service.Config (service.New) and the constructor of each
@@ -228,6 +267,18 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 			resultsStreamWith("", func(c *connectors.ResultsStreamConfig) { c.MaxAge = 0 })}, []string{"--results-stream", "R"}},
 		{"results-stream", "fetch.results", "Storage.ResultsStream", func(c *service.Config) { c.Storage.ResultsStream = "fetch.results" }, []lowerEntry{
 			resultsStreamWith("Name", func(c *connectors.ResultsStreamConfig) { c.Name = "fetch.results" })}, nil},
+		{"pending-batches", "-1", "Core.PendingBatches", func(c *service.Config) { c.Core.PendingBatches = -1 },
+			coreWith("PendingMsgs", func(msgs, _ *int) { *msgs = -1 }), nil},
+		{"pending-batches", "0", "", func(c *service.Config) { c.Core.PendingBatches = 0 },
+			coreWith("", func(msgs, _ *int) { *msgs = 0 }), nil},
+		{"pending-bytes", "10", "Core.PendingBytes", func(c *service.Config) { c.Core.PendingBytes = 10 },
+			coreWith("PendingBytes", func(_, bytes *int) { *bytes = 10 }), nil},
+		{"pending-bytes", "0", "", func(c *service.Config) { c.Core.PendingBytes = 0 },
+			coreWith("", func(_, bytes *int) { *bytes = 0 }), nil},
+		{"output-retry-for", "500ms", "JetStream.OutputRetryFor", func(c *service.Config) { c.JetStream.Enabled, c.JetStream.OutputRetryFor = true, 500*time.Millisecond },
+			[]lowerEntry{publisherWith("RetryFor", 500*time.Millisecond)}, []string{"--jetstream"}},
+		{"output-retry-for", "0s", "", func(c *service.Config) { c.JetStream.Enabled, c.JetStream.OutputRetryFor = true, 0 },
+			[]lowerEntry{publisherWith("", 0)}, []string{"--jetstream"}},
 		{"object-ttl", "-1s", "Storage.ObjectTTL", func(c *service.Config) { c.Storage.ObjectTTL = -time.Second }, []lowerEntry{
 			objectStoreWith("TTL", func(c *connectors.ObjectStoreConfig) { c.TTL = -time.Second })}, nil},
 		{"object-store", "bodies.big", "Storage.ObjectStore", func(c *service.Config) { c.Storage.ObjectStore = "bodies.big" }, []lowerEntry{

@@ -76,7 +76,8 @@ type CoreConfig struct {
 	Queue string // queue group: replicas in one group share the batches
 	// PendingBatches and PendingBytes bound the batches a replica buffers
 	// beyond those in progress; past them NATS drops batches for it (a
-	// slow consumer, logged and counted).
+	// slow consumer, logged and counted). 0: nats.go's defaults;
+	// PendingBytes, when set, at least 1KiB.
 	PendingBatches int
 	PendingBytes   int64
 }
@@ -100,7 +101,8 @@ type JetStreamConfig struct {
 	// elects a leader, its node is gone) is waited out, publishes held and
 	// retried in order, before the batches waiting on it are handed back
 	// with a growing delay (see connectors.PublisherConfig.RetryFor and
-	// connectors.HandBackDelay). At least 1s.
+	// connectors.HandBackDelay). At least 1s; 0:
+	// connectors.DefaultOutputRetryFor.
 	OutputRetryFor time.Duration
 }
 

@@ -37,7 +37,8 @@ func (cfg *Config) resultsStreamConfig() connectors.ResultsStreamConfig {
 	maxAge := cmp.Or(st.ResultsMaxAge, connectors.DefaultResultsMaxAge)
 	window := connectors.MinDuplicateWindow
 	if j.Enabled {
-		window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, j.OutputRetryFor, maxAge)
+		retryFor := cmp.Or(j.OutputRetryFor, connectors.DefaultOutputRetryFor)
+		window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, retryFor, maxAge)
 	}
 	return connectors.ResultsStreamConfig{
 		Name: st.ResultsStream, Subjects: []string{cfg.Subjects.Out, cfg.Subjects.Batches},
@@ -48,6 +49,13 @@ func (cfg *Config) resultsStreamConfig() connectors.ResultsStreamConfig {
 // objectStoreConfig is the Object Store bucket st names.
 func (st *StorageConfig) objectStoreConfig() connectors.ObjectStoreConfig {
 	return connectors.ObjectStoreConfig{Bucket: st.ObjectStore, TTL: st.ObjectTTL, Replicas: st.Replicas}
+}
+
+// coreSourceConfig is the core input cfg describes, less its reply
+// policy; the micro endpoint takes the same pending limits.
+func (cfg *Config) coreSourceConfig() connectors.CoreSourceConfig {
+	return connectors.CoreSourceConfig{Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
+		PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes)}
 }
 
 // fetcherConfig is the HTTP fetcher f describes.
@@ -117,6 +125,13 @@ var fetchTerms = fieldTerms("Fetch.", map[string]string{
 var consumerTerms = fieldTerms("JetStream.", map[string]string{
 	"Subject": "Subjects.In", "Replicas": "Storage.Replicas", "SetupTimeout": "StartupTimeout",
 }, connectors.ConsumerSetup{})
+
+// coreTerms names the Config field behind each field of the
+// connectors.CoreSourceConfig and PublisherConfig that the service fills.
+var coreTerms = fieldTerms("Core.", map[string]string{
+	"Subject": "Subjects.In", "PendingMsgs": "Core.PendingBatches",
+	"Results": "Subjects.Out", "Batches": "Subjects.Batches", "RetryFor": "JetStream.OutputRetryFor",
+}, connectors.CoreSourceConfig{}, connectors.PublisherConfig{})
 
 // storageTerms names the Config field behind each field of the
 // connectors.ResultsStreamConfig and ObjectStoreConfig that

@@ -74,7 +74,7 @@ func validate(cfg *Config) error {
 			return fail("Subjects.Replies", "%q: %v", pattern, err)
 		}
 	}
-	if err := validateCore(&cfg.Core); err != nil {
+	if err := validateCore(cfg); err != nil {
 		return err
 	}
 	if err := validateStorage(cfg); err != nil {
@@ -169,12 +169,11 @@ func validateLoops(cfg *Config) error {
 	return nil
 }
 
-func validateCore(c *CoreConfig) error {
-	switch {
-	case c.PendingBatches < 1:
-		return &ConfigError{"Core.PendingBatches", fmt.Sprintf("must be at least 1, got %d", c.PendingBatches)}
-	case c.PendingBytes < 1024:
-		return &ConfigError{"Core.PendingBytes", fmt.Sprintf("must be at least 1KiB, got %d", c.PendingBytes)}
+// validateCore checks the core input through the connector it
+// configures (the micro endpoint takes the same limits).
+func validateCore(cfg *Config) error {
+	if err := cfg.coreSourceConfig().Validate(); err != nil {
+		return inServiceTerms(err, coreTerms)
 	}
 	return nil
 }
@@ -204,14 +203,18 @@ func validateStorage(cfg *Config) error {
 	return nil
 }
 
-// validateJetStream checks cfg.JetStream through the consumer it sets up,
-// and what is the service's own: the dead-letter subject, how long an
-// output is waited out, and a pull credit that a replica admitting
+// validateJetStream checks cfg.JetStream through the consumer it sets up
+// and the publisher's retry bound, and what is the service's own: the
+// dead-letter subject, and a pull credit that a replica admitting
 // Fetch.MaxActive+Fetch.MaxWaiting batches can use.
 func validateJetStream(cfg *Config) error {
 	j := &cfg.JetStream
 	if err := j.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas, false).Validate(); err != nil {
 		return inServiceTerms(err, consumerTerms)
+	}
+	publisher := connectors.PublisherConfig{Results: cfg.Subjects.Out, Batches: cfg.Subjects.Batches, RetryFor: j.OutputRetryFor}
+	if err := publisher.Validate(); err != nil {
+		return inServiceTerms(err, coreTerms)
 	}
 	fail := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
@@ -222,8 +225,6 @@ func validateJetStream(cfg *Config) error {
 		return fail("JetStream.DeadLetter", "must not be empty")
 	case validSubject(j.DeadLetter, false) != nil:
 		return fail("JetStream.DeadLetter", "%q: %v", j.DeadLetter, validSubject(j.DeadLetter, false))
-	case j.OutputRetryFor < time.Second:
-		return fail("JetStream.OutputRetryFor", "must be at least 1s, got %s", j.OutputRetryFor)
 	case j.MaxAckPending < pullCredit(admitted):
 		return fail("JetStream.MaxAckPending", "(%d) must be at least Fetch.MaxActive+Fetch.MaxWaiting+2 (%d), what one replica may hold",
 			j.MaxAckPending, pullCredit(admitted))
