@@ -34,7 +34,7 @@ type CoreSourceConfig struct {
 	// PendingMsgs and PendingBytes bound what the client buffers while the
 	// pipeline is busy; past them the server's messages are dropped for
 	// this client and a slow-consumer error is reported. Zero: nats.go's
-	// defaults.
+	// defaults; PendingBytes, when set, at least 1KiB.
 	PendingMsgs  int
 	PendingBytes int
 	// Replies decides where a batch's reply may go; nil: the inboxes of
@@ -84,8 +84,8 @@ var (
 // NewCoreSource subscribes, waits until the server has the subscription,
 // and starts emitting.
 func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*CoreSource, error) {
-	if cfg.Subject == "" {
-		return nil, fmt.Errorf("%w: empty input subject", ErrConfig)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	s := &CoreSource{nc: nc, subject: cfg.Subject, replies: cfg.Replies, out: make(chan any)}
 	sub, err := nc.QueueSubscribe(cfg.Subject, cfg.Queue, s.handle)

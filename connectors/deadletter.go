@@ -56,7 +56,7 @@ type DeadLetter struct {
 // until ctx ends, without logging.
 func NewDeadLetter(ctx context.Context, nc *nats.Conn, subject string) (*DeadLetter, error) {
 	if subject == "" {
-		return nil, fmt.Errorf("%w: empty dead-letter subject", ErrConfig)
+		return nil, configError("Subject", "must not be empty")
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

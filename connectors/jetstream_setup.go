@@ -52,18 +52,24 @@ func (c ConsumerSetup) setupTimeout() time.Duration {
 	return c.SetupTimeout
 }
 
-func (c ConsumerSetup) validate() error {
+// Validate reports the first field of c that NewJetStreamSource would
+// refuse, as a *wire.ConfigError naming it (wrapping ErrConfig), or nil.
+func (c ConsumerSetup) Validate() error {
 	switch {
-	case c.Stream == "" || c.Durable == "" || c.Subject == "":
-		return fmt.Errorf("%w: stream, durable and subject are required", ErrConfig)
+	case !validStreamName(c.Stream):
+		return configError("Stream", "%q: a stream name is not empty and has no spaces, dots, '*', '>', '/' or '\\'", c.Stream)
+	case c.Subject == "":
+		return configError("Subject", "must not be empty")
+	case c.Durable == "":
+		return configError("Durable", "must not be empty")
 	case c.AckWait < time.Second:
-		return fmt.Errorf("%w: ack wait must be at least 1s, got %s", ErrConfig, c.AckWait)
+		return configError("AckWait", "must be at least 1s, got %s", c.AckWait)
 	case c.MaxDeliver != -1 && c.MaxDeliver < 2:
-		return fmt.Errorf("%w: max deliver must be at least 2 (the last delivery is dead-lettered) or -1 (unlimited), got %d", ErrConfig, c.MaxDeliver)
+		return configError("MaxDeliver", "must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got %d", c.MaxDeliver)
 	case c.MaxAckPending < 1:
-		return fmt.Errorf("%w: max ack pending must be at least 1, got %d", ErrConfig, c.MaxAckPending)
+		return configError("MaxAckPending", "must be at least 1, got %d", c.MaxAckPending)
 	case c.SetupTimeout < 0:
-		return fmt.Errorf("%w: set-up timeout must not be negative, got %s", ErrConfig, c.SetupTimeout)
+		return configError("SetupTimeout", "must not be negative (0: %s), got %s", DefaultSetupTimeout, c.SetupTimeout)
 	}
 	return validReplicas(c.Replicas)
 }
@@ -73,7 +79,7 @@ const MaxReplicas = 5
 
 func validReplicas(n int) error {
 	if n < 0 || n > MaxReplicas {
-		return fmt.Errorf("%w: replicas must be from 1 to %d, got %d", ErrConfig, MaxReplicas, n)
+		return configError("Replicas", "must be from 1 to %d (0: 1), got %d", MaxReplicas, n)
 	}
 	return nil
 }

@@ -113,18 +113,18 @@ var (
 // NewJetStreamSource validates cfg, finds or creates the stream and the
 // durable consumer (see ConsumerSetup), and starts pulling.
 func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceConfig) (*JetStreamSource, error) {
-	if err := cfg.ConsumerSetup.validate(); err != nil {
+	if err := cfg.ConsumerSetup.Validate(); err != nil {
 		return nil, err
 	}
 	switch {
 	case cfg.MaxPending < 1:
-		return nil, fmt.Errorf("%w: max pending must be at least 1, got %d", ErrConfig, cfg.MaxPending)
+		return nil, configError("MaxPending", "must be at least 1, got %d", cfg.MaxPending)
 	case cfg.MaxWaiting < 0:
-		return nil, fmt.Errorf("%w: max waiting must not be negative, got %d", ErrConfig, cfg.MaxWaiting)
+		return nil, configError("MaxWaiting", "must not be negative, got %d", cfg.MaxWaiting)
 	case cfg.DeadLetter == nil:
-		return nil, fmt.Errorf("%w: a dead-letter publisher is required", ErrConfig)
+		return nil, configError("DeadLetter", "must not be nil")
 	case cfg.PollWait < 0:
-		return nil, fmt.Errorf("%w: poll wait must not be negative", ErrConfig)
+		return nil, configError("PollWait", "must not be negative (0: 5s), got %s", cfg.PollWait)
 	}
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 5 * time.Second

@@ -73,11 +73,8 @@ var (
 // closed is answered at once with a 503 micro error saying to send it
 // again, never left without a reply.
 func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Service, error) {
-	if cfg.Subject == "" || cfg.Name == "" {
-		return nil, fmt.Errorf("%w: micro service needs a name and a subject", ErrConfig)
-	}
-	if cfg.PendingMsgs < 0 || cfg.PendingBytes < 0 {
-		return nil, fmt.Errorf("%w: micro pending limits must not be negative", ErrConfig)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	svcCfg := micro.Config{
 		Name:        cfg.Name,

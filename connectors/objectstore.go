@@ -26,6 +26,18 @@ type ObjectStoreConfig struct {
 	Replicas int           // 0 means 1
 }
 
+// Validate reports the first field of c that NewObjectStore would
+// refuse, as a *wire.ConfigError naming it (wrapping ErrConfig), or nil.
+func (c ObjectStoreConfig) Validate() error {
+	switch {
+	case !validBucketName(c.Bucket):
+		return configError("Bucket", "%q: a bucket name is not empty and has only letters, digits, '-' and '_'", c.Bucket)
+	case c.TTL < 0:
+		return configError("TTL", "must not be negative (0: for ever), got %s", c.TTL)
+	}
+	return validReplicas(c.Replicas)
+}
+
 // ObjectStore keeps bodies over the inline cap in a JetStream Object
 // Store bucket, each under the hex SHA-256 of its bytes, so that a body
 // fetched twice is stored once (an httpfetch.BodyStore). Safe for
@@ -49,13 +61,7 @@ type ObjectStore struct {
 // cannot answer it (no leader elected yet, a node lost), until ctx ends:
 // ctx bounds the whole wait.
 func NewObjectStore(ctx context.Context, nc *nats.Conn, cfg ObjectStoreConfig, log *slog.Logger) (*ObjectStore, error) {
-	switch {
-	case cfg.Bucket == "":
-		return nil, fmt.Errorf("%w: an object store needs a bucket name", ErrConfig)
-	case cfg.TTL < 0:
-		return nil, fmt.Errorf("%w: object TTL must not be negative, got %s", ErrConfig, cfg.TTL)
-	}
-	if err := validReplicas(cfg.Replicas); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {

@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,8 +40,8 @@ type PublisherConfig struct {
 	AckTimeout time.Duration
 	// RetryFor bounds how long an output stream that cannot store (it
 	// elects a leader, its node is gone, acks do not come) is waited out
-	// before the batches waiting on it are handed back (see outbox); 0
-	// means DefaultOutputRetryFor.
+	// before the batches waiting on it are handed back (see outbox): at
+	// least 1s; 0 means DefaultOutputRetryFor.
 	RetryFor time.Duration
 	// MaxAckPending caps the JetStream publishes awaiting an ack; past it a
 	// publish waits. 0 means 256.
@@ -52,7 +53,7 @@ type PublisherConfig struct {
 	// it. A result that comes after a pause is published at once. 0 turns
 	// it off.
 	Linger time.Duration
-	// FlushTimeout bounds the flush before a batch is settled.
+	// FlushTimeout bounds the flush before a batch is settled; 0 means 5s.
 	FlushTimeout time.Duration
 	Logger       *slog.Logger
 	// Observer, if set, is told of each batch done and each failed publish.
@@ -144,24 +145,13 @@ var _ streams.Sink = (*Publisher)(nil)
 // NewPublisher validates cfg and starts the sink. ctx bounds how long a
 // publish is held while the connection is down.
 func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Publisher, error) {
-	switch {
-	case cfg.Results == "" || cfg.Batches == "":
-		return nil, fmt.Errorf("%w: results and batches subjects are required", ErrConfig)
-	case cfg.AckTimeout < 0 || cfg.MaxAckPending < 0 || cfg.FlushTimeout < 0 || cfg.RetryFor < 0:
-		return nil, fmt.Errorf("%w: ack timeout, max ack pending, flush timeout and retry bound must not be negative", ErrConfig)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.RetryFor == 0 {
-		cfg.RetryFor = DefaultOutputRetryFor
-	}
-	if cfg.FlushTimeout == 0 {
-		cfg.FlushTimeout = 5 * time.Second
-	}
-	if cfg.AckTimeout == 0 {
-		cfg.AckTimeout = 10 * time.Second
-	}
-	if cfg.MaxAckPending == 0 {
-		cfg.MaxAckPending = 256
-	}
+	cfg.RetryFor = cmp.Or(cfg.RetryFor, DefaultOutputRetryFor)
+	cfg.FlushTimeout = cmp.Or(cfg.FlushTimeout, defaultFlushTimeout)
+	cfg.AckTimeout = cmp.Or(cfg.AckTimeout, defaultPublishAckTimeout)
+	cfg.MaxAckPending = cmp.Or(cfg.MaxAckPending, defaultPublishMaxAckPending)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -33,7 +33,12 @@ type ResultsStreamConfig struct {
 	Replicas   int // 0 means 1
 }
 
-func (c *ResultsStreamConfig) validate() error {
+// Validate reports the first field of c that EnsureResultsStream would
+// refuse, as a *wire.ConfigError naming it (wrapping ErrConfig), or nil.
+func (c ResultsStreamConfig) Validate() error { return c.withDefaults() }
+
+// withDefaults validates c and fills in the defaults of its zero fields.
+func (c *ResultsStreamConfig) withDefaults() error {
 	if c.MaxAge == 0 {
 		c.MaxAge = DefaultResultsMaxAge
 	}
@@ -41,12 +46,14 @@ func (c *ResultsStreamConfig) validate() error {
 		c.Duplicates = min(MinDuplicateWindow, c.MaxAge)
 	}
 	switch {
-	case c.Name == "" || len(c.Subjects) == 0:
-		return fmt.Errorf("%w: a results stream needs a name and subjects", ErrConfig)
+	case !validStreamName(c.Name):
+		return configError("Name", "%q: a stream name is not empty and has no spaces, dots, '*', '>', '/' or '\\'", c.Name)
+	case len(c.Subjects) == 0:
+		return configError("Subjects", "must not be empty")
 	case c.MaxAge < time.Second:
-		return fmt.Errorf("%w: results max age must be at least 1s, got %s", ErrConfig, c.MaxAge)
+		return configError("MaxAge", "must be at least 1s (0: %s), got %s", DefaultResultsMaxAge, c.MaxAge)
 	case c.Duplicates < 0 || c.Duplicates > c.MaxAge:
-		return fmt.Errorf("%w: the duplicate window (%s) must be from 0 to the max age (%s)", ErrConfig, c.Duplicates, c.MaxAge)
+		return configError("Duplicates", "(%s) must be from 0 to MaxAge (%s)", c.Duplicates, c.MaxAge)
 	}
 	return validReplicas(c.Replicas)
 }
@@ -82,7 +89,7 @@ func DuplicateWindow(ackWait time.Duration, maxDeliver int, retryFor, maxAge tim
 // tried again while JetStream cannot answer it (no leader elected yet, a
 // node lost; see StreamOf), until ctx ends: ctx bounds the whole wait.
 func EnsureResultsStream(ctx context.Context, nc *nats.Conn, cfg ResultsStreamConfig, log *slog.Logger) error {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.withDefaults(); err != nil {
 		return err
 	}
 	if log == nil {

@@ -16,12 +16,13 @@ import (
 type DecodeConfig struct {
 	MaxBatch       int           // most URLs in one batch; larger batches are rejected whole
 	DefaultTimeout time.Duration // per request, when the batch names none
-	MaxTimeout     time.Duration // a batch's timeout_ms is capped at this
-	// MaxBatchTime is the fetch stage's batch lifetime (0: none): a batch
+	MaxTimeout     time.Duration // a batch's timeout_ms is capped at this; at least DefaultTimeout
+	// MaxBatchTime is the fetch stage's batch lifetime (0: none; else at
+	// least MaxTimeout, so that a batch outlives its longest request): a batch
 	// whose own per_host_rate could not fetch its URLs to one host (keyed
 	// as PerHostKey says) within it is refused at once as invalid_batch.
 	MaxBatchTime time.Duration
-	PerHostKey   HostKeyMode
+	PerHostKey   HostKeyMode // as FetchConfig.PerHostKey: "" is HostKeyHost
 	// MaxExpansion bounds a batch's wire.Batch.Expansion: the bytes of
 	// headers and bodies its requests hold once its defaults are merged
 	// into each. A batch over it is rejected whole (invalid_batch),
@@ -34,21 +35,29 @@ type DecodeConfig struct {
 // ErrConfig is wrapped by the errors of stage constructors.
 var ErrConfig = errors.New("invalid stage configuration")
 
-func (c DecodeConfig) validate() error {
+// Validate reports the first field of c that NewDecode would refuse, as
+// a *wire.ConfigError naming it (wrapping ErrConfig), or nil.
+func (c DecodeConfig) Validate() error {
+	fail := func(field, format string, args ...any) error {
+		return wire.NewConfigError(ErrConfig, field, format, args...)
+	}
 	switch {
 	case c.MaxBatch < 1:
-		return fmt.Errorf("%w: max batch must be at least 1, got %d", ErrConfig, c.MaxBatch)
+		return fail("MaxBatch", "must be at least 1, got %d", c.MaxBatch)
 	case c.DefaultTimeout <= 0:
-		return fmt.Errorf("%w: timeout must be positive, got %s", ErrConfig, c.DefaultTimeout)
-	case c.MaxExpansion < 0:
-		return fmt.Errorf("%w: max expansion must not be negative, got %d", ErrConfig, c.MaxExpansion)
+		return fail("DefaultTimeout", "must be positive, got %s", c.DefaultTimeout)
 	case c.MaxTimeout < c.DefaultTimeout:
-		return fmt.Errorf("%w: max timeout %s is below the timeout %s", ErrConfig, c.MaxTimeout, c.DefaultTimeout)
+		return fail("MaxTimeout", "(%s) must not be below DefaultTimeout (%s)", c.MaxTimeout, c.DefaultTimeout)
 	case c.MaxBatchTime < 0:
-		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
+		return fail("MaxBatchTime", "must not be negative (0: none), got %s", c.MaxBatchTime)
+	case c.MaxBatchTime > 0 && c.MaxBatchTime < c.MaxTimeout:
+		return fail("MaxBatchTime", "(%s) must be at least MaxTimeout (%s): a batch must outlive its longest request",
+			c.MaxBatchTime, c.MaxTimeout)
+	case c.MaxExpansion < 0:
+		return fail("MaxExpansion", "must not be negative (0: no bound), got %d", c.MaxExpansion)
 	}
 	if _, err := ParseHostKeyMode(string(c.PerHostKey)); err != nil {
-		return err
+		return fail("PerHostKey", "must be host or domain, got %q", c.PerHostKey)
 	}
 	return nil
 }
@@ -63,7 +72,7 @@ func (c DecodeConfig) validate() error {
 // the batch was sent (see wire.Summary).
 // The Flow closes its output after its input is closed.
 func NewDecode(cfg DecodeConfig) (*flow.Map[*Inbound, *Job], error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return flow.NewMap(cfg.decode, 1), nil

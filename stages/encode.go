@@ -2,7 +2,6 @@ package stages
 
 import (
 	"encoding/json"
-	"fmt"
 	"sync"
 	"unicode/utf8"
 
@@ -32,7 +31,7 @@ type EncodeConfig struct {
 // closed; its channels hold up to HandoffBuffer elements each.
 func NewEncode(cfg EncodeConfig) (streams.Flow, error) {
 	if cfg.MaxBytes < 1024 {
-		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, cfg.MaxBytes)
+		return nil, wire.NewConfigError(ErrConfig, "MaxBytes", "must be at least 1024 bytes, got %d", cfg.MaxBytes)
 	}
 	e := &encoder{cfg: cfg}
 	return newMapFlow(e.encode), nil

@@ -59,14 +59,15 @@ type FetchConfig struct {
 	// PerHost caps requests in flight to one host; 0: no cap.
 	PerHost int
 	// PerHostRate paces requests to one host, in requests per second (a
-	// token bucket of PerHostBurst, at least 1); 0: no pace. A job's
+	// token bucket of PerHostBurst; 0 is 1); 0: no pace. A job's
 	// PerHostRate may lower it for the job. PerHostJitter (0 to 1) holds
 	// the host for a random part, up to that fraction, of the interval
 	// 1/rate after each request, so requests do not beat in step.
 	PerHostRate   float64
 	PerHostBurst  int
 	PerHostJitter float64
-	// PerHostKey says what counts as one host; "" is HostKeyHost.
+	// PerHostKey says what counts as one host (see ParseHostKeyMode);
+	// "" is HostKeyHost.
 	PerHostKey HostKeyMode
 	// MaxHostPause caps the pause that a host's 429 or 503 with
 	// Retry-After imposes on all requests to it; 0: hosts are not paused.
@@ -74,9 +75,9 @@ type FetchConfig struct {
 	// which comes back an eighth at a time with each success.
 	MaxHostPause time.Duration
 	// Robots obeys robots.txt for every job (a job may ask for it alone
-	// with its Robots field), for RobotsUserAgent (default "fetchstream"):
+	// with its Robots field), for RobotsUserAgent ("" is "fetchstream"; a header value):
 	// fetched once per site through the fetcher, which must then be a
-	// RobotsFetcher, kept RobotsTTL (default 1h), its Crawl-delay a pace
+	// RobotsFetcher, kept RobotsTTL (0: DefaultRobotsTTL), its Crawl-delay a pace
 	// for the site. A disallowed URL fails as robots_disallowed without a
 	// request.
 	Robots          bool
@@ -137,36 +138,45 @@ type HostWaiting struct {
 const TopHosts = 5
 
 func (c FetchConfig) validate() error {
-	_, keyErr := ParseHostKeyMode(string(c.PerHostKey))
+	// Each problem is a *wire.ConfigError naming the field as Go spells
+	// it, wrapping ErrConfig, so that the service can name its own field
+	// (and the CLI its flag). Rules: 0 means "none" or the default, as
+	// each field's doc says; only what no meaning fits is refused.
+	fail := func(field, format string, args ...any) error {
+		return &wire.ConfigError{Err: ErrConfig, Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
 	switch {
 	case c.Concurrency < 1:
-		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
+		return fail("Concurrency", "must be at least 1, got %d", c.Concurrency)
 	case c.Window < 1:
-		return fmt.Errorf("%w: window must be at least 1, got %d", ErrConfig, c.Window)
+		return fail("Window", "must be at least 1, got %d", c.Window)
 	case c.MaxActive < 1:
-		return fmt.Errorf("%w: max active batches must be at least 1, got %d", ErrConfig, c.MaxActive)
+		return fail("MaxActive", "must be at least 1, got %d", c.MaxActive)
 	case c.MaxWaiting < 0:
-		return fmt.Errorf("%w: max waiting batches must not be negative, got %d", ErrConfig, c.MaxWaiting)
+		return fail("MaxWaiting", "must not be negative, got %d", c.MaxWaiting)
 	case c.MaxBatchTime < 0:
-		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
+		return fail("MaxBatchTime", "must not be negative (0: none), got %s", c.MaxBatchTime)
 	case c.Reserve < 0 || c.Reserve >= c.Concurrency:
-		return fmt.Errorf("%w: reserve must be from 0 to concurrency-1 (%d), got %d", ErrConfig, c.Concurrency-1, c.Reserve)
+		return fail("Reserve", "must be from 0 (none) to Concurrency-1 (%d), got %d", c.Concurrency-1, c.Reserve)
 	case c.MaxHeldBytes < 0:
-		return fmt.Errorf("%w: max held bytes must not be negative, got %d", ErrConfig, c.MaxHeldBytes)
+		return fail("MaxHeldBytes", "must not be negative (0: no bound but the windows), got %d", c.MaxHeldBytes)
 	case c.PerHost < 0:
-		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
+		return fail("PerHost", "must not be negative (0: no cap), got %d", c.PerHost)
 	case c.PerHostRate < 0 || math.IsNaN(c.PerHostRate) || math.IsInf(c.PerHostRate, 0):
-		return fmt.Errorf("%w: per-host rate must be a non-negative number, got %g", ErrConfig, c.PerHostRate)
+		return fail("PerHostRate", "must be a number of requests per second, 0 or more, got %g", c.PerHostRate)
 	case c.PerHostBurst < 0:
-		return fmt.Errorf("%w: per-host burst must not be negative, got %d", ErrConfig, c.PerHostBurst)
+		return fail("PerHostBurst", "must not be negative (0: 1), got %d", c.PerHostBurst)
 	case !(c.PerHostJitter >= 0 && c.PerHostJitter <= 1):
-		return fmt.Errorf("%w: per-host jitter must be from 0 to 1, got %g", ErrConfig, c.PerHostJitter)
-	case keyErr != nil:
-		return keyErr
+		return fail("PerHostJitter", "must be from 0 to 1, got %g", c.PerHostJitter)
 	case c.MaxHostPause < 0:
-		return fmt.Errorf("%w: max host pause must not be negative, got %s", ErrConfig, c.MaxHostPause)
+		return fail("MaxHostPause", "must not be negative (0: no pauses), got %s", c.MaxHostPause)
 	case c.RobotsTTL < 0:
-		return fmt.Errorf("%w: robots TTL must not be negative, got %s", ErrConfig, c.RobotsTTL)
+		return fail("RobotsTTL", "must not be negative (0: %s), got %s", DefaultRobotsTTL, c.RobotsTTL)
+	case !wire.ValidHeaderValue(c.RobotsUserAgent):
+		return fail("RobotsUserAgent", "must not hold a control character (CR, LF, ...)")
+	}
+	if _, err := ParseHostKeyMode(string(c.PerHostKey)); err != nil {
+		return fail("PerHostKey", "must be host or domain, got %q", c.PerHostKey)
 	}
 	return nil
 }

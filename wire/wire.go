@@ -7,6 +7,10 @@
 // A client that publishes batches and reads results needs only this package
 // and a NATS client. The subjects default to DefaultInSubject,
 // DefaultResultsSubject and DefaultBatchesSubject.
+//
+// Beside the contract, it holds what the module's packages share to
+// check it and their settings alike: the validity of subjects, methods
+// and headers, and ConfigError, the field-named refusal of a config.
 package wire
 
 import (

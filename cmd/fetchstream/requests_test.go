@@ -73,13 +73,17 @@ func TestRunRequestFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--max-request-body", "0"}, "--max-request-body must be at least 1 byte"},
 		{[]string{"--response-headers", "bad name"}, `--response-headers "bad name" is not a header name`},
 		{[]string{"--user-agent", "a\r\nb"}, "--user-agent must not hold a control character"},
 	} {
 		if err := newServiceFromFlags(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.args, err, tc.want)
 		}
+	}
+	// 0 is the default cap, as httpfetch.Config reads it (a negative size
+	// is no size: the flag refuses it).
+	if err := newServiceFromFlags(t, "--max-request-body", "0"); err != nil {
+		t.Errorf("--max-request-body 0 (the default) refused: %v", err)
 	}
 }
 

@@ -65,7 +65,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Fetch.RetryMax, "retry-max", d.Fetch.RetryMax, "longest backoff ceiling between retries")
 	fs.StringVar(&c.Fetch.BodyMode, "body", d.Fetch.BodyMode, "bodies in results: auto (JSON as JSON, text as a string, binary as base64), text (binary bodies left out) or none; body_bytes and body_sha256 are given for every non-empty body")
 	fs.StringVar(&c.Fetch.UserAgent, "user-agent", d.Fetch.UserAgent, "User-Agent of requests that set none (a batch's user_agent replaces it)")
-	fs.Var((*settings.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request")
+	fs.Var((*settings.ByteSize)(&c.Fetch.MaxRequestBody), "max-request-body", "a request's body at most (body or body_base64 of a request object); a larger one fails as invalid_request (0: 256KiB, the default)")
 	fs.Var((*settings.NameList)(&c.Fetch.ResponseHeaders), "response-headers", "response headers every result returns in its headers, e.g. ETag,Last-Modified (repeatable, or comma-separated; a batch's response_headers adds to them)")
 	fs.StringVar(&r.credentials, "credentials", "", `JSON file of named credentials, {"name": {"hosts": ["api.example.com"], "headers": {"Authorization": "Bearer ${TOKEN}"}}}: ${VAR} is expanded from the environment at start (and on SIGHUP, which reloads the file); a batch names one with "credential", and its headers go only to its hosts; an optional "subjects": ["fetch.urls.billing"] lets only batches from those input subjects use it`)
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
@@ -90,12 +90,12 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 func registerPoliteness(fs *flag.FlagSet, c, d *service.Config) {
 	f := &c.Fetch
 	fs.Float64Var(&f.PerHostRate, "per-host-rate", d.Fetch.PerHostRate, "requests per second to one host at most, per replica (a token bucket; 0: no pace); a batch's per_host_rate may lower it; a URL waiting for its host takes no slot")
-	fs.IntVar(&f.PerHostBurst, "per-host-burst", d.Fetch.PerHostBurst, "--per-host-rate: requests a host that was quiet may get at once")
+	fs.IntVar(&f.PerHostBurst, "per-host-burst", d.Fetch.PerHostBurst, "--per-host-rate: requests a host that was quiet may get at once (0: 1)")
 	fs.Float64Var(&f.PerHostJitter, "per-host-jitter", d.Fetch.PerHostJitter, "--per-host-rate: after each request, hold the host a random part, up to this fraction (0 to 1), of the interval 1/rate")
 	fs.StringVar(&f.PerHostKey, "per-host-key", d.Fetch.PerHostKey, "what --per-host, --per-host-rate and pauses count as one host: host (host:port) or domain (registrable domain: a.example.com and b.example.com are one)")
 	fs.DurationVar(&f.MaxHostPause, "max-host-pause", d.Fetch.MaxHostPause, "a 429 or 503 with Retry-After pauses new requests to its host, from every batch, for that long, up to this (0: no pauses); without Retry-After it halves the host's --per-host-rate, which comes back with successes")
 	fs.BoolVar(&f.Robots, "robots", d.Fetch.Robots, "obey robots.txt (for User-Agent fetchstream) for every batch, not only those that ask with \"robots\": true; a disallowed URL fails as robots_disallowed without a request, and Crawl-delay paces the site")
-	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept (one that could not be read disallows the site for a minute at most)")
+	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept, 0: 1h (one that could not be read disallows the site for a minute at most)")
 }
 
 // registerDurability binds the flags of the input's delivery and buffers.
@@ -107,21 +107,21 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 	fs.DurationVar(&j.AckWait, "ack-wait", d.JetStream.AckWait, "--jetstream: a created consumer's AckWait: a killed replica's batches are delivered again this long after its last sign of life")
 	fs.IntVar(&j.MaxDeliver, "max-deliver", d.JetStream.MaxDeliver, "--jetstream: a created consumer's MaxDeliver: a batch is fetched at most this many times minus one, and on its last delivery it goes to --dead-letter instead (-1: no limit)")
 	fs.IntVar(&j.MaxAckPending, "max-ack-pending", d.JetStream.MaxAckPending, "--jetstream: a created consumer's MaxAckPending: batches in progress across all replicas at most (each replica holds at most --max-active+--max-waiting+2)")
-	fs.DurationVar(&j.OutputRetryFor, "output-retry-for", d.JetStream.OutputRetryFor, "--jetstream: how long an output stream that cannot store (electing a leader, its node lost) is waited out, publishes held and retried in order, before the batches waiting on it are handed back for redelivery with a growing delay (at least 1s)")
+	fs.DurationVar(&j.OutputRetryFor, "output-retry-for", d.JetStream.OutputRetryFor, "--jetstream: how long an output stream that cannot store (electing a leader, its node lost) is waited out, publishes held and retried in order, before the batches waiting on it are handed back for redelivery with a growing delay (at least 1s; 0: 2m, the default)")
 	fs.StringVar(&j.DeadLetter, "dead-letter", d.JetStream.DeadLetter, "--jetstream: subject for batches given up on (undecodable, too large, or delivered --max-deliver times), with the reason in headers")
-	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged)")
-	fs.Var((*settings.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress; past this NATS drops batches for it")
+	fs.IntVar(&c.Core.PendingBatches, "pending-batches", d.Core.PendingBatches, "core mode: batches a replica buffers beyond those in progress; past this NATS drops batches for it (a slow consumer, logged); 0: nats.go's default")
+	fs.Var((*settings.ByteSize)(&c.Core.PendingBytes), "pending-bytes", "core mode: bytes of batches a replica buffers beyond those in progress, at least 1KiB; past this NATS drops batches for it; 0: nats.go's default")
 }
 
 // registerStorage binds the flags of what the service keeps in JetStream.
 func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	st := &c.Storage
-	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store): 3 on a three-node NATS cluster, so that losing a node loses nothing; existing ones keep theirs")
+	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store): 3 on a three-node NATS cluster, so that losing a node loses nothing (0: 1); existing ones keep theirs")
 	fs.StringVar(&st.ResultsStream, "results-stream", d.Storage.ResultsStream, "keep results and summaries in this stream over --out and --batches-subject, created if absent, each once per Nats-Msg-Id (with --jetstream a batch is acked only once the stream has them); empty: none")
-	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results")
+	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results, at least 1s (0: 24h, the default)")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0: for ever)")
-	fs.Var((*settings.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded); a larger one is cut at --max-body as without a store")
+	fs.Var((*settings.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded), above --max-body (0: 64MiB, the default); a larger one is cut at --max-body as without a store")
 }
 
 // config is the service's Config with the NATS connection flags in it.

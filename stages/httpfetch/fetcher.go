@@ -46,7 +46,7 @@ type Config struct {
 	// stage's global cap so that every request in flight can reuse a
 	// connection.
 	Concurrency int
-	// MaxBody caps the body bytes read per response (decoded bytes, so a
+	// MaxBody caps the body bytes read per response, at least 1 (decoded bytes, so a
 	// gzip bomb stops at the cap). Over the cap the body is cut and the
 	// result says body_truncated, or, with RefuseLarge, fails as too_large.
 	MaxBody     int64
@@ -61,7 +61,7 @@ type Config struct {
 	MaxObject int64
 	// BodyMode says which bodies results carry; "" is BodyAuto.
 	BodyMode BodyMode
-	// MaxRedirects is how many redirects a request may follow.
+	// MaxRedirects is how many redirects a request may follow (0: none).
 	MaxRedirects int
 	// Retries is how many times a URL is tried again after a failure that
 	// may pass (0 to MaxRetries); RetryBase and RetryMax shape the backoff
@@ -74,7 +74,8 @@ type Config struct {
 	// policy judges the addresses it returns, at dial time.
 	Resolver *net.Resolver
 	// UserAgent is sent with every request that sets none ("" is
-	// "fetchstream"); a batch's user_agent replaces it.
+	// "fetchstream"; no control characters); a batch's user_agent
+	// replaces it.
 	UserAgent string
 	// MaxRequestBody caps a request's body; a larger one is refused as
 	// invalid_request. 0 is DefaultMaxRequestBody.
@@ -88,34 +89,43 @@ type Config struct {
 	TLSConfig *tls.Config
 }
 
-func (c Config) validate() error {
+// Validate reports the first field of c that New would refuse, as a
+// *wire.ConfigError naming it (wrapping ErrConfig), or nil.
+func (c Config) Validate() error {
+	fail := func(field, format string, args ...any) error {
+		return wire.NewConfigError(ErrConfig, field, format, args...)
+	}
 	switch {
 	case c.Concurrency < 1:
-		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
-	case c.MaxBody < 0:
-		return fmt.Errorf("%w: max body must not be negative, got %d", ErrConfig, c.MaxBody)
-	case c.MaxObject < 0 || (c.Objects != nil && c.MaxObject != 0 && c.MaxObject <= c.MaxBody):
-		return fmt.Errorf("%w: max object must be above max body (%d), got %d", ErrConfig, c.MaxBody, c.MaxObject)
+		return fail("Concurrency", "must be at least 1, got %d", c.Concurrency)
+	case c.MaxBody < 1:
+		return fail("MaxBody", "must be at least 1 byte, got %d", c.MaxBody)
+	case c.MaxObject < 0:
+		return fail("MaxObject", "must not be negative (0: the default, %d), got %d", DefaultMaxObject, c.MaxObject)
+	case c.Objects != nil && c.MaxObject != 0 && c.MaxObject <= c.MaxBody:
+		return fail("MaxObject", "(%d) must be above MaxBody (%d): bodies over the inline cap go to the object store", c.MaxObject, c.MaxBody)
 	case c.MaxRedirects < 0:
-		return fmt.Errorf("%w: max redirects must not be negative, got %d", ErrConfig, c.MaxRedirects)
+		return fail("MaxRedirects", "must not be negative, got %d", c.MaxRedirects)
 	case c.Retries < 0 || c.Retries > MaxRetries:
-		return fmt.Errorf("%w: retries must be from 0 to %d, got %d", ErrConfig, MaxRetries, c.Retries)
+		return fail("Retries", "must be from 0 to %d, got %d", MaxRetries, c.Retries)
 	case c.RetryBase < 0:
-		return fmt.Errorf("%w: retry base must not be negative, got %s", ErrConfig, c.RetryBase)
+		return fail("RetryBase", "must not be negative, got %s", c.RetryBase)
 	case c.RetryMax < c.RetryBase:
-		return fmt.Errorf("%w: retry max %s is below the retry base %s", ErrConfig, c.RetryMax, c.RetryBase)
+		return fail("RetryMax", "(%s) must not be below RetryBase (%s)", c.RetryMax, c.RetryBase)
 	case c.MaxRequestBody < 0:
-		return fmt.Errorf("%w: max request body must not be negative, got %d", ErrConfig, c.MaxRequestBody)
+		return fail("MaxRequestBody", "must not be negative (0: the default, %d), got %d", DefaultMaxRequestBody, c.MaxRequestBody)
 	case !wire.ValidHeaderValue(c.UserAgent):
-		return fmt.Errorf("%w: user agent has a control character", ErrConfig)
+		return fail("UserAgent", "must not hold a control character (CR, LF, ...)")
 	}
 	for _, name := range c.ResponseHeaders {
 		if !wire.ValidHeaderName(name) {
-			return fmt.Errorf("%w: response header %q is not a header name", ErrConfig, name)
+			return fail("ResponseHeaders", "%q is not a header name", name)
 		}
 	}
-	_, err := ParseBodyMode(string(c.BodyMode))
-	return err
+	if _, err := ParseBodyMode(string(c.BodyMode)); err != nil {
+		return fail("BodyMode", "must be auto, text or none, got %q", c.BodyMode)
+	}
+	return nil
 }
 
 // Fetcher fetches one URL into a wire.Result. It is safe for concurrent use.
@@ -144,7 +154,7 @@ type Fetcher struct {
 // are ignored), the policy checked on every dial, response headers capped
 // at 64 KiB, and the redirect limit.
 func New(cfg Config) (*Fetcher, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	bodyMode, _ := ParseBodyMode(string(cfg.BodyMode))

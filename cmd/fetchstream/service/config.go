@@ -76,7 +76,8 @@ type CoreConfig struct {
 	Queue string // queue group: replicas in one group share the batches
 	// PendingBatches and PendingBytes bound the batches a replica buffers
 	// beyond those in progress; past them NATS drops batches for it (a
-	// slow consumer, logged and counted).
+	// slow consumer, logged and counted). 0: nats.go's defaults;
+	// PendingBytes, when set, at least 1KiB.
 	PendingBatches int
 	PendingBytes   int64
 }
@@ -85,7 +86,7 @@ type CoreConfig struct {
 // only once its results are published.
 type JetStreamConfig struct {
 	Enabled bool
-	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged)
+	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged); no dots or spaces
 	Durable string // durable pull consumer shared by all replicas, created if absent
 	// AckWait, MaxDeliver (-1: no limit) and MaxAckPending are a created
 	// consumer's settings. MaxAckPending must be at least
@@ -100,7 +101,8 @@ type JetStreamConfig struct {
 	// elects a leader, its node is gone) is waited out, publishes held and
 	// retried in order, before the batches waiting on it are handed back
 	// with a growing delay (see connectors.PublisherConfig.RetryFor and
-	// connectors.HandBackDelay). At least 1s.
+	// connectors.HandBackDelay). At least 1s; 0:
+	// connectors.DefaultOutputRetryFor.
 	OutputRetryFor time.Duration
 }
 
@@ -132,39 +134,42 @@ type FetchConfig struct {
 	// bounds them, as each holds its decoded requests.
 	MaxWaiting int
 	// MaxBatchTime is every batch's lifetime, from its arrival: then what
-	// is left of it ends as timeout. At least MaxTimeout. A batch whose
+	// is left of it ends as timeout. At least MaxTimeout: the service
+	// always bounds it (to the stages, 0 would mean none). A batch whose
 	// own per_host_rate could not finish within it is refused at once.
 	MaxBatchTime time.Duration
 
 	// Politeness per host (or registrable domain, with PerHostKey
 	// "domain"), in this replica: N replicas may each send this much.
 	PerHostRate   float64       // requests per second to one host at most (a token bucket); 0: no pace
-	PerHostBurst  int           // the bucket: requests a quiet host may get at once, at least 1
+	PerHostBurst  int           // the bucket: requests a quiet host may get at once; 0 is 1
 	PerHostJitter float64       // 0 to 1: hold a host a random part, up to this fraction, of 1/PerHostRate after each request
-	PerHostKey    string        // what counts as one host: "host" (host:port) or "domain" (registrable domain)
+	PerHostKey    string        // what counts as one host: "host" (host:port; also "") or "domain" (registrable domain)
 	MaxHostPause  time.Duration // a 429 or 503 with Retry-After pauses its host for every batch, up to this; 0: no pauses
 	Robots        bool          // obey robots.txt for every batch (a batch may ask with "robots": true)
-	RobotsTTL     time.Duration // how long a site's robots.txt is kept
+	RobotsTTL     time.Duration // how long a site's robots.txt is kept; 0: stages.DefaultRobotsTTL
 
 	MaxBody      int64  // body bytes kept per result; the rest is cut (or refused, with RefuseLarge)
 	RefuseLarge  bool   // fail bodies over MaxBody as too_large instead of cutting them
 	MaxRedirects int    // redirects followed per request at most
-	BodyMode     string // auto, text or none (see httpfetch.BodyMode)
+	BodyMode     string // auto (also ""), text or none (see httpfetch.BodyMode)
 
 	Retries   int           // retries per URL after a transient failure, 0 to httpfetch.MaxRetries
 	RetryBase time.Duration // first backoff ceiling, doubling per retry (full jitter)
-	RetryMax  time.Duration // largest backoff ceiling
+	RetryMax  time.Duration // largest backoff ceiling, at least RetryBase
 
 	// UserAgent is sent with requests that set none ("" is "fetchstream");
 	// a batch's user_agent replaces it.
 	UserAgent string
 	// MaxRequestBody caps a request's body; a larger one fails alone as
-	// invalid_request. The whole batch must fit a NATS message anyway.
+	// invalid_request; 0: httpfetch.DefaultMaxRequestBody. The whole batch
+	// must fit a NATS message anyway.
 	MaxRequestBody int64
 	// MaxBatchExpansion bounds the bytes of headers and bodies a batch's
 	// requests hold once its default headers are merged into each (see
 	// wire.Batch.Expansion); a batch over it is refused as invalid_batch
-	// before any work.
+	// before any work. At least 1: the service always bounds it (to
+	// stages.DecodeConfig, 0 would mean no bound).
 	MaxBatchExpansion int64
 	// ResponseHeaders names the response headers every result returns in
 	// its headers (a batch's response_headers adds to them).
@@ -189,14 +194,16 @@ type StorageConfig struct {
 	// Replicas is the replica count of every stream and bucket the service
 	// creates (the input stream, the results stream, the object store
 	// bucket): 1, or 3 on a three-node cluster so that losing a node loses
-	// nothing. At most connectors.MaxReplicas. Existing ones keep theirs.
+	// nothing. At most connectors.MaxReplicas; 0 is 1. Existing ones keep
+	// theirs.
 	Replicas int
 	// ResultsStream, if set, names a stream capturing Subjects.Out and
 	// Subjects.Batches, created if absent: results and summaries are kept
-	// there, each once per Nats-Msg-Id, for ResultsMaxAge. In JetStream
-	// mode a batch is acked only once the stream has acked them, and the
-	// duplicate window spans a batch's deliveries (see
-	// connectors.DuplicateWindow, with JetStream.OutputRetryFor).
+	// there, each once per Nats-Msg-Id, for ResultsMaxAge (at least 1s;
+	// 0: connectors.DefaultResultsMaxAge). In JetStream mode a batch is
+	// acked only once the stream has acked them, and the duplicate window
+	// spans a batch's deliveries (see connectors.DuplicateWindow, with
+	// JetStream.OutputRetryFor).
 	ResultsStream string
 	ResultsMaxAge time.Duration
 	// ObjectStore, if set, names an Object Store bucket, created if absent
@@ -205,7 +212,7 @@ type StorageConfig struct {
 	// carries body_object instead of the body.
 	ObjectStore string
 	ObjectTTL   time.Duration
-	MaxObject   int64
+	MaxObject   int64 // above Fetch.MaxBody; 0: httpfetch.DefaultMaxObject
 }
 
 // OpsConfig is the operations HTTP endpoint.

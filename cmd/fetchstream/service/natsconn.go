@@ -203,21 +203,12 @@ func (s *Service) setUpStorage(ctx context.Context, setUpBy time.Time, nc *nats.
 	ctx, cancel := context.WithDeadline(ctx, setUpBy)
 	defer cancel()
 	if st.ResultsStream != "" {
-		window := connectors.MinDuplicateWindow
-		if j := s.cfg.JetStream; j.Enabled {
-			window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, j.OutputRetryFor, st.ResultsMaxAge)
-		}
-		err := connectors.EnsureResultsStream(ctx, nc, connectors.ResultsStreamConfig{
-			Name: st.ResultsStream, Subjects: []string{s.cfg.Subjects.Out, s.cfg.Subjects.Batches},
-			MaxAge: st.ResultsMaxAge, Duplicates: min(window, st.ResultsMaxAge), Replicas: st.Replicas,
-		}, s.log)
-		if err != nil {
+		if err := connectors.EnsureResultsStream(ctx, nc, s.cfg.resultsStreamConfig(), s.log); err != nil {
 			return err
 		}
 	}
 	if st.ObjectStore != "" {
-		store, err := connectors.NewObjectStore(ctx, nc, connectors.ObjectStoreConfig{
-			Bucket: st.ObjectStore, TTL: st.ObjectTTL, Replicas: st.Replicas}, s.log)
+		store, err := connectors.NewObjectStore(ctx, nc, st.objectStoreConfig(), s.log)
 		if err != nil {
 			return err
 		}

@@ -74,10 +74,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 		}
 		return nil, err
 	}
-	decode, err := stages.NewDecode(stages.DecodeConfig{
-		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout,
-		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: stages.HostKeyMode(cfg.Fetch.PerHostKey),
-		MaxExpansion: cfg.Fetch.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion"})
+	decode, err := stages.NewDecode(cfg.Fetch.decodeConfig())
 	if err != nil {
 		return fail(err)
 	}
@@ -124,10 +121,9 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 		p.source = p.jetStream
 	} else {
 		warnStreamOverCoreInput(sourceCtx, nc, cfg.Subjects.In, cfg.NATS.URL == "", log)
-		p.core, err = connectors.NewCoreSource(sourceCtx, nc, connectors.CoreSourceConfig{
-			Subject: cfg.Subjects.In, Queue: cfg.Core.Queue,
-			PendingMsgs: cfg.Core.PendingBatches, PendingBytes: int(cfg.Core.PendingBytes),
-			Replies: replyPolicy(cfg)})
+		core := cfg.coreSourceConfig()
+		core.Replies = replyPolicy(cfg)
+		p.core, err = connectors.NewCoreSource(sourceCtx, nc, core)
 		source = p.core
 		p.source = p.core
 	}

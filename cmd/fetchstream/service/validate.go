@@ -3,15 +3,11 @@ package service
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -32,61 +28,17 @@ func (e *ConfigError) Error() string { return e.Field + " " + e.Problem }
 func (e *ConfigError) Unwrap() error { return ErrConfig }
 
 // validate checks cfg, field by field, and returns the first problem.
+// The fields the service hands to a lower package are checked by that
+// package's own Validate (see validateFetch); here are the service's own
+// fields and what crosses packages.
 func validate(cfg *Config) error {
-	f := &cfg.Fetch
 	fail := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
+	if err := validateFetch(&cfg.Fetch, &cfg.Storage); err != nil {
+		return err
+	}
 	switch {
-	case f.Concurrency < 1:
-		return fail("Fetch.Concurrency", "must be at least 1, got %d", f.Concurrency)
-	case f.Timeout <= 0:
-		return fail("Fetch.Timeout", "must be positive, got %s", f.Timeout)
-	case f.MaxTimeout < f.Timeout:
-		return fail("Fetch.MaxTimeout", "(%s) must not be below Fetch.Timeout (%s)", f.MaxTimeout, f.Timeout)
-	case f.MaxBatch < 1:
-		return fail("Fetch.MaxBatch", "must be at least 1, got %d", f.MaxBatch)
-	case f.MaxBatchExpansion < 1:
-		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
-	case f.Window < 1:
-		return fail("Fetch.Window", "must be at least 1, got %d", f.Window)
-	case f.MaxActive < 1:
-		return fail("Fetch.MaxActive", "must be at least 1, got %d", f.MaxActive)
-	case f.MaxWaiting < 0:
-		return fail("Fetch.MaxWaiting", "must not be negative, got %d", f.MaxWaiting)
-	case f.MaxBatchTime < f.MaxTimeout:
-		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
-	case f.PerHost < 0:
-		return fail("Fetch.PerHost", "must not be negative, got %d", f.PerHost)
-	case f.ReserveSlots < -1 || f.ReserveSlots >= f.Concurrency && f.ReserveSlots > 0:
-		return fail("Fetch.ReserveSlots", "must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
-			f.Concurrency, f.ReserveSlots)
-	case f.MaxHeldBytes < 0:
-		return fail("Fetch.MaxHeldBytes", "must not be negative (0: no bound but the windows), got %d", f.MaxHeldBytes)
-	case f.PerHostRate < 0 || math.IsNaN(f.PerHostRate) || math.IsInf(f.PerHostRate, 0):
-		return fail("Fetch.PerHostRate", "must be a number of requests per second, 0 or more, got %g", f.PerHostRate)
-	case f.PerHostBurst < 1:
-		return fail("Fetch.PerHostBurst", "must be at least 1, got %d", f.PerHostBurst)
-	case !(f.PerHostJitter >= 0 && f.PerHostJitter <= 1):
-		return fail("Fetch.PerHostJitter", "must be from 0 to 1, got %g", f.PerHostJitter)
-	case f.PerHostKey != string(stages.HostKeyHost) && f.PerHostKey != string(stages.HostKeyDomain):
-		return fail("Fetch.PerHostKey", "must be host or domain, got %q", f.PerHostKey)
-	case f.MaxHostPause < 0:
-		return fail("Fetch.MaxHostPause", "must not be negative, got %s", f.MaxHostPause)
-	case f.RobotsTTL <= 0:
-		return fail("Fetch.RobotsTTL", "must be positive, got %s", f.RobotsTTL)
-	case f.MaxBody < 1:
-		return fail("Fetch.MaxBody", "must be at least 1 byte, got %d", f.MaxBody)
-	case f.MaxRedirects < 0:
-		return fail("Fetch.MaxRedirects", "must not be negative, got %d", f.MaxRedirects)
-	case f.Retries < 0 || f.Retries > httpfetch.MaxRetries:
-		return fail("Fetch.Retries", "must be from 0 to %d, got %d", httpfetch.MaxRetries, f.Retries)
-	case f.RetryBase < 0 || f.RetryMax < f.RetryBase:
-		return fail("Fetch.RetryBase", "(%s) must not be negative nor above Fetch.RetryMax (%s)", f.RetryBase, f.RetryMax)
-	case f.MaxRequestBody < 1:
-		return fail("Fetch.MaxRequestBody", "must be at least 1 byte, got %d", f.MaxRequestBody)
-	case !wire.ValidHeaderValue(f.UserAgent):
-		return fail("Fetch.UserAgent", "must not hold a control character (CR, LF, ...)")
 	case cfg.ShutdownGrace < 0:
 		return fail("ShutdownGrace", "must not be negative, got %s", cfg.ShutdownGrace)
 	case cfg.StartupTimeout < time.Second:
@@ -95,14 +47,6 @@ func validate(cfg *Config) error {
 		return fail("PublishLinger", "must be from 0 to %s, got %s", MaxPublishLinger, cfg.PublishLinger)
 	case cfg.Ops.Pprof && cfg.Ops.MetricsAddr == "":
 		return fail("Ops.Pprof", "needs Ops.MetricsAddr: profiles are served there")
-	}
-	for _, name := range f.ResponseHeaders {
-		if !wire.ValidHeaderName(name) {
-			return fail("Fetch.ResponseHeaders", "%q is not a header name", name)
-		}
-	}
-	if _, err := httpfetch.ParseBodyMode(f.BodyMode); err != nil {
-		return fail("Fetch.BodyMode", "must be auto, text or none, got %q", f.BodyMode)
 	}
 	// Checked even when URL is given, so that a bad setting never waits
 	// for the day it is used.
@@ -130,21 +74,51 @@ func validate(cfg *Config) error {
 			return fail("Subjects.Replies", "%q: %v", pattern, err)
 		}
 	}
-	if err := validateCore(&cfg.Core); err != nil {
+	if err := validateCore(cfg); err != nil {
 		return err
 	}
-	if err := validateStorage(&cfg.Storage, f.MaxBody); err != nil {
+	if err := validateStorage(cfg); err != nil {
 		return err
 	}
 	if !cfg.JetStream.Enabled && cfg.Core.Queue == "" {
 		return fail("Core.Queue", "must not be empty: without a queue group every replica would fetch every batch")
 	}
 	if cfg.JetStream.Enabled {
-		if err := validateJetStream(&cfg.JetStream, f.MaxActive+f.MaxWaiting); err != nil {
+		if err := validateJetStream(cfg); err != nil {
 			return err
 		}
 	}
 	return validateLoops(cfg)
+}
+
+// validateFetch checks f through the packages it configures: the decode
+// stage, the fetch stage and the HTTP fetcher (with st's MaxObject), each
+// with its own Validate, their errors read in Config's fields (see
+// inServiceTerms). Before them, the service's own rules: ReserveSlots
+// takes -1 (the default reserve), which the stage does not; and the
+// service always bounds a batch's life and expansion, where 0 means none
+// to the stages.
+func validateFetch(f *FetchConfig, st *StorageConfig) error {
+	fail := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case f.ReserveSlots < -1 || f.ReserveSlots >= f.Concurrency && f.ReserveSlots > 0:
+		return fail("Fetch.ReserveSlots", "must be -1 (one in 64 of Fetch.Concurrency), 0 (none) or below Fetch.Concurrency (%d), got %d",
+			f.Concurrency, f.ReserveSlots)
+	case f.MaxBatchTime < f.MaxTimeout:
+		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
+	case f.MaxBatchExpansion < 1:
+		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
+	}
+	fetcher := f.fetcherConfig()
+	fetcher.MaxObject = st.MaxObject
+	for _, err := range []error{f.decodeConfig().Validate(), f.stageConfig(nil).Validate(), fetcher.Validate()} {
+		if err != nil {
+			return inServiceTerms(err, fetchTerms)
+		}
+	}
+	return nil
 }
 
 // microSubjects are the subjects a NATS micro service answers on
@@ -195,73 +169,62 @@ func validateLoops(cfg *Config) error {
 	return nil
 }
 
-func validateCore(c *CoreConfig) error {
-	switch {
-	case c.PendingBatches < 1:
-		return &ConfigError{"Core.PendingBatches", fmt.Sprintf("must be at least 1, got %d", c.PendingBatches)}
-	case c.PendingBytes < 1024:
-		return &ConfigError{"Core.PendingBytes", fmt.Sprintf("must be at least 1KiB, got %d", c.PendingBytes)}
+// validateCore checks the core input through the connector it
+// configures (the micro endpoint takes the same limits).
+func validateCore(cfg *Config) error {
+	if err := cfg.coreSourceConfig().Validate(); err != nil {
+		return inServiceTerms(err, coreTerms)
 	}
 	return nil
 }
 
-func validateStorage(st *StorageConfig, maxBody int64) error {
-	fail := func(field, format string, args ...any) error {
-		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
+// validateStorage checks st through the connectors it configures (the
+// settings of an object store not in use too, so that a bad one never
+// waits for the day it is used), and what crosses packages: a body goes
+// to the object store only past Fetch.MaxBody.
+func validateStorage(cfg *Config) error {
+	st := &cfg.Storage
+	objects := st.objectStoreConfig()
+	if objects.Bucket == "" {
+		objects.Bucket = "unused"
 	}
-	switch {
-	case st.Replicas < 1 || st.Replicas > connectors.MaxReplicas:
-		return fail("Storage.Replicas", "must be from 1 to %d, got %d", connectors.MaxReplicas, st.Replicas)
-	case st.ResultsStream != "" && !validStreamName(st.ResultsStream):
-		return fail("Storage.ResultsStream", "%q: a stream name has no spaces, dots, '*', '>', '/' or '\\'", st.ResultsStream)
-	case st.ResultsStream != "" && st.ResultsMaxAge < time.Second:
-		return fail("Storage.ResultsMaxAge", "must be at least 1s, got %s", st.ResultsMaxAge)
-	case st.ObjectStore != "" && !validBucketName(st.ObjectStore):
-		return fail("Storage.ObjectStore", "%q: a bucket name has only letters, digits, '-' and '_'", st.ObjectStore)
-	case st.ObjectTTL < 0:
-		return fail("Storage.ObjectTTL", "must not be negative, got %s", st.ObjectTTL)
-	case st.ObjectStore != "" && st.MaxObject <= maxBody:
-		return fail("Storage.MaxObject", "(%d) must be above Fetch.MaxBody (%d): bodies over the inline cap go to the object store", st.MaxObject, maxBody)
+	if err := objects.Validate(); err != nil {
+		return inServiceTerms(err, storageTerms)
 	}
-	return nil
-}
-
-func validStreamName(name string) bool {
-	return !strings.ContainsAny(name, " \t\r\n.*>/\\")
-}
-
-func validBucketName(name string) bool {
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
+	if st.ResultsStream != "" {
+		if err := cfg.resultsStreamConfig().Validate(); err != nil {
+			return inServiceTerms(err, storageTerms)
 		}
 	}
-	return name != ""
+	if st.ObjectStore != "" && st.MaxObject != 0 && st.MaxObject <= cfg.Fetch.MaxBody {
+		return &ConfigError{Field: "Storage.MaxObject", Problem: fmt.Sprintf(
+			"(%d) must be above Fetch.MaxBody (%d): bodies over the inline cap go to the object store", st.MaxObject, cfg.Fetch.MaxBody)}
+	}
+	return nil
 }
 
-// validateJetStream checks j for a replica that admits up to admitted
-// batches (Fetch.MaxActive+Fetch.MaxWaiting).
-func validateJetStream(j *JetStreamConfig, admitted int) error {
+// validateJetStream checks cfg.JetStream through the consumer it sets up
+// and the publisher's retry bound, and what is the service's own: the
+// dead-letter subject, and a pull credit that a replica admitting
+// Fetch.MaxActive+Fetch.MaxWaiting batches can use.
+func validateJetStream(cfg *Config) error {
+	j := &cfg.JetStream
+	if err := j.consumerSetup(cfg.Subjects.In, cfg.Storage.Replicas, false).Validate(); err != nil {
+		return inServiceTerms(err, consumerTerms)
+	}
+	publisher := connectors.PublisherConfig{Results: cfg.Subjects.Out, Batches: cfg.Subjects.Batches, RetryFor: j.OutputRetryFor}
+	if err := publisher.Validate(); err != nil {
+		return inServiceTerms(err, coreTerms)
+	}
 	fail := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
+	admitted := cfg.Fetch.MaxActive + cfg.Fetch.MaxWaiting
 	switch {
-	case j.Stream == "":
-		return fail("JetStream.Stream", "must not be empty")
-	case j.Durable == "":
-		return fail("JetStream.Durable", "must not be empty")
 	case j.DeadLetter == "":
 		return fail("JetStream.DeadLetter", "must not be empty")
 	case validSubject(j.DeadLetter, false) != nil:
 		return fail("JetStream.DeadLetter", "%q: %v", j.DeadLetter, validSubject(j.DeadLetter, false))
-	case j.AckWait < time.Second:
-		return fail("JetStream.AckWait", "must be at least 1s, got %s", j.AckWait)
-	case j.MaxDeliver != -1 && j.MaxDeliver < 2:
-		return fail("JetStream.MaxDeliver", "must be at least 2 (the last delivery is dead-lettered), or -1 for no limit; got %d", j.MaxDeliver)
-	case j.MaxAckPending < 1:
-		return fail("JetStream.MaxAckPending", "must be at least 1, got %d", j.MaxAckPending)
-	case j.OutputRetryFor < time.Second:
-		return fail("JetStream.OutputRetryFor", "must be at least 1s, got %s", j.OutputRetryFor)
 	case j.MaxAckPending < pullCredit(admitted):
 		return fail("JetStream.MaxAckPending", "(%d) must be at least Fetch.MaxActive+Fetch.MaxWaiting+2 (%d), what one replica may hold",
 			j.MaxAckPending, pullCredit(admitted))
