@@ -73,12 +73,14 @@ type PublishObserver interface {
 // *stages.Encoded it publishes the result on Results and, for a
 // request-reply batch, sends it on (a streamed reply) or keeps a copy for
 // the one-message reply, then releases it (stages.Encoded.Release) unless
-// a JetStream publish still holds it. For
-// each *stages.Done it
-// publishes the summary on Batches, sends the reply (the JSON array of the
-// batch's results in order, or the summary when the batch was rejected or
-// the array would not fit in one message), and settles the input message
-// once everything is confirmed (stream acks, or a flush).
+// a JetStream publish still holds it. For each *stages.Done it counts the
+// summary (ok, failed, per error kind) from the results it handled for
+// the batch, over the counts the Done came with (see summaryCount),
+// encodes it into Done.Data, publishes it on Batches, sends the reply (the
+// JSON array of the batch's results in order, or the summary when the
+// batch was rejected or the array would not fit in one message), and
+// settles the input message once everything is confirmed (stream acks,
+// or a flush).
 //
 // Elements are handled one at a time, in order; settling happens beside
 // them, so waiting for acks never holds up the next batch. A batch cut
@@ -111,7 +113,7 @@ type Publisher struct {
 	replyHeld, replyPeak atomic.Int64
 	log                  *slog.Logger
 	debug                bool    // log each result (checked once: the hot path pays nothing otherwise)
-	inDone               *jobOut // the batch whose Done is being handled, for a panic's recovery
+	inDone               *jobOut // the batch whose Done is being handled, for a panic's recovery (see recover)
 }
 
 // jobOut is what the publisher keeps about a batch between its first
@@ -133,9 +135,9 @@ type jobOut struct {
 	// publish: a core publish written before a reconnect may have been lost
 	// on the wire, and a flush after it cannot tell.
 	reconnects uint64
-	// recast holds the kinds of results that went out as unexpected_error
-	// after a panic, for the summary; the flags say how far its Done got.
-	recast                         []wire.ErrorKind
+	// count is the summary's counts, from the results handled so far.
+	count summaryCount
+	// How far the batch's Done got, for a panic's recovery.
 	summarySent, replied, settling bool
 }
 
@@ -201,12 +203,12 @@ func (p *Publisher) run() {
 	}
 }
 
-// handle publishes one element. A panic while doing so is recovered: a
-// result goes out as its URL's unexpected_error instead (at worst after
-// the one that panicked, if that got out), counted so in the summary; a
-// summary's panic still publishes the summary and the reply if they were
-// not yet sent, and leaves an unsettled batch for redelivery. Either way
-// OnPanic is told, and the next element is handled.
+// handle publishes one element. A panic while doing so is recovered (see
+// recover): a result goes out as its URL's unexpected_error instead (at
+// worst after the one that panicked, if that got out), counted so in the
+// summary; a summary's panic still publishes the summary and the reply if
+// they were not yet sent, and leaves an unsettled batch for redelivery.
+// Either way OnPanic is told, and the next element is handled.
 func (p *Publisher) handle(element any) {
 	p.inDone = nil
 	defer func() {
@@ -233,13 +235,17 @@ func (p *Publisher) jobOut(job *stages.Job) *jobOut {
 	return jo
 }
 
+// result publishes one result and counts it for the summary, last, so
+// that a result whose handling panicked is counted once, as the
+// unexpected_error that replaces it (see recover).
 func (p *Publisher) result(e *stages.Encoded) {
 	job := e.Job
+	jo := p.jobOut(job)
 	if e.Kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
 		e.Release()
-		return // the batch will come again; its real result will be published then
+		jo.count.add(e.Kind) // withheld, with the summary: the batch is not complete
+		return               // the batch will come again; its real result will be published then
 	}
-	jo := p.jobOut(job)
 	msg := &nats.Msg{Subject: p.cfg.Results, Data: e.Data}
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
@@ -261,6 +267,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if !kept {
 		e.Release() // Data was copied, into the connection's buffer and any reply
 	}
+	jo.count.add(e.Kind)
 }
 
 // gather appends a result to the batch's one-message reply while the
@@ -314,17 +321,17 @@ func (p *Publisher) Stats() PublisherStats {
 	return PublisherStats{ReplyBytesHeld: p.replyHeld.Load(), ReplyBytesPeak: p.replyPeak.Load()}
 }
 
+// batchDone counts and encodes the summary, publishes it, replies, and
+// settles the batch.
 func (p *Publisher) batchDone(d *stages.Done) {
-	job, s := d.Job, d.Summary
+	job := d.Job
 	jo := p.jobOut(job)
 	delete(p.jobs, job)
 	defer p.dropReply(jo)
 	p.inDone = jo // for a panic's recovery, in handle, which clears it
-	if len(jo.recast) > 0 {
-		stages.RecastAsUnexpected(&s, jo.recast)
-		d.Summary = s
-		d.Data, _ = json.Marshal(&s)
-	}
+	jo.count.into(&d.Summary)
+	d.Data, _ = json.Marshal(&d.Summary) // a Summary always encodes
+	s := d.Summary
 	complete := s.Errors[wire.ErrCanceled] == 0
 	if !complete && job.Settle != nil && job.Settle.Redeliverable() {
 		p.log.Info("batch cut short by shutdown; left for redelivery", "batch_id", s.BatchID, "count", s.Count,
@@ -364,70 +371,6 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	p.settling.Add(1)
 	jo.settling = true
 	go p.settle(job, jo, complete, reject, d.Data)
-}
-
-// recover is handle's recovery from a panic over element: see handle.
-func (p *Publisher) recover(element, v any) {
-	switch e := element.(type) {
-	case *stages.Encoded:
-		job := e.Job
-		panicked := stages.Panic{Stage: "publish", Index: e.Index, Value: v}
-		if job == nil {
-			p.cfg.OnPanic.Tell(panicked)
-			return
-		}
-		panicked.BatchID = job.ID
-		if e.Index >= 0 && e.Index < len(job.Requests) {
-			panicked.URL = job.Requests[e.Index].URL
-		}
-		p.cfg.OnPanic.Tell(panicked)
-		jo := p.jobOut(job)
-		jo.recast = append(jo.recast, e.Kind)
-		r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: e.Index, Count: len(job.Requests),
-			URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage("publishing the result", v)}
-		if len(r.URL) > 1024 {
-			r.URL, r.URLTruncated = r.URL[:1024], true
-		}
-		data, _ := json.Marshal(&r)
-		p.safely(jo, func() { p.result(&stages.Encoded{Job: job, Index: e.Index, Kind: r.Error, Data: data}) })
-	case *stages.Done:
-		jo := p.inDone
-		p.inDone = nil
-		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", BatchID: e.Job.ID, Index: -1, Value: v})
-		if jo == nil {
-			return
-		}
-		job := e.Job
-		if !jo.summarySent {
-			jo.summarySent = true
-			p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: e.Data}, false, true) })
-		}
-		if job.Reply != "" && !jo.replied {
-			jo.replied = true
-			p.safely(jo, func() { p.reply(e, jo) })
-		}
-		if job.Settle != nil && !jo.settling {
-			jo.settling = true
-			p.settling.Add(1)
-			go func() {
-				defer p.settling.Done()
-				_ = job.Settle.Done(false, nil) // handed back, not acked: it was not seen through
-			}()
-		}
-	default:
-		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
-	}
-}
-
-// safely runs fn, counting a second panic as a failed publish of jo.
-func (p *Publisher) safely(jo *jobOut, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			jo.failed++
-			p.log.Error("publishing after a panic panicked again", "panic", fmt.Sprint(v))
-		}
-	}()
-	fn()
 }
 
 // settle waits until the batch's publishes are confirmed (or have

@@ -144,7 +144,8 @@ type Encoded struct {
 }
 
 // Done follows a job's last result (or stands alone for a rejected job).
-// Data is the encoded Summary, set by Encode.
+// Data is the encoded Summary, set by the sink once it has counted the
+// summary from the results it published (see connectors.Publisher).
 type Done struct {
 	Job     *Job
 	Summary wire.Summary
