@@ -239,12 +239,12 @@ func (p *Publisher) jobOut(job *stages.Job) *jobOut {
 // that a result whose handling panicked is counted once, as the
 // unexpected_error that replaces it (see recover).
 func (p *Publisher) result(e *stages.Encoded) {
-	job := e.Job
+	job, kind := e.Job, e.Kind // e is not read after its Release
 	jo := p.jobOut(job)
-	if e.Kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
+	if kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
 		e.Release()
-		jo.count.add(e.Kind) // withheld, with the summary: the batch is not complete
-		return               // the batch will come again; its real result will be published then
+		jo.count.add(kind) // withheld, with the summary: the batch is not complete
+		return             // the batch will come again; its real result will be published then
 	}
 	msg := &nats.Msg{Subject: p.cfg.Results, Data: e.Data}
 	if p.cfg.MsgIDs {
@@ -267,7 +267,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if !kept {
 		e.Release() // Data was copied, into the connection's buffer and any reply
 	}
-	jo.count.add(e.Kind)
+	jo.count.add(kind)
 }
 
 // gather appends a result to the batch's one-message reply while the
