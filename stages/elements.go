@@ -6,6 +6,8 @@
 // Every Flow closes its own output once its input is closed and its work is
 // done, so closing the source drains the whole pipeline in order. Per-URL
 // failures are values (a wire.Result with an Error kind), never stage errors.
+// The service runs Encode on the sink's goroutine (see Encoder), and the
+// sink counts each summary from what it published.
 package stages
 
 import (

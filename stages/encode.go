@@ -20,33 +20,43 @@ type EncodeConfig struct {
 }
 
 // NewEncode returns the Flow that turns each *Fetched into an *Encoded
-// (the result's JSON, its Kind the result's error kind), one out for one
-// in, in order, on one goroutine. Other elements, *Done among them, pass
-// through: the sink counts and encodes the summary from the results it
-// publishes. Encode takes each *Fetched the fetch stage made and reuses it
-// once encoded, so nothing upstream may keep one it passed on. Every
-// result is made to fit in MaxBytes, so every result can be published:
-// see fitResult. A result whose encoding panics goes out as that URL's
-// unexpected_error instead (see Panic), with that Kind, so that the
-// sink's summary counts it so. The Flow closes its output after its
-// input is closed; its channels hold up to HandoffBuffer elements each.
+// (see Encoder.Encode), one out for one in, in order, on one goroutine.
+// The Flow closes its output after its input is closed; its channels hold
+// up to HandoffBuffer elements each. A sink that can call Encoder.Encode
+// on its own goroutine (connectors.PublisherConfig.Encode) saves this
+// Flow's hand-offs.
 func NewEncode(cfg EncodeConfig) (streams.Flow, error) {
-	if cfg.MaxBytes < 1024 {
-		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, cfg.MaxBytes)
+	e, err := NewEncoder(cfg)
+	if err != nil {
+		return nil, err
 	}
-	e := &encoder{cfg: cfg}
-	return newMapFlow(e.encode), nil
+	return newMapFlow(e.Encode), nil
 }
 
-// encoder is the encode stage's state, owned by its one goroutine.
-type encoder struct {
+// Encoder is the encode stage's work, without a goroutine of its own: it
+// is used from one goroutine at a time (the encode Flow's, or the sink's).
+type Encoder struct {
 	cfg EncodeConfig
 }
 
-// fitResultFn is fitResult; tests replace it to make encoding panic.
-var fitResultFn = fitResult
+// NewEncoder validates cfg and returns an Encoder.
+func NewEncoder(cfg EncodeConfig) (*Encoder, error) {
+	if cfg.MaxBytes < 1024 {
+		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, cfg.MaxBytes)
+	}
+	return &Encoder{cfg: cfg}, nil
+}
 
-func (c *encoder) encode(element any) any {
+// Encode turns a *Fetched into an *Encoded: the result's JSON, its Kind
+// the result's error kind. Other elements, *Done among them, are returned
+// as they are: the sink counts and encodes the summary from the results
+// it publishes. Encode takes each *Fetched the fetch stage made and
+// reuses it once encoded, so nothing upstream may keep one it passed on.
+// Every result is made to fit in MaxBytes, so every result can be
+// published: see fitResult. A result whose encoding panics goes out as
+// that URL's unexpected_error instead (see Panic), with that Kind, so
+// that the sink's summary counts it so.
+func (c *Encoder) Encode(element any) any {
 	e, ok := element.(*Fetched)
 	if !ok {
 		return element
@@ -56,7 +66,7 @@ func (c *encoder) encode(element any) any {
 
 // encodeResult encodes e's result; if that panics, the URL's
 // unexpected_error instead.
-func (c *encoder) encodeResult(e *Fetched) (out *Encoded) {
+func (c *Encoder) encodeResult(e *Fetched) (out *Encoded) {
 	defer func() {
 		if v := recover(); v != nil {
 			out = c.recover(e, v)
@@ -72,13 +82,16 @@ func (c *encoder) encodeResult(e *Fetched) (out *Encoded) {
 
 // recover turns the result whose encoding panicked into the URL's
 // unexpected_error.
-func (c *encoder) recover(e *Fetched, v any) *Encoded {
+func (c *Encoder) recover(e *Fetched, v any) *Encoded {
 	r := e.Result
 	c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL, Value: v})
 	p := panicResult("encoding the result", v, r.URL)
 	p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
 	return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
 }
+
+// fitResultFn is fitResult; tests replace it to make encoding panic.
+var fitResultFn = fitResult
 
 // encodedPool keeps released *Encoded, with their Data's capacity, for
 // the results encoded after them (see Encoded.Release).
