@@ -288,57 +288,6 @@ func (p *Publisher) result(e *stages.Encoded) {
 	jo.count.add(kind)
 }
 
-// gather appends a result to the batch's one-message reply while the
-// reply, closed with ']', still fits in one message. Once it cannot, the
-// reply is settled as too large and what it held is let go: a batch holds
-// at most one message's worth of reply, whatever its size.
-func (p *Publisher) gather(jo *jobOut, data []byte) {
-	if jo.replyTooLarge {
-		return
-	}
-	if jo.reply == nil {
-		jo.reply = &bytes.Buffer{}
-		jo.reply.WriteByte('[')
-	} else {
-		jo.reply.WriteByte(',')
-	}
-	if int64(jo.reply.Len()+len(data)+1) > p.nc.MaxPayload() {
-		jo.reply.Truncate(jo.reply.Len() - 1) // the separator, not counted yet
-		p.dropReply(jo)
-		jo.replyTooLarge = true
-		return
-	}
-	jo.reply.Write(data)
-	held := p.replyHeld.Add(int64(len(data) + 1)) // with its separator
-	for {
-		peak := p.replyPeak.Load()
-		if held <= peak || p.replyPeak.CompareAndSwap(peak, held) {
-			return
-		}
-	}
-}
-
-// dropReply lets go of what the batch's one-message reply holds.
-func (p *Publisher) dropReply(jo *jobOut) {
-	if jo.reply != nil {
-		p.replyHeld.Add(-int64(jo.reply.Len()))
-		jo.reply = nil
-	}
-}
-
-// PublisherStats says what a Publisher holds for replies.
-type PublisherStats struct {
-	// ReplyBytesHeld is what one-message replies hold now, across batches;
-	// ReplyBytesPeak the most they held at once. A batch holds at most the
-	// max payload.
-	ReplyBytesHeld, ReplyBytesPeak int64
-}
-
-// Stats returns what the publisher holds now and held at most.
-func (p *Publisher) Stats() PublisherStats {
-	return PublisherStats{ReplyBytesHeld: p.replyHeld.Load(), ReplyBytesPeak: p.replyPeak.Load()}
-}
-
 // batchDone counts and encodes the summary, publishes it, replies, and
 // settles the batch.
 func (p *Publisher) batchDone(d *stages.Done) {
@@ -389,87 +338,6 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	p.settling.Add(1)
 	jo.settling = true
 	go p.settle(job, jo, complete, reject, d.Data)
-}
-
-// settle waits until the batch's publishes are confirmed (or have
-// failed for good), then settles it: complete only if every publish made
-// it. It tells the settler why not, and whether its summary is stored,
-// so that it can hand the batch back with a delay when the output stream
-// was unavailable, and dead-letter a rejected batch with its summary
-// when the summary is not stored (see outcome).
-func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject error, summary []byte) {
-	defer p.settling.Done()
-	o := outcome{complete: complete, reject: reject, summary: summary, summaryErr: jo.summaryErr}
-	failed, unavail := jo.failed, jo.unavailable
-	var firstErr error
-	if failed+unavail > 0 {
-		firstErr = fmt.Errorf("%d publishes failed", failed+unavail)
-	}
-	if jo.acks != nil {
-		<-jo.acks.done // bounded: by the retry bound and the ack timeout, or ctx
-		r := p.out.outcome(jo.acks)
-		failed += r.failed - r.unavailable
-		unavail += r.unavailable
-		if r.firstErr != nil {
-			firstErr = r.firstErr
-		}
-		if o.summaryErr == nil {
-			o.summaryErr = r.summaryErr
-		}
-	}
-	switch {
-	case failed+unavail > 0:
-		o.problem = fmt.Errorf("the output did not store %d of the batch's publishes: %w", failed+unavail, firstErr)
-		o.later = failed == 0
-	case jo.flush:
-		if err := p.flushes.do(); err != nil {
-			o.problem = fmt.Errorf("flush before settling failed: %w", err)
-		} else if p.nc.Stats().Reconnects != jo.reconnects {
-			o.problem = errors.New("the client reconnected while the batch was being published; some of it may have been lost on the wire")
-		}
-		if o.problem != nil && jo.summaryCore && o.summaryErr == nil {
-			o.summaryErr = o.problem
-		}
-	}
-	if s, ok := job.Settle.(outcomeSettler); ok {
-		_ = s.settleOutcome(o)
-		return
-	}
-	if o.problem != nil {
-		p.log.Warn("batch not confirmed; settled as incomplete", "batch_id", job.ID, "err", o.problem)
-	}
-	if err := job.Settle.Done(complete && o.problem == nil, reject); err != nil {
-		p.log.Warn("settling the input message failed", "batch_id", job.ID, "err", err)
-	}
-}
-
-// reply ends a request-reply batch. A streamed reply ends with the
-// summary. A one-message reply is the JSON array of the results, or the
-// summary when there are none (a rejected batch), or, when they did not
-// fit in one message, the summary settled as reply_too_large.
-func (p *Publisher) reply(d *stages.Done, jo *jobOut) {
-	msg := &nats.Msg{Subject: d.Job.Reply, Data: d.Data}
-	switch {
-	case d.Job.ReplyStream:
-		msg.Header = nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartSummary}}
-	case jo.replyTooLarge:
-		s := d.Summary
-		s.Error, s.Message = wire.ErrReplyTooLarge, fmt.Sprintf(
-			"the %d results do not fit in one %d-byte message; read them on %s, or ask for a streamed reply (header %s: true)",
-			s.Count, p.nc.MaxPayload(), p.cfg.Results, wire.HeaderReplyStream)
-		msg.Data, _ = json.Marshal(&s)
-	case jo.reply != nil:
-		msg.Data = append(jo.reply.Bytes(), ']')
-	}
-	p.sendReply(msg)
-}
-
-// sendReply publishes one reply message, as core NATS: a reply is for
-// whoever waits on it now, and its loss does not hold back the batch.
-func (p *Publisher) sendReply(msg *nats.Msg) {
-	if err := p.send(msg, nil, false); err != nil {
-		p.log.Error("reply failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
-	}
 }
 
 // publish sends msg for jo: through JetStream with an awaited ack when the
@@ -542,20 +410,4 @@ func (p *Publisher) hold() error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// flush makes sure the server has every core publish so far, holding
-// across a reconnect while ctx allows. Batches settling together share
-// flushes through p.flushes.
-func (p *Publisher) flush() error {
-	var err error
-	for range 3 {
-		if err = p.nc.FlushTimeout(p.cfg.FlushTimeout); err == nil {
-			return nil
-		}
-		if p.ctx.Err() != nil || waitConnected(p.ctx, p.nc, 50*time.Millisecond) != nil {
-			return err
-		}
-	}
-	return err
 }
