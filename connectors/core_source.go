@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/reugn/go-streams"
+	"github.com/reugn/go-streams/flow"
 
 	"github.com/fetchstream/fetchstream/stages"
 )
@@ -207,14 +208,10 @@ func (s *CoreSource) input() string { return s.subject }
 // Out returns the output channel, closed by the source.
 func (s *CoreSource) Out() <-chan any { return s.out }
 
-// Via streams the output to next and returns next.
+// Via streams the output to next, closing next's input after the last
+// element (go-streams' flow.DoStream), and returns next.
 func (s *CoreSource) Via(next streams.Flow) streams.Flow {
-	go func() {
-		for element := range s.out {
-			next.In() <- element
-		}
-		close(next.In())
-	}()
+	flow.DoStream(s, next)
 	return next
 }
 

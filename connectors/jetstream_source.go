@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/reugn/go-streams"
+	"github.com/reugn/go-streams/flow"
 
 	"github.com/fetchstream/fetchstream/stages"
 
@@ -173,14 +174,10 @@ func (s *JetStreamSource) input() string { return s.cfg.Subject }
 // Out returns the output channel, closed by the source.
 func (s *JetStreamSource) Out() <-chan any { return s.out }
 
-// Via streams the output to next and returns next.
+// Via streams the output to next, closing next's input after the last
+// element (go-streams' flow.DoStream), and returns next.
 func (s *JetStreamSource) Via(next streams.Flow) streams.Flow {
-	go func() {
-		for element := range s.out {
-			next.In() <- element
-		}
-		close(next.In())
-	}()
+	flow.DoStream(s, next)
 	return next
 }
 

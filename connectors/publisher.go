@@ -60,6 +60,12 @@ type PublisherConfig struct {
 	Observer PublishObserver
 	// OnPanic, if set, is told of a panic while publishing (see handle).
 	OnPanic stages.OnPanic
+	// Encode, if set, is applied to each element first, on the
+	// publisher's goroutine: with stages.Encoder.Encode the publisher
+	// takes the fetch stage's *stages.Fetched itself, and results reach
+	// NATS with two hand-offs between goroutines fewer than through the
+	// encode Flow. It must not panic (Encoder.Encode recovers its own).
+	Encode func(element any) any
 }
 
 // PublishObserver is told what a Publisher does (for metrics). Its methods
@@ -70,16 +76,19 @@ type PublishObserver interface {
 	PublishFailed(subject string)
 }
 
-// Publisher is the go-streams Sink at the end of the pipeline. For each
+// Publisher is the go-streams Sink at the end of the pipeline. Each
+// element goes through PublisherConfig.Encode first, if set. For each
 // *stages.Encoded it publishes the result on Results and, for a
 // request-reply batch, sends it on (a streamed reply) or keeps a copy for
 // the one-message reply, then releases it (stages.Encoded.Release) unless
-// a JetStream publish still holds it. For
-// each *stages.Done it
-// publishes the summary on Batches, sends the reply (the JSON array of the
-// batch's results in order, or the summary when the batch was rejected or
-// the array would not fit in one message), and settles the input message
-// once everything is confirmed (stream acks, or a flush).
+// a JetStream publish still holds it. For each *stages.Done it counts the
+// summary (ok, failed, per error kind) from the results it handled for
+// the batch, over the counts the Done came with (see summaryCount),
+// encodes it into Done.Data, publishes it on Batches, sends the reply (the
+// JSON array of the batch's results in order, or the summary when the
+// batch was rejected or the array would not fit in one message), and
+// settles the input message once everything is confirmed (stream acks,
+// or a flush).
 //
 // Elements are handled one at a time, in order; settling happens beside
 // them, so waiting for acks never holds up the next batch. A batch cut
@@ -111,8 +120,9 @@ type Publisher struct {
 	// (see gather), for Stats.
 	replyHeld, replyPeak atomic.Int64
 	log                  *slog.Logger
-	debug                bool    // log each result (checked once: the hot path pays nothing otherwise)
-	inDone               *jobOut // the batch whose Done is being handled, for a panic's recovery
+	debug                bool     // log each result (checked once: the hot path pays nothing otherwise)
+	inDone               *jobOut  // the batch whose Done is being handled, for a panic's recovery (see recover)
+	scratch              nats.Msg // a result's message when its publish copies it (see result)
 }
 
 // jobOut is what the publisher keeps about a batch between its first
@@ -134,9 +144,9 @@ type jobOut struct {
 	// publish: a core publish written before a reconnect may have been lost
 	// on the wire, and a flush after it cannot tell.
 	reconnects uint64
-	// recast holds the kinds of results that went out as unexpected_error
-	// after a panic, for the summary; the flags say how far its Done got.
-	recast                         []wire.ErrorKind
+	// count is the summary's counts, from the results handled so far.
+	count summaryCount
+	// How far the batch's Done got, for a panic's recovery.
 	summarySent, replied, settling bool
 }
 
@@ -191,12 +201,12 @@ func (p *Publisher) run() {
 	}
 }
 
-// handle publishes one element. A panic while doing so is recovered: a
-// result goes out as its URL's unexpected_error instead (at worst after
-// the one that panicked, if that got out), counted so in the summary; a
-// summary's panic still publishes the summary and the reply if they were
-// not yet sent, and leaves an unsettled batch for redelivery. Either way
-// OnPanic is told, and the next element is handled.
+// handle publishes one element. A panic while doing so is recovered (see
+// recover): a result goes out as its URL's unexpected_error instead (at
+// worst after the one that panicked, if that got out), counted so in the
+// summary; a summary's panic still publishes the summary and the reply if
+// they were not yet sent, and leaves an unsettled batch for redelivery.
+// Either way OnPanic is told, and the next element is handled.
 func (p *Publisher) handle(element any) {
 	p.inDone = nil
 	defer func() {
@@ -204,6 +214,9 @@ func (p *Publisher) handle(element any) {
 			p.recover(element, v)
 		}
 	}()
+	if p.cfg.Encode != nil {
+		element = p.cfg.Encode(element)
+	}
 	switch e := element.(type) {
 	case *stages.Encoded:
 		p.result(e)
@@ -223,20 +236,31 @@ func (p *Publisher) jobOut(job *stages.Job) *jobOut {
 	return jo
 }
 
+// result publishes one result and counts it for the summary, last, so
+// that a result whose handling panicked is counted once, as the
+// unexpected_error that replaces it (see recover).
 func (p *Publisher) result(e *stages.Encoded) {
-	job := e.Job
-	if e.Kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
-		e.Release()
-		return // the batch will come again; its real result will be published then
-	}
+	job, kind := e.Job, e.Kind // e is not read after its Release
 	jo := p.jobOut(job)
-	msg := &nats.Msg{Subject: p.cfg.Results, Data: e.Data}
+	if kind == wire.ErrCanceled && job.Settle != nil && job.Settle.Redeliverable() {
+		e.Release()
+		jo.count.add(kind) // withheld, with the summary: the batch is not complete
+		return             // the batch will come again; its real result will be published then
+	}
+	// A JetStream publish whose ack the batch waits for keeps msg, and
+	// with it Data, until the ack; every other publish copies Data, and
+	// leaves msg free for the next result (p.scratch).
+	inStream := p.cfg.ResultsStream != ""
+	msg := &p.scratch
+	if inStream && jo.settles {
+		msg = &nats.Msg{}
+	}
+	*msg = nats.Msg{Subject: p.cfg.Results, Data: e.Data}
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
-	// A JetStream publish whose ack the batch waits for keeps msg, and
-	// with it Data, until the ack; every other publish copies Data.
-	kept := p.publish(jo, msg, p.cfg.ResultsStream != "", false)
+	kept := p.publish(jo, msg, inStream, false)
+	p.scratch = nats.Msg{} // let go of Data, which goes back to the encoder
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
 	}
@@ -251,70 +275,20 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if !kept {
 		e.Release() // Data was copied, into the connection's buffer and any reply
 	}
+	jo.count.add(kind)
 }
 
-// gather appends a result to the batch's one-message reply while the
-// reply, closed with ']', still fits in one message. Once it cannot, the
-// reply is settled as too large and what it held is let go: a batch holds
-// at most one message's worth of reply, whatever its size.
-func (p *Publisher) gather(jo *jobOut, data []byte) {
-	if jo.replyTooLarge {
-		return
-	}
-	if jo.reply == nil {
-		jo.reply = &bytes.Buffer{}
-		jo.reply.WriteByte('[')
-	} else {
-		jo.reply.WriteByte(',')
-	}
-	if int64(jo.reply.Len()+len(data)+1) > p.nc.MaxPayload() {
-		jo.reply.Truncate(jo.reply.Len() - 1) // the separator, not counted yet
-		p.dropReply(jo)
-		jo.replyTooLarge = true
-		return
-	}
-	jo.reply.Write(data)
-	held := p.replyHeld.Add(int64(len(data) + 1)) // with its separator
-	for {
-		peak := p.replyPeak.Load()
-		if held <= peak || p.replyPeak.CompareAndSwap(peak, held) {
-			return
-		}
-	}
-}
-
-// dropReply lets go of what the batch's one-message reply holds.
-func (p *Publisher) dropReply(jo *jobOut) {
-	if jo.reply != nil {
-		p.replyHeld.Add(-int64(jo.reply.Len()))
-		jo.reply = nil
-	}
-}
-
-// PublisherStats says what a Publisher holds for replies.
-type PublisherStats struct {
-	// ReplyBytesHeld is what one-message replies hold now, across batches;
-	// ReplyBytesPeak the most they held at once. A batch holds at most the
-	// max payload.
-	ReplyBytesHeld, ReplyBytesPeak int64
-}
-
-// Stats returns what the publisher holds now and held at most.
-func (p *Publisher) Stats() PublisherStats {
-	return PublisherStats{ReplyBytesHeld: p.replyHeld.Load(), ReplyBytesPeak: p.replyPeak.Load()}
-}
-
+// batchDone counts and encodes the summary, publishes it, replies, and
+// settles the batch.
 func (p *Publisher) batchDone(d *stages.Done) {
-	job, s := d.Job, d.Summary
+	job := d.Job
 	jo := p.jobOut(job)
 	delete(p.jobs, job)
 	defer p.dropReply(jo)
 	p.inDone = jo // for a panic's recovery, in handle, which clears it
-	if len(jo.recast) > 0 {
-		stages.RecastAsUnexpected(&s, jo.recast)
-		d.Summary = s
-		d.Data, _ = json.Marshal(&s)
-	}
+	jo.count.into(&d.Summary)
+	d.Data, _ = json.Marshal(&d.Summary) // a Summary always encodes
+	s := d.Summary
 	complete := s.Errors[wire.ErrCanceled] == 0
 	if !complete && job.Settle != nil && job.Settle.Redeliverable() {
 		p.log.Info("batch cut short by shutdown; left for redelivery", "batch_id", s.BatchID, "count", s.Count,
@@ -354,151 +328,6 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	p.settling.Add(1)
 	jo.settling = true
 	go p.settle(job, jo, complete, reject, d.Data)
-}
-
-// recover is handle's recovery from a panic over element: see handle.
-func (p *Publisher) recover(element, v any) {
-	switch e := element.(type) {
-	case *stages.Encoded:
-		job := e.Job
-		panicked := stages.Panic{Stage: "publish", Index: e.Index, Value: v}
-		if job == nil {
-			p.cfg.OnPanic.Tell(panicked)
-			return
-		}
-		panicked.BatchID = job.ID
-		if e.Index >= 0 && e.Index < len(job.Requests) {
-			panicked.URL = job.Requests[e.Index].URL
-		}
-		p.cfg.OnPanic.Tell(panicked)
-		jo := p.jobOut(job)
-		jo.recast = append(jo.recast, e.Kind)
-		r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: e.Index, Count: len(job.Requests),
-			URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage("publishing the result", v)}
-		if len(r.URL) > 1024 {
-			r.URL, r.URLTruncated = r.URL[:1024], true
-		}
-		data, _ := json.Marshal(&r)
-		p.safely(jo, func() { p.result(&stages.Encoded{Job: job, Index: e.Index, Kind: r.Error, Data: data}) })
-	case *stages.Done:
-		jo := p.inDone
-		p.inDone = nil
-		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", BatchID: e.Job.ID, Index: -1, Value: v})
-		if jo == nil {
-			return
-		}
-		job := e.Job
-		if !jo.summarySent {
-			jo.summarySent = true
-			p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: e.Data}, false, true) })
-		}
-		if job.Reply != "" && !jo.replied {
-			jo.replied = true
-			p.safely(jo, func() { p.reply(e, jo) })
-		}
-		if job.Settle != nil && !jo.settling {
-			jo.settling = true
-			p.settling.Add(1)
-			go func() {
-				defer p.settling.Done()
-				_ = job.Settle.Done(false, nil) // handed back, not acked: it was not seen through
-			}()
-		}
-	default:
-		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
-	}
-}
-
-// safely runs fn, counting a second panic as a failed publish of jo.
-func (p *Publisher) safely(jo *jobOut, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			jo.failed++
-			p.log.Error("publishing after a panic panicked again", "panic", fmt.Sprint(v))
-		}
-	}()
-	fn()
-}
-
-// settle waits until the batch's publishes are confirmed (or have
-// failed for good), then settles it: complete only if every publish made
-// it. It tells the settler why not, and whether its summary is stored,
-// so that it can hand the batch back with a delay when the output stream
-// was unavailable, and dead-letter a rejected batch with its summary
-// when the summary is not stored (see outcome).
-func (p *Publisher) settle(job *stages.Job, jo *jobOut, complete bool, reject error, summary []byte) {
-	defer p.settling.Done()
-	o := outcome{complete: complete, reject: reject, summary: summary, summaryErr: jo.summaryErr}
-	failed, unavail := jo.failed, jo.unavailable
-	var firstErr error
-	if failed+unavail > 0 {
-		firstErr = fmt.Errorf("%d publishes failed", failed+unavail)
-	}
-	if jo.acks != nil {
-		<-jo.acks.done // bounded: by the retry bound and the ack timeout, or ctx
-		r := p.out.outcome(jo.acks)
-		failed += r.failed - r.unavailable
-		unavail += r.unavailable
-		if r.firstErr != nil {
-			firstErr = r.firstErr
-		}
-		if o.summaryErr == nil {
-			o.summaryErr = r.summaryErr
-		}
-	}
-	switch {
-	case failed+unavail > 0:
-		o.problem = fmt.Errorf("the output did not store %d of the batch's publishes: %w", failed+unavail, firstErr)
-		o.later = failed == 0
-	case jo.flush:
-		if err := p.flushes.do(); err != nil {
-			o.problem = fmt.Errorf("flush before settling failed: %w", err)
-		} else if p.nc.Stats().Reconnects != jo.reconnects {
-			o.problem = errors.New("the client reconnected while the batch was being published; some of it may have been lost on the wire")
-		}
-		if o.problem != nil && jo.summaryCore && o.summaryErr == nil {
-			o.summaryErr = o.problem
-		}
-	}
-	if s, ok := job.Settle.(outcomeSettler); ok {
-		_ = s.settleOutcome(o)
-		return
-	}
-	if o.problem != nil {
-		p.log.Warn("batch not confirmed; settled as incomplete", "batch_id", job.ID, "err", o.problem)
-	}
-	if err := job.Settle.Done(complete && o.problem == nil, reject); err != nil {
-		p.log.Warn("settling the input message failed", "batch_id", job.ID, "err", err)
-	}
-}
-
-// reply ends a request-reply batch. A streamed reply ends with the
-// summary. A one-message reply is the JSON array of the results, or the
-// summary when there are none (a rejected batch), or, when they did not
-// fit in one message, the summary settled as reply_too_large.
-func (p *Publisher) reply(d *stages.Done, jo *jobOut) {
-	msg := &nats.Msg{Subject: d.Job.Reply, Data: d.Data}
-	switch {
-	case d.Job.ReplyStream:
-		msg.Header = nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartSummary}}
-	case jo.replyTooLarge:
-		s := d.Summary
-		s.Error, s.Message = wire.ErrReplyTooLarge, fmt.Sprintf(
-			"the %d results do not fit in one %d-byte message; read them on %s, or ask for a streamed reply (header %s: true)",
-			s.Count, p.nc.MaxPayload(), p.cfg.Results, wire.HeaderReplyStream)
-		msg.Data, _ = json.Marshal(&s)
-	case jo.reply != nil:
-		msg.Data = append(jo.reply.Bytes(), ']')
-	}
-	p.sendReply(msg)
-}
-
-// sendReply publishes one reply message, as core NATS: a reply is for
-// whoever waits on it now, and its loss does not hold back the batch.
-func (p *Publisher) sendReply(msg *nats.Msg) {
-	if err := p.send(msg, nil, false); err != nil {
-		p.log.Error("reply failed", "subject", msg.Subject, "bytes", len(msg.Data), "err", err)
-	}
 }
 
 // publish sends msg for jo: through JetStream with an awaited ack when the
@@ -571,20 +400,4 @@ func (p *Publisher) hold() error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// flush makes sure the server has every core publish so far, holding
-// across a reconnect while ctx allows. Batches settling together share
-// flushes through p.flushes.
-func (p *Publisher) flush() error {
-	var err error
-	for range 3 {
-		if err = p.nc.FlushTimeout(p.cfg.FlushTimeout); err == nil {
-			return nil
-		}
-		if p.ctx.Err() != nil || waitConnected(p.ctx, p.nc, 50*time.Millisecond) != nil {
-			return err
-		}
-	}
-	return err
 }

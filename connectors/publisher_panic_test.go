@@ -136,3 +136,61 @@ func TestPublisherLogsErrorOnlyWhenThereIsOne(t *testing.T) {
 		}
 	}
 }
+
+// The publisher counts the summary from the results it published, over
+// the counts the Done came with: a result the encode stage replaced with
+// unexpected_error after a panic (Kind set so) is counted as what went
+// out, and the summary agrees with the results on the subject.
+func TestPublisherCountsTheSummaryFromWhatItPublished(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _ := nc.SubscribeSync("out")
+	summaries, _ := nc.SubscribeSync("batches")
+	_ = nc.Flush()
+	job := &stages.Job{ID: "b", Requests: wire.URLs("http://x/0", "http://x/1", "http://x/2", "http://x/3")}
+	kinds := []wire.ErrorKind{"", wire.ErrUnexpected, wire.ErrTimeout, ""} // index 1's encoding panicked
+	for i, kind := range kinds {
+		r := wire.Result{BatchID: "b", Index: i, Count: 4, URL: job.Requests[i].URL, Error: kind}
+		data, _ := json.Marshal(&r)
+		p.In() <- &stages.Encoded{Job: job, Index: i, Kind: kind, Data: data}
+	}
+	// As the fetch stage counted it, before the encode stage's panic.
+	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: "b", Count: 4, OK: 3, Failed: 1,
+		Errors: map[wire.ErrorKind]int{wire.ErrTimeout: 1}, ElapsedMS: 12}}
+	rejected := &stages.Job{ID: "r", Err: &stages.BatchError{Kind: wire.ErrBatchTooLarge, Message: "split it", Count: 9}}
+	p.In() <- &stages.Done{Job: rejected, Summary: wire.Summary{BatchID: "r", Count: 9, Error: wire.ErrBatchTooLarge, Message: "split it"}}
+	close(p.In())
+	p.AwaitCompletion()
+
+	published := map[wire.ErrorKind]int{}
+	for range kinds {
+		var r wire.Result
+		m, err := results.NextMsg(5 * time.Second)
+		if err != nil || json.Unmarshal(m.Data, &r) != nil {
+			t.Fatalf("result: %v", err)
+		}
+		published[r.Error]++
+	}
+	var got wire.Summary
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &got) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if got.OK != published[""] || got.Failed != len(kinds)-published[""] || len(got.Errors) != 2 ||
+		got.Errors[wire.ErrUnexpected] != published[wire.ErrUnexpected] || got.Errors[wire.ErrTimeout] != published[wire.ErrTimeout] {
+		t.Errorf("summary %+v, want the counts of the results published %v", got, published)
+	}
+	if got.BatchID != "b" || got.Count != 4 || got.ElapsedMS != 12 {
+		t.Errorf("summary %+v lost the fetch stage's id, count or elapsed time", got)
+	}
+	var rej wire.Summary
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &rej) != nil {
+		t.Fatalf("rejected summary: %v", err)
+	}
+	if rej.BatchID != "r" || rej.Count != 9 || rej.Error != wire.ErrBatchTooLarge || rej.OK != 0 || rej.Failed != 0 || rej.Errors != nil {
+		t.Errorf("rejected summary %+v", rej)
+	}
+}

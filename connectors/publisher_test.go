@@ -2,6 +2,7 @@ package connectors_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -267,5 +268,43 @@ func TestPublisherLingerKeepsOrder(t *testing.T) {
 	}
 	if got := strings.Count(string(reply.Data), `"batch_id":"b1"`); got != n {
 		t.Errorf("the reply holds %d results, want %d", got, n)
+	}
+}
+
+// With PublisherConfig.Encode (stages.Encoder.Encode, as the service
+// runs it), the publisher takes the fetch stage's elements itself: each
+// *stages.Fetched is encoded and published in order, and the summary is
+// counted from them.
+func TestPublisherEncodesOnItsGoroutine(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	enc, err := stages.NewEncoder(stages.EncodeConfig{MaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches", Encode: enc.Encode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _ := nc.SubscribeSync("out")
+	summaries, _ := nc.SubscribeSync("batches")
+	_ = nc.Flush()
+	job := &stages.Job{ID: "b", Requests: wire.URLs("http://x/0", "http://x/1")}
+	p.In() <- &stages.Fetched{Job: job, Result: wire.Result{BatchID: "b", Index: 0, Count: 2, URL: "http://x/0", Status: 200}}
+	p.In() <- &stages.Fetched{Job: job, Result: wire.Result{BatchID: "b", Index: 1, Count: 2, URL: "http://x/1", Error: wire.ErrTimeout}}
+	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: "b", Count: 2}}
+	close(p.In())
+	p.AwaitCompletion()
+	for i, want := range []string{`"url":"http://x/0","status":200`, `"url":"http://x/1","error":"timeout"`} {
+		if m, err := results.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), want) {
+			t.Errorf("result %d: %v, want it to hold %s", i, err, want)
+		}
+	}
+	var s wire.Summary
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &s) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if s.OK != 1 || s.Failed != 1 || s.Errors[wire.ErrTimeout] != 1 {
+		t.Errorf("summary %+v, want 1 ok and 1 timeout", s)
 	}
 }

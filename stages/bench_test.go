@@ -78,7 +78,7 @@ func BenchmarkEncode(b *testing.B) {
 		"error": {BatchID: "RHWUHQY3LVSZD1T3WPBLH5", Index: 7, Count: 100, URL: "http://127.0.0.1:8080/x",
 			Error: wire.ErrTimeout, Message: "no complete response within 10s", ElapsedMS: 10000},
 	}
-	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
+	enc := &Encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
 	for name, r := range cases {
 		// released: as the publisher does after a core NATS publish.
 		for _, released := range []bool{false, true} {
@@ -88,7 +88,7 @@ func BenchmarkEncode(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					e := enc.encode(&Fetched{Job: &Job{}, Result: r}).(*Encoded)
+					e := enc.Encode(&Fetched{Job: &Job{}, Result: r}).(*Encoded)
 					if len(e.Data) == 0 {
 						b.Fatal("nothing encoded")
 					}

@@ -6,6 +6,8 @@
 // Every Flow closes its own output once its input is closed and its work is
 // done, so closing the source drains the whole pipeline in order. Per-URL
 // failures are values (a wire.Result with an Error kind), never stage errors.
+// The service runs Encode on the sink's goroutine (see Encoder), and the
+// sink counts each summary from what it published.
 package stages
 
 import (
@@ -144,7 +146,8 @@ type Encoded struct {
 }
 
 // Done follows a job's last result (or stands alone for a rejected job).
-// Data is the encoded Summary, set by Encode.
+// Data is the encoded Summary, set by the sink once it has counted the
+// summary from the results it published (see connectors.Publisher).
 type Done struct {
 	Job     *Job
 	Summary wire.Summary

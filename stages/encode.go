@@ -1,7 +1,6 @@
 package stages
 
 import (
-	"encoding/json"
 	"sync"
 	"unicode/utf8"
 
@@ -20,100 +19,78 @@ type EncodeConfig struct {
 }
 
 // NewEncode returns the Flow that turns each *Fetched into an *Encoded
-// (the result's JSON) and fills in each *Done's Data (the summary's JSON),
-// one out for one in, in order, on one goroutine. Other elements pass
-// through. Encode takes each *Fetched the fetch stage made and reuses it
-// once encoded, so nothing upstream may keep one it passed on. Every
-// result is made to fit in MaxBytes, so every result can be published:
-// see fitResult. A result whose encoding panics goes out as
-// that URL's unexpected_error instead (see Panic), and its batch's
-// summary counts it so. The Flow closes its output after its input is
-// closed; its channels hold up to HandoffBuffer elements each.
+// (see Encoder.Encode), one out for one in, in order, on one goroutine.
+// The Flow closes its output after its input is closed; its channels hold
+// up to HandoffBuffer elements each. A sink that can call Encoder.Encode
+// on its own goroutine (connectors.PublisherConfig.Encode) saves this
+// Flow's hand-offs.
 func NewEncode(cfg EncodeConfig) (streams.Flow, error) {
+	e, err := NewEncoder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newMapFlow(e.Encode), nil
+}
+
+// Encoder is the encode stage's work, without a goroutine of its own: it
+// is used from one goroutine at a time (the encode Flow's, or the sink's).
+type Encoder struct {
+	cfg EncodeConfig
+}
+
+// NewEncoder validates cfg and returns an Encoder.
+func NewEncoder(cfg EncodeConfig) (*Encoder, error) {
 	if cfg.MaxBytes < 1024 {
 		return nil, wire.NewConfigError(ErrConfig, "MaxBytes", "must be at least 1024 bytes, got %d", cfg.MaxBytes)
 	}
-	e := &encoder{cfg: cfg}
-	return newMapFlow(e.encode), nil
+	return &Encoder{cfg: cfg}, nil
 }
 
-// encoder is the encode stage's state, owned by its one goroutine.
-type encoder struct {
-	cfg EncodeConfig
-	// recast holds, per batch, the kinds of results that went out as
-	// unexpected_error after a panic, until its summary is adjusted.
-	recast map[*Job][]wire.ErrorKind
+// Encode turns a *Fetched into an *Encoded: the result's JSON, its Kind
+// the result's error kind. Other elements, *Done among them, are returned
+// as they are: the sink counts and encodes the summary from the results
+// it publishes. Encode takes each *Fetched the fetch stage made and
+// reuses it once encoded, so nothing upstream may keep one it passed on.
+// Every result is made to fit in MaxBytes, so every result can be
+// published: see fitResult. A result whose encoding panics goes out as
+// that URL's unexpected_error instead (see Panic), with that Kind, so
+// that the sink's summary counts it so.
+func (c *Encoder) Encode(element any) any {
+	e, ok := element.(*Fetched)
+	if !ok {
+		return element
+	}
+	return c.encodeResult(e)
+}
+
+// encodeResult encodes e's result; if that panics, the URL's
+// unexpected_error instead.
+func (c *Encoder) encodeResult(e *Fetched) (out *Encoded) {
+	defer func() {
+		if v := recover(); v != nil {
+			out = c.recover(e, v)
+		}
+	}()
+	r := &e.Result
+	enc := newEncoded()
+	enc.Data = fitResultFn(enc.Data[:0], r, c.cfg.MaxBytes)
+	enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
+	e.release() // encoded: the fetch stage may fill it again
+	return enc
+}
+
+// recover turns the result whose encoding panicked into the URL's
+// unexpected_error.
+func (c *Encoder) recover(e *Fetched, v any) *Encoded {
+	r := e.Result
+	c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL, Value: v})
+	p := panicResult("encoding the result", v, r.URL)
+	p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
+	return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
 }
 
 // fitResultFn is fitResult; tests replace it to make encoding panic.
 var fitResultFn = fitResult
-
-func (c *encoder) encode(element any) (out any) {
-	defer func() {
-		if v := recover(); v != nil {
-			out = c.recover(element, v)
-		}
-	}()
-	switch e := element.(type) {
-	case *Fetched:
-		r := &e.Result
-		enc := newEncoded()
-		enc.Data = fitResultFn(enc.Data[:0], r, c.cfg.MaxBytes)
-		enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
-		e.release() // encoded: the fetch stage may fill it again
-		return enc
-	case *Done:
-		if kinds := c.recast[e.Job]; kinds != nil {
-			delete(c.recast, e.Job)
-			RecastAsUnexpected(&e.Summary, kinds)
-		}
-		e.Data, _ = json.Marshal(&e.Summary) // a Summary always encodes
-		return e
-	}
-	return element
-}
-
-// recover turns the element whose encoding panicked into what it should
-// have been: the URL's unexpected_error, or a summary encoded anew.
-func (c *encoder) recover(element any, v any) any {
-	switch e := element.(type) {
-	case *Fetched:
-		r := e.Result
-		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL, Value: v})
-		if c.recast == nil {
-			c.recast = map[*Job][]wire.ErrorKind{}
-		}
-		c.recast[e.Job] = append(c.recast[e.Job], r.Error)
-		p := panicResult("encoding the result", v, r.URL)
-		p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
-		return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
-	case *Done:
-		s := e.Summary
-		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: s.BatchID, Index: -1, Value: v})
-		e.Data, _ = json.Marshal(&wire.Summary{BatchID: s.BatchID, CorrelationID: s.CorrelationID, Count: s.Count,
-			OK: s.OK, Failed: s.Failed, ElapsedMS: s.ElapsedMS, Error: s.Error, Message: s.Message, IDTruncated: s.IDTruncated})
-		return e
-	}
-	return element
-}
-
-// RecastAsUnexpected adjusts s for results that went out as
-// unexpected_error instead of the kinds they had (a panic after the
-// summary was counted): each leaves its kind (or OK) for unexpected_error.
-func RecastAsUnexpected(s *wire.Summary, kinds []wire.ErrorKind) {
-	if s.Errors == nil {
-		s.Errors = map[wire.ErrorKind]int{}
-	}
-	for _, k := range kinds {
-		if k == "" {
-			s.OK--
-			s.Failed++
-		} else if s.Errors[k]--; s.Errors[k] <= 0 {
-			delete(s.Errors, k)
-		}
-		s.Errors[wire.ErrUnexpected]++
-	}
-}
 
 // encodedPool keeps released *Encoded, with their Data's capacity, for
 // the results encoded after them (see Encoded.Release).

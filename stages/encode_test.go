@@ -66,9 +66,9 @@ func TestFitResult(t *testing.T) {
 // A released Encoded is handed out again at most once, and Release is a
 // no-op for one the stage did not make or already saw released.
 func TestEncodedRelease(t *testing.T) {
-	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
+	enc := &Encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
 	encode := func(url string) *Encoded {
-		return enc.encode(&Fetched{Job: &Job{}, Result: wire.Result{URL: url, Status: 200}}).(*Encoded)
+		return enc.Encode(&Fetched{Job: &Job{}, Result: wire.Result{URL: url, Status: 200}}).(*Encoded)
 	}
 	first := encode("http://a.example/")
 	first.Release()
@@ -96,10 +96,10 @@ func TestEncodedRelease(t *testing.T) {
 // The encode stage hands a Fetched the fetch stage made back once it is
 // encoded, and leaves any other alone.
 func TestFetchedRelease(t *testing.T) {
-	enc := &encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
+	enc := &Encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
 	made := newFetched()
 	made.Job, made.Result = &Job{}, wire.Result{URL: "http://a.example/", Status: 200}
-	e := enc.encode(made).(*Encoded)
+	e := enc.Encode(made).(*Encoded)
 	if made.Job != nil || made.Result.URL != "" || made.pooled {
 		t.Fatalf("encoded Fetched not released: %+v", made)
 	}
@@ -111,7 +111,7 @@ func TestFetchedRelease(t *testing.T) {
 		t.Fatal("one released Fetched handed out twice")
 	}
 	literal := &Fetched{Job: &Job{}, Result: wire.Result{URL: "http://b.example/"}}
-	enc.encode(literal)
+	enc.Encode(literal)
 	if literal.Result.URL != "http://b.example/" {
 		t.Fatalf("a Fetched the stage did not make was released: %+v", literal)
 	}

@@ -5,10 +5,14 @@
 // and, for each scenario, a `fetchstream run` child process: the service
 // meets the same process boundaries and CPU competition as a deployment,
 // and its CPU time and peak RSS are read on its own from /proc. Its
-// yardstick is a plain Go client (http.Client{} with its defaults, 64
-// workers) in a child process of its own, `fetchstream bench client`,
-// driven over its standard input (see ServeClient); a second client with
-// the service's connection buffers is reported on a labelled line. Python
+// yardstick is a Go client tuned as the service is (TunedTransport:
+// http.Transport{MaxIdleConnsPerHost: 64, MaxIdleConns: 64} for 64
+// workers, each reading every body) in a child process of its own,
+// `fetchstream bench client`, driven over its standard input (see
+// ServeClient), on the same target in the same run; each scenario that
+// runs it reports the service's figures as ratios to its. The plain
+// http.Client{} with its defaults, which re-dials since it keeps 2 idle
+// connections per host, is a labelled second line ("plain: ..."). Python
 // peers (the seed's asyncio pattern, aiohttp + gather) run from scripts
 // embedded in this package when python3 with aiohttp is installed.
 //
@@ -17,17 +21,18 @@
 // that all meet the same machine (a shared VM drifts by a fifth within
 // minutes) and none always follows the same one. Every figure is reported
 // with the min, median and max over the rounds, as a table or as JSON.
-// Figures with a target name the target of issue 17; the bench reports,
-// it never fails on a figure.
+// Figures with a target name the target of an issue: against the tuned
+// client those of issue 24, against the plain one those of issue 17. The
+// bench reports, it never fails on a figure.
 //
 // Scenarios:
 //
 //	latency    2,000 URLs of 100 ms in batches of 20 at --concurrency 64: wall time
-//	           against the ceil(N/P)·D floor and against the plain client on the same URLs
-//	overhead   zero-delay URLs, batches of 20, bodies embedded, at 64: URLs/s and CPU per
-//	           URL of the service against the plain client's
+//	           against the ceil(N/P)·D floor and against the clients on the same URLs
+//	overhead   zero-delay URLs, batches of 20, bodies embedded, at 64: URLs/s end to end
+//	           and CPU per URL of the service against the tuned client's (and the plain one's)
 //	memory     peak RSS at 10,000 in flight (10 batches of 1,000 held URLs), with and
-//	           without a soft memory limit, against a plain client holding the same requests
+//	           without a soft memory limit, against the clients holding the same requests
 //	peers      the latency and zero-delay loads through the seed's pattern and aiohttp
 //	fairness   a small batch beside a big one (one round)
 //	jetstream  zero-delay URLs through a JetStream service and a core one in turn
@@ -85,7 +90,7 @@ type Config struct {
 	// the bench process itself.
 	ProfileDir string
 	// Executable is the fetchstream binary whose `bench client` is the
-	// plain client, and whose `run` is the service unless ServiceBinary
+	// yardstick clients, and whose `run` is the service unless ServiceBinary
 	// is set; "" is the running executable.
 	Executable string
 	// ServiceBinary runs the service instead (to compare two builds under

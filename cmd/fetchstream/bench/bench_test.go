@@ -51,7 +51,7 @@ func medians(r *Report) map[string]float64 {
 }
 
 // The bench runs end to end: here the latency scenario once, which starts
-// NATS, the target, the plain client and a service. No figure is held to
+// NATS, the target, the tuned and plain clients and a service. No figure is held to
 // a speed: only to what Little's law allows, which a correct bench cannot
 // exceed (each URL takes 100 ms, 64 at a time).
 func TestBenchPrintsFigures(t *testing.T) {
@@ -66,8 +66,11 @@ func TestBenchPrintsFigures(t *testing.T) {
 			t.Errorf("%s = %v (present: %v), want in (0, 1]: no scheduler beats Little's law", metric, r, ok)
 		}
 	}
-	if r := got["ratio to the plain client in its own process (its time / ours)"]; r <= 0 {
-		t.Errorf("ratio to the plain client = %v", r)
+	for _, metric := range []string{"ratio to the tuned client in its own process (its time / ours)",
+		"plain: ratio to the plain client in its own process (its time / ours)"} {
+		if r := got[metric]; r <= 0 {
+			t.Errorf("%s = %v", metric, r)
+		}
 	}
 	if rss := got["service peak RSS at 64 in flight"]; rss <= 0 {
 		t.Errorf("peak RSS at 64 in flight = %v MiB", rss)
@@ -90,8 +93,11 @@ func TestBenchOverheadAndPeers(t *testing.T) {
 			t.Errorf("%s %s = %v", f.Scenario, f.Metric, f.Values)
 		}
 	}
-	if perScenario["overhead"] != 12 {
-		t.Errorf("%d overhead figures, want 12", perScenario["overhead"])
+	if perScenario["overhead"] != 13 {
+		t.Errorf("%d overhead figures, want 13", perScenario["overhead"])
+	}
+	if f := report.Figures[0]; f.Metric != "ratio of service CPU per URL to the tuned client's" || f.Target != "<= 1.5" {
+		t.Errorf("first overhead figure %q (target %q), want the CPU ratio to the tuned client, held to <= 1.5", f.Metric, f.Target)
 	}
 	if n := perScenario["peers"]; n != 4*len(peers) && len(report.Notes) == 0 {
 		t.Errorf("%d peers figures and no note, want %d", n, 4*len(peers))
@@ -192,7 +198,7 @@ func TestClientChild(t *testing.T) {
 	conns := fetchtest.CountConns(target)
 	target.Start()
 	defer target.Close()
-	child, err := startClient(t.Context(), binary.Path(t), ClientConfig{URL: target.URL + "/a,b", Workers: 5, Transport: ServiceBuffersTransport})
+	child, err := startClient(t.Context(), binary.Path(t), ClientConfig{URL: target.URL + "/a,b", Workers: 5, Transport: TunedTransport})
 	if err != nil {
 		t.Fatal(err)
 	}
