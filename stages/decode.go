@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/reugn/go-streams/flow"
 
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -21,7 +22,7 @@ type DecodeConfig struct {
 	// whose own per_host_rate could not fetch its URLs to one host (keyed
 	// as PerHostKey says) within it is refused at once as invalid_batch.
 	MaxBatchTime time.Duration
-	PerHostKey   HostKeyMode
+	PerHostKey   polite.HostKeyMode
 	// MaxExpansion bounds a batch's wire.Batch.Expansion: the bytes of
 	// headers and bodies its requests hold once its defaults are merged
 	// into each. A batch over it is rejected whole (invalid_batch),
@@ -30,6 +31,10 @@ type DecodeConfig struct {
 	MaxExpansion     int64
 	ExpansionSetting string
 }
+
+// LifetimeFlag is how the messages of a batch's lifetime name the setting
+// (engine.FetchConfig.MaxBatchTime, DecodeConfig.MaxBatchTime): the run flag.
+const LifetimeFlag = "--max-batch-time"
 
 // ErrConfig is wrapped by the errors of stage constructors.
 var ErrConfig = errors.New("invalid stage configuration")
@@ -47,8 +52,8 @@ func (c DecodeConfig) validate() error {
 	case c.MaxBatchTime < 0:
 		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
 	}
-	if _, err := ParseHostKeyMode(string(c.PerHostKey)); err != nil {
-		return err
+	if _, err := polite.ParseHostKeyMode(string(c.PerHostKey)); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }

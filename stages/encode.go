@@ -50,11 +50,11 @@ type encoder struct {
 var fitResultFn = fitResult
 
 func (c *encoder) encode(element any) (out any) {
-	defer func() {
-		if v := recover(); v != nil {
-			out = c.recover(element, v)
-		}
-	}()
+	defer Recover(c.cfg.OnPanic, func(v any) Panic {
+		var p Panic
+		out, p = c.recovered(element, v)
+		return p
+	})
 	switch e := element.(type) {
 	case *Fetched:
 		r := &e.Result
@@ -74,28 +74,28 @@ func (c *encoder) encode(element any) (out any) {
 	return element
 }
 
-// recover turns the element whose encoding panicked into what it should
-// have been: the URL's unexpected_error, or a summary encoded anew.
-func (c *encoder) recover(element any, v any) any {
+// recovered turns the element whose encoding panicked with v into what it
+// should have been, the URL's unexpected_error or a summary encoded anew,
+// and names the panic for Recover.
+func (c *encoder) recovered(element any, v any) (any, Panic) {
 	switch e := element.(type) {
 	case *Fetched:
 		r := e.Result
-		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL, Value: v})
 		if c.recast == nil {
 			c.recast = map[*Job][]wire.ErrorKind{}
 		}
 		c.recast[e.Job] = append(c.recast[e.Job], r.Error)
-		p := panicResult("encoding the result", v, r.URL)
+		p := PanicResult("encoding the result", v, r.URL)
 		p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
-		return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
+		return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)},
+			Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL}
 	case *Done:
 		s := e.Summary
-		c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: s.BatchID, Index: -1, Value: v})
 		e.Data, _ = json.Marshal(&wire.Summary{BatchID: s.BatchID, CorrelationID: s.CorrelationID, Count: s.Count,
 			OK: s.OK, Failed: s.Failed, ElapsedMS: s.ElapsedMS, Error: s.Error, Message: s.Message, IDTruncated: s.IDTruncated})
-		return e
+		return e, Panic{Stage: "encode", BatchID: s.BatchID, Index: -1}
 	}
-	return element
+	return element, Panic{Stage: "encode", Index: -1}
 }
 
 // RecastAsUnexpected adjusts s for results that went out as

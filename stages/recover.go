@@ -40,7 +40,23 @@ func (hook OnPanic) Tell(p Panic) {
 	}
 }
 
-// panicResult is the result a URL ends with when its handling panicked.
-func panicResult(stage string, value any, url string) wire.Result {
+// Recover is the one recover at the stages' goroutine boundaries (the
+// fetch engine's workers and robots.txt fetches, the encode stage), as a
+// router's recoverer middleware is one function: deferred directly around
+// the handling of one element, it stops a panic there, calls ended with
+// the panic's value, which puts in place what the element ends as (the
+// URL's unexpected_error, say) and names it, and tells hook (nil: no one)
+// that Panic, with the stack. Without a panic it does nothing. The
+// goroutine lives on, and so does the stream.
+func Recover(hook OnPanic, ended func(value any) Panic) {
+	if v := recover(); v != nil {
+		p := ended(v)
+		p.Value = v
+		hook.Tell(p)
+	}
+}
+
+// PanicResult is the result a URL ends with when its handling panicked.
+func PanicResult(stage string, value any, url string) wire.Result {
 	return wire.Result{URL: url, Error: wire.ErrUnexpected, Message: PanicMessage(stage, value)}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 )
 
 // gatheredReplies reports the bytes the publisher's one-message replies
@@ -29,7 +29,7 @@ func (g *gatheredReplies) held() int64 {
 // watchHeld registers gauges of the result bytes the fetch stage holds
 // (now and at most) and of the replies being gathered, read at each
 // scrape.
-func (m *metrics) watchHeld(held func() stages.HeldBytes, replies func() int64) {
+func (m *metrics) watchHeld(held func() engine.HeldBytes, replies func() int64) {
 	m.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_held_result_bytes",
 			Help: "Bytes of finished results the fetch stage holds behind slow first URLs or for publishing (bounded by --max-held-bytes)."},

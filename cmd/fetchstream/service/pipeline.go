@@ -16,6 +16,8 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -63,7 +65,7 @@ func (p *pipeline) handedBack() int64 {
 // while NATS is unreachable; setUpBy is when its JetStream set-up (which
 // streams capture the outputs, the dead-letter subject, the input stream
 // and consumer) stops waiting out elections and fails.
-func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher stages.URLFetcher,
+func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher engine.URLFetcher,
 	cfg *Config, log *slog.Logger, m *metrics) (*pipeline, error) {
 	// Each stage built so far is stopped by closing its input, should a
 	// later one fail before the chain is connected.
@@ -76,7 +78,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	}
 	decode, err := stages.NewDecode(stages.DecodeConfig{
 		MaxBatch: cfg.Fetch.MaxBatch, DefaultTimeout: cfg.Fetch.Timeout, MaxTimeout: cfg.Fetch.MaxTimeout,
-		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: stages.HostKeyMode(cfg.Fetch.PerHostKey),
+		MaxBatchTime: cfg.Fetch.MaxBatchTime, PerHostKey: polite.HostKeyMode(cfg.Fetch.PerHostKey),
 		MaxExpansion: cfg.Fetch.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion"})
 	if err != nil {
 		return fail(err)
@@ -92,7 +94,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	}
 	replies := &gatheredReplies{}
 	fetchCfg.HeldElsewhere = replies.held
-	fetch, err := stages.NewFetch(fetchCtx, fetcher, fetchCfg)
+	fetch, err := engine.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)
 	}

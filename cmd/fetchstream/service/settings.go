@@ -2,7 +2,8 @@ package service
 
 import (
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 )
 
@@ -44,12 +45,12 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 }
 
 // stageConfig is the fetch stage f describes, telling obs what it does.
-func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
-	return stages.FetchConfig{
+func (f *FetchConfig) stageConfig(obs engine.Observer) engine.FetchConfig {
+	return engine.FetchConfig{
 		Concurrency: f.Concurrency, Window: f.Window, MaxActive: f.MaxActive,
 		MaxWaiting: f.MaxWaiting, MaxBatchTime: f.MaxBatchTime,
 		PerHost: f.PerHost, PerHostRate: f.PerHostRate, PerHostBurst: f.PerHostBurst, PerHostJitter: f.PerHostJitter,
-		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
+		PerHostKey: polite.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
 		Robots: f.Robots, RobotsTTL: f.RobotsTTL, RobotsUserAgent: f.UserAgent,
 		Observer: obs,
 		Reserve:  f.reserve(), MaxHeldBytes: f.MaxHeldBytes,
@@ -59,7 +60,7 @@ func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
 // reserve is the stage's reserve of slots ReserveSlots describes.
 func (f *FetchConfig) reserve() int {
 	if f.ReserveSlots < 0 {
-		return stages.DefaultReserve(f.Concurrency)
+		return engine.DefaultReserve(f.Concurrency)
 	}
 	return f.ReserveSlots
 }

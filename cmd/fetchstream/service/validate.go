@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -69,7 +69,7 @@ func validate(cfg *Config) error {
 		return fail("Fetch.PerHostBurst", "must be at least 1, got %d", f.PerHostBurst)
 	case !(f.PerHostJitter >= 0 && f.PerHostJitter <= 1):
 		return fail("Fetch.PerHostJitter", "must be from 0 to 1, got %g", f.PerHostJitter)
-	case f.PerHostKey != string(stages.HostKeyHost) && f.PerHostKey != string(stages.HostKeyDomain):
+	case f.PerHostKey != string(polite.HostKeyHost) && f.PerHostKey != string(polite.HostKeyDomain):
 		return fail("Fetch.PerHostKey", "must be host or domain, got %q", f.PerHostKey)
 	case f.MaxHostPause < 0:
 		return fail("Fetch.MaxHostPause", "must not be negative, got %s", f.MaxHostPause)
