@@ -32,10 +32,6 @@ type DecodeConfig struct {
 	ExpansionSetting string
 }
 
-// LifetimeFlag is how the messages of a batch's lifetime name the setting
-// (engine.FetchConfig.MaxBatchTime, DecodeConfig.MaxBatchTime): the run flag.
-const LifetimeFlag = "--max-batch-time"
-
 // ErrConfig is wrapped by the errors of stage constructors.
 var ErrConfig = errors.New("invalid stage configuration")
 

@@ -21,6 +21,10 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
+// LifetimeFlag is how the messages of a batch's lifetime name the setting
+// (engine.FetchConfig.MaxBatchTime, DecodeConfig.MaxBatchTime): the run flag.
+const LifetimeFlag = "--max-batch-time"
+
 // Settler settles an input message once its batch is done. Core NATS
 // messages need nothing; JetStream messages are acked, or left for
 // redelivery, by the sink. The sink calls Done once per batch, each batch

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/reugn/go-streams"
 
@@ -204,16 +203,4 @@ func marshal(dst []byte, r *wire.Result) []byte {
 		dst = make([]byte, 0, need)
 	}
 	return appendResult(dst[:0], r)
-}
-
-// cutString returns the longest prefix of s of at most n bytes that does
-// not split a UTF-8 sequence.
-func cutString(s string, n int) string {
-	if n >= len(s) {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -1,6 +1,9 @@
 package stages
 
-import "github.com/reugn/go-streams"
+import (
+	"github.com/reugn/go-streams"
+	"github.com/reugn/go-streams/flow"
+)
 
 // HandoffBuffer is the capacity of the channels between the stages after
 // the fetch stage (its Out, Encode's In and Out, and the publisher's In),
@@ -12,7 +15,8 @@ const HandoffBuffer = 64
 
 // mapFlow is a go-streams Flow that applies fn to each element, one at a
 // time and in order: flow.Map with parallelism 1, but through buffered
-// channels (see HandoffBuffer). It closes its output once its input is
+// channels (see HandoffBuffer), which flow.Map does not offer; its relay
+// to the next stage is go-streams' own flow.DoStream. It closes its output once its input is
 // closed and the last element is passed on; the upstream closes In.
 type mapFlow struct {
 	ports
@@ -46,22 +50,14 @@ func (p *ports) In() chan<- any { return p.in }
 // Out returns the output channel, closed by the stage when it is done.
 func (p *ports) Out() <-chan any { return p.out }
 
-// Via streams the output to next and returns next.
+// Via streams the output to next (go-streams' flow.DoStream) and returns next.
 func (p *ports) Via(next streams.Flow) streams.Flow {
-	go transmit(p.out, next)
+	flow.DoStream(p, next)
 	return next
 }
 
 // To streams the output to sink and blocks until the sink completes.
 func (p *ports) To(sink streams.Sink) {
-	transmit(p.out, sink)
+	flow.DoStream(p, sink)
 	sink.AwaitCompletion()
-}
-
-// transmit passes every element of out to inlet, then closes inlet's input.
-func transmit(out <-chan any, inlet streams.Inlet) {
-	for element := range out {
-		inlet.In() <- element
-	}
-	close(inlet.In())
 }

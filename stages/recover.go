@@ -3,6 +3,7 @@ package stages
 import (
 	"fmt"
 	"runtime/debug"
+	"unicode/utf8"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -59,4 +60,16 @@ func Recover(hook OnPanic, ended func(value any) Panic) {
 // PanicResult is the result a URL ends with when its handling panicked.
 func PanicResult(stage string, value any, url string) wire.Result {
 	return wire.Result{URL: url, Error: wire.ErrUnexpected, Message: PanicMessage(stage, value)}
+}
+
+// cutString returns the longest prefix of s of at most n bytes that does
+// not split a UTF-8 sequence.
+func cutString(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -87,16 +87,20 @@ type task struct {
 	index    int
 	hostWait time.Duration
 	resume   *hostsignal.Resume // a retry handed back, to go on with
+	out      *stages.Fetched    // where the fetcher writes the result
 	// stopped: granted after the dispatcher saw the stage canceled, so
 	// let go by the stop, whatever its gates say; it ends canceled.
 	stopped bool
 }
 
 type completion struct {
-	batch  *batchState
-	index  int
-	result wire.Result
-	worker worker // idle again once the completion is filed
+	batch *batchState
+	index int
+	// fetched holds the URL's result, written in place by the fetcher
+	// (see task.out), then moved by pointer into the batch's window and
+	// on to Out: a result is not copied on its way through the engine.
+	fetched *stages.Fetched
+	worker  worker // idle again once the completion is filed
 	// retry is set when the fetch handed its retry back: the URL waits
 	// for its host again, and result is not its last.
 	retry *pendingRetry
@@ -203,7 +207,7 @@ func (f *Fetch) dispatch() {
 			}
 			inFlight++
 			workers.start(f, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume,
-				stopped: sched.stopping})
+				stopped: sched.stopping, out: stages.NewFetched()})
 		}
 		workers.shed(inFlight)
 		if !inOpen && active == 0 && inFlight == 0 && queue.empty() && f.robotsPending == 0 {
@@ -279,10 +283,10 @@ func (f *Fetch) file(c *completion, sched *scheduler, workers *workerPool, queue
 	f.takeSignals(sched) // a host's slow-down before the completion of the request it came with
 	workers.idle(c.worker)
 	now := time.Now()
-	sched.finished(c.batch, c.index, &c.result, now)
+	sched.finished(c.batch, c.index, &c.fetched.Result, now)
 	done := false
 	if c.retry != nil && c.batch.expired { // its batch ended: the retry ends with it
-		c.result, c.retry = f.endedRetry(c.result, c.retry.resume.Attempts), nil
+		c.fetched.Result, c.retry = f.endedRetry(c.fetched.Result, c.retry.resume.Attempts), nil
 	}
 	if c.retry != nil {
 		sched.requeue(c.batch, c.index, *c.retry, now)
@@ -366,7 +370,9 @@ func (f *Fetch) work(ctx context.Context, t task, c *completion, signals *worker
 		ctx = f.stoppedContext(ctx)
 	}
 	c.batch, c.index, c.retry = b, i, nil
-	f.fetchOne(ctx, b, i, &c.result)
+	c.fetched = t.out
+	r := &c.fetched.Result
+	f.fetchOne(ctx, b, i, r)
 	if resume := signals.handedBack(); resume != nil {
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()
@@ -374,10 +380,10 @@ func (f *Fetch) work(ctx context.Context, t task, c *completion, signals *worker
 		c.retry = &pendingRetry{resume: *resume, hostWait: t.hostWait}
 	} else {
 		if t.hostWait > 0 {
-			c.result.HostWaitMS = durationMS(t.hostWait)
+			r.HostWaitMS = durationMS(t.hostWait)
 		}
 		if obs := f.cfg.Observer; obs != nil {
-			obs.RequestFinished(&c.result)
+			obs.RequestFinished(r)
 		}
 	}
 	f.completions <- c
@@ -434,7 +440,7 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 	if obs, ok := f.cfg.Observer.(HostObserver); ok {
 		obs.Refused(&r)
 	}
-	if f.complete(&completion{batch: g.batch, index: g.index, result: r}, sched, queue) {
+	if f.complete(&completion{batch: g.batch, index: g.index, fetched: fetchedOf(r)}, sched, queue) {
 		*active--
 	}
 }
@@ -443,12 +449,12 @@ func (f *Fetch) refuse(g grant, sched *scheduler, queue *outQueue, active *int) 
 // now done (every result queued, then its Done).
 func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool {
 	b := c.batch
-	sched.held.add(resultBytes(&c.result))
-	b.complete(c.index, c.result, func(r wire.Result) {
+	sched.held.add(resultBytes(&c.fetched.Result))
+	b.complete(c.index, c.fetched, func(fetched *stages.Fetched) {
+		r := &fetched.Result
 		r.BatchID, r.CorrelationID, r.Index, r.Count = b.job.ID, b.job.CorrelationID, b.queued, len(b.job.Requests)
-		fetched := stages.NewFetched()
-		fetched.Job, fetched.Result = b.job, r
-		queue.push(queued{element: fetched, batch: b, held: resultBytes(&r)})
+		fetched.Job = b.job
+		queue.push(queued{element: fetched, batch: b, held: resultBytes(r)})
 	})
 	if !b.allQueued() {
 		return false
@@ -457,6 +463,14 @@ func (f *Fetch) complete(c *completion, sched *scheduler, queue *outQueue) bool 
 	b.summary.ElapsedMS = sinceMS(b.job.Start)
 	queue.push(queued{element: &stages.Done{Job: b.job, Summary: b.summary}})
 	return true
+}
+
+// fetchedOf is r in a *stages.Fetched, for a result made without a
+// request (refused, or ended by its batch's lifetime).
+func fetchedOf(r wire.Result) *stages.Fetched {
+	fetched := stages.NewFetched()
+	fetched.Result = r
+	return fetched
 }
 
 func sinceMS(t time.Time) float64 { return durationMS(time.Since(t)) }

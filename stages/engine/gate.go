@@ -1,15 +1,14 @@
 package engine
 
 import (
-	"math/rand/v2"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 )
 
-// gate is one thing a URL may have to wait for before its request starts:
-// its host (cap on requests in flight, pace, pause), its site's robots.txt
-// (fetched yet? Crawl-delay), or its batch's own lower pace for the host.
+// gate is a politeness rule (polite.Gate: a host's cap, pace and pauses,
+// a site's robots.txt, a flow's own pace for a host) with what the engine
+// keeps on it: the lanes parked on it and its place in the timer heap.
 // A URL passes all the gates of its lane (see lane) or waits. Gates are
 // owned by the dispatcher goroutine.
 //
@@ -23,28 +22,9 @@ import (
 // gate that wakes too early costs a re-park, not a wrong start. The
 // robots.txt arriving, and a stop, wake every lane at once.
 type gate struct {
+	polite.Gate
 	key  string
 	refs int // lanes of active batches that pass this gate
-
-	// The cap on requests in flight; 0: none.
-	limit    int
-	inFlight int
-
-	// The pace: a token bucket, nil when none. base is its rate before
-	// slow-downs; factor (from 1 down) is what slow-downs left of it.
-	lim    *rate.Limiter
-	base   rate.Limit
-	factor float64
-	// jitter, a fraction of the pace's interval, holds the gate for a
-	// random part of it after each start (until notBefore).
-	jitter    float64
-	notBefore time.Time
-
-	// pausedUntil: the host asked for a pause (429 or 503 with Retry-After).
-	pausedUntil time.Time
-
-	// robots is set on a robots.txt gate: the site's rules once fetched.
-	robots *robotsEntry
 
 	waiters []*lane // parked lanes, from whead on
 	whead   int
@@ -54,124 +34,11 @@ type gate struct {
 
 func (g *gate) waiting() []*lane { return g.waiters[g.whead:] }
 
-// wait reports whether the gate holds a URL at now and, when a time ends
-// the hold, that time (zero when an event must: a request finishing, the
-// robots.txt arriving).
-func (g *gate) wait(now time.Time) (until time.Time, blocked bool) {
-	if g.limit > 0 && g.inFlight >= g.limit {
-		return time.Time{}, true
-	}
-	if g.robots != nil && !g.robots.known() {
-		return time.Time{}, true
-	}
-	until = g.pausedUntil
-	if g.notBefore.After(until) {
-		until = g.notBefore
-	}
-	if g.lim != nil {
-		if tokens := g.lim.TokensAt(now); tokens < 1 {
-			// Rounded up to the next microsecond, so that the token is
-			// there when the timer fires.
-			d := time.Duration((1-tokens)/float64(g.lim.Limit())*float64(time.Second)) + time.Microsecond
-			if t := now.Add(d); t.After(until) {
-				until = t
-			}
-		}
-	}
-	return until, until.After(now)
-}
-
-// take passes a URL through the gate at now: a token, a place in flight.
-func (g *gate) take(now time.Time) {
-	g.inFlight++
-	if g.lim == nil {
-		return
-	}
-	g.lim.AllowN(now, 1)
-	if g.jitter > 0 {
-		interval := float64(time.Second) / float64(g.lim.Limit())
-		g.notBefore = now.Add(time.Duration(rand.Float64() * g.jitter * interval))
-	}
-}
-
-// release ends a request that passed the gate, and reports whether that
-// made room under its cap.
-func (g *gate) release() (freed bool) {
-	atCap := g.limit > 0 && g.inFlight >= g.limit
-	g.inFlight--
-	return atCap
-}
-
-// room is how many URLs the gate, open at now, lets pass before it holds
-// again: at least 1.
-func (g *gate) room(now time.Time) int {
-	n := 1 << 30
-	if g.limit > 0 {
-		n = g.limit - g.inFlight
-	}
-	if g.lim != nil {
-		n = min(n, int(g.lim.TokensAt(now)))
-	}
-	return max(n, 1)
-}
-
-// setPace sets the gate's pace to r requests a second (0: none) with a
-// bucket of burst, keeping slow-downs in force.
-func (g *gate) setPace(now time.Time, r float64, burst int, jitter float64) {
-	if r <= 0 {
-		g.lim, g.base = nil, 0
-		return
-	}
-	g.base, g.jitter = rate.Limit(r), jitter
-	if g.factor == 0 {
-		g.factor = 1
-	}
-	if g.lim == nil {
-		g.lim = rate.NewLimiter(g.base*rate.Limit(g.factor), max(burst, 1))
-		return
-	}
-	g.lim.SetLimitAt(now, g.base*rate.Limit(g.factor))
-}
-
-// Slow-down bounds: a 429 or 503 without Retry-After halves the pace, down
-// to minFactor of it; each success then gives back an eighth.
-const (
-	minFactor     = 1.0 / 64
-	restoreFactor = 1.125
-)
-
-// slowDown halves the gate's pace (AutoThrottle style); a gate without a
-// pace is left alone.
-func (g *gate) slowDown(now time.Time) {
-	if g.lim == nil {
-		return
-	}
-	g.factor = max(g.factor/2, minFactor)
-	g.lim.SetLimitAt(now, g.base*rate.Limit(g.factor))
-}
-
-// succeeded gives a slowed gate back part of its pace.
-func (g *gate) succeeded(now time.Time) {
-	if g.lim == nil || g.factor >= 1 {
-		return
-	}
-	g.factor = min(g.factor*restoreFactor, 1)
-	g.lim.SetLimitAt(now, g.base*rate.Limit(g.factor))
-}
-
 // idle reports whether the gate holds nothing a new lane would need: no
-// lane uses it, nothing in flight, no pause or slow-down in force, a full
-// bucket, no robots.txt worth keeping. Such a gate may be forgotten.
+// lane uses it or waits on it, and its rules hold nothing (see
+// polite.Gate.Idle). Such a gate may be forgotten.
 func (g *gate) idle(now time.Time) bool {
-	switch {
-	case g.refs > 0, g.inFlight > 0, len(g.waiting()) > 0, g.opened, g.pausedUntil.After(now), g.notBefore.After(now):
-		return false
-	case g.lim != nil && (g.factor < 1 || g.lim.TokensAt(now) < float64(g.lim.Burst())):
-		return false
-	case g.robots != nil && (g.robots.fetching || g.robots.fresh(now)):
-		return false
-	}
-	return true
+	return g.refs == 0 && len(g.waiting()) == 0 && !g.opened && g.Gate.Idle(now)
 }
 
 // park makes l wait on g, until the time given (zero: until an event).
@@ -228,7 +95,7 @@ func (s *scheduler) admitOpened(now time.Time) bool {
 	woke := false
 	kept := s.opened[:0]
 	for _, g := range s.opened {
-		until, blocked := g.wait(now)
+		until, blocked := g.Wait(now)
 		if blocked || len(g.waiting()) == 0 {
 			g.opened = false
 			if blocked && len(g.waiting()) > 0 {
@@ -236,7 +103,7 @@ func (s *scheduler) admitOpened(now time.Time) bool {
 			}
 			continue
 		}
-		g.wakeN(g.room(now), s.reserveBinds())
+		g.wakeN(g.Room(now), s.reserveBinds())
 		woke = true
 		kept = append(kept, g)
 	}

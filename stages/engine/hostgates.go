@@ -79,7 +79,7 @@ func (s *scheduler) laneFor(b *batchState, i int) *lane {
 func (s *scheduler) gate(key string, create func(*gate)) *gate {
 	g := s.gates[key]
 	if g == nil {
-		g = &gate{key: key, factor: 1}
+		g = &gate{key: key}
 		create(g)
 		s.gates[key] = g
 	}
@@ -89,18 +89,17 @@ func (s *scheduler) gate(key string, create func(*gate)) *gate {
 // hostGate is the host's cap and pace, and where its pauses go.
 func (s *scheduler) hostGate(key string) *gate {
 	return s.gate(hostGateKey(key), func(g *gate) {
-		g.limit = s.cfg.PerHost
-		g.setPace(time.Now(), s.cfg.PerHostRate, s.cfg.PerHostBurst, s.cfg.PerHostJitter)
+		g.Gate = polite.NewHostGate(time.Now(), s.cfg.PerHost, s.cfg.PerHostRate, s.cfg.PerHostBurst, s.cfg.PerHostJitter)
 	})
 }
 
 // robotsGate holds a site's URLs until its robots.txt is in, then paces
 // them by its Crawl-delay.
 func (s *scheduler) robotsGate(origin string) *gate {
-	return s.gate("robots "+origin, func(g *gate) { g.robots = &robotsEntry{origin: origin} })
+	return s.gate("robots "+origin, func(g *gate) { g.Gate = polite.NewRobotsGate(origin) })
 }
 
 // flowGate is a flow's own, lower pace for one host.
 func (s *scheduler) flowGate(flow, key string, r float64) *gate {
-	return s.gate("flow "+strconv.Quote(flow)+" "+key, func(g *gate) { g.setPace(time.Now(), r, 1, 0) })
+	return s.gate("flow "+strconv.Quote(flow)+" "+key, func(g *gate) { g.Gate = polite.NewPaceGate(time.Now(), r) })
 }

@@ -55,7 +55,7 @@ func (s *scheduler) hostStats(now time.Time) HostStats {
 	var stats HostStats
 	byHost := map[string]int{}
 	for _, g := range s.gates {
-		if g.pausedUntil.After(now) {
+		if g.PausedAt(now) {
 			stats.Paused++
 		}
 		for _, l := range g.waiting() {

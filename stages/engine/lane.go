@@ -70,7 +70,7 @@ func (l *lane) len() int { return len(l.queue) - l.head }
 // now, with the time it will pass (zero: on an event), or nil.
 func (l *lane) blocking(now time.Time) (*gate, time.Time) {
 	for _, g := range l.gates {
-		if until, blocked := g.wait(now); blocked {
+		if until, blocked := g.Wait(now); blocked {
 			return g, until
 		}
 	}

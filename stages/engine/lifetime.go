@@ -163,7 +163,7 @@ func (f *Fetch) expire(b *batchState, sched *scheduler, queue *outQueue, active 
 			r.HostWaitMS = durationMS(p.hostWait)
 		}
 		b.inFlight++ // complete counts it out again
-		if f.complete(&completion{batch: b, index: i, result: f.endedRetry(r, p.resume.Attempts)}, sched, queue) {
+		if f.complete(&completion{batch: b, index: i, fetched: fetchedOf(f.endedRetry(r, p.resume.Attempts))}, sched, queue) {
 			*active--
 		}
 	}
@@ -182,7 +182,7 @@ func (f *Fetch) endUnstarted(b *batchState, sched *scheduler, queue *outQueue, a
 		if obs, ok := f.cfg.Observer.(HostObserver); ok {
 			obs.Refused(&r)
 		}
-		if f.complete(&completion{batch: b, index: i, result: r}, sched, queue) {
+		if f.complete(&completion{batch: b, index: i, fetched: fetchedOf(r)}, sched, queue) {
 			*active--
 		}
 	}

@@ -283,12 +283,12 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 		if len(g.batch.retries) > 0 {
 			g.resumeRetry()
 		}
-		if l.robots != nil && !s.stopping && !l.robots.robots.allows(g.batch.url(g.index), s.robotsAgent(g.batch.job)) {
+		if l.robots != nil && !s.stopping && !l.robots.Robots().Allows(g.batch.url(g.index), s.robotsAgent(g.batch.job)) {
 			g.refused = true
 			return g, true
 		}
 		for _, gt := range l.gates {
-			gt.take(now)
+			gt.Take(now)
 		}
 	}
 	return g, true
@@ -315,12 +315,12 @@ func (s *scheduler) finished(b *batchState, index int, r *wire.Result, now time.
 	}
 	l := b.laneOf[index]
 	for _, g := range l.gates {
-		if g.release() {
+		if g.Release() {
 			s.open(g)
 		}
 	}
 	if len(l.gates) > 0 && r.OK() {
-		l.gates[0].succeeded(now)
+		l.gates[0].Succeeded(now)
 	}
 }
 
@@ -334,12 +334,10 @@ func (s *scheduler) slowDown(sig hostSignal) {
 		return
 	}
 	if sig.retryAfter < 0 {
-		g.slowDown(sig.at)
+		g.SlowDown(sig.at)
 		return
 	}
-	if until := sig.at.Add(min(sig.retryAfter, s.cfg.MaxHostPause)); until.After(g.pausedUntil) {
-		g.pausedUntil = until
-	}
+	g.Pause(sig.at.Add(min(sig.retryAfter, s.cfg.MaxHostPause)))
 }
 
 // stop lets every held URL go, for a canceled stage: their fetches end

@@ -186,7 +186,7 @@ func TestSchedulerPerHostCapSkipsToOtherHosts(t *testing.T) {
 func finishGrant(s *scheduler, g grant, now time.Time) {
 	r := wire.Result{Status: 200}
 	s.finished(g.batch, g.index, &r, now)
-	g.batch.complete(g.index, r, func(wire.Result) {})
+	g.batch.complete(g.index, &stages.Fetched{Result: r}, func(*stages.Fetched) {})
 	for g.batch.sent < g.batch.queued {
 		g.batch.markSent()
 	}
@@ -452,34 +452,5 @@ func TestSchedulerGatesRandom(t *testing.T) {
 			}
 		}
 		now = now.Add(time.Duration(rng.IntN(400)) * time.Microsecond)
-	}
-}
-
-// A 429 or 503 without Retry-After halves a paced host's rate; successes
-// give it back an eighth at a time, never beyond the rate set.
-func TestGateSlowDownAndRestore(t *testing.T) {
-	now := time.Now()
-	g := &gate{factor: 1}
-	g.setPace(now, 10, 1, 0)
-	g.slowDown(now)
-	if got := g.lim.Limit(); got != 5 {
-		t.Fatalf("after a slow-down the rate is %v, want 5", got)
-	}
-	for range 5 {
-		g.succeeded(now)
-	}
-	if got := g.lim.Limit(); got >= 10 || got <= 5 {
-		t.Fatalf("after 5 successes the rate is %v, want between 5 and 10", got)
-	}
-	for range 10 {
-		g.succeeded(now)
-	}
-	if got := g.lim.Limit(); got != 10 || g.factor != 1 {
-		t.Fatalf("after 15 successes the rate is %v (factor %v), want 10", got, g.factor)
-	}
-	unpaced := &gate{factor: 1}
-	unpaced.slowDown(now) // no pace: nothing to halve
-	if unpaced.lim != nil || unpaced.factor != 1 {
-		t.Error("a slow-down gave a pace to a host without one")
 	}
 }

@@ -39,9 +39,8 @@ type batchState struct {
 	ready   readyLanes
 	scan    int
 	retries map[int]pendingRetry // retries handed back, waiting for their hosts
-	ring    []wire.Result
-	done    []bool // ring slot holds a completed, not yet queued result
-	started []bool // ring slot's index has started (or completed)
+	ring    []*stages.Fetched    // per slot its completed result not yet queued; nil: none
+	started []bool               // ring slot's index has started (or completed)
 
 	nextStart int // lowest index not started
 	queued    int // indices [0, queued) are in the output queue or sent
@@ -60,8 +59,7 @@ func newBatchState(job *stages.Job, window int) *batchState {
 	b := &batchState{
 		job:     job,
 		window:  window,
-		ring:    make([]wire.Result, size),
-		done:    make([]bool, size),
+		ring:    make([]*stages.Fetched, size),
 		started: make([]bool, size),
 		summary: wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID, Count: n},
 	}
@@ -88,12 +86,12 @@ func (b *batchState) reach(i int) {
 		size *= 2
 	}
 	size = min(size, b.window, len(b.job.Requests))
-	ring, done, started := make([]wire.Result, size), make([]bool, size), make([]bool, size)
+	ring, started := make([]*stages.Fetched, size), make([]bool, size)
 	for j := b.sent; j < b.sent+len(b.ring); j++ {
 		from, to := j%len(b.ring), j%size
-		ring[to], done[to], started[to] = b.ring[from], b.done[from], b.started[from]
+		ring[to], started[to] = b.ring[from], b.started[from]
 	}
-	b.ring, b.done, b.started = ring, done, started
+	b.ring, b.started = ring, started
 }
 
 // atLimit reports whether the batch has its own cap, or the global one,
@@ -166,18 +164,18 @@ func (b *batchState) start(i int) {
 	}
 }
 
-// complete stores index i's result and returns the results now ready in
-// order (from queued on), moving queued past them.
-func (b *batchState) complete(i int, r wire.Result, ready func(wire.Result)) {
+// complete stores index i's result, r, in its slot (by pointer: the
+// result is not copied on its way through the window) and hands ready the
+// results now ready in order (from queued on), moving queued past them.
+func (b *batchState) complete(i int, r *stages.Fetched, ready func(*stages.Fetched)) {
 	b.inFlight--
 	b.stir()
-	s := b.slot(i)
-	b.ring[s], b.done[s] = r, true
-	b.count(r.Error)
-	for b.queued < len(b.job.Requests) && b.done[b.slot(b.queued)] {
+	b.ring[b.slot(i)] = r
+	b.count(r.Result.Error)
+	for b.queued < len(b.job.Requests) && b.ring[b.slot(b.queued)] != nil {
 		s := b.slot(b.queued)
 		ready(b.ring[s])
-		b.ring[s], b.done[s] = wire.Result{}, false
+		b.ring[s] = nil
 		b.queued++
 	}
 }

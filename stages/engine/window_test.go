@@ -34,7 +34,8 @@ func TestBatchStateRandomOrder(t *testing.T) {
 				k := rng.IntN(len(running))
 				i := running[k]
 				running = append(running[:k], running[k+1:]...)
-				b.complete(i, wire.Result{Index: i}, func(r wire.Result) {
+				b.complete(i, &stages.Fetched{Result: wire.Result{Index: i}}, func(f *stages.Fetched) {
+					r := f.Result
 					if r.Index != emitted {
 						t.Fatalf("round %d (n %d, window %d): result %d emitted when %d was due", round, n, window, r.Index, emitted)
 					}
