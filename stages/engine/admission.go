@@ -12,38 +12,43 @@ package engine
 // gates (a pace, a pause, robots.txt, a host's cap held by others), until
 // anything stirs it (a gate wakes one of its lanes, a result of it moves
 // on, a retry comes back): O(1) per change, nothing per grant.
+//
+// This file is part of layer 2, fair share (see the package doc).
 type admission struct {
 	waiting int
 	told    int // waiting, as FetchConfig.OnWaiting last heard it
 }
 
-// tellWaiting tells FetchConfig.OnWaiting, if set, the number of waiting
-// batches when it changed.
-func (f *Fetch) tellWaiting(sched *scheduler) {
-	if a := &sched.admission; f.cfg.OnWaiting != nil && a.waiting != a.told {
+// tell tells onWaiting, if set, the number of waiting batches when it
+// changed.
+func (a *admission) tell(onWaiting func(int)) {
+	if onWaiting != nil && a.waiting != a.told {
 		a.told = a.waiting
-		f.cfg.OnWaiting(a.waiting)
+		onWaiting(a.waiting)
 	}
 }
 
-// noteLook is told, by a pick, the index b may start now (-1: none).
-func (s *scheduler) noteLook(b *batchState, i int) {
-	switch {
-	case i >= 0:
-		b.unwait()
-	case !b.waiting && b.admission != nil && b.inFlight == 0 && b.laneOf != nil && b.queued == b.sent && !s.stopping:
-		b.waiting = true
-		b.admission.waiting++
+// busy is how many of the active batches are not waiting on their hosts.
+func (a *admission) busy(active int) int { return active - a.waiting }
+
+// waitMark is a batch's place in the admission count.
+type waitMark struct {
+	waiting   bool       // counted in admission.waiting
+	admission *admission // the scheduler's; nil outside one
+}
+
+// markWaiting counts the batch as waiting, unless it is already.
+func (w *waitMark) markWaiting() {
+	if !w.waiting && w.admission != nil {
+		w.waiting = true
+		w.admission.waiting++
 	}
 }
 
-// unwait counts b as busy again.
-func (b *batchState) unwait() {
-	if b.waiting {
-		b.waiting = false
-		b.admission.waiting--
+// unwait counts the batch as busy again.
+func (w *waitMark) unwait() {
+	if w.waiting {
+		w.waiting = false
+		w.admission.waiting--
 	}
 }
-
-// busyBatches is how many of the active batches are not waiting on their hosts.
-func (s *scheduler) busyBatches(active int) int { return active - s.admission.waiting }

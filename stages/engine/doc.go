@@ -7,30 +7,32 @@
 // It is built in three layers, read top-down; each adds one condition to
 // "may this URL start now", and each file says which layer it is in:
 //
-//	dispatcher (fetch.go, workers.go)   one goroutine owns all state; a worker per request
-//	  │ inFlight < Concurrency           the semaphore
-//	  ▼
-//	1. ordered window (window.go, outqueue.go)
-//	  │ per batch: a ring of Window slots; results leave in index order
-//	  ▼
-//	2. fair share (scheduler.go, reserve.go, admission.go, lifetime.go, heldbudget.go)
-//	  │ stride flows by priority; a reserve for flows with nothing in flight;
-//	  │ waiting batches do not count as busy; lifetimes; a held-bytes budget
-//	  ▼
-//	3. politeness (gate.go, lane.go, hostgates.go, robots.go, signals.go, wake.go,
-//	  │            hostreport.go; rules in package polite)
-//	  │ the engine asks a gate "may a URL go now, and if not, when" (Wait),
-//	  │ tells it one went (Take) and one ended (Release, Succeeded), and a
-//	  │ host's "slow down" reaches it as a signal (SlowDown, a pause)
-//	  ▼
-//	worker ─ URLFetcher.Do ─▶ completion ─▶ dispatcher files it in its window
+//	(1) window        window.go, outqueue.go: per batch a ring of Window slots, drained
+//	                  in index order, under the semaphore inFlight < Concurrency (fetch.go)
+//	(2) fair share    scheduler.go, batch.go: stride flows by priority; reserve.go,
+//	                  admission.go, lifetime.go, heldbudget.go
+//	(3) politeness    hosts.go, lane.go, wake.go, robots.go, signals.go, hostreport.go;
+//	                  the rules in package polite
+//	dispatcher        fetch.go (one goroutine owns all state), workers.go (a worker per
+//	                  request), filing.go (results into windows, out in order; Done)
+//
+// References run one way: the dispatcher → fair share → politeness →
+// polite, and all of them → the window, which knows none of them. No file
+// refers to a file that refers back to it. Politeness reaches a batch
+// only through laneOwner (stir it; is its flow busy); the scheduler asks
+// politeness through hosts (gated, attach, nextInLane, take, finished,
+// requeue, slowDown, admitOpened, wakeDue, stop, sweep); and hosts asks
+// each gate's rules through polite.Gate: "may a URL go now, and if not,
+// when" (Wait), one went (Take), one ended (Release, Succeeded), what a
+// host said (SlowDown, Pause).
 //
 // With no politeness and one batch, the engine is sourcegraph/conc's
 // stream: a semaphore (inFlight < Concurrency in the dispatcher) and a
 // ring (the batch's window, in window.go), each task's result written to
 // its slot and drained in submit order by one goroutine. Cost then: per
 // URL one hand-off to a worker and one back (a channel send each), O(1)
-// in the ring, and one element into Out.
+// in the ring, and one element into Out; the result is written once, by
+// the fetcher, and moves by pointer from there to Out.
 //
 // Fair share adds O(log flows) per grant (a heap of flows by pass) and
 // nothing per grant for batches with nothing to start; politeness adds,
@@ -39,8 +41,9 @@
 // the gate). TestSchedulerWorkPerGrantIsFlat and BenchmarkSchedulerNext
 // hold the per-grant cost flat from 16 to 256 active batches.
 //
-// Package polite holds the politeness rules that need no engine state:
-// host keys (what counts as one host), Crawl-delay bounds. It imports
-// neither this package nor stages, so stages' decode can ask it how a
-// batch's URLs fall on hosts.
+// Package polite holds the politeness rules, which need no engine state:
+// host keys (what counts as one host), a gate's cap, pace, pauses and
+// slow-downs, robots.txt rules and Crawl-delay. It imports neither this
+// package nor stages (the compiler keeps the direction), so stages'
+// decode can ask it how a batch's URLs fall on hosts.
 package engine

@@ -6,6 +6,10 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
+// This file is part of layer 2, fair share (see the package doc): a
+// bound on the bytes held across all batches. Cost: O(1) per result and
+// per start refused, amortized.
+
 // heldBudget bounds the bytes of results the fetch stage holds behind
 // slow heads, whatever the number of batches: results completed in a
 // batch's ring and not yet queued, plus those in the stage's output queue
@@ -147,8 +151,8 @@ type HeldBytes struct {
 	Peak int64 // the most held at once since the stage started
 }
 
-// Held reports the bytes of results the stage holds now, and at most so
-// far; safe to call from any goroutine.
-func (f *Fetch) Held() HeldBytes {
-	return HeldBytes{Now: f.held.now.Load(), Peak: f.held.peak.Load()}
+// counts reports the bytes held now, and at most so far; safe to call
+// from any goroutine.
+func (h *heldBudget) counts() HeldBytes {
+	return HeldBytes{Now: h.now.Load(), Peak: h.peak.Load()}
 }

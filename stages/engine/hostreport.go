@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// This file is part of layer 3, politeness (see the package doc): what
+// waits on hosts, told to a HostObserver once a second. Cost: O(gates +
+// parked lanes) per report.
+
 // hostReporter tells a HostObserver, once a second, what waits on hosts.
 type hostReporter struct {
 	obs    HostObserver
@@ -33,14 +37,14 @@ func (h *hostReporter) c() <-chan time.Time {
 
 // report counts the waits and tells the observer, unless nothing waited
 // now nor at the last report. final stops the ticker.
-func (h *hostReporter) report(s *scheduler, now time.Time, final bool) {
+func (h *hostReporter) report(hs *hosts, now time.Time, final bool) {
 	if h.obs == nil {
 		return
 	}
 	if final {
 		h.ticker.Stop()
 	}
-	stats := s.hostStats(now)
+	stats := hs.stats(now)
 	quiet := stats.Paused == 0 && stats.Waiting == 0
 	if quiet && h.quiet {
 		return
@@ -49,12 +53,12 @@ func (h *hostReporter) report(s *scheduler, now time.Time, final bool) {
 	h.obs.Hosts(stats)
 }
 
-// hostStats counts the paused hosts and the URLs parked on gates, by
-// host: O(gates + parked lanes).
-func (s *scheduler) hostStats(now time.Time) HostStats {
+// stats counts the paused hosts and the URLs parked on gates, by host:
+// O(gates + parked lanes).
+func (h *hosts) stats(now time.Time) HostStats {
 	var stats HostStats
 	byHost := map[string]int{}
-	for _, g := range s.gates {
+	for _, g := range h.gates {
 		if g.PausedAt(now) {
 			stats.Paused++
 		}

@@ -4,7 +4,49 @@ import (
 	"container/heap"
 	"slices"
 	"time"
+
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 )
+
+// This file is the politeness layer's state on the engine's side: per
+// batch its lanes (batchHosts), and the gates they park on. What a lane
+// knows of its batch, above it in the fair-share layer, is laneOwner.
+// Costs: a URL is put in its lane once, O(1) amortized; a lane parks on
+// a gate and is woken in O(1); a batch's ready lanes are a heap, O(log
+// lanes) per start.
+
+// batchHosts is a batch's side of politeness: each URL's lane, from when
+// the window reaches it (laneOf nil: no per-host rule applies to the
+// batch), the lanes whose heads may start (ready, lowest index first),
+// and its retries handed back to wait for their hosts.
+type batchHosts struct {
+	laneOf      []*lane          // per URL its lane, from when it is scanned; nil when no gate applies
+	lanes       []*lane          // each lane once
+	lanesByKey  map[string]*lane // lanes by host key (and site, with robots.txt)
+	obeysRobots bool
+	flowRate    float64 // the batch's own lower per-host pace; 0: none
+	ready       readyLanes
+	scan        int                  // the lowest index not yet put in a lane
+	retries     map[int]pendingRetry // retries handed back, waiting for their hosts
+}
+
+// drop empties the batch's lanes, for a batch that ended (expired): a
+// lane parked on a gate is let go when the gate next wakes it.
+func (bh *batchHosts) drop() {
+	for _, l := range bh.lanes {
+		l.queue, l.head, l.owner, l.ready = nil, 0, nil, nil
+	}
+	bh.ready = nil
+}
+
+// laneOwner is what a lane knows of its batch, which the fair-share layer
+// keeps: stir it when the lane may start again, and whether its flow has
+// requests in flight (while the reserve binds, such a lane cannot take a
+// gate's room).
+type laneOwner interface {
+	stir()
+	flowBusy() bool
+}
 
 // lane is a batch's URLs that pass the same gates (one host, with or
 // without robots.txt), scanned into the window and not yet started, in
@@ -14,9 +56,10 @@ import (
 // nothing per grant: its lane is parked, and the scheduler looks at it
 // again only when that gate wakes it.
 type lane struct {
-	batch    *batchState
-	gates    []*gate // the host's first; none for a URL with no host (it fails without a request)
-	robots   *gate   // the robots.txt gate among gates, when the batch obeys robots.txt
+	owner    laneOwner   // its batch; nil once the batch ended
+	ready    *readyLanes // its batch's ready heap
+	gates    []*gate     // the host's first; none for a URL with no host (it fails without a request)
+	robots   *gate       // the robots.txt gate among gates, when the batch obeys robots.txt
 	queue    []laneEntry
 	head     int
 	parkedOn *gate
@@ -143,3 +186,64 @@ func (h *readyLanes) fixTop() {
 	}
 	heap.Fix(h, 0)
 }
+
+// gate is a politeness rule (polite.Gate: a host's cap, pace and pauses,
+// a site's robots.txt, a flow's own pace for a host) with what the engine
+// keeps on it: the lanes parked on it and its place in the timer heap.
+// A URL passes all the gates of its lane (see lane) or waits. Gates are
+// owned by the dispatcher goroutine.
+//
+// A blocked gate keeps the lanes parked on it (waiters, first parked
+// first) and, when it may pass again, on an event (a request to the host
+// finished) or at a time (a token, the end of a pause, for which it is in
+// the scheduler's timer heap), the scheduler opens it: it wakes as many
+// lanes as the gate has room for, and more only if those do not take the
+// room (see scheduler.admitOpened). So a token for a host that 256
+// batches wait on wakes one lane, not 256. Woken lanes check again, so a
+// gate that wakes too early costs a re-park, not a wrong start. The
+// robots.txt arriving, and a stop, wake every lane at once.
+type gate struct {
+	polite.Gate
+	key  string
+	refs int // lanes of active batches that pass this gate
+
+	waiters []*lane // parked lanes, from whead on
+	whead   int
+	opened  bool      // in the scheduler's opened list
+	timerAt time.Time // when the gate is due in the timer heap; zero: not in it
+}
+
+func (g *gate) waiting() []*lane { return g.waiters[g.whead:] }
+
+// idle reports whether the gate holds nothing a new lane would need: no
+// lane uses it or waits on it, and its rules hold nothing (see
+// polite.Gate.Idle). Such a gate may be forgotten.
+func (g *gate) idle(now time.Time) bool {
+	return g.refs == 0 && len(g.waiting()) == 0 && !g.opened && g.Gate.Idle(now)
+}
+
+// wakeN hands waiting lanes, first parked first, back to their batches,
+// to be checked again at the next grant, until n of them can take the
+// gate's room: a lane of a batch gone (expired) does not count, nor, while
+// the reserve binds, one of a flow with requests in flight, which the
+// reserve bars from the room (it is woken all the same, and parks again
+// at its next look if it still cannot go).
+func (g *gate) wakeN(n int, reserveBinds bool) {
+	for n > 0 && g.whead < len(g.waiters) {
+		l := g.waiters[g.whead]
+		g.waiters[g.whead] = nil
+		g.whead++
+		l.parkedOn = nil
+		if l.empty() {
+			continue
+		}
+		l.ready.push(l)
+		l.owner.stir()
+		if !reserveBinds || !l.owner.flowBusy() {
+			n--
+		}
+	}
+}
+
+// wake hands every waiting lane back.
+func (g *gate) wake() { g.wakeN(len(g.waiters), false) }

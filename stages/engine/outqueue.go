@@ -1,5 +1,9 @@
 package engine
 
+// This file is part of layer 1, the window (see the package doc): what
+// the windows pass on waits here, in order, for Out. Cost: O(1) per
+// element, amortized.
+
 // queued is an element waiting to leave the fetch stage. batch is set for
 // a *Fetched, whose window slot is freed once the next stage takes it.
 type queued struct {

@@ -2,7 +2,8 @@ package engine
 
 import "container/heap"
 
-// The reserve: no flow takes every slot. FetchConfig.Reserve slots are
+// The reserve: no flow takes every slot. (Layer 2, fair share: see the
+// package doc.) FetchConfig.Reserve slots are
 // kept for flows with nothing in flight: once Concurrency-Reserve
 // requests are in flight, a grant goes only to a flow that has none, so
 // one flow holds at most Concurrency-Reserve slots, and the last Reserve
@@ -33,9 +34,19 @@ func DefaultReserve(concurrency int) int {
 	return max(1, concurrency/64)
 }
 
+// slots is the scheduler's count of requests in flight and its two
+// heaps of awake flows, split by the reserve.
+type slots struct {
+	awake       flowHeap // the flows that are not dormant, by (pass, served); with nothing in flight when a reserve is kept
+	busy        flowHeap // the awake flows with requests in flight, when a reserve is kept
+	inFlight    int      // requests granted and not yet finished, over all flows
+	concurrency int
+	reserve     int
+}
+
 // source is the heap the next flow of a pick comes from: nil when none
 // may be looked at.
-func (s *scheduler) source() *flowHeap {
+func (s *slots) source() *flowHeap {
 	idle, busy := s.awake.Len() > 0, s.busy.Len() > 0
 	if busy && !s.reserveBinds() && (!idle || s.busy.topBefore(s.awake)) {
 		return &s.busy
@@ -50,23 +61,23 @@ func (s *scheduler) source() *flowHeap {
 // granted now. Lanes woken on an opened gate then go no further than the
 // gate's room: those of flows with requests in flight cannot take it, and
 // waking more for them would park them again, all of them, at each grant.
-func (s *scheduler) reserveBinds() bool {
-	return s.cfg.Reserve > 0 && s.inFlight >= s.cfg.Concurrency-s.cfg.Reserve
+func (s *slots) reserveBinds() bool {
+	return s.reserve > 0 && s.inFlight >= s.concurrency-s.reserve
 }
 
 // topBefore reports whether h's top goes before o's: both must have one.
 func (h flowHeap) topBefore(o flowHeap) bool { return flowHeap{h[0], o[0]}.Less(0, 1) }
 
 // home is the heap f belongs in when awake.
-func (s *scheduler) home(f *flowState) *flowHeap {
-	if f.inFlight > 0 && s.cfg.Reserve > 0 {
+func (s *slots) home(f *flowState) *flowHeap {
+	if f.inFlight > 0 && s.reserve > 0 {
 		return &s.busy
 	}
 	return &s.awake
 }
 
 // place moves f to its home heap, if it is awake in the other one.
-func (s *scheduler) place(f *flowState) {
+func (s *slots) place(f *flowState) {
 	want := s.home(f)
 	if f.awake == want {
 		return
@@ -80,10 +91,11 @@ func (s *scheduler) place(f *flowState) {
 	f.awake = want
 }
 
-// took counts a grant's request in flight, for its flow and in all.
-func (s *scheduler) took(b *batchState) {
+// took counts a grant's request in flight, for its flow f (nil: none)
+// and in all.
+func (s *slots) took(f *flowState) {
 	s.inFlight++
-	if f := b.flow; f != nil {
+	if f != nil {
 		f.inFlight++
 		if f.inFlight == 1 {
 			s.place(f)
@@ -91,10 +103,10 @@ func (s *scheduler) took(b *batchState) {
 	}
 }
 
-// released counts a request of b's as over.
-func (s *scheduler) released(b *batchState) {
+// released counts a request of flow f (nil: none) as over.
+func (s *slots) released(f *flowState) {
 	s.inFlight--
-	if f := b.flow; f != nil {
+	if f != nil {
 		f.inFlight--
 		if f.inFlight == 0 {
 			s.place(f)

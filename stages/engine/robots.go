@@ -10,6 +10,11 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
+// This file is part of layer 3, politeness (see the package doc): the
+// fetches of sites' robots.txt, beside the workers (the rules are
+// polite.Robots). Cost: one fetch per site and TTL, in a goroutine of its
+// own.
+
 // RobotsFetcher is a URLFetcher that can also fetch a site's robots.txt,
 // through the same client (so the same network policy and User-Agent):
 // *httpfetch.Fetcher is one. FetchRobots returns the final status and at
@@ -24,24 +29,11 @@ const robotsTimeout = 10 * time.Second
 
 // robotsAgent is the User-Agent whose robots.txt rules apply to job's
 // URLs: the job's own, when it names one, else the stage's.
-func (s *scheduler) robotsAgent(job *stages.Job) string {
-	return robotsAgent(job, s.cfg.RobotsUserAgent)
-}
-
 func robotsAgent(job *stages.Job, stage string) string {
 	if job.Options != nil && job.Options.UserAgent != "" {
 		return job.Options.UserAgent
 	}
 	return stage
-}
-
-// refreshRobots starts a fetch of g's robots.txt when it has none, or
-// only a stale one, and none is under way.
-func (s *scheduler) refreshRobots(g *gate, now time.Time) {
-	if e := g.Robots(); !e.Fetching && !e.Fresh(now) {
-		e.Fetching = true
-		s.startRobots(g)
-	}
 }
 
 // robotsResult is a fetched robots.txt on its way to the dispatcher.
@@ -50,24 +42,30 @@ type robotsResult struct {
 	polite.RobotsFetch
 }
 
-// robotsFetched files a robots.txt on its gate (see
-// polite.Gate.RobotsFetched); then the site's URLs go on.
-func (s *scheduler) robotsFetched(r robotsResult, now time.Time) {
-	r.gate.RobotsFetched(r.RobotsFetch, s.cfg.RobotsTTL, s.cfg.RobotsUserAgent, s.cfg.MaxHostPause, now)
-	r.gate.wake()
+// robotsFetches fetches sites' robots.txt, each in a goroutine of its
+// own beside the workers: at most Concurrency at once, and they take no
+// worker slot. The results go to done, which the dispatcher reads; it
+// counts the fetches under way (pending) and so is there to take each.
+type robotsFetches struct {
+	ctx     context.Context
+	fetcher RobotsFetcher
+	sem     chan struct{}
+	done    chan robotsResult
+	pending int // the dispatcher's
 }
 
-// fetchRobots fetches g's robots.txt in a goroutine of its own, beside the
-// workers: at most Concurrency at once, and it takes no worker slot. The
-// result goes to the dispatcher, which counts the fetches under way and
-// so is there to take it.
-func (f *Fetch) fetchRobots(g *gate) {
-	f.robotsPending++
+func newRobotsFetches(ctx context.Context, fetcher RobotsFetcher, concurrency int) *robotsFetches {
+	return &robotsFetches{ctx: ctx, fetcher: fetcher, sem: make(chan struct{}, concurrency), done: make(chan robotsResult)}
+}
+
+// start fetches g's robots.txt; its result comes on done.
+func (r *robotsFetches) start(g *gate) {
+	r.pending++
 	origin := g.Robots().Origin
 	go func() {
 		res := robotsResult{gate: g, RobotsFetch: polite.RobotsFetch{Failure: wire.ErrCanceled}}
 		select {
-		case f.robotsSem <- struct{}{}:
+		case r.sem <- struct{}{}:
 			func() {
 				// A panic in the fetch reads as no response; told to no one,
 				// as it is the site's rules, not a URL's result, that it spoils.
@@ -75,11 +73,11 @@ func (f *Fetch) fetchRobots(g *gate) {
 					res.Failure = wire.ErrUnexpected
 					return stages.Panic{}
 				})
-				res.Status, res.Body, res.Failure = f.robots.FetchRobots(f.ctx, origin+"/robots.txt", robotsTimeout)
+				res.Status, res.Body, res.Failure = r.fetcher.FetchRobots(r.ctx, origin+"/robots.txt", robotsTimeout)
 			}()
-			<-f.robotsSem
-		case <-f.ctx.Done():
+			<-r.sem
+		case <-r.ctx.Done():
 		}
-		f.robotsDone <- res
+		r.done <- res
 	}()
 }

@@ -276,7 +276,7 @@ func (w schedulerWork) plus(o schedulerWork) schedulerWork {
 func (l *grantLoad) step() bool {
 	if l.cfg.PerHostRate > 0 {
 		l.now = l.now.Add(50 * time.Microsecond)
-		l.s.wakeDue(l.now)
+		l.s.hosts.wakeDue(l.now)
 	}
 	if len(l.running) == loadInFlight || !l.ok && len(l.running) > 0 {
 		finishGrant(l.s, l.running[0], l.now)
@@ -419,7 +419,7 @@ func TestSchedulerGatesRandom(t *testing.T) {
 		if steps > 200000 {
 			t.Fatalf("stuck: %d of %d done", done, total)
 		}
-		s.wakeDue(now)
+		s.hosts.wakeDue(now)
 		if len(running) < cfg.Concurrency && rng.IntN(3) > 0 {
 			if g, ok := s.next(now); ok {
 				if started[g.batch] == nil {
@@ -447,8 +447,8 @@ func TestSchedulerGatesRandom(t *testing.T) {
 			done++
 		}
 		for _, b := range batches {
-			if b.nextStart-b.sent > b.window {
-				t.Fatalf("batch %s: %d started and not sent, window %d", b.job.ID, b.nextStart-b.sent, b.window)
+			if b.nextStart-b.sent > b.width {
+				t.Fatalf("batch %s: %d started and not sent, window %d", b.job.ID, b.nextStart-b.sent, b.width)
 			}
 		}
 		now = now.Add(time.Duration(rng.IntN(400)) * time.Microsecond)

@@ -9,6 +9,11 @@ import (
 	"github.com/fetchstream/fetchstream/stages/hostsignal"
 )
 
+// This file is part of layer 3, politeness (see the package doc): what
+// the fetcher says of hosts (a 429 or 503, a retry handed back) on its
+// way to the dispatcher. Cost: a channel send per slow-down; a lock per
+// pause and per PausedFor.
+
 // hostSignal is a host's "slow down", on its way from a worker to the
 // dispatcher. key is the host key; retryAfter is negative when none.
 type hostSignal struct {
@@ -122,21 +127,4 @@ func (w *workerSignals) handedBack() *hostsignal.Resume {
 type pendingRetry struct {
 	resume   hostsignal.Resume
 	hostWait time.Duration
-}
-
-// requeue takes back index i of b, whose retry must wait for its host:
-// no longer in flight, it waits at its place in its lane (parked with it
-// when the lane is), and resumes when its gates let it go.
-func (s *scheduler) requeue(b *batchState, i int, p pendingRetry, now time.Time) {
-	b.inFlight--
-	b.stir()
-	if b.retries == nil {
-		b.retries = map[int]pendingRetry{}
-	}
-	b.retries[i] = p
-	l := b.laneOf[i]
-	l.insert(i, now)
-	if l.parkedOn == nil {
-		b.ready.pushOrFix(l)
-	}
 }

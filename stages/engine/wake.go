@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// This file is part of layer 3, politeness (see the package doc): the
+// times at which held gates may pass, and the dispatcher's one timer for
+// the earliest. Cost: O(log gates) per timer set, nothing per grant.
+
 // wakeTimer is the dispatcher's one timer, set for the earliest time a
 // held gate may pass.
 type wakeTimer struct {
@@ -43,34 +47,15 @@ func (w *wakeTimer) fired() { w.at = time.Time{} }
 
 func (w *wakeTimer) stop() { w.t.Stop() }
 
-// nextWake is the time of the earliest gate timer or batch deadline
-// (zero: none). A stale entry may make it early; the wake then finds
-// nothing due and re-arms.
-func (s *scheduler) nextWake() time.Time {
-	at := s.lifetimes.next()
-	if len(s.timers) > 0 && (at.IsZero() || s.timers[0].at.Before(at)) {
-		at = s.timers[0].at
-	}
-	return at
-}
-
-// arm puts g in the timer heap for until, unless it is there for sooner
-// (a zero until: an event will open it).
-func (s *scheduler) arm(g *gate, until time.Time) {
-	if !until.IsZero() && (g.timerAt.IsZero() || until.Before(g.timerAt)) {
-		g.timerAt = until
-		heap.Push(&s.timers, gateTimer{at: until, gate: g})
-	}
-}
-
 // gateTimer is a gate due to be woken at a time.
 type gateTimer struct {
 	at   time.Time
 	gate *gate
 }
 
-// gateTimers is a min-heap of gate timers by time. An entry whose time is
-// no longer its gate's timerAt is stale and skipped.
+// gateTimers is a min-heap of gate timers by time: O(log gates) per timer
+// set. An entry whose time is no longer its gate's timerAt is stale and
+// skipped.
 type gateTimers []gateTimer
 
 func (h gateTimers) Len() int           { return len(h) }
@@ -85,17 +70,35 @@ func (h *gateTimers) Pop() any {
 	return x
 }
 
-// wakeDue wakes the gates whose time has come.
-func (s *scheduler) wakeDue(now time.Time) {
-	for len(s.timers) > 0 {
-		t := s.timers[0]
+// arm puts g in the heap for until, unless it is there for sooner (a zero
+// until: an event will open it).
+func (h *gateTimers) arm(g *gate, until time.Time) {
+	if !until.IsZero() && (g.timerAt.IsZero() || until.Before(g.timerAt)) {
+		g.timerAt = until
+		heap.Push(h, gateTimer{at: until, gate: g})
+	}
+}
+
+// next is the earliest timer's time (zero: none). A stale entry may make
+// it early; the wake then finds nothing due and re-arms.
+func (h gateTimers) next() time.Time {
+	if len(h) == 0 {
+		return time.Time{}
+	}
+	return h[0].at
+}
+
+// due hands open the gates whose time has come by now.
+func (h *gateTimers) due(now time.Time, open func(*gate)) {
+	for len(*h) > 0 {
+		t := (*h)[0]
 		if t.at.After(now) {
 			return
 		}
-		heap.Pop(&s.timers)
+		heap.Pop(h)
 		if t.gate.timerAt.Equal(t.at) {
 			t.gate.timerAt = time.Time{}
-			s.open(t.gate)
+			open(t.gate)
 		}
 	}
 }
