@@ -195,9 +195,10 @@ func (h *hosts) take(bh *batchHosts, l *lane, job *stages.Job, i int, now time.T
 	hostWait time.Duration, resume *hostsignal.Resume, refused bool) {
 	hostWait = l.pop(now)
 	bh.ready.fixTop()
-	if p, ok := bh.retries[i]; ok {
-		delete(bh.retries, i)
-		resume, hostWait = &p.resume, hostWait+p.hostWait
+	if len(bh.retries) > 0 {
+		var waited time.Duration
+		resume, waited = bh.resumed(i)
+		hostWait += waited
 	}
 	if l.robots != nil && !h.stopping && !l.robots.Robots().Allows(job.Requests[i].URL, robotsAgent(job, h.cfg.RobotsUserAgent)) {
 		return hostWait, resume, true

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
 )
 
 // This file is the politeness layer's state on the engine's side: per
@@ -37,6 +38,19 @@ func (bh *batchHosts) drop() {
 		l.queue, l.head, l.owner, l.ready = nil, 0, nil, nil
 	}
 	bh.ready = nil
+}
+
+// resumed takes up index i when it is a retry handed back: its Resume,
+// and the time it waited for its host before (nil, 0: it is none). The
+// copy it makes is on the heap only for a retry.
+func (bh *batchHosts) resumed(i int) (*hostsignal.Resume, time.Duration) {
+	p, ok := bh.retries[i]
+	if !ok {
+		return nil, 0
+	}
+	delete(bh.retries, i)
+	resume := p.resume
+	return &resume, p.hostWait
 }
 
 // laneOwner is what a lane knows of its batch, which the fair-share layer
@@ -198,7 +212,7 @@ func (h *readyLanes) fixTop() {
 // finished) or at a time (a token, the end of a pause, for which it is in
 // the scheduler's timer heap), the scheduler opens it: it wakes as many
 // lanes as the gate has room for, and more only if those do not take the
-// room (see scheduler.admitOpened). So a token for a host that 256
+// room (see hosts.admitOpened). So a token for a host that 256
 // batches wait on wakes one lane, not 256. Woken lanes check again, so a
 // gate that wakes too early costs a re-park, not a wrong start. The
 // robots.txt arriving, and a stop, wake every lane at once.

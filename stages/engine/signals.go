@@ -106,7 +106,7 @@ type workerSignals struct {
 var _ hostsignal.Deferrer = (*workerSignals)(nil)
 
 // Defer implements hostsignal.Deferrer: it takes the retry when the
-// stage hands retries back (see Fetch.deferOK).
+// stage hands retries back (see requests.deferOK).
 func (w *workerSignals) Defer(_ string, _ time.Duration, r hostsignal.Resume) bool {
 	if !w.deferOK {
 		return false

@@ -20,7 +20,7 @@ import (
 // before, per request). It counts the worker's stack, the HTTP client's
 // connection goroutines and the test server's handler: the worker's is
 // the part the stage owns, kept between requests at the size of the
-// deepest one, so every wire.Result copied into a frame under Fetch.work
+// deepest one, so every wire.Result copied into a frame under requests.work
 // costs that much in each of Concurrency workers. On 2 CPUs (go1.26):
 // 33 to 44 KiB per request before those frames were cut (ea2c392's
 // parent), 27 to 29 KiB after. It does not show what a worker's frames
