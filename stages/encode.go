@@ -28,7 +28,9 @@ type EncodeConfig struct {
 // see fitResult. A result whose encoding panics goes out as
 // that URL's unexpected_error instead (see Panic), and its batch's
 // summary counts it so. The Flow closes its output after its input is
-// closed; its channels hold up to HandoffBuffer elements each.
+// closed; its channels hold up to HandoffBuffer elements each, and it
+// reads the fetch stage's output and writes into the next stage's input
+// itself when wired to them (see mapFlow).
 func NewEncode(cfg EncodeConfig) (streams.Flow, error) {
 	if cfg.MaxBytes < 1024 {
 		return nil, fmt.Errorf("%w: max result size must be at least 1024 bytes, got %d", ErrConfig, cfg.MaxBytes)

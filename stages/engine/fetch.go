@@ -62,10 +62,22 @@ func (f *Fetch) In() chan<- any { return f.in }
 // Out returns the stage's output, which it closes once it is done.
 func (f *Fetch) Out() <-chan any { return f.out }
 
-// Via streams the output to next and returns next.
+// Via streams the output to next and returns next. A next stage that can
+// read Out itself (a ReadFrom method that takes it, as the encode stage
+// has) does, with no relay goroutine between the two; to any other,
+// go-streams' flow.DoStream relays it.
 func (f *Fetch) Via(next streams.Flow) streams.Flow {
+	if r, ok := next.(outputReader); ok && r.ReadFrom(f.out) {
+		return next
+	}
 	flow.DoStream(f, next)
 	return next
+}
+
+// outputReader is a Flow that can take its elements from the output of
+// the stage before it instead of its In (see stages' encode flow).
+type outputReader interface {
+	ReadFrom(out <-chan any) bool
 }
 
 // To streams the output to sink and blocks until the sink completes.

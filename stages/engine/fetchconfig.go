@@ -11,6 +11,19 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
+// ParseHostKeyMode is polite.ParseHostKeyMode, its error wrapping ErrConfig.
+func ParseHostKeyMode(s string) (polite.HostKeyMode, error) {
+	m, err := polite.ParseHostKeyMode(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return m, nil
+}
+
+// ErrConfig is wrapped by the errors of NewFetch: stages.ErrConfig, the
+// one sentinel of the stages' constructors.
+var ErrConfig = stages.ErrConfig
+
 // FetchConfig bounds the fetch stage.
 type FetchConfig struct {
 	// Concurrency is the global cap on requests in flight, across batches.
@@ -143,49 +156,36 @@ func (c FetchConfig) validate() error {
 	_, keyErr := ParseHostKeyMode(string(c.PerHostKey))
 	switch {
 	case c.Concurrency < 1:
-		return fmt.Errorf("%w: concurrency must be at least 1, got %d", stages.ErrConfig, c.Concurrency)
+		return fmt.Errorf("%w: concurrency must be at least 1, got %d", ErrConfig, c.Concurrency)
 	case c.Window < 1:
-		return fmt.Errorf("%w: window must be at least 1, got %d", stages.ErrConfig, c.Window)
+		return fmt.Errorf("%w: window must be at least 1, got %d", ErrConfig, c.Window)
 	case c.MaxActive < 1:
-		return fmt.Errorf("%w: max active batches must be at least 1, got %d", stages.ErrConfig, c.MaxActive)
+		return fmt.Errorf("%w: max active batches must be at least 1, got %d", ErrConfig, c.MaxActive)
 	case c.MaxWaiting < 0:
-		return fmt.Errorf("%w: max waiting batches must not be negative, got %d", stages.ErrConfig, c.MaxWaiting)
+		return fmt.Errorf("%w: max waiting batches must not be negative, got %d", ErrConfig, c.MaxWaiting)
 	case c.MaxBatchTime < 0:
-		return fmt.Errorf("%w: max batch time must not be negative, got %s", stages.ErrConfig, c.MaxBatchTime)
+		return fmt.Errorf("%w: max batch time must not be negative, got %s", ErrConfig, c.MaxBatchTime)
 	case c.Reserve < 0 || c.Reserve >= c.Concurrency:
-		return fmt.Errorf("%w: reserve must be from 0 to concurrency-1 (%d), got %d", stages.ErrConfig, c.Concurrency-1, c.Reserve)
+		return fmt.Errorf("%w: reserve must be from 0 to concurrency-1 (%d), got %d", ErrConfig, c.Concurrency-1, c.Reserve)
 	case c.MaxHeldBytes < 0:
-		return fmt.Errorf("%w: max held bytes must not be negative, got %d", stages.ErrConfig, c.MaxHeldBytes)
+		return fmt.Errorf("%w: max held bytes must not be negative, got %d", ErrConfig, c.MaxHeldBytes)
 	case c.PerHost < 0:
-		return fmt.Errorf("%w: per-host cap must not be negative, got %d", stages.ErrConfig, c.PerHost)
+		return fmt.Errorf("%w: per-host cap must not be negative, got %d", ErrConfig, c.PerHost)
 	case c.PerHostRate < 0 || math.IsNaN(c.PerHostRate) || math.IsInf(c.PerHostRate, 0):
-		return fmt.Errorf("%w: per-host rate must be a non-negative number, got %g", stages.ErrConfig, c.PerHostRate)
+		return fmt.Errorf("%w: per-host rate must be a non-negative number, got %g", ErrConfig, c.PerHostRate)
 	case c.PerHostBurst < 0:
-		return fmt.Errorf("%w: per-host burst must not be negative, got %d", stages.ErrConfig, c.PerHostBurst)
+		return fmt.Errorf("%w: per-host burst must not be negative, got %d", ErrConfig, c.PerHostBurst)
 	case !(c.PerHostJitter >= 0 && c.PerHostJitter <= 1):
-		return fmt.Errorf("%w: per-host jitter must be from 0 to 1, got %g", stages.ErrConfig, c.PerHostJitter)
+		return fmt.Errorf("%w: per-host jitter must be from 0 to 1, got %g", ErrConfig, c.PerHostJitter)
 	case keyErr != nil:
 		return keyErr
 	case c.MaxHostPause < 0:
-		return fmt.Errorf("%w: max host pause must not be negative, got %s", stages.ErrConfig, c.MaxHostPause)
+		return fmt.Errorf("%w: max host pause must not be negative, got %s", ErrConfig, c.MaxHostPause)
 	case c.RobotsTTL < 0:
-		return fmt.Errorf("%w: robots TTL must not be negative, got %s", stages.ErrConfig, c.RobotsTTL)
+		return fmt.Errorf("%w: robots TTL must not be negative, got %s", ErrConfig, c.RobotsTTL)
 	}
 	return nil
 }
-
-// ParseHostKeyMode is polite.ParseHostKeyMode, its error wrapping ErrConfig.
-func ParseHostKeyMode(s string) (polite.HostKeyMode, error) {
-	m, err := polite.ParseHostKeyMode(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return m, nil
-}
-
-// ErrConfig is wrapped by the errors of NewFetch: stages.ErrConfig, the
-// one sentinel of the stages' constructors.
-var ErrConfig = stages.ErrConfig
 
 // DefaultRobotsTTL is how long a robots.txt is kept when RobotsTTL is 0.
 const DefaultRobotsTTL = time.Hour
