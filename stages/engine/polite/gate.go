@@ -1,3 +1,12 @@
+// Package polite holds fetchstream's politeness rules, with no engine
+// state: what counts as one host (HostKeyMode, Target), a gate's cap on
+// requests in flight, pace, pauses and slow-downs (Gate), a site's
+// robots.txt rules (Robots) and Crawl-delay bounds. The fetch engine
+// (package stages/engine) asks a Gate "may a URL go now, and if not,
+// when" and does the waiting itself; the decode stage (package stages)
+// asks how a batch's URLs fall on hosts. It imports neither, so neither
+// can reach into it but through these types. Nothing here is safe for
+// concurrent use: the engine's dispatcher owns its gates.
 package polite
 
 import (
