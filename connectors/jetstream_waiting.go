@@ -1,7 +1,7 @@
 package connectors
 
 // waitingCredit lends a JetStreamSource one more slot per batch that the
-// pipeline holds only waiting (for its hosts: see stages.FetchConfig's
+// pipeline holds only waiting (for its hosts: see engine.FetchConfig's
 // MaxWaiting), so the source pulls as the fetch stage takes batches: such
 // a batch neither holds the source's credit nor lets it pull batches that
 // would sit unseen in its buffers. A slot lent is taken back when the

@@ -14,6 +14,7 @@ import (
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -30,13 +31,13 @@ func (f *okFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOptio
 // Publisher on "out" and "batches", as the service does, until ctx ends
 // (the caller cancels src's context); it returns a channel closed once
 // the sink has published and settled everything.
-func chain(t *testing.T, ctx context.Context, nc *nats.Conn, src streams.Source, fetcher stages.URLFetcher) <-chan struct{} {
+func chain(t *testing.T, ctx context.Context, nc *nats.Conn, src streams.Source, fetcher engine.URLFetcher) <-chan struct{} {
 	t.Helper()
 	decode, err := stages.NewDecode(stages.DecodeConfig{MaxBatch: 100, DefaultTimeout: time.Second, MaxTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetch, err := stages.NewFetch(ctx, fetcher, stages.FetchConfig{Concurrency: 4, Window: 4, MaxActive: 4})
+	fetch, err := engine.NewFetch(ctx, fetcher, engine.FetchConfig{Concurrency: 4, Window: 4, MaxActive: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

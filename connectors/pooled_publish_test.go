@@ -16,6 +16,7 @@ import (
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -60,10 +61,10 @@ func checkResult(t *testing.T, where string, data []byte) (batch string, index i
 // bodyFetcher, into a Publisher of cfg, as the service does (the caller
 // feeds and closes fetch.In); done is closed once the sink has published
 // and settled everything.
-func fetchEncodePublish(t *testing.T, nc *nats.Conn, fetchCfg stages.FetchConfig, cfg connectors.PublisherConfig) (fetch *stages.Fetch, done <-chan struct{}) {
+func fetchEncodePublish(t *testing.T, nc *nats.Conn, fetchCfg engine.FetchConfig, cfg connectors.PublisherConfig) (fetch *engine.Fetch, done <-chan struct{}) {
 	t.Helper()
 	ctx := context.Background()
-	fetch, err := stages.NewFetch(ctx, bodyFetcher{}, fetchCfg)
+	fetch, err := engine.NewFetch(ctx, bodyFetcher{}, fetchCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestPublishedResultsSurviveBufferReuse(t *testing.T) {
 			}
 			_ = nc.Flush()
 
-			fetch, done := fetchEncodePublish(t, nc, stages.FetchConfig{Concurrency: 16, Window: 16, MaxActive: 8}, cfg)
+			fetch, done := fetchEncodePublish(t, nc, engine.FetchConfig{Concurrency: 16, Window: 16, MaxActive: 8}, cfg)
 
 			settles := make([]*settleRecord, batches)
 			for b := range batches {
@@ -187,7 +188,7 @@ func TestJetStreamRetriedPublishesKeepTheirBytes(t *testing.T) {
 	_, nc := natstest.Start(t)
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	fetch, done := fetchEncodePublish(t, nc, stages.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 4},
+	fetch, done := fetchEncodePublish(t, nc, engine.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 4},
 		connectors.PublisherConfig{Results: "res", Batches: "sum", MsgIDs: true,
 			ResultsStream: "OUT", BatchesStream: "OUT", AckTimeout: 5 * time.Second})
 	settle := newSettleRecord()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -80,7 +81,7 @@ func startWorker(t testing.TB, cfg workerConfig) *worker {
 		return fail(err)
 	}
 	concurrency := max(cfg.concurrency, 8)
-	fetch, err := stages.NewFetch(fetchCtx, sleepFetcher{}, stages.FetchConfig{Concurrency: concurrency, Window: 64, MaxActive: 4})
+	fetch, err := engine.NewFetch(fetchCtx, sleepFetcher{}, engine.FetchConfig{Concurrency: concurrency, Window: 64, MaxActive: 4})
 	if err != nil {
 		return fail(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/reugn/go-streams/flow"
 
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -22,7 +23,7 @@ type DecodeConfig struct {
 	// whose own per_host_rate could not fetch its URLs to one host (keyed
 	// as PerHostKey says) within it is refused at once as invalid_batch.
 	MaxBatchTime time.Duration
-	PerHostKey   HostKeyMode // as FetchConfig.PerHostKey: "" is HostKeyHost
+	PerHostKey   polite.HostKeyMode // as engine.FetchConfig.PerHostKey: "" is polite.HostKeyHost
 	// MaxExpansion bounds a batch's wire.Batch.Expansion: the bytes of
 	// headers and bodies its requests hold once its defaults are merged
 	// into each. A batch over it is rejected whole (invalid_batch),
@@ -56,7 +57,7 @@ func (c DecodeConfig) Validate() error {
 	case c.MaxExpansion < 0:
 		return fail("MaxExpansion", "must not be negative (0: no bound), got %d", c.MaxExpansion)
 	}
-	if _, err := ParseHostKeyMode(string(c.PerHostKey)); err != nil {
+	if _, err := polite.ParseHostKeyMode(string(c.PerHostKey)); err != nil {
 		return fail("PerHostKey", "must be host or domain, got %q", c.PerHostKey)
 	}
 	return nil

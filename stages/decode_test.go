@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -49,7 +50,7 @@ func TestRejectedSummaryNamesTheBatchAsSent(t *testing.T) {
 			if job.Err == nil {
 				t.Fatalf("job %+v not rejected", job)
 			}
-			s := rejected(job).Summary
+			s := Rejected(job).Summary
 			if s.BatchID != c.id || s.CorrelationID != c.corr || s.IDTruncated != c.cut || s.Error != c.kind ||
 				s.Count != c.count || !strings.Contains(s.Message, c.message) || strings.Contains(s.Message, "invalid batch") {
 				t.Errorf("summary %.80q %q cut=%v %s count %d %q;\nwant %.80q %q cut=%v %s count %d mentioning %q",
@@ -72,7 +73,7 @@ func TestDecodeRefusesABatchItsPaceCannotFinish(t *testing.T) {
 	short := cfg
 	short.MaxBatchTime = time.Minute
 	domains := short
-	domains.PerHostKey = HostKeyDomain
+	domains.PerHostKey = polite.HostKeyDomain
 	cases := []struct {
 		name    string
 		cfg     DecodeConfig

@@ -3,6 +3,12 @@
 //
 //	Source ─*Inbound─▶ Decode ─*Job─▶ Fetch ─*Fetched,*Done─▶ Encode ─*Encoded,*Done─▶ Sink
 //
+// Decode and Encode are here; Fetch, the fetch engine, is package
+// stages/engine, which imports this one for the elements. The pooled
+// elements are owned here: the engine takes a *Fetched from NewFetched and
+// Encode puts it back once encoded; Encode makes each *Encoded from its
+// pool and the sink hands it back with Release once NATS is done with it.
+//
 // Every Flow closes its own output once its input is closed and its work is
 // done, so closing the source drains the whole pipeline in order. Per-URL
 // failures are values (a wire.Result with an Error kind), never stage errors.
@@ -16,6 +22,10 @@ import (
 
 	"github.com/fetchstream/fetchstream/wire"
 )
+
+// LifetimeFlag is how the messages of a batch's lifetime name the setting
+// (engine.FetchConfig.MaxBatchTime, DecodeConfig.MaxBatchTime): the run flag.
+const LifetimeFlag = "--max-batch-time"
 
 // Settler settles an input message once its batch is done. Core NATS
 // messages need nothing; JetStream messages are acked, or left for
@@ -109,11 +119,14 @@ type Fetched struct {
 }
 
 // fetchedPool keeps the *Fetched the encode stage is done with, for the
-// fetch stage's next results (see Fetched.release).
+// fetch stage's next results (see Fetched.release). This package owns it:
+// the fetch engine takes from it (NewFetched), the encode stage puts back.
 var fetchedPool sync.Pool
 
-// newFetched returns a released *Fetched, or a new one.
-func newFetched() *Fetched {
+// NewFetched returns a *Fetched from the pool the encode stage fills once
+// it has encoded one, or a new one. The fetch engine makes its results so,
+// and keeps none it passed on.
+func NewFetched() *Fetched {
 	f, _ := fetchedPool.Get().(*Fetched)
 	if f == nil {
 		f = &Fetched{}
@@ -143,6 +156,17 @@ type Encoded struct {
 	Data  []byte
 
 	pooled bool // made by the encode stage, and not released since
+}
+
+// Rejected is the lone Done of a job that is not fetched (Err set, or no
+// URLs): its summary names the batch and says why.
+func Rejected(job *Job) *Done {
+	s := wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID,
+		ElapsedMS: float64(time.Since(job.Start).Microseconds()) / 1000}
+	if job.Err != nil {
+		s.Error, s.Message, s.Count, s.IDTruncated = job.Err.Kind, job.Err.Message, job.Err.Count, job.Err.IDTruncated
+	}
+	return &Done{Job: job, Summary: s}
 }
 
 // Done follows a job's last result (or stands alone for a rejected job).

@@ -2,7 +2,6 @@ package stages
 
 import (
 	"sync"
-	"unicode/utf8"
 
 	"github.com/reugn/go-streams"
 
@@ -64,29 +63,21 @@ func (c *Encoder) Encode(element any) any {
 }
 
 // encodeResult encodes e's result; if that panics, the URL's
-// unexpected_error instead.
+// unexpected_error instead (see Recover).
 func (c *Encoder) encodeResult(e *Fetched) (out *Encoded) {
-	defer func() {
-		if v := recover(); v != nil {
-			out = c.recover(e, v)
-		}
-	}()
+	defer Recover(c.cfg.OnPanic, func(v any) Panic {
+		r := e.Result
+		p := PanicResult("encoding the result", v, r.URL)
+		p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
+		out = &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
+		return Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL}
+	})
 	r := &e.Result
 	enc := newEncoded()
 	enc.Data = fitResultFn(enc.Data[:0], r, c.cfg.MaxBytes)
 	enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
 	e.release() // encoded: the fetch stage may fill it again
 	return enc
-}
-
-// recover turns the result whose encoding panicked into the URL's
-// unexpected_error.
-func (c *Encoder) recover(e *Fetched, v any) *Encoded {
-	r := e.Result
-	c.cfg.OnPanic.Tell(Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL, Value: v})
-	p := panicResult("encoding the result", v, r.URL)
-	p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
-	return &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
 }
 
 // fitResultFn is fitResult; tests replace it to make encoding panic.
@@ -180,16 +171,4 @@ func marshal(dst []byte, r *wire.Result) []byte {
 		dst = make([]byte, 0, need)
 	}
 	return appendResult(dst[:0], r)
-}
-
-// cutString returns the longest prefix of s of at most n bytes that does
-// not split a UTF-8 sequence.
-func cutString(s string, n int) string {
-	if n >= len(s) {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

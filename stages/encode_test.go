@@ -97,7 +97,7 @@ func TestEncodedRelease(t *testing.T) {
 // encoded, and leaves any other alone.
 func TestFetchedRelease(t *testing.T) {
 	enc := &Encoder{cfg: EncodeConfig{MaxBytes: 1 << 20}}
-	made := newFetched()
+	made := NewFetched()
 	made.Job, made.Result = &Job{}, wire.Result{URL: "http://a.example/", Status: 200}
 	e := enc.Encode(made).(*Encoded)
 	if made.Job != nil || made.Result.URL != "" || made.pooled {
@@ -107,7 +107,7 @@ func TestFetchedRelease(t *testing.T) {
 		t.Fatalf("encoding %s", e.Data)
 	}
 	made.release() // released already: must not be pooled twice
-	if a, b := newFetched(), newFetched(); a == b {
+	if a, b := NewFetched(), NewFetched(); a == b {
 		t.Fatal("one released Fetched handed out twice")
 	}
 	literal := &Fetched{Job: &Job{}, Result: wire.Result{URL: "http://b.example/"}}

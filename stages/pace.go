@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -14,11 +15,11 @@ import (
 // the first at once: the last of n starts (n-1)/rate after the first, and
 // must then have its timeout to finish in. It parses each URL once, in
 // the decode stage, and only for a batch that sets a rate.
-func paceProblem(reqs []wire.Request, rate float64, timeout, lifetime time.Duration, mode HostKeyMode) string {
+func paceProblem(reqs []wire.Request, rate float64, timeout, lifetime time.Duration, mode polite.HostKeyMode) string {
 	perHost := map[string]int{}
 	worst, most := "", 0
 	for i := range reqs {
-		key := keyOf(reqs[i].URL, mode)
+		key := polite.KeyOf(reqs[i].URL, mode)
 		if key == "" {
 			continue // fails without a request: nothing to pace
 		}

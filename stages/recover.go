@@ -3,6 +3,7 @@ package stages
 import (
 	"fmt"
 	"runtime/debug"
+	"unicode/utf8"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -40,7 +41,35 @@ func (hook OnPanic) Tell(p Panic) {
 	}
 }
 
-// panicResult is the result a URL ends with when its handling panicked.
-func panicResult(stage string, value any, url string) wire.Result {
+// Recover is the one recover at the stages' goroutine boundaries (the
+// fetch engine's workers and robots.txt fetches, the encode stage), as a
+// router's recoverer middleware is one function: deferred directly around
+// the handling of one element, it stops a panic there, calls ended with
+// the panic's value, which puts in place what the element ends as (the
+// URL's unexpected_error, say) and names it, and tells hook (nil: no one)
+// that Panic, with the stack. Without a panic it does nothing. The
+// goroutine lives on, and so does the stream.
+func Recover(hook OnPanic, ended func(value any) Panic) {
+	if v := recover(); v != nil {
+		p := ended(v)
+		p.Value = v
+		hook.Tell(p)
+	}
+}
+
+// PanicResult is the result a URL ends with when its handling panicked.
+func PanicResult(stage string, value any, url string) wire.Result {
 	return wire.Result{URL: url, Error: wire.ErrUnexpected, Message: PanicMessage(stage, value)}
+}
+
+// cutString returns the longest prefix of s of at most n bytes that does
+// not split a UTF-8 sequence.
+func cutString(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

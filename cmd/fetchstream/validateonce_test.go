@@ -16,6 +16,7 @@ import (
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -28,13 +29,13 @@ type lowerEntry struct {
 	try      func(t *testing.T) error
 }
 
-// newFetchWith is stages.NewFetch with a small valid config that edit
+// newFetchWith is engine.NewFetch with a small valid config that edit
 // changes; a stage it starts is stopped at once.
-func newFetchWith(field string, edit func(*stages.FetchConfig)) lowerEntry {
-	return lowerEntry{field, stages.ErrConfig, func(t *testing.T) error {
-		cfg := stages.FetchConfig{Concurrency: 64, Window: 4, MaxActive: 4, PerHostBurst: 1}
+func newFetchWith(field string, edit func(*engine.FetchConfig)) lowerEntry {
+	return lowerEntry{field, engine.ErrConfig, func(t *testing.T) error {
+		cfg := engine.FetchConfig{Concurrency: 64, Window: 4, MaxActive: 4, PerHostBurst: 1}
 		edit(&cfg)
-		f, err := stages.NewFetch(t.Context(), nil, cfg)
+		f, err := engine.NewFetch(t.Context(), nil, cfg)
 		if err == nil {
 			close(f.In())
 			for range f.Out() {
@@ -167,49 +168,49 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 		with        []string // other flags the setting needs, given on the command line
 	}{
 		{"concurrency", "0", "Fetch.Concurrency", func(c *service.Config) { c.Fetch.Concurrency = 0 }, []lowerEntry{
-			newFetchWith("Concurrency", func(c *stages.FetchConfig) { c.Concurrency = 0 }),
+			newFetchWith("Concurrency", func(c *engine.FetchConfig) { c.Concurrency = 0 }),
 			newFetcherWith("Concurrency", func(c *httpfetch.Config) { c.Concurrency = 0 })}, nil},
 		{"window", "0", "Fetch.Window", func(c *service.Config) { c.Fetch.Window = 0 }, []lowerEntry{
-			newFetchWith("Window", func(c *stages.FetchConfig) { c.Window = 0 })}, nil},
+			newFetchWith("Window", func(c *engine.FetchConfig) { c.Window = 0 })}, nil},
 		{"max-active", "0", "Fetch.MaxActive", func(c *service.Config) { c.Fetch.MaxActive = 0 }, []lowerEntry{
-			newFetchWith("MaxActive", func(c *stages.FetchConfig) { c.MaxActive = 0 })}, nil},
+			newFetchWith("MaxActive", func(c *engine.FetchConfig) { c.MaxActive = 0 })}, nil},
 		{"max-waiting", "-1", "Fetch.MaxWaiting", func(c *service.Config) { c.Fetch.MaxWaiting = -1 }, []lowerEntry{
-			newFetchWith("MaxWaiting", func(c *stages.FetchConfig) { c.MaxWaiting = -1 })}, nil},
+			newFetchWith("MaxWaiting", func(c *engine.FetchConfig) { c.MaxWaiting = -1 })}, nil},
 		{"max-waiting", "0", "", func(c *service.Config) { c.Fetch.MaxWaiting = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.MaxWaiting = 0 })}, nil},
+			newFetchWith("", func(c *engine.FetchConfig) { c.MaxWaiting = 0 })}, nil},
 		{"reserve-slots", "64", "Fetch.ReserveSlots", func(c *service.Config) { c.Fetch.ReserveSlots = 64 }, []lowerEntry{
-			newFetchWith("Reserve", func(c *stages.FetchConfig) { c.Reserve = 64 })}, nil},
+			newFetchWith("Reserve", func(c *engine.FetchConfig) { c.Reserve = 64 })}, nil},
 		{"per-host", "-1", "Fetch.PerHost", func(c *service.Config) { c.Fetch.PerHost = -1 }, []lowerEntry{
-			newFetchWith("PerHost", func(c *stages.FetchConfig) { c.PerHost = -1 })}, nil},
+			newFetchWith("PerHost", func(c *engine.FetchConfig) { c.PerHost = -1 })}, nil},
 		{"per-host", "0", "", func(c *service.Config) { c.Fetch.PerHost = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.PerHost = 0 })}, nil},
+			newFetchWith("", func(c *engine.FetchConfig) { c.PerHost = 0 })}, nil},
 		{"per-host-rate", "-1", "Fetch.PerHostRate", func(c *service.Config) { c.Fetch.PerHostRate = -1 }, []lowerEntry{
-			newFetchWith("PerHostRate", func(c *stages.FetchConfig) { c.PerHostRate = -1 })}, nil},
+			newFetchWith("PerHostRate", func(c *engine.FetchConfig) { c.PerHostRate = -1 })}, nil},
 		{"per-host-rate", "NaN", "Fetch.PerHostRate", func(c *service.Config) { c.Fetch.PerHostRate = nan }, []lowerEntry{
-			newFetchWith("PerHostRate", func(c *stages.FetchConfig) { c.PerHostRate = nan })}, nil},
+			newFetchWith("PerHostRate", func(c *engine.FetchConfig) { c.PerHostRate = nan })}, nil},
 		{"per-host-burst", "-1", "Fetch.PerHostBurst", func(c *service.Config) { c.Fetch.PerHostBurst = -1 }, []lowerEntry{
-			newFetchWith("PerHostBurst", func(c *stages.FetchConfig) { c.PerHostBurst = -1 })}, nil},
+			newFetchWith("PerHostBurst", func(c *engine.FetchConfig) { c.PerHostBurst = -1 })}, nil},
 		{"per-host-burst", "0", "", func(c *service.Config) { c.Fetch.PerHostBurst = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostBurst = 0 })}, nil},
+			newFetchWith("", func(c *engine.FetchConfig) { c.PerHostBurst = 0 })}, nil},
 		{"per-host-jitter", "1.5", "Fetch.PerHostJitter", func(c *service.Config) { c.Fetch.PerHostJitter = 1.5 }, []lowerEntry{
-			newFetchWith("PerHostJitter", func(c *stages.FetchConfig) { c.PerHostJitter = 1.5 })}, nil},
+			newFetchWith("PerHostJitter", func(c *engine.FetchConfig) { c.PerHostJitter = 1.5 })}, nil},
 		{"per-host-key", "site", "Fetch.PerHostKey", func(c *service.Config) { c.Fetch.PerHostKey = "site" }, []lowerEntry{
-			newFetchWith("PerHostKey", func(c *stages.FetchConfig) { c.PerHostKey = "site" }),
+			newFetchWith("PerHostKey", func(c *engine.FetchConfig) { c.PerHostKey = "site" }),
 			newDecodeWith("PerHostKey", func(c *stages.DecodeConfig) { c.PerHostKey = "site" })}, nil},
 		{"per-host-key", "", "", func(c *service.Config) { c.Fetch.PerHostKey = "" }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostKey = "" }),
+			newFetchWith("", func(c *engine.FetchConfig) { c.PerHostKey = "" }),
 			newDecodeWith("", func(c *stages.DecodeConfig) { c.PerHostKey = "" })}, nil},
 		{"per-host-key", "Domain", "", func(c *service.Config) { c.Fetch.PerHostKey = "Domain" }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.PerHostKey = "Domain" }),
+			newFetchWith("", func(c *engine.FetchConfig) { c.PerHostKey = "Domain" }),
 			newDecodeWith("", func(c *stages.DecodeConfig) { c.PerHostKey = "Domain" })}, nil},
 		{"max-host-pause", "-1s", "Fetch.MaxHostPause", func(c *service.Config) { c.Fetch.MaxHostPause = -time.Second }, []lowerEntry{
-			newFetchWith("MaxHostPause", func(c *stages.FetchConfig) { c.MaxHostPause = -time.Second })}, nil},
+			newFetchWith("MaxHostPause", func(c *engine.FetchConfig) { c.MaxHostPause = -time.Second })}, nil},
 		{"robots-ttl", "-1s", "Fetch.RobotsTTL", func(c *service.Config) { c.Fetch.RobotsTTL = -time.Second }, []lowerEntry{
-			newFetchWith("RobotsTTL", func(c *stages.FetchConfig) { c.RobotsTTL = -time.Second })}, nil},
+			newFetchWith("RobotsTTL", func(c *engine.FetchConfig) { c.RobotsTTL = -time.Second })}, nil},
 		{"robots-ttl", "0s", "", func(c *service.Config) { c.Fetch.RobotsTTL = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.RobotsTTL = 0 })}, nil},
+			newFetchWith("", func(c *engine.FetchConfig) { c.RobotsTTL = 0 })}, nil},
 		{"max-held-bytes", "0", "", func(c *service.Config) { c.Fetch.MaxHeldBytes = 0 }, []lowerEntry{
-			newFetchWith("", func(c *stages.FetchConfig) { c.MaxHeldBytes = 0 })}, nil},
+			newFetchWith("", func(c *engine.FetchConfig) { c.MaxHeldBytes = 0 })}, nil},
 		{"timeout", "0s", "Fetch.Timeout", func(c *service.Config) { c.Fetch.Timeout = 0 }, []lowerEntry{
 			newDecodeWith("DefaultTimeout", func(c *stages.DecodeConfig) { c.DefaultTimeout = 0 })}, nil},
 		{"max-timeout", "5s", "Fetch.MaxTimeout", func(c *service.Config) { c.Fetch.MaxTimeout = 5 * time.Second }, []lowerEntry{
@@ -220,7 +221,7 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 			newDecodeWith("MaxBatchTime", func(c *stages.DecodeConfig) { c.MaxBatchTime = 30 * time.Second })}, nil},
 		{"max-batch-time", "-1s", "Fetch.MaxBatchTime", func(c *service.Config) { c.Fetch.MaxBatchTime = -time.Second }, []lowerEntry{
 			newDecodeWith("MaxBatchTime", func(c *stages.DecodeConfig) { c.MaxBatchTime = -time.Second }),
-			newFetchWith("MaxBatchTime", func(c *stages.FetchConfig) { c.MaxBatchTime = -time.Second })}, nil},
+			newFetchWith("MaxBatchTime", func(c *engine.FetchConfig) { c.MaxBatchTime = -time.Second })}, nil},
 		{"max-body", "0", "Fetch.MaxBody", func(c *service.Config) { c.Fetch.MaxBody = 0 }, []lowerEntry{
 			newFetcherWith("MaxBody", func(c *httpfetch.Config) { c.MaxBody = 0 })}, nil},
 		{"max-redirects", "-1", "Fetch.MaxRedirects", func(c *service.Config) { c.Fetch.MaxRedirects = -1 }, []lowerEntry{
@@ -237,7 +238,7 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 			newFetcherWith("", func(c *httpfetch.Config) { c.MaxRequestBody = 0 })}, nil},
 		{"user-agent", "bot\r\nX-Evil: 1", "Fetch.UserAgent", func(c *service.Config) { c.Fetch.UserAgent = "bot\r\nX-Evil: 1" }, []lowerEntry{
 			newFetcherWith("UserAgent", func(c *httpfetch.Config) { c.UserAgent = "bot\r\nX-Evil: 1" }),
-			newFetchWith("RobotsUserAgent", func(c *stages.FetchConfig) { c.RobotsUserAgent = "bot\r\nX-Evil: 1" })}, nil},
+			newFetchWith("RobotsUserAgent", func(c *engine.FetchConfig) { c.RobotsUserAgent = "bot\r\nX-Evil: 1" })}, nil},
 		{"response-headers", "bad name", "Fetch.ResponseHeaders", func(c *service.Config) { c.Fetch.ResponseHeaders = []string{"bad name"} }, []lowerEntry{
 			newFetcherWith("ResponseHeaders", func(c *httpfetch.Config) { c.ResponseHeaders = []string{"bad name"} })}, nil},
 		{"body", "xml", "Fetch.BodyMode", func(c *service.Config) { c.Fetch.BodyMode = "xml" }, []lowerEntry{
@@ -363,8 +364,8 @@ func TestServiceBoundsWhatStagesMayLeaveOpen(t *testing.T) {
 			t.Errorf("%s 0: stages.NewDecode refused none: %v", tc.flag, err)
 		}
 	}
-	if err := newFetchWith("", func(c *stages.FetchConfig) { c.MaxBatchTime = 0 }).try(t); err != nil {
-		t.Errorf("stages.NewFetch refused MaxBatchTime 0 (none): %v", err)
+	if err := newFetchWith("", func(c *engine.FetchConfig) { c.MaxBatchTime = 0 }).try(t); err != nil {
+		t.Errorf("engine.NewFetch refused MaxBatchTime 0 (none): %v", err)
 	}
 }
 

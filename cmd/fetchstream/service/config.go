@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/connectors"
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
@@ -118,13 +118,13 @@ type FetchConfig struct {
 	// ReserveSlots are the slots no flow (a batch, or the batches sharing
 	// a correlation_id) may take while it has a request in flight: one
 	// flow holds at most Concurrency-ReserveSlots, and the rest go one per
-	// flow to flows with nothing in flight (see stages.FetchConfig.Reserve).
-	// -1: stages.DefaultReserve(Concurrency); 0: none.
+	// flow to flows with nothing in flight (see engine.FetchConfig.Reserve).
+	// -1: engine.DefaultReserve(Concurrency); 0: none.
 	ReserveSlots int
 	// MaxHeldBytes bounds the bytes of finished results held behind slow
 	// first URLs and for publishing, with the one-message replies being
 	// gathered: past it, batches start only their first unfinished URL
-	// until it drains (see stages.FetchConfig.MaxHeldBytes). 0: no bound
+	// until it drains (see engine.FetchConfig.MaxHeldBytes). 0: no bound
 	// but Window × MaxActive results. `run` sizes it from the memory limit.
 	MaxHeldBytes int64
 
@@ -267,7 +267,7 @@ func Defaults() Config {
 			MaxBody: 256 << 10, MaxRedirects: 10, BodyMode: "auto",
 			UserAgent: "fetchstream", MaxRequestBody: httpfetch.DefaultMaxRequestBody,
 			RetryBase: 200 * time.Millisecond, RetryMax: 5 * time.Second,
-			PerHostBurst: 1, PerHostKey: "host", MaxHostPause: time.Minute, RobotsTTL: stages.DefaultRobotsTTL,
+			PerHostBurst: 1, PerHostKey: "host", MaxHostPause: time.Minute, RobotsTTL: engine.DefaultRobotsTTL,
 		},
 		Storage: StorageConfig{
 			Replicas: 1, ResultsMaxAge: connectors.DefaultResultsMaxAge, MaxObject: httpfetch.DefaultMaxObject,

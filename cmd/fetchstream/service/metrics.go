@@ -10,6 +10,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -147,7 +148,7 @@ type microStats struct {
 	// count (about once a second), with the hosts most waited on.
 	HostsPaused     int                  `json:"hosts_paused,omitempty"`
 	WaitingOnHosts  int                  `json:"waiting_on_hosts,omitempty"`
-	TopWaitingHosts []stages.HostWaiting `json:"top_waiting_hosts,omitempty"`
+	TopWaitingHosts []engine.HostWaiting `json:"top_waiting_hosts,omitempty"`
 }
 
 func (m *metrics) microStats() any {
@@ -164,13 +165,13 @@ func outcome(kind wire.ErrorKind) string {
 	return string(kind)
 }
 
-// RequestStarted implements stages.Observer.
+// RequestStarted implements engine.Observer.
 func (m *metrics) RequestStarted() {
 	m.inFlight.Inc()
 	m.inFlightCount.Add(1)
 }
 
-// RequestFinished implements stages.Observer.
+// RequestFinished implements engine.Observer.
 func (m *metrics) RequestFinished(r *wire.Result) {
 	m.inFlight.Dec()
 	m.inFlightCount.Add(-1)
@@ -239,7 +240,7 @@ func (g *gatheredReplies) held() int64 {
 // watchHeld registers gauges of the result bytes the fetch stage holds
 // (now and at most) and of the replies being gathered, read at each
 // scrape.
-func (m *metrics) watchHeld(held func() stages.HeldBytes, replies func() int64) {
+func (m *metrics) watchHeld(held func() engine.HeldBytes, replies func() int64) {
 	m.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_held_result_bytes",
 			Help: "Bytes of finished results the fetch stage holds behind slow first URLs or for publishing (bounded by --max-held-bytes)."},

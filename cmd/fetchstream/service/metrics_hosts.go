@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -18,7 +18,7 @@ type hostMetrics struct {
 	waited  prometheus.Counter
 
 	mu    sync.Mutex
-	stats stages.HostStats
+	stats engine.HostStats
 }
 
 func newHostMetrics() hostMetrics {
@@ -32,14 +32,14 @@ func newHostMetrics() hostMetrics {
 	}
 }
 
-func (h *hostMetrics) last() stages.HostStats {
+func (h *hostMetrics) last() engine.HostStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.stats
 }
 
-// Hosts implements stages.HostObserver.
-func (m *metrics) Hosts(s stages.HostStats) {
+// Hosts implements engine.HostObserver.
+func (m *metrics) Hosts(s engine.HostStats) {
 	m.hosts.paused.Set(float64(s.Paused))
 	m.hosts.waiting.Set(float64(s.Waiting))
 	m.hosts.mu.Lock()
@@ -47,7 +47,7 @@ func (m *metrics) Hosts(s stages.HostStats) {
 	m.hosts.mu.Unlock()
 }
 
-// Refused implements stages.HostObserver: a result made without a
+// Refused implements engine.HostObserver: a result made without a
 // request (robots_disallowed) counts as a result, not as a request.
 func (m *metrics) Refused(r *wire.Result) {
 	m.resultCount.Add(1)
@@ -62,11 +62,11 @@ func (m *metrics) Refused(r *wire.Result) {
 	}
 }
 
-// RequestDeferred implements stages.HostObserver: the URL's retry waits
+// RequestDeferred implements engine.HostObserver: the URL's retry waits
 // for its host without a slot, so it is no longer in flight.
 func (m *metrics) RequestDeferred() {
 	m.inFlight.Dec()
 	m.inFlightCount.Add(-1)
 }
 
-var _ stages.HostObserver = (*metrics)(nil)
+var _ engine.HostObserver = (*metrics)(nil)

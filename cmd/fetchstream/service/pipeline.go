@@ -16,6 +16,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -64,7 +65,7 @@ func (p *pipeline) handedBack() int64 {
 // while NATS is unreachable; setUpBy is when its JetStream set-up (which
 // streams capture the outputs, the dead-letter subject, the input stream
 // and consumer) stops waiting out elections and fails.
-func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher stages.URLFetcher,
+func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher engine.URLFetcher,
 	cfg *Config, log *slog.Logger, m *metrics) (*pipeline, error) {
 	// Each stage built so far is stopped by closing its input, should a
 	// later one fail before the chain is connected.
@@ -90,7 +91,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	}
 	replies := &gatheredReplies{}
 	fetchCfg.HeldElsewhere = replies.held
-	fetch, err := stages.NewFetch(fetchCtx, fetcher, fetchCfg)
+	fetch, err := engine.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)
 	}

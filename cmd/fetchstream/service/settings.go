@@ -8,6 +8,8 @@ import (
 
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -82,18 +84,18 @@ func (f *FetchConfig) fetcherConfig() httpfetch.Config {
 func (f *FetchConfig) decodeConfig() stages.DecodeConfig {
 	return stages.DecodeConfig{
 		MaxBatch: f.MaxBatch, DefaultTimeout: f.Timeout, MaxTimeout: f.MaxTimeout,
-		MaxBatchTime: f.MaxBatchTime, PerHostKey: stages.HostKeyMode(f.PerHostKey),
+		MaxBatchTime: f.MaxBatchTime, PerHostKey: polite.HostKeyMode(f.PerHostKey),
 		MaxExpansion: f.MaxBatchExpansion, ExpansionSetting: "--max-batch-expansion",
 	}
 }
 
 // stageConfig is the fetch stage f describes, telling obs what it does.
-func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
-	return stages.FetchConfig{
+func (f *FetchConfig) stageConfig(obs engine.Observer) engine.FetchConfig {
+	return engine.FetchConfig{
 		Concurrency: f.Concurrency, Window: f.Window, MaxActive: f.MaxActive,
 		MaxWaiting: f.MaxWaiting, MaxBatchTime: f.MaxBatchTime,
 		PerHost: f.PerHost, PerHostRate: f.PerHostRate, PerHostBurst: f.PerHostBurst, PerHostJitter: f.PerHostJitter,
-		PerHostKey: stages.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
+		PerHostKey: polite.HostKeyMode(f.PerHostKey), MaxHostPause: f.MaxHostPause,
 		Robots: f.Robots, RobotsTTL: f.RobotsTTL, RobotsUserAgent: f.UserAgent,
 		Observer: obs,
 		Reserve:  f.reserve(), MaxHeldBytes: f.MaxHeldBytes,
@@ -103,13 +105,13 @@ func (f *FetchConfig) stageConfig(obs stages.Observer) stages.FetchConfig {
 // reserve is the stage's reserve of slots ReserveSlots describes.
 func (f *FetchConfig) reserve() int {
 	if f.ReserveSlots < 0 {
-		return stages.DefaultReserve(f.Concurrency)
+		return engine.DefaultReserve(f.Concurrency)
 	}
 	return f.ReserveSlots
 }
 
 // fetchTerms names the Config field behind each field of the configs
-// FetchConfig fans out to (stages.DecodeConfig, stages.FetchConfig,
+// FetchConfig fans out to (stages.DecodeConfig, engine.FetchConfig,
 // httpfetch.Config): Fetch.F for a field F, but where decodeConfig,
 // stageConfig and fetcherConfig fill it from a field named otherwise.
 var fetchTerms = fieldTerms("Fetch.", map[string]string{
@@ -118,7 +120,7 @@ var fetchTerms = fieldTerms("Fetch.", map[string]string{
 	"Reserve":         "Fetch.ReserveSlots",
 	"RobotsUserAgent": "Fetch.UserAgent",
 	"MaxObject":       "Storage.MaxObject",
-}, stages.DecodeConfig{}, stages.FetchConfig{}, httpfetch.Config{})
+}, stages.DecodeConfig{}, engine.FetchConfig{}, httpfetch.Config{})
 
 // consumerTerms names the Config field behind each field of the
 // connectors.ConsumerSetup that consumerSetup fills.

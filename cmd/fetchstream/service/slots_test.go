@@ -9,7 +9,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
-	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -56,7 +56,7 @@ func TestOneBatchCannotTakeEverySlot(t *testing.T) {
 		urls[i] = target.URL("/hang")
 	}
 	publishBatch(t, nc, wire.Batch{ID: "hog", TimeoutMS: 60000, URLs: wire.URLs(urls...)})
-	most := int64(Defaults().Fetch.Concurrency - stages.DefaultReserve(Defaults().Fetch.Concurrency))
+	most := int64(Defaults().Fetch.Concurrency - engine.DefaultReserve(Defaults().Fetch.Concurrency))
 	loadtest.WaitFor(t, 10*time.Second, "the batch to hold its slots", func() bool { return target.InFlight() == most })
 	for range 3 {
 		loadtest.Canary(t, nc, wire.DefaultInSubject, neighbour.URL+"/", loadtest.CanaryBudget)

@@ -1,0 +1,49 @@
+// Package engine is fetchstream's fetch engine: the ordered,
+// bounded-parallel Fetch Flow between the decode and encode stages (see
+// Fetch), and nothing else. It takes *stages.Job and emits *stages.Fetched
+// and *stages.Done; the elements, decode and encode live in package
+// stages, which does not import this one.
+//
+// It is built in three layers, read top-down; each adds one condition to
+// "may this URL start now", and each file says which layer it is in:
+//
+//	(1) window        window.go, outqueue.go: per batch a ring of Window slots, drained
+//	                  in index order, under the semaphore inFlight < Concurrency (fetch.go)
+//	(2) fair share    scheduler.go, batch.go: stride flows by priority; reserve.go,
+//	                  admission.go, lifetime.go, heldbudget.go
+//	(3) politeness    hosts.go, lane.go, wake.go, robots.go, signals.go, hostreport.go;
+//	                  the rules in package polite
+//	dispatcher        fetch.go (one goroutine owns all state), workers.go (a worker per
+//	                  request), filing.go (results into windows, out in order; Done)
+//
+// References run one way: the dispatcher → fair share → politeness →
+// polite, and all of them → the window, which knows none of them. No file
+// refers to a file that refers back to it. Politeness reaches a batch
+// only through laneOwner (stir it; is its flow busy); the scheduler asks
+// politeness through hosts (gated, attach, nextInLane, take, finished,
+// requeue, slowDown, admitOpened, wakeDue, stop, sweep); and hosts asks
+// each gate's rules through polite.Gate: "may a URL go now, and if not,
+// when" (Wait), one went (Take), one ended (Release, Succeeded), what a
+// host said (SlowDown, Pause).
+//
+// With no politeness and one batch, the engine is sourcegraph/conc's
+// stream: a semaphore (inFlight < Concurrency in the dispatcher) and a
+// ring (the batch's window, in window.go), each task's result written to
+// its slot and drained in submit order by one goroutine. Cost then: per
+// URL one hand-off to a worker and one back (a channel send each), O(1)
+// in the ring, and one element into Out; the result is written once, by
+// the fetcher, and moves by pointer from there to Out.
+//
+// Fair share adds O(log flows) per grant (a heap of flows by pass) and
+// nothing per grant for batches with nothing to start; politeness adds,
+// per URL, O(1) amortized for its lane and O(log) for a gate's timer,
+// and nothing per grant for a URL its host holds (its lane is parked on
+// the gate). TestSchedulerWorkPerGrantIsFlat and BenchmarkSchedulerNext
+// hold the per-grant cost flat from 16 to 256 active batches.
+//
+// Package polite holds the politeness rules, which need no engine state:
+// host keys (what counts as one host), a gate's cap, pace, pauses and
+// slow-downs, robots.txt rules and Crawl-delay. It imports neither this
+// package nor stages (the compiler keeps the direction), so stages'
+// decode can ask it how a batch's URLs fall on hosts.
+package engine

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
+
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// This file is part of layer 3, politeness (see the package doc): the
+// fetches of sites' robots.txt, beside the workers (the rules are
+// polite.Robots). Cost: one fetch per site and TTL, in a goroutine of its
+// own.
+
+// RobotsFetcher is a URLFetcher that can also fetch a site's robots.txt,
+// through the same client (so the same network policy and User-Agent):
+// *httpfetch.Fetcher is one. FetchRobots returns the final status and at
+// most the first 512 KiB of the body, or, when no response came, the
+// kind of failure.
+type RobotsFetcher interface {
+	FetchRobots(ctx context.Context, robotsURL string, timeout time.Duration) (status int, body []byte, failure wire.ErrorKind)
+}
+
+// robotsTimeout bounds a robots.txt fetch.
+const robotsTimeout = 10 * time.Second
+
+// robotsAgent is the User-Agent whose robots.txt rules apply to job's
+// URLs: the job's own, when it names one, else the stage's.
+func robotsAgent(job *stages.Job, stage string) string {
+	if job.Options != nil && job.Options.UserAgent != "" {
+		return job.Options.UserAgent
+	}
+	return stage
+}
+
+// robotsResult is a fetched robots.txt on its way to the dispatcher.
+type robotsResult struct {
+	gate *gate
+	polite.RobotsFetch
+}
+
+// robotsFetches fetches sites' robots.txt, each in a goroutine of its
+// own beside the workers: at most Concurrency at once, and they take no
+// worker slot. The results go to done, which the dispatcher reads; it
+// counts the fetches under way (pending) and so is there to take each.
+type robotsFetches struct {
+	ctx     context.Context
+	fetcher RobotsFetcher
+	sem     chan struct{}
+	done    chan robotsResult
+	pending int // the dispatcher's
+}
+
+func newRobotsFetches(ctx context.Context, fetcher RobotsFetcher, concurrency int) *robotsFetches {
+	return &robotsFetches{ctx: ctx, fetcher: fetcher, sem: make(chan struct{}, concurrency), done: make(chan robotsResult)}
+}
+
+// start fetches g's robots.txt; its result comes on done.
+func (r *robotsFetches) start(g *gate) {
+	r.pending++
+	origin := g.Robots().Origin
+	go func() {
+		res := robotsResult{gate: g, RobotsFetch: polite.RobotsFetch{Failure: wire.ErrCanceled}}
+		select {
+		case r.sem <- struct{}{}:
+			func() {
+				// A panic in the fetch reads as no response; told to no one,
+				// as it is the site's rules, not a URL's result, that it spoils.
+				defer stages.Recover(nil, func(any) stages.Panic {
+					res.Failure = wire.ErrUnexpected
+					return stages.Panic{}
+				})
+				res.Status, res.Body, res.Failure = r.fetcher.FetchRobots(r.ctx, origin+"/robots.txt", robotsTimeout)
+			}()
+			<-r.sem
+		case <-r.ctx.Done():
+		}
+		r.done <- res
+	}()
+}

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
+)
+
+// This file is part of layer 3, politeness (see the package doc): what
+// the fetcher says of hosts (a 429 or 503, a retry handed back) on its
+// way to the dispatcher. Cost: a channel send per slow-down; a lock per
+// pause and per PausedFor.
+
+// hostSignal is a host's "slow down", on its way from a worker to the
+// dispatcher. key is the host key; retryAfter is negative when none.
+type hostSignal struct {
+	key        string
+	retryAfter time.Duration
+	at         time.Time
+}
+
+// signalBoard is the stage's hostsignal.Receiver. SlowDown hands the
+// signal to the dispatcher, which pauses or slows the host's gate; the
+// pauses are also kept here, under a lock, for the workers' PausedFor
+// before a retry.
+type signalBoard struct {
+	keyMode  polite.HostKeyMode
+	maxPause time.Duration
+	ch       chan hostSignal
+
+	mu     sync.Mutex
+	paused map[string]time.Time
+}
+
+var _ hostsignal.Receiver = (*signalBoard)(nil)
+
+func newSignalBoard(cfg FetchConfig) *signalBoard {
+	return &signalBoard{keyMode: cfg.PerHostKey, maxPause: cfg.MaxHostPause,
+		ch: make(chan hostSignal, cfg.Concurrency), paused: map[string]time.Time{}}
+}
+
+// SlowDown implements hostsignal.Receiver. The dispatcher takes every
+// signal before the completion of the request that sent it.
+func (s *signalBoard) SlowDown(ctx context.Context, rawURL string, _ int, retryAfter time.Duration) {
+	key := polite.KeyOf(rawURL, s.keyMode)
+	if key == "" {
+		return
+	}
+	now := time.Now()
+	if retryAfter > 0 && s.maxPause > 0 {
+		until := now.Add(min(retryAfter, s.maxPause))
+		s.mu.Lock()
+		if until.After(s.paused[key]) {
+			s.paused[key] = until
+		}
+		s.mu.Unlock()
+	}
+	if retryAfter == 0 {
+		return // "retry now": neither a pause nor a reason to slow down
+	}
+	select {
+	case s.ch <- hostSignal{key: key, retryAfter: retryAfter, at: now}:
+	case <-ctx.Done():
+	}
+}
+
+// PausedFor implements hostsignal.Receiver.
+func (s *signalBoard) PausedFor(rawURL string) time.Duration {
+	key := polite.KeyOf(rawURL, s.keyMode)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.paused[key]
+	if !ok {
+		return 0
+	}
+	left := time.Until(until)
+	if left <= 0 {
+		delete(s.paused, key)
+		return 0
+	}
+	return left
+}
+
+// sweep forgets the pauses that are over.
+func (s *signalBoard) sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, until := range s.paused {
+		if !until.After(now) {
+			delete(s.paused, key)
+		}
+	}
+}
+
+// workerSignals is one worker's hostsignal.Deferrer: the stage's board,
+// and the retry that the worker's fetch handed back, if it did.
+type workerSignals struct {
+	*signalBoard
+	deferOK  bool
+	deferred *hostsignal.Resume
+}
+
+var _ hostsignal.Deferrer = (*workerSignals)(nil)
+
+// Defer implements hostsignal.Deferrer: it takes the retry when the
+// stage hands retries back (see requests.deferOK).
+func (w *workerSignals) Defer(_ string, _ time.Duration, r hostsignal.Resume) bool {
+	if !w.deferOK {
+		return false
+	}
+	w.deferred = &r
+	return true
+}
+
+// handedBack returns, and forgets, the retry handed back by the last fetch.
+func (w *workerSignals) handedBack() *hostsignal.Resume {
+	r := w.deferred
+	w.deferred = nil
+	return r
+}
+
+// pendingRetry is a retry handed back, kept by its batch until its host
+// lets it go: how to resume it, and the time it waited for its host so far.
+type pendingRetry struct {
+	resume   hostsignal.Resume
+	hostWait time.Duration
+}
