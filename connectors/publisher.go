@@ -64,7 +64,8 @@ type PublisherConfig struct {
 	// publisher's goroutine: with stages.Encoder.Encode the publisher
 	// takes the fetch stage's *stages.Fetched itself, and results reach
 	// NATS with two hand-offs between goroutines fewer than through the
-	// encode Flow. It must not panic (Encoder.Encode recovers its own).
+	// encode Flow. A panic out of it (Encoder.Encode recovers its own, but
+	// not one in its fallback) is recovered as any other: see handle.
 	Encode func(element any) any
 }
 
@@ -201,11 +202,12 @@ func (p *Publisher) run() {
 	}
 }
 
-// handle publishes one element. A panic while doing so is recovered (see
-// recover): a result goes out as its URL's unexpected_error instead (at
-// worst after the one that panicked, if that got out), counted so in the
-// summary; a summary's panic still publishes the summary and the reply if
-// they were not yet sent, and leaves an unsettled batch for redelivery.
+// handle publishes one element. A panic while doing so, or in Encode, is
+// recovered (see recover): a result goes out as its URL's
+// unexpected_error instead (at worst after the one that panicked, if that
+// got out), counted so in the summary; a summary's panic still publishes
+// the summary and the reply if they were not yet sent and batchDone would
+// send them (see holdsBack), and leaves an unsettled batch for redelivery.
 // Either way OnPanic is told, and the next element is handled.
 func (p *Publisher) handle(element any) {
 	p.inDone = nil
@@ -290,7 +292,7 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	d.Data, _ = json.Marshal(&d.Summary) // a Summary always encodes
 	s := d.Summary
 	complete := s.Errors[wire.ErrCanceled] == 0
-	if !complete && job.Settle != nil && job.Settle.Redeliverable() {
+	if holdsBack(job, &s) {
 		p.log.Info("batch cut short by shutdown; left for redelivery", "batch_id", s.BatchID, "count", s.Count,
 			"canceled", s.Errors[wire.ErrCanceled])
 	} else {

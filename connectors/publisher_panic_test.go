@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
@@ -192,5 +194,130 @@ func TestPublisherCountsTheSummaryFromWhatItPublished(t *testing.T) {
 	}
 	if rej.BatchID != "r" || rej.Count != 9 || rej.Error != wire.ErrBatchTooLarge || rej.OK != 0 || rej.Failed != 0 || rej.Errors != nil {
 		t.Errorf("rejected summary %+v", rej)
+	}
+}
+
+// An Encode that panics (in the Encoder's encoding, or in its own
+// fallback) leaves the *stages.Fetched it was given: the publisher puts
+// that URL's unexpected_error in its place, counts it in the summary, and
+// a gathered reply still holds every index.
+func TestPublisherReplacesAResultWhoseEncodePanicked(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	enc, err := stages.NewEncoder(stages.EncodeConfig{MaxBytes: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told []stages.Panic
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches",
+		OnPanic: func(x stages.Panic) { told = append(told, x) }, // on the publisher's goroutine
+		Encode: func(element any) any {
+			if f, ok := element.(*stages.Fetched); ok && f.Result.Index == 1 {
+				panic("encode bug")
+			}
+			return enc.Encode(element)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _ := nc.SubscribeSync("out")
+	summaries, _ := nc.SubscribeSync("batches")
+	inbox := nats.NewInbox()
+	replies, _ := nc.SubscribeSync(inbox)
+	_ = nc.Flush()
+	job := &stages.Job{ID: "b", Reply: inbox, Requests: wire.URLs("http://x/0", "http://x/1", "http://x/2")}
+	for i, r := range job.Requests {
+		p.In() <- &stages.Fetched{Job: job, Result: wire.Result{BatchID: "b", Index: i, Count: 3, URL: r.URL, Status: 200}}
+	}
+	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: "b", Count: 3}}
+	close(p.In())
+	p.AwaitCompletion()
+
+	for i := range 3 {
+		var r wire.Result
+		m, err := results.NextMsg(5 * time.Second)
+		if err != nil || json.Unmarshal(m.Data, &r) != nil {
+			t.Fatalf("result %d: %v", i, err)
+		}
+		wantKind := wire.ErrorKind("")
+		if i == 1 {
+			wantKind = wire.ErrUnexpected
+		}
+		if r.Index != i || r.Error != wantKind || r.URL != job.Requests[i].URL {
+			t.Errorf("result %d: %+v, want error %q", i, r, wantKind)
+		}
+		if i == 1 && (r.Count != 3 || !strings.Contains(r.Message, "encoding the result panicked: encode bug")) {
+			t.Errorf("replacement result %+v", r)
+		}
+	}
+	var s wire.Summary
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &s) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if s.Count != 3 || s.OK != 2 || s.Failed != 1 || s.Errors[wire.ErrUnexpected] != 1 {
+		t.Errorf("summary %+v, want 2 ok and 1 unexpected_error of 3", s)
+	}
+	var reply []wire.Result
+	if m, err := replies.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &reply) != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	if len(reply) != 3 || reply[1].Index != 1 || reply[1].Error != wire.ErrUnexpected {
+		t.Errorf("reply %+v, want 3 results with index 1 as unexpected_error", reply)
+	}
+	if len(told) != 1 || told[0].Index != 1 || told[0].BatchID != "b" || told[0].URL != "http://x/1" {
+		t.Errorf("OnPanic told %+v, want the panic at index 1", told)
+	}
+}
+
+// panickyHandler is a slog.Handler that panics on records whose message
+// starts with panicOn, and drops the rest.
+type panickyHandler struct{ panicOn string }
+
+func (h panickyHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h panickyHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.panicOn) {
+		panic("log handler bug")
+	}
+	return nil
+}
+func (h panickyHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h panickyHandler) WithGroup(string) slog.Handler      { return h }
+
+// A panic after batchDone decided to hold a batch back (cut short by a
+// shutdown, to be delivered again) keeps to that rule: its recovery sends
+// no summary and no reply now (the redelivery will), and hands the batch
+// back.
+func TestPublisherRecoveryHoldsBackALikeBatchDone(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches",
+		Logger: slog.New(panickyHandler{panicOn: "batch cut short"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	summaries, _ := nc.SubscribeSync("batches")
+	inbox := nats.NewInbox()
+	replies, _ := nc.SubscribeSync(inbox)
+	_ = nc.Flush()
+	cut := &stages.Job{ID: "cut", Reply: inbox, Requests: wire.URLs("http://x/0", "http://x/1"), Settle: newSettleRecord()}
+	p.In() <- &stages.Encoded{Job: cut, Index: 0, Data: []byte(`{"batch_id":"cut","index":0}`)}
+	p.In() <- &stages.Encoded{Job: cut, Index: 1, Kind: wire.ErrCanceled, Data: []byte(`{"batch_id":"cut","index":1}`)}
+	p.In() <- &stages.Done{Job: cut, Summary: wire.Summary{BatchID: "cut", Count: 2}}
+	good := &stages.Job{ID: "good", Requests: wire.URLs("http://x/"), Settle: newSettleRecord()}
+	feed(p, good, 1, "g")
+	close(p.In())
+	p.AwaitCompletion()
+
+	if cut.Settle.(*settleRecord).wait(t) {
+		t.Error("the batch cut short was settled complete; want it handed back")
+	}
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), `"batch_id":"good"`) {
+		t.Fatalf("first summary: %v, want good's (none for the batch held back)", err)
+	}
+	if m, err := summaries.NextMsg(200 * time.Millisecond); err == nil {
+		t.Errorf("a second summary %s; the batch held back must send none now", m.Data)
+	}
+	if m, err := replies.NextMsg(200 * time.Millisecond); err == nil {
+		t.Errorf("a reply %s for the batch held back", m.Data)
 	}
 }

@@ -13,64 +13,104 @@ import (
 // recover is handle's recovery from a panic over element: see handle. A
 // result's panic came before it was counted (Publisher.result counts
 // last), so the unexpected_error that replaces it is what the summary
-// counts, once: by result when that gets through, else here.
+// counts, once: by result when that gets through, else here. A
+// *stages.Fetched is still one when Encode panicked (in the Encoder's
+// encoding or in its own fallback): it is replaced the same way.
 func (p *Publisher) recover(element, v any) {
 	switch e := element.(type) {
 	case *stages.Encoded:
-		job := e.Job
-		panicked := stages.Panic{Stage: "publish", Index: e.Index, Value: v}
-		if job == nil {
-			p.cfg.OnPanic.Tell(panicked)
+		if e == nil {
+			p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
 			return
 		}
-		panicked.BatchID = job.ID
-		if e.Index >= 0 && e.Index < len(job.Requests) {
-			panicked.URL = job.Requests[e.Index].URL
+		p.replaceResult(e.Job, e.Index, v, "publishing the result")
+	case *stages.Fetched:
+		if e == nil {
+			p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
+			return
 		}
-		p.cfg.OnPanic.Tell(panicked)
-		jo := p.jobOut(job)
-		r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: e.Index, Count: len(job.Requests),
-			URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage("publishing the result", v)}
-		if len(r.URL) > 1024 {
-			r.URL, r.URLTruncated = r.URL[:1024], true
-		}
-		data, _ := json.Marshal(&r)
-		counted := jo.count.results()
-		p.safely(jo, func() { p.result(&stages.Encoded{Job: job, Index: e.Index, Kind: r.Error, Data: data}) })
-		if jo.count.results() == counted { // the replacement panicked too
-			jo.count.add(r.Error)
-		}
+		p.replaceResult(e.Job, e.Result.Index, v, "encoding the result")
 	case *stages.Done:
-		jo := p.inDone
-		p.inDone = nil
-		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", BatchID: e.Job.ID, Index: -1, Value: v})
-		if jo == nil {
-			return
-		}
-		job := e.Job
-		if e.Data == nil { // batchDone counts and encodes first; this is in case that panicked
-			jo.count.into(&e.Summary)
-			e.Data, _ = json.Marshal(&e.Summary)
-		}
-		if !jo.summarySent {
-			jo.summarySent = true
-			p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: e.Data}, false, true) })
-		}
-		if job.Reply != "" && !jo.replied {
-			jo.replied = true
-			p.safely(jo, func() { p.reply(e, jo) })
-		}
-		if job.Settle != nil && !jo.settling {
-			jo.settling = true
-			p.settling.Add(1)
-			go func() {
-				defer p.settling.Done()
-				_ = job.Settle.Done(false, nil) // handed back, not acked: it was not seen through
-			}()
-		}
+		p.recoverDone(e, v)
 	default:
 		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
 	}
+}
+
+// replaceResult publishes, in place of result index of job whose handling
+// panicked with v while doing, that URL's unexpected_error, and counts it
+// for the summary once.
+func (p *Publisher) replaceResult(job *stages.Job, index int, v any, doing string) {
+	panicked := stages.Panic{Stage: "publish", Index: index, Value: v}
+	if job == nil {
+		p.cfg.OnPanic.Tell(panicked)
+		return
+	}
+	panicked.BatchID = job.ID
+	if index >= 0 && index < len(job.Requests) {
+		panicked.URL = job.Requests[index].URL
+	}
+	p.cfg.OnPanic.Tell(panicked)
+	jo := p.jobOut(job)
+	r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: index, Count: len(job.Requests),
+		URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage(doing, v)}
+	if len(r.URL) > 1024 {
+		r.URL, r.URLTruncated = r.URL[:1024], true
+	}
+	data, _ := json.Marshal(&r)
+	counted := jo.count.results()
+	p.safely(jo, func() { p.result(&stages.Encoded{Job: job, Index: index, Kind: r.Error, Data: data}) })
+	if jo.count.results() == counted { // the replacement panicked too
+		jo.count.add(r.Error)
+	}
+}
+
+// recoverDone finishes what batchDone began for d, after a panic v: it
+// publishes the summary and sends the reply if they were not yet sent,
+// under batchDone's rule (holdsBack: a batch cut short that will be
+// delivered again sends neither now), and hands a batch not yet settling
+// back for redelivery.
+func (p *Publisher) recoverDone(d *stages.Done, v any) {
+	jo := p.inDone
+	p.inDone = nil
+	p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", BatchID: d.Job.ID, Index: -1, Value: v})
+	if jo == nil {
+		return
+	}
+	job := d.Job
+	if d.Data == nil { // batchDone counts and encodes first; this is in case that panicked
+		jo.count.into(&d.Summary)
+		d.Data, _ = json.Marshal(&d.Summary)
+	}
+	held := false // if asking panics, publish: the batch is handed back either way
+	func() {
+		defer func() { _ = recover() }()
+		held = holdsBack(job, &d.Summary)
+	}()
+	if !jo.summarySent && !held {
+		jo.summarySent = true
+		p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: d.Data}, false, true) })
+	}
+	if job.Reply != "" && !jo.replied && !held {
+		jo.replied = true
+		p.safely(jo, func() { p.reply(d, jo) })
+	}
+	if job.Settle != nil && !jo.settling {
+		jo.settling = true
+		p.settling.Add(1)
+		go func() {
+			defer p.settling.Done()
+			_ = job.Settle.Done(false, nil) // handed back, not acked: it was not seen through
+		}()
+	}
+}
+
+// holdsBack says whether batchDone withholds the summary and the reply of
+// job, whose counts s holds: the batch was cut short by a shutdown (some
+// results canceled) and its message will be delivered again, when they
+// are sent.
+func holdsBack(job *stages.Job, s *wire.Summary) bool {
+	return s.Errors[wire.ErrCanceled] != 0 && job.Settle != nil && job.Settle.Redeliverable()
 }
 
 // safely runs fn, counting a second panic as a failed publish of jo.

@@ -74,3 +74,25 @@ func TestEncodeRecoversFromAPanic(t *testing.T) {
 		t.Errorf("OnPanic told %+v, want one encode panic at index 1", seen.got)
 	}
 }
+
+// A panic in the Encoder's own fallback (here OnPanic's) is not swallowed:
+// it leaves Encode, with nothing returned, so that the sink that called
+// it still holds the *Fetched and puts the URL's unexpected_error in its
+// place (connectors' TestPublisherReplacesAResultWhoseEncodePanicked).
+func TestEncodeFallbackPanicLeavesEncode(t *testing.T) {
+	defer func(fn func([]byte, *wire.Result, int) []byte) { fitResultFn = fn }(fitResultFn)
+	fitResultFn = func([]byte, *wire.Result, int) []byte { panic("encoder bug") }
+	enc, err := NewEncoder(EncodeConfig{MaxBytes: 1 << 16, OnPanic: func(Panic) { panic("hook bug") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	got := func() (v any) {
+		defer func() { v = recover() }()
+		out = enc.Encode(&Fetched{Job: &Job{ID: "b"}, Result: wire.Result{BatchID: "b", URL: "http://x/"}})
+		return nil
+	}()
+	if got != "hook bug" || out != nil {
+		t.Errorf("Encode returned %v and panicked with %v; want the fallback's panic to leave it", out, got)
+	}
+}
