@@ -68,7 +68,7 @@ func benchClientCommand(stdout io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("fetchstream bench client", flag.ContinueOnError)
 	fs.StringVar(&cfg.URL, "url", "", "URL to GET")
 	fs.IntVar(&cfg.Workers, "workers", 64, "goroutines making GETs")
-	fs.StringVar(&cfg.Transport, "transport", bench.TunedTransport, "tuned (an idle connection per worker and the service's 1 KiB/2 KiB buffers) or plain (http.Client{} with its defaults)")
+	fs.StringVar(&cfg.Transport, "transport", bench.TunedTransport, "tuned (http.Transport{MaxIdleConnsPerHost: workers, MaxIdleConns: workers}, other fields at their defaults) or plain (http.Client{} with its defaults)")
 	return &ffcli.Command{
 		Name:       "client",
 		ShortUsage: "fetchstream bench client --url URL [--workers 64] [--transport tuned]",

@@ -186,8 +186,7 @@ func TestRunJSONAndConfigErrors(t *testing.T) {
 }
 
 // The client child, `fetchstream bench client`, makes the requests it is
-// told to, keeps its connections between runs (with the service's
-// buffers), answers its peak RSS, and answers an unknown command with an
+// told to, keeps its connections between runs, answers its peak RSS, and answers an unknown command with an
 // error without dying; a bad flag is refused, naming it.
 func TestClientChild(t *testing.T) {
 	var requests atomic.Int64
