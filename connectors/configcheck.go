@@ -47,13 +47,13 @@ func (c PublisherConfig) Validate() error {
 	case c.Batches == "":
 		return configError("Batches", "must not be empty")
 	case c.AckTimeout < 0:
-		return configError("AckTimeout", "must not be negative (0: %s), got %s", defaultPublishAckTimeout, c.AckTimeout)
+		return configError("AckTimeout", "must not be negative (0 means the default, %s), got %s", defaultPublishAckTimeout, c.AckTimeout)
 	case c.MaxAckPending < 0:
-		return configError("MaxAckPending", "must not be negative (0: %d), got %d", defaultPublishMaxAckPending, c.MaxAckPending)
+		return configError("MaxAckPending", "must not be negative (0 means the default, %d), got %d", defaultPublishMaxAckPending, c.MaxAckPending)
 	case c.FlushTimeout < 0:
-		return configError("FlushTimeout", "must not be negative (0: %s), got %s", defaultFlushTimeout, c.FlushTimeout)
+		return configError("FlushTimeout", "must not be negative (0 means the default, %s), got %s", defaultFlushTimeout, c.FlushTimeout)
 	case c.RetryFor < 0 || c.RetryFor > 0 && c.RetryFor < time.Second:
-		return configError("RetryFor", "must be at least 1s (0: %s), got %s", DefaultOutputRetryFor, c.RetryFor)
+		return configError("RetryFor", "must be at least 1s (0 means the default, %s), got %s", DefaultOutputRetryFor, c.RetryFor)
 	}
 	return nil
 }
@@ -80,15 +80,15 @@ func (c MicroConfig) Validate() error {
 }
 
 // validPending checks a subscription's pending limits (see
-// pendingLimits): 0 is nats.go's default; a negative limit, which
-// nats.go reads as none, is refused, and so is a byte limit too small to
-// hold a batch.
+// pendingLimits): 0 is DefaultPendingBatches or DefaultPendingBytes; a
+// negative limit, which nats.go reads as none, is refused, and so is a
+// byte limit too small to hold a batch.
 func validPending(msgs, bytes int) error {
 	switch {
 	case msgs < 0:
-		return configError("PendingMsgs", "must not be negative (0: nats.go's default), got %d", msgs)
+		return configError("PendingMsgs", "must not be negative (0 means the default, %d), got %d", DefaultPendingBatches, msgs)
 	case bytes < 0 || bytes > 0 && bytes < 1024:
-		return configError("PendingBytes", "must be at least 1KiB (0: nats.go's default), got %d", bytes)
+		return configError("PendingBytes", "must be at least 1KiB (0 means the default, %d), got %d", DefaultPendingBytes, bytes)
 	}
 	return nil
 }

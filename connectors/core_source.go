@@ -34,8 +34,9 @@ type CoreSourceConfig struct {
 	Queue   string // queue group shared by replicas; each message goes to one
 	// PendingMsgs and PendingBytes bound what the client buffers while the
 	// pipeline is busy; past them the server's messages are dropped for
-	// this client and a slow-consumer error is reported. Zero: nats.go's
-	// defaults; PendingBytes, when set, at least 1KiB.
+	// this client and a slow-consumer error is reported. 0 means the
+	// default (DefaultPendingBatches, DefaultPendingBytes); PendingBytes,
+	// when set, at least 1KiB.
 	PendingMsgs  int
 	PendingBytes int
 	// Replies decides where a batch's reply may go; nil: the inboxes of
@@ -93,11 +94,9 @@ func NewCoreSource(ctx context.Context, nc *nats.Conn, cfg CoreSourceConfig) (*C
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", cfg.Subject, err)
 	}
-	if msgs, bytes, set := pendingLimits(cfg.PendingMsgs, cfg.PendingBytes); set {
-		if err := sub.SetPendingLimits(msgs, bytes); err != nil {
-			_ = sub.Unsubscribe()
-			return nil, fmt.Errorf("set pending limits: %w", err)
-		}
+	if err := sub.SetPendingLimits(pendingLimits(cfg.PendingMsgs, cfg.PendingBytes)); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("set pending limits: %w", err)
 	}
 	// Once the server has the subscription, a batch published from now on
 	// reaches this replica: a caller told "running" can rely on it.

@@ -69,7 +69,7 @@ func (c ConsumerSetup) Validate() error {
 	case c.MaxAckPending < 1:
 		return configError("MaxAckPending", "must be at least 1, got %d", c.MaxAckPending)
 	case c.SetupTimeout < 0:
-		return configError("SetupTimeout", "must not be negative (0: %s), got %s", DefaultSetupTimeout, c.SetupTimeout)
+		return configError("SetupTimeout", "must not be negative (0 means the default, %s), got %s", DefaultSetupTimeout, c.SetupTimeout)
 	}
 	return validReplicas(c.Replicas)
 }
@@ -79,7 +79,7 @@ const MaxReplicas = 5
 
 func validReplicas(n int) error {
 	if n < 0 || n > MaxReplicas {
-		return configError("Replicas", "must be from 1 to %d (0: 1), got %d", MaxReplicas, n)
+		return configError("Replicas", "must be from 1 to %d (0 means 1), got %d", MaxReplicas, n)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ type JetStreamSourceConfig struct {
 	// MaxActive plus a little.
 	MaxPending int
 	// MaxWaiting is the most slots SetWaiting may lend on top of
-	// MaxPending, for batches the pipeline holds only waiting; 0: none.
+	// MaxPending, for batches the pipeline holds only waiting; 0 means none.
 	MaxWaiting int
 	// PollWait bounds one pull request; 0 means 5s. An idle replica sends
 	// one request per PollWait.
@@ -84,7 +84,7 @@ type JetStreamSource struct {
 	waitMu     sync.Mutex
 	waiting    waitingCredit // slots lent for waiting batches (see SetWaiting)
 	redelivery time.Duration // the consumer's wait before it redelivers
-	maxDeliver int           // the consumer's; <= 0: unlimited
+	maxDeliver int           // the consumer's; <= 0 means unlimited
 
 	mu         sync.Mutex
 	held       map[*jsSettler]struct{}
@@ -125,7 +125,7 @@ func NewJetStreamSource(ctx context.Context, nc *nats.Conn, cfg JetStreamSourceC
 	case cfg.DeadLetter == nil:
 		return nil, configError("DeadLetter", "must not be nil")
 	case cfg.PollWait < 0:
-		return nil, configError("PollWait", "must not be negative (0: 5s), got %s", cfg.PollWait)
+		return nil, configError("PollWait", "must not be negative (0 means the default, 5s), got %s", cfg.PollWait)
 	}
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 5 * time.Second

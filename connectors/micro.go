@@ -24,8 +24,9 @@ type MicroConfig struct {
 	// PendingMsgs and PendingBytes bound the requests the endpoint buffers
 	// while the pipeline is busy, as CoreSourceConfig's bound the input
 	// subject's; past them requests are dropped (a slow consumer, in the
-	// endpoint's stats) and their clients time out. Zero: nats.go's
-	// defaults.
+	// endpoint's stats) and their clients time out. 0 means the default
+	// (DefaultPendingBatches, DefaultPendingBytes); PendingBytes, when set,
+	// at least 1KiB.
 	PendingMsgs  int
 	PendingBytes int
 	// Stats, if set, adds its value to the endpoint's `nats micro stats`.
@@ -104,9 +105,7 @@ func RegisterMicro(nc *nats.Conn, source MicroInlet, cfg MicroConfig) (micro.Ser
 	})
 	opts := []micro.EndpointOpt{micro.WithEndpointSubject(cfg.Subject),
 		micro.WithEndpointMetadata(map[string]string{"format": "batch in (see the service's request_format), ordered JSON array of results out"})}
-	if msgs, bytes, set := pendingLimits(cfg.PendingMsgs, cfg.PendingBytes); set {
-		opts = append(opts, micro.WithEndpointPendingLimits(msgs, bytes))
-	}
+	opts = append(opts, micro.WithEndpointPendingLimits(pendingLimits(cfg.PendingMsgs, cfg.PendingBytes)))
 	if err := svc.AddEndpoint("fetch", handler, opts...); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("add micro endpoint: %w", err)

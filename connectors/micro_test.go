@@ -46,7 +46,7 @@ type gatedMicro struct {
 }
 
 // startGatedMicro starts a gatedMicro whose endpoint keeps at most
-// pendingMsgs requests pending (0: the connectors' default). The source
+// pendingMsgs requests pending (0 means connectors.DefaultPendingBatches). The source
 // is cancelled when t ends.
 func startGatedMicro(t *testing.T, pendingMsgs int) *gatedMicro {
 	t.Helper()

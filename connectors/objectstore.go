@@ -22,7 +22,7 @@ import (
 // the settings it is created with if absent.
 type ObjectStoreConfig struct {
 	Bucket   string
-	TTL      time.Duration // how long a body is kept; 0: for ever
+	TTL      time.Duration // how long a body is kept; 0 means for ever
 	Replicas int           // 0 means 1
 }
 
@@ -33,7 +33,7 @@ func (c ObjectStoreConfig) Validate() error {
 	case !validBucketName(c.Bucket):
 		return configError("Bucket", "%q: a bucket name is not empty and has only letters, digits, '-' and '_'", c.Bucket)
 	case c.TTL < 0:
-		return configError("TTL", "must not be negative (0: for ever), got %s", c.TTL)
+		return configError("TTL", "must not be negative (0 means for ever), got %s", c.TTL)
 	}
 	return validReplicas(c.Replicas)
 }

@@ -1,20 +1,19 @@
 package connectors
 
-import "github.com/nats-io/nats.go"
+import "cmp"
+
+// The pending limits a CoreSource's subscription and a micro endpoint keep
+// for a config that leaves PendingMsgs or PendingBytes at 0 (the
+// service's --pending-batches and --pending-bytes default to them too):
+// 1,024 batches and 64 MiB beyond those in progress.
+const (
+	DefaultPendingBatches = 1024
+	DefaultPendingBytes   = 64 << 20
+)
 
 // pendingLimits is what a subscription's pending limits become for a
-// configuration's msgs and bytes: set reports whether either is set (if
-// not, the subscription keeps nats.go's defaults); one left at 0 takes
-// nats.go's default for it.
-func pendingLimits(msgs, bytes int) (limitMsgs, limitBytes int, set bool) {
-	if msgs == 0 && bytes == 0 {
-		return 0, 0, false
-	}
-	if msgs == 0 {
-		msgs = nats.DefaultSubPendingMsgsLimit
-	}
-	if bytes == 0 {
-		bytes = nats.DefaultSubPendingBytesLimit
-	}
-	return msgs, bytes, true
+// configuration's msgs and bytes: one left at 0 takes its default
+// (DefaultPendingBatches, DefaultPendingBytes).
+func pendingLimits(msgs, bytes int) (limitMsgs, limitBytes int) {
+	return cmp.Or(msgs, DefaultPendingBatches), cmp.Or(bytes, DefaultPendingBytes)
 }

@@ -51,7 +51,7 @@ func (c *ResultsStreamConfig) withDefaults() error {
 	case len(c.Subjects) == 0:
 		return configError("Subjects", "must not be empty")
 	case c.MaxAge < time.Second:
-		return configError("MaxAge", "must be at least 1s (0: %s), got %s", DefaultResultsMaxAge, c.MaxAge)
+		return configError("MaxAge", "must be at least 1s (0 means the default, %s), got %s", DefaultResultsMaxAge, c.MaxAge)
 	case c.Duplicates < 0 || c.Duplicates > c.MaxAge:
 		return configError("Duplicates", "(%s) must be from 0 to MaxAge (%s)", c.Duplicates, c.MaxAge)
 	}

@@ -18,7 +18,7 @@ type DecodeConfig struct {
 	MaxBatch       int           // most URLs in one batch; larger batches are rejected whole
 	DefaultTimeout time.Duration // per request, when the batch names none
 	MaxTimeout     time.Duration // a batch's timeout_ms is capped at this; at least DefaultTimeout
-	// MaxBatchTime is the fetch stage's batch lifetime (0: none; else at
+	// MaxBatchTime is the fetch stage's batch lifetime (0 means none; else at
 	// least MaxTimeout, so that a batch outlives its longest request): a batch
 	// whose own per_host_rate could not fetch its URLs to one host (keyed
 	// as PerHostKey says) within it is refused at once as invalid_batch.
@@ -50,12 +50,12 @@ func (c DecodeConfig) Validate() error {
 	case c.MaxTimeout < c.DefaultTimeout:
 		return fail("MaxTimeout", "(%s) must not be below DefaultTimeout (%s)", c.MaxTimeout, c.DefaultTimeout)
 	case c.MaxBatchTime < 0:
-		return fail("MaxBatchTime", "must not be negative (0: none), got %s", c.MaxBatchTime)
+		return fail("MaxBatchTime", "must not be negative (0 means none), got %s", c.MaxBatchTime)
 	case c.MaxBatchTime > 0 && c.MaxBatchTime < c.MaxTimeout:
 		return fail("MaxBatchTime", "(%s) must be at least MaxTimeout (%s): a batch must outlive its longest request",
 			c.MaxBatchTime, c.MaxTimeout)
 	case c.MaxExpansion < 0:
-		return fail("MaxExpansion", "must not be negative (0: no bound), got %d", c.MaxExpansion)
+		return fail("MaxExpansion", "must not be negative (0 means no bound), got %d", c.MaxExpansion)
 	}
 	if _, err := polite.ParseHostKeyMode(string(c.PerHostKey)); err != nil {
 		return fail("PerHostKey", "must be host or domain, got %q", c.PerHostKey)

@@ -87,7 +87,7 @@ type Job struct {
 	// CorrelationID is echoed in its results and summary.
 	CorrelationID string
 	// PerHostRate lowers, for the job's flow, the stage's per-host rate
-	// (requests per second; 0: the stage's alone); Robots obeys robots.txt
+	// (requests per second; 0 means the stage's alone); Robots obeys robots.txt
 	// for the job even when the stage does not (see FetchConfig).
 	PerHostRate float64
 	Robots      bool

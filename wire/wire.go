@@ -145,7 +145,7 @@ type Batch struct {
 	// TimeoutMS is the per-request timeout for this batch in milliseconds.
 	// Zero means the service default; the service caps it at its maximum.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
-	// Concurrency caps this batch's requests in flight (0: only the
+	// Concurrency caps this batch's requests in flight (0 means only the
 	// service's global cap applies; never more than the global cap).
 	Concurrency int `json:"concurrency,omitempty"`
 	// Priority weighs this batch's share of the service's slots when

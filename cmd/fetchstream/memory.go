@@ -97,7 +97,7 @@ func sizeHeldBytes(fs *flag.FlagSet, r *runFlags, memoryLimit int64) {
 }
 
 // memoryLimitOf is the soft memory limit run works under, or 0 for none:
-// --memory-limit when given (0: none), else GOMEMLIMIT, else 90% of the
+// --memory-limit when given (0 means none), else GOMEMLIMIT, else 90% of the
 // container's (defaultMemoryLimit). setMemoryLimit applies it and
 // sizeHeldBytes sizes the held-bytes budget from it.
 func memoryLimitOf(fs *flag.FlagSet, r *runFlags) int64 {

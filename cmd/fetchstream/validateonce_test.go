@@ -118,8 +118,10 @@ func objectStoreWith(field string, edit func(*connectors.ObjectStoreConfig)) low
 // service's default pending limits, edited, as consumerWith is
 // NewJetStreamSource.
 func coreWith(field string, edit func(msgs, bytes *int)) []lowerEntry {
-	core := connectors.CoreSourceConfig{Subject: "fetch.urls", Queue: "fetchstream", PendingMsgs: 1024, PendingBytes: 64 << 20}
-	micro := connectors.MicroConfig{Name: "fetchstream", Subject: "fetchstream.fetch", PendingMsgs: 1024, PendingBytes: 64 << 20}
+	core := connectors.CoreSourceConfig{Subject: "fetch.urls", Queue: "fetchstream",
+		PendingMsgs: connectors.DefaultPendingBatches, PendingBytes: connectors.DefaultPendingBytes}
+	micro := connectors.MicroConfig{Name: "fetchstream", Subject: "fetchstream.fetch",
+		PendingMsgs: connectors.DefaultPendingBatches, PendingBytes: connectors.DefaultPendingBytes}
 	edit(&core.PendingMsgs, &core.PendingBytes)
 	edit(&micro.PendingMsgs, &micro.PendingBytes)
 	return []lowerEntry{
@@ -332,6 +334,27 @@ func TestSameValueSameAnswerEverywhere(t *testing.T) {
 			t.Errorf("%s: run with %s exited %d, %q; want it refused as %q...", name, variable, code, stderr, want)
 		}
 		os.Unsetenv(variable) // t.Setenv restores it at the end
+	}
+}
+
+// A 0 that a package reads as its default is the service's own default
+// too: --pending-batches 0 and --pending-bytes 0 are what run uses when
+// they are not given (connectors' TestPendingLimitsZeroIsTheDefault shows
+// the subscription keeps them), and every refusal of those settings says
+// so in the same words.
+func TestPendingZeroIsTheServiceDefault(t *testing.T) {
+	d := service.Defaults()
+	if d.Core.PendingBatches != connectors.DefaultPendingBatches || d.Core.PendingBytes != connectors.DefaultPendingBytes {
+		t.Errorf("service defaults %d batches, %d bytes; want connectors' %d, %d",
+			d.Core.PendingBatches, d.Core.PendingBytes, connectors.DefaultPendingBatches, connectors.DefaultPendingBytes)
+	}
+	for _, tc := range []struct{ flag, value, want string }{
+		{"pending-batches", "-1", "(0 means the default, 1024)"},
+		{"pending-bytes", "10", "(0 means the default, 67108864)"},
+	} {
+		if code, stderr := runStderr(t, "run", "--"+tc.flag+"="+tc.value); code != exitError || !strings.Contains(stderr, tc.want) {
+			t.Errorf("--%s %s: run exited %d, %q; want it refused saying %q", tc.flag, tc.value, code, stderr, tc.want)
+		}
 	}
 }
 

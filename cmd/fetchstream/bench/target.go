@@ -10,7 +10,7 @@ import (
 
 // target is the HTTP target of the bench, served in its process until
 // ctx is canceled: /d/{ms} answers 200 with a small JSON body after ms
-// milliseconds (0: at once).
+// milliseconds (0 means at once).
 type target struct {
 	base string
 }

@@ -76,7 +76,8 @@ type CoreConfig struct {
 	Queue string // queue group: replicas in one group share the batches
 	// PendingBatches and PendingBytes bound the batches a replica buffers
 	// beyond those in progress; past them NATS drops batches for it (a
-	// slow consumer, logged and counted). 0: nats.go's defaults;
+	// slow consumer, logged and counted). 0 means the default, the same as
+	// Defaults' (connectors.DefaultPendingBatches, DefaultPendingBytes);
 	// PendingBytes, when set, at least 1KiB.
 	PendingBatches int
 	PendingBytes   int64
@@ -88,7 +89,7 @@ type JetStreamConfig struct {
 	Enabled bool
 	Stream  string // stream over Subjects.In, created if absent (an existing one is used unchanged); no dots or spaces
 	Durable string // durable pull consumer shared by all replicas, created if absent
-	// AckWait, MaxDeliver (-1: no limit) and MaxAckPending are a created
+	// AckWait, MaxDeliver (-1 means no limit) and MaxAckPending are a created
 	// consumer's settings. MaxAckPending must be at least
 	// Fetch.MaxActive+Fetch.MaxWaiting+2, what one replica may hold.
 	AckWait       time.Duration
@@ -114,17 +115,17 @@ type FetchConfig struct {
 	MaxBatch    int           // URLs per batch at most; larger batches are rejected whole
 	Window      int           // per batch, URLs started but not yet published at most
 	MaxActive   int           // batches in progress at once, not counting those that only wait for their hosts
-	PerHost     int           // requests in flight to one host at most; 0: no cap
+	PerHost     int           // requests in flight to one host at most; 0 means no cap
 	// ReserveSlots are the slots no flow (a batch, or the batches sharing
 	// a correlation_id) may take while it has a request in flight: one
 	// flow holds at most Concurrency-ReserveSlots, and the rest go one per
 	// flow to flows with nothing in flight (see engine.FetchConfig.Reserve).
-	// -1: engine.DefaultReserve(Concurrency); 0: none.
+	// -1 means engine.DefaultReserve(Concurrency); 0 means none.
 	ReserveSlots int
 	// MaxHeldBytes bounds the bytes of finished results held behind slow
 	// first URLs and for publishing, with the one-message replies being
 	// gathered: past it, batches start only their first unfinished URL
-	// until it drains (see engine.FetchConfig.MaxHeldBytes). 0: no bound
+	// until it drains (see engine.FetchConfig.MaxHeldBytes). 0 means no bound
 	// but Window × MaxActive results. `run` sizes it from the memory limit.
 	MaxHeldBytes int64
 
@@ -141,13 +142,13 @@ type FetchConfig struct {
 
 	// Politeness per host (or registrable domain, with PerHostKey
 	// "domain"), in this replica: N replicas may each send this much.
-	PerHostRate   float64       // requests per second to one host at most (a token bucket); 0: no pace
+	PerHostRate   float64       // requests per second to one host at most (a token bucket); 0 means no pace
 	PerHostBurst  int           // the bucket: requests a quiet host may get at once; 0 is 1
 	PerHostJitter float64       // 0 to 1: hold a host a random part, up to this fraction, of 1/PerHostRate after each request
 	PerHostKey    string        // what counts as one host: "host" (host:port; also "") or "domain" (registrable domain)
-	MaxHostPause  time.Duration // a 429 or 503 with Retry-After pauses its host for every batch, up to this; 0: no pauses
+	MaxHostPause  time.Duration // a 429 or 503 with Retry-After pauses its host for every batch, up to this; 0 means no pauses
 	Robots        bool          // obey robots.txt for every batch (a batch may ask with "robots": true)
-	RobotsTTL     time.Duration // how long a site's robots.txt is kept; 0: stages.DefaultRobotsTTL
+	RobotsTTL     time.Duration // how long a site's robots.txt is kept; 0 means engine.DefaultRobotsTTL
 
 	MaxBody      int64  // body bytes kept per result; the rest is cut (or refused, with RefuseLarge)
 	RefuseLarge  bool   // fail bodies over MaxBody as too_large instead of cutting them
@@ -162,7 +163,7 @@ type FetchConfig struct {
 	// a batch's user_agent replaces it.
 	UserAgent string
 	// MaxRequestBody caps a request's body; a larger one fails alone as
-	// invalid_request; 0: httpfetch.DefaultMaxRequestBody. The whole batch
+	// invalid_request; 0 means httpfetch.DefaultMaxRequestBody. The whole batch
 	// must fit a NATS message anyway.
 	MaxRequestBody int64
 	// MaxBatchExpansion bounds the bytes of headers and bodies a batch's
@@ -200,19 +201,19 @@ type StorageConfig struct {
 	// ResultsStream, if set, names a stream capturing Subjects.Out and
 	// Subjects.Batches, created if absent: results and summaries are kept
 	// there, each once per Nats-Msg-Id, for ResultsMaxAge (at least 1s;
-	// 0: connectors.DefaultResultsMaxAge). In JetStream mode a batch is
+	// 0 means connectors.DefaultResultsMaxAge). In JetStream mode a batch is
 	// acked only once the stream has acked them, and the duplicate window
 	// spans a batch's deliveries (see connectors.DuplicateWindow, with
 	// JetStream.OutputRetryFor).
 	ResultsStream string
 	ResultsMaxAge time.Duration
 	// ObjectStore, if set, names an Object Store bucket, created if absent
-	// with ObjectTTL (0: kept for ever): a body over Fetch.MaxBody and up
+	// with ObjectTTL (0 means kept for ever): a body over Fetch.MaxBody and up
 	// to MaxObject is stored there under its SHA-256 and the result
 	// carries body_object instead of the body.
 	ObjectStore string
 	ObjectTTL   time.Duration
-	MaxObject   int64 // above Fetch.MaxBody; 0: httpfetch.DefaultMaxObject
+	MaxObject   int64 // above Fetch.MaxBody; 0 means httpfetch.DefaultMaxObject
 }
 
 // OpsConfig is the operations HTTP endpoint.
@@ -253,7 +254,7 @@ func Defaults() Config {
 			Batches: wire.DefaultBatchesSubject, Micro: "fetchstream.fetch",
 			Replies: []string{nats.InboxPrefix + ">"},
 		},
-		Core: CoreConfig{Queue: "fetchstream", PendingBatches: 1024, PendingBytes: 64 << 20},
+		Core: CoreConfig{Queue: "fetchstream", PendingBatches: connectors.DefaultPendingBatches, PendingBytes: connectors.DefaultPendingBytes},
 		JetStream: JetStreamConfig{
 			Stream: connectors.DefaultStream, Durable: connectors.DefaultDurable,
 			AckWait: connectors.DefaultAckWait, MaxDeliver: connectors.DefaultMaxDeliver,
