@@ -1,10 +1,15 @@
 // Package stages holds the go-streams Flows between fetchstream's NATS
 // source and sink, and the elements that travel between them:
 //
-//	Source ─*Inbound─▶ Decode ─*Job─▶ Fetch ─*Fetched,*Done─▶ Encode ─*Encoded,*Done─▶ Sink
+//	Source ─*Inbound─▶ Decode ─*Job─▶ Fetch ─*Fetched,*Done─▶ Sink
 //
-// Decode and Encode are here; Fetch, the fetch engine, is package
-// stages/engine, which imports this one for the elements. The pooled
+// The sink encodes each *Fetched into an *Encoded on its own goroutine
+// (Encoder.Encode, as connectors.PublisherConfig.Encode) before it
+// publishes it: the service has no encode step between Fetch and the
+// sink. NewEncode is the same work as a Flow of its own, for a sink that
+// takes *Encoded. Decode and the Encoder are here; Fetch, the fetch
+// engine, is package stages/engine, which imports this one for the
+// elements. The pooled
 // elements are owned here: the engine takes a *Fetched from NewFetched and
 // Encode puts it back once encoded; Encode makes each *Encoded from its
 // pool and the sink hands it back with Release once NATS is done with it.
@@ -12,8 +17,7 @@
 // Every Flow closes its own output once its input is closed and its work is
 // done, so closing the source drains the whole pipeline in order. Per-URL
 // failures are values (a wire.Result with an Error kind), never stage errors.
-// The service runs Encode on the sink's goroutine (see Encoder), and the
-// sink counts each summary from what it published.
+// The sink counts each summary from what it published.
 package stages
 
 import (
@@ -151,9 +155,14 @@ func (f *Fetched) release() {
 // hand it back with Release once it is done with Data.
 type Encoded struct {
 	Job   *Job
-	Index int
-	Kind  wire.ErrorKind
-	Data  []byte
+	Index int // the result's index in its batch
+	// Kind is the error kind of the result Data holds ("" for a success):
+	// the sink counts the batch's summary (ok, failed, per error kind)
+	// from it, without reading Data, so it must be the kind of what is
+	// published, the unexpected_error of a result whose encoding panicked
+	// included.
+	Kind wire.ErrorKind
+	Data []byte // the result's JSON
 
 	pooled bool // made by the encode stage, and not released since
 }
