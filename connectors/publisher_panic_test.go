@@ -321,3 +321,45 @@ func TestPublisherRecoveryHoldsBackALikeBatchDone(t *testing.T) {
 		t.Errorf("a reply %s for the batch held back", m.Data)
 	}
 }
+
+// An Encode that panics on a batch's Done (before batchDone began) does
+// not lose the summary: the publisher counts, publishes and settles it as
+// if Encode had passed the Done on, and OnPanic is told.
+func TestPublisherFinishesABatchWhoseDoneEncodePanicked(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	var told []stages.Panic
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches",
+		OnPanic: func(x stages.Panic) { told = append(told, x) }, // on the publisher's goroutine
+		Encode: func(element any) any {
+			if _, ok := element.(*stages.Done); ok {
+				panic("encode bug on a Done")
+			}
+			return element
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	summaries, _ := nc.SubscribeSync("batches")
+	_ = nc.Flush()
+	job := &stages.Job{ID: "d", Requests: wire.URLs("http://x/0", "http://x/1"), Settle: newSettleRecord()}
+	p.In() <- &stages.Encoded{Job: job, Index: 0, Data: []byte(`{"batch_id":"d","index":0}`)}
+	p.In() <- &stages.Encoded{Job: job, Index: 1, Kind: wire.ErrTimeout, Data: []byte(`{"batch_id":"d","index":1}`)}
+	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: "d", Count: 2}}
+	close(p.In())
+	p.AwaitCompletion()
+
+	var s wire.Summary
+	if m, err := summaries.NextMsg(5 * time.Second); err != nil || json.Unmarshal(m.Data, &s) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if s.BatchID != "d" || s.OK != 1 || s.Failed != 1 || s.Errors[wire.ErrTimeout] != 1 {
+		t.Errorf("summary %+v, want 1 ok and 1 timeout", s)
+	}
+	if !job.Settle.(*settleRecord).wait(t) {
+		t.Error("the batch was not settled complete")
+	}
+	if len(told) != 1 || told[0].BatchID != "d" || told[0].Index != -1 {
+		t.Errorf("OnPanic told %+v, want the Done's panic", told)
+	}
+}

@@ -31,7 +31,7 @@ func (p *Publisher) recover(element, v any) {
 		}
 		p.replaceResult(e.Job, e.Result.Index, v, "encoding the result")
 	case *stages.Done:
-		p.recoverDone(e, v)
+		p.recoverDone(e, v, false)
 	default:
 		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
 	}
@@ -69,12 +69,23 @@ func (p *Publisher) replaceResult(job *stages.Job, index int, v any, doing strin
 // publishes the summary and sends the reply if they were not yet sent,
 // under batchDone's rule (holdsBack: a batch cut short that will be
 // delivered again sends neither now), and hands a batch not yet settling
-// back for redelivery.
-func (p *Publisher) recoverDone(d *stages.Done, v any) {
+// back for redelivery. A panic before batchDone began (in Encode) begins
+// it now, once (again says this is that second try).
+func (p *Publisher) recoverDone(d *stages.Done, v any, again bool) {
 	jo := p.inDone
 	p.inDone = nil
 	p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", BatchID: d.Job.ID, Index: -1, Value: v})
 	if jo == nil {
+		if !again {
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						p.recoverDone(d, v, true)
+					}
+				}()
+				p.batchDone(d)
+			}()
+		}
 		return
 	}
 	job := d.Job
