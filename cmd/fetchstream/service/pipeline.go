@@ -243,7 +243,7 @@ func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, embe
 	}
 	log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
 		"the stream keeps every batch with nothing to read it, and a later `fetchstream run --jetstream` will fetch every batch it stores; "+
-		"a request's reply is the stream's ack, not the results; run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream+without,
+		"a request's reply is the stream's ack, not the results (`fetchstream publish --wait` gets them); run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream+without,
 		"subject", in, "stream", stream)
 }
 
