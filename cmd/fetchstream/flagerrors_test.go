@@ -67,8 +67,9 @@ func TestParseErrorsAreOneLine(t *testing.T) {
 			t.Errorf("%v %v: exit %d, stderr %q; want one line: %s", tc.env, tc.args, code, stderr, tc.want)
 		}
 	}
-	if code, stderr := runStderr(t, "run", "-h"); code != exitOK || !strings.Contains(stderr, "-concurrency") {
-		t.Errorf("run -h: exit %d, want the usage; got %.200q", code, stderr)
+	var stdout, stderr syncBuffer
+	if code := Main(t.Context(), []string{"run", "-h"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "-concurrency") {
+		t.Errorf("run -h: exit %d, want the usage on stdout; got %.200q", code, stdout.String())
 	}
 }
 
