@@ -30,7 +30,7 @@ func fieldForms() map[string]string {
 	return map[string]string{
 		"headers": "{name: value}", "body": "string | JSON", "credential": "name",
 		"timeout_ms": "ms", "concurrency": "n", "priority": fmt.Sprintf("%d-%d", MinPriority, MaxPriority),
-		"per_host_rate": "per second", "robots": "bool",
+		"per_host_rate": "req/s", "robots": "bool",
 		"response_headers": "[name]", "follow_redirects": "bool",
 		"retry_on": "[" + strings.Join(codes, "|") + "]", "retry_unsafe": "bool",
 	}
