@@ -38,7 +38,11 @@ var utf8BOM = []byte("\ufeff")
 // per_host_rate outside MinPerHostRate..MaxPerHostRate) and a request of
 // more than MaxRequestHeaders headers fail the batch. A message that is empty, not UTF-8, malformed JSON,
 // or holds no URL, or whose batch id is over MaxIDLength bytes or not
-// UTF-8, is an error wrapping ErrBadBatch. DecodeBatch never panics.
+// UTF-8, is an error wrapping ErrBadBatch. A JSON value of the wrong type
+// is named by its path in the batch, with what belongs there: "[0]: want
+// a URL string, got a number", "urls[1]: want a URL string or a request
+// object, got an array", "timeout_ms: want a whole number, got 1.5" (see
+// typeerror.go). DecodeBatch never panics.
 func DecodeBatch(data []byte, headerID string) (Batch, error) {
 	b := Batch{ID: headerID}
 	trimmed := bytes.TrimSpace(bytes.TrimPrefix(data, utf8BOM))
@@ -50,6 +54,9 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 	case trimmed[0] == '[':
 		var urls []string
 		if err := json.Unmarshal(trimmed, &urls); err != nil {
+			if te := arrayTypeError(trimmed, err); te != nil {
+				return b, fmt.Errorf("%w: %w", ErrBadBatch, te)
+			}
 			return b, fmt.Errorf("%w: JSON array of URL strings expected: %v", ErrBadBatch, err)
 		}
 		b.URLs = URLs(urls...)
@@ -66,6 +73,9 @@ func DecodeBatch(data []byte, headerID string) (Batch, error) {
 					b = obj
 				}
 				return b, fmt.Errorf("%w: %v", ErrBadBatch, unknown)
+			}
+			if te := objectTypeError(trimmed, err); te != nil {
+				return b, fmt.Errorf("%w: %w", ErrBadBatch, te)
 			}
 			return b, fmt.Errorf("%w: JSON object {\"urls\": [...]} expected: %v", ErrBadBatch, err)
 		}

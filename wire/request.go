@@ -75,7 +75,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 		return json.Unmarshal(data, &r.URL)
 	}
 	if len(data) == 0 || data[0] != '{' {
-		return errors.New("an item of urls must be a URL string or a request object")
+		return itemTypeError(data)
 	}
 	var obj request
 	if err := decodeStrict(data, &obj, "the request object", requestFields); err != nil {

@@ -48,6 +48,8 @@ func TestParseErrorsAreOneLine(t *testing.T) {
 		{args: []string{"run", "--max-body", "lots"}, want: `--max-body "lots": "lots" is not a size like 262144, 256KiB or 1MiB`},
 		{args: []string{"run", "--nope"}, want: `no flag --nope (see fetchstream run -h)`},
 		{args: []string{"publish", "--wait-timeout", "3"}, want: `--wait-timeout "3": want a duration`},
+		{args: []string{"publish", "-H", "NoColon", "http://a/"}, want: `-H "NoColon": "NoColon" is not a header: want 'Name: value'`},
+		{args: []string{"publish", "-Z", "http://a/"}, want: `no flag -Z (see fetchstream publish -h)`},
 		{args: []string{"run"}, env: [2]string{"FETCHSTREAM_TIMEOUT", "10"}, want: `FETCHSTREAM_TIMEOUT="10" (--timeout): want a duration such as 10s`},
 		{args: []string{"run", "--config", equals}, want: equals + `:2: "concurrency=8": want "concurrency 8" (the flag, a space, its value)`},
 		{args: []string{"run", "--config", nested}, want: nested + `:1: a config file cannot name another config file`},
@@ -65,8 +67,9 @@ func TestParseErrorsAreOneLine(t *testing.T) {
 			t.Errorf("%v %v: exit %d, stderr %q; want one line: %s", tc.env, tc.args, code, stderr, tc.want)
 		}
 	}
-	if code, stderr := runStderr(t, "run", "-h"); code != exitOK || !strings.Contains(stderr, "-concurrency") {
-		t.Errorf("run -h: exit %d, want the usage; got %.200q", code, stderr)
+	var stdout, stderr syncBuffer
+	if code := Main(t.Context(), []string{"run", "-h"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "-concurrency") {
+		t.Errorf("run -h: exit %d, want the usage on stdout; got %.200q", code, stdout.String())
 	}
 }
 

@@ -2,9 +2,10 @@
 // subject, with bounded parallelism, a timeout per request and every
 // failure mapped to a structured error, and publishes the results in batch
 // order. Its subcommands run the service (run), send batches and follow
-// their results (publish), serve local test endpoints (target), show the
-// whole thing offline (demo), measure it (bench) and check a container's
-// health (health).
+// their results (publish), print what passes (watch), serve local test
+// endpoints (target), show the whole thing offline (demo), measure it
+// (bench), check a container's health (health), and print a command's
+// usage (help) and the build's version (version).
 package main
 
 import (
@@ -33,8 +34,9 @@ func main() {
 // Exit codes of Main.
 const (
 	exitOK       = 0
-	exitError    = 1 // a bad flag, a failed start, or a shutdown that cut work short
+	exitError    = 1 // a bad flag or command, a failed start, or a shutdown that cut work short
 	exitFailures = 2 // publish --wait: the batch ran, and some URLs failed
+	exitUsage    = 2 // no command at all: the usage on stderr, as go does
 )
 
 // errSomeFailed is returned by commands whose work ran but found failures.
@@ -44,9 +46,14 @@ var errSomeFailed = errors.New("some URLs failed")
 // subcommand.
 var errUnknownCommand = errors.New("unknown command")
 
+// errNoCommand is returned when no subcommand is given.
+var errNoCommand = errors.New("no command")
+
 // Main runs the command line args (without the program name) until done
 // or until ctx is canceled, and returns the process exit code. Tests call
-// it as the real program runs.
+// it as the real program runs. The usage asked for (-h, --help, help)
+// goes to stdout, so that it can be read with a pager or grep; errors,
+// and the usage of a command line with no command, go to stderr.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := rootCommand(stdout, stderr)
 	// The flag package writes a parse error and the whole usage to the
@@ -59,11 +66,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, ffcli.DefaultUsageFunc(root))
-		}
-		_, _ = stderr.Write(usage.Bytes())
+		_, _ = stdout.Write(usage.Bytes())
 		return exitOK
+	case errors.Is(err, errNoCommand):
+		fmt.Fprintln(stderr, ffcli.DefaultUsageFunc(root))
+		return exitUsage
 	case errors.Is(err, errSomeFailed):
 		return exitFailures
 	case errors.Is(err, errUnknownCommand):
@@ -109,11 +116,11 @@ func setOutput(c *ffcli.Command, w io.Writer) {
 
 // rootCommand is the fetchstream command with its subcommands.
 func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
-	return &ffcli.Command{
+	root := &ffcli.Command{
 		Name:       "fetchstream",
-		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health> [flags]",
+		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health|help|version> [flags]",
 		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
-			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' for a command's flags.",
+			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' or 'fetchstream help <command>' for a command's flags.",
 		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),
 		Subcommands: []*ffcli.Command{
 			runCommand(stdout, stderr),
@@ -123,14 +130,17 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			demoCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
 			healthCommand(stdout, stderr),
-		},
-		Exec: func(_ context.Context, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("%w %q", errUnknownCommand, args[0])
-			}
-			return flag.ErrHelp
+			versionCommand(stdout),
 		},
 	}
+	root.Subcommands = append(root.Subcommands, helpCommand(root, stdout))
+	root.Exec = func(_ context.Context, args []string) error {
+		if len(args) > 0 {
+			return unknownCommand(root, args[0])
+		}
+		return errNoCommand
+	}
+	return root
 }
 
 // Stop signals become what the commands act on: the first cancels a

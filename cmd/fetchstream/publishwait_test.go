@@ -134,7 +134,7 @@ func TestPublishWaitSaysWhatItWaitsFor(t *testing.T) {
 func TestPublishHelpAndNearFlags(t *testing.T) {
 	var stdout, stderr syncBuffer
 	Main(t.Context(), []string{"publish", "-h"}, &stdout, &stderr)
-	help := stderr.String()
+	help := stdout.String()
 	line := ""
 	for l := range strings.Lines(help) {
 		if strings.Contains(l, "-priority") {

@@ -24,7 +24,8 @@ func TestURLListFile(t *testing.T) {
 		{name: "object", text: `{"id": "b1", "urls": ["http://a", {"url": "http://b", "method": "HEAD"}], "timeout_ms": 2000}`, want: []string{"http://a", "http://b"}},
 		{name: "empty", text: "\n\n", want: nil},
 		{name: "only comments", text: "# nothing yet\n", want: nil},
-		{name: "objects", text: `[{"url": "http://a"}]`, err: "JSON array of URL strings"},
+		{name: "objects", text: `[{"url": "http://a"}]`, err: `[0]: want a URL string (request objects go in the object form, {"urls": [...]}), got an object`},
+		{name: "numbers", text: `[1, 2]`, err: `[0]: want a URL string, got a number`},
 		{name: "broken", text: `["http://a",`, err: "JSON array of URL strings"},
 		{name: "unknown field", text: `{"url": ["http://a"]}`, err: `unknown field "url"`},
 	} {

@@ -19,6 +19,7 @@ import (
 	"github.com/fetchstream/fetchstream/connectors/embedded"
 	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // natsConn is a client connection and, when the service started one, the
@@ -60,7 +61,8 @@ func connectOrEmbed(ctx context.Context, cfg *Config, log *slog.Logger, m *metri
 			return nil, fmt.Errorf("%w; set NATS.URL to use a running server, or NATS.Listen for another address", err)
 		}
 		url = server.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.NATS.DataDir, "try", tryHint(url, &cfg.Subjects, cfg.JetStream.Enabled))
+		try, tryNATS := tryHints(url, &cfg.Subjects, cfg.JetStream.Enabled)
+		log.Info("embedded NATS server started", "url", url, "jetstream_dir", cfg.NATS.DataDir, "try", try, "or_with_nats_cli", tryNATS)
 	}
 	nc, err := firstConnect(ctx, url, cfg.NATS.Options, log, m)
 	if err != nil {
@@ -176,10 +178,16 @@ func (l *slowConsumerLog) report(sub *nats.Subscription) {
 		"what_to_do", "add replicas to the queue group, raise --concurrency or --max-active, or run with --jetstream, where batches wait in a stream instead of being dropped")
 }
 
-// tryHint is the command line that sends the embedded server a first
-// batch on the configured input subject (a wildcard token filled in), and
-// shows its results and summary.
-func tryHint(url string, subjects *SubjectsConfig, jetStream bool) string {
+// tryHints are the command lines that send the embedded server at url a
+// first batch on the configured input subject (a wildcard token filled
+// in) and show its results. publish is fetchstream's own, which works in
+// both modes (and with a stream left over the input of a core service),
+// naming --nats-url, --in and --batches-subject only where they are not
+// publish's defaults. natsCLI is the nats CLI's, as the mode needs: in
+// core mode a request, whose reply is the results; in JetStream mode,
+// where the stream answers a request with its ack, a subscription to the
+// outputs and a publish.
+func tryHints(url string, subjects *SubjectsConfig, jetStream bool) (publish, natsCLI string) {
 	tokens := strings.Split(subjects.In, ".")
 	for i, t := range tokens {
 		if t == "*" || t == ">" {
@@ -187,10 +195,22 @@ func tryHint(url string, subjects *SubjectsConfig, jetStream bool) string {
 		}
 	}
 	in := strings.Join(tokens, ".")
-	if jetStream { // a request to a stream's subject is answered by the stream, so publish and watch
-		return "nats -s " + url + " sub " + subjects.Out + " " + subjects.Batches + " & nats -s " + url + " pub " + in + ` '["https://example.com"]'`
+	const batch = `'["https://example.com"]'`
+	publish = "fetchstream publish --wait"
+	if url != nats.DefaultURL {
+		publish += " --nats-url " + url
 	}
-	return "nats -s " + url + " request " + in + ` '["https://example.com"]'`
+	if in != wire.DefaultInSubject {
+		publish += " --in " + in
+	}
+	if subjects.Batches != wire.DefaultBatchesSubject {
+		publish += " --batches-subject " + subjects.Batches
+	}
+	publish += " https://example.com"
+	if jetStream {
+		return publish, "nats -s " + url + " sub " + subjects.Out + " " + subjects.Batches + " & nats -s " + url + " pub " + in + " " + batch
+	}
+	return publish, "nats -s " + url + " request " + in + " " + batch
 }
 
 // setUpStorage finds or creates the results stream and the object store

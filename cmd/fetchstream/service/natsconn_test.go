@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Reconnect pauses double up to a cap, with jitter in the upper half.
@@ -50,15 +52,31 @@ func TestConnectErrorHidesPassword(t *testing.T) {
 	}
 }
 
-// The embedded server's hint sends a batch on the configured input
-// subject, and in JetStream mode watches the configured outputs.
-func TestTryHintNamesTheConfiguredSubjects(t *testing.T) {
+// The embedded server's hints send a batch on the configured input
+// subject: fetchstream publish --wait in both modes, naming only the
+// flags that differ from publish's defaults, and the nats CLI's form the
+// mode needs (a request in core mode; in JetStream mode, where the stream
+// answers a request, a subscription to the outputs and a publish).
+func TestTryHintsNameTheConfiguredSubjects(t *testing.T) {
 	subjects := SubjectsConfig{In: "jobs.*.urls", Out: "jobs.results", Batches: "jobs.batches"}
-	if got, want := tryHint("nats://h:1", &subjects, false), `nats -s nats://h:1 request jobs.example.urls '["https://example.com"]'`; got != want {
-		t.Errorf("core hint %q, want %q", got, want)
+	publish, natsCLI := tryHints("nats://h:1", &subjects, false)
+	if want := `fetchstream publish --wait --nats-url nats://h:1 --in jobs.example.urls --batches-subject jobs.batches https://example.com`; publish != want {
+		t.Errorf("publish hint %q, want %q", publish, want)
 	}
-	want := `nats -s nats://h:1 sub jobs.results jobs.batches & nats -s nats://h:1 pub jobs.example.urls '["https://example.com"]'`
-	if got := tryHint("nats://h:1", &subjects, true); got != want {
-		t.Errorf("JetStream hint %q, want %q", got, want)
+	if want := `nats -s nats://h:1 request jobs.example.urls '["https://example.com"]'`; natsCLI != want {
+		t.Errorf("core nats hint %q, want %q", natsCLI, want)
+	}
+	jsPublish, natsCLI := tryHints("nats://h:1", &subjects, true)
+	if jsPublish != publish {
+		t.Errorf("JetStream publish hint %q, want %q as in core mode", jsPublish, publish)
+	}
+	if want := `nats -s nats://h:1 sub jobs.results jobs.batches & nats -s nats://h:1 pub jobs.example.urls '["https://example.com"]'`; natsCLI != want {
+		t.Errorf("JetStream nats hint %q, want %q", natsCLI, want)
+	}
+	defaults := Defaults().Subjects
+	for _, jetStream := range []bool{false, true} {
+		if publish, _ := tryHints(nats.DefaultURL, &defaults, jetStream); publish != "fetchstream publish --wait https://example.com" {
+			t.Errorf("with the defaults (jetstream %v): publish hint %q", jetStream, publish)
+		}
 	}
 }

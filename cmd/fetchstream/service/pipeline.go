@@ -147,14 +147,6 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	return p, nil
 }
 
-// RequestFormat describes a batch for the micro service's metadata: what
-// `nats micro info fetchstream` shows a caller about the input.
-const RequestFormat = `text (one URL a line), a JSON array of URLs, or {"urls": [URL | ` +
-	`{"url", "method", "headers": {name: value}, "body": string | JSON, "body_base64", "credential": name}], ` +
-	`"id", "timeout_ms", "priority", "concurrency", "correlation_id", ` +
-	`"method", "headers", "credential", "user_agent", "response_headers": [name], ` +
-	`"follow_redirects": bool, "retry_on": [408|425|429|500|502|503|504], "retry_unsafe": bool}`
-
 // registerMicro makes the service discoverable as the NATS micro service
 // fetchstream, with a request-reply fetch endpoint feeding the source,
 // with the input subject's pending limits. In JetStream mode too, a
@@ -168,7 +160,7 @@ func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *
 		Description: "fetches batches of URLs with bounded parallelism; results in batch order",
 		Metadata: map[string]string{"in": cfg.Subjects.In, "out": cfg.Subjects.Out, "batches": cfg.Subjects.Batches,
 			"concurrency":    strconv.Itoa(cfg.Fetch.Concurrency),
-			"request_format": RequestFormat, "methods": strings.Join(wire.Methods(), ","),
+			"request_format": wire.BatchFormat(), "methods": strings.Join(wire.Methods(), ","),
 			"credentials":      strings.Join(cfg.Fetch.Credentials.Names(), ","),
 			"max_request_body": strconv.FormatInt(cfg.Fetch.MaxRequestBody, 10)},
 		Stats:       m.microStats,
@@ -251,7 +243,7 @@ func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, embe
 	}
 	log.Warn("a JetStream stream captures the input subject, and this service runs in core mode: "+
 		"the stream keeps every batch with nothing to read it, and a later `fetchstream run --jetstream` will fetch every batch it stores; "+
-		"a request's reply is the stream's ack, not the results; run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream+without,
+		"a request's reply is the stream's ack, not the results (`fetchstream publish --wait` gets them); run with --jetstream to consume it, or delete the stream: nats stream rm -f "+stream+without,
 		"subject", in, "stream", stream)
 }
 

@@ -77,3 +77,37 @@ func TestPolitenessEndToEnd(t *testing.T) {
 		t.Errorf("fetchstream_host_wait_seconds_total %v, want the waits summed", got)
 	}
 }
+
+// The running line says the politeness in force when any is set (run
+// --per-host-rate 2 --robots showed only mode, subjects, concurrency and
+// timeout), and nothing of it with the defaults.
+func TestRunningLineLogsPoliteness(t *testing.T) {
+	ns, _ := natstest.Start(t)
+	runningLine := func(s *testService) string {
+		for line := range strings.Lines(s.logs.String()) {
+			if strings.Contains(line, `"msg":"fetchstream running"`) {
+				return line
+			}
+		}
+		t.Fatalf("no running line in:\n%s", s.logs)
+		return ""
+	}
+	polite := runningLine(start(t, ns.ClientURL(), func(c *Config) {
+		c.Fetch.PerHostRate, c.Fetch.Robots, c.Fetch.PerHostBurst = 2, true, 0
+	}))
+	for _, want := range []string{`"per_host":0`, `"per_host_rate":2`, `"per_host_burst":1`, `"per_host_key":"host"`,
+		`"max_host_pause":"1m0s"`, `"robots":true`, `"robots_ttl":"1h0m0s"`} {
+		if !strings.Contains(polite, want) {
+			t.Errorf("running line lacks %s:\n%s", want, polite)
+		}
+	}
+	capped := runningLine(start(t, ns.ClientURL(), func(c *Config) { c.Fetch.PerHost, c.Fetch.PerHostKey = 4, "domain" }))
+	if !strings.Contains(capped, `"per_host":4`) || !strings.Contains(capped, `"per_host_key":"domain"`) ||
+		strings.Contains(capped, "per_host_burst") || strings.Contains(capped, "robots_ttl") {
+		t.Errorf("per-host cap alone: running line\n%s", capped)
+	}
+	plain := runningLine(start(t, ns.ClientURL(), nil))
+	if strings.Contains(plain, "per_host") || strings.Contains(plain, "robots") {
+		t.Errorf("defaults: the running line names politeness:\n%s", plain)
+	}
+}

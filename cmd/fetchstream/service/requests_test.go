@@ -240,7 +240,8 @@ func TestCredentialNeverInDeadLetters(t *testing.T) {
 	noSecret(t, "logs", []byte(svc.logs.String()))
 }
 
-// The micro service's metadata describes the request format and names
+// The micro service's metadata describes the request format (the
+// decoder's own fields, per_host_rate and robots among them) and names
 // the credentials (never their values).
 func TestMicroMetadataDescribesRequests(t *testing.T) {
 	ns, nc := natstest.Start(t)
@@ -249,6 +250,10 @@ func TestMicroMetadataDescribesRequests(t *testing.T) {
 	var info micro.Info
 	answer := microControl(t, nc, micro.InfoVerb, &info)
 	md := info.Metadata
+	if md["request_format"] != wire.BatchFormat() || !strings.Contains(md["request_format"], `"per_host_rate"`) ||
+		!strings.Contains(md["request_format"], `"robots"`) {
+		t.Errorf("request_format %q, want wire.BatchFormat()", md["request_format"])
+	}
 	if !strings.Contains(md["request_format"], `"credential"`) || md["methods"] != "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS" ||
 		md["credentials"] != "api" || md["max_request_body"] != "262144" {
 		t.Errorf("metadata %v", md)

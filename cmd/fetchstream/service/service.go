@@ -17,6 +17,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 )
@@ -257,11 +259,52 @@ func (s *Service) consume(intake context.Context, nc *nats.Conn, started <-chan 
 	}
 	defer func() { _ = svc.Stop() }()
 	cfg := &s.cfg
-	s.log.Info("fetchstream running", "mode", p.mode(), "in", cfg.Subjects.In, "from", p.from(cfg), "out", cfg.Subjects.Out,
-		"batches", cfg.Subjects.Batches, "concurrency", cfg.Fetch.Concurrency, "timeout", cfg.Fetch.Timeout.String())
+	attrs := append([]any{"mode", p.mode(), "in", cfg.Subjects.In, "from", p.from(cfg), "out", cfg.Subjects.Out,
+		"batches", cfg.Subjects.Batches, "concurrency", cfg.Fetch.Concurrency, "timeout", cfg.Fetch.Timeout.String()},
+		politenessOf(&cfg.Fetch).attrs()...)
+	s.log.Info("fetchstream running", attrs...)
 	close(s.running)
 	<-intake.Done()
 	return nil
+}
+
+// politeness is the per-host politeness a FetchConfig puts in force,
+// with the zeros that stand for a default read as that default.
+type politeness struct {
+	perHost   int
+	rate      float64
+	burst     int
+	jitter    float64
+	key       string
+	maxPause  time.Duration
+	robots    bool
+	robotsTTL time.Duration
+}
+
+func politenessOf(f *FetchConfig) politeness {
+	return politeness{perHost: f.PerHost, rate: f.PerHostRate, burst: max(f.PerHostBurst, 1), jitter: f.PerHostJitter,
+		key: cmp.Or(f.PerHostKey, "host"), maxPause: f.MaxHostPause, robots: f.Robots,
+		robotsTTL: cmp.Or(f.RobotsTTL, engine.DefaultRobotsTTL)}
+}
+
+// attrs are the log attributes of p when any of it differs from
+// Defaults' (none otherwise): the per-host cap (0: none), the rate (0:
+// none) with its burst and jitter, what counts as a host, the longest
+// pause a 429 or 503 may bring, and robots.txt with how long it is kept.
+func (p politeness) attrs() []any {
+	d := Defaults()
+	if p == politenessOf(&d.Fetch) {
+		return nil
+	}
+	attrs := []any{"per_host", p.perHost, "per_host_rate", p.rate}
+	if p.rate > 0 {
+		attrs = append(attrs, "per_host_burst", p.burst, "per_host_jitter", p.jitter)
+	}
+	attrs = append(attrs, "per_host_key", p.key, "max_host_pause", p.maxPause.String(), "robots", p.robots)
+	if p.robots {
+		attrs = append(attrs, "robots_ttl", p.robotsTTL.String())
+	}
+	return attrs
 }
 
 // CutShort ends the shutdown grace at once, as if it had run out: the

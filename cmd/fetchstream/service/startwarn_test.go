@@ -35,7 +35,8 @@ func TestCoreModeWarnsOfAStreamOverItsInput(t *testing.T) {
 	logs := s.logs.String()
 	if !strings.Contains(logs, "captures the input subject") || !strings.Contains(logs, `"stream":"LEFT_OVER"`) ||
 		!strings.Contains(logs, "--jetstream") || !strings.Contains(logs, "nats stream rm -f LEFT_OVER") ||
-		!strings.Contains(logs, "a later `fetchstream run --jetstream` will fetch every batch it stores") {
+		!strings.Contains(logs, "a later `fetchstream run --jetstream` will fetch every batch it stores") ||
+		!strings.Contains(logs, "`fetchstream publish --wait` gets them") {
 		t.Errorf("no warning naming the stream LEFT_OVER, the --jetstream flag, that a later --jetstream run fetches what it stores and the command that deletes it:\n%s", logs)
 	}
 	if strings.Contains(logs, "--data-dir") {

@@ -24,18 +24,27 @@ var (
 func Explain(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
 	if m := badValue.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("--%s %q: %s", m[2], m[1], wantForm(fs, m[2], errors.New(m[3])))
+		return fmt.Errorf("%s %q: %s", Dashed(m[2]), m[1], wantForm(fs, m[2], errors.New(m[3])))
 	}
 	if m := unknownFlag.FindStringSubmatch(msg); m != nil {
 		if near := nearFlag(fs, m[1]); near != "" {
-			return fmt.Errorf("no flag --%s: did you mean --%s? (see fetchstream %s -h)", m[1], near, commandName(fs))
+			return fmt.Errorf("no flag %s: did you mean %s? (see fetchstream %s -h)", Dashed(m[1]), Dashed(near), commandName(fs))
 		}
-		return fmt.Errorf("no flag --%s (see fetchstream %s -h)", m[1], commandName(fs))
+		return fmt.Errorf("no flag %s (see fetchstream %s -h)", Dashed(m[1]), commandName(fs))
 	}
 	if m := badEnv.FindStringSubmatch(msg); m != nil {
-		return fmt.Errorf("%s=%q (--%s): %s", m[2], os.Getenv(m[2]), m[1], wantForm(fs, m[1], errors.New(m[3])))
+		return fmt.Errorf("%s=%q (%s): %s", m[2], os.Getenv(m[2]), Dashed(m[1]), wantForm(fs, m[1], errors.New(m[3])))
 	}
 	return err
+}
+
+// Dashed is the flag name as the command line's help and errors write
+// it: -H for a one-letter flag (as curl's -H, -X), --timeout otherwise.
+func Dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 // wantForm says what form the flag's value takes, from its type; a flag
