@@ -207,7 +207,7 @@ func (f *Fetch) dispatch() {
 				}
 			}
 		case sig := <-signals.ch:
-			sched.hosts.slowDown(sig)
+			sched.slowDown(sig)
 		case r := <-robotsDone:
 			f.bots.pending--
 			sched.hosts.robotsFetched(r, time.Now())
@@ -273,7 +273,7 @@ func (f *Fetch) takeSignals(sched *scheduler) {
 	for {
 		select {
 		case sig := <-f.reqs.signals.ch:
-			sched.hosts.slowDown(sig)
+			sched.slowDown(sig)
 		default:
 			return
 		}
