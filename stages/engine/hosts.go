@@ -38,7 +38,7 @@ type hosts struct {
 	// pausing: a host is paused (or was, until the next sweep), so the
 	// batches that only pauses could hold go through gates too (see gated).
 	pausing bool
-	work     *schedulerWork
+	work    *schedulerWork
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
