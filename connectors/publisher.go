@@ -112,6 +112,8 @@ type Publisher struct {
 	out      *outbox // nil unless an output subject is in a stream
 	cfg      PublisherConfig
 	in       chan any
+	source   chan (<-chan any) // what run reads: In, or the stage before's output (see ReadFrom)
+	wired    atomic.Bool       // the source is chosen
 	done     chan struct{}
 	jobs     map[*stages.Job]*jobOut
 	settling sync.WaitGroup
@@ -165,7 +167,8 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Publisher{ctx: ctx, nc: nc, cfg: cfg, in: make(chan any, stages.HandoffBuffer), done: make(chan struct{}),
+	p := &Publisher{ctx: ctx, nc: nc, cfg: cfg, in: make(chan any, stages.HandoffBuffer),
+		source: make(chan (<-chan any), 1), done: make(chan struct{}),
 		jobs: map[*stages.Job]*jobOut{}, log: cfg.Logger, debug: cfg.Logger.Enabled(ctx, slog.LevelDebug)}
 	p.flushes.flush = p.flush
 	if cfg.ResultsStream != "" || cfg.BatchesStream != "" {
@@ -182,8 +185,28 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 	return p, nil
 }
 
-// In returns the input channel; the upstream closes it.
-func (p *Publisher) In() chan<- any { return p.in }
+// In returns the input channel; the upstream closes it. The publisher
+// reads it unless ReadFrom came first.
+func (p *Publisher) In() chan<- any {
+	p.wire(p.in)
+	return p.in
+}
+
+// ReadFrom makes the publisher take its elements from out, the output of
+// the stage before it, instead of In, which then goes unused: no
+// goroutine relays between the two (the fetch engine's To calls it), a
+// hand-off per element saved. The stage before closes out when it is
+// done. It reports false, and changes nothing, once In was asked for.
+func (p *Publisher) ReadFrom(out <-chan any) bool { return p.wire(out) }
+
+// wire gives run its source, the first time only.
+func (p *Publisher) wire(src <-chan any) bool {
+	if !p.wired.CompareAndSwap(false, true) {
+		return false
+	}
+	p.source <- src
+	return true
+}
 
 // AwaitCompletion blocks until In is closed and all is published and settled.
 func (p *Publisher) AwaitCompletion() { <-p.done }
@@ -191,11 +214,12 @@ func (p *Publisher) AwaitCompletion() { <-p.done }
 func (p *Publisher) run() {
 	defer close(p.done)
 	defer p.settling.Wait()
-	for element := range p.in {
+	src := <-p.source
+	for element := range src {
 		p.handle(element)
 		// Once the run that was ready is published, linger, so that
 		// results coming close together are written to NATS together.
-		if p.cfg.Linger > 0 && len(p.in) == 0 {
+		if p.cfg.Linger > 0 && len(src) == 0 {
 			time.Sleep(p.cfg.Linger)
 		}
 	}

@@ -74,15 +74,21 @@ func (f *Fetch) Via(next streams.Flow) streams.Flow {
 	return next
 }
 
-// outputReader is a Flow that can take its elements from the output of
-// the stage before it instead of its In (see stages' encode flow).
+// outputReader is a Flow or Sink that can take its elements from the
+// output of the stage before it instead of its In (see stages' encode
+// flow, connectors' Publisher).
 type outputReader interface {
 	ReadFrom(out <-chan any) bool
 }
 
-// To streams the output to sink and blocks until the sink completes.
+// To streams the output to sink and blocks until the sink completes. A
+// sink that can read Out itself (a ReadFrom method that takes it, as the
+// publisher has) does, with no relay goroutine between the two; to any
+// other, go-streams' flow.DoStream relays it.
 func (f *Fetch) To(sink streams.Sink) {
-	flow.DoStream(f, sink)
+	if r, ok := sink.(outputReader); !ok || !r.ReadFrom(f.out) {
+		flow.DoStream(f, sink)
+	}
 	sink.AwaitCompletion()
 }
 
