@@ -203,9 +203,10 @@ func (f *Fetch) dispatch() {
 			// The completions that came meanwhile are filed with it, before
 			// the slots they free are granted: one pass of the loop (and of
 			// this select) for a run of them, not one each.
+			now := time.Now()
 			for more := true; more; {
 				inFlight--
-				f.file(c, books, &workers)
+				f.file(c, books, &workers, now)
 				select {
 				case c = <-f.reqs.completions:
 				default:
@@ -238,13 +239,13 @@ func (f *Fetch) dispatch() {
 	}
 }
 
-// file takes a worker's completion: the worker is idle again, the
-// scheduler hears of the request's end, and the result is filed in its
-// batch (see filer.complete), or its retry waits for its host.
-func (f *Fetch) file(c *completion, books *filer, workers *workerPool) {
+// file takes a worker's completion, taken at now: the worker is idle
+// again, the scheduler hears of the request's end, and the result is
+// filed in its batch (see filer.complete), or its retry waits for its
+// host.
+func (f *Fetch) file(c *completion, books *filer, workers *workerPool, now time.Time) {
 	f.takeSignals(books.sched) // a host's slow-down before the completion of the request it came with
 	workers.idle(c.worker)
-	now := time.Now()
 	books.sched.finished(c.batch, c.index, &c.fetched.Result, now)
 	if c.retry != nil && c.batch.expired { // its batch ended: the retry ends with it
 		c.fetched.Result, c.retry = books.endedRetry(c.fetched.Result, c.retry.resume.Attempts), nil
