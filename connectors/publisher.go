@@ -104,8 +104,9 @@ type PublishObserver interface {
 // (see outbox, HandBackDelay). A failed publish is logged, and its batch,
 // if it has a Settler, is handed back for redelivery rather than acked;
 // a rejected batch is dead-lettered with its summary if that was not
-// stored. AwaitCompletion returns once In is closed
-// (by the upstream) and every batch is published and settled.
+// stored. AwaitCompletion returns once its input (In, or the stage
+// before's output: see ReadFrom) is closed by the upstream and every
+// batch is published and settled.
 type Publisher struct {
 	ctx      context.Context
 	nc       *nats.Conn

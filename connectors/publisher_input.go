@@ -29,7 +29,8 @@ func (p *Publisher) wire(src <-chan any) bool {
 	return true
 }
 
-// AwaitCompletion blocks until In is closed and all is published and settled.
+// AwaitCompletion blocks until its input (In, or the output ReadFrom
+// took) is closed and all is published and settled.
 func (p *Publisher) AwaitCompletion() { <-p.done }
 
 func (p *Publisher) run() {
