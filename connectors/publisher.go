@@ -104,14 +104,17 @@ type PublishObserver interface {
 // (see outbox, HandBackDelay). A failed publish is logged, and its batch,
 // if it has a Settler, is handed back for redelivery rather than acked;
 // a rejected batch is dead-lettered with its summary if that was not
-// stored. AwaitCompletion returns once In is closed
-// (by the upstream) and every batch is published and settled.
+// stored. AwaitCompletion returns once its input (In, or the stage
+// before's output: see ReadFrom) is closed by the upstream and every
+// batch is published and settled.
 type Publisher struct {
 	ctx      context.Context
 	nc       *nats.Conn
 	out      *outbox // nil unless an output subject is in a stream
 	cfg      PublisherConfig
 	in       chan any
+	source   chan (<-chan any) // what run reads: In, or the stage before's output (see ReadFrom)
+	wired    atomic.Bool       // the source is chosen
 	done     chan struct{}
 	jobs     map[*stages.Job]*jobOut
 	settling sync.WaitGroup
@@ -165,7 +168,8 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Publisher{ctx: ctx, nc: nc, cfg: cfg, in: make(chan any, stages.HandoffBuffer), done: make(chan struct{}),
+	p := &Publisher{ctx: ctx, nc: nc, cfg: cfg, in: make(chan any, stages.HandoffBuffer),
+		source: make(chan (<-chan any), 1), done: make(chan struct{}),
 		jobs: map[*stages.Job]*jobOut{}, log: cfg.Logger, debug: cfg.Logger.Enabled(ctx, slog.LevelDebug)}
 	p.flushes.flush = p.flush
 	if cfg.ResultsStream != "" || cfg.BatchesStream != "" {
@@ -180,25 +184,6 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 	}
 	go p.run()
 	return p, nil
-}
-
-// In returns the input channel; the upstream closes it.
-func (p *Publisher) In() chan<- any { return p.in }
-
-// AwaitCompletion blocks until In is closed and all is published and settled.
-func (p *Publisher) AwaitCompletion() { <-p.done }
-
-func (p *Publisher) run() {
-	defer close(p.done)
-	defer p.settling.Wait()
-	for element := range p.in {
-		p.handle(element)
-		// Once the run that was ready is published, linger, so that
-		// results coming close together are written to NATS together.
-		if p.cfg.Linger > 0 && len(p.in) == 0 {
-			time.Sleep(p.cfg.Linger)
-		}
-	}
 }
 
 // handle publishes one element. A panic while doing so, or in Encode, is

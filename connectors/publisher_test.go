@@ -308,3 +308,35 @@ func TestPublisherEncodesOnItsGoroutine(t *testing.T) {
 		t.Errorf("summary %+v, want 1 ok and 1 timeout", s)
 	}
 }
+
+// ReadFrom makes the publisher read the stage before's output itself,
+// its In unused; once it reads one source it takes no other.
+func TestPublisherReadsTheStageBeforesOutput(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	enc, err := stages.NewEncoder(stages.EncodeConfig{MaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "out", Batches: "batches", Encode: enc.Encode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, _ := nc.SubscribeSync("out")
+	_ = nc.Flush()
+	out := make(chan any, 2)
+	if !p.ReadFrom(out) {
+		t.Fatal("ReadFrom refused the first source")
+	}
+	if p.ReadFrom(make(chan any)) {
+		t.Error("ReadFrom took a second source")
+	}
+	job := &stages.Job{ID: "b", Requests: wire.URLs("http://x/0")}
+	out <- &stages.Fetched{Job: job, Result: wire.Result{BatchID: "b", Index: 0, Count: 1, URL: "http://x/0", Status: 200}}
+	out <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: "b", Count: 1}}
+	close(out)
+	p.AwaitCompletion()
+	if m, err := results.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), `"url":"http://x/0"`) {
+		t.Errorf("result: %v, want the one read from the output", err)
+	}
+}

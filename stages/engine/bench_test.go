@@ -20,18 +20,21 @@ func (instantFetcher) Do(_ context.Context, req wire.Request, _ *wire.RequestOpt
 }
 
 // BenchmarkFetchStage runs batches through the stage with an instant
-// fetcher: plain, gated (the service's default of pauses on, so every
-// URL goes through its host's gate, on 16 hosts), and with a batch
+// fetcher: plain; with pauses on (the service's default, which costs
+// nothing per URL while no host is paused); gated (a per-host cap, so
+// every URL goes through its host's gate, on 16 hosts); and with a batch
 // lifetime (the service's default of 15m: each request's context
 // carries its batch's deadline).
 func BenchmarkFetchStage(b *testing.B) {
-	for _, mode := range []string{"", "gated/", "lifetime/"} {
+	for _, mode := range []string{"", "pauses/", "gated/", "lifetime/"} {
 		for _, size := range []int{1, 100, 10000} {
 			name := fmt.Sprintf("%sbatch=%d", mode, size)
 			cfg := FetchConfig{Concurrency: 64, Window: 256, MaxActive: 256}
 			switch mode {
-			case "gated/":
+			case "pauses/":
 				cfg.MaxHostPause = time.Minute
+			case "gated/":
+				cfg.PerHost, cfg.MaxHostPause = 64, time.Minute
 			case "lifetime/":
 				cfg.MaxBatchTime = 15 * time.Minute
 			}

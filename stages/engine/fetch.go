@@ -74,15 +74,21 @@ func (f *Fetch) Via(next streams.Flow) streams.Flow {
 	return next
 }
 
-// outputReader is a Flow that can take its elements from the output of
-// the stage before it instead of its In (see stages' encode flow).
+// outputReader is a Flow or Sink that can take its elements from the
+// output of the stage before it instead of its In (see stages' encode
+// flow, connectors' Publisher).
 type outputReader interface {
 	ReadFrom(out <-chan any) bool
 }
 
-// To streams the output to sink and blocks until the sink completes.
+// To streams the output to sink and blocks until the sink completes. A
+// sink that can read Out itself (a ReadFrom method that takes it, as the
+// publisher has) does, with no relay goroutine between the two; to any
+// other, go-streams' flow.DoStream relays it.
 func (f *Fetch) To(sink streams.Sink) {
-	flow.DoStream(f, sink)
+	if r, ok := sink.(outputReader); !ok || !r.ReadFrom(f.out) {
+		flow.DoStream(f, sink)
+	}
 	sink.AwaitCompletion()
 }
 
@@ -197,9 +203,10 @@ func (f *Fetch) dispatch() {
 			// The completions that came meanwhile are filed with it, before
 			// the slots they free are granted: one pass of the loop (and of
 			// this select) for a run of them, not one each.
+			now := time.Now()
 			for more := true; more; {
 				inFlight--
-				f.file(c, books, &workers)
+				f.file(c, books, &workers, now)
 				select {
 				case c = <-f.reqs.completions:
 				default:
@@ -207,7 +214,7 @@ func (f *Fetch) dispatch() {
 				}
 			}
 		case sig := <-signals.ch:
-			sched.hosts.slowDown(sig)
+			sched.slowDown(sig)
 		case r := <-robotsDone:
 			f.bots.pending--
 			sched.hosts.robotsFetched(r, time.Now())
@@ -232,13 +239,13 @@ func (f *Fetch) dispatch() {
 	}
 }
 
-// file takes a worker's completion: the worker is idle again, the
-// scheduler hears of the request's end, and the result is filed in its
-// batch (see filer.complete), or its retry waits for its host.
-func (f *Fetch) file(c *completion, books *filer, workers *workerPool) {
+// file takes a worker's completion, taken at now: the worker is idle
+// again, the scheduler hears of the request's end, and the result is
+// filed in its batch (see filer.complete), or its retry waits for its
+// host.
+func (f *Fetch) file(c *completion, books *filer, workers *workerPool, now time.Time) {
 	f.takeSignals(books.sched) // a host's slow-down before the completion of the request it came with
 	workers.idle(c.worker)
-	now := time.Now()
 	books.sched.finished(c.batch, c.index, &c.fetched.Result, now)
 	if c.retry != nil && c.batch.expired { // its batch ended: the retry ends with it
 		c.fetched.Result, c.retry = books.endedRetry(c.fetched.Result, c.retry.resume.Attempts), nil
@@ -273,7 +280,7 @@ func (f *Fetch) takeSignals(sched *scheduler) {
 	for {
 		select {
 		case sig := <-f.reqs.signals.ch:
-			sched.hosts.slowDown(sig)
+			sched.slowDown(sig)
 		default:
 			return
 		}

@@ -35,7 +35,10 @@ type hosts struct {
 	timers   gateTimers
 	opened   []*gate // gates with room again and lanes to wake
 	stopping bool    // the stage is canceled: no gate holds a URL any more
-	work     *schedulerWork
+	// pausing: a host is paused (or was, until the next sweep), so the
+	// batches that only pauses could hold go through gates too (see gated).
+	pausing bool
+	work    *schedulerWork
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
@@ -47,11 +50,17 @@ type schedulerWork struct {
 	scans uint64 // URLs scanned into their lanes
 }
 
-// gated reports whether job's URLs go through gates: when any per-host
-// rule is on, for the stage or for the job.
+// gated reports whether job's URLs go through gates: when a per-host
+// rule holds them always (a cap, a pace, robots.txt), for the stage or
+// for the job, or when a pause could hold them and a host is paused. A
+// host with no rule of its own costs nothing per URL: while no host has
+// asked for a pause, the batches that only pauses could hold take the
+// ungated path, and the first pause attaches them (see
+// scheduler.slowDown), from the URLs they have not started on.
 func (h *hosts) gated(job *stages.Job) bool {
 	c := h.cfg
-	return c.PerHost > 0 || c.PerHostRate > 0 || c.MaxHostPause > 0 || job.PerHostRate > 0 || h.obeysRobots(job)
+	ruled := c.PerHost > 0 || c.PerHostRate > 0 || job.PerHostRate > 0 || h.obeysRobots(job)
+	return ruled || c.MaxHostPause > 0 && h.pausing
 }
 
 func (h *hosts) obeysRobots(job *stages.Job) bool {
@@ -60,13 +69,16 @@ func (h *hosts) obeysRobots(job *stages.Job) bool {
 
 func hostGateKey(key string) string { return "host " + key }
 
-// attach makes job's URLs go through gates. A URL is put in its lane (one
-// per host key and, with robots.txt, per site) when it is scanned into
-// the window (see laneFor), not at admission: admitting a batch costs the
-// same whatever its size, and a URL's host is parsed once, when the
-// window reaches it.
-func (h *hosts) attach(bh *batchHosts, job *stages.Job) {
+// attach makes job's URLs go through gates from index from on (0 at
+// admission; the lowest not started for a batch attached by a pause,
+// which started its URLs in order until then). A URL is put in its lane
+// (one per host key and, with robots.txt, per site) when it is scanned
+// into the window (see laneFor), not at admission: admitting a batch
+// costs the same whatever its size, and a URL's host is parsed once, when
+// the window reaches it.
+func (h *hosts) attach(bh *batchHosts, job *stages.Job, from int) {
 	bh.laneOf = make([]*lane, len(job.Requests))
+	bh.scan = from
 	bh.lanesByKey = map[string]*lane{}
 	bh.obeysRobots = h.obeysRobots(job)
 	if r := job.PerHostRate; r > 0 && (h.cfg.PerHostRate <= 0 || r < h.cfg.PerHostRate) {
@@ -210,9 +222,10 @@ func (h *hosts) take(bh *batchHosts, l *lane, job *stages.Job, i int, now time.T
 }
 
 // finished releases index's gates once its request is over, and gives a
-// slowed host back some of its pace when it succeeded (ok).
+// slowed host back some of its pace when it succeeded (ok). A request
+// that started before its batch was attached passed no gate.
 func (h *hosts) finished(bh *batchHosts, index int, ok bool, now time.Time) {
-	if bh.laneOf == nil {
+	if bh.laneOf == nil || bh.laneOf[index] == nil {
 		return
 	}
 	l := bh.laneOf[index]
@@ -228,13 +241,13 @@ func (h *hosts) finished(bh *batchHosts, index int, ok bool, now time.Time) {
 
 // requeue puts index i back, whose retry must wait for its host: it
 // waits at its place in its lane (parked with it when the lane is), and
-// resumes when its gates let it go.
-func (h *hosts) requeue(bh *batchHosts, i int, p pendingRetry, now time.Time) {
+// resumes when its gates let it go. The batch is attached (see attach).
+func (h *hosts) requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int, p pendingRetry, now time.Time) {
 	if bh.retries == nil {
 		bh.retries = map[int]pendingRetry{}
 	}
 	bh.retries[i] = p
-	l := bh.laneOf[i]
+	l := h.laneFor(bh, owner, job, i) // its own when it started before its batch was attached
 	l.insert(i, now)
 	if l.parkedOn == nil {
 		bh.ready.pushOrFix(l)
@@ -243,18 +256,25 @@ func (h *hosts) requeue(bh *batchHosts, i int, p pendingRetry, now time.Time) {
 
 // slowDown applies what a host said: a pause of retryAfter (capped at
 // MaxHostPause) when it gave one, else, when the host has a pace, half of
-// it. The key is the host's gate key; a host no active batch uses is
-// forgotten already, and so is its signal.
-func (h *hosts) slowDown(sig hostSignal) {
-	g := h.gates[hostGateKey(sig.key)]
-	if g == nil {
-		return
-	}
+// it. The key is the host's gate key. A pause makes the host's gate if
+// it has none (its URLs went ungated: see gated), and reports whether it
+// turned pausing on, so that the scheduler attaches the batches that
+// went ungated. A slow-down for a host with no gate is forgotten: it has
+// no pace to halve.
+func (h *hosts) slowDown(sig hostSignal) (startedPausing bool) {
 	if sig.retryAfter < 0 {
-		g.SlowDown(sig.at)
-		return
+		if g := h.gates[hostGateKey(sig.key)]; g != nil {
+			g.SlowDown(sig.at)
+		}
+		return false
 	}
-	g.Pause(sig.at.Add(min(sig.retryAfter, h.cfg.MaxHostPause)))
+	if h.cfg.MaxHostPause <= 0 {
+		return false
+	}
+	h.hostGate(sig.key).Pause(sig.at.Add(min(sig.retryAfter, h.cfg.MaxHostPause)))
+	startedPausing = !h.pausing
+	h.pausing = true
+	return startedPausing
 }
 
 // park makes l wait on g, until the time given (zero: until an event).
@@ -331,11 +351,17 @@ func (h *hosts) stop() {
 	}
 }
 
-// sweep forgets the gates that hold nothing (see gate.idle).
+// sweep forgets the gates that hold nothing (see gate.idle), and turns
+// pausing off once no host is paused: batches admitted from then on go
+// ungated again when only a pause could hold them (see gated).
 func (h *hosts) sweep(now time.Time) {
+	paused := false
 	for key, g := range h.gates {
 		if g.idle(now) && g.timerAt.IsZero() {
 			delete(h.gates, key)
+			continue
 		}
+		paused = paused || g.PausedAt(now)
 	}
+	h.pausing = paused
 }

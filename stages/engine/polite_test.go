@@ -374,3 +374,63 @@ func TestRobotsForTheBatchUserAgent(t *testing.T) {
 		t.Errorf("the batch as fetchstream: %+v, want ok", s)
 	}
 }
+
+// A batch admitted before any host asked for a pause goes ungated (only a
+// pause could hold its URLs); the first pause holds its URLs not yet
+// started to the paused host all the same, and they wait it out.
+func TestPauseHoldsTheURLsOfABatchAdmittedBeforeIt(t *testing.T) {
+	host := fetchtest.NewTarget(t)
+	run := startFetch(t, t.Context(), loopbackFetcher(t, 1),
+		FetchConfig{Concurrency: 1, Window: 64, MaxActive: 8, MaxHostPause: time.Minute})
+	b := job("before", time.Minute, append([]string{host.URL("/status/429?retry_after=2")}, urlsOf(host, "/text", 3)...)...)
+	run.stage.In() <- b
+	got := run.finish(t)
+	dones := checkOrdered(t, got, b)
+	if s := dones["before"].Summary; s.OK != 3 || s.Failed != 1 {
+		t.Errorf("summary %+v, want the 429 and 3 ok", s)
+	}
+	hits := host.Hits("/")
+	if len(hits) != 4 {
+		t.Fatalf("%d requests to the host, want 4", len(hits))
+	}
+	if wait := hits[1].At.Sub(hits[0].At); wait < 2*time.Second {
+		t.Errorf("the first request after the 429 came %s after it, want the 2s pause", wait)
+	}
+	for _, r := range resultsOf(got, "before")[1:] {
+		if r.HostWaitMS < 500 {
+			t.Errorf("result %d waited %vms for its host, want most of the pause", r.Index, r.HostWaitMS)
+		}
+	}
+}
+
+// Only a pause could hold a batch with no per-host rule of its own: it
+// goes through gates while a host is paused, and ungated again once the
+// sweep finds no host paused.
+func TestPausingGatesOnlyWhileAHostIsPaused(t *testing.T) {
+	h := hosts{cfg: FetchConfig{MaxHostPause: time.Minute, PerHostKey: polite.HostKeyHost}, gates: map[string]*gate{}}
+	plain, paced := &stages.Job{}, &stages.Job{PerHostRate: 1}
+	if h.gated(plain) || !h.gated(paced) {
+		t.Fatalf("before a pause: gated %v (no rule), %v (a rate); want false, true", h.gated(plain), h.gated(paced))
+	}
+	now := time.Now()
+	if !h.slowDown(hostSignal{key: "a.example", retryAfter: time.Second, at: now}) {
+		t.Error("the first pause did not report that pausing started")
+	}
+	if h.slowDown(hostSignal{key: "b.example", retryAfter: time.Second, at: now}) {
+		t.Error("a second pause reported that pausing started again")
+	}
+	if !h.gated(plain) {
+		t.Error("during a pause a batch with no rule goes ungated")
+	}
+	if g := h.gates[hostGateKey("a.example")]; g == nil || !g.PausedAt(now) {
+		t.Fatal("the pause made no paused gate for its host")
+	}
+	h.sweep(now.Add(500 * time.Millisecond))
+	if !h.gated(plain) {
+		t.Error("a sweep during the pause turned pausing off")
+	}
+	h.sweep(now.Add(2 * time.Second))
+	if h.gated(plain) || len(h.gates) != 0 {
+		t.Errorf("after the pause: gated %v, %d gates kept; want ungated, none", h.gated(plain), len(h.gates))
+	}
+}

@@ -89,7 +89,7 @@ func (s *scheduler) add(b *batchState) {
 	}
 	s.lifetimes.start(b, s.ctx, b.job.Start, s.cfg.MaxBatchTime, s.ended)
 	if s.hosts.gated(b.job) {
-		s.hosts.attach(&b.batchHosts, b.job)
+		s.hosts.attach(&b.batchHosts, b.job, 0)
 	}
 	stride := strideOf(b.job.Priority)
 	f := s.byKey[b.job.Flow]
@@ -226,7 +226,28 @@ func (s *scheduler) finished(b *batchState, index int, r *wire.Result, now time.
 func (s *scheduler) requeue(b *batchState, i int, p pendingRetry, now time.Time) {
 	b.inFlight--
 	b.stir()
-	s.hosts.requeue(&b.batchHosts, i, p, now)
+	if b.laneOf == nil { // a retry waits for its host's gate: its batch goes through gates from now
+		s.hosts.attach(&b.batchHosts, b.job, b.nextStart)
+	}
+	s.hosts.requeue(&b.batchHosts, b, b.job, i, p, now)
+}
+
+// slowDown applies a host's slow-down or pause (see hosts.slowDown). The
+// pause that turns pausing on attaches the active batches that went
+// ungated, from the URLs each has not started on, so that the paused
+// host holds their URLs too.
+func (s *scheduler) slowDown(sig hostSignal) {
+	if !s.hosts.slowDown(sig) {
+		return
+	}
+	for _, f := range s.flows {
+		for _, b := range f.batches {
+			if b.laneOf == nil && s.hosts.gated(b.job) {
+				s.hosts.attach(&b.batchHosts, b.job, b.nextStart)
+				b.stir()
+			}
+		}
+	}
 }
 
 // nextWake is the time of the earliest gate timer or batch deadline
