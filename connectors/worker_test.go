@@ -172,36 +172,49 @@ type storedOutputs struct {
 	distinct           map[string]bool
 }
 
+// readResultsStream reads every message the stream holds, counting
+// results on resultsSubject and summaries on any other subject. A read
+// that a cluster's election interrupts (no responders, a fetch that
+// returns nothing while a restarted node catches up) is started again,
+// for up to 30s: the test judges the service, not its own reader.
 func readResultsStream(t *testing.T, js jetstream.JetStream, stream, resultsSubject string) storedOutputs {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var info *jetstream.StreamInfo
-	var err error
-	for ctx.Err() == nil {
-		var s jetstream.Stream
-		if s, err = js.Stream(ctx, stream); err == nil {
-			if info, err = s.Info(ctx); err == nil {
-				break
-			}
+	for {
+		out, err := readResultsStreamOnce(ctx, js, stream, resultsSubject)
+		if err == nil {
+			return out
 		}
-		time.Sleep(100 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	if info == nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
+}
+
+// readResultsStreamOnce is one try of readResultsStream.
+func readResultsStreamOnce(ctx context.Context, js jetstream.JetStream, stream, resultsSubject string) (storedOutputs, error) {
 	out := storedOutputs{distinct: map[string]bool{}}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return out, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return out, fmt.Errorf("stream %s: %w", stream, err)
+	}
 	if info.State.Msgs == 0 {
-		return out
+		return out, nil
 	}
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatal(err)
+		return out, fmt.Errorf("stream %s: ordered consumer: %w", stream, err)
 	}
 	for read := uint64(0); read < info.State.Msgs; {
 		batch, err := cons.Fetch(int(min(info.State.Msgs-read, 500)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return out, fmt.Errorf("stream %s: fetch: %w", stream, err)
 		}
 		got := 0
 		for msg := range batch.Messages() {
@@ -213,16 +226,16 @@ func readResultsStream(t *testing.T, js jetstream.JetStream, stream, resultsSubj
 			out.results++
 			var r wire.Result
 			if err := json.Unmarshal(msg.Data(), &r); err != nil {
-				t.Fatalf("result %s: %v", msg.Data(), err)
+				return out, fmt.Errorf("result %s: %w", msg.Data(), err)
 			}
 			out.distinct[fmt.Sprintf("%s/%d", r.BatchID, r.Index)] = true
 		}
 		if got == 0 {
-			t.Fatalf("read %d of the %d messages of stream %s: %v", read, info.State.Msgs, stream, batch.Error())
+			return out, fmt.Errorf("read %d of the %d messages of stream %s: %v", read, info.State.Msgs, stream, batch.Error())
 		}
 		read += uint64(got)
 	}
-	return out
+	return out, nil
 }
 
 // streamMsgCount is the stream's message count, 0 while it cannot be read.
