@@ -160,7 +160,9 @@ func TestPublisherCountsTheSummaryFromWhatItPublished(t *testing.T) {
 		data, _ := json.Marshal(&r)
 		p.In() <- &stages.Encoded{Job: job, Index: i, Kind: kind, Data: data}
 	}
-	// As the fetch stage counted it, before the encode stage's panic.
+	// The fetch stage leaves the counts by kind at zero (they are the
+	// publisher's); stale ones here, from before the encode stage's panic
+	// made index 1 unexpected_error, must be overwritten by what went out.
 	p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: "b", Count: 4, OK: 3, Failed: 1,
 		Errors: map[wire.ErrorKind]int{wire.ErrTimeout: 1}, ElapsedMS: 12}}
 	rejected := &stages.Job{ID: "r", Err: &stages.BatchError{Kind: wire.ErrBatchTooLarge, Message: "split it", Count: 9}}

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/reugn/go-streams/flow"
 
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 

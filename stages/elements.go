@@ -179,7 +179,9 @@ func Rejected(job *Job) *Done {
 }
 
 // Done follows a job's last result (or stands alone for a rejected job).
-// Data is the encoded Summary, set by the sink once it has counted the
+// Its Summary, as the fetch engine (or Rejected) makes it, holds what they
+// know: ids, count, elapsed time, a batch-level error; its OK, Failed and
+// Errors are zero until the sink counts them. Data is the encoded Summary, set by the sink once it has counted the
 // summary from the results it published (see connectors.Publisher).
 type Done struct {
 	Job     *Job

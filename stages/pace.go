@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 

@@ -9,7 +9,7 @@ import (
 )
 
 // Panic is a panic a stage recovered from while handling one URL's result
-// (or a batch's summary, Index -1): the URL ends as unexpected_error,
+// (or, Index -1, a batch's summary or a site's robots.txt fetch): the URL ends as unexpected_error,
 // with a message that says it panicked and no stack, and the stream goes
 // on. It is handed to the stage's OnPanic hook, for the log (with Stack)
 // and a count.

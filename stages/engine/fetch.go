@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages"
@@ -10,7 +9,8 @@ import (
 	"github.com/reugn/go-streams"
 	"github.com/reugn/go-streams/flow"
 
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/polite"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // This file is the dispatcher (see the package doc): the Flow, its one
@@ -21,8 +21,9 @@ import (
 
 // Fetch is the ordered, bounded-parallel fetch Flow. It takes *Job and
 // emits, for each job, one *Fetched per URL in index order, each as soon
-// as it and every URL before it in its job are done, then one *Done with
-// the summary. Jobs interleave freely: a slow URL holds back only its own
+// as it and every URL before it in its job are done, then one *Done whose
+// summary holds the batch's ids, count and elapsed time (the counts by
+// kind are the publisher's, from what it publishes). Jobs interleave freely: a slow URL holds back only its own
 // job. A job with Err set is not fetched; it becomes a lone *Done.
 //
 //	in   -- J1[a b c] -- J2[d] ------------------------------
@@ -94,7 +95,7 @@ func (f *Fetch) To(sink streams.Sink) {
 
 // NewFetch validates cfg and starts the stage.
 func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.PerHostKey, _ = polite.ParseHostKeyMode(string(cfg.PerHostKey))
@@ -107,7 +108,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 	robots, _ := fetcher.(RobotsFetcher)
 	into, _ := fetcher.(intoFetcher)
 	if cfg.Robots && robots == nil {
-		return nil, fmt.Errorf("%w: robots.txt is on, and the fetcher cannot fetch it (not a RobotsFetcher)", stages.ErrConfig)
+		return nil, wire.NewConfigError(ErrConfig, "Robots", "is on, and the fetcher cannot fetch robots.txt (not a RobotsFetcher)")
 	}
 	_, hostObserver := cfg.Observer.(HostObserver)
 	f := &Fetch{
@@ -121,7 +122,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		held: newHeldBudget(cfg),
 	}
 	if robots != nil {
-		f.bots = newRobotsFetches(ctx, robots, cfg.Concurrency)
+		f.bots = newRobotsFetches(ctx, robots, cfg.Concurrency, cfg.OnPanic)
 	}
 	go f.dispatch()
 	return f, nil
@@ -161,7 +162,7 @@ func (f *Fetch) dispatch() {
 	for {
 		f.passOn(books) // first, so that the window slots it frees are granted below
 		now := time.Now()
-		sched.hosts.wakeDue(now)
+		sched.polite.wakeDue(now)
 		books.expireDue(now)
 		for inFlight < f.cfg.Concurrency { // the semaphore
 			g, ok := sched.next(now)
@@ -174,11 +175,11 @@ func (f *Fetch) dispatch() {
 			}
 			inFlight++
 			workers.start(f.reqs, task{batch: g.batch, index: g.index, hostWait: g.hostWait, resume: g.resume,
-				stopped: sched.hosts.stopping, out: stages.NewFetched()})
+				stopped: sched.polite.stopped(), out: stages.NewFetched()})
 		}
 		workers.shed(inFlight)
 		if !inOpen && books.active == 0 && inFlight == 0 && books.queue.empty() && (f.bots == nil || f.bots.pending == 0) {
-			report.report(&sched.hosts, now, true)
+			report.report(sched.polite, now, true)
 			return
 		}
 		wake.set(sched.nextWake(), now)
@@ -217,7 +218,7 @@ func (f *Fetch) dispatch() {
 			sched.slowDown(sig)
 		case r := <-robotsDone:
 			f.bots.pending--
-			sched.hosts.robotsFetched(r, time.Now())
+			sched.polite.robotsFetched(r, time.Now())
 		case output <- head.element:
 			books.queue.pop()
 			if head.batch != nil {
@@ -229,11 +230,11 @@ func (f *Fetch) dispatch() {
 			canceled = nil
 			sched.stop()
 		case <-report.c():
-			report.report(&sched.hosts, time.Now(), false)
+			report.report(sched.polite, time.Now(), false)
 		case <-trim.C:
 			workers.trim()
 			now := time.Now()
-			sched.hosts.sweep(now)
+			sched.polite.sweep(now)
 			signals.sweep(now)
 		}
 	}

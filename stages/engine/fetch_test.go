@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -94,11 +95,14 @@ func job(id string, timeout time.Duration, urls ...string) *stages.Job {
 }
 
 // checkOrdered asserts that each job's results come in index order, all
-// of them, followed by its Done, and returns the Done of each job.
-func checkOrdered(t *testing.T, got []any, jobs ...*stages.Job) map[string]*stages.Done {
+// of them, followed by its Done, whose summary holds its id and count and
+// no counts by kind (the publisher's), and returns each job's Done with
+// the summary counted from its results (see seenBatch).
+func checkOrdered(t *testing.T, got []any, jobs ...*stages.Job) map[string]seenBatch {
 	t.Helper()
 	next := map[string]int{}
-	dones := map[string]*stages.Done{}
+	counted := map[string]*wire.Summary{}
+	dones := map[string]seenBatch{}
 	for _, e := range got {
 		switch e := e.(type) {
 		case *stages.Fetched:
@@ -107,19 +111,54 @@ func checkOrdered(t *testing.T, got []any, jobs ...*stages.Job) map[string]*stag
 				t.Fatalf("batch %s: got index %d (%s), want %d", r.BatchID, r.Index, r.URL, next[r.BatchID])
 			}
 			next[r.BatchID]++
+			if counted[r.BatchID] == nil {
+				counted[r.BatchID] = &wire.Summary{}
+			}
+			countResult(counted[r.BatchID], r.Error)
 		case *stages.Done:
 			if next[e.Job.ID] != len(e.Job.Requests) {
 				t.Fatalf("batch %s: stages.Done after %d of %d results", e.Job.ID, next[e.Job.ID], len(e.Job.Requests))
 			}
-			dones[e.Job.ID] = e
+			if s := e.Summary; s.OK != 0 || s.Failed != 0 || s.Errors != nil {
+				t.Errorf("batch %s: the engine counted its summary %+v: the counts by kind are the publisher's", e.Job.ID, s)
+			}
+			if s := e.Summary; s.BatchID != e.Job.ID || s.Count != len(e.Job.Requests) {
+				t.Errorf("batch %s: summary %+v, want its id and count %d", e.Job.ID, s, len(e.Job.Requests))
+			}
+			seen := seenBatch{Done: e, Summary: e.Summary}
+			if c := counted[e.Job.ID]; c != nil {
+				seen.Summary.OK, seen.Summary.Failed, seen.Summary.Errors = c.OK, c.Failed, c.Errors
+			}
+			dones[e.Job.ID] = seen
 		}
 	}
 	for _, j := range jobs {
-		if dones[j.ID] == nil {
+		if dones[j.ID].Done == nil {
 			t.Fatalf("batch %s: no stages.Done", j.ID)
 		}
 	}
 	return dones
+}
+
+// seenBatch is a batch as checkOrdered read it: its Done, and its Summary
+// with the counts by kind counted from the results read, as the
+// publisher counts them.
+type seenBatch struct {
+	Done    *stages.Done
+	Summary wire.Summary
+}
+
+// countResult counts one result of kind into s ("" is a success).
+func countResult(s *wire.Summary, kind wire.ErrorKind) {
+	if kind == "" {
+		s.OK++
+		return
+	}
+	s.Failed++
+	if s.Errors == nil {
+		s.Errors = map[wire.ErrorKind]int{}
+	}
+	s.Errors[kind]++
 }
 
 func TestFetchKeepsOrderUnderRandomDelays(t *testing.T) {
@@ -221,5 +260,12 @@ func TestFetchConfigValidation(t *testing.T) {
 		if _, err := NewFetch(t.Context(), nil, cfg); err == nil {
 			t.Errorf("NewFetch(%+v) accepted a bad config", cfg)
 		}
+	}
+	// Robots with a fetcher that cannot fetch robots.txt: a ConfigError
+	// naming Robots, as the other checks name their fields.
+	_, err := NewFetch(t.Context(), panickyFetcher{}, FetchConfig{Concurrency: 1, Window: 1, MaxActive: 1, Robots: true})
+	var ce *wire.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Robots" || !errors.Is(err, ErrConfig) {
+		t.Errorf("Robots without a RobotsFetcher: %v, want a *wire.ConfigError naming Robots, wrapping ErrConfig", err)
 	}
 }

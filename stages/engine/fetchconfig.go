@@ -1,24 +1,17 @@
 package engine
 
 import (
-	"fmt"
 	"math"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/polite"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// ParseHostKeyMode is polite.ParseHostKeyMode, its error wrapping ErrConfig.
-func ParseHostKeyMode(s string) (polite.HostKeyMode, error) {
-	m, err := polite.ParseHostKeyMode(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return m, nil
-}
+// This file is the dispatcher's (see the package doc): the stage's
+// configuration, its observers and its validation.
 
 // ErrConfig is wrapped by the errors of NewFetch: stages.ErrConfig, the
 // one sentinel of the stages' constructors.
@@ -153,13 +146,18 @@ type HostWaiting struct {
 // TopHosts bounds HostStats.Top.
 const TopHosts = 5
 
-func (c FetchConfig) validate() error {
+// Validate reports the first field of c that NewFetch would refuse, as a
+// *wire.ConfigError naming it (wrapping ErrConfig), or nil; it does no
+// I/O, so that a caller can check a configuration before it connects to
+// anything. NewFetch also refuses Robots with a fetcher that is not a
+// RobotsFetcher, which Validate cannot see.
+func (c FetchConfig) Validate() error {
 	// Each problem is a *wire.ConfigError naming the field as Go spells
 	// it, wrapping ErrConfig, so that the service can name its own field
 	// (and the CLI its flag). Rules: 0 means "none" or the default, as
 	// each field's doc says; only what no meaning fits is refused.
 	fail := func(field, format string, args ...any) error {
-		return &wire.ConfigError{Err: ErrConfig, Field: field, Problem: fmt.Sprintf(format, args...)}
+		return wire.NewConfigError(ErrConfig, field, format, args...)
 	}
 	switch {
 	case c.Concurrency < 1:
@@ -171,27 +169,27 @@ func (c FetchConfig) validate() error {
 	case c.MaxWaiting < 0:
 		return fail("MaxWaiting", "must not be negative, got %d", c.MaxWaiting)
 	case c.MaxBatchTime < 0:
-		return fail("MaxBatchTime", "must not be negative (0: none), got %s", c.MaxBatchTime)
+		return fail("MaxBatchTime", "must not be negative (0 means none), got %s", c.MaxBatchTime)
 	case c.Reserve < 0 || c.Reserve >= c.Concurrency:
 		return fail("Reserve", "must be from 0 (none) to Concurrency-1 (%d), got %d", c.Concurrency-1, c.Reserve)
 	case c.MaxHeldBytes < 0:
-		return fail("MaxHeldBytes", "must not be negative (0: no bound but the windows), got %d", c.MaxHeldBytes)
+		return fail("MaxHeldBytes", "must not be negative (0 means no bound but the windows), got %d", c.MaxHeldBytes)
 	case c.PerHost < 0:
-		return fail("PerHost", "must not be negative (0: no cap), got %d", c.PerHost)
+		return fail("PerHost", "must not be negative (0 means no per-host cap), got %d", c.PerHost)
 	case c.PerHostRate < 0 || math.IsNaN(c.PerHostRate) || math.IsInf(c.PerHostRate, 0):
 		return fail("PerHostRate", "must be a number of requests per second, 0 or more, got %g", c.PerHostRate)
 	case c.PerHostBurst < 0:
-		return fail("PerHostBurst", "must not be negative (0: 1), got %d", c.PerHostBurst)
+		return fail("PerHostBurst", "must not be negative (0 means 1), got %d", c.PerHostBurst)
 	case !(c.PerHostJitter >= 0 && c.PerHostJitter <= 1):
 		return fail("PerHostJitter", "must be from 0 to 1, got %g", c.PerHostJitter)
 	case c.MaxHostPause < 0:
-		return fail("MaxHostPause", "must not be negative (0: no pauses), got %s", c.MaxHostPause)
+		return fail("MaxHostPause", "must not be negative (0 means no pauses), got %s", c.MaxHostPause)
 	case c.RobotsTTL < 0:
-		return fail("RobotsTTL", "must not be negative (0: %s), got %s", DefaultRobotsTTL, c.RobotsTTL)
+		return fail("RobotsTTL", "must not be negative (0 means the default, %s), got %s", DefaultRobotsTTL, c.RobotsTTL)
 	case !wire.ValidHeaderValue(c.RobotsUserAgent):
 		return fail("RobotsUserAgent", "must not hold a control character (CR, LF, ...)")
 	}
-	if _, err := ParseHostKeyMode(string(c.PerHostKey)); err != nil {
+	if _, err := polite.ParseHostKeyMode(string(c.PerHostKey)); err != nil {
 		return fail("PerHostKey", "must be host or domain, got %q", c.PerHostKey)
 	}
 	return nil

@@ -58,8 +58,7 @@ func (fl *filer) complete(b *batchState, i int, fetched *stages.Fetched) {
 		return
 	}
 	fl.sched.remove(b)
-	b.summary.ElapsedMS = sinceMS(b.job.Start)
-	fl.queue.push(queued{element: &stages.Done{Job: b.job, Summary: b.summary}})
+	fl.queue.push(queued{element: batchDone(b.job)})
 	fl.active--
 }
 
@@ -75,6 +74,16 @@ func (fl *filer) refuse(g grant) {
 		obs.Refused(&r)
 	}
 	fl.complete(g.batch, g.index, fetchedOf(r))
+}
+
+// batchDone is the Done that follows job's results: its summary holds
+// what the engine knows (the batch's ids, its count, its elapsed time).
+// The counts by kind (OK, Failed, Errors) are not the engine's: the
+// publisher counts them from the results it publishes (one owner; see
+// connectors.Publisher), so they are zero here.
+func batchDone(job *stages.Job) *stages.Done {
+	return &stages.Done{Job: job, Summary: wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID,
+		Count: len(job.Requests), ElapsedMS: sinceMS(job.Start)}}
 }
 
 // fetchedOf is r in a *stages.Fetched, for a result made without a
@@ -124,8 +133,7 @@ func (fl *filer) expire(b *batchState, now time.Time) {
 	b.expired = true
 	fl.sched.remove(b)
 	// b.flow kept: its requests in flight are still counted in it (released)
-	b.batchHosts.drop()
-	for i, p := range b.retries {
+	for i, p := range fl.sched.polite.drop(&b.batchHosts) {
 		r := p.resume.Last // as the fetcher kept it: without what its Do adds last
 		r.URL, r.FetchedAt, r.ElapsedMS = b.url(i), p.resume.Start.UTC(), sinceMS(p.resume.Start)
 		if p.hostWait > 0 {
@@ -134,7 +142,6 @@ func (fl *filer) expire(b *batchState, now time.Time) {
 		b.inFlight++ // complete counts it out again
 		fl.complete(b, i, fetchedOf(fl.endedRetry(r, p.resume.Attempts)))
 	}
-	b.retries = nil
 	fl.endUnstarted(b, now)
 }
 

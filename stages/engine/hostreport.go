@@ -37,7 +37,7 @@ func (h *hostReporter) c() <-chan time.Time {
 
 // report counts the waits and tells the observer, unless nothing waited
 // now nor at the last report. final stops the ticker.
-func (h *hostReporter) report(hs *hosts, now time.Time, final bool) {
+func (h *hostReporter) report(hs politeness, now time.Time, final bool) {
 	if h.obs == nil {
 		return
 	}

@@ -5,26 +5,17 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/hostsignal"
+	"github.com/fetchstream/fetchstream/stages/polite"
 )
 
-// hosts is the politeness layer as the fair-share layer (the scheduler)
-// uses it: the one place that asks the gates (polite.Gate) "may this URL
-// go now, and if not, when", parks what they hold and wakes it when its
-// time or its event comes. Its interface to the scheduler is:
-//
-//   - gated, attach: whether a batch's URLs go through gates, and its lanes;
-//   - nextInLane: the lowest index of a batch that its gates let go now
-//     (parking the lanes they hold); take: let it go, through its gates;
-//   - finished, requeue: a request ended, or its retry waits for its host;
-//   - slowDown: a host's 429 or 503 (a pause, or half its pace);
-//   - admitOpened, wakeDue, timers.next: the gates that may pass again;
-//   - robotsFetched, stop, sweep, detach.
-//
-// A held URL costs nothing per grant: its lane is parked on the gate
-// that holds it, until that gate opens (an event) or its timer fires.
-// Owned by the dispatcher goroutine.
+// hosts is the politeness layer for one replica: it implements
+// politeness (see there), the one interface the layers above use. It is
+// the one place that asks the gates (polite.Gate) "may this URL go now,
+// and if not, when", parks what they hold and wakes it when its time or
+// its event comes. A held URL costs nothing per grant: its lane is parked
+// on the gate that holds it, until that gate opens (an event) or its
+// timer fires. Owned by the dispatcher goroutine.
 type hosts struct {
 	cfg FetchConfig
 	// startRobots fetches a site's robots.txt in the background, or is nil
@@ -39,6 +30,13 @@ type hosts struct {
 	// batches that only pauses could hold go through gates too (see gated).
 	pausing bool
 	work    *schedulerWork
+}
+
+// newHosts is the politeness of a stage with cfg: startRobots fetches a
+// site's robots.txt in the background (nil: the fetcher cannot), and work
+// is where it counts its steps (the scheduler's).
+func newHosts(cfg FetchConfig, startRobots func(*gate), work *schedulerWork) *hosts {
+	return &hosts{cfg: cfg, startRobots: startRobots, gates: map[string]*gate{}, work: work}
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
@@ -65,6 +63,28 @@ func (h *hosts) gated(job *stages.Job) bool {
 
 func (h *hosts) obeysRobots(job *stages.Job) bool {
 	return h.startRobots != nil && (h.cfg.Robots || job.Robots)
+}
+
+// join attaches bh's batch, job, from index from on, when gated and not
+// attached yet, and reports whether it did.
+func (h *hosts) join(bh *batchHosts, job *stages.Job, from int) bool {
+	if bh.laneOf != nil || !h.gated(job) {
+		return false
+	}
+	h.attach(bh, job, from)
+	return true
+}
+
+// holds reports whether bh's URLs go through gates (it has lanes).
+func (h *hosts) holds(bh *batchHosts) bool { return bh.laneOf != nil }
+
+// drop empties the lanes of an expired batch (see batchHosts.drop) and
+// hands back its retries that waited for their hosts, which it forgets.
+func (h *hosts) drop(bh *batchHosts) map[int]pendingRetry {
+	bh.drop()
+	retries := bh.retries
+	bh.retries = nil
+	return retries
 }
 
 func hostGateKey(key string) string { return "host " + key }
@@ -241,8 +261,13 @@ func (h *hosts) finished(bh *batchHosts, index int, ok bool, now time.Time) {
 
 // requeue puts index i back, whose retry must wait for its host: it
 // waits at its place in its lane (parked with it when the lane is), and
-// resumes when its gates let it go. The batch is attached (see attach).
-func (h *hosts) requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int, p pendingRetry, now time.Time) {
+// resumes when its gates let it go. A batch not attached yet is attached
+// from index from on (its lowest not started): a retry waits for its
+// host's gate, so its batch goes through gates from now.
+func (h *hosts) requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int, p pendingRetry, from int, now time.Time) {
+	if bh.laneOf == nil {
+		h.attach(bh, job, from)
+	}
 	if bh.retries == nil {
 		bh.retries = map[int]pendingRetry{}
 	}
@@ -326,6 +351,9 @@ func (h *hosts) admitOpened(now time.Time, reserveBinds bool) bool {
 // wakeDue opens the gates whose time has come.
 func (h *hosts) wakeDue(now time.Time) { h.timers.due(now, h.open) }
 
+// nextWake is the time of the earliest gate timer (zero: none).
+func (h *hosts) nextWake() time.Time { return h.timers.next() }
+
 // refreshRobots starts a fetch of g's robots.txt when it has none, or
 // only a stale one, and none is under way.
 func (h *hosts) refreshRobots(g *gate, now time.Time) {
@@ -350,6 +378,9 @@ func (h *hosts) stop() {
 		g.wake()
 	}
 }
+
+// stopped reports whether stop was called.
+func (h *hosts) stopped() bool { return h.stopping }
 
 // sweep forgets the gates that hold nothing (see gate.idle), and turns
 // pausing off once no host is paused: batches admitted from then on go

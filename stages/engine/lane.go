@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/hostsignal"
+	"github.com/fetchstream/fetchstream/stages/polite"
 )
 
 // This file is the politeness layer's state on the engine's side: per

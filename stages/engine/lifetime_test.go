@@ -181,11 +181,11 @@ func TestNextWakeIsTheEarliestDeadline(t *testing.T) {
 		t.Errorf("next wake in %s, want the earlier batch's deadline, in 30s", at.Sub(t0))
 	}
 	g := &gate{key: "g"}
-	s.hosts.timers.arm(g, t0.Add(10*time.Second))
+	s.polite.(*hosts).timers.arm(g, t0.Add(10*time.Second))
 	if at := s.nextWake(); !at.Equal(t0.Add(10 * time.Second)) {
 		t.Errorf("next wake in %s, want the gate's timer, in 10s", at.Sub(t0))
 	}
-	s.hosts.wakeDue(t0.Add(10 * time.Second))
+	s.polite.wakeDue(t0.Add(10 * time.Second))
 	s.remove(early)
 	s.remove(early) // a second remove (an expired batch's last result) changes nothing
 	if at := s.nextWake(); !at.Equal(t0.Add(time.Minute)) {

@@ -1,8 +1,9 @@
 package engine
 
-// This file is part of layer 1, the window (see the package doc): what
-// the windows pass on waits here, in order, for Out. Cost: O(1) per
-// element, amortized.
+// This file is part of the dispatcher (see the package doc): what the
+// windows pass on waits here, in order, for Out, with its batch (whose
+// window slot frees once Out takes it) and the bytes it holds against
+// the held budget. Cost: O(1) per element, amortized.
 
 // queued is an element waiting to leave the fetch stage. batch is set for
 // a *Fetched, whose window slot is freed once the next stage takes it.

@@ -88,3 +88,37 @@ func TestFetchRecoversFromAPanickingFetcher(t *testing.T) {
 		}
 	}
 }
+
+// panickyRobots is a RobotsFetcher whose robots.txt fetch panics.
+type panickyRobots struct{ panickyFetcher }
+
+func (panickyRobots) FetchRobots(context.Context, string, time.Duration) (int, []byte, wire.ErrorKind) {
+	panic("robots bug")
+}
+
+// A robots.txt fetch that panics reads as no response (the site's URLs
+// are disallowed for a while, as RFC 9309 says), and the panic is told to
+// OnPanic, not swallowed: as the fetch stage's, Index -1, with the
+// robots.txt URL and a stack through the fetcher.
+func TestFetchTellsARobotsFetchPanic(t *testing.T) {
+	seen := &panics{}
+	run := startFetch(t, context.Background(), panickyRobots{},
+		FetchConfig{Concurrency: 2, Window: 4, MaxActive: 4, Robots: true, OnPanic: seen.hook})
+	j := job("j", time.Second, "http://x/a")
+	run.stage.In() <- j
+	got := run.finish(t)
+	dones := checkOrdered(t, got, j)
+	if s := dones["j"].Summary; s.Errors[wire.ErrRobotsDisallowed] != 1 {
+		t.Errorf("summary %+v, want robots_disallowed", s)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if len(seen.got) != 1 {
+		t.Fatalf("stages.OnPanic told %d times, want once", len(seen.got))
+	}
+	if p := seen.got[0]; p.Stage != "fetch" || p.Index != -1 || p.URL != "http://x:80/robots.txt" ||
+		!strings.Contains(string(p.Stack), "panickyRobots") {
+		t.Errorf("panic (stage %q, index %d, URL %q): want stage fetch, index -1, the robots.txt URL and a stack through the fetcher",
+			p.Stage, p.Index, p.URL)
+	}
+}

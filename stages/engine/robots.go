@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages"
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
+	"github.com/fetchstream/fetchstream/stages/polite"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -51,29 +51,31 @@ type robotsFetches struct {
 	fetcher RobotsFetcher
 	sem     chan struct{}
 	done    chan robotsResult
+	onPanic stages.OnPanic
 	pending int // the dispatcher's
 }
 
-func newRobotsFetches(ctx context.Context, fetcher RobotsFetcher, concurrency int) *robotsFetches {
-	return &robotsFetches{ctx: ctx, fetcher: fetcher, sem: make(chan struct{}, concurrency), done: make(chan robotsResult)}
+func newRobotsFetches(ctx context.Context, fetcher RobotsFetcher, concurrency int, onPanic stages.OnPanic) *robotsFetches {
+	return &robotsFetches{ctx: ctx, fetcher: fetcher, sem: make(chan struct{}, concurrency), done: make(chan robotsResult), onPanic: onPanic}
 }
 
 // start fetches g's robots.txt; its result comes on done.
 func (r *robotsFetches) start(g *gate) {
 	r.pending++
-	origin := g.Robots().Origin
+	robotsURL := g.Robots().Origin + "/robots.txt"
 	go func() {
 		res := robotsResult{gate: g, RobotsFetch: polite.RobotsFetch{Failure: wire.ErrCanceled}}
 		select {
 		case r.sem <- struct{}{}:
 			func() {
-				// A panic in the fetch reads as no response; told to no one,
-				// as it is the site's rules, not a URL's result, that it spoils.
-				defer stages.Recover(nil, func(any) stages.Panic {
+				// A panic in the fetch reads as no response (the site's rules,
+				// not a URL's result, are what it spoils: Index -1), logged
+				// and counted as the fetch stage's, as a fetcher's panic is.
+				defer stages.Recover(r.onPanic, func(any) stages.Panic {
 					res.Failure = wire.ErrUnexpected
-					return stages.Panic{}
+					return stages.Panic{Stage: "fetch", Index: -1, URL: robotsURL}
 				})
-				res.Status, res.Body, res.Failure = r.fetcher.FetchRobots(r.ctx, origin+"/robots.txt", robotsTimeout)
+				res.Status, res.Body, res.Failure = r.fetcher.FetchRobots(r.ctx, robotsURL, robotsTimeout)
 			}()
 			<-r.sem
 		case <-r.ctx.Done():

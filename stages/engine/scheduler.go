@@ -25,7 +25,8 @@ import (
 // This is layer 2 of the engine (see the package doc): fair share, with
 // the reserve (reserve.go), waiting batches (admission.go), lifetimes
 // (lifetime.go) and the held-bytes budget (heldbudget.go). Politeness,
-// layer 3, is a further condition on a URL, asked of hosts (see hosts):
+// layer 3, is a further condition on a URL, asked only through the
+// politeness interface (see politeness; hosts implements it):
 // per host (or registrable domain) a gate caps requests in flight, paces
 // them and holds them while the host asked for a pause; per site a
 // robots.txt gate; a batch's own lower rate is a gate of its flow. A URL
@@ -42,8 +43,8 @@ import (
 // flows looked at, one lane parked and one URL scanned, from 16 to 256
 // active batches (TestSchedulerWorkPerGrantIsFlat, BenchmarkSchedulerNext).
 type scheduler struct {
-	cfg   FetchConfig
-	hosts hosts // politeness: the gates and the lanes parked on them
+	cfg    FetchConfig
+	polite politeness // layer 3, asked only through its interface (see politeness)
 
 	slots               // the awake flows, requests in flight and the reserve (see reserve.go)
 	flows  []*flowState // in arrival order
@@ -73,7 +74,7 @@ type grant struct {
 func newScheduler(cfg FetchConfig, startRobots func(*gate)) *scheduler {
 	s := &scheduler{cfg: cfg, byKey: map[string]*flowState{}, held: newHeldBudget(cfg),
 		slots: slots{concurrency: cfg.Concurrency, reserve: cfg.Reserve}}
-	s.hosts = hosts{cfg: cfg, startRobots: startRobots, gates: map[string]*gate{}, work: &s.work}
+	s.polite = newHosts(cfg, startRobots, &s.work)
 	return s
 }
 
@@ -88,9 +89,7 @@ func (s *scheduler) add(b *batchState) {
 		s.ended = &hostsignal.Ended{Kind: wire.ErrTimeout, Message: lifetimeMessage(s.cfg.MaxBatchTime, "before this URL finished")}
 	}
 	s.lifetimes.start(b, s.ctx, b.job.Start, s.cfg.MaxBatchTime, s.ended)
-	if s.hosts.gated(b.job) {
-		s.hosts.attach(&b.batchHosts, b.job, 0)
-	}
+	s.polite.join(&b.batchHosts, b.job, 0)
 	stride := strideOf(b.job.Priority)
 	f := s.byKey[b.job.Flow]
 	if f == nil {
@@ -109,7 +108,7 @@ func (s *scheduler) remove(b *batchState) {
 		return // expired, and removed then
 	}
 	b.unwait()
-	s.hosts.detach(&b.batchHosts)
+	s.polite.detach(&b.batchHosts)
 	f := s.byKey[b.job.Flow]
 	if f == nil {
 		return
@@ -132,10 +131,10 @@ func (s *scheduler) remove(b *batchState) {
 // ok=false when nothing may start (every window, batch cap and gate is
 // full or holds).
 func (s *scheduler) next(now time.Time) (g grant, ok bool) {
-	s.hosts.admitOpened(now, s.reserveBinds())
+	s.polite.admitOpened(now, s.reserveBinds())
 	s.held.settle()
 	for {
-		if g, ok = s.pick(now); ok || len(s.hosts.opened) == 0 || s.reserveBinds() || !s.hosts.admitOpened(now, s.reserveBinds()) {
+		if g, ok = s.pick(now); ok || s.reserveBinds() || !s.polite.admitOpened(now, s.reserveBinds()) {
 			if ok && !g.refused {
 				s.took(g.batch.flow)
 			}
@@ -169,16 +168,15 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 		for _, candidate := range f.batches {
 			var l *lane
 			i := -1
-			if candidate.laneOf == nil {
+			held := s.polite.holds(&candidate.batchHosts)
+			if !held {
 				i = candidate.nextIndex(s.cfg.Concurrency)
-			} else {
-				if !candidate.atLimit(s.cfg.Concurrency) {
-					l, i = s.hosts.nextInLane(&candidate.batchHosts, candidate, candidate.job, candidate.end(), now)
-				}
+			} else if !candidate.atLimit(s.cfg.Concurrency) {
+				l, i = s.polite.nextInLane(&candidate.batchHosts, candidate, candidate.job, candidate.end(), now)
 			}
 			if i >= 0 {
 				candidate.unwait()
-			} else if candidate.inFlight == 0 && candidate.laneOf != nil && candidate.queued == candidate.sent && !s.hosts.stopping {
+			} else if candidate.inFlight == 0 && held && candidate.queued == candidate.sent && !s.polite.stopped() {
 				candidate.markWaiting() // it only waits for its hosts (see admission)
 			}
 			if i >= 0 && s.held.allows(candidate, i) {
@@ -208,42 +206,38 @@ func (s *scheduler) pick(now time.Time) (g grant, ok bool) {
 	}
 	g.batch.start(g.index)
 	if l := bestLane; l != nil {
-		g.hostWait, g.resume, g.refused = s.hosts.take(&g.batch.batchHosts, l, g.batch.job, g.index, now)
+		g.hostWait, g.resume, g.refused = s.polite.take(&g.batch.batchHosts, l, g.batch.job, g.index, now)
 	}
 	return g, true
 }
 
 // finished counts a request of b's as over, in its flow and at its
-// hosts' gates (see hosts.finished).
+// hosts' gates (see politeness.finished).
 func (s *scheduler) finished(b *batchState, index int, r *wire.Result, now time.Time) {
 	s.released(b.flow)
-	s.hosts.finished(&b.batchHosts, index, r.OK(), now)
+	s.polite.finished(&b.batchHosts, index, r.OK(), now)
 }
 
 // requeue takes back index i of b, whose retry must wait for its host:
 // no longer in flight, it waits at its place in its lane (see
-// hosts.requeue), and resumes when its gates let it go.
+// politeness.requeue), and resumes when its gates let it go.
 func (s *scheduler) requeue(b *batchState, i int, p pendingRetry, now time.Time) {
 	b.inFlight--
 	b.stir()
-	if b.laneOf == nil { // a retry waits for its host's gate: its batch goes through gates from now
-		s.hosts.attach(&b.batchHosts, b.job, b.nextStart)
-	}
-	s.hosts.requeue(&b.batchHosts, b, b.job, i, p, now)
+	s.polite.requeue(&b.batchHosts, b, b.job, i, p, b.nextStart, now)
 }
 
-// slowDown applies a host's slow-down or pause (see hosts.slowDown). The
+// slowDown applies a host's slow-down or pause (see politeness.slowDown). The
 // pause that turns pausing on attaches the active batches that went
 // ungated, from the URLs each has not started on, so that the paused
 // host holds their URLs too.
 func (s *scheduler) slowDown(sig hostSignal) {
-	if !s.hosts.slowDown(sig) {
+	if !s.polite.slowDown(sig) {
 		return
 	}
 	for _, f := range s.flows {
 		for _, b := range f.batches {
-			if b.laneOf == nil && s.hosts.gated(b.job) {
-				s.hosts.attach(&b.batchHosts, b.job, b.nextStart)
+			if s.polite.join(&b.batchHosts, b.job, b.nextStart) {
 				b.stir()
 			}
 		}
@@ -254,7 +248,7 @@ func (s *scheduler) slowDown(sig hostSignal) {
 // (zero: none).
 func (s *scheduler) nextWake() time.Time {
 	at := s.lifetimes.next()
-	if t := s.hosts.timers.next(); !t.IsZero() && (at.IsZero() || t.Before(at)) {
+	if t := s.polite.nextWake(); !t.IsZero() && (at.IsZero() || t.Before(at)) {
 		at = t
 	}
 	return at
@@ -268,5 +262,5 @@ func (s *scheduler) stop() {
 	for _, f := range s.flows {
 		f.wake()
 	}
-	s.hosts.stop()
+	s.polite.stop()
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/fetchstream/fetchstream/stages"
 
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/stages/polite"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -280,7 +280,7 @@ func (w schedulerWork) plus(o schedulerWork) schedulerWork {
 func (l *grantLoad) step() bool {
 	if l.cfg.PerHostRate > 0 {
 		l.now = l.now.Add(50 * time.Microsecond)
-		l.s.hosts.wakeDue(l.now)
+		l.s.polite.wakeDue(l.now)
 	}
 	if len(l.running) == loadInFlight || !l.ok && len(l.running) > 0 {
 		finishGrant(l.s, l.running[0], l.now)
@@ -423,7 +423,7 @@ func TestSchedulerGatesRandom(t *testing.T) {
 		if steps > 200000 {
 			t.Fatalf("stuck: %d of %d done", done, total)
 		}
-		s.hosts.wakeDue(now)
+		s.polite.wakeDue(now)
 		if len(running) < cfg.Concurrency && rng.IntN(3) > 0 {
 			if g, ok := s.next(now); ok {
 				if started[g.batch] == nil {

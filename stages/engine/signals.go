@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fetchstream/fetchstream/stages/engine/polite"
 	"github.com/fetchstream/fetchstream/stages/hostsignal"
+	"github.com/fetchstream/fetchstream/stages/polite"
 )
 
 // This file is part of layer 3, politeness (see the package doc): what

@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages"
-
-	"github.com/fetchstream/fetchstream/wire"
 )
 
 // window is layer 1 of the engine (see the package doc): one batch's
@@ -38,8 +36,6 @@ type window struct {
 	queued    int // indices [0, queued) are in the output queue or sent
 	sent      int // indices [0, sent) have left the stage
 	inFlight  int
-
-	summary wire.Summary
 }
 
 func newWindow(job *stages.Job, width int) window {
@@ -50,7 +46,6 @@ func newWindow(job *stages.Job, width int) window {
 		width:   width,
 		ring:    make([]*stages.Fetched, size),
 		started: make([]bool, size),
-		summary: wire.Summary{BatchID: job.ID, CorrelationID: job.CorrelationID, Count: n},
 	}
 }
 
@@ -122,7 +117,6 @@ func (b *window) start(i int) {
 func (b *window) complete(i int, r *stages.Fetched, ready func(*stages.Fetched)) {
 	b.inFlight--
 	b.ring[b.slot(i)] = r
-	b.count(r.Result.Error)
 	for b.queued < len(b.job.Requests) && b.ring[b.slot(b.queued)] != nil {
 		s := b.slot(b.queued)
 		ready(b.ring[s])
@@ -147,18 +141,6 @@ func (b *window) hasUnstarted() bool { return b.nextStart < len(b.job.Requests) 
 // url is the URL of index i: the one place the stage reads a job's URLs
 // by index.
 func (b *window) url(i int) string { return b.job.Requests[i].URL }
-
-func (b *window) count(kind wire.ErrorKind) {
-	if kind == "" {
-		b.summary.OK++
-		return
-	}
-	b.summary.Failed++
-	if b.summary.Errors == nil {
-		b.summary.Errors = make(map[wire.ErrorKind]int)
-	}
-	b.summary.Errors[kind]++
-}
 
 func sinceMS(t time.Time) float64 { return durationMS(time.Since(t)) }
 

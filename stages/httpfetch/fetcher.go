@@ -101,7 +101,7 @@ func (c Config) Validate() error {
 	case c.MaxBody < 1:
 		return fail("MaxBody", "must be at least 1 byte, got %d", c.MaxBody)
 	case c.MaxObject < 0:
-		return fail("MaxObject", "must not be negative (0: the default, %d), got %d", DefaultMaxObject, c.MaxObject)
+		return fail("MaxObject", "must not be negative (0 means the default, %d), got %d", DefaultMaxObject, c.MaxObject)
 	case c.Objects != nil && c.MaxObject != 0 && c.MaxObject <= c.MaxBody:
 		return fail("MaxObject", "(%d) must be above MaxBody (%d): bodies over the inline cap go to the object store", c.MaxObject, c.MaxBody)
 	case c.MaxRedirects < 0:
@@ -113,7 +113,7 @@ func (c Config) Validate() error {
 	case c.RetryMax < c.RetryBase:
 		return fail("RetryMax", "(%s) must not be below RetryBase (%s)", c.RetryMax, c.RetryBase)
 	case c.MaxRequestBody < 0:
-		return fail("MaxRequestBody", "must not be negative (0: the default, %d), got %d", DefaultMaxRequestBody, c.MaxRequestBody)
+		return fail("MaxRequestBody", "must not be negative (0 means the default, %d), got %d", DefaultMaxRequestBody, c.MaxRequestBody)
 	case !wire.ValidHeaderValue(c.UserAgent):
 		return fail("UserAgent", "must not hold a control character (CR, LF, ...)")
 	}
