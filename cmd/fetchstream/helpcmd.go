@@ -14,6 +14,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/settings"
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/service"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -108,22 +109,13 @@ func unknownCommand(root *ffcli.Command, name string) error {
 
 // nearCommand is the command of root that name is most likely a slip
 // for: the one at most two edits away (case aside; fewer edits than name
-// has letters), when it alone is that near; else "".
+// has letters), when it alone is that near; else "" (see
+// settings.Nearest).
 func nearCommand(root *ffcli.Command, name string) string {
-	var best []string
-	bestD := 3
+	names := make([]string, 0, len(root.Subcommands))
 	for _, sub := range root.Subcommands {
-		d := wire.EditDistance(strings.ToLower(name), sub.Name)
-		switch {
-		case d >= len(name) || d > bestD:
-		case d < bestD:
-			best, bestD = []string{sub.Name}, d
-		default:
-			best = append(best, sub.Name)
-		}
+		names = append(names, sub.Name)
 	}
-	if len(best) != 1 {
-		return ""
-	}
-	return best[0]
+	lower := strings.ToLower(name)
+	return settings.Nearest(name, names, func(candidate string) int { return wire.EditDistance(lower, candidate) })
 }

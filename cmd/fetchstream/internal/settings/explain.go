@@ -86,21 +86,33 @@ func commandName(fs *flag.FlagSet) string {
 // it begins (--timeout for --timeout-ms), or one at most two edits away;
 // "" when none is or several are as near.
 func nearFlag(fs *flag.FlagSet, name string) string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return Nearest(name, names, func(candidate string) int {
+		if strings.HasPrefix(candidate, name+"-") || strings.HasPrefix(name, candidate+"-") {
+			return 0
+		}
+		return wire.EditDistance(name, candidate)
+	})
+}
+
+// Nearest is the one of candidates that name is most likely a slip for:
+// the one score puts nearest, at most 2 and below name's length, when it
+// alone is that near; else "". The CLI's suggestions for flags and
+// commands both pick this way.
+func Nearest(name string, candidates []string, score func(candidate string) int) string {
 	var best []string
 	bestScore := 3
-	fs.VisitAll(func(f *flag.Flag) {
-		score := wire.EditDistance(name, f.Name)
-		if strings.HasPrefix(f.Name, name+"-") || strings.HasPrefix(name, f.Name+"-") {
-			score = 0
-		}
+	for _, c := range candidates {
+		d := score(c)
 		switch {
-		case score > 2 || score >= len(name) || score > bestScore:
-		case score < bestScore:
-			best, bestScore = []string{f.Name}, score
+		case d > 2 || d >= len(name) || d > bestScore:
+		case d < bestScore:
+			best, bestScore = []string{c}, d
 		default:
-			best = append(best, f.Name)
+			best = append(best, c)
 		}
-	})
+	}
 	if len(best) != 1 {
 		return ""
 	}
