@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -272,8 +271,7 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	delete(p.jobs, job)
 	defer p.dropReply(jo)
 	p.inDone = jo // for a panic's recovery, in handle, which clears it
-	jo.count.into(&d.Summary)
-	d.Data, _ = json.Marshal(&d.Summary) // a Summary always encodes
+	encodeSummary(jo, d)
 	s := d.Summary
 	complete := s.Errors[wire.ErrCanceled] == 0
 	if holdsBack(job, &s) {

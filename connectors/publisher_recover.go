@@ -19,22 +19,20 @@ import (
 func (p *Publisher) recover(element, v any) {
 	switch e := element.(type) {
 	case *stages.Encoded:
-		if e == nil {
-			p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
+		if e != nil {
+			p.replaceResult(e.Job, e.Index, v, "publishing the result")
 			return
 		}
-		p.replaceResult(e.Job, e.Index, v, "publishing the result")
 	case *stages.Fetched:
-		if e == nil {
-			p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
+		if e != nil {
+			p.replaceResult(e.Job, e.Result.Index, v, "encoding the result")
 			return
 		}
-		p.replaceResult(e.Job, e.Result.Index, v, "encoding the result")
 	case *stages.Done:
 		p.recoverDone(e, v, false)
-	default:
-		p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
+		return
 	}
+	p.cfg.OnPanic.Tell(stages.Panic{Stage: "publish", Index: -1, Value: v})
 }
 
 // replaceResult publishes, in place of result index of job whose handling
@@ -52,16 +50,12 @@ func (p *Publisher) replaceResult(job *stages.Job, index int, v any, doing strin
 	}
 	p.cfg.OnPanic.Tell(panicked)
 	jo := p.jobOut(job)
-	r := wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: index, Count: len(job.Requests),
-		URL: panicked.URL, Error: wire.ErrUnexpected, Message: stages.PanicMessage(doing, v)}
-	if len(r.URL) > 1024 {
-		r.URL, r.URLTruncated = r.URL[:1024], true
-	}
-	data, _ := json.Marshal(&r)
+	enc := stages.EncodePanic(job, &wire.Result{BatchID: job.ID, CorrelationID: job.CorrelationID, Index: index,
+		Count: len(job.Requests), URL: panicked.URL}, doing, v, p.maxResultBytes())
 	counted := jo.count.results()
-	p.safely(jo, func() { p.result(&stages.Encoded{Job: job, Index: index, Kind: r.Error, Data: data}) })
+	p.safely(jo, func() { p.result(enc) })
 	if jo.count.results() == counted { // the replacement panicked too
-		jo.count.add(r.Error)
+		jo.count.add(enc.Kind)
 	}
 }
 
@@ -90,8 +84,7 @@ func (p *Publisher) recoverDone(d *stages.Done, v any, again bool) {
 	}
 	job := d.Job
 	if d.Data == nil { // batchDone counts and encodes first; this is in case that panicked
-		jo.count.into(&d.Summary)
-		d.Data, _ = json.Marshal(&d.Summary)
+		encodeSummary(jo, d)
 	}
 	held := false // if asking panics, publish: the batch is handed back either way
 	func() {
@@ -114,6 +107,20 @@ func (p *Publisher) recoverDone(d *stages.Done, v any, again bool) {
 			_ = job.Settle.Done(false, nil) // handed back, not acked: it was not seen through
 		}()
 	}
+}
+
+// maxResultBytes bounds a replacement result's JSON: the connection's
+// max payload less 1 KiB of headroom for headers, at least 1024 bytes, so
+// that it always fits one NATS message.
+func (p *Publisher) maxResultBytes() int {
+	return max(int(p.nc.MaxPayload())-1024, 1024)
+}
+
+// encodeSummary counts jo's results into d's summary and encodes it into
+// d.Data (a Summary always encodes).
+func encodeSummary(jo *jobOut, d *stages.Done) {
+	jo.count.into(&d.Summary)
+	d.Data, _ = json.Marshal(&d.Summary)
 }
 
 // holdsBack says whether batchDone withholds the summary and the reply of

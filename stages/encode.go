@@ -67,9 +67,7 @@ func (c *Encoder) Encode(element any) any {
 func (c *Encoder) encodeResult(e *Fetched) (out *Encoded) {
 	defer Recover(c.cfg.OnPanic, func(v any) Panic {
 		r := e.Result
-		p := PanicResult("encoding the result", v, r.URL)
-		p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
-		out = &Encoded{Job: e.Job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, c.cfg.MaxBytes)}
+		out = EncodePanic(e.Job, &r, "encoding the result", v, c.cfg.MaxBytes)
 		return Panic{Stage: "encode", BatchID: r.BatchID, Index: r.Index, URL: r.URL}
 	})
 	r := &e.Result
@@ -78,6 +76,16 @@ func (c *Encoder) encodeResult(e *Fetched) (out *Encoded) {
 	enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
 	e.release() // encoded: the fetch stage may fill it again
 	return enc
+}
+
+// EncodePanic is the *Encoded that replaces the result r of job (r gives
+// the ids, index, count, URL and timings) whose handling panicked with v
+// while doing: that URL's unexpected_error (see PanicResult), made to fit
+// in maxBytes (at least 1024) by fitResult.
+func EncodePanic(job *Job, r *wire.Result, doing string, v any, maxBytes int) *Encoded {
+	p := PanicResult(doing, v, r.URL)
+	p.BatchID, p.CorrelationID, p.Index, p.Count, p.FetchedAt, p.ElapsedMS = r.BatchID, r.CorrelationID, r.Index, r.Count, r.FetchedAt, r.ElapsedMS
+	return &Encoded{Job: job, Index: p.Index, Kind: p.Error, Data: fitResult(nil, &p, max(maxBytes, 1024))}
 }
 
 // fitResultFn is fitResult; tests replace it to make encoding panic.
