@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -365,4 +366,22 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 		return Binaries{}, fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return Binaries{Fetchstream: filepath.Join(dir, "fetchstream"), NATSServer: filepath.Join(dir, "nats-server")}, nil
+}
+
+// startLogged starts bin with args as a child that dies with this
+// process, its output appended to the file log. wait waits for it to exit
+// and then closes the log; call it once.
+func startLogged(name, bin string, args []string, log string) (cmd *exec.Cmd, wait func(), err error) {
+	out, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd = exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	setParentDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return cmd, func() { _ = cmd.Wait(); out.Close() }, nil
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -100,21 +99,13 @@ func (c *cluster) start(i int) error {
 	if nd.cmd != nil {
 		return fmt.Errorf("node %s is running", nd.name)
 	}
-	out, err := os.OpenFile(nd.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, wait, err := startLogged("node "+nd.name, c.bin, nd.args, nd.log)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.bin, nd.args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("node %s: %w", nd.name, err)
-	}
 	exited := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
-		out.Close()
+		wait()
 		close(exited)
 	}()
 	nd.cmd, nd.exited = cmd, exited

@@ -49,23 +49,15 @@ func (r *replica) start() error {
 	if r.cmd != nil || r.closing {
 		return nil
 	}
-	out, err := os.OpenFile(r.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, wait, err := startLogged(r.name, r.bin, r.args, r.log)
 	if err != nil {
 		return err
-	}
-	cmd := exec.Command(r.bin, r.args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		out.Close()
-		return fmt.Errorf("%s: %w", r.name, err)
 	}
 	r.starts++
 	exited := make(chan struct{})
 	r.cmd, r.exited = cmd, exited
 	go func() {
-		_ = cmd.Wait()
-		out.Close()
+		wait()
 		r.mu.Lock()
 		unexpected := !r.stopping && !r.closing
 		if r.cmd == cmd {
