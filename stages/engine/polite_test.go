@@ -403,6 +403,33 @@ func TestPauseHoldsTheURLsOfABatchAdmittedBeforeIt(t *testing.T) {
 	}
 }
 
+// A hostile host's 429 that turns an ungated batch's URLs into lanes holds
+// only that host: the batch's URLs to another host go on at once, and so
+// does another batch to that other host, while the pause runs.
+func TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt(t *testing.T) {
+	host, other := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
+	run := startFetch(t, t.Context(), loopbackFetcher(t, 2),
+		FetchConfig{Concurrency: 2, Window: 64, MaxActive: 8, MaxHostPause: time.Minute})
+	b := job("before", time.Minute, host.URL("/status/429?retry_after=2"),
+		host.URL("/text"), other.URL("/text"), host.URL("/text"), other.URL("/text"), other.URL("/text"))
+	run.stage.In() <- b
+	waitFor(t, "the 429", func() bool { return host.Requests() >= 1 })
+	meanwhile := job("meanwhile", time.Minute, urlsOf(other, "/text", 3)...)
+	run.stage.In() <- meanwhile
+	waitFor(t, "the other host's batch", func() bool { return run.doneCount() == 1 })
+	if n := host.Requests(); n > 2 {
+		t.Errorf("the paused host had %d requests while the other host's batch ran, want the 429 and at most one already started", n)
+	}
+	got := run.finish(t)
+	checkOrdered(t, got, b, meanwhile)
+	paused := host.Hits("/")[0].At
+	for _, h := range other.Hits("/") {
+		if wait := h.At.Sub(paused); wait > time.Second {
+			t.Errorf("a request to the other host came %s after the 429, want it not held by the 2s pause", wait)
+		}
+	}
+}
+
 // Only a pause could hold a batch with no per-host rule of its own: it
 // goes through gates while a host is paused, and ungated again once the
 // sweep finds no host paused.
