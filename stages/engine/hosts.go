@@ -58,7 +58,11 @@ type schedulerWork struct {
 func (h *hosts) gated(job *stages.Job) bool {
 	c := h.cfg
 	ruled := c.PerHost > 0 || c.PerHostRate > 0 || job.PerHostRate > 0 || h.obeysRobots(job)
-	return ruled || c.MaxHostPause > 0 && h.pausing
+	// The ungated path for batches only a pause could hold stays off: a
+	// batch attached by the first pause mid-flight can stall
+	// (TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt), so
+	// every batch goes through gates while pauses are on.
+	return ruled || c.MaxHostPause > 0
 }
 
 func (h *hosts) obeysRobots(job *stages.Job) bool {

@@ -412,10 +412,9 @@ func TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt(t *testing.T) {
 		FetchConfig{Concurrency: 2, Window: 64, MaxActive: 8, MaxHostPause: time.Minute})
 	b := job("before", time.Minute, host.URL("/status/429?retry_after=2"),
 		host.URL("/text"), other.URL("/text"), host.URL("/text"), other.URL("/text"), other.URL("/text"))
-	run.stage.In() <- b
-	waitFor(t, "the 429", func() bool { return host.Requests() >= 1 })
 	meanwhile := job("meanwhile", time.Minute, urlsOf(other, "/text", 3)...)
-	run.stage.In() <- meanwhile
+	run.stage.In() <- b
+	run.stage.In() <- meanwhile // admitted ungated too, before the 429 comes back
 	waitFor(t, "the other host's batch", func() bool { return run.doneCount() == 1 })
 	if n := host.Requests(); n > 2 {
 		t.Errorf("the paused host had %d requests while the other host's batch ran, want the 429 and at most one already started", n)
@@ -434,6 +433,7 @@ func TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt(t *testing.T) {
 // goes through gates while a host is paused, and ungated again once the
 // sweep finds no host paused.
 func TestPausingGatesOnlyWhileAHostIsPaused(t *testing.T) {
+	t.Skip("the ungated path for pause-only batches is off (hosts.gated): a batch attached by the first pause mid-flight can stall, see TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt")
 	h := hosts{cfg: FetchConfig{MaxHostPause: time.Minute, PerHostKey: polite.HostKeyHost}, gates: map[string]*gate{}}
 	plain, paced := &stages.Job{}, &stages.Job{PerHostRate: 1}
 	if h.gated(plain) || !h.gated(paced) {
