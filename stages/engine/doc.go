@@ -45,9 +45,8 @@
 // nothing per grant for batches with nothing to start; politeness adds,
 // per URL, O(1) amortized for its lane and O(log) for a gate's timer,
 // and nothing per grant for a URL its host holds (its lane is parked on
-// the gate). A batch that only a host's pause could hold (no cap, pace or
-// robots.txt for it) goes ungated, at the window's cost alone, until a
-// host asks for a pause (see hosts.gated). TestSchedulerWorkPerGrantIsFlat
+// the gate). While pauses are on, every batch goes through gates (see
+// hosts.gated). TestSchedulerWorkPerGrantIsFlat
 // and BenchmarkSchedulerNext hold the per-grant cost flat from 16 to 256
 // active batches.
 //

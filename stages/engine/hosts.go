@@ -50,11 +50,9 @@ type schedulerWork struct {
 
 // gated reports whether job's URLs go through gates: when a per-host
 // rule holds them always (a cap, a pace, robots.txt), for the stage or
-// for the job, or when a pause could hold them and a host is paused. A
-// host with no rule of its own costs nothing per URL: while no host has
-// asked for a pause, the batches that only pauses could hold take the
-// ungated path, and the first pause attaches them (see
-// scheduler.slowDown), from the URLs they have not started on.
+// for the job, or when a pause could hold them (pauses on). The engine
+// can attach a batch at the first pause (see scheduler.slowDown), but
+// that ungated path is off, below.
 func (h *hosts) gated(job *stages.Job) bool {
 	c := h.cfg
 	ruled := c.PerHost > 0 || c.PerHostRate > 0 || job.PerHostRate > 0 || h.obeysRobots(job)
