@@ -78,6 +78,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// resultCount is how many results of job id the stage has sent so far.
+func (r *fetchRun) resultCount(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(resultsOf(r.got, id))
+}
+
 func (r *fetchRun) doneCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

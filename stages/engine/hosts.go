@@ -50,17 +50,15 @@ type schedulerWork struct {
 
 // gated reports whether job's URLs go through gates: when a per-host
 // rule holds them always (a cap, a pace, robots.txt), for the stage or
-// for the job, or when a pause could hold them (pauses on). The engine
-// can attach a batch at the first pause (see scheduler.slowDown), but
-// that ungated path is off, below.
+// for the job, or when a pause could hold them (pauses on, and a host
+// paused now or since the last sweep). So with no rule and no host
+// paused a batch starts its URLs through its window alone, and the
+// first pause attaches the batches in flight from their lowest URL not
+// started (see scheduler.slowDown).
 func (h *hosts) gated(job *stages.Job) bool {
 	c := h.cfg
 	ruled := c.PerHost > 0 || c.PerHostRate > 0 || job.PerHostRate > 0 || h.obeysRobots(job)
-	// The ungated path for batches only a pause could hold stays off: a
-	// batch attached by the first pause mid-flight can stall
-	// (TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt), so
-	// every batch goes through gates while pauses are on.
-	return ruled || c.MaxHostPause > 0
+	return ruled || c.MaxHostPause > 0 && h.pausing
 }
 
 func (h *hosts) obeysRobots(job *stages.Job) bool {

@@ -403,28 +403,50 @@ func TestPauseHoldsTheURLsOfABatchAdmittedBeforeIt(t *testing.T) {
 	}
 }
 
-// A hostile host's 429 that turns an ungated batch's URLs into lanes holds
-// only that host: the batch's URLs to another host go on at once, and so
-// does another batch to that other host, while the pause runs.
+// A hostile host's 429 that turns ungated batches into lanes holds only
+// that host: the batch's URLs to another host go on at once, and so does
+// another batch admitted before the pause, while the pause runs. Held
+// requests (fetchtest's /gate) order it: "meanwhile" takes both slots and
+// is in flight, ungated, when the 429 goes out on the slot its first gate
+// frees; the other slot stays held, so no second request to the host can
+// start before the 429 is filed (the dispatcher takes a signal before the
+// completion that sent it, and the result after both). So exactly one request reaches the host until
+// the pause ends, whatever the machine's speed.
 func TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt(t *testing.T) {
 	host, other := fetchtest.NewTarget(t), fetchtest.NewTarget(t)
 	run := startFetch(t, t.Context(), loopbackFetcher(t, 2),
 		FetchConfig{Concurrency: 2, Window: 64, MaxActive: 8, MaxHostPause: time.Minute})
+	meanwhile := job("meanwhile", time.Minute, other.URL("/gate/first"), other.URL("/gate/second"),
+		other.URL("/text"), other.URL("/text"))
 	b := job("before", time.Minute, host.URL("/status/429?retry_after=2"),
-		host.URL("/text"), other.URL("/text"), host.URL("/text"), other.URL("/text"), other.URL("/text"))
-	meanwhile := job("meanwhile", time.Minute, urlsOf(other, "/text", 3)...)
+		host.URL("/text"), other.URL("/text"), host.URL("/text"), other.URL("/text"))
+	run.stage.In() <- meanwhile
+	waitFor(t, "meanwhile to hold both slots", func() bool { return other.Requests() == 2 })
 	run.stage.In() <- b
-	run.stage.In() <- meanwhile // admitted ungated too, before the 429 comes back
-	waitFor(t, "the other host's batch", func() bool { return run.doneCount() == 1 })
-	if n := host.Requests(); n > 2 {
-		t.Errorf("the paused host had %d requests while the other host's batch ran, want the 429 and at most one already started", n)
+	other.Open("first") // frees a slot: the 429 goes out while meanwhile is in flight
+	waitFor(t, "the 429's result", func() bool { return run.resultCount("before") == 1 })
+	other.Open("second") // the pause is on: the slot this frees cannot go to the host
+	waitFor(t, "meanwhile, during the pause", func() bool { return run.doneCount() == 1 })
+	if n := host.Requests(); n != 1 {
+		t.Errorf("the paused host had %d requests before the pause ended, want only the 429", n)
 	}
 	got := run.finish(t)
-	checkOrdered(t, got, b, meanwhile)
-	paused := host.Hits("/")[0].At
-	for _, h := range other.Hits("/") {
-		if wait := h.At.Sub(paused); wait > time.Second {
-			t.Errorf("a request to the other host came %s after the 429, want it not held by the 2s pause", wait)
+	checkOrdered(t, got, meanwhile, b)
+	if d := resultsOf(got, "before"); d[0].Status != 429 {
+		t.Fatalf("the first result is %d, want the 429", d[0].Status)
+	}
+	hostHits, otherHits := host.Hits("/"), other.Hits("/")
+	if len(hostHits) != 3 || len(otherHits) != 6 {
+		t.Fatalf("requests: %d to the paused host, %d to the other; want 3 and 6", len(hostHits), len(otherHits))
+	}
+	for _, h := range hostHits[1:] {
+		if wait := h.At.Sub(hostHits[0].At); wait < 2*time.Second {
+			t.Errorf("a request to the paused host came %s after its 429, want the 2s pause", wait)
+		}
+	}
+	for _, h := range otherHits {
+		if !h.At.Before(hostHits[1].At) {
+			t.Errorf("a request to the other host (%s) waited for the pause of the paused host", h.Path)
 		}
 	}
 }
@@ -433,7 +455,6 @@ func TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt(t *testing.T) {
 // goes through gates while a host is paused, and ungated again once the
 // sweep finds no host paused.
 func TestPausingGatesOnlyWhileAHostIsPaused(t *testing.T) {
-	t.Skip("the ungated path for pause-only batches is off (hosts.gated): a batch attached by the first pause mid-flight can stall, see TestPauseOfOneHostHoldsNotTheOthersOfABatchAdmittedBeforeIt")
 	h := hosts{cfg: FetchConfig{MaxHostPause: time.Minute, PerHostKey: polite.HostKeyHost}, gates: map[string]*gate{}}
 	plain, paced := &stages.Job{}, &stages.Job{PerHostRate: 1}
 	if h.gated(plain) || !h.gated(paced) {
