@@ -45,9 +45,12 @@
 // nothing per grant for batches with nothing to start; politeness adds,
 // per URL, O(1) amortized for its lane and O(log) for a gate's timer,
 // and nothing per grant for a URL its host holds (its lane is parked on
-// the gate). While pauses are on, every batch goes through gates (see
-// hosts.gated). TestSchedulerWorkPerGrantIsFlat
-// and BenchmarkSchedulerNext hold the per-grant cost flat from 16 to 256
+// the gate). A batch that only a pause could hold (no cap, pace or
+// robots.txt applies to it) pays none of that until a host asks for a
+// pause: it starts through its window alone, and the first pause attaches
+// it from its lowest URL not started (see hosts.gated and
+// scheduler.slowDown). TestSchedulerWorkPerGrantIsFlat and
+// BenchmarkSchedulerNext hold the per-grant cost flat from 16 to 256
 // active batches.
 //
 // Package stages/polite holds the politeness rules, which need no engine
