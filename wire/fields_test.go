@@ -59,7 +59,10 @@ func TestDecodeBatchTextComments(t *testing.T) {
 // A hostile batch object with thousands of unknown fields, or huge field
 // names, is refused at once with an error of bounded size: the error goes
 // into the summary, the reply and the dead letter. The fields were sorted
-// by a scan of the input per comparison (minutes of CPU for 20,000 keys).
+// by a scan of the input per comparison (minutes of CPU for 20,000 keys);
+// refusing them takes about 0.3s now, and the bound is far above that so
+// that only a return of the quadratic cost fails it, not a loaded machine
+// (it took 2.1s once under a full -race run beside other work).
 func TestDecodeBatchUnknownFieldsBounded(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(`{"urls":["https://example.com"], "` + strings.Repeat("x", 100000) + `": 1`)
@@ -69,7 +72,7 @@ func TestDecodeBatchUnknownFieldsBounded(t *testing.T) {
 	b.WriteString("}")
 	start := time.Now()
 	_, err := DecodeBatch([]byte(b.String()), "")
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("refusing %d bytes took %v", b.Len(), took)
 	}
 	if !errors.Is(err, ErrBadBatch) {
