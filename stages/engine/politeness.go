@@ -37,12 +37,13 @@ type politeness interface {
 	requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int, p pendingRetry, from int, now time.Time)
 
 	// Per host, and time. slowDown: what a host said (true: pausing
-	// began); admitOpened wakes lanes on gates with room again; wakeDue
+	// began); fleetEvent: a lease or a pause from the fleet; admitOpened wakes lanes on gates with room again; wakeDue
 	// opens the gates whose time came; nextWake is the earliest (zero:
 	// none); robotsFetched files a site's robots.txt; sweep forgets idle
 	// gates; stop lets everything go (stopped says it did); stats is what
 	// waits now.
 	slowDown(sig hostSignal) (startedPausing bool)
+	fleetEvent(e FleetEvent, now time.Time) (startedPausing bool)
 	admitOpened(now time.Time, reserveBinds bool) bool
 	wakeDue(now time.Time)
 	nextWake() time.Time

@@ -1,0 +1,179 @@
+package service
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// The fleet tests run three replicas in this process on one embedded NATS
+// server with JetStream, and one loopback host that records when each
+// request arrived.
+
+// startReplicas starts n replicas of one fleet ("t") on natsURL, each on
+// its own input subject when direct (fleet.0, fleet.1, ...: a test then
+// says which replica gets a batch), else all on the default subject and
+// queue group; edit changes all of them.
+func startReplicas(t *testing.T, natsURL string, n int, direct bool, edit func(*Config)) []*testService {
+	t.Helper()
+	replicas := make([]*testService, n)
+	for i := range replicas {
+		replicas[i] = start(t, natsURL, func(c *Config) {
+			c.Fetch.Fleet = "t"
+			if direct {
+				c.Subjects.In = fmt.Sprintf("fleet.%d", i)
+			}
+			if edit != nil {
+				edit(c)
+			}
+		})
+	}
+	return replicas
+}
+
+// sent is a batch published by request-reply: its results, or why none.
+type sent struct {
+	results []wire.Result
+	err     error
+}
+
+// requestBatches sends each batch to its subject at once, by
+// request-reply, and returns the replies in order.
+func requestBatches(t *testing.T, nc *nats.Conn, subjects []string, batches []wire.Batch) []sent {
+	t.Helper()
+	out := make([]sent, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() {
+			data, _ := json.Marshal(b)
+			reply, err := nc.Request(subjects[i], data, 45*time.Second)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			out[i].err = json.Unmarshal(reply.Data, &out[i].results)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// textBatch is n URLs to site's /text, told apart by a query.
+func textBatch(site *fetchtest.Target, id string, n int) wire.Batch {
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = site.URL(fmt.Sprintf("/text?b=%s&i=%d", id, i))
+	}
+	return wire.Batch{ID: id, URLs: wire.URLs(urls...)}
+}
+
+// mostInOneSecond is the most hits within any one second.
+func mostInOneSecond(hits []fetchtest.Hit) int {
+	most := 0
+	for i := range hits {
+		n := 0
+		for _, h := range hits[i:] {
+			if h.At.Sub(hits[i].At) >= time.Second {
+				break
+			}
+			n++
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// allOK fails t unless every batch came back with count results, all ok.
+func allOK(t *testing.T, replies []sent, count int) {
+	t.Helper()
+	for i, r := range replies {
+		if r.err != nil || len(r.results) != count {
+			t.Fatalf("batch %d: %d results, %v", i, len(r.results), r.err)
+		}
+		for _, res := range r.results {
+			if !res.OK() {
+				t.Errorf("batch %d: %s %q %s", i, res.URL, res.Error, res.Message)
+			}
+		}
+	}
+}
+
+// Three replicas at --per-host-rate 10 on one queue group, 6 batches of 20
+// URLs to one host: the host never sees more than 12 in any second, and
+// all 120 arrive (per process, the replicas that got batches would each
+// send 10 a second).
+func TestFleetHoldsOnePaceForTheHost(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	startReplicas(t, ns.ClientURL(), 3, false, func(c *Config) { c.Fetch.PerHostRate = 10 })
+	subjects := slices.Repeat([]string{wire.DefaultInSubject}, 6)
+	batches := make([]wire.Batch, 6)
+	for i := range batches {
+		batches[i] = textBatch(site, fmt.Sprintf("q%d", i), 20)
+	}
+	allOK(t, requestBatches(t, nc, subjects, batches), 20)
+	hits := site.Hits("/text")
+	if len(hits) != 120 {
+		t.Fatalf("%d requests arrived, want 120", len(hits))
+	}
+	if most := mostInOneSecond(hits); most > 12 {
+		t.Errorf("the host saw %d requests in one second, want at most 12 (the fleet's 10 a second)", most)
+	}
+}
+
+// One batch of 60 URLs on one of three replicas goes at the fleet's whole
+// rate (about 6 s at 10 a second), not at a third of it (18 s).
+func TestFleetGivesOneReplicaTheWholePace(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHostRate = 10 })
+	began := time.Now()
+	allOK(t, requestBatches(t, nc, []string{"fleet.1"}, []wire.Batch{textBatch(site, "one", 60)}), 60)
+	took := time.Since(began)
+	if took > 8500*time.Millisecond {
+		t.Errorf("60 URLs at a fleet rate of 10 a second took %s on one replica, want about 6 s (at most 8.5 s)", took)
+	}
+	if most := mostInOneSecond(site.Hits("/text")); most > 12 {
+		t.Errorf("the host saw %d requests in one second, want at most 12", most)
+	}
+}
+
+// With robots.txt on, 6 batches over 3 replicas: the site's robots.txt is
+// fetched once for all of them, and its disallowed path never.
+func TestFleetFetchesRobotsOnce(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	site.SetRobots("User-agent: *\nDisallow: /private\n")
+	startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.Robots = true })
+	var subjects []string
+	var batches []wire.Batch
+	for i := range 6 {
+		b := textBatch(site, fmt.Sprintf("r%d", i), 4)
+		b.URLs = append(b.URLs, wire.URLs(site.URL(fmt.Sprintf("/private/%d", i)))...)
+		subjects, batches = append(subjects, fmt.Sprintf("fleet.%d", i%3)), append(batches, b)
+	}
+	replies := requestBatches(t, nc, subjects, batches)
+	for i, r := range replies {
+		if r.err != nil || len(r.results) != 5 {
+			t.Fatalf("batch %d: %d results, %v", i, len(r.results), r.err)
+		}
+		if e := r.results[4].Error; e != wire.ErrRobotsDisallowed {
+			t.Errorf("batch %d: the disallowed URL ended %q, want robots_disallowed", i, e)
+		}
+	}
+	if n := len(site.Hits("/robots.txt")); n != 1 {
+		t.Errorf("robots.txt fetched %d times by the fleet, want once", n)
+	}
+	if n := len(site.Hits("/private")); n != 0 {
+		t.Errorf("%d requests to the disallowed path", n)
+	}
+}
