@@ -177,3 +177,86 @@ func TestFleetFetchesRobotsOnce(t *testing.T) {
 		t.Errorf("%d requests to the disallowed path", n)
 	}
 }
+
+// hitsBetween counts the hits at or after from and before to.
+func hitsBetween(hits []fetchtest.Hit, from, to time.Time) int {
+	n := 0
+	for _, h := range hits {
+		if !h.At.Before(from) && h.At.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// awaitHits waits until the site has had n requests to prefix, and
+// returns them.
+func awaitHits(t *testing.T, site *fetchtest.Target, prefix string, n int, within time.Duration) []fetchtest.Hit {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if hits := site.Hits(prefix); len(hits) >= n {
+			return hits
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests to %s within %s, want %d", len(site.Hits(prefix)), prefix, within, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A 429 with Retry-After: 2 seen by one replica pauses the host for all:
+// while two others crawl it at the fleet's pace, none sends it a request
+// until the pause ends, but at most one already on its way.
+func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHostRate = 10 })
+	crawl := make(chan []sent, 1)
+	go func() {
+		crawl <- requestBatches(t, nc, []string{"fleet.1", "fleet.2"}, []wire.Batch{textBatch(site, "c1", 25), textBatch(site, "c2", 25)})
+	}()
+	awaitHits(t, site, "/text", 5, 10*time.Second)
+	paused := make(chan []sent, 1)
+	go func() {
+		paused <- requestBatches(t, nc, []string{"fleet.0"}, []wire.Batch{{ID: "p", URLs: wire.URLs(site.URL("/status/429?retry_after=2"))}})
+	}()
+	at := awaitHits(t, site, "/status", 1, 10*time.Second)[0].At
+	allOK(t, <-crawl, 25)
+	<-paused
+	hits := site.Hits("/text")
+	if n := hitsBetween(hits, at, at.Add(2*time.Second)); n > 1 {
+		t.Errorf("%d requests reached the host in the 2 s after its 429, want at most one already on its way", n)
+	}
+	if n := hitsBetween(hits, at.Add(2*time.Second), at.Add(3*time.Second)); n == 0 {
+		t.Error("no request in the second after the pause ended: the crawl did not go on")
+	}
+}
+
+// A replica killed mid-crawl gives its share back: the two left take the
+// fleet's whole pace for the host, 10 a second, not two thirds of it.
+func TestFleetReplicaKilledGivesItsShareBack(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	replicas := startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHostRate, c.ShutdownGrace = 10, 0 })
+	crawl := make(chan []sent, 1)
+	go func() {
+		crawl <- requestBatches(t, nc, []string{"fleet.0", "fleet.1", "fleet.2"},
+			[]wire.Batch{textBatch(site, "k0", 40), textBatch(site, "k1", 40), textBatch(site, "k2", 40)})
+	}()
+	awaitHits(t, site, "/text", 15, 10*time.Second)
+	replicas[0].stop()
+	killed := time.Now()
+	replies := <-crawl
+	allOK(t, replies[1:], 40)
+	hits := site.Hits("/text")
+	from := killed.Add(time.Second) // its last leased slots, half a second, pass
+	n := hitsBetween(hits, from, from.Add(3*time.Second))
+	t.Logf("%d requests in the 3 s from a second after the kill", n)
+	if n <= 21 {
+		t.Errorf("%d requests in 3 s from the two replicas left, want more than two thirds of the fleet's 30", n)
+	}
+	if most := mostInOneSecond(hits); most > 12 {
+		t.Errorf("the host saw %d requests in one second, want at most 12", most)
+	}
+}
