@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +24,7 @@ type paceValue struct {
 
 const (
 	maxLease    = 1000 // slots in one lease, whatever is asked
-	leaseTries  = 8    // conditional writes before the lease is made locally
+	leaseTries  = 16   // conditional writes before the lease is made locally
 	paceKeyLife = time.Minute
 	// maxAhead bounds how far ahead a pace key may be before it is read as
 	// written by a broken or hostile writer and started over; it is this
@@ -49,7 +50,7 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 	n = min(max(n, 1), maxLease)
 	interval := max(time.Duration(float64(time.Second)/perSecond), time.Nanosecond)
 	subject := f.prefix + kvKey("pace", key)
-	for range leaseTries {
+	for attempt := range leaseTries {
 		var next time.Time
 		var seq uint64
 		msg, err := f.stream.GetLastMsgForSubject(ctx, subject)
@@ -79,6 +80,13 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 			return f.localLease(ctx, key, interval, burst, n, err)
 		}
 		f.conflicts.Add(1)
+		// Another replica wrote first: try again after a random pause that
+		// grows, so that replicas in step fall out of it.
+		select {
+		case <-time.After(rand.N(time.Millisecond << min(attempt, 5))):
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	return f.localLease(ctx, key, interval, burst, n, errors.New("too many conflicting writers"))
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/connectors/natstest"
@@ -258,5 +260,18 @@ func TestFleetReplicaKilledGivesItsShareBack(t *testing.T) {
 	}
 	if most := mostInOneSecond(hits); most > 12 {
 		t.Errorf("the host saw %d requests in one second, want at most 12", most)
+	}
+}
+
+// On a server without JetStream each replica keeps its own politeness,
+// says so once at start, and serves paced batches all the same.
+func TestFleetWithoutJetStreamIsPerReplica(t *testing.T) {
+	url := natstest.StartWithOptions(t, &server.Options{})
+	nc := natstest.Connect(t, url)
+	site := fetchtest.NewTarget(t)
+	svc := start(t, url, func(c *Config) { c.Fetch.PerHostRate = 20 })
+	allOK(t, requestBatches(t, nc, []string{wire.DefaultInSubject}, []wire.Batch{textBatch(site, "solo", 5)}), 5)
+	if n := strings.Count(svc.logs.String(), "politeness is per replica"); n != 1 {
+		t.Errorf("the per-replica politeness was said %d times, want once:\n%s", n, svc.logs)
 	}
 }
