@@ -42,10 +42,15 @@ func (h *hosts) slowDown(sig hostSignal) (startedPausing bool) {
 	if h.cfg.MaxHostPause <= 0 {
 		return false
 	}
-	until := sig.at.Add(min(sig.retryAfter, h.cfg.MaxHostPause))
+	// On the wall clock (Round(0)), which the fleet's replicas share: so a
+	// pause from the fleet that this replica saw ends at the very same time.
+	until := sig.at.Add(min(sig.retryAfter, h.cfg.MaxHostPause)).Round(0)
 	g := h.hostGate(sig.key)
-	if until.After(g.PausedUntil()) {
+	switch {
+	case until.After(g.PausedUntil()):
 		g.pausedBy = sig.by
+	case until.Equal(g.PausedUntil()) && g.pausedBy == "":
+		g.pausedBy = sig.by // the fleet's word on a pause this replica saw: by this one
 	}
 	g.Pause(until)
 	if h.fleet != nil && !sig.fromFleet {

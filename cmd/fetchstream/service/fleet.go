@@ -16,6 +16,9 @@ import (
 // FleetOff, as FetchConfig.Fleet, keeps each replica's politeness its own.
 const FleetOff = "off"
 
+// maxFleetName bounds Fetch.Fleet, which names a bucket.
+const maxFleetName = 100
+
 // fleetSetupTimeout bounds the creation of the fleet's bucket when the
 // start-up leaves more time: a server without JetStream answers at once.
 const fleetSetupTimeout = 10 * time.Second
@@ -41,12 +44,12 @@ func startFleet(ctx context.Context, setUpBy time.Time, nc *nats.Conn, cfg *Conf
 	if cfg.Fetch.Fleet == FleetOff {
 		return nil
 	}
-	name := cfg.fleetName()
+	name, replica := cfg.fleetName(), nuid.Next()
 	setup := min(time.Until(setUpBy), fleetSetupTimeout)
 	js, err := jetstream.New(nc)
 	var f *fleet.Fleet
 	if err == nil {
-		f, err = fleet.New(ctx, js, fleet.Config{Name: name, Replica: nuid.Next(), Replicas: cfg.Storage.Replicas,
+		f, err = fleet.New(ctx, js, fleet.Config{Name: name, Replica: replica, Replicas: cfg.Storage.Replicas,
 			MaxHostPause: cfg.Fetch.MaxHostPause, Log: log, SetupTimeout: max(setup, time.Second)})
 	}
 	if err != nil {
@@ -56,6 +59,6 @@ func startFleet(ctx context.Context, setUpBy time.Time, nc *nats.Conn, cfg *Conf
 		}
 		return nil
 	}
-	log.Info("politeness is shared by the fleet", "fleet", name, "bucket", fleet.Bucket(name))
+	log.Info("politeness is shared by the fleet", "fleet", name, "bucket", fleet.Bucket(name), "replica", replica)
 	return f
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/fetchtest"
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -213,7 +214,7 @@ func awaitHits(t *testing.T, site *fetchtest.Target, prefix string, n int, withi
 func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 	ns, nc := natstest.Start(t)
 	site := fetchtest.NewTarget(t)
-	startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHostRate = 10 })
+	replicas := startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHostRate, c.Ops.MetricsAddr = 10, "127.0.0.1:0" })
 	crawl := make(chan []sent, 1)
 	go func() {
 		crawl <- requestBatches(t, nc, []string{"fleet.1", "fleet.2"}, []wire.Batch{textBatch(site, "c1", 25), textBatch(site, "c2", 25)})
@@ -224,6 +225,13 @@ func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 		paused <- requestBatches(t, nc, []string{"fleet.0"}, []wire.Batch{{ID: "p", URLs: wire.URLs(site.URL("/status/429?retry_after=2"))}})
 	}()
 	at := awaitHits(t, site, "/status", 1, 10*time.Second)[0].At
+	seen := awaitFleetPause(t, replicas[1], strings.TrimPrefix(site.URL(""), "http://"))
+	if want := replicaID(t, replicas[0]); seen.PausedBy != want || seen.PausedUntil.Sub(at) < 2*time.Second || seen.PausedUntil.Sub(at) > 3*time.Second {
+		t.Errorf("another replica shows the pause %+v, want until about 2 s after %s, seen by %s", seen, at, want)
+	}
+	if g := gauge(t, opsAddr(replicas[1]), `fetchstream_fleet_host_pace{host="`+seen.Host+`"}`); g != 10 {
+		t.Errorf("fetchstream_fleet_host_pace %v, want 10", g)
+	}
 	allOK(t, <-crawl, 25)
 	<-paused
 	hits := site.Hits("/text")
@@ -274,4 +282,34 @@ func TestFleetWithoutJetStreamIsPerReplica(t *testing.T) {
 	if n := strings.Count(svc.logs.String(), "politeness is per replica"); n != 1 {
 		t.Errorf("the per-replica politeness was said %d times, want once:\n%s", n, svc.logs)
 	}
+}
+
+// awaitFleetPause waits for s's micro stats to show host paused for the
+// fleet, and returns what they show.
+func awaitFleetPause(t *testing.T, s *testService, host string) engine.HostFleet {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, f := range hostStatsOf(t, s).FleetHosts {
+			if f.Host == host && !f.PausedUntil.IsZero() {
+				return f
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the micro stats never showed %s paused for the fleet", host)
+	return engine.HostFleet{}
+}
+
+// replicaID is the replica name s gave the fleet, from its start-up log.
+func replicaID(t *testing.T, s *testService) string {
+	t.Helper()
+	for line := range strings.Lines(s.logs.String()) {
+		var l struct{ Msg, Replica string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "politeness is shared by the fleet" {
+			return l.Replica
+		}
+	}
+	t.Fatalf("no fleet line in the log:\n%s", s.logs)
+	return ""
 }
