@@ -87,7 +87,7 @@ func (h *hosts) fleetEvent(e FleetEvent, now time.Time) (startedPausing bool) {
 		return false
 	}
 	g.leasing = false
-	g.AddLease(e.Slots)
+	g.AddLease(e.Slots, now)
 	h.open(g)
 	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/polite"
 	"github.com/fetchstream/fetchstream/wire"
@@ -20,7 +21,7 @@ import (
 
 // newFleets joins n replicas to one fleet on a fresh server (cfg's Name
 // and Replica are set here), ended with the test.
-func newFleets(t *testing.T, n int, cfg Config) ([]*Fleet, jetstream.JetStream) {
+func newFleets(t testing.TB, n int, cfg Config) ([]*Fleet, jetstream.JetStream) {
 	t.Helper()
 	_, nc := natstest.Start(t)
 	js, err := jetstream.New(nc)
@@ -216,3 +217,44 @@ func TestRobotsFetchedOnceForWaiters(t *testing.T) {
 }
 
 var _ engine.Fleet = (*Fleet)(nil)
+
+// A stage paced by the fleet finishes at any rate: at a million a second
+// per host a slot is late by the time its lease comes back (a round trip
+// is far longer than an interval), and the slots are spent all the same,
+// not dropped and leased again for ever.
+func TestStageWithFleetFinishesAtAnyRate(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{MaxHostPause: time.Minute})
+	stage, err := engine.NewFetch(t.Context(), instant{}, engine.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 16,
+		PerHostRate: 1e6, MaxHostPause: time.Minute, Fleet: fleets[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := make([]string, 200)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://h%d.example.com/x", i%16)
+	}
+	go func() {
+		for i := range 10 {
+			stage.In() <- &stages.Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: time.Second, Start: time.Now()}
+		}
+		close(stage.In())
+	}()
+	n := 0
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case element, ok := <-stage.Out():
+			if !ok {
+				if n != 2000 {
+					t.Fatalf("%d results, want 2000", n)
+				}
+				return
+			}
+			if _, ok := element.(*stages.Fetched); ok {
+				n++
+			}
+		case <-timeout:
+			t.Fatalf("%d results of 2000 after 30s: the stage stalled on its leases", n)
+		}
+	}
+}

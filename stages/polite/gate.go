@@ -96,6 +96,9 @@ func (g *Gate) Wait(now time.Time) (until time.Time, blocked bool) {
 		until = g.notBefore
 	}
 	if g.lim != nil && g.leased != nil {
+		if until.After(now) {
+			return until, true // paused: no lease until it ends
+		}
 		slot, none := g.leaseWait(now)
 		if none {
 			return time.Time{}, true // until the next lease arrives

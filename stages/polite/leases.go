@@ -45,9 +45,14 @@ func (g *Gate) Burst() int {
 	return g.lim.Burst()
 }
 
+// maxLateness is how late a leased slot may still be spent when the pace's
+// interval is shorter: a slot is a start at its time, not a credit that
+// piles up, but a lease takes a round trip to come.
+const maxLateness = 50 * time.Millisecond
+
 // NeedsLease reports whether a fleet-paced gate with a pace has no slot
-// left at now (those more than one interval late are dropped: a slot is
-// a start at its time, not a credit that piles up).
+// left at now (those later than an interval, or maxLateness when that is
+// longer, are dropped).
 func (g *Gate) NeedsLease(now time.Time) bool {
 	if g.leased == nil || g.lim == nil {
 		return false
@@ -56,10 +61,16 @@ func (g *Gate) NeedsLease(now time.Time) bool {
 	return g.leased.head == len(g.leased.slots)
 }
 
-// AddLease gives the gate slots leased from the fleet's pace.
-func (g *Gate) AddLease(slots []time.Time) {
+// AddLease gives the gate slots leased from the fleet's pace, arrived at
+// now. A lease that came so late that every slot is past spending still
+// gives one, at now: each lease lets at least one URL go, however slow the
+// round trip.
+func (g *Gate) AddLease(slots []time.Time, now time.Time) {
 	if g.leased == nil || len(slots) == 0 {
 		return
+	}
+	if g.lim != nil && slots[len(slots)-1].Before(now.Add(-g.lateness())) {
+		slots = []time.Time{now}
 	}
 	l := g.leased
 	l.slots, l.head = compactSlots(l.slots, l.head)
@@ -80,9 +91,14 @@ func (g *Gate) LeasesTaken() uint64 {
 // Leased reports whether the gate's pace is the fleet's.
 func (g *Gate) Leased() bool { return g.leased != nil }
 
+// lateness is how late a slot may be spent: an interval, at least maxLateness.
+func (g *Gate) lateness() time.Duration {
+	return max(time.Duration(float64(time.Second)/float64(g.lim.Limit())), maxLateness)
+}
+
 func (g *Gate) dropStale(now time.Time) {
 	l := g.leased
-	late := now.Add(-time.Duration(float64(time.Second) / float64(g.lim.Limit())))
+	late := now.Add(-g.lateness())
 	for l.head < len(l.slots) && l.slots[l.head].Before(late) {
 		l.head++
 	}
