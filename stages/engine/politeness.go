@@ -10,8 +10,10 @@ import (
 // politeness is the boundary between layer 3 and the layers above it:
 // all that the scheduler, the filer and the dispatcher ask of politeness,
 // which is at heart one question, "may this URL go now, and if not,
-// when" (nextInLane, and nextWake for the when). hosts implements it for
-// one replica; a politeness shared by a fleet would implement it too.
+// when" (nextInLane, and nextWake for the when). hosts implements it,
+// for one replica or, with a Fleet, for the replicas of a fleet: then its
+// gates' paces and pauses come from the fleet (see fleet.go), and the
+// parking and waking stay the same.
 // Nothing of fair share or the window crosses it but a job, indices,
 // times, the batch's own politeness state (bh, which the batch carries
 // and only politeness reads) and laneOwner; what goes back is indices,
