@@ -229,9 +229,7 @@ func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 	if want := replicaID(t, replicas[0]); seen.PausedBy != want || seen.PausedUntil.Sub(at) < 2*time.Second || seen.PausedUntil.Sub(at) > 3*time.Second {
 		t.Errorf("another replica shows the pause %+v, want until about 2 s after %s, seen by %s", seen, at, want)
 	}
-	if g := gauge(t, opsAddr(replicas[1]), `fetchstream_fleet_host_pace{host="`+seen.Host+`"}`); g != 10 {
-		t.Errorf("fetchstream_fleet_host_pace %v, want 10", g)
-	}
+	awaitMetric(t, opsAddr(replicas[1]), `fetchstream_fleet_host_pace{host="`+seen.Host+`"} 10`)
 	allOK(t, <-crawl, 25)
 	<-paused
 	hits := site.Hits("/text")
@@ -312,4 +310,21 @@ func replicaID(t *testing.T, s *testService) string {
 	}
 	t.Fatalf("no fleet line in the log:\n%s", s.logs)
 	return ""
+}
+
+// awaitMetric waits, up to 3 s (the counts come about once a second), for
+// ops' /metrics to hold line.
+func awaitMetric(t *testing.T, ops, line string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, body := get(t, ops+"/metrics")
+		if slices.Contains(strings.Split(body, "\n"), line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line %q in /metrics:\n%s", line, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
