@@ -32,6 +32,10 @@ type Fleet interface {
 	// Pause tells the fleet that host (a host key) is paused until until,
 	// as this replica saw.
 	Pause(host string, until time.Time)
+	// SlowDown tells the fleet that host answered 429 or 503 without
+	// Retry-After here: the other replicas halve their pace for it too
+	// (this one has).
+	SlowDown(host string)
 	// Robots returns origin's robots.txt, fetched once for the fleet:
 	// from the fleet's copy while it is fresh for ttl (its Age set),
 	// else by fetch (by this replica or another).
@@ -40,8 +44,9 @@ type Fleet interface {
 	Events() <-chan FleetEvent
 }
 
-// FleetEvent is a lease (Key is a gate's, Slots its start times in order)
-// or a pause (Host is paused until PausedUntil, as PausedBy saw).
+// FleetEvent is a lease (Key is a gate's, Slots its start times in order),
+// a pause (Host is paused until PausedUntil, as PausedBy saw), or a
+// slow-down another replica saw (Host, SlowedDown).
 type FleetEvent struct {
 	Key   string
 	Slots []time.Time
@@ -49,6 +54,7 @@ type FleetEvent struct {
 	Host        string
 	PausedUntil time.Time
 	PausedBy    string
+	SlowedDown  bool
 }
 
 // leaseAhead bounds a lease: at most this much of a host's rate at once,
@@ -74,8 +80,12 @@ func (h *hosts) askLease(g *gate, now time.Time, extra int) {
 }
 
 // fleetEvent files a lease on its gate (one that was forgotten meanwhile
-// loses it), or a pause another replica (or this one) saw.
+// loses it), a pause another replica (or this one) saw, or another's
+// slow-down.
 func (h *hosts) fleetEvent(e FleetEvent, now time.Time) (startedPausing bool) {
+	if e.Host != "" && e.SlowedDown {
+		return h.slowDown(hostSignal{key: e.Host, retryAfter: -1, at: now, fromFleet: true})
+	}
 	if e.Host != "" {
 		if !e.PausedUntil.After(now) {
 			return false

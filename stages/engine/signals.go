@@ -30,12 +30,16 @@ type hostSignal struct {
 // it has none (its URLs went ungated: see gated), and reports whether it
 // turned pausing on, so that the scheduler attaches the batches that
 // went ungated. A slow-down for a host with no gate is forgotten: it has
-// no pace to halve. A pause this replica saw goes to the fleet too; one
-// from the fleet (fromFleet) is capped all the same.
+// no pace to halve. A pause or a slow-down this replica saw goes to the
+// fleet too; a pause from the fleet (fromFleet) is capped all the same.
 func (h *hosts) slowDown(sig hostSignal) (startedPausing bool) {
 	if sig.retryAfter < 0 {
-		if g := h.gates[hostGateKey(sig.key)]; g != nil {
+		g := h.gates[hostGateKey(sig.key)]
+		if g != nil {
 			g.SlowDown(sig.at)
+		}
+		if g != nil && g.Rate() > 0 && h.fleet != nil && !sig.fromFleet {
+			h.fleet.SlowDown(sig.key)
 		}
 		return false
 	}

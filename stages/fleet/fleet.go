@@ -14,6 +14,8 @@
 //	                  the replica's demand, at most half a second of the rate
 //	pause.<host>      until when the host asked the fleet to wait, and which
 //	                  replica saw it; every replica watches pause.>
+//	slow.<host>       a 429 or 503 without Retry-After, when and who saw
+//	                  it: the others halve their pace for the host too
 //	robots.<site>     a site's robots.txt (status, body, when fetched)
 //	robotslock.<site> taken (create-only, with a TTL) by the replica that
 //	                  fetches it; the others watch for the copy
@@ -83,6 +85,7 @@ type Fleet struct {
 
 	mu     sync.Mutex
 	pauses map[string]time.Time // to write, by host
+	slows  map[string]time.Time // slow-downs to write, by host
 	local  map[string]time.Time // the next slot by key, when the bucket fails
 	wake   chan struct{}        // the pause writer's
 
@@ -137,11 +140,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fleet, error
 	}
 	f := &Fleet{cfg: cfg, js: js, kv: kv, stream: stream, prefix: "$KV." + bucket + ".", ctx: ctx,
 		events: make(chan engine.FleetEvent, 64), log: cfg.Log,
-		pauses: map[string]time.Time{}, local: map[string]time.Time{}, wake: make(chan struct{}, 1)}
-	if cfg.MaxHostPause > 0 {
-		go f.writePauses()
-		go f.watchPauses()
-	}
+		pauses: map[string]time.Time{}, slows: map[string]time.Time{}, local: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	go f.writePauses()
+	go f.watchPauses()
 	return f, nil
 }
 

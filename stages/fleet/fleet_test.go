@@ -258,3 +258,29 @@ func TestStageWithFleetFinishesAtAnyRate(t *testing.T) {
 		}
 	}
 }
+
+// A slow-down one replica saw reaches the others, not itself; one that
+// another writer spoiled, or that is old, does not.
+func TestSlowDownReachesTheOthers(t *testing.T) {
+	fleets, js := newFleets(t, 2, Config{MaxHostPause: time.Minute})
+	old, _ := json.Marshal(pauseValue{Host: "old.example:80", Until: time.Now().Add(-time.Minute).UnixNano(), By: "r9"})
+	if _, err := js.Publish(context.Background(), fleets[0].prefix+kvKey("slow", "old.example:80"), old); err != nil {
+		t.Fatal(err)
+	}
+	fleets[0].SlowDown("s.example:80")
+	select {
+	case e := <-fleets[1].Events():
+		if e.Host != "s.example:80" || !e.SlowedDown {
+			t.Errorf("event %+v, want the slow-down of s.example:80", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow-down did not reach the other replica")
+	}
+	select {
+	case e := <-fleets[0].Events():
+		t.Errorf("the replica that saw it, or an old one, was told: %+v", e)
+	case e := <-fleets[1].Events():
+		t.Errorf("another event: %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -13,16 +13,23 @@ import (
 // This file is the fleet's pauses: a host's 429 or 503 with Retry-After,
 // written by the replica that saw it as pause.<host> (until when, and
 // who), and watched by every replica (pause.>), which pauses its own gate
-// for the host until the same instant. Cost: one write per pause seen,
-// one watch per replica; the dispatcher hears of each pause once per
-// replica.
+// for the host until the same instant; and its slow-downs (a 429 or 503
+// without Retry-After), written as slow.<host> (when, and who), on which
+// the other replicas halve their pace for the host as the one that saw
+// it did. Cost: one write per pause or slow-down seen, one watch per
+// replica; the dispatcher hears of each once per replica.
 
-// pauseValue is a pause key's value.
+// pauseValue is a pause key's value, and a slow-down key's (Until is
+// then when it was seen).
 type pauseValue struct {
 	Host  string `json:"host"`
 	Until int64  `json:"until"` // Unix nanoseconds
 	By    string `json:"by"`
 }
+
+// slowFresh is how old a slow-down may be when a replica reads it: one
+// written before a replica started is not its to follow.
+const slowFresh = 2 * time.Second
 
 const (
 	maxPauseBy   = 64   // bytes of a replica name kept from a value
@@ -47,7 +54,19 @@ func (f *Fleet) Pause(host string, until time.Time) {
 	}
 }
 
-// writePauses writes the pauses that Pause gathered, until the context ends.
+// SlowDown implements engine.Fleet: written in the background, as Pause.
+func (f *Fleet) SlowDown(host string) {
+	f.mu.Lock()
+	f.slows[host] = time.Now()
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writePauses writes the pauses that Pause gathered, and the slow-downs,
+// until the context ends.
 func (f *Fleet) writePauses() {
 	for {
 		select {
@@ -56,9 +75,15 @@ func (f *Fleet) writePauses() {
 			return
 		}
 		f.mu.Lock()
-		pauses := f.pauses
-		f.pauses = map[string]time.Time{}
+		pauses, slows := f.pauses, f.slows
+		f.pauses, f.slows = map[string]time.Time{}, map[string]time.Time{}
 		f.mu.Unlock()
+		for host, at := range slows {
+			value, _ := json.Marshal(pauseValue{Host: host, Until: at.UnixNano(), By: f.cfg.Replica})
+			if _, err := f.js.Publish(f.ctx, f.prefix+kvKey("slow", host), value, jetstream.WithMsgTTL(10*time.Second)); err != nil && f.ctx.Err() == nil {
+				f.log.Warn("fleet politeness: a slow-down could not be shared", "host", host, "error", err)
+			}
+		}
 		for host, until := range pauses {
 			value, _ := json.Marshal(pauseValue{Host: host, Until: until.UnixNano(), By: f.cfg.Replica})
 			life := max(time.Until(until)+time.Second, time.Second).Truncate(time.Second) + time.Second
@@ -73,13 +98,17 @@ func (f *Fleet) writePauses() {
 // the dispatcher, watching again after a failure, until the context ends.
 func (f *Fleet) watchPauses() {
 	for f.ctx.Err() == nil {
-		w, err := f.kv.Watch(f.ctx, "pause.>", jetstream.IgnoreDeletes())
+		w, err := f.kv.WatchFiltered(f.ctx, []string{"pause.>", "slow.>"}, jetstream.IgnoreDeletes())
 		if err == nil {
 			for entry := range w.Updates() {
 				if entry == nil {
 					continue // the values already there have all come
 				}
-				if e, ok := f.pauseEvent(entry); ok {
+				e, ok := f.pauseEvent(entry)
+				if strings.HasPrefix(entry.Key(), "slow.") {
+					e, ok = f.slowEvent(entry)
+				}
+				if ok {
 					f.send(e)
 				}
 			}
@@ -113,4 +142,19 @@ func (f *Fleet) pauseEvent(entry jetstream.KeyValueEntry) (engine.FleetEvent, bo
 		by = strings.ToValidUTF8(by[:maxPauseBy], "")
 	}
 	return engine.FleetEvent{Host: v.Host, PausedUntil: until, PausedBy: by}, true
+}
+
+// slowEvent reads a slow-down key's entry: not ok when it does not
+// decode, names a host other than its key's, is this replica's own, or
+// is older than slowFresh.
+func (f *Fleet) slowEvent(entry jetstream.KeyValueEntry) (engine.FleetEvent, bool) {
+	var v pauseValue
+	if json.Unmarshal(entry.Value(), &v) != nil || v.Host == "" || len(v.Host) > maxHostKey || kvKey("slow", v.Host) != entry.Key() ||
+		v.By == f.cfg.Replica {
+		return engine.FleetEvent{}, false
+	}
+	if age := time.Since(time.Unix(0, v.Until)); age > slowFresh || age < -slowFresh {
+		return engine.FleetEvent{}, false
+	}
+	return engine.FleetEvent{Host: v.Host, SlowedDown: true}, true
 }
