@@ -328,3 +328,25 @@ func awaitMetric(t *testing.T, ops, line string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Attack: a hostile server's Retry-After of an hour, seen by one replica,
+// holds the host for the fleet only --max-host-pause (here 1 s): the
+// other replica's crawl goes on after it.
+func TestFleetPauseIsCappedByMaxHostPause(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	startReplicas(t, ns.ClientURL(), 2, true, func(c *Config) { c.Fetch.PerHostRate, c.Fetch.MaxHostPause = 10, time.Second })
+	crawl := make(chan []sent, 1)
+	go func() { crawl <- requestBatches(t, nc, []string{"fleet.1"}, []wire.Batch{textBatch(site, "c", 40)}) }()
+	awaitHits(t, site, "/text", 3, 10*time.Second)
+	go requestBatches(t, nc, []string{"fleet.0"}, []wire.Batch{{ID: "p", URLs: wire.URLs(site.URL("/status/429?retry_after=3600"))}})
+	at := awaitHits(t, site, "/status", 1, 10*time.Second)[0].At
+	allOK(t, <-crawl, 40)
+	hits := site.Hits("/text")
+	if n := hitsBetween(hits, at.Add(200*time.Millisecond), at.Add(time.Second)); n > 0 {
+		t.Errorf("%d requests during the 1 s pause", n)
+	}
+	if last := hits[len(hits)-1].At; last.Sub(at) > 10*time.Second {
+		t.Errorf("the crawl ended %s after the 429: the hour's pause was not cut to 1 s", last.Sub(at))
+	}
+}
