@@ -24,7 +24,7 @@ var flagOf = map[string]string{
 	"Fetch.ReserveSlots": "--reserve-slots", "Fetch.MaxHeldBytes": "--max-held-bytes",
 	"Fetch.PerHost": "--per-host", "Fetch.PerHostRate": "--per-host-rate", "Fetch.PerHostBurst": "--per-host-burst",
 	"Fetch.PerHostJitter": "--per-host-jitter", "Fetch.PerHostKey": "--per-host-key", "Fetch.MaxHostPause": "--max-host-pause",
-	"Fetch.Robots": "--robots", "Fetch.RobotsTTL": "--robots-ttl",
+	"Fetch.Robots": "--robots", "Fetch.RobotsTTL": "--robots-ttl", "Fetch.Fleet": "--polite-fleet",
 	"Fetch.MaxBody": "--max-body", "Fetch.RefuseLarge": "--refuse-large",
 	"Fetch.MaxRedirects": "--max-redirects", "Fetch.BodyMode": "--body", "Fetch.Retries": "--retries",
 	"Fetch.RetryBase": "--retry-base", "Fetch.RetryMax": "--retry-max",

@@ -86,15 +86,16 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 }
 
 // registerPoliteness binds the flags of the per-host pace, pauses and
-// robots.txt. All count per replica.
+// robots.txt. All but --per-host hold for the fleet (--polite-fleet).
 func registerPoliteness(fs *flag.FlagSet, c, d *service.Config) {
 	f := &c.Fetch
-	fs.Float64Var(&f.PerHostRate, "per-host-rate", d.Fetch.PerHostRate, "requests per second to one host at most, per replica (a token bucket; 0 means no pace); a batch's per_host_rate may lower it; a URL waiting for its host takes no slot")
+	fs.Float64Var(&f.PerHostRate, "per-host-rate", d.Fetch.PerHostRate, "requests per second to one host at most, for the whole fleet of replicas (see --polite-fleet; a token bucket; 0 means no pace); a batch's per_host_rate may lower it; a URL waiting for its host takes no slot")
 	fs.IntVar(&f.PerHostBurst, "per-host-burst", d.Fetch.PerHostBurst, "--per-host-rate: requests a host that was quiet may get at once (0 means 1)")
 	fs.Float64Var(&f.PerHostJitter, "per-host-jitter", d.Fetch.PerHostJitter, "--per-host-rate: after each request, hold the host a random part, up to this fraction (0 to 1), of the interval 1/rate")
 	fs.StringVar(&f.PerHostKey, "per-host-key", d.Fetch.PerHostKey, "what --per-host, --per-host-rate and pauses count as one host: host (host:port) or domain (registrable domain: a.example.com and b.example.com are one)")
 	fs.DurationVar(&f.MaxHostPause, "max-host-pause", d.Fetch.MaxHostPause, "a 429 or 503 with Retry-After pauses new requests to its host, from every batch, for that long, up to this (0 means no pauses); without Retry-After it halves the host's --per-host-rate, which comes back with successes")
 	fs.BoolVar(&f.Robots, "robots", d.Fetch.Robots, "obey robots.txt (for User-Agent fetchstream) for every batch, not only those that ask with \"robots\": true; a disallowed URL fails as robots_disallowed without a request, and Crawl-delay paces the site")
+	fs.StringVar(&f.Fleet, "polite-fleet", d.Fetch.Fleet, "replicas with the same fleet name share one pace (--per-host-rate, a batch's per_host_rate, Crawl-delay), one pause and one robots.txt per host, through the JetStream bucket fetchstream_polite_<name> (empty means a name from --in and --queue or --durable; off: each replica keeps its own, as it does when the server has no JetStream); --per-host stays per replica")
 	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept (0 means the default, 1h); one that could not be read disallows the site for a minute at most")
 }
 

@@ -20,8 +20,9 @@
 //	                  reserve.go, admission.go, lifetime.go, heldbudget.go
 //	(3) politeness    politeness.go (the interface the layers above use),
 //	                  hosts.go (its one implementation), lane.go, wake.go,
-//	                  robots.go, signals.go, hostreport.go; the rules in
-//	                  package stages/polite
+//	                  robots.go, signals.go, hostreport.go, fleet.go (what
+//	                  it asks of a fleet of replicas: Fleet); the rules in
+//	                  package stages/polite, the fleet in stages/fleet
 //
 // References run one way: the dispatcher → fair share → politeness →
 // polite, and all of them → the window, which knows none of them.

@@ -122,7 +122,7 @@ func NewFetch(ctx context.Context, fetcher URLFetcher, cfg FetchConfig) (*Fetch,
 		held: newHeldBudget(cfg),
 	}
 	if robots != nil {
-		f.bots = newRobotsFetches(ctx, robots, cfg.Concurrency, cfg.OnPanic)
+		f.bots = newRobotsFetches(ctx, robots, cfg, cfg.OnPanic)
 	}
 	go f.dispatch()
 	return f, nil
@@ -147,14 +147,18 @@ func (f *Fetch) dispatch() {
 	books := &filer{cfg: f.cfg, sched: sched}
 	books.queue.budget = f.held
 	var (
-		workers  workerPool
-		inFlight int
-		inOpen   = true
-		canceled = f.ctx.Done()
-		wake     = newWakeTimer()
-		report   = newHostReporter(f.cfg)
-		signals  = f.reqs.signals
+		workers     workerPool
+		inFlight    int
+		inOpen      = true
+		canceled    = f.ctx.Done()
+		wake        = newWakeTimer()
+		report      = newHostReporter(f.cfg)
+		signals     = f.reqs.signals
+		fleetEvents <-chan FleetEvent
 	)
+	if f.cfg.Fleet != nil {
+		fleetEvents = f.cfg.Fleet.Events()
+	}
 	defer workers.stop()
 	defer wake.stop()
 	trim := time.NewTicker(workerIdle)
@@ -216,6 +220,12 @@ func (f *Fetch) dispatch() {
 			}
 		case sig := <-signals.ch:
 			sched.slowDown(sig)
+		case e := <-fleetEvents:
+			now := time.Now()
+			if e.Host != "" && e.PausedUntil.After(now) && f.cfg.MaxHostPause > 0 {
+				signals.notePause(e.Host, now.Add(min(e.PausedUntil.Sub(now), f.cfg.MaxHostPause)))
+			}
+			sched.fleetEvent(e, now)
 		case r := <-robotsDone:
 			f.bots.pending--
 			sched.polite.robotsFetched(r, time.Now())

@@ -60,7 +60,7 @@ type FetchConfig struct {
 	HeldElsewhere func() int64
 
 	// The per-host rules below count per host key (PerHostKey), across
-	// batches, in this stage only: N replicas may each send as much. A URL
+	// batches, in this stage only unless Fleet shares them. A URL
 	// that a rule holds waits in the scheduler, taking no slot, while URLs
 	// after it (within the window) to other hosts start. Redirects count
 	// against the first host.
@@ -92,6 +92,12 @@ type FetchConfig struct {
 	Robots          bool
 	RobotsTTL       time.Duration
 	RobotsUserAgent string
+
+	// Fleet, if set, shares the per-host rules above with the other
+	// replicas of a fleet (see Fleet): the paces (PerHostRate, a job's,
+	// Crawl-delay) and pauses hold for all of them together, and each
+	// robots.txt is fetched once for all. PerHost stays this stage's.
+	Fleet Fleet
 
 	// Observer, if set, is told of every request (for metrics).
 	Observer Observer
@@ -135,6 +141,23 @@ type HostStats struct {
 	// Top holds the hosts with the most waiting URLs, most first, at most
 	// TopHosts of them.
 	Top []HostWaiting
+	// Fleet holds, with a Fleet, the paced or paused hosts, at most
+	// TopHosts of them, paused first, then by this replica's share.
+	Fleet []HostFleet
+}
+
+// HostFleet is one host's politeness as a fleet shares it.
+type HostFleet struct {
+	Host string `json:"host"`
+	// Pace is the host's pace for the whole fleet, in requests a second
+	// (with this replica's slow-downs); 0: none.
+	Pace float64 `json:"pace"`
+	// Share is the part of it this replica took since the last report.
+	Share float64 `json:"share"`
+	// PausedUntil is when a pause in force ends (zero: none), and
+	// PausedBy the replica that saw the host ask for it.
+	PausedUntil time.Time `json:"paused_until,omitzero"`
+	PausedBy    string    `json:"paused_by,omitempty"`
 }
 
 // HostWaiting is one host and the URLs waiting on it.

@@ -68,6 +68,7 @@ func (h *hosts) stats(now time.Time) HostStats {
 			byHost[strings.TrimPrefix(l.gates[0].key, "host ")] += n
 		}
 	}
+	stats.Fleet = h.fleetStats(now)
 	for host, n := range byHost {
 		stats.Top = append(stats.Top, HostWaiting{Host: host, Waiting: n})
 	}
@@ -78,4 +79,37 @@ func (h *hosts) stats(now time.Time) HostStats {
 		stats.Top = stats.Top[:TopHosts]
 	}
 	return stats
+}
+
+// fleetStats is, with a fleet, its paced or paused hosts (see
+// HostStats.Fleet): O(gates).
+func (h *hosts) fleetStats(now time.Time) []HostFleet {
+	if h.fleet == nil {
+		return nil
+	}
+	var out []HostFleet
+	for _, g := range h.gates {
+		host, ok := strings.CutPrefix(g.key, "host ")
+		if !ok || !g.Leased() {
+			continue
+		}
+		taken, since := g.LeasesTaken()-g.statTaken, now.Sub(g.statAt)
+		g.statTaken, g.statAt = g.LeasesTaken(), now
+		paused := g.PausedAt(now)
+		if g.Rate() == 0 && !paused {
+			continue
+		}
+		f := HostFleet{Host: host, Pace: g.Rate()}
+		if f.Pace > 0 && since > 0 && since < time.Hour {
+			f.Share = min(float64(taken)/since.Seconds()/f.Pace, 1)
+		}
+		if paused {
+			f.PausedUntil, f.PausedBy = g.PausedUntil(), g.pausedBy
+		}
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b HostFleet) int {
+		return cmp.Or(b.PausedUntil.Compare(a.PausedUntil), cmp.Compare(b.Share, a.Share), cmp.Compare(a.Host, b.Host))
+	})
+	return out[:min(len(out), TopHosts)]
 }

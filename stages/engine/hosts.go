@@ -30,22 +30,26 @@ type hosts struct {
 	// batches that only pauses could hold go through gates too (see gated).
 	pausing bool
 	work    *schedulerWork
+	// fleet shares paces, pauses and robots.txt with other replicas; nil:
+	// this replica's alone.
+	fleet Fleet
 }
 
 // newHosts is the politeness of a stage with cfg: startRobots fetches a
 // site's robots.txt in the background (nil: the fetcher cannot), and work
 // is where it counts its steps (the scheduler's).
 func newHosts(cfg FetchConfig, startRobots func(*gate), work *schedulerWork) *hosts {
-	return &hosts{cfg: cfg, startRobots: startRobots, gates: map[string]*gate{}, work: work}
+	return &hosts{cfg: cfg, startRobots: startRobots, gates: map[string]*gate{}, work: work, fleet: cfg.Fleet}
 }
 
 // schedulerWork counts the scheduler's steps. Per grant they stay flat
 // however many batches are active (TestSchedulerWorkPerGrantIsFlat,
 // BenchmarkSchedulerNext): no step scans every batch or window.
 type schedulerWork struct {
-	looks uint64 // flows a pick looked at
-	parks uint64 // lanes parked on a gate
-	scans uint64 // URLs scanned into their lanes
+	looks  uint64 // flows a pick looked at
+	parks  uint64 // lanes parked on a gate
+	scans  uint64 // URLs scanned into their lanes
+	leases uint64 // leases asked of the fleet
 }
 
 // gated reports whether job's URLs go through gates: when a per-host
@@ -160,6 +164,9 @@ func (h *hosts) gate(key string, create func(*gate)) *gate {
 	if g == nil {
 		g = &gate{key: key}
 		create(g)
+		if h.fleet != nil {
+			g.UseLeases()
+		}
 		h.gates[key] = g
 	}
 	return g
@@ -202,7 +209,7 @@ func (h *hosts) nextInLane(bh *batchHosts, owner laneOwner, job *stages.Job, end
 				return l, l.front().index
 			}
 			bh.ready.popTop()
-			h.park(l, g, until)
+			h.park(l, g, until, now)
 			continue
 		}
 		if bh.scan >= end {
@@ -279,37 +286,18 @@ func (h *hosts) requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int,
 	}
 }
 
-// slowDown applies what a host said: a pause of retryAfter (capped at
-// MaxHostPause) when it gave one, else, when the host has a pace, half of
-// it. The key is the host's gate key. A pause makes the host's gate if
-// it has none (its URLs went ungated: see gated), and reports whether it
-// turned pausing on, so that the scheduler attaches the batches that
-// went ungated. A slow-down for a host with no gate is forgotten: it has
-// no pace to halve.
-func (h *hosts) slowDown(sig hostSignal) (startedPausing bool) {
-	if sig.retryAfter < 0 {
-		if g := h.gates[hostGateKey(sig.key)]; g != nil {
-			g.SlowDown(sig.at)
-		}
-		return false
-	}
-	if h.cfg.MaxHostPause <= 0 {
-		return false
-	}
-	h.hostGate(sig.key).Pause(sig.at.Add(min(sig.retryAfter, h.cfg.MaxHostPause)))
-	startedPausing = !h.pausing
-	h.pausing = true
-	return startedPausing
-}
-
 // park makes l wait on g, until the time given (zero: until an event).
-func (h *hosts) park(l *lane, g *gate, until time.Time) {
+// A fleet-paced gate out of slots asks for a lease.
+func (h *hosts) park(l *lane, g *gate, until, now time.Time) {
 	l.parkedOn = g
 	l.parks++
 	h.work.parks++
 	g.waiters, g.whead = compact(g.waiters, g.whead)
 	g.waiters = append(g.waiters, l)
 	h.timers.arm(g, until)
+	if until.IsZero() {
+		h.askLease(g, now, 0)
+	}
 }
 
 // open marks g as passable again, so that the next grant wakes its
@@ -336,6 +324,9 @@ func (h *hosts) admitOpened(now time.Time, reserveBinds bool) bool {
 			g.opened = false
 			if blocked && len(g.waiting()) > 0 {
 				h.timers.arm(g, until) // zero until: the event that holds it opens it again
+				if until.IsZero() {
+					h.askLease(g, now, 0)
+				}
 			}
 			continue
 		}

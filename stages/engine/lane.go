@@ -225,6 +225,12 @@ type gate struct {
 	whead   int
 	opened  bool      // in the scheduler's opened list
 	timerAt time.Time // when the gate is due in the timer heap; zero: not in it
+	leasing bool      // a lease is asked of the fleet and not in yet
+	// pausedBy names the replica that saw the pause in force (a fleet's)
+	pausedBy string
+	// the leased slots taken, and when, at the last stats
+	statTaken uint64
+	statAt    time.Time
 }
 
 func (g *gate) waiting() []*lane { return g.waiters[g.whead:] }

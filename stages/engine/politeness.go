@@ -10,8 +10,10 @@ import (
 // politeness is the boundary between layer 3 and the layers above it:
 // all that the scheduler, the filer and the dispatcher ask of politeness,
 // which is at heart one question, "may this URL go now, and if not,
-// when" (nextInLane, and nextWake for the when). hosts implements it for
-// one replica; a politeness shared by a fleet would implement it too.
+// when" (nextInLane, and nextWake for the when). hosts implements it,
+// for one replica or, with a Fleet, for the replicas of a fleet: then its
+// gates' paces and pauses come from the fleet (see fleet.go), and the
+// parking and waking stay the same.
 // Nothing of fair share or the window crosses it but a job, indices,
 // times, the batch's own politeness state (bh, which the batch carries
 // and only politeness reads) and laneOwner; what goes back is indices,
@@ -37,12 +39,13 @@ type politeness interface {
 	requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int, p pendingRetry, from int, now time.Time)
 
 	// Per host, and time. slowDown: what a host said (true: pausing
-	// began); admitOpened wakes lanes on gates with room again; wakeDue
+	// began); fleetEvent: a lease or a pause from the fleet; admitOpened wakes lanes on gates with room again; wakeDue
 	// opens the gates whose time came; nextWake is the earliest (zero:
 	// none); robotsFetched files a site's robots.txt; sweep forgets idle
 	// gates; stop lets everything go (stopped says it did); stats is what
 	// waits now.
 	slowDown(sig hostSignal) (startedPausing bool)
+	fleetEvent(e FleetEvent, now time.Time) (startedPausing bool)
 	admitOpened(now time.Time, reserveBinds bool) bool
 	wakeDue(now time.Time)
 	nextWake() time.Time

@@ -52,11 +52,14 @@ type robotsFetches struct {
 	sem     chan struct{}
 	done    chan robotsResult
 	onPanic stages.OnPanic
-	pending int // the dispatcher's
+	fleet   Fleet         // nil: each fetch is this replica's own
+	ttl     time.Duration // how long a fleet's copy is fresh
+	pending int           // the dispatcher's
 }
 
-func newRobotsFetches(ctx context.Context, fetcher RobotsFetcher, concurrency int, onPanic stages.OnPanic) *robotsFetches {
-	return &robotsFetches{ctx: ctx, fetcher: fetcher, sem: make(chan struct{}, concurrency), done: make(chan robotsResult), onPanic: onPanic}
+func newRobotsFetches(ctx context.Context, fetcher RobotsFetcher, cfg FetchConfig, onPanic stages.OnPanic) *robotsFetches {
+	return &robotsFetches{ctx: ctx, fetcher: fetcher, sem: make(chan struct{}, cfg.Concurrency), done: make(chan robotsResult),
+		onPanic: onPanic, fleet: cfg.Fleet, ttl: cfg.RobotsTTL}
 }
 
 // start fetches g's robots.txt; its result comes on done.
@@ -64,22 +67,31 @@ func (r *robotsFetches) start(g *gate) {
 	r.pending++
 	robotsURL := g.Robots().Origin + "/robots.txt"
 	go func() {
-		res := robotsResult{gate: g, RobotsFetch: polite.RobotsFetch{Failure: wire.ErrCanceled}}
-		select {
-		case r.sem <- struct{}{}:
-			func() {
-				// A panic in the fetch reads as no response (the site's rules,
-				// not a URL's result, are what it spoils: Index -1), logged
-				// and counted as the fetch stage's, as a fetcher's panic is.
-				defer stages.Recover(r.onPanic, func(any) stages.Panic {
-					res.Failure = wire.ErrUnexpected
-					return stages.Panic{Stage: "fetch", Index: -1, URL: robotsURL}
-				})
-				res.Status, res.Body, res.Failure = r.fetcher.FetchRobots(r.ctx, robotsURL, robotsTimeout)
-			}()
-			<-r.sem
-		case <-r.ctx.Done():
+		res := robotsResult{gate: g}
+		if r.fleet != nil {
+			res.RobotsFetch = r.fleet.Robots(r.ctx, g.Robots().Origin, r.ttl, func() polite.RobotsFetch { return r.fetch(robotsURL) })
+		} else {
+			res.RobotsFetch = r.fetch(robotsURL)
 		}
 		r.done <- res
 	}()
+}
+
+// fetch fetches robotsURL within the bound on fetches at once.
+func (r *robotsFetches) fetch(robotsURL string) (res polite.RobotsFetch) {
+	select {
+	case r.sem <- struct{}{}:
+		defer func() { <-r.sem }()
+	case <-r.ctx.Done():
+		return polite.RobotsFetch{Failure: wire.ErrCanceled}
+	}
+	// A panic in the fetch reads as no response (the site's rules, not a
+	// URL's result, are what it spoils: Index -1), logged and counted as
+	// the fetch stage's, as a fetcher's panic is.
+	defer stages.Recover(r.onPanic, func(any) stages.Panic {
+		res.Failure = wire.ErrUnexpected
+		return stages.Panic{Stage: "fetch", Index: -1, URL: robotsURL}
+	})
+	res.Status, res.Body, res.Failure = r.fetcher.FetchRobots(r.ctx, robotsURL, robotsTimeout)
+	return res
 }

@@ -235,6 +235,19 @@ func (s *scheduler) slowDown(sig hostSignal) {
 	if !s.polite.slowDown(sig) {
 		return
 	}
+	s.joinAll()
+}
+
+// fleetEvent files a lease or a pause from the fleet (see
+// hosts.fleetEvent); a pause attaches the batches as slowDown does.
+func (s *scheduler) fleetEvent(e FleetEvent, now time.Time) {
+	if s.polite.fleetEvent(e, now) {
+		s.joinAll()
+	}
+}
+
+// joinAll makes every batch go through gates, once pausing began.
+func (s *scheduler) joinAll() {
 	for _, f := range s.flows {
 		for _, b := range f.batches {
 			if s.polite.join(&b.batchHosts, b.job, b.nextStart) {

@@ -20,6 +20,49 @@ type hostSignal struct {
 	key        string
 	retryAfter time.Duration
 	at         time.Time
+	by         string // the replica that saw it, for a pause from the fleet
+	fromFleet  bool
+}
+
+// slowDown applies what a host said: a pause of retryAfter (capped at
+// MaxHostPause) when it gave one, else, when the host has a pace, half of
+// it. The key is the host's gate key. A pause makes the host's gate if
+// it has none (its URLs went ungated: see gated), and reports whether it
+// turned pausing on, so that the scheduler attaches the batches that
+// went ungated. A slow-down for a host with no gate is forgotten: it has
+// no pace to halve. A pause or a slow-down this replica saw goes to the
+// fleet too; a pause from the fleet (fromFleet) is capped all the same.
+func (h *hosts) slowDown(sig hostSignal) (startedPausing bool) {
+	if sig.retryAfter < 0 {
+		g := h.gates[hostGateKey(sig.key)]
+		if g != nil {
+			g.SlowDown(sig.at)
+		}
+		if g != nil && g.Rate() > 0 && h.fleet != nil && !sig.fromFleet {
+			h.fleet.SlowDown(sig.key)
+		}
+		return false
+	}
+	if h.cfg.MaxHostPause <= 0 {
+		return false
+	}
+	// On the wall clock (Round(0)), which the fleet's replicas share: so a
+	// pause from the fleet that this replica saw ends at the very same time.
+	until := sig.at.Add(min(sig.retryAfter, h.cfg.MaxHostPause)).Round(0)
+	g := h.hostGate(sig.key)
+	switch {
+	case until.After(g.PausedUntil()):
+		g.pausedBy = sig.by
+	case until.Equal(g.PausedUntil()) && g.pausedBy == "":
+		g.pausedBy = sig.by // the fleet's word on a pause this replica saw: by this one
+	}
+	g.Pause(until)
+	if h.fleet != nil && !sig.fromFleet {
+		h.fleet.Pause(sig.key, until)
+	}
+	startedPausing = !h.pausing
+	h.pausing = true
+	return startedPausing
 }
 
 // signalBoard is the stage's hostsignal.Receiver. SlowDown hands the
@@ -51,12 +94,7 @@ func (s *signalBoard) SlowDown(ctx context.Context, rawURL string, _ int, retryA
 	}
 	now := time.Now()
 	if retryAfter > 0 && s.maxPause > 0 {
-		until := now.Add(min(retryAfter, s.maxPause))
-		s.mu.Lock()
-		if until.After(s.paused[key]) {
-			s.paused[key] = until
-		}
-		s.mu.Unlock()
+		s.notePause(key, now.Add(min(retryAfter, s.maxPause)))
 	}
 	if retryAfter == 0 {
 		return // "retry now": neither a pause nor a reason to slow down
@@ -65,6 +103,15 @@ func (s *signalBoard) SlowDown(ctx context.Context, rawURL string, _ int, retryA
 	case s.ch <- hostSignal{key: key, retryAfter: retryAfter, at: now}:
 	case <-ctx.Done():
 	}
+}
+
+// notePause keeps key's pause until until, for PausedFor.
+func (s *signalBoard) notePause(key string, until time.Time) {
+	s.mu.Lock()
+	if until.After(s.paused[key]) {
+		s.paused[key] = until
+	}
+	s.mu.Unlock()
 }
 
 // PausedFor implements hostsignal.Receiver.

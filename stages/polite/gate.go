@@ -53,6 +53,10 @@ type Gate struct {
 
 	// robots is set on a robots.txt gate: the site's rules once fetched.
 	robots *Robots
+
+	// leased is set when the pace is the fleet's (see UseLeases): lim
+	// then only holds the rate that leases ask for.
+	leased *leases
 }
 
 // NewHostGate is a host's gate: at most limit requests in flight (0: no
@@ -91,7 +95,18 @@ func (g *Gate) Wait(now time.Time) (until time.Time, blocked bool) {
 	if g.notBefore.After(until) {
 		until = g.notBefore
 	}
-	if g.lim != nil {
+	if g.lim != nil && g.leased != nil {
+		if until.After(now) {
+			return until, true // paused: no lease until it ends
+		}
+		slot, none := g.leaseWait(now)
+		if none {
+			return time.Time{}, true // until the next lease arrives
+		}
+		if slot.After(until) {
+			until = slot
+		}
+	} else if g.lim != nil {
 		if tokens := g.lim.TokensAt(now); tokens < 1 {
 			// Rounded up to the next microsecond, so that the token is
 			// there when the timer fires.
@@ -110,7 +125,11 @@ func (g *Gate) Take(now time.Time) {
 	if g.lim == nil {
 		return
 	}
-	g.lim.AllowN(now, 1)
+	if g.leased != nil {
+		g.takeLease(now)
+	} else {
+		g.lim.AllowN(now, 1)
+	}
 	if g.jitter > 0 {
 		interval := float64(time.Second) / float64(g.lim.Limit())
 		g.notBefore = now.Add(time.Duration(rand.Float64() * g.jitter * interval))
@@ -132,7 +151,10 @@ func (g *Gate) Room(now time.Time) int {
 	if g.limit > 0 {
 		n = g.limit - g.inFlight
 	}
-	if g.lim != nil {
+	switch {
+	case g.lim != nil && g.leased != nil:
+		n = min(n, g.leaseRoom(now))
+	case g.lim != nil:
 		n = min(n, int(g.lim.TokensAt(now)))
 	}
 	return max(n, 1)
@@ -181,6 +203,9 @@ func (g *Gate) Pause(until time.Time) {
 	}
 }
 
+// PausedUntil is the end of the latest pause (zero: none yet).
+func (g *Gate) PausedUntil() time.Time { return g.pausedUntil }
+
 // PausedAt reports whether a pause holds the gate at now.
 func (g *Gate) PausedAt(now time.Time) bool { return g.pausedUntil.After(now) }
 
@@ -201,7 +226,9 @@ func (g *Gate) Idle(now time.Time) bool {
 	switch {
 	case g.inFlight > 0, g.pausedUntil.After(now), g.notBefore.After(now):
 		return false
-	case g.lim != nil && (g.factor < 1 || g.lim.TokensAt(now) < float64(g.lim.Burst())):
+	case g.lim != nil && g.leased != nil && (g.factor < 1 || !g.leaseIdle(now)):
+		return false
+	case g.lim != nil && g.leased == nil && (g.factor < 1 || g.lim.TokensAt(now) < float64(g.lim.Burst())):
 		return false
 	case g.robots != nil && (g.robots.Fetching || g.robots.Fresh(now)):
 		return false
@@ -217,7 +244,7 @@ func (g *Gate) RobotsFetched(r RobotsFetch, ttl time.Duration, agent string, max
 	e := g.robots
 	e.Fetching = false
 	data, keep := robotsRules(r, ttl)
-	e.data, e.expires = data, now.Add(keep)
+	e.data, e.expires = data, now.Add(keep-r.Age)
 	pace := 0.0
 	if d := CrawlDelay(data.FindGroup(agent).CrawlDelay, maxPause); d > 0 {
 		pace = float64(time.Second) / float64(d)

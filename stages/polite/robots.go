@@ -49,10 +49,20 @@ func (e *Robots) Allows(rawURL, agent string) bool {
 
 // RobotsFetch is a fetched robots.txt: its final status and body, or,
 // when no response came, the kind of failure.
+// Age is how old it already was when it came (a copy another replica
+// fetched): it is kept that much less.
 type RobotsFetch struct {
 	Status  int
 	Body    []byte
 	Failure wire.ErrorKind
+	Age     time.Duration
+}
+
+// RobotsKeep is how long a robots.txt fetch is kept when the TTL is ttl:
+// ttl, or less when it could not be read (see RobotsFetched).
+func RobotsKeep(r RobotsFetch, ttl time.Duration) time.Duration {
+	_, keep := robotsRules(r, ttl)
+	return keep
 }
 
 var (

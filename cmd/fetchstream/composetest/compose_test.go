@@ -102,7 +102,7 @@ func oneReplica(t *testing.T, s *stack, nc *nats.Conn, c *collector) {
 
 func threeReplicas(t *testing.T, s *stack, nc *nats.Conn, c *collector) {
 	s.scale(t, 3)
-	before := deliveries(s.waitReplicas(t, 3, wire.DefaultInSubject, time.Minute))
+	before := deliveries(s.waitReplicas(t, 3, wire.DefaultInSubject, time.Minute), wire.DefaultInSubject)
 	s.waitHealthy(t, "fetchstream", 3, time.Minute)
 	// 45 batches shared at random by 3 replicas: one gets none with
 	// probability 3·(2/3)^45, about 3e-8.
@@ -123,7 +123,7 @@ func threeReplicas(t *testing.T, s *stack, nc *nats.Conn, c *collector) {
 	}
 	var shares []int64
 	var total int64
-	for cid, n := range deliveries(after) {
+	for cid, n := range deliveries(after, wire.DefaultInSubject) {
 		if old, known := before[cid]; known {
 			shares = append(shares, n-old)
 			total += n - old

@@ -141,7 +141,12 @@ type FetchConfig struct {
 	MaxBatchTime time.Duration
 
 	// Politeness per host (or registrable domain, with PerHostKey
-	// "domain"), in this replica: N replicas may each send this much.
+	// "domain"), for the fleet: the replicas with the same Fleet share one
+	// pace, one pause and one robots.txt per host through a JetStream
+	// key-value bucket (PerHost stays per replica). Fleet "" names the fleet
+	// after the input subject and the queue group (or durable); FleetOff,
+	// or a server without JetStream, keeps them per replica.
+	Fleet         string
 	PerHostRate   float64       // requests per second to one host at most (a token bucket); 0 means no pace
 	PerHostBurst  int           // the bucket: requests a quiet host may get at once; 0 is 1
 	PerHostJitter float64       // 0 to 1: hold a host a random part, up to this fraction, of 1/PerHostRate after each request

@@ -79,7 +79,7 @@ func newMetrics() *metrics {
 	m.hosts = newHostMetrics()
 	m.registry.MustRegister(m.results, m.latency, m.inFlight, m.retries, m.batches, m.batchDuration,
 		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer, m.panics,
-		m.hosts.paused, m.hosts.waiting, m.hosts.waited,
+		m.hosts.paused, m.hosts.waiting, m.hosts.waited, m.hosts.fleetPace, m.hosts.fleetShare, m.hosts.fleetPaused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, stage := range panicStages {
 		m.panics.WithLabelValues(stage)
@@ -149,13 +149,17 @@ type microStats struct {
 	HostsPaused     int                  `json:"hosts_paused,omitempty"`
 	WaitingOnHosts  int                  `json:"waiting_on_hosts,omitempty"`
 	TopWaitingHosts []engine.HostWaiting `json:"top_waiting_hosts,omitempty"`
+	// FleetHosts are the paced or paused hosts as the fleet shares them
+	// (at most 5): the fleet's pace, this replica's share, a pause and
+	// who saw it.
+	FleetHosts []engine.HostFleet `json:"fleet_hosts,omitempty"`
 }
 
 func (m *metrics) microStats() any {
 	hosts := m.hosts.last()
 	return microStats{Batches: m.batchCount.Load(), Results: m.resultCount.Load(),
 		Failed: m.failedCount.Load(), InFlight: m.inFlightCount.Load(),
-		HostsPaused: hosts.Paused, WaitingOnHosts: hosts.Waiting, TopWaitingHosts: hosts.Top}
+		HostsPaused: hosts.Paused, WaitingOnHosts: hosts.Waiting, TopWaitingHosts: hosts.Top, FleetHosts: hosts.Fleet}
 }
 
 func outcome(kind wire.ErrorKind) string {

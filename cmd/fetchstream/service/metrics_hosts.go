@@ -2,6 +2,7 @@ package service
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,6 +17,12 @@ type hostMetrics struct {
 	paused  prometheus.Gauge
 	waiting prometheus.Gauge
 	waited  prometheus.Counter
+	// Per host, for at most engine.TopHosts hosts at a time (the series
+	// are replaced at each count): the fleet's pace, this replica's share
+	// of it, and the seconds left of a pause with the replica that saw it.
+	fleetPace   *prometheus.GaugeVec
+	fleetShare  *prometheus.GaugeVec
+	fleetPaused *prometheus.GaugeVec
 
 	mu    sync.Mutex
 	stats engine.HostStats
@@ -29,6 +36,28 @@ func newHostMetrics() hostMetrics {
 			Help: "URLs waiting on their host now (its --per-host cap, --per-host-rate, a pause or robots.txt), without a slot."}),
 		waited: prometheus.NewCounter(prometheus.CounterOpts{Name: "fetchstream_host_wait_seconds_total",
 			Help: "Time URLs waited on their hosts before their fetch began, summed (host_wait_ms in results)."}),
+		fleetPace: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_pace",
+			Help: "Requests per second the whole fleet may send the host (--per-host-rate, a batch's per_host_rate or Crawl-delay), for the hosts most used (at most 5)."}, []string{"host"}),
+		fleetShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_share",
+			Help: "The part (0 to 1) of the fleet's pace for the host that this replica took at the last count, for the hosts most used (at most 5)."}, []string{"host"}),
+		fleetPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_paused_seconds",
+			Help: "Seconds left of the host's pause (a 429 or 503 with Retry-After), for the whole fleet, by the replica that saw it (at most 5 hosts)."}, []string{"host", "seen_by"}),
+	}
+}
+
+// setFleet replaces the per-host series of the fleet by s's.
+func (h *hostMetrics) setFleet(s engine.HostStats, now time.Time) {
+	h.fleetPace.Reset()
+	h.fleetShare.Reset()
+	h.fleetPaused.Reset()
+	for _, f := range s.Fleet {
+		if f.Pace > 0 {
+			h.fleetPace.WithLabelValues(f.Host).Set(f.Pace)
+			h.fleetShare.WithLabelValues(f.Host).Set(f.Share)
+		}
+		if !f.PausedUntil.IsZero() {
+			h.fleetPaused.WithLabelValues(f.Host, f.PausedBy).Set(max(f.PausedUntil.Sub(now).Seconds(), 0))
+		}
 	}
 }
 
@@ -42,6 +71,7 @@ func (h *hostMetrics) last() engine.HostStats {
 func (m *metrics) Hosts(s engine.HostStats) {
 	m.hosts.paused.Set(float64(s.Paused))
 	m.hosts.waiting.Set(float64(s.Waiting))
+	m.hosts.setFleet(s, time.Now())
 	m.hosts.mu.Lock()
 	m.hosts.stats = s
 	m.hosts.mu.Unlock()

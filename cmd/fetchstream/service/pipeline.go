@@ -91,6 +91,9 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	}
 	replies := &gatheredReplies{}
 	fetchCfg.HeldElsewhere = replies.held
+	if f := startFleet(fetchCtx, setUpBy, nc, cfg, log); f != nil {
+		fetchCfg.Fleet = f
+	}
 	fetch, err := engine.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
 		return fail(err)

@@ -110,6 +110,8 @@ func validateFetch(f *FetchConfig, st *StorageConfig) error {
 		return fail("Fetch.MaxBatchTime", "(%s) must be at least Fetch.MaxTimeout (%s): a batch must outlive its longest request", f.MaxBatchTime, f.MaxTimeout)
 	case f.MaxBatchExpansion < 1:
 		return fail("Fetch.MaxBatchExpansion", "must be at least 1 byte, got %d", f.MaxBatchExpansion)
+	case len(f.Fleet) > maxFleetName:
+		return fail("Fetch.Fleet", "must be at most %d bytes, got %d", maxFleetName, len(f.Fleet))
 	}
 	fetcher := f.fetcherConfig()
 	fetcher.MaxObject = st.MaxObject

@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,6 +40,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{func(c *Config) { c.Fetch.MaxBatchTime = 0 }, "Fetch.MaxBatchTime",
 			"(0s) must be at least Fetch.MaxTimeout (1m0s): a batch must outlive its longest request"},
 		{func(c *Config) { c.Fetch.MaxBatchExpansion = 0 }, "Fetch.MaxBatchExpansion", "must be at least 1 byte, got 0"},
+		{func(c *Config) { c.Fetch.Fleet = strings.Repeat("f", 101) }, "Fetch.Fleet", "must be at most 100 bytes, got 101"},
 		{func(c *Config) { c.Fetch.RetryBase = -time.Second }, "Fetch.RetryBase", "must not be negative, got -1s"},
 		{func(c *Config) { c.Fetch.RetryMax = time.Millisecond }, "Fetch.RetryMax", "(1ms) must not be below Fetch.RetryBase (200ms)"},
 		{func(c *Config) { c.Storage.MaxObject = -1 }, "Storage.MaxObject", "must not be negative (0 means the default, 67108864), got -1"},

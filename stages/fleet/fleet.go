@@ -1,0 +1,171 @@
+// Package fleet shares fetchstream's per-host politeness between the
+// replicas of one fleet (those that consume one input subject) through a
+// NATS JetStream key-value bucket: one pace per host, one pause per host,
+// one robots.txt per site. It is the engine's Fleet (stages/engine): the
+// fetch dispatcher asks it for leases and tells it of pauses without
+// waiting, and hears back on Events.
+//
+// What it keeps, in the bucket fetchstream_polite_<fleet> (see Bucket):
+//
+//	pace.<key>        the next start time a host's pace allows (GCRA): a
+//	                  replica reads it, writes it on by k intervals with
+//	                  the revision it read (optimistic concurrency, retried
+//	                  on conflict) and spends the k slots itself; k follows
+//	                  the replica's demand, at most half a second of the rate
+//	pause.<host>      until when the host asked the fleet to wait, and which
+//	                  replica saw it; every replica watches pause.>
+//	slow.<host>       a 429 or 503 without Retry-After, when and who saw
+//	                  it: the others halve their pace for the host too
+//	robots.<site>     a site's robots.txt (status, body, when fetched)
+//	robotslock.<site> taken (create-only, with a TTL) by the replica that
+//	                  fetches it; the others watch for the copy
+//
+// Every value carries a per-message TTL, so the keys of hosts no one
+// crawls any more go away, and the bucket is capped in bytes besides.
+// Times are the replicas' clocks, which must agree (NTP). A value that
+// does not decode is overwritten or ignored, never trusted; a bucket
+// that cannot be reached falls back to this replica's own pace.
+// Goroutines: one per lease and robots.txt in flight, a pause writer and
+// a pause watcher, all ended by the context given to New.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/stages/engine"
+)
+
+// Config is what a fleet's replicas share and what this one is.
+type Config struct {
+	// Name names the fleet: replicas with the same Name share politeness.
+	// The service uses its input subject (and queue group). Any string;
+	// it is made bucket-legal (see Bucket).
+	Name string
+	// Replica names this replica in what it writes (who saw a pause).
+	Replica string
+	// Replicas is the bucket's number of replicas (--stream-replicas).
+	Replicas int
+	// MaxHostPause caps a pause read from the bucket, however far a
+	// writer put it; 0: pauses are not shared.
+	MaxHostPause time.Duration
+	// MaxBytes caps the bucket; 0: DefaultMaxBytes.
+	MaxBytes int64
+	// Log is told of trouble with the bucket (nil: slog.Default()).
+	Log *slog.Logger
+	// SetupTimeout bounds the creation of the bucket; 0: 10s.
+	SetupTimeout time.Duration
+}
+
+// DefaultMaxBytes caps the bucket when Config.MaxBytes is 0.
+const DefaultMaxBytes = 64 << 20
+
+// maxValue bounds one value: a robots.txt (512 KiB) as base64 in JSON.
+const maxValue = 1 << 20
+
+// Fleet is one replica's side of a fleet's shared politeness. Its
+// methods are safe for concurrent use; Lease and Pause never block.
+type Fleet struct {
+	cfg    Config
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
+	prefix string // the bucket's subject prefix, "$KV.<bucket>."
+	ctx    context.Context
+	events chan engine.FleetEvent
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	pauses map[string]time.Time // to write, by host
+	slows  map[string]time.Time // slow-downs to write, by host
+	local  map[string]time.Time // the next slot by key, when the bucket fails
+	wake   chan struct{}        // the pause writer's
+
+	fallbacks atomic.Uint64 // leases made locally
+	conflicts atomic.Uint64 // lease writes retried on another's revision
+}
+
+var _ engine.Fleet = (*Fleet)(nil)
+
+// Bucket is the name of name's bucket: fetchstream_polite_ and name with
+// every character a bucket name cannot hold as '_'.
+func Bucket(name string) string {
+	clean := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name)
+	return "fetchstream_polite_" + clean
+}
+
+// ErrUnavailable wraps the errors of New when the server has no JetStream
+// (or none with per-message TTLs): the replica is then polite on its own.
+var ErrUnavailable = errors.New("fleet: JetStream key-value with per-message TTLs is not available")
+
+// New creates (or joins) cfg's bucket, within cfg.SetupTimeout, and
+// starts the fleet's goroutines, which end with ctx.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fleet, error) {
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.SetupTimeout <= 0 {
+		cfg.SetupTimeout = 10 * time.Second
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
+	defer cancel()
+	bucket := Bucket(cfg.Name)
+	kv, err := js.CreateOrUpdateKeyValue(setupCtx, jetstream.KeyValueConfig{
+		Bucket: bucket, Description: "fetchstream: politeness shared by the replicas of " + cfg.Name,
+		History: 1, MaxBytes: cfg.MaxBytes, MaxValueSize: maxValue, Storage: jetstream.MemoryStorage,
+		Replicas: max(cfg.Replicas, 1), LimitMarkerTTL: time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, bucket, err)
+	}
+	stream, err := js.Stream(setupCtx, "KV_"+bucket)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, bucket, err)
+	}
+	f := &Fleet{cfg: cfg, js: js, kv: kv, stream: stream, prefix: "$KV." + bucket + ".", ctx: ctx,
+		events: make(chan engine.FleetEvent, 64), log: cfg.Log,
+		pauses: map[string]time.Time{}, slows: map[string]time.Time{}, local: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	go f.writePauses()
+	go f.watchPauses()
+	return f, nil
+}
+
+// Events implements engine.Fleet: leases and pauses, for the dispatcher.
+func (f *Fleet) Events() <-chan engine.FleetEvent { return f.events }
+
+// send hands e to the dispatcher, unless the fleet stops first.
+func (f *Fleet) send(e engine.FleetEvent) {
+	select {
+	case f.events <- e:
+	case <-f.ctx.Done():
+	}
+}
+
+// Stats is what the fleet did so far: leases made from this replica's
+// own pace because the bucket failed, and lease writes retried because
+// another replica wrote first.
+type Stats struct {
+	Fallbacks uint64
+	Conflicts uint64
+}
+
+// Stats reports the fleet's counts.
+func (f *Fleet) Stats() Stats {
+	return Stats{Fallbacks: f.fallbacks.Load(), Conflicts: f.conflicts.Load()}
+}

@@ -1,0 +1,286 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
+	"github.com/fetchstream/fetchstream/stages/polite"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// newFleets joins n replicas to one fleet on a fresh server (cfg's Name
+// and Replica are set here), ended with the test.
+func newFleets(t testing.TB, n int, cfg Config) ([]*Fleet, jetstream.JetStream) {
+	t.Helper()
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	fleets := make([]*Fleet, n)
+	for i := range fleets {
+		c := cfg
+		c.Name, c.Replica = "test.fleet", fmt.Sprintf("r%d", i)
+		if fleets[i], err = New(ctx, js, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fleets, js
+}
+
+// Leases taken at once by three replicas for one key never share a slot:
+// sorted, every slot is an interval after the one before (GCRA with a
+// bucket of 1), and no lease fell back to a replica's own pace.
+func TestLeasesOfReplicasNeverOverlap(t *testing.T) {
+	fleets, _ := newFleets(t, 3, Config{})
+	const interval = 10 * time.Millisecond
+	var mu sync.Mutex
+	var all []time.Time
+	var wg sync.WaitGroup
+	for _, f := range fleets {
+		wg.Go(func() {
+			for range 20 {
+				got := f.lease(context.Background(), "host a.example:80", 100, 1, 3)
+				mu.Lock()
+				all = append(all, got...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(all) != 180 {
+		t.Fatalf("%d slots, want 180", len(all))
+	}
+	slices.SortFunc(all, time.Time.Compare)
+	for i := 1; i < len(all); i++ {
+		if gap := all[i].Sub(all[i-1]); gap < interval {
+			t.Fatalf("slots %d and %d are %s apart, want at least %s", i-1, i, gap, interval)
+		}
+	}
+	var conflicts, fallbacks uint64
+	for _, f := range fleets {
+		conflicts, fallbacks = conflicts+f.Stats().Conflicts, fallbacks+f.Stats().Fallbacks
+	}
+	if fallbacks != 0 {
+		t.Errorf("%d leases fell back to a replica's own pace", fallbacks)
+	}
+	t.Logf("%d conflicting writes retried", conflicts)
+}
+
+// GCRA gives a quiet host's bucket at once, then one an interval.
+func TestGCRASpendsTheBurstFirst(t *testing.T) {
+	now := time.Unix(1000, 0)
+	got, next := gcra(time.Time{}, now, time.Second, 3, 5)
+	want := []time.Time{now, now, now, now.Add(time.Second), now.Add(2 * time.Second)}
+	if !slices.EqualFunc(got, want, time.Time.Equal) || !next.Equal(now.Add(5*time.Second)) {
+		t.Errorf("gcra: %v then %v, want %v then %v", got, next, want, now.Add(5*time.Second))
+	}
+}
+
+// Attack: a publisher naming thousands of hosts does not grow the bucket
+// past its cap: leases past it come from the replica's own pace (no
+// stall), and every key written carries a TTL so it goes when idle.
+func TestThousandsOfHostsStayWithinTheBucket(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{MaxBytes: 64 << 10})
+	f := fleets[0]
+	for i := range 3000 {
+		if got := f.lease(context.Background(), fmt.Sprintf("host h%d.example:443", i), 1, 1, 1); len(got) != 1 {
+			t.Fatalf("host %d: %d slots, want 1", i, len(got))
+		}
+	}
+	info, err := f.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Bytes > 64<<10 {
+		t.Errorf("bucket holds %d bytes, over its cap of 64 KiB", info.State.Bytes)
+	}
+	if f.Stats().Fallbacks == 0 {
+		t.Error("no lease fell back although the bucket was full")
+	}
+	msg, err := f.stream.GetLastMsgForSubject(context.Background(), f.prefix+kvKey("pace", "host h1.example:443"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := msg.Header.Get("Nats-TTL"); ttl == "" {
+		t.Errorf("a pace key has no TTL (headers %v)", msg.Header)
+	}
+}
+
+// Attack: values another writer spoiled neither crash nor stall a
+// replica: a pace that does not decode, or lies an hour ahead, is started
+// over; a pause of an hour is cut to MaxHostPause; a pause naming another
+// host than its key's, or not JSON, is ignored; a robots.txt copy that
+// does not decode or is over the size cap is fetched again.
+func TestSpoiledValuesAreNotTrusted(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{MaxHostPause: 3 * time.Second})
+	f := fleets[0]
+	ctx := context.Background()
+	put := func(key string, value []byte) {
+		t.Helper()
+		if _, err := js.Publish(ctx, f.prefix+key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(kvKey("pace", "host a"), []byte("{not json"))
+	ahead, _ := json.Marshal(paceValue{Next: time.Now().Add(time.Hour).UnixNano()})
+	put(kvKey("pace", "host b"), ahead)
+	for _, key := range []string{"host a", "host b"} {
+		got := f.lease(ctx, key, 10, 1, 2)
+		if len(got) != 2 || time.Until(got[1]) > time.Second {
+			t.Errorf("%s: slots %v, want two within a second", key, got)
+		}
+	}
+
+	long, _ := json.Marshal(pauseValue{Host: "h.example:80", Until: time.Now().Add(time.Hour).UnixNano(), By: strings.Repeat("x", 500)})
+	put(kvKey("pause", "other.example:80"), long) // names another host than its key's
+	put(kvKey("pause", "h.example:80"), []byte("garbage"))
+	put(kvKey("pause", "h.example:80"), long)
+	select {
+	case e := <-f.Events():
+		if e.Host != "h.example:80" || time.Until(e.PausedUntil) > 3*time.Second || len(e.PausedBy) > maxPauseBy {
+			t.Errorf("pause event %+v: want h.example:80 for at most 3s, by at most %d bytes", e, maxPauseBy)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pause was not delivered")
+	}
+	select {
+	case e := <-f.Events():
+		t.Errorf("a spoiled pause was delivered: %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	origin := "http://r.example:80"
+	fetches := 0
+	fetch := func() polite.RobotsFetch {
+		fetches++
+		return polite.RobotsFetch{Status: 200, Body: []byte("User-agent: *\nDisallow: /x\n")}
+	}
+	put(kvKey("robots", origin), []byte("{]"))
+	if r := f.Robots(ctx, origin, time.Hour, fetch); r.Status != 200 || fetches != 1 {
+		t.Errorf("spoiled copy: %+v after %d fetches, want the site's own after 1", r, fetches)
+	}
+	huge, _ := json.Marshal(robotsValue{Origin: origin, Status: 200, Body: make([]byte, maxRobotsBody+1), FetchedAt: time.Now().UnixNano()})
+	put(kvKey("robots", origin), huge)
+	if f.Robots(ctx, origin, time.Hour, fetch); fetches != 2 {
+		t.Errorf("a copy over the size cap was trusted (%d fetches, want 2)", fetches)
+	}
+	if r := f.Robots(ctx, origin, time.Hour, fetch); fetches != 2 || r.Status != 200 || r.Failure != "" {
+		t.Errorf("the good copy: %+v after %d fetches, want it from the bucket", r, fetches)
+	}
+}
+
+// Waiters on another replica's robots.txt fetch get its copy; a canceled
+// fetch is not shared.
+func TestRobotsFetchedOnceForWaiters(t *testing.T) {
+	fleets, _ := newFleets(t, 3, Config{})
+	origin := "https://s.example:443"
+	var mu sync.Mutex
+	fetches := 0
+	fetch := func() polite.RobotsFetch {
+		mu.Lock()
+		fetches++
+		mu.Unlock()
+		time.Sleep(200 * time.Millisecond)
+		return polite.RobotsFetch{Status: 404}
+	}
+	var wg sync.WaitGroup
+	for _, f := range fleets {
+		wg.Go(func() {
+			if r := f.Robots(context.Background(), origin, time.Hour, fetch); r.Status != 404 {
+				t.Errorf("robots.txt %+v, want the 404", r)
+			}
+		})
+	}
+	wg.Wait()
+	if fetches != 1 {
+		t.Errorf("%d fetches for three replicas, want 1", fetches)
+	}
+	canceled := fleets[0].Robots(context.Background(), "https://c.example:443", time.Hour,
+		func() polite.RobotsFetch { return polite.RobotsFetch{Failure: wire.ErrCanceled} })
+	if _, ok := fleets[1].freshRobots(context.Background(), kvKey("robots", "https://c.example:443"), "https://c.example:443", time.Hour); ok || canceled.Failure != wire.ErrCanceled {
+		t.Error("a canceled robots.txt fetch was shared")
+	}
+}
+
+var _ engine.Fleet = (*Fleet)(nil)
+
+// A stage paced by the fleet finishes at any rate: at a million a second
+// per host a slot is late by the time its lease comes back (a round trip
+// is far longer than an interval), and the slots are spent all the same,
+// not dropped and leased again for ever.
+func TestStageWithFleetFinishesAtAnyRate(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{MaxHostPause: time.Minute})
+	stage, err := engine.NewFetch(t.Context(), instant{}, engine.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 16,
+		PerHostRate: 1e6, MaxHostPause: time.Minute, Fleet: fleets[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := make([]string, 200)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://h%d.example.com/x", i%16)
+	}
+	go func() {
+		for i := range 10 {
+			stage.In() <- &stages.Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: time.Second, Start: time.Now()}
+		}
+		close(stage.In())
+	}()
+	n := 0
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case element, ok := <-stage.Out():
+			if !ok {
+				if n != 2000 {
+					t.Fatalf("%d results, want 2000", n)
+				}
+				return
+			}
+			if _, ok := element.(*stages.Fetched); ok {
+				n++
+			}
+		case <-timeout:
+			t.Fatalf("%d results of 2000 after 30s: the stage stalled on its leases", n)
+		}
+	}
+}
+
+// A slow-down one replica saw reaches the others, not itself; one that
+// another writer spoiled, or that is old, does not.
+func TestSlowDownReachesTheOthers(t *testing.T) {
+	fleets, js := newFleets(t, 2, Config{MaxHostPause: time.Minute})
+	old, _ := json.Marshal(pauseValue{Host: "old.example:80", Until: time.Now().Add(-time.Minute).UnixNano(), By: "r9"})
+	if _, err := js.Publish(context.Background(), fleets[0].prefix+kvKey("slow", "old.example:80"), old); err != nil {
+		t.Fatal(err)
+	}
+	fleets[0].SlowDown("s.example:80")
+	select {
+	case e := <-fleets[1].Events():
+		if e.Host != "s.example:80" || !e.SlowedDown {
+			t.Errorf("event %+v, want the slow-down of s.example:80", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow-down did not reach the other replica")
+	}
+	select {
+	case e := <-fleets[0].Events():
+		t.Errorf("the replica that saw it, or an old one, was told: %+v", e)
+	case e := <-fleets[1].Events():
+		t.Errorf("another event: %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

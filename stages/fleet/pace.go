@@ -1,0 +1,142 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/stages/engine"
+)
+
+// This file is the fleet's pace per key: GCRA on one bucket key. A lease
+// of n slots costs one read and one conditional write (more on a
+// conflict), in a goroutine of its own; the dispatcher spends the slots.
+
+// paceValue is a pace key's value: the earliest time the next request
+// may start, in Unix nanoseconds.
+type paceValue struct {
+	Next int64 `json:"next"`
+}
+
+const (
+	maxLease    = 1000 // slots in one lease, whatever is asked
+	leaseTries  = 16   // conditional writes before the lease is made locally
+	paceKeyLife = time.Minute
+	// maxAhead bounds how far ahead a pace key may be before it is read as
+	// written by a broken or hostile writer and started over; it is this
+	// plus two intervals, as far as a fleet of replicas can lease ahead.
+	maxAhead = 10 * time.Second
+)
+
+// Lease implements engine.Fleet: the answer comes on Events.
+func (f *Fleet) Lease(key string, perSecond float64, burst, n int) {
+	go func() {
+		slots := f.lease(f.ctx, key, perSecond, burst, n)
+		if len(slots) > 0 {
+			f.send(engine.FleetEvent{Key: key, Slots: slots})
+		}
+	}()
+}
+
+// lease reserves n slots of key's pace: nil only when ctx ended.
+func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst, n int) []time.Time {
+	if perSecond <= 0 {
+		return nil
+	}
+	n = min(max(n, 1), maxLease)
+	interval := max(time.Duration(float64(time.Second)/perSecond), time.Nanosecond)
+	subject := f.prefix + kvKey("pace", key)
+	for attempt := range leaseTries {
+		var next time.Time
+		var seq uint64
+		msg, err := f.stream.GetLastMsgForSubject(ctx, subject)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return f.localLease(ctx, key, interval, burst, n, err)
+		default:
+			seq = msg.Sequence
+			var v paceValue
+			if json.Unmarshal(msg.Data, &v) == nil && v.Next > 0 {
+				next = time.Unix(0, v.Next)
+			} // else: a delete marker, or what another writer spoiled: start over
+		}
+		now := time.Now()
+		if next.After(now.Add(maxAhead + 2*interval)) {
+			next = time.Time{}
+		}
+		got, after := gcra(next, now, interval, burst, n)
+		value, _ := json.Marshal(paceValue{Next: after.UnixNano()})
+		life := paceKeyLife + after.Sub(now)
+		_, err = f.js.Publish(ctx, subject, value, jetstream.WithExpectLastSequencePerSubject(seq), jetstream.WithMsgTTL(life.Truncate(time.Second)))
+		if err == nil {
+			return got
+		}
+		if !wrongLastSequence(err) {
+			return f.localLease(ctx, key, interval, burst, n, err)
+		}
+		f.conflicts.Add(1)
+		// Another replica wrote first: try again after a random pause that
+		// grows, so that replicas in step fall out of it.
+		select {
+		case <-time.After(rand.N(time.Millisecond << min(attempt, 5))):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return f.localLease(ctx, key, interval, burst, n, errors.New("too many conflicting writers"))
+}
+
+// gcra spends n requests of a pace of one per interval with a bucket of
+// burst, given stored, the pace's theoretical arrival time (zero: none):
+// their start times, and the new stored time. A request may start at
+// its arrival time less the bucket's tolerance, (burst-1) intervals, and
+// not before now.
+func gcra(stored, now time.Time, interval time.Duration, burst, n int) ([]time.Time, time.Time) {
+	tat := stored
+	if now.After(tat) {
+		tat = now
+	}
+	tolerance := time.Duration(max(burst, 1)-1) * interval
+	out := make([]time.Time, n)
+	for i := range out {
+		at := tat.Add(time.Duration(i)*interval - tolerance)
+		if at.Before(now) {
+			at = now
+		}
+		out[i] = at
+	}
+	return out, tat.Add(time.Duration(n) * interval)
+}
+
+// localLease makes a lease from this replica's own pace for key, when the
+// bucket cannot give one: the replica stays polite on its own.
+func (f *Fleet) localLease(ctx context.Context, key string, interval time.Duration, burst, n int, cause error) []time.Time {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if f.fallbacks.Add(1) == 1 {
+		f.log.Warn("fleet politeness: a lease failed, this replica paces the host on its own until the bucket answers", "key", key, "error", cause)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	got, after := gcra(f.local[key], now, interval, burst, n)
+	f.local[key] = after
+	for k, t := range f.local { // forget what is long past: a bounded map
+		if now.Sub(t) > paceKeyLife {
+			delete(f.local, k)
+		}
+	}
+	return got
+}
+
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

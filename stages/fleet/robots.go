@@ -1,0 +1,121 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/stages/polite"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// This file is a site's robots.txt, fetched once for the fleet: the
+// first replica to need it takes robotslock.<site> (create-only, with a
+// TTL), fetches it and writes robots.<site>; the others wait for that
+// copy, a bounded time, then fetch it themselves. Cost: a read per fetch
+// the engine starts, and a write per site and TTL.
+
+// robotsValue is a robots key's value.
+type robotsValue struct {
+	Origin    string         `json:"origin"`
+	Status    int            `json:"status"`
+	Body      []byte         `json:"body,omitempty"`
+	Failure   wire.ErrorKind `json:"failure,omitempty"`
+	FetchedAt int64          `json:"fetched_at"` // Unix nanoseconds
+}
+
+const (
+	// maxRobotsBody is the cap a fetcher keeps (engine.RobotsFetcher):
+	// a copy with more is not trusted.
+	maxRobotsBody = 512 << 10
+	// robotsWait bounds the wait for another replica's fetch: its own
+	// bound (10 s) and some.
+	robotsWait = 15 * time.Second
+)
+
+// Robots implements engine.Fleet.
+func (f *Fleet) Robots(ctx context.Context, origin string, ttl time.Duration, fetch func() polite.RobotsFetch) polite.RobotsFetch {
+	key := kvKey("robots", origin)
+	if r, ok := f.freshRobots(ctx, key, origin, ttl); ok {
+		return r
+	}
+	lock := kvKey("robotslock", origin)
+	if _, err := f.kv.Create(ctx, lock, []byte(f.cfg.Replica), jetstream.KeyTTL(robotsWait)); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+		if r, ok := f.freshRobots(ctx, key, origin, ttl); ok { // written while the lock was being taken
+			_ = f.kv.Delete(ctx, lock)
+			return r
+		}
+		return f.fetchRobots(ctx, key, origin, ttl, fetch)
+	}
+	if r, ok := f.awaitRobots(ctx, key, origin, ttl); ok {
+		return r
+	}
+	return f.fetchRobots(ctx, key, origin, ttl, fetch)
+}
+
+// fetchRobots fetches origin's robots.txt and shares it, unless the
+// fetch was canceled.
+func (f *Fleet) fetchRobots(ctx context.Context, key, origin string, ttl time.Duration, fetch func() polite.RobotsFetch) polite.RobotsFetch {
+	r := fetch()
+	if r.Failure == wire.ErrCanceled || ctx.Err() != nil {
+		return r
+	}
+	value, _ := json.Marshal(robotsValue{Origin: origin, Status: r.Status, Body: r.Body, Failure: r.Failure, FetchedAt: time.Now().UnixNano()})
+	life := max(polite.RobotsKeep(r, ttl), time.Second).Truncate(time.Second)
+	if _, err := f.js.Publish(ctx, f.prefix+key, value, jetstream.WithMsgTTL(life)); err != nil && ctx.Err() == nil {
+		f.log.Warn("fleet politeness: a robots.txt could not be shared", "site", origin, "error", err)
+	}
+	_ = f.kv.Delete(ctx, kvKey("robotslock", origin))
+	return r
+}
+
+// freshRobots reads the fleet's copy: ok when there is one for origin
+// that decodes and is fresh for ttl.
+func (f *Fleet) freshRobots(ctx context.Context, key, origin string, ttl time.Duration) (polite.RobotsFetch, bool) {
+	entry, err := f.kv.Get(ctx, key)
+	if err != nil {
+		return polite.RobotsFetch{}, false
+	}
+	return readRobots(entry.Value(), origin, ttl, time.Now())
+}
+
+// awaitRobots watches for the copy another replica is fetching, at most
+// robotsWait.
+func (f *Fleet) awaitRobots(ctx context.Context, key, origin string, ttl time.Duration) (polite.RobotsFetch, bool) {
+	ctx, cancel := context.WithTimeout(ctx, robotsWait)
+	defer cancel()
+	w, err := f.kv.Watch(ctx, key, jetstream.IgnoreDeletes())
+	if err != nil {
+		return polite.RobotsFetch{}, false
+	}
+	defer func() { _ = w.Stop() }()
+	for entry := range w.Updates() {
+		if entry == nil {
+			continue
+		}
+		if r, ok := readRobots(entry.Value(), origin, ttl, time.Now()); ok {
+			return r, true
+		}
+	}
+	return polite.RobotsFetch{}, false
+}
+
+// readRobots decodes a copy: ok when it is origin's, within the body cap,
+// and fresh at now for ttl; its Age is how old it is.
+func readRobots(data []byte, origin string, ttl time.Duration, now time.Time) (polite.RobotsFetch, bool) {
+	var v robotsValue
+	if json.Unmarshal(data, &v) != nil || v.Origin != origin || len(v.Body) > maxRobotsBody || v.Failure != "" && !slices.Contains(wire.URLErrorKinds(), v.Failure) {
+		return polite.RobotsFetch{}, false
+	}
+	r := polite.RobotsFetch{Status: v.Status, Body: v.Body, Failure: v.Failure}
+	age := now.Sub(time.Unix(0, v.FetchedAt))
+	if age < 0 || age >= polite.RobotsKeep(r, ttl) {
+		return polite.RobotsFetch{}, false
+	}
+	r.Age = age
+	return r, true
+}
