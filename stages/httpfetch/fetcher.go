@@ -87,6 +87,14 @@ type Config struct {
 	Credentials *credentials.Set
 	// TLSConfig, when set, is used for https (tests pass their CA here).
 	TLSConfig *tls.Config
+	// Validators, if set, keeps each GET's ETag, Last-Modified and body
+	// hash, sends them back as If-None-Match and If-Modified-Since, and
+	// makes results say whether they changed (see conditionFor, settle).
+	// ValidatorTimeout bounds each lookup (0 is DefaultValidatorTimeout):
+	// past it the request goes out unconditional and its result says
+	// changed. The lookup happens once per URL, holding its slot.
+	Validators       ValidatorStore
+	ValidatorTimeout time.Duration
 }
 
 // Validate reports the first field of c that New would refuse, as a
@@ -114,6 +122,8 @@ func (c Config) Validate() error {
 		return fail("RetryMax", "(%s) must not be below RetryBase (%s)", c.RetryMax, c.RetryBase)
 	case c.MaxRequestBody < 0:
 		return fail("MaxRequestBody", "must not be negative (0 means the default, %d), got %d", DefaultMaxRequestBody, c.MaxRequestBody)
+	case c.ValidatorTimeout < 0:
+		return fail("ValidatorTimeout", "must not be negative (0 means the default, %s), got %s", DefaultValidatorTimeout, c.ValidatorTimeout)
 	case !wire.ValidHeaderValue(c.UserAgent):
 		return fail("UserAgent", "must not hold a control character (CR, LF, ...)")
 	}
@@ -146,6 +156,10 @@ type Fetcher struct {
 	// redactors holds a *redactor per *credentials.Credential of the
 	// current set, built at its first use; SetCredentials empties it.
 	redactors sync.Map
+
+	validators       ValidatorStore
+	validatorTimeout time.Duration
+	validatorCounts  validatorCounters
 }
 
 // New validates cfg and builds the HTTP client: a keep-alive pool
@@ -200,6 +214,9 @@ func New(cfg Config) (*Fetcher, error) {
 
 		maxRequestBody:  cmp.Or(cfg.MaxRequestBody, DefaultMaxRequestBody),
 		responseHeaders: wire.LowerNames(cfg.ResponseHeaders),
+
+		validators:       cfg.Validators,
+		validatorTimeout: cmp.Or(cfg.ValidatorTimeout, DefaultValidatorTimeout),
 	}
 	f.credentials.Store(cfg.Credentials)
 	return f, nil
@@ -306,6 +323,14 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
 		return
 	}
+	cond := f.conditionFor(ctx, s, opts)
+	s.cond = cond
+	deferred := false
+	defer func() {
+		if !deferred {
+			f.settle(cond, s, res)
+		}
+	}()
 	deadline := start.Add(f.retry.budget(timeout))
 	attempts := 0
 	if resume != nil {
@@ -347,6 +372,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 		// pause runs from when SlowDown was told, and SlowDown may block.
 		if deferrer != nil && hold > 0 && !heldUntil.Add(deferSlack).Before(answered.Add(wait)) &&
 			offer(deferrer, req.URL, wait, n, start, res) {
+			deferred = true // a later Do goes on from here, and settles
 			return
 		}
 		if !backoff.Sleep(ctx, wait) {
