@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,5 +152,118 @@ func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 				t.Errorf("New: %v; want a ConfigError on %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// The issue's second "done when", on the embedded server as `fetchstream
+// run --jetstream` runs it: a schedule every 1s makes at least 4 requests
+// in 6s; it goes on after the service (and its embedded server) is cut
+// short and started again on the same store; Schedules lists it;
+// Unschedule stops it. The service counts the batches schedules ran.
+func TestScheduleRunsAcrossRestartUntilRemoved(t *testing.T) {
+	dir, port := t.TempDir(), natstest.UnusedFixedPort(t)
+	embed := func(c *Config) {
+		c.NATS.Listen, c.NATS.DataDir, c.JetStream.Enabled = fmt.Sprintf("127.0.0.1:%d", port), dir, true
+	}
+	p := fetchtest.NewPolled(t)
+	first := start(t, "", embed)
+	nc := natstest.Connect(t, first.NATSURL())
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Schedule(ctx, "poll1", wire.EverySpec(time.Second), wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	if n := len(p.Requests("/static")); n < 4 {
+		t.Fatalf("%d requests in 6s from a schedule every 1s; want at least 4", n)
+	}
+	if s := first.metrics.microStats().(microStats); s.Scheduled < 4 {
+		t.Errorf("micro stats count %d scheduled batches; want at least 4", s.Scheduled)
+	}
+	if err := c.Schedule(ctx, "poll1", "@every 5s", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); !errors.Is(err, client.ErrScheduleExists) {
+		t.Errorf("a second poll1: %v; want ErrScheduleExists", err)
+	}
+	nc.Close()
+	first.CutShort()
+	first.stop()
+	select {
+	case <-first.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	before := len(p.Requests("/static"))
+	second := start(t, "", embed)
+	time.Sleep(4 * time.Second)
+	if n := len(p.Requests("/static")) - before; n < 2 {
+		t.Fatalf("%d requests in 4s after the restart; want the schedule to go on", n)
+	}
+	nc = natstest.Connect(t, second.NATSURL())
+	if c, err = client.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.Schedules(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "poll1" || list[0].Spec != "@every 1s" || list[0].Target != wire.DefaultInSubject ||
+		len(list[0].Batch.URLs) != 1 || list[0].Next.IsZero() {
+		t.Fatalf("Schedules: %+v, %v; want poll1 every 1s to %s with one URL and a next run", list, err, wire.DefaultInSubject)
+	}
+	if err := c.Unschedule(ctx, "poll1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // a run already published may still be fetched
+	stopped := len(p.Requests("/static"))
+	time.Sleep(3 * time.Second)
+	if n := len(p.Requests("/static")) - stopped; n != 0 {
+		t.Errorf("%d requests in 3s after Unschedule; want none", n)
+	}
+	if err := c.Unschedule(ctx, "poll1"); !errors.Is(err, client.ErrNoSchedule) {
+		t.Errorf("Unschedule twice: %v; want ErrNoSchedule", err)
+	}
+	if list, err := c.Schedules(ctx); err != nil || len(list) != 0 {
+		t.Errorf("Schedules after rm: %+v, %v; want none", list, err)
+	}
+}
+
+// Attack: a schedule that would flood the input (every 1ns), a name that
+// would make another subject, and a batch with a fixed id (whose results
+// would all share Nats-Msg-Ids and be dropped as duplicates) are refused
+// before anything is published. In core mode, Schedule says why it
+// cannot and what to run instead.
+func TestScheduleRefusals(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled = true })
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	one := wire.Batch{URLs: []wire.Request{{URL: "http://127.0.0.1:1/"}}}
+	for _, tc := range []struct{ name, spec string }{
+		{"flood", "@every 1ns"}, {"flood", "@every 999ms"}, {"bad", "* * * * *"}, {"bad", "@at 2026-12-07T00:00:00Z"},
+		{"a.b", "@every 1m"}, {"a>", "@every 1m"}, {"", "@every 1m"},
+	} {
+		if err := c.Schedule(ctx, tc.name, tc.spec, one); !errors.Is(err, wire.ErrBadSchedule) {
+			t.Errorf("Schedule(%q, %q): %v; want ErrBadSchedule", tc.name, tc.spec, err)
+		}
+	}
+	withID := one
+	withID.ID = "fixed"
+	if err := c.Schedule(ctx, "fixed", "@every 1m", withID); !errors.Is(err, client.ErrInvalidBatch) {
+		t.Errorf("a batch with an id: %v; want ErrInvalidBatch", err)
+	}
+	if list, err := c.Schedules(ctx); err != nil || len(list) != 0 {
+		t.Errorf("Schedules: %+v, %v; want none added", list, err)
+	}
+	core, err := client.New(nc, client.WithSubject("core.urls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := core.Schedule(ctx, "p", "@every 1m", one); !errors.Is(err, client.ErrSchedulesUnavailable) ||
+		!strings.Contains(err.Error(), "--jetstream") || !strings.Contains(err.Error(), "fetchstream publish") {
+		t.Errorf("core mode: %v; want ErrSchedulesUnavailable naming --jetstream and fetchstream publish", err)
 	}
 }
