@@ -24,7 +24,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -302,10 +301,6 @@ func (f *Fetcher) DoInto(ctx context.Context, req *wire.Request, opts *wire.Requ
 	res.ElapsedMS = durationMS(time.Since(start))
 }
 
-// deferSlack is how much sooner than the retry's time a host's pause may
-// end and still take a deferred retry.
-const deferSlack = 100 * time.Millisecond
-
 // do fills *res, which is zero, with every field but those DoInto sets.
 func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration,
 	start time.Time, resume *hostsignal.Resume, res *wire.Result) {
@@ -380,46 +375,4 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 			return
 		}
 	}
-}
-
-// stoppedWaiting turns *last, the result of attempt n of a URL whose
-// retry was waiting when the service stopped, into its canceled result.
-//
-// It and offer take the result by pointer and are kept out of line, so
-// that do's frame holds no copy of a wire.Result for them: a worker's
-// stack grows to the deepest request it made and keeps that size.
-//
-//go:noinline
-func stoppedWaiting(last *wire.Result, n int) {
-	kind := string(last.Error)
-	if last.Error == wire.ErrHTTP {
-		kind = fmt.Sprintf("status %d", last.Status)
-	}
-	last.Error, last.Message = wire.ErrCanceled,
-		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
-}
-
-// offer hands the retry of attempt n, due after wait, to d: whether d
-// took it, so that a later Do with its Resume goes on from there.
-//
-//go:noinline
-func offer(d hostsignal.Deferrer, rawURL string, wait time.Duration, n int, start time.Time, last *wire.Result) bool {
-	return d.Defer(rawURL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: *last})
-}
-
-// resultMethod is what a result says of its method: the method when it
-// is one of wire.Methods but GET, else nothing (an unknown method is
-// named by the invalid_request message, cut short).
-func resultMethod(req *wire.Request, opts *wire.RequestOptions) string {
-	method := req.Method
-	if method == "" && opts != nil {
-		method = opts.Method
-	}
-	if method == "" || !wire.ValidMethod(method) {
-		return ""
-	}
-	if m := wire.NormalMethod(method); m != http.MethodGet {
-		return m
-	}
-	return ""
 }

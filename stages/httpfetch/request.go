@@ -199,3 +199,20 @@ func batchSubject(opts *wire.RequestOptions) string {
 	}
 	return opts.Subject
 }
+
+// resultMethod is what a result says of its method: the method when it
+// is one of wire.Methods but GET, else nothing (an unknown method is
+// named by the invalid_request message, cut short).
+func resultMethod(req *wire.Request, opts *wire.RequestOptions) string {
+	method := req.Method
+	if method == "" && opts != nil {
+		method = opts.Method
+	}
+	if method == "" || !wire.ValidMethod(method) {
+		return ""
+	}
+	if m := wire.NormalMethod(method); m != http.MethodGet {
+		return m
+	}
+	return ""
+}
