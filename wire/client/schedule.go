@@ -35,8 +35,10 @@ type ScheduleInfo struct {
 	Target  string // the input subject the batch goes to
 	Subject string // the schedule message's subject
 	// Added is when the schedule was added; Next, for an "@every"
-	// schedule, when it fires next (the server's own rule: the first
-	// whole interval after Added that is still to come); zero for cron.
+	// schedule, the first whole interval after Added that is still to
+	// come, which is when the server fires it, give or take the second it
+	// rounds to (after a server restart it starts counting again); zero
+	// for cron.
 	Added, Next time.Time
 	Batch       wire.Batch
 }
