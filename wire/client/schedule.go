@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -196,6 +197,9 @@ func (c *Client) scheduleStream(ctx context.Context, enable bool) (jetstream.Str
 	if !enable || cfg.AllowMsgSchedules && slices.Contains(cfg.Subjects, pattern) {
 		return stream, nil
 	}
+	if err := noConsumerTakes(ctx, stream, pattern); err != nil {
+		return nil, err
+	}
 	cfg.Subjects = append(cfg.Subjects, pattern)
 	if slices.Contains(cfg.Subjects[:len(cfg.Subjects)-1], pattern) {
 		cfg.Subjects = cfg.Subjects[:len(cfg.Subjects)-1]
@@ -205,6 +209,33 @@ func (c *Client) scheduleStream(ctx context.Context, enable bool) (jetstream.Str
 		return nil, fmt.Errorf("%w: could not let the input stream %s hold schedules (capture %s, allow message schedules): %v", ErrSchedulesUnavailable, name, pattern, err)
 	}
 	return c.js.Stream(ctx, name)
+}
+
+// noConsumerTakes refuses to let stream hold schedules while one of its
+// consumers would read their subjects (no filter, or one that takes
+// pattern): it would take each schedule as a batch, and, the stream being
+// a work queue, remove it. The service's own consumer filters its input
+// subject.
+func noConsumerTakes(ctx context.Context, stream jetstream.Stream, pattern string) error {
+	consumers := stream.ListConsumers(ctx)
+	for info := range consumers.Info() {
+		filters := info.Config.FilterSubjects
+		if info.Config.FilterSubject != "" {
+			filters = append(filters, info.Config.FilterSubject)
+		}
+		takes := len(filters) == 0
+		for _, f := range filters {
+			takes = takes || subjectsCollide(f, pattern)
+		}
+		if takes {
+			return fmt.Errorf("%w: the consumer %s of stream %s reads %v, which takes the schedules' subjects %s: it would read each schedule as a batch; give it a filter subject (the input subject) first",
+				ErrSchedulesUnavailable, info.Name, info.Stream, cmp.Or(strings.Join(filters, " "), "every subject"), pattern)
+		}
+	}
+	if err := consumers.Err(); err != nil {
+		return fmt.Errorf("list the consumers of stream %s: %w", stream.CachedInfo().Config.Name, err)
+	}
+	return nil
 }
 
 // nextEvery is when an "@every D" schedule added at added fires next

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,5 +266,56 @@ func TestScheduleRefusals(t *testing.T) {
 	if err := core.Schedule(ctx, "p", "@every 1m", one); !errors.Is(err, client.ErrSchedulesUnavailable) ||
 		!strings.Contains(err.Error(), "--jetstream") || !strings.Contains(err.Error(), "fetchstream publish") {
 		t.Errorf("core mode: %v; want ErrSchedulesUnavailable naming --jetstream and fetchstream publish", err)
+	}
+}
+
+// A stream made before schedules (or by hand) is left as it is by the
+// service, and updated by the first Schedule: it then captures the
+// schedules' subjects and allows message schedules, and the schedule
+// runs. One whose consumer reads every subject is refused, unchanged:
+// that consumer would take each schedule as a batch and remove it.
+func TestScheduleUpdatesAnOlderStream(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, name := range []string{"OLD", "GREEDY"} {
+		in := strings.ToLower(name) + ".urls"
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{in}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.CreateConsumer(ctx, "GREEDY", jetstream.ConsumerConfig{Durable: "all", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	p := fetchtest.NewPolled(t)
+	start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled, c.JetStream.Stream, c.Subjects.In = true, "OLD", "old.urls" })
+	stream, _ := js.Stream(ctx, "OLD")
+	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || len(cfg.Subjects) != 1 {
+		t.Fatalf("the service changed the existing stream: %+v", cfg)
+	}
+	c, _ := client.New(nc, client.WithSubject("old.urls"))
+	if err := c.Schedule(ctx, "old", "@every 1s", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); err != nil {
+		t.Fatal(err)
+	}
+	stream, _ = js.Stream(ctx, "OLD")
+	if cfg := stream.CachedInfo().Config; !cfg.AllowMsgSchedules || !slices.Contains(cfg.Subjects, wire.SchedulesSubjects("OLD")) {
+		t.Errorf("after Schedule the stream is %+v; want it to hold schedules", cfg)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(p.Requests("/static")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(p.Requests("/static")); n < 2 {
+		t.Errorf("%d runs of the schedule on the updated stream; want 2 or more", n)
+	}
+	greedy, _ := client.New(nc, client.WithSubject("greedy.urls"))
+	err := greedy.Schedule(ctx, "g", "@every 1m", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}})
+	if !errors.Is(err, client.ErrSchedulesUnavailable) || !strings.Contains(err.Error(), "consumer all") {
+		t.Errorf("a stream whose consumer reads every subject: %v; want ErrSchedulesUnavailable naming the consumer", err)
+	}
+	stream, _ = js.Stream(ctx, "GREEDY")
+	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || len(cfg.Subjects) != 1 {
+		t.Errorf("the refused stream was changed: %+v", cfg)
 	}
 }
