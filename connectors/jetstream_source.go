@@ -104,6 +104,7 @@ type JetStreamSource struct {
 	acked     atomic.Int64
 	nakked    atomic.Int64
 	deadCount atomic.Int64
+	scheduled atomic.Int64 // batches published by a message schedule (see JetStreamStats.Scheduled)
 }
 
 var (
@@ -202,6 +203,9 @@ type JetStreamStats struct {
 	Acked        int64 // batches completed
 	Nakked       int64 // batches handed back for redelivery (shutdown, failed publish)
 	DeadLettered int64 // batches sent to the dead-letter subject
+	// Scheduled counts the batches a NATS message schedule published into
+	// the input (they carry wire.HeaderScheduler), at their first delivery.
+	Scheduled int64
 }
 
 // Stats returns the counts so far.
@@ -209,7 +213,8 @@ func (s *JetStreamSource) Stats() JetStreamStats {
 	s.mu.Lock()
 	held := len(s.held)
 	s.mu.Unlock()
-	return JetStreamStats{Held: held, Acked: s.acked.Load(), Nakked: s.nakked.Load(), DeadLettered: s.deadCount.Load()}
+	return JetStreamStats{Held: held, Acked: s.acked.Load(), Nakked: s.nakked.Load(), DeadLettered: s.deadCount.Load(),
+		Scheduled: s.scheduled.Load()}
 }
 
 // Settled is closed once the source has stopped pulling and every message
@@ -311,6 +316,9 @@ func (s *JetStreamSource) receive(ctx context.Context, msg jetstream.Msg) {
 		in.HeaderID = fmt.Sprintf("%s-%d", meta.Stream, meta.Sequence.Stream)
 	}
 	in.Received, in.Settle = time.Now(), st
+	if meta.NumDelivered == 1 && msg.Headers().Get(wire.HeaderScheduler) != "" {
+		s.scheduled.Add(1)
+	}
 	if s.maxDeliver > 0 && meta.NumDelivered >= uint64(s.maxDeliver) && in.Reject == nil {
 		// Not fetched: the pipeline gives it a summary, and settling it as
 		// rejected dead-letters it, beside the intake rather than in it.

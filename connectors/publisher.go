@@ -34,6 +34,12 @@ type PublisherConfig struct {
 	// all; what goes elsewhere, once a flush shows the server has it.
 	ResultsStream string
 	BatchesStream string
+	// Changes, if set, also gets each result whose Encoded says Changed,
+	// right after it went to Results, with Nats-Msg-Id
+	// "<batch_id>/<index>/changed" when MsgIDs is set; ChangesStream
+	// names the stream that captures it ("" for none), as ResultsStream.
+	Changes       string
+	ChangesStream string
 	// AckTimeout bounds the wait for one JetStream publish ack; 0 means 10s.
 	AckTimeout time.Duration
 	// RetryFor bounds how long an output stream that cannot store (it
@@ -171,7 +177,7 @@ func NewPublisher(ctx context.Context, nc *nats.Conn, cfg PublisherConfig) (*Pub
 		source: make(chan (<-chan any), 1), done: make(chan struct{}),
 		jobs: map[*stages.Job]*jobOut{}, log: cfg.Logger, debug: cfg.Logger.Enabled(ctx, slog.LevelDebug)}
 	p.flushes.flush = p.flush
-	if cfg.ResultsStream != "" || cfg.BatchesStream != "" {
+	if cfg.ResultsStream != "" || cfg.BatchesStream != "" || cfg.ChangesStream != "" {
 		p.out = newOutbox(ctx, cfg.RetryFor, cfg.AckTimeout, cfg.Logger)
 		opts := append(p.out.options(),
 			jetstream.WithPublishAsyncTimeout(cfg.AckTimeout), jetstream.WithPublishAsyncMaxPending(cfg.MaxAckPending))
@@ -245,6 +251,9 @@ func (p *Publisher) result(e *stages.Encoded) {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
 	kept := p.publish(jo, msg, inStream, false)
+	if e.Changed && p.cfg.Changes != "" {
+		kept = p.publishChange(jo, job, e) || kept
+	}
 	p.scratch = nats.Msg{} // let go of Data, which goes back to the encoder
 	if p.debug {
 		p.log.Debug("result", "batch_id", job.ID, "index", e.Index, "error", e.Kind)
@@ -261,6 +270,18 @@ func (p *Publisher) result(e *stages.Encoded) {
 		e.Release() // Data was copied, into the connection's buffer and any reply
 	}
 	jo.count.add(kind)
+}
+
+// publishChange publishes e's result again on the changes subject: as
+// a result is (see result), through JetStream when a stream captures the
+// subject and the batch is settled, so the batch is acked only once the
+// change is stored. It reports whether a JetStream publish keeps e.Data.
+func (p *Publisher) publishChange(jo *jobOut, job *stages.Job, e *stages.Encoded) (kept bool) {
+	msg := &nats.Msg{Subject: p.cfg.Changes, Data: e.Data}
+	if p.cfg.MsgIDs {
+		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index) + "/changed"}}
+	}
+	return p.publish(jo, msg, p.cfg.ChangesStream != "", false)
 }
 
 // batchDone counts and encodes the summary, publishes it, replies, and

@@ -163,6 +163,9 @@ type Encoded struct {
 	// included.
 	Kind wire.ErrorKind
 	Data []byte // the result's JSON
+	// Changed says the result says "changed": true: the sink also
+	// publishes it where changes go (connectors.PublisherConfig.Changes).
+	Changed bool
 
 	pooled bool // made by the encode stage, and not released since
 }

@@ -91,6 +91,12 @@ func appendResult(dst []byte, r *wire.Result) []byte {
 		dst = strconv.AppendInt(append(dst, `,"size":`...), o.Size, 10)
 		dst = append(jsontext.AppendString(append(dst, `,"sha256":`...), o.SHA256), '}')
 	}
+	if r.NotModified {
+		dst = append(dst, `,"not_modified":true`...)
+	}
+	if r.Changed != nil {
+		dst = strconv.AppendBool(append(dst, `,"changed":`...), *r.Changed)
+	}
 	if r.HostWaitMS != 0 {
 		dst = appendFloat(append(dst, `,"host_wait_ms":`...), r.HostWaitMS)
 	}

@@ -77,6 +77,10 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 			r.Timing = &wire.Timing{DNSMS: f(), ConnectMS: f(), TLSMS: f(), TTFBMS: f(), Reused: rng.IntN(2) == 0}
 		}
 		if rng.IntN(2) == 0 {
+			changed := rng.IntN(2) == 0
+			r.Changed, r.NotModified = &changed, !changed && rng.IntN(2) == 0
+		}
+		if rng.IntN(2) == 0 {
 			r.HostWaitMS = trickyFloats[rng.IntN(len(trickyFloats))]
 		}
 		if rng.IntN(2) == 0 {

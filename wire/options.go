@@ -37,6 +37,13 @@ type RequestOptions struct {
 	// RetryUnsafe lets POST and PATCH requests be retried; without it only
 	// those that send an Idempotency-Key header are.
 	RetryUnsafe bool `json:"retry_unsafe,omitempty"`
+	// Conditional false opts the batch out of conditional requests: with
+	// validators kept (run --validators), its GETs are sent without the
+	// If-None-Match and If-Modified-Since the service would add, so each
+	// gets a full response. Its results still say whether they changed,
+	// by the body's hash, and still update the validators. Absent or true:
+	// conditional.
+	Conditional *bool `json:"conditional,omitempty"`
 	// Subject is the NATS subject the batch arrived on, set by the
 	// service, never by a publisher (it is not part of the JSON): a
 	// credential scoped to input subjects is usable only from those.
@@ -51,6 +58,12 @@ func RetryableStatuses() []int { return []int{408, 425, 429, 500, 502, 503, 504}
 // nil o).
 func (o *RequestOptions) Follow() bool {
 	return o == nil || o.FollowRedirects == nil || *o.FollowRedirects
+}
+
+// ConditionalOn reports whether the batch's GETs may be sent conditionally
+// (the default, and for a nil o).
+func (o *RequestOptions) ConditionalOn() bool {
+	return o == nil || o.Conditional == nil || *o.Conditional
 }
 
 // validate checks the batch-level settings that no item overrides; a

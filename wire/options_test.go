@@ -28,3 +28,36 @@ func TestPerHostRateBounds(t *testing.T) {
 		}
 	}
 }
+
+// "conditional" is a batch field like the others: false opts the batch
+// out, absent or true leaves it conditional, a string or a slip of its
+// name is refused, naming it.
+func TestConditionalField(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    bool
+		refused string
+	}{
+		{`{"urls":["http://a/"]}`, true, ""},
+		{`{"urls":["http://a/"],"conditional":true}`, true, ""},
+		{`{"urls":["http://a/"],"conditional":false}`, false, ""},
+		{`{"urls":["http://a/"],"conditional":"no"}`, false, "conditional: want true or false, got a string"},
+		{`{"urls":["http://a/"],"conditonal":false}`, false, `did you mean "conditional"?`},
+	} {
+		b, err := DecodeBatch([]byte(tc.in), "")
+		switch {
+		case tc.refused != "":
+			if err == nil || !strings.Contains(err.Error(), tc.refused) {
+				t.Errorf("%s: %v; want refused with %q", tc.in, err, tc.refused)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		case b.ConditionalOn() != tc.want:
+			t.Errorf("%s: conditional %v, want %v", tc.in, b.ConditionalOn(), tc.want)
+		}
+	}
+	var none *RequestOptions
+	if !none.ConditionalOn() {
+		t.Error("nil options are not conditional")
+	}
+}

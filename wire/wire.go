@@ -45,6 +45,25 @@ const (
 	HeaderReplyPart = "Fetch-Reply-Part"
 )
 
+// Headers of NATS message schedules (ADR-51, nats-server 2.14 and
+// later), as `fetchstream schedule add` and the Go client's Schedule use
+// them: a schedule is a message on its own subject in the input stream,
+// holding the batch, that the server publishes again into the input.
+const (
+	// HeaderSchedule is the schedule's spec: "@every 1m", or a cron
+	// expression with seconds ("0 */5 * * * *").
+	HeaderSchedule = "Nats-Schedule"
+	// HeaderScheduleTarget is the subject the server publishes the batch
+	// to: an input subject of the stream.
+	HeaderScheduleTarget = "Nats-Schedule-Target"
+	// HeaderScheduler is set by the server on each batch a schedule
+	// publishes: the schedule's subject. The service counts them.
+	HeaderScheduler = "Nats-Scheduler"
+	// HeaderScheduleNext is set by the server on each batch a schedule
+	// publishes: when the schedule fires next (RFC 3339).
+	HeaderScheduleNext = "Nats-Schedule-Next"
+)
+
 // Values of HeaderReplyPart.
 const (
 	ReplyPartResult  = "result"
@@ -262,6 +281,22 @@ type Result struct {
 	// and the service keeps such bodies in an Object Store bucket: Body is
 	// then absent, and BodyBytes and BodySHA256 describe the whole body.
 	BodyObject *BodyObject `json:"body_object,omitempty"`
+	// NotModified says the server answered 304 Not Modified to the
+	// service's own conditional request (If-None-Match or
+	// If-Modified-Since from the validators it keeps, see Changed): not
+	// an error, Status is 304 and there is no body, which is the one the
+	// last result of this request had. A 304 to a request that set its
+	// own conditional headers is a plain status 304, without this.
+	NotModified bool `json:"not_modified,omitempty"`
+	// Changed is set only when the service keeps validators (run
+	// --validators) and the request was a GET that did not set its own
+	// If-None-Match, If-Modified-Since or other conditional header, and
+	// got a 2xx or the 304 above. It is true when nothing was kept for the
+	// request (the first fetch, or after the validators' TTL), when the
+	// body's SHA-256 differs from the one kept, and when the validators
+	// could not be read in time (a change is never missed; one may be
+	// reported twice); false on NotModified or the same hash.
+	Changed *bool `json:"changed,omitempty"`
 
 	// HostWaitMS is how long the URL waited for its host before its fetch
 	// began: for the host's pace (per-host rate, Crawl-delay), for a pause

@@ -32,6 +32,7 @@ var flagOf = map[string]string{
 	"Storage.Replicas": "--stream-replicas", "Storage.ResultsStream": "--results-stream",
 	"Storage.ResultsMaxAge": "--results-max-age", "Storage.ObjectStore": "--object-store",
 	"Storage.ObjectTTL": "--object-ttl", "Storage.MaxObject": "--max-object",
+	"Storage.Validators": "--validators", "Storage.ValidatorsTTL": "--validators-ttl", "Subjects.Changes": "--changes",
 	"Fetch.UserAgent": "--user-agent", "Fetch.MaxRequestBody": "--max-request-body",
 	"Fetch.ResponseHeaders": "--response-headers", "Fetch.Credentials": "--credentials",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",

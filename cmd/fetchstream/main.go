@@ -125,6 +125,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			runCommand(stdout, stderr),
 			publishCommand(stdout, stderr),
+			scheduleCommand(stdout, stderr),
 			targetCommand(stdout, stderr),
 			watchCommand(stdout, stderr),
 			demoCommand(stdout, stderr),

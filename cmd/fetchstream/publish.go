@@ -47,6 +47,7 @@ type publishConfig struct {
 	credential      string
 	responseHeaders settings.NameList
 	noFollow        bool
+	noConditional   bool
 }
 
 // noServiceWarning is how long publish --wait waits for a sign of the
@@ -60,25 +61,12 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
 	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "subject batches are published on (results come back to this command's own inbox)")
 	fs.StringVar(&cfg.subjects.batches, "batches-subject", service.Defaults().Subjects.Batches, "with --wait, the service's summaries subject, read until the first reply for a refusal of this command's inbox (the service's --reply-subjects)")
-	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input), in any batch form: one URL a line (# comments skipped), a JSON array of URL strings, or a JSON batch object, whose settings the flags may repeat but not contradict")
+	cfg.registerBatch(fs)
 	fs.StringVar(&cfg.id, "id", "", "batch id, at most 256 bytes (default: a new unique id); split batches get -1, -2, ...")
-	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0 means the service's default)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 10000, "split the URLs into batches of at most this many (and of at most the server's max payload)")
-	fs.Var(&cfg.priority, "priority", fmt.Sprintf("the batch's priority `level`, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
-	fs.IntVar(&cfg.concurrency, "concurrency", 0, "requests in flight for this batch at most (0 means only the service's cap)")
-	fs.StringVar(&cfg.correlationID, "correlation-id", "", "correlation id that ties this batch to others, served as one flow (default: the batch id, when the list is split)")
-	fs.Float64Var(&cfg.perHostRate, "per-host-rate", 0, "requests per second to one host at most for this batch (and its split parts): it may lower the service's --per-host-rate, never raise it (0 means the service's)")
-	fs.BoolVar(&cfg.robots, "robots", false, "ask the service to obey robots.txt for this batch: disallowed URLs fail as robots_disallowed without a request, Crawl-delay paces each site")
 	fs.BoolVar(&cfg.wait, "wait", false, "follow the results, print them in order and exit 2 if any URL failed")
 	fs.DurationVar(&cfg.waitTimeout, "wait-timeout", client.DefaultWaitTimeout, "with --wait, give up (exit 1) when the batches have not all ended after this long (0 means never)")
 	fs.BoolVar(&cfg.json, "json", false, "with --wait, print each result as a JSON line instead of a table")
-	fs.StringVar(&cfg.method, "X", "", "request method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (default GET, or POST with --data)")
-	fs.Var(&cfg.headers, "H", "request header 'Name: value' (repeatable); no Host, Content-Length or hop-by-hop headers")
-	fs.StringVar(&cfg.data, "data", "", "request body, sent as is to every URL")
-	fs.StringVar(&cfg.dataFile, "data-file", "", "request body read from this file ('-' for standard input), sent as is to every URL")
-	fs.StringVar(&cfg.credential, "credential", "", "name of a credential the service holds (its --credentials file), sent only to that credential's hosts")
-	fs.Var(&cfg.responseHeaders, "response-header", "response header to return in each result's headers (repeatable, or comma-separated)")
-	fs.BoolVar(&cfg.noFollow, "no-follow", false, "do not follow redirects: a 3xx is the result (ask for its Location with --response-header Location)")
 	return &ffcli.Command{
 		Name:       "publish",
 		ShortUsage: "fetchstream publish [flags] [URL ...] [flags]",
@@ -109,6 +97,27 @@ func publishCommand(stdout, stderr io.Writer) *ffcli.Command {
 			return runPublish(ctx, &cfg, urls, stdout, stderr)
 		},
 	}
+}
+
+// registerBatch binds the flags that make the batch: the -f file, the
+// batch's settings and the request flags, shared by publish and
+// schedule add.
+func (cfg *publishConfig) registerBatch(fs *flag.FlagSet) {
+	fs.StringVar(&cfg.file, "f", "", "read URLs from this `file` ('-' for standard input), in any batch form: one URL a line (# comments skipped), a JSON array of URL strings, or a JSON batch object, whose settings the flags may repeat but not contradict")
+	fs.Int64Var(&cfg.timeoutMS, "timeout-ms", 0, "per-request timeout for this batch in ms (0 means the service's default)")
+	fs.Var(&cfg.priority, "priority", fmt.Sprintf("the batch's priority `level`, %d to %d: each level up doubles its share of the service's slots (default: the service's, 0)", wire.MinPriority, wire.MaxPriority))
+	fs.IntVar(&cfg.concurrency, "concurrency", 0, "requests in flight for this batch at most (0 means only the service's cap)")
+	fs.StringVar(&cfg.correlationID, "correlation-id", "", "correlation id that ties this batch to others, served as one flow (default: the batch id, when the list is split)")
+	fs.Float64Var(&cfg.perHostRate, "per-host-rate", 0, "requests per second to one host at most for this batch (and its split parts): it may lower the service's --per-host-rate, never raise it (0 means the service's)")
+	fs.BoolVar(&cfg.robots, "robots", false, "ask the service to obey robots.txt for this batch: disallowed URLs fail as robots_disallowed without a request, Crawl-delay paces each site")
+	fs.StringVar(&cfg.method, "X", "", "request method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (default GET, or POST with --data)")
+	fs.Var(&cfg.headers, "H", "request header 'Name: value' (repeatable); no Host, Content-Length or hop-by-hop headers")
+	fs.StringVar(&cfg.data, "data", "", "request body, sent as is to every URL")
+	fs.StringVar(&cfg.dataFile, "data-file", "", "request body read from this file ('-' for standard input), sent as is to every URL")
+	fs.StringVar(&cfg.credential, "credential", "", "name of a credential the service holds (its --credentials file), sent only to that credential's hosts")
+	fs.Var(&cfg.responseHeaders, "response-header", "response header to return in each result's headers (repeatable, or comma-separated)")
+	fs.BoolVar(&cfg.noConditional, "no-conditional", false, "with the service's --validators: send this batch's GETs without If-None-Match/If-Modified-Since, for full responses (results still say whether they changed)")
+	fs.BoolVar(&cfg.noFollow, "no-follow", false, "do not follow redirects: a 3xx is the result (ask for its Location with --response-header Location)")
 }
 
 func (cfg *publishConfig) validate() error {
@@ -152,6 +161,10 @@ func (cfg *publishConfig) requestOptions(hasBody bool) wire.RequestOptions {
 	if cfg.noFollow {
 		follow := false
 		o.FollowRedirects = &follow
+	}
+	if cfg.noConditional {
+		conditional := false
+		o.Conditional = &conditional
 	}
 	return o
 }

@@ -71,7 +71,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Fetch.AllowPrivate, "allow-private", d.Fetch.AllowPrivate, "allow loopback and private destinations (never link-local such as 169.254.169.254)")
 	fs.Var((*settings.PrefixList)(&c.Fetch.AllowNets), "allow-net", "allow destinations in this CIDR range (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "on SIGINT/SIGTERM, time to finish batches in flight before the rest is canceled (core) or handed back for redelivery (--jetstream); a second signal ends it at once (0 means no time: at once)")
-	fs.DurationVar(&c.StartupTimeout, "startup-timeout", d.StartupTimeout, "once connected, how long the start waits for what it sets up in JetStream (input stream and consumer, --results-stream, --object-store) while the cluster elects leaders or misses a node, each request tried again every few seconds; then run fails. Neither running nor ready before")
+	fs.DurationVar(&c.StartupTimeout, "startup-timeout", d.StartupTimeout, "once connected, how long the start waits for what it sets up in JetStream (input stream and consumer, --results-stream, --object-store, --validators) while the cluster elects leaders or misses a node, each request tried again every few seconds; then run fails. Neither running nor ready before")
 	registerDurability(fs, c, &d)
 	registerStorage(fs, c, &d)
 	fs.DurationVar(&c.PublishLinger, "publish-linger", d.PublishLinger, "under load, how long results may wait to be written to NATS together (one system call per run instead of one per result) (0 means none: each is published at once)")
@@ -117,12 +117,15 @@ func registerDurability(fs *flag.FlagSet, c, d *service.Config) {
 // registerStorage binds the flags of what the service keeps in JetStream.
 func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	st := &c.Storage
-	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store): 3 on a three-node NATS cluster, so that losing a node loses nothing (0 means 1); existing ones keep theirs")
+	fs.IntVar(&st.Replicas, "stream-replicas", d.Storage.Replicas, "replicas of every stream and bucket fetchstream creates (--stream, --results-stream, --object-store, --validators): 3 on a three-node NATS cluster, so that losing a node loses nothing (0 means 1); existing ones keep theirs")
 	fs.StringVar(&st.ResultsStream, "results-stream", d.Storage.ResultsStream, "keep results and summaries in this stream over --out and --batches-subject, created if absent, each once per Nats-Msg-Id (with --jetstream a batch is acked only once the stream has them); empty: none")
 	fs.DurationVar(&st.ResultsMaxAge, "results-max-age", d.Storage.ResultsMaxAge, "--results-stream: how long a created stream keeps results, at least 1s (0 means the default, 24h)")
 	fs.StringVar(&st.ObjectStore, "object-store", d.Storage.ObjectStore, "keep bodies over --max-body and up to --max-object in this JetStream Object Store bucket (created if absent), named by their SHA-256: results carry body_object instead of the body; empty: bodies are cut at --max-body")
 	fs.DurationVar(&st.ObjectTTL, "object-ttl", d.Storage.ObjectTTL, "--object-store: how long a created bucket keeps a body (0 means for ever)")
 	fs.Var((*settings.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded), above --max-body (0 means the default, 64MiB); a larger one is cut at --max-body as without a store")
+	fs.StringVar(&st.Validators, "validators", d.Storage.Validators, "keep each GET's ETag, Last-Modified and body hash in this JetStream key-value bucket (created if absent), keyed by method, URL and credential name: later GETs are sent with If-None-Match/If-Modified-Since and results say \"changed\" (a batch opts out of the conditional headers with \"conditional\": false); empty: none")
+	fs.DurationVar(&st.ValidatorsTTL, "validators-ttl", d.Storage.ValidatorsTTL, "--validators: how long a created bucket keeps a URL's validators, at least 1s (0 means the default, 168h): a URL polled less often is fetched in full, as changed")
+	fs.StringVar(&c.Subjects.Changes, "changes", d.Subjects.Changes, "--validators: also publish every result with \"changed\": true on this subject (kept in --results-stream when there is one; with --jetstream acked before the batch); empty: none")
 }
 
 // config is the service's Config with the NATS connection flags in it.

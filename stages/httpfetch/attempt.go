@@ -95,6 +95,7 @@ func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *
 	answered = true
 	defer resp.Body.Close()
 	res.Status = resp.StatusCode
+	s.cond.record(resp.Header)
 	res.ContentType = resp.Header.Get("Content-Type")
 	res.Headers = responseHeaders(resp.Header, s)
 	f.readBody(ctx, res, resp, timeout, st, s)

@@ -24,7 +24,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -87,6 +86,14 @@ type Config struct {
 	Credentials *credentials.Set
 	// TLSConfig, when set, is used for https (tests pass their CA here).
 	TLSConfig *tls.Config
+	// Validators, if set, keeps each GET's ETag, Last-Modified and body
+	// hash, sends them back as If-None-Match and If-Modified-Since, and
+	// makes results say whether they changed (see conditionFor, settle).
+	// ValidatorTimeout bounds each lookup (0 is DefaultValidatorTimeout):
+	// past it the request goes out unconditional and its result says
+	// changed. The lookup happens once per URL, holding its slot.
+	Validators       ValidatorStore
+	ValidatorTimeout time.Duration
 }
 
 // Validate reports the first field of c that New would refuse, as a
@@ -114,6 +121,8 @@ func (c Config) Validate() error {
 		return fail("RetryMax", "(%s) must not be below RetryBase (%s)", c.RetryMax, c.RetryBase)
 	case c.MaxRequestBody < 0:
 		return fail("MaxRequestBody", "must not be negative (0 means the default, %d), got %d", DefaultMaxRequestBody, c.MaxRequestBody)
+	case c.ValidatorTimeout < 0:
+		return fail("ValidatorTimeout", "must not be negative (0 means the default, %s), got %s", DefaultValidatorTimeout, c.ValidatorTimeout)
 	case !wire.ValidHeaderValue(c.UserAgent):
 		return fail("UserAgent", "must not hold a control character (CR, LF, ...)")
 	}
@@ -146,6 +155,10 @@ type Fetcher struct {
 	// redactors holds a *redactor per *credentials.Credential of the
 	// current set, built at its first use; SetCredentials empties it.
 	redactors sync.Map
+
+	validators       ValidatorStore
+	validatorTimeout time.Duration
+	validatorCounts  validatorCounters
 }
 
 // New validates cfg and builds the HTTP client: a keep-alive pool
@@ -200,6 +213,9 @@ func New(cfg Config) (*Fetcher, error) {
 
 		maxRequestBody:  cmp.Or(cfg.MaxRequestBody, DefaultMaxRequestBody),
 		responseHeaders: wire.LowerNames(cfg.ResponseHeaders),
+
+		validators:       cfg.Validators,
+		validatorTimeout: cmp.Or(cfg.ValidatorTimeout, DefaultValidatorTimeout),
 	}
 	f.credentials.Store(cfg.Credentials)
 	return f, nil
@@ -285,10 +301,6 @@ func (f *Fetcher) DoInto(ctx context.Context, req *wire.Request, opts *wire.Requ
 	res.ElapsedMS = durationMS(time.Since(start))
 }
 
-// deferSlack is how much sooner than the retry's time a host's pause may
-// end and still take a deferred retry.
-const deferSlack = 100 * time.Millisecond
-
 // do fills *res, which is zero, with every field but those DoInto sets.
 func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestOptions, timeout time.Duration,
 	start time.Time, resume *hostsignal.Resume, res *wire.Result) {
@@ -306,6 +318,14 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 		res.Error, res.Message = wire.ErrCanceled, "the service stopped before the fetch started"
 		return
 	}
+	cond := f.conditionFor(ctx, s, opts)
+	s.cond = cond
+	deferred := false
+	defer func() {
+		if !deferred {
+			f.settle(cond, s, res)
+		}
+	}()
 	deadline := start.Add(f.retry.budget(timeout))
 	attempts := 0
 	if resume != nil {
@@ -347,6 +367,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 		// pause runs from when SlowDown was told, and SlowDown may block.
 		if deferrer != nil && hold > 0 && !heldUntil.Add(deferSlack).Before(answered.Add(wait)) &&
 			offer(deferrer, req.URL, wait, n, start, res) {
+			deferred = true // a later Do goes on from here, and settles
 			return
 		}
 		if !backoff.Sleep(ctx, wait) {
@@ -354,46 +375,4 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 			return
 		}
 	}
-}
-
-// stoppedWaiting turns *last, the result of attempt n of a URL whose
-// retry was waiting when the service stopped, into its canceled result.
-//
-// It and offer take the result by pointer and are kept out of line, so
-// that do's frame holds no copy of a wire.Result for them: a worker's
-// stack grows to the deepest request it made and keeps that size.
-//
-//go:noinline
-func stoppedWaiting(last *wire.Result, n int) {
-	kind := string(last.Error)
-	if last.Error == wire.ErrHTTP {
-		kind = fmt.Sprintf("status %d", last.Status)
-	}
-	last.Error, last.Message = wire.ErrCanceled,
-		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
-}
-
-// offer hands the retry of attempt n, due after wait, to d: whether d
-// took it, so that a later Do with its Resume goes on from there.
-//
-//go:noinline
-func offer(d hostsignal.Deferrer, rawURL string, wait time.Duration, n int, start time.Time, last *wire.Result) bool {
-	return d.Defer(rawURL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: *last})
-}
-
-// resultMethod is what a result says of its method: the method when it
-// is one of wire.Methods but GET, else nothing (an unknown method is
-// named by the invalid_request message, cut short).
-func resultMethod(req *wire.Request, opts *wire.RequestOptions) string {
-	method := req.Method
-	if method == "" && opts != nil {
-		method = opts.Method
-	}
-	if method == "" || !wire.ValidMethod(method) {
-		return ""
-	}
-	if m := wire.NormalMethod(method); m != http.MethodGet {
-		return m
-	}
-	return ""
 }

@@ -46,6 +46,12 @@ type spec struct {
 	// an Idempotency-Key or retry_unsafe).
 	retryOn []int
 	retry   bool
+	// credName is the credential's name, "" without one: part of the
+	// key its validators are kept under.
+	credName string
+	// cond is the request's validators at work (nil: none); its
+	// attempts record their response's validators on it.
+	cond *condition
 }
 
 // resolve merges opts's defaults into req and checks it all: the URL
@@ -83,7 +89,7 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		if subject := batchSubject(opts); !cred.AllowsSubject(subject) {
 			return nil, fmt.Errorf("%w: credential %q may not be used from subject %q", ErrInvalidRequest, req.Credential, subject)
 		}
-		s.cred, s.redactor = cred, f.redactorFor(cred)
+		s.cred, s.redactor, s.credName = cred, f.redactorFor(cred), cred.Name()
 	}
 	if len(req.Headers) > 0 || contentType != "" || s.cred != nil || (opts != nil && opts.UserAgent != "") {
 		s.header = f.header.Clone()
@@ -192,4 +198,21 @@ func batchSubject(opts *wire.RequestOptions) string {
 		return ""
 	}
 	return opts.Subject
+}
+
+// resultMethod is what a result says of its method: the method when it
+// is one of wire.Methods but GET, else nothing (an unknown method is
+// named by the invalid_request message, cut short).
+func resultMethod(req *wire.Request, opts *wire.RequestOptions) string {
+	method := req.Method
+	if method == "" && opts != nil {
+		method = opts.Method
+	}
+	if method == "" || !wire.ValidMethod(method) {
+		return ""
+	}
+	if m := wire.NormalMethod(method); m != http.MethodGet {
+		return m
+	}
+	return ""
 }

@@ -1,12 +1,15 @@
 package httpfetch
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
+	"github.com/fetchstream/fetchstream/stages/hostsignal"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 // MaxRetries bounds Config.Retries.
@@ -94,4 +97,33 @@ func parseRetryAfter(value string, now time.Time) time.Duration {
 		return -1
 	}
 	return min(max(when.Sub(now), 0), maxRetryAfter)
+}
+
+// deferSlack is how much sooner than the retry's time a host's pause may
+// end and still take a deferred retry.
+const deferSlack = 100 * time.Millisecond
+
+// stoppedWaiting turns *last, the result of attempt n of a URL whose
+// retry was waiting when the service stopped, into its canceled result.
+//
+// It and offer take the result by pointer and are kept out of line, so
+// that do's frame holds no copy of a wire.Result for them: a worker's
+// stack grows to the deepest request it made and keeps that size.
+//
+//go:noinline
+func stoppedWaiting(last *wire.Result, n int) {
+	kind := string(last.Error)
+	if last.Error == wire.ErrHTTP {
+		kind = fmt.Sprintf("status %d", last.Status)
+	}
+	last.Error, last.Message = wire.ErrCanceled,
+		fmt.Sprintf("the service stopped while waiting to retry (attempt %d ended as %s)", n, kind)
+}
+
+// offer hands the retry of attempt n, due after wait, to d: whether d
+// took it, so that a later Do with its Resume goes on from there.
+//
+//go:noinline
+func offer(d hostsignal.Deferrer, rawURL string, wait time.Duration, n int, start time.Time, last *wire.Result) bool {
+	return d.Defer(rawURL, wait, hostsignal.Resume{Attempts: n, Start: start, Last: *last})
 }

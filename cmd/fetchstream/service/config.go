@@ -69,6 +69,12 @@ type SubjectsConfig struct {
 	// publishes, nor $SRV, and $JS, $KV and $O only where an entry names
 	// that prefix itself (see connectors.ReplyPolicy).
 	Replies []string
+	// Changes, if set, also gets every result that says "changed": true
+	// (see Storage.Validators), as it went to Out: a consumer of changes
+	// reads no unchanged result. In JetStream mode, when a stream
+	// captures it (Storage.ResultsStream does), through JetStream with
+	// Nats-Msg-Id "<batch_id>/<index>/changed", acked before the batch is.
+	Changes string
 }
 
 // CoreConfig is the core NATS input: at-most-once, shared by a queue group.
@@ -219,6 +225,13 @@ type StorageConfig struct {
 	ObjectStore string
 	ObjectTTL   time.Duration
 	MaxObject   int64 // above Fetch.MaxBody; 0 means httpfetch.DefaultMaxObject
+	// Validators, if set, names a key-value bucket, created if absent with
+	// ValidatorsTTL (0 means connectors.DefaultValidatorsTTL), that keeps
+	// each GET's ETag, Last-Modified and body hash: later GETs of the same
+	// URL (and credential name) are sent conditionally and results say
+	// whether they changed (see httpfetch.Config.Validators).
+	Validators    string
+	ValidatorsTTL time.Duration
 }
 
 // OpsConfig is the operations HTTP endpoint.

@@ -34,6 +34,7 @@ type metrics struct {
 	slowConsumer  prometheus.Counter
 	panics        *prometheus.CounterVec
 	hosts         hostMetrics
+	polling       pollingStats // set before the micro service is registered
 	// byOutcome holds each URL outcome's series, looked up once here
 	// rather than by label on every request; never written after newMetrics.
 	byOutcome map[wire.ErrorKind]outcomeSeries
@@ -153,13 +154,22 @@ type microStats struct {
 	// (at most 5): the fleet's pace, this replica's share, a pause and
 	// who saw it.
 	FleetHosts []engine.HostFleet `json:"fleet_hosts,omitempty"`
+	// With validators: 304s to the service's own conditional requests,
+	// and results that said changed true and false. In JetStream mode:
+	// batches that message schedules published.
+	NotModified uint64 `json:"not_modified,omitempty"`
+	Changed     uint64 `json:"changed,omitempty"`
+	Unchanged   uint64 `json:"unchanged,omitempty"`
+	Scheduled   int64  `json:"scheduled_batches,omitempty"`
 }
 
 func (m *metrics) microStats() any {
 	hosts := m.hosts.last()
-	return microStats{Batches: m.batchCount.Load(), Results: m.resultCount.Load(),
+	s := microStats{Batches: m.batchCount.Load(), Results: m.resultCount.Load(),
 		Failed: m.failedCount.Load(), InFlight: m.inFlightCount.Load(),
 		HostsPaused: hosts.Paused, WaitingOnHosts: hosts.Waiting, TopWaitingHosts: hosts.Top, FleetHosts: hosts.Fleet}
+	m.pollingMicroStats(&s)
+	return s
 }
 
 func outcome(kind wire.ErrorKind) string {

@@ -213,28 +213,40 @@ func tryHints(url string, subjects *SubjectsConfig, jetStream bool) (publish, na
 	return publish, "nats -s " + url + " request " + in + " " + batch
 }
 
-// setUpStorage finds or creates the results stream and the object store
-// bucket Config.Storage names, before the pipeline starts: the publisher
-// then finds the results subjects in a stream (and, in JetStream mode,
-// waits for its acks), and the fetcher gets the bucket for large bodies.
-// Each waits out elections and a lost node until setUpBy.
-func (s *Service) setUpStorage(ctx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher *httpfetch.Config) error {
+// setUpStorage finds or creates the results stream, the object store
+// bucket and the validators bucket Config.Storage names, before the
+// pipeline starts: the publisher then finds the results subjects in a
+// stream (and, in JetStream mode, waits for its acks), and the fetcher
+// gets the buckets for large bodies and for validators (returned, for
+// its writer to be run; nil without one). Each waits out elections and a
+// lost node until setUpBy.
+func (s *Service) setUpStorage(ctx context.Context, setUpBy time.Time, nc *nats.Conn, fetcher *httpfetch.Config) (*connectors.ValidatorBucket, error) {
 	st := &s.cfg.Storage
 	ctx, cancel := context.WithDeadline(ctx, setUpBy)
 	defer cancel()
 	if st.ResultsStream != "" {
 		if err := connectors.EnsureResultsStream(ctx, nc, s.cfg.resultsStreamConfig(), s.log); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	var validators *connectors.ValidatorBucket
+	if st.Validators != "" {
+		var err error
+		if validators, err = connectors.NewValidatorBucket(ctx, nc, st.validatorsConfig(), s.log); err != nil {
+			return nil, err
+		}
+		fetcher.Validators = validators
+		s.log.Info("validators kept: GETs are conditional, results say whether they changed", "bucket", st.Validators,
+			"changes", s.cfg.Subjects.Changes)
 	}
 	if st.ObjectStore != "" {
 		store, err := connectors.NewObjectStore(ctx, nc, st.objectStoreConfig(), s.log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fetcher.Objects, fetcher.MaxObject = store, st.MaxObject
 		s.log.Info("bodies over the inline cap go to the object store", "bucket", st.ObjectStore,
 			"max_body", fetcher.MaxBody, "max_object", st.MaxObject)
 	}
-	return nil
+	return validators, nil
 }

@@ -138,6 +138,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	}
 	if p.jetStream != nil {
 		m.watchJetStream(p.jetStream.Stats)
+		m.watchScheduled(p.jetStream.Stats)
 	}
 	if p.core != nil {
 		m.watchPending(p.core.Pending)
@@ -176,7 +177,8 @@ func registerMicro(nc *nats.Conn, source connectors.MicroInlet, cfg *Config, m *
 // batch is acked only once the streams its outputs land in (if any) have
 // acked them. Finding those streams waits out elections until ctx ends.
 func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.Logger) (connectors.PublisherConfig, error) {
-	pc := connectors.PublisherConfig{Results: cfg.Subjects.Out, Batches: cfg.Subjects.Batches, Logger: log, Linger: cfg.PublishLinger}
+	pc := connectors.PublisherConfig{Results: cfg.Subjects.Out, Batches: cfg.Subjects.Batches, Changes: cfg.Subjects.Changes,
+		Logger: log, Linger: cfg.PublishLinger}
 	if !cfg.JetStream.Enabled {
 		return pc, nil
 	}
@@ -190,10 +192,15 @@ func publisherConfig(ctx context.Context, nc *nats.Conn, cfg *Config, log *slog.
 	if pc.BatchesStream, err = connectors.StreamOf(ctx, js, pc.Batches, log); err != nil {
 		return pc, err
 	}
+	if pc.Changes != "" {
+		if pc.ChangesStream, err = connectors.StreamOf(ctx, js, pc.Changes, log); err != nil {
+			return pc, err
+		}
+	}
 	pc.MsgIDs = true
 	pc.RetryFor = cfg.JetStream.OutputRetryFor
 	log.Info("output subjects", "results", pc.Results, "results_stream", pc.ResultsStream,
-		"batches", pc.Batches, "batches_stream", pc.BatchesStream)
+		"batches", pc.Batches, "batches_stream", pc.BatchesStream, "changes", pc.Changes, "changes_stream", pc.ChangesStream)
 	return pc, nil
 }
 
@@ -255,6 +262,9 @@ func warnStreamOverCoreInput(ctx context.Context, nc *nats.Conn, in string, embe
 // results, summaries, dead letters). Refusals name --reply-subjects.
 func replyPolicy(cfg *Config) *connectors.ReplyPolicy {
 	served := []string{cfg.Subjects.In, cfg.Subjects.Micro, cfg.Subjects.Out, cfg.Subjects.Batches}
+	if cfg.Subjects.Changes != "" {
+		served = append(served, cfg.Subjects.Changes)
+	}
 	if cfg.JetStream.Enabled {
 		served = append(served, cfg.JetStream.DeadLetter)
 	}

@@ -173,7 +173,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.natsURL, s.nc = conn.url, conn.nc
 	setUpBy := time.Now().Add(s.cfg.StartupTimeout)
 	fetchCfg := s.cfg.Fetch.fetcherConfig()
-	if err := s.setUpStorage(ctx, setUpBy, conn.nc, &fetchCfg); err != nil {
+	validators, err := s.setUpStorage(ctx, setUpBy, conn.nc, &fetchCfg)
+	if err != nil {
 		return err
 	}
 	s.credMu.Lock()
@@ -185,6 +186,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer fetcher.Close()
+	if validators != nil {
+		s.metrics.watchValidators(fetcher.ValidatorStats, validators.Stats)
+	}
 
 	// intake ends on ctx's end or the first member's failure: the sources
 	// stop taking batches. fetchCtx ends only when the grace runs out.
@@ -196,6 +200,15 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.serveOps(g, pipelineDone); err != nil {
 			return err
 		}
+	}
+	if validators != nil {
+		// Its writes go on until the pipeline is done: through the grace.
+		g.Go(func() error {
+			writing, stop := context.WithCancel(context.WithoutCancel(ctx))
+			defer stop()
+			go func() { <-pipelineDone; stop() }()
+			return validators.Run(writing)
+		})
 	}
 	started := make(chan *pipeline, 1)
 	g.Go(func() error {

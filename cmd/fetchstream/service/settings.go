@@ -43,14 +43,29 @@ func (cfg *Config) resultsStreamConfig() connectors.ResultsStreamConfig {
 		window = connectors.DuplicateWindow(j.AckWait, j.MaxDeliver, retryFor, maxAge)
 	}
 	return connectors.ResultsStreamConfig{
-		Name: st.ResultsStream, Subjects: []string{cfg.Subjects.Out, cfg.Subjects.Batches},
+		Name: st.ResultsStream, Subjects: resultsSubjects(cfg),
 		MaxAge: maxAge, Duplicates: min(window, maxAge), Replicas: st.Replicas,
 	}
+}
+
+// resultsSubjects are the subjects a results stream captures: results,
+// summaries, and changes when they have a subject of their own.
+func resultsSubjects(cfg *Config) []string {
+	subjects := []string{cfg.Subjects.Out, cfg.Subjects.Batches}
+	if c := cfg.Subjects.Changes; c != "" && c != cfg.Subjects.Out && c != cfg.Subjects.Batches {
+		subjects = append(subjects, c)
+	}
+	return subjects
 }
 
 // objectStoreConfig is the Object Store bucket st names.
 func (st *StorageConfig) objectStoreConfig() connectors.ObjectStoreConfig {
 	return connectors.ObjectStoreConfig{Bucket: st.ObjectStore, TTL: st.ObjectTTL, Replicas: st.Replicas}
+}
+
+// validatorsConfig is the validators bucket st names.
+func (st *StorageConfig) validatorsConfig() connectors.ValidatorsConfig {
+	return connectors.ValidatorsConfig{Bucket: st.Validators, TTL: st.ValidatorsTTL, Replicas: st.Replicas}
 }
 
 // coreSourceConfig is the core input cfg describes, less its reply
@@ -142,6 +157,12 @@ var storageTerms = fieldTerms("Storage.", map[string]string{
 	"Name": "Storage.ResultsStream", "Subjects": "Subjects.Out", "MaxAge": "Storage.ResultsMaxAge",
 	"Duplicates": "Storage.ResultsMaxAge", "Bucket": "Storage.ObjectStore", "TTL": "Storage.ObjectTTL",
 }, connectors.ResultsStreamConfig{}, connectors.ObjectStoreConfig{})
+
+// validatorsTerms names the Config field behind each field of the
+// connectors.ValidatorsConfig that validatorsConfig fills.
+var validatorsTerms = fieldTerms("Storage.", map[string]string{
+	"Bucket": "Storage.Validators", "TTL": "Storage.ValidatorsTTL",
+}, connectors.ValidatorsConfig{})
 
 // fieldTerms maps every field name of configs to the Config field renamed
 // gives, or else to prefix and the same name.

@@ -69,6 +69,14 @@ func validate(cfg *Config) error {
 			return fail(s.field, "%q: %v", s.subject, err)
 		}
 	}
+	if c := cfg.Subjects.Changes; c != "" {
+		if err := validSubject(c, false); err != nil {
+			return fail("Subjects.Changes", "%q: %v", c, err)
+		}
+		if cfg.Storage.Validators == "" {
+			return fail("Subjects.Changes", "needs Storage.Validators: only a service that keeps validators knows what changed")
+		}
+	}
 	for _, pattern := range cfg.Subjects.Replies {
 		if err := validSubject(pattern, true); err != nil {
 			return fail("Subjects.Replies", "%q: %v", pattern, err)
@@ -140,6 +148,9 @@ func validateLoops(cfg *Config) error {
 		{"Subjects.Out", cfg.Subjects.Out, "its own results"},
 		{"Subjects.Batches", cfg.Subjects.Batches, "its own summaries"},
 	}
+	if cfg.Subjects.Changes != "" {
+		outputs = append(outputs, output{"Subjects.Changes", cfg.Subjects.Changes, "its own changed results"})
+	}
 	if cfg.JetStream.Enabled {
 		outputs = append(outputs, output{"JetStream.DeadLetter", cfg.JetStream.DeadLetter, "the batches it dead-letters"})
 	}
@@ -192,6 +203,11 @@ func validateStorage(cfg *Config) error {
 	}
 	if err := objects.Validate(); err != nil {
 		return inServiceTerms(err, storageTerms)
+	}
+	if st.Validators != "" {
+		if err := st.validatorsConfig().Validate(); err != nil {
+			return inServiceTerms(err, validatorsTerms)
+		}
 	}
 	if st.ResultsStream != "" {
 		if err := cfg.resultsStreamConfig().Validate(); err != nil {

@@ -1,0 +1,112 @@
+package connectors_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fetchstream/fetchstream/connectors"
+	"github.com/fetchstream/fetchstream/connectors/natstest"
+	"github.com/fetchstream/fetchstream/stages/httpfetch"
+)
+
+// The bucket is created with its TTL and value cap; what Store queues,
+// Run writes, and Lookup reads back; a key with nothing is not found,
+// without an error.
+func TestValidatorBucketStoresAndLooksUp(t *testing.T) {
+	_, nc := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := connectors.NewValidatorBucket(ctx, nc, connectors.ValidatorsConfig{Bucket: "VAL", TTL: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = b.Run(runCtx) }()
+	if _, found, err := b.Lookup(ctx, "k1"); found || err != nil {
+		t.Fatalf("empty bucket: found %v, %v", found, err)
+	}
+	want := httpfetch.Validators{ETag: `"v1"`, LastModified: "Sun, 01 Nov 2026 12:00:00 GMT", SHA256: "ab", At: time.Now().UTC().Truncate(time.Second)}
+	b.Store("k1", want)
+	var got httpfetch.Validators
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, found, err := b.Lookup(ctx, "k1")
+		if found && err == nil {
+			got = v
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never stored: %v", err)
+		}
+	}
+	if !got.At.Equal(want.At) || got.ETag != want.ETag || got.LastModified != want.LastModified || got.SHA256 != want.SHA256 {
+		t.Errorf("read back %+v; want %+v", got, want)
+	}
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(ctx, "VAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := kv.Status(ctx)
+	if err != nil || status.TTL() != time.Hour || status.History() != 1 {
+		t.Errorf("bucket status %+v, %v; want TTL 1h, history 1", status, err)
+	}
+	// Attack: whoever may write the bucket puts garbage or a huge value
+	// there. Garbage is read as nothing kept; a huge value is refused by
+	// the bucket itself.
+	if _, err := kv.Put(ctx, "k2", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := b.Lookup(ctx, "k2"); found || err != nil {
+		t.Errorf("garbage value: found %v, %v; want not found", found, err)
+	}
+	if _, err := kv.Put(ctx, "k3", []byte(strings.Repeat("x", 64<<10))); err == nil {
+		t.Error("the bucket took a 64 KiB value; want it refused over its value cap")
+	}
+}
+
+// A bucket that cannot answer (its server gone) fails a lookup by its
+// context's end, not later, and counts it; Store never blocks, and drops
+// what the queue cannot hold.
+func TestValidatorBucketOutage(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := connectors.NewValidatorBucket(ctx, nc, connectors.ValidatorsConfig{Bucket: "VAL"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	lookupCtx, lookupCancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer lookupCancel()
+	start := time.Now()
+	if _, found, err := b.Lookup(lookupCtx, "k"); found || err == nil {
+		t.Errorf("lookup with the server gone: found %v, err %v; want an error", found, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("lookup bounded at 100ms took %s", took)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 5000 { // more than the queue holds, nothing writing
+			b.Store("k", httpfetch.Validators{SHA256: "ab"})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Store blocked")
+	}
+	if s := b.Stats(); s.LookupFailures != 1 || s.StoreDrops == 0 {
+		t.Errorf("stats %+v; want 1 lookup failure and drops", s)
+	}
+	if err := (connectors.ValidatorsConfig{Bucket: "a b"}).Validate(); !errors.Is(err, connectors.ErrConfig) {
+		t.Errorf("bad bucket name: %v", err)
+	}
+}

@@ -1,0 +1,249 @@
+package httpfetch
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fetchstream/fetchstream/stages/fetchtest"
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
+	"github.com/fetchstream/fetchstream/wire"
+)
+
+// memValidators is a ValidatorStore in memory, storing at once, so that
+// the fetcher's side is tested alone (connectors' tests hold the bucket).
+type memValidators struct {
+	mu   sync.Mutex
+	kept map[string]Validators
+	// hang makes Lookup wait for its context's end, as a lost bucket does.
+	hang bool
+}
+
+func (m *memValidators) Lookup(ctx context.Context, key string) (Validators, bool, error) {
+	if m.hang {
+		<-ctx.Done()
+		return Validators{}, false, ctx.Err()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.kept[key]
+	return v, ok, nil
+}
+
+func (m *memValidators) Store(key string, v Validators) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kept == nil {
+		m.kept = map[string]Validators{}
+	}
+	m.kept[key] = v
+}
+
+func (m *memValidators) all() []Validators {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Validators
+	for _, v := range m.kept {
+		out = append(out, v)
+	}
+	return out
+}
+
+func changedOf(r wire.Result) string {
+	if r.Changed == nil {
+		return "absent"
+	}
+	if *r.Changed {
+		return "true"
+	}
+	return "false"
+}
+
+// The issue's first "done when", at the fetcher: four URLs polled twice.
+// The first poll says changed for all; the second sends the validators
+// kept, gets 304s for the ETag and Last-Modified pages (not_modified, not
+// an error), the same hash for the static page, and a new one for the
+// changing page.
+func TestValidatorsPollTwice(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store})
+	paths := []string{"/etag", "/last-modified", "/static", "/changing"}
+	for _, path := range paths {
+		r, _ := fetch(f, p.URL(path), 5*time.Second)
+		if r.Error != "" || r.Status != 200 || changedOf(r) != "true" || r.NotModified {
+			t.Fatalf("first poll of %s: %+v, changed %s; want 200 and changed true", path, r, changedOf(r))
+		}
+	}
+	want := map[string]struct {
+		changed     string
+		notModified bool
+		status      int
+	}{
+		"/etag": {"false", true, 304}, "/last-modified": {"false", true, 304},
+		"/static": {"false", false, 200}, "/changing": {"true", false, 200},
+	}
+	for _, path := range paths {
+		r, _ := fetch(f, p.URL(path), 5*time.Second)
+		w := want[path]
+		if r.Error != "" || r.Status != w.status || changedOf(r) != w.changed || r.NotModified != w.notModified {
+			t.Errorf("second poll of %s: status %d error %q changed %s not_modified %v; want status %d changed %s not_modified %v",
+				path, r.Status, r.Error, changedOf(r), r.NotModified, w.status, w.changed, w.notModified)
+		}
+	}
+	if got := p.Requests("/etag"); len(got) != 2 || got[0].IfNoneMatch != "" || got[1].IfNoneMatch != `"v1"` {
+		t.Errorf("/etag requests: %+v; want the second with If-None-Match \"v1\"", got)
+	}
+	if got := p.Requests("/last-modified"); len(got) != 2 || got[1].IfModifiedSince == "" {
+		t.Errorf("/last-modified requests: %+v; want the second with If-Modified-Since", got)
+	}
+	if s := f.ValidatorStats(); s.NotModified != 2 || s.Changed != 5 || s.Unchanged != 3 {
+		t.Errorf("stats %+v; want 2 not modified, 5 changed, 3 unchanged", s)
+	}
+	// A third poll of the 304 pages is still conditional: a 304 keeps
+	// what was kept.
+	if r, _ := fetch(f, p.URL("/etag"), 5*time.Second); !r.NotModified || changedOf(r) != "false" {
+		t.Errorf("third poll of /etag: %+v; want not_modified again", r)
+	}
+}
+
+// A request that sets its own conditional header keeps today's
+// behaviour: its header goes as given, nothing is added, nothing kept, no
+// changed; a 304 is a plain status. A HEAD or POST is never conditional.
+func TestValidatorsLeaveOwnConditionalsAlone(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store})
+	fetch(f, p.URL("/etag"), 5*time.Second) // kept: "v1"
+	own := wire.Request{URL: p.URL("/etag"), Headers: map[string]string{"if-none-match": `"other"`}}
+	r := f.Do(context.Background(), own, nil, 5*time.Second)
+	if r.Status != 200 || r.Changed != nil || r.NotModified {
+		t.Errorf("own If-None-Match: %+v; want 200 without changed", r)
+	}
+	own.Headers = map[string]string{"If-None-Match": `"v1"`}
+	r = f.Do(context.Background(), own, nil, 5*time.Second)
+	if r.Status != 304 || r.Error != "" || r.Changed != nil || r.NotModified {
+		t.Errorf("own If-None-Match matching: %+v; want a plain 304", r)
+	}
+	reqs := p.Requests("/etag")
+	if got := reqs[len(reqs)-2].IfNoneMatch; got != `"other"` {
+		t.Errorf("own If-None-Match sent as %q; want it as given", got)
+	}
+	head := f.Do(context.Background(), wire.Request{URL: p.URL("/etag"), Method: "HEAD"}, nil, 5*time.Second)
+	if head.Changed != nil || p.Requests("/etag")[len(p.Requests("/etag"))-1].IfNoneMatch != "" {
+		t.Errorf("HEAD: %+v; want no conditional header, no changed", head)
+	}
+	if n := len(store.all()); n != 1 {
+		t.Errorf("%d validators kept; want only the first GET's", n)
+	}
+}
+
+// "conditional": false sends no conditional header: the page comes in
+// full, and changed still says whether its body differs.
+func TestValidatorsOptOut(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: &memValidators{}})
+	off := false
+	opts := &wire.RequestOptions{Conditional: &off}
+	for i, want := range []string{"true", "false"} {
+		r := f.Do(context.Background(), wire.Request{URL: p.URL("/etag")}, opts, 5*time.Second)
+		if r.Status != 200 || r.NotModified || changedOf(r) != want || r.Body == nil {
+			t.Errorf("poll %d: %+v changed %s; want 200 with the body, changed %s", i+1, r, changedOf(r), want)
+		}
+	}
+	for _, req := range p.Requests("/etag") {
+		if req.IfNoneMatch != "" || req.IfModifiedSince != "" {
+			t.Errorf("a conditional header was sent despite conditional false: %+v", req)
+		}
+	}
+}
+
+// Attack: a hostile server sends an ETag far over the cap, and a hostile
+// writer of the bucket puts CR LF and a header of its own in one. The
+// long one is not kept; the injected one is never sent (the request goes
+// out unconditional and fetches), and no request carries the injected
+// header.
+func TestValidatorsHostileValues(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store})
+	long := strings.Repeat("x", MaxValidatorLen+1)
+	r, _ := fetch(f, p.URL("/etag-header/"+long), 5*time.Second)
+	if r.Error != "" || changedOf(r) != "true" {
+		t.Fatalf("long etag: %+v", r)
+	}
+	for _, v := range store.all() {
+		if v.ETag != "" || v.SHA256 == "" {
+			t.Errorf("kept %+v; want the hash without the %d-byte etag", v, len(long))
+		}
+	}
+	u, _ := url.Parse(p.URL("/static"))
+	store.Store(ValidatorKey("GET", u, ""), Validators{ETag: "\"a\"\r\nX-Injected: 1", LastModified: "x\nY: 2", SHA256: "00"})
+	r, _ = fetch(f, p.URL("/static"), 5*time.Second)
+	if r.Error != "" || r.Status != 200 || changedOf(r) != "true" {
+		t.Errorf("static with injected validators kept: %+v, changed %s; want a full 200, changed", r, changedOf(r))
+	}
+	for _, req := range p.Requests("/") {
+		if req.Header.Get("X-Injected") != "" || req.Header.Get("Y") != "" || req.IfNoneMatch != "" {
+			t.Errorf("a request carried what the store injected: %v", req.Header)
+		}
+	}
+}
+
+// Attack: a server echoes the credential in its ETag. The value is not
+// kept in the bucket (at rest, outside the credentials file), and the
+// key names the credential, never its value.
+func TestValidatorsKeepNoCredential(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	host := strings.TrimPrefix(p.URL(""), "http://")
+	set, err := credentials.Parse([]byte(`{"k": {"hosts": ["`+host+`"], "headers": {"X-Key": "${S}"}}}`),
+		func(string) (string, bool) { return "s3cr3t-value", true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store, Credentials: set})
+	r := f.Do(context.Background(), wire.Request{URL: p.URL("/etag-header/s3cr3t-value"), Credential: "k"}, nil, 5*time.Second)
+	if r.Error != "" || changedOf(r) != "true" {
+		t.Fatalf("%+v", r)
+	}
+	for _, v := range store.all() {
+		if strings.Contains(v.ETag, "s3cr3t") {
+			t.Errorf("kept the credential's value: %+v", v)
+		}
+	}
+	u, _ := url.Parse(p.URL("/etag-header/s3cr3t-value"))
+	if ValidatorKey("GET", u, "k") == ValidatorKey("GET", u, "") {
+		t.Error("the key does not tell a credential's request from a plain one")
+	}
+	withUser, _ := url.Parse(strings.Replace(p.URL("/static"), "http://", "http://user:pw@", 1))
+	plain, _ := url.Parse(p.URL("/static"))
+	if ValidatorKey("GET", withUser, "") != ValidatorKey("GET", plain, "") {
+		t.Error("the key depends on the URL's userinfo")
+	}
+}
+
+// A bucket that does not answer holds no fetch past the lookup bound:
+// the request goes out unconditional, its result says changed, and the
+// failure is counted.
+func TestValidatorsLookupTimeout(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: &memValidators{hang: true}, ValidatorTimeout: 50 * time.Millisecond})
+	r, took := fetch(f, p.URL("/etag"), 5*time.Second)
+	if r.Error != "" || r.Status != 200 || changedOf(r) != "true" {
+		t.Errorf("%+v changed %s; want 200 and changed", r, changedOf(r))
+	}
+	if took > 4*time.Second {
+		t.Errorf("the fetch took %s behind a lookup bounded at 50ms", took)
+	}
+	if s := f.ValidatorStats(); s.LookupFailures != 1 {
+		t.Errorf("stats %+v; want 1 lookup failure", s)
+	}
+	if _, err := New(Config{Concurrency: 1, MaxBody: 1, ValidatorTimeout: -1}); !errors.Is(err, ErrConfig) {
+		t.Errorf("negative ValidatorTimeout: %v", err)
+	}
+}

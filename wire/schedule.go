@@ -1,0 +1,96 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// A recurring batch is a NATS message schedule (ADR-51, nats-server 2.14
+// and later) in the input stream: a message on SchedulesSubject's
+// subject for its name, holding the batch, with HeaderSchedule (the spec)
+// and HeaderScheduleTarget (an input subject). The server publishes the
+// batch into the input when the spec says, across restarts and on a
+// cluster, with HeaderScheduler naming the schedule; removing the
+// message (a purge of its subject) ends the schedule.
+
+// SchedulesPrefix begins the subjects of schedule messages: the input
+// stream STREAM captures "fetchstream.schedules.STREAM.>", and the
+// schedule NAME is on "fetchstream.schedules.STREAM.NAME".
+const SchedulesPrefix = "fetchstream.schedules."
+
+// MinScheduleInterval is the shortest "@every" a schedule may have (the
+// server's own floor): a schedule cannot be made to flood the input.
+const MinScheduleInterval = time.Second
+
+// MaxScheduleNameLength bounds a schedule's name.
+const MaxScheduleNameLength = 64
+
+var scheduleName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ErrBadSchedule is wrapped by the refusals of ValidScheduleName and
+// ValidScheduleSpec.
+var ErrBadSchedule = errors.New("invalid schedule")
+
+// SchedulesSubjects is the subject pattern the input stream named stream
+// captures for its schedules.
+func SchedulesSubjects(stream string) string { return SchedulesPrefix + stream + ".>" }
+
+// ScheduleSubject is the subject of the schedule named name in the input
+// stream named stream.
+func ScheduleSubject(stream, name string) string { return SchedulesPrefix + stream + "." + name }
+
+// ValidScheduleName checks a schedule's name: 1 to 64 letters, digits,
+// '-' and '_' (one subject token).
+func ValidScheduleName(name string) error {
+	if len(name) == 0 || len(name) > MaxScheduleNameLength || !scheduleName.MatchString(name) {
+		return fmt.Errorf("%w: name %q: want 1 to %d letters, digits, '-' or '_'", ErrBadSchedule, cut(name, 80), MaxScheduleNameLength)
+	}
+	return nil
+}
+
+// EverySpec is the schedule spec of a repeat every d: "@every d".
+func EverySpec(d time.Duration) string { return "@every " + d.String() }
+
+// cronField is what one field of a cron spec may hold: numbers, names
+// (MON, JAN), and the * / , - ? of cron.
+var cronField = regexp.MustCompile(`^[0-9A-Za-z*/,?-]{1,64}$`)
+
+// ValidScheduleSpec checks a schedule spec as the server reads it:
+// "@every D" with D at least MinScheduleInterval; one of @yearly,
+// @annually, @monthly, @weekly, @daily, @midnight, @hourly; or a cron
+// expression of six fields, seconds first ("0 */5 * * * *": every five
+// minutes). The server parses the cron fields themselves: one it cannot
+// is refused when the schedule is added. A one-off "@at" is not a
+// recurring poll, and is refused.
+func ValidScheduleSpec(spec string) error {
+	switch {
+	case strings.HasPrefix(spec, "@every "):
+		d, err := time.ParseDuration(strings.TrimPrefix(spec, "@every "))
+		if err != nil {
+			return fmt.Errorf("%w: %q: %v", ErrBadSchedule, cut(spec, 80), err)
+		}
+		if d < MinScheduleInterval {
+			return fmt.Errorf("%w: every %s is more often than once every %s", ErrBadSchedule, d, MinScheduleInterval)
+		}
+		return nil
+	case strings.HasPrefix(spec, "@"):
+		switch spec {
+		case "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly":
+			return nil
+		}
+		return fmt.Errorf("%w: %q: want @every DURATION, @hourly, @daily, @weekly, @monthly, @yearly or a cron expression", ErrBadSchedule, cut(spec, 80))
+	}
+	fields := strings.Fields(spec)
+	if len(fields) != 6 {
+		return fmt.Errorf("%w: cron %q has %d fields: want 6, seconds first (\"0 */5 * * * *\" is every five minutes)", ErrBadSchedule, cut(spec, 80), len(fields))
+	}
+	for _, f := range fields {
+		if !cronField.MatchString(f) {
+			return fmt.Errorf("%w: cron field %q: want numbers, names, * / , - or ?", ErrBadSchedule, cut(f, 80))
+		}
+	}
+	return nil
+}
