@@ -14,9 +14,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/reugn/go-streams"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // PublisherConfig says where a Publisher publishes.
@@ -244,6 +246,8 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
+	sc := resultTrace(e)
+	msg.Header = tracectx.Inject(msg.Header, sc)
 	kept := p.publish(jo, msg, inStream, false)
 	p.scratch = nats.Msg{} // let go of Data, which goes back to the encoder
 	if p.debug {
@@ -253,7 +257,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	case job.Reply == "":
 	case job.ReplyStream:
 		p.sendReply(&nats.Msg{Subject: job.Reply, Data: e.Data,
-			Header: nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartResult}}})
+			Header: tracectx.Inject(nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartResult}}, sc)})
 	default:
 		p.gather(jo, e.Data)
 	}
@@ -263,6 +267,15 @@ func (p *Publisher) result(e *stages.Encoded) {
 	jo.count.add(kind)
 }
 
+// resultTrace is the trace context e's messages continue: its URL's span,
+// or its batch's (see stages.Encoded.Trace).
+func resultTrace(e *stages.Encoded) trace.SpanContext {
+	if e.Trace.IsValid() {
+		return e.Trace
+	}
+	return e.Job.Trace
+}
+
 // batchDone counts and encodes the summary, publishes it, replies, and
 // settles the batch.
 func (p *Publisher) batchDone(d *stages.Done) {
@@ -270,6 +283,8 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	jo := p.jobOut(job)
 	delete(p.jobs, job)
 	defer p.dropReply(jo)
+	// The batch's span ends once its summary and reply are out (or on a panic).
+	defer stages.EndBatchSpan(job, &d.Summary)
 	p.inDone = jo // for a panic's recovery, in handle, which clears it
 	encodeSummary(jo, d)
 	s := d.Summary
@@ -287,6 +302,7 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		if p.cfg.MsgIDs {
 			msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
 		}
+		msg.Header = tracectx.Inject(msg.Header, job.Trace)
 		p.publish(jo, msg, p.cfg.BatchesStream != "", true)
 		jo.summarySent = true
 		if job.Reply != "" {

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -69,6 +71,9 @@ type Inbound struct {
 	// for its requests): decode gives it to the fetcher as
 	// wire.RequestOptions.Subject.
 	Subject string
+	// Trace is the W3C trace context the message's headers carried (see
+	// wire/tracectx), the zero SpanContext when none was valid.
+	Trace trace.SpanContext
 }
 
 // Job is a decoded batch on its way through the fetch stage. Err is set
@@ -100,6 +105,13 @@ type Job struct {
 	Start       time.Time
 	Settle      Settler
 	Err         *BatchError
+	// Span is the batch's CONSUMER span (see NewTraced), nil when tracing
+	// is off; the sink ends it once the batch's summary is out. Trace is
+	// what the batch's summary and results continue: Span's context, or,
+	// with tracing off, the context the message came with (passed on as
+	// it came), or the zero SpanContext.
+	Span  trace.Span
+	Trace trace.SpanContext
 }
 
 // BatchError is a batch-level rejection, reported in the summary.
@@ -118,6 +130,9 @@ func (e *BatchError) Error() string { return string(e.Kind) + ": " + e.Message }
 type Fetched struct {
 	Job    *Job
 	Result wire.Result
+	// Trace is the context of the URL's span, when it had one; the zero
+	// SpanContext means the result continues its Job's Trace.
+	Trace trace.SpanContext
 
 	pooled bool // made by the fetch stage, and not released since
 }
@@ -163,6 +178,9 @@ type Encoded struct {
 	// included.
 	Kind wire.ErrorKind
 	Data []byte // the result's JSON
+	// Trace is what the result's message continues: the URL's span
+	// (Fetched.Trace), or when zero its Job's Trace.
+	Trace trace.SpanContext
 
 	pooled bool // made by the encode stage, and not released since
 }

@@ -234,6 +234,12 @@ func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []s
 	for _, key := range settings.UnknownEnv(fs, os.Environ()) {
 		log.Warn("an environment variable names no flag of run; ignored", "variable", key)
 	}
+	tp, stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	cfg.Tracing = tp
 	svc, err := service.New(cfg, log)
 	if err != nil {
 		return inFlagTerms(err)

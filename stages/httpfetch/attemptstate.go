@@ -3,6 +3,8 @@ package httpfetch
 import (
 	"net/http/httptrace"
 	"sync"
+
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // attemptState is what one attempt's hooks write to: its redirect hops
@@ -11,8 +13,11 @@ import (
 // States are reused, with their trace hooks built once, through an
 // attemptStates pool.
 type attemptState struct {
-	hops  hops
-	spec  *spec // the request, read by CheckRedirect
+	hops hops
+	spec *spec // the request, read by CheckRedirect
+	// span is the attempt's CLIENT span, for its redirects; nil when the
+	// attempt is not traced.
+	span  oteltrace.Span
 	trace trace
 	hooks *httptrace.ClientTrace // feeds trace
 	buf   []byte

@@ -318,7 +318,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 	signals := hostsignal.From(ctx)
 	deferrer, _ := signals.(hostsignal.Deferrer)
 	for n := attempts + 1; ; n++ {
-		retryAfter := f.try(ctx, s, min(timeout, time.Until(deadline)), res)
+		retryAfter := f.try(ctx, s, n, min(timeout, time.Until(deadline)), res)
 		answered := time.Now()
 		res.Attempts = n
 		retryable := s.retryable(res)
@@ -349,6 +349,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 			offer(deferrer, req.URL, wait, n, start, res) {
 			return
 		}
+		waitEvent(ctx, "retry wait", wait, n+1)
 		if !backoff.Sleep(ctx, wait) {
 			stoppedWaiting(res, n)
 			return
