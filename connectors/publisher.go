@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/reugn/go-streams"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
@@ -246,7 +245,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
-	sc := resultTrace(e)
+	sc := stages.TraceOf(e)
 	msg.Header = tracectx.Inject(msg.Header, sc)
 	kept := p.publish(jo, msg, inStream, false)
 	p.scratch = nats.Msg{} // let go of Data, which goes back to the encoder
@@ -265,15 +264,6 @@ func (p *Publisher) result(e *stages.Encoded) {
 		e.Release() // Data was copied, into the connection's buffer and any reply
 	}
 	jo.count.add(kind)
-}
-
-// resultTrace is the trace context e's messages continue: its URL's span,
-// or its batch's (see stages.Encoded.Trace).
-func resultTrace(e *stages.Encoded) trace.SpanContext {
-	if e.Trace.IsValid() {
-		return e.Trace
-	}
-	return e.Job.Trace
 }
 
 // batchDone counts and encodes the summary, publishes it, replies, and

@@ -130,9 +130,9 @@ func (e *BatchError) Error() string { return string(e.Kind) + ": " + e.Message }
 type Fetched struct {
 	Job    *Job
 	Result wire.Result
-	// Trace is the context of the URL's span, when it had one; the zero
-	// SpanContext means the result continues its Job's Trace.
-	Trace trace.SpanContext
+	// Span is the id of the URL's span, when it had one (its trace is its
+	// Job's); the zero SpanID means the result continues its Job's Trace.
+	Span trace.SpanID
 
 	pooled bool // made by the fetch stage, and not released since
 }
@@ -178,11 +178,20 @@ type Encoded struct {
 	// included.
 	Kind wire.ErrorKind
 	Data []byte // the result's JSON
-	// Trace is what the result's message continues: the URL's span
-	// (Fetched.Trace), or when zero its Job's Trace.
-	Trace trace.SpanContext
+	// Span is the id of the URL's span (Fetched.Span), or zero: see
+	// TraceOf.
+	Span trace.SpanID
 
 	pooled bool // made by the encode stage, and not released since
+}
+
+// TraceOf is the trace context e's messages continue: its URL's span in
+// its Job's trace, or, when it had none, its Job's Trace.
+func TraceOf(e *Encoded) trace.SpanContext {
+	if e.Span.IsValid() && e.Job.Trace.IsValid() {
+		return e.Job.Trace.WithSpanID(e.Span)
+	}
+	return e.Job.Trace
 }
 
 // Rejected is the lone Done of a job that is not fetched (Err set, or no

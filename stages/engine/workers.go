@@ -197,7 +197,7 @@ func (rq *requests) work(ctx context.Context, t task, c *completion, signals *wo
 	rq.fetchOne(ctx, b, i, r)
 	resume := signals.handedBack()
 	if span != nil {
-		c.fetched.Trace = span.SpanContext()
+		c.fetched.Span = span.SpanContext().SpanID()
 		endURLSpan(span, r, resume != nil)
 	}
 	if resume != nil {

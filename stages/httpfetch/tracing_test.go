@@ -177,3 +177,36 @@ func testCredentialSet(t *testing.T, host, secret string) *credentials.Set {
 	}
 	return set
 }
+
+// BenchmarkFetcherTraced is BenchmarkFetcherLoopback with tracing off (no
+// span in the context: what every request pays when nothing is
+// configured) and on (a sampled, recording parent span, each attempt's
+// CLIENT span exported to a batch processor that discards them).
+//
+//	go test -run '^$' -bench BenchmarkFetcherTraced -benchmem ./stages/httpfetch/
+func BenchmarkFetcherTraced(b *testing.B) {
+	target := fetchtest.NewTarget(b)
+	url := target.URL("/delay/0")
+	for _, traced := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[traced], func(b *testing.B) {
+			f := newTestFetcher(b, Config{Policy: loopbackOnly, Concurrency: 64})
+			ctx := context.Background()
+			if traced {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				var parent oteltrace.Span
+				ctx, parent = tp.Tracer("bench").Start(ctx, "fetch url")
+				b.Cleanup(func() { parent.End() })
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if r := f.Fetch(ctx, url, time.Second); r.Error != "" {
+						b.Errorf("fetch: %s %s", r.Error, r.Message)
+						return
+					}
+				}
+			})
+		})
+	}
+}

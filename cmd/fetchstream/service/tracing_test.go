@@ -71,8 +71,9 @@ func TestTraceFromPublisherToResults(t *testing.T) {
 	tp := tracingFromEnv(t, receiver)
 	bin := newRecorder(t, "127.0.0.1:0")
 	host := bin.Listener.Addr().String()
-	start(t, ns.ClientURL(), func(c *Config) {
+	svc := start(t, ns.ClientURL(), func(c *Config) {
 		c.Tracing, c.Fetch.Credentials = tp, testCredentials(t, host)
+		c.Fetch.PerHostRate = 20 // the URLs after the first wait for their host's pace
 	})
 	results := loadtest.Subscribe(t, nc, wire.DefaultResultsSubject)
 	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
@@ -101,6 +102,9 @@ func TestTraceFromPublisherToResults(t *testing.T) {
 	})
 	var consumer otlptest.Span
 	for _, s := range spans {
+		if testing.Verbose() {
+			t.Logf("span %s %s parent %s %q kind %v status %v attrs %v events %v", s.TraceID, s.SpanID, s.ParentSpanID, s.Name, s.Kind, s.StatusCode, s.Attrs, s.Events)
+		}
 		if s.TraceID != publisherTrace {
 			t.Errorf("span %q of trace %s, want %s", s.Name, s.TraceID, publisherTrace)
 		}
@@ -117,16 +121,22 @@ func TestTraceFromPublisherToResults(t *testing.T) {
 		t.Errorf("consumer span: %+v", consumer)
 	}
 	urlSpans := map[string]otlptest.Span{} // by span id
+	hostWaits := 0
 	for _, s := range spans {
 		if s.Name == "fetch url" {
+			for _, e := range s.Events {
+				if e.Name == "host gates passed" && e.Attrs["fetchstream.host_wait_ms"] != "" {
+					hostWaits++
+				}
+			}
 			if s.ParentSpanID != consumer.SpanID {
 				t.Errorf("URL span %v: parent %s, want the consumer span %s", s.Attrs, s.ParentSpanID, consumer.SpanID)
 			}
 			urlSpans[s.SpanID] = s
 		}
 	}
-	if len(urlSpans) != len(b.URLs) {
-		t.Errorf("%d URL spans, want %d", len(urlSpans), len(b.URLs))
+	if len(urlSpans) != len(b.URLs) || hostWaits == 0 {
+		t.Errorf("%d URL spans, want %d; %d with a wait for the host's pace, want some", len(urlSpans), len(b.URLs), hostWaits)
 	}
 	var saw404, sawRedirect bool
 	for _, s := range spans {
@@ -155,6 +165,19 @@ func TestTraceFromPublisherToResults(t *testing.T) {
 	}
 	if !saw404 || !sawRedirect {
 		t.Errorf("404 span seen %v, redirect event seen %v, in %+v", saw404, sawRedirect, spans)
+	}
+	families, err := svc.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series []string
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "fetchstream_trace_spans_") {
+			series = append(series, f.GetName())
+		}
+	}
+	if len(series) != 2 {
+		t.Errorf("/metrics has %v, want the dropped and export-failed span counters", series)
 	}
 	for _, body := range receiver.Bodies() {
 		assertNoPiece(t, "an OTLP export", body, secret)
