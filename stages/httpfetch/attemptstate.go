@@ -63,6 +63,6 @@ func (p *attemptStates) put(st *attemptState, answered bool) {
 		return
 	}
 	st.trace.reset()
-	st.hops, st.spec = hops{}, nil
+	st.hops, st.spec, st.span = hops{}, nil, nil
 	p.pool.Put(st)
 }

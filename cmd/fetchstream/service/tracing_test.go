@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/loadtest"
@@ -267,4 +268,38 @@ func TestHostileTraceContextIgnored(t *testing.T) {
 			}
 		})
 	}
+}
+
+// In JetStream mode the stream keeps the batch's headers: its results and
+// summary continue the publisher's trace, and so do the spans exported.
+func TestTraceThroughJetStream(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	receiver := otlptest.New(t)
+	tp := tracingFromEnv(t, receiver)
+	target := fetchtest.NewTarget(t)
+	start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled, c.Tracing = true, tp })
+	results := loadtest.Subscribe(t, nc, wire.DefaultResultsSubject)
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(wire.Batch{ID: "js-traced", URLs: wire.URLs(target.URL("/text"))})
+	if _, err := js.PublishMsg(t.Context(), &nats.Msg{Subject: wire.DefaultInSubject, Data: data,
+		Header: nats.Header{"traceparent": {"00-" + publisherTrace + "-" + publisherSpan + "-01"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range append(rawMessages(t, results, 1), rawMessages(t, summaries, 1)...) {
+		if sc := tracectx.Extract(m.Header); sc.TraceID().String() != publisherTrace {
+			t.Errorf("%s: traceparent %q, want trace %s", m.Subject, m.Header.Get("traceparent"), publisherTrace)
+		}
+	}
+	loadtest.WaitFor(t, 15*time.Second, "the consumer span, child of the publisher's", func() bool {
+		for _, s := range receiver.Spans() {
+			if s.Kind == tracepb.Span_SPAN_KIND_CONSUMER && s.ParentSpanID == publisherSpan && s.TraceID == publisherTrace {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -83,14 +83,16 @@ func Enabled(lookup func(string) (string, bool)) bool {
 
 // FromEnv builds the Provider the OTEL_* variables describe, or returns
 // nil when they leave tracing off. It makes no connection: the exporter
-// connects when it first exports. An exporter or protocol it does not
-// support, or a bad queue size, is an error wrapping ErrConfig.
+// connects when it first exports. An exporter it does not support (set
+// alone or not), a protocol it does not speak, or a bad queue size is an
+// error wrapping ErrConfig.
 func FromEnv(ctx context.Context) (*Provider, error) {
+	disabled := strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true")
+	if e := strings.ToLower(strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER"))); !disabled && e != "" && e != "otlp" && e != "none" {
+		return nil, fmt.Errorf("%w: OTEL_TRACES_EXPORTER=%q: fetchstream exports traces over OTLP only (otlp or none)", ErrConfig, e)
+	}
 	if !Enabled(os.LookupEnv) {
 		return nil, nil
-	}
-	if e := strings.ToLower(strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER"))); e != "" && e != "otlp" {
-		return nil, fmt.Errorf("%w: OTEL_TRACES_EXPORTER=%q: fetchstream exports traces over OTLP only (otlp or none)", ErrConfig, e)
 	}
 	bound := DefaultQueue
 	if v := strings.TrimSpace(os.Getenv("OTEL_BSP_MAX_QUEUE_SIZE")); v != "" {

@@ -38,9 +38,10 @@ func TestEnabled(t *testing.T) {
 
 func TestFromEnvRefusesWhatItCannotExport(t *testing.T) {
 	for name, env := range map[string]map[string]string{
-		"zipkin":     {"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
-		"http/json":  {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
-		"queue size": {"OTEL_BSP_MAX_QUEUE_SIZE": "-1", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+		"zipkin":              {"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+		"zipkin, no endpoint": {"OTEL_TRACES_EXPORTER": "zipkin"},
+		"http/json":           {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+		"queue size":          {"OTEL_BSP_MAX_QUEUE_SIZE": "-1", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range env {
