@@ -303,3 +303,34 @@ func TestTraceThroughJetStream(t *testing.T) {
 		return false
 	})
 }
+
+// Replies continue the trace too: a one-message reply (nats request) and
+// each message of a streamed reply carry a traceparent of the batch's
+// trace.
+func TestRepliesCarryTheTrace(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	target := fetchtest.NewTarget(t)
+	start(t, ns.ClientURL(), func(c *Config) { c.Tracing = tracingFromEnv(t, otlptest.New(t)) })
+	parent := nats.Header{"traceparent": {"00-" + publisherTrace + "-" + publisherSpan + "-01"}}
+	data, _ := json.Marshal(wire.Batch{ID: "reply-traced", URLs: wire.URLs(target.URL("/text"), target.URL("/status/404"))})
+	reply, err := nc.RequestMsg(&nats.Msg{Subject: wire.DefaultInSubject, Data: data, Header: parent}, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := tracectx.Extract(reply.Header); sc.TraceID().String() != publisherTrace {
+		t.Errorf("one-message reply: traceparent %q, want trace %s", reply.Header.Get("traceparent"), publisherTrace)
+	}
+	inbox := nats.NewInbox()
+	streamed := loadtest.Subscribe(t, nc, inbox)
+	h := nats.Header{wire.HeaderReplyTo: {inbox}, wire.HeaderReplyStream: {"true"}, "traceparent": parent["traceparent"]}
+	data, _ = json.Marshal(wire.Batch{ID: "stream-traced", URLs: wire.URLs(target.URL("/text"), target.URL("/status/404"))})
+	if err := nc.PublishMsg(&nats.Msg{Subject: wire.DefaultInSubject, Data: data, Header: h}); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range rawMessages(t, streamed, 3) { // two results, then the summary
+		if sc := tracectx.Extract(m.Header); sc.TraceID().String() != publisherTrace {
+			t.Errorf("streamed reply message %d (%s): traceparent %q, want trace %s", i, m.Header.Get(wire.HeaderReplyPart),
+				m.Header.Get("traceparent"), publisherTrace)
+		}
+	}
+}
