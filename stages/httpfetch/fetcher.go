@@ -31,7 +31,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
@@ -349,8 +348,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 			offer(deferrer, req.URL, wait, n, start, res) {
 			return
 		}
-		waitEvent(ctx, "retry wait", wait, n+1)
-		if !backoff.Sleep(ctx, wait) {
+		if !sleepTraced(ctx, wait, n+1) {
 			stoppedWaiting(res, n)
 			return
 		}

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -111,6 +112,13 @@ func waitEvent(ctx context.Context, name string, d time.Duration, next int) {
 	}
 	span.AddEvent(name, oteltrace.WithAttributes(attribute.Float64("fetchstream.wait_ms", durationMS(d)),
 		attribute.Int("fetchstream.next_attempt", next)))
+}
+
+// sleepTraced is backoff.Sleep of the wait d before attempt next, recorded
+// as a "retry wait" event on the span ctx holds, if it records.
+func sleepTraced(ctx context.Context, d time.Duration, next int) bool {
+	waitEvent(ctx, "retry wait", d, next)
+	return backoff.Sleep(ctx, d)
 }
 
 // spanURL is u as a span may show it: without userinfo, its signed query
