@@ -334,3 +334,45 @@ func TestRepliesCarryTheTrace(t *testing.T) {
 		}
 	}
 }
+
+// A collector that is gone never holds up the pipeline: the batches are
+// answered as without tracing, and the spans past OTEL_BSP_MAX_QUEUE_SIZE
+// are dropped and counted in /metrics.
+func TestCollectorGoneNeverBlocks(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1") // nothing listens
+	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "16")
+	tp, err := tracing.FromEnv(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = tp.Shutdown(ctx)
+	})
+	target := fetchtest.NewTarget(t)
+	svc := start(t, ns.ClientURL(), func(c *Config) { c.Tracing = tp })
+	summaries := loadtest.Subscribe(t, nc, wire.DefaultBatchesSubject)
+	const batches, size = 5, 20
+	for i := range batches {
+		urls := make([]string, size)
+		for j := range urls {
+			urls[j] = target.URL("/text")
+		}
+		publishTraced(t, nc, wire.Batch{ID: fmt.Sprintf("gone-%d", i), URLs: wire.URLs(urls...)}, nil)
+	}
+	rawMessages(t, summaries, batches) // within rawMessages' 15s each, with generous margin
+	loadtest.WaitFor(t, 10*time.Second, "spans dropped and counted", func() bool {
+		return tp.Dropped() >= batches*size-16-1
+	})
+	families, err := svc.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "fetchstream_trace_spans_dropped_total" && f.GetMetric()[0].GetCounter().GetValue() < 1 {
+			t.Errorf("%s = %v, want the drops", f.GetName(), f.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+}
