@@ -17,6 +17,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // PublisherConfig says where a Publisher publishes.
@@ -250,6 +251,8 @@ func (p *Publisher) result(e *stages.Encoded) {
 	if p.cfg.MsgIDs {
 		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index)}}
 	}
+	sc := stages.TraceOf(e)
+	msg.Header = tracectx.Inject(msg.Header, sc)
 	kept := p.publish(jo, msg, inStream, false)
 	if e.Changed && p.cfg.Changes != "" {
 		kept = p.publishChange(jo, job, e) || kept
@@ -262,7 +265,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 	case job.Reply == "":
 	case job.ReplyStream:
 		p.sendReply(&nats.Msg{Subject: job.Reply, Data: e.Data,
-			Header: nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartResult}}})
+			Header: tracectx.Inject(nats.Header{wire.HeaderReplyPart: []string{wire.ReplyPartResult}}, sc)})
 	default:
 		p.gather(jo, e.Data)
 	}
@@ -291,6 +294,8 @@ func (p *Publisher) batchDone(d *stages.Done) {
 	jo := p.jobOut(job)
 	delete(p.jobs, job)
 	defer p.dropReply(jo)
+	// The batch's span ends once its summary and reply are out (or on a panic).
+	defer stages.EndBatchSpan(job, &d.Summary)
 	p.inDone = jo // for a panic's recovery, in handle, which clears it
 	encodeSummary(jo, d)
 	s := d.Summary
@@ -308,6 +313,7 @@ func (p *Publisher) batchDone(d *stages.Done) {
 		if p.cfg.MsgIDs {
 			msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/summary"}}
 		}
+		msg.Header = tracectx.Inject(msg.Header, job.Trace)
 		p.publish(jo, msg, p.cfg.BatchesStream != "", true)
 		jo.summarySent = true
 		if job.Reply != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // recover is handle's recovery from a panic over element: see handle. A
@@ -93,7 +94,9 @@ func (p *Publisher) recoverDone(d *stages.Done, v any, again bool) {
 	}()
 	if !jo.summarySent && !held {
 		jo.summarySent = true
-		p.safely(jo, func() { p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: d.Data}, false, true) })
+		p.safely(jo, func() {
+			p.publish(jo, &nats.Msg{Subject: p.cfg.Batches, Data: d.Data, Header: tracectx.Inject(nil, d.Job.Trace)}, false, true)
+		})
 	}
 	if job.Reply != "" && !jo.replied && !held {
 		jo.replied = true

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // gather appends a result to the batch's one-message reply while the
@@ -80,6 +81,7 @@ func (p *Publisher) reply(d *stages.Done, jo *jobOut) {
 	case jo.reply != nil:
 		msg.Data = append(jo.reply.Bytes(), ']')
 	}
+	msg.Header = tracectx.Inject(msg.Header, d.Job.Trace)
 	p.sendReply(msg)
 }
 

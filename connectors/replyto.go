@@ -7,6 +7,7 @@ import (
 
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // inbound builds what a source emits for one message: the batch id
@@ -20,7 +21,7 @@ func inbound(data []byte, h nats.Header, reply string, policy *ReplyPolicy, own 
 		reply = to
 	}
 	in := &stages.Inbound{Data: data, HeaderID: header(h, wire.HeaderBatchID), Reply: reply,
-		ReplyStream: strings.EqualFold(header(h, wire.HeaderReplyStream), "true")}
+		ReplyStream: strings.EqualFold(header(h, wire.HeaderReplyStream), "true"), Trace: tracectx.Extract(h)}
 	if refused := policy.check(reply, own...); refused != nil {
 		in.Reply, in.ReplyStream, in.Reject = "", false, refused
 	}

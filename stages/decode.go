@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nuid"
 	"github.com/reugn/go-streams/flow"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/stages/polite"
 	"github.com/fetchstream/fetchstream/wire"
@@ -31,6 +32,10 @@ type DecodeConfig struct {
 	// in that message (e.g. "--max-batch-expansion").
 	MaxExpansion     int64
 	ExpansionSetting string
+	// Tracer, if set, starts each batch's CONSUMER span (see Job.Span);
+	// nil turns tracing off: a batch's trace context is passed on to its
+	// results and summary as it came, and nothing else is done.
+	Tracer trace.Tracer
 }
 
 // ErrConfig is wrapped by the errors of stage constructors.
@@ -144,6 +149,7 @@ func (c DecodeConfig) decode(in *Inbound) *Job {
 			job.Priority = 1 // someone is waiting on a request-reply batch
 		}
 	}
+	startBatchSpan(c.Tracer, in, job, len(b.URLs))
 	return job
 }
 

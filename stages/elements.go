@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -69,6 +71,9 @@ type Inbound struct {
 	// for its requests): decode gives it to the fetcher as
 	// wire.RequestOptions.Subject.
 	Subject string
+	// Trace is the W3C trace context the message's headers carried (see
+	// wire/tracectx), the zero SpanContext when none was valid.
+	Trace trace.SpanContext
 }
 
 // Job is a decoded batch on its way through the fetch stage. Err is set
@@ -100,6 +105,13 @@ type Job struct {
 	Start       time.Time
 	Settle      Settler
 	Err         *BatchError
+	// Span is the batch's CONSUMER span (see NewTraced), nil when tracing
+	// is off; the sink ends it once the batch's summary is out. Trace is
+	// what the batch's summary and results continue: Span's context, or,
+	// with tracing off, the context the message came with (passed on as
+	// it came), or the zero SpanContext.
+	Span  trace.Span
+	Trace trace.SpanContext
 }
 
 // BatchError is a batch-level rejection, reported in the summary.
@@ -118,6 +130,9 @@ func (e *BatchError) Error() string { return string(e.Kind) + ": " + e.Message }
 type Fetched struct {
 	Job    *Job
 	Result wire.Result
+	// Span is the id of the URL's span, when it had one (its trace is its
+	// Job's); the zero SpanID means the result continues its Job's Trace.
+	Span trace.SpanID
 
 	pooled bool // made by the fetch stage, and not released since
 }
@@ -166,8 +181,20 @@ type Encoded struct {
 	// Changed says the result says "changed": true: the sink also
 	// publishes it where changes go (connectors.PublisherConfig.Changes).
 	Changed bool
+	// Span is the id of the URL's span (Fetched.Span), or zero: see
+	// TraceOf.
+	Span trace.SpanID
 
 	pooled bool // made by the encode stage, and not released since
+}
+
+// TraceOf is the trace context e's messages continue: its URL's span in
+// its Job's trace, or, when it had none, its Job's Trace.
+func TraceOf(e *Encoded) trace.SpanContext {
+	if e.Span.IsValid() && e.Job.Trace.IsValid() {
+		return e.Job.Trace.WithSpanID(e.Span)
+	}
+	return e.Job.Trace
 }
 
 // Rejected is the lone Done of a job that is not fetched (Err set, or no

@@ -73,7 +73,7 @@ func (c *Encoder) encodeResult(e *Fetched) (out *Encoded) {
 	r := &e.Result
 	enc := newEncoded()
 	enc.Data = fitResultFn(enc.Data[:0], r, c.cfg.MaxBytes)
-	enc.Job, enc.Index, enc.Kind = e.Job, r.Index, r.Error
+	enc.Job, enc.Index, enc.Kind, enc.Span = e.Job, r.Index, r.Error, e.Span
 	enc.Changed = r.Changed != nil && *r.Changed
 	e.release() // encoded: the fetch stage may fill it again
 	return enc

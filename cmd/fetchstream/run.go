@@ -209,7 +209,9 @@ func runCommand(stdout, stderr io.Writer) *ffcli.Command {
 		LongHelp: "Run the service: take batches of URLs from --in, fetch them with at most --concurrency\n" +
 			"requests in flight, publish each result on --out in batch order and a summary on\n" +
 			"--batches-subject. Every flag can also be set as FETCHSTREAM_<FLAG> (for example\n" +
-			"FETCHSTREAM_CONCURRENCY=128) or in a --config file.",
+			"FETCHSTREAM_CONCURRENCY=128) or in a --config file. Tracing is set by OpenTelemetry's\n" +
+			"variables: OTEL_EXPORTER_OTLP_ENDPOINT (off when unset), OTEL_EXPORTER_OTLP_PROTOCOL\n" +
+			"(http/protobuf or grpc), OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER (see docs/operations.md).",
 		FlagSet: fs,
 		Options: settings.Options(fs, false),
 		Exec: func(ctx context.Context, args []string) error {
@@ -238,6 +240,12 @@ func runService(ctx context.Context, fs *flag.FlagSet, flags *runFlags, args []s
 	for _, key := range settings.UnknownEnv(fs, os.Environ()) {
 		log.Warn("an environment variable names no flag of run; ignored", "variable", key)
 	}
+	tp, stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	cfg.Tracing = tp
 	svc, err := service.New(cfg, log)
 	if err != nil {
 		return inFlagTerms(err)

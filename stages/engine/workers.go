@@ -193,8 +193,14 @@ func (rq *requests) work(ctx context.Context, t task, c *completion, signals *wo
 	c.batch, c.index, c.retry = b, i, nil
 	c.fetched = t.out
 	r := &c.fetched.Result
+	ctx, span := startURLSpan(ctx, b.job, i, t.hostWait, t.resume != nil)
 	rq.fetchOne(ctx, b, i, r)
-	if resume := signals.handedBack(); resume != nil {
+	resume := signals.handedBack()
+	if span != nil {
+		c.fetched.Span = span.SpanContext().SpanID()
+		endURLSpan(span, r, resume != nil)
+	}
+	if resume != nil {
 		if obs, ok := rq.cfg.Observer.(HostObserver); ok {
 			obs.RequestDeferred()
 		}

@@ -45,6 +45,9 @@ func checkRedirect(maxRedirects int) func(*http.Request, []*http.Request) error 
 		}
 		if st != nil {
 			st.hops.redirects, st.hops.last = len(via), req.URL.String()
+			if st.span != nil && st.spec != nil {
+				redirectEvent(st.span, req, st.spec.redactor, len(via))
+			}
 			if st.spec != nil {
 				st.spec.credentialOnRedirect(req, via[0])
 			}
@@ -53,13 +56,18 @@ func checkRedirect(maxRedirects int) func(*http.Request, []*http.Request) error 
 	}
 }
 
-// try makes one attempt at s within timeout, overwrites *res with its
+// try makes attempt n at s within timeout, overwrites *res with its
 // result (URL, Method, Attempts and FetchedAt are the caller's) and
 // returns the response's Retry-After (negative when none, see retryAfter).
-func (f *Fetcher) try(ctx context.Context, s *spec, timeout time.Duration, res *wire.Result) (wait time.Duration) {
+func (f *Fetcher) try(ctx context.Context, s *spec, n int, timeout time.Duration, res *wire.Result) (wait time.Duration) {
 	*res = wire.Result{}
 	wait = -1
+	span := startAttemptSpan(ctx, s, n)
+	if span != nil {
+		defer endAttemptSpan(span, res) // last: once the result is redacted
+	}
 	st := f.states.get()
+	st.span = span
 	answered := false
 	defer func() { f.states.put(st, answered) }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)

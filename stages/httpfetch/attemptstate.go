@@ -3,6 +3,8 @@ package httpfetch
 import (
 	"net/http/httptrace"
 	"sync"
+
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // attemptState is what one attempt's hooks write to: its redirect hops
@@ -11,8 +13,11 @@ import (
 // States are reused, with their trace hooks built once, through an
 // attemptStates pool.
 type attemptState struct {
-	hops  hops
-	spec  *spec // the request, read by CheckRedirect
+	hops hops
+	spec *spec // the request, read by CheckRedirect
+	// span is the attempt's CLIENT span, for its redirects; nil when the
+	// attempt is not traced.
+	span  oteltrace.Span
 	trace trace
 	hooks *httptrace.ClientTrace // feeds trace
 	buf   []byte
@@ -58,6 +63,6 @@ func (p *attemptStates) put(st *attemptState, answered bool) {
 		return
 	}
 	st.trace.reset()
-	st.hops, st.spec = hops{}, nil
+	st.hops, st.spec, st.span = hops{}, nil, nil
 	p.pool.Put(st)
 }

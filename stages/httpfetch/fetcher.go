@@ -30,7 +30,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fetchstream/fetchstream/stages/backoff"
 	"github.com/fetchstream/fetchstream/stages/hostsignal"
 	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
@@ -338,7 +337,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 	signals := hostsignal.From(ctx)
 	deferrer, _ := signals.(hostsignal.Deferrer)
 	for n := attempts + 1; ; n++ {
-		retryAfter := f.try(ctx, s, min(timeout, time.Until(deadline)), res)
+		retryAfter := f.try(ctx, s, n, min(timeout, time.Until(deadline)), res)
 		answered := time.Now()
 		res.Attempts = n
 		retryable := s.retryable(res)
@@ -370,7 +369,7 @@ func (f *Fetcher) do(ctx context.Context, req *wire.Request, opts *wire.RequestO
 			deferred = true // a later Do goes on from here, and settles
 			return
 		}
-		if !backoff.Sleep(ctx, wait) {
+		if !sleepTraced(ctx, wait, n+1) {
 			stoppedWaiting(res, n)
 			return
 		}

@@ -29,8 +29,14 @@
 // (WithBatchesSubject), and a quiet wait can say what it is on
 // (WithSilenceNotice).
 //
-// The package imports only wire, nats.go and its jetstream package: it
-// does not link nats-server.
+// Tracing: Publish and the calls built on it put the W3C trace context
+// of their ctx (its span, if any) in each batch's headers, so that the
+// service's spans join the caller's trace, and each streamed Result holds
+// the trace context its message carried (Result.Trace).
+//
+// The package imports only wire (and wire/tracectx), nats.go and its
+// jetstream package, and OpenTelemetry's API (go.opentelemetry.io/otel,
+// without the SDK): it does not link nats-server.
 package client
 
 import (

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // order puts a Stream's results into the whole list's order. Results of
@@ -55,7 +58,7 @@ func (o *order) next() (r *Result, err error, done bool) {
 
 // take files a message from the results (isResult) or the summaries
 // subject and reports whether it belongs to this stream.
-func (o *order) take(data []byte, isResult bool) bool {
+func (o *order) take(data []byte, h nats.Header, isResult bool) bool {
 	id, ok := peekBatchID(data)
 	if !ok {
 		return false
@@ -86,7 +89,7 @@ func (o *order) take(data []byte, isResult bool) bool {
 		o.slots[k] = make([]*Result, count)
 	}
 	if o.slots[k][r.Index] == nil {
-		r.Position, r.Raw = o.s.parts[k].first+r.Index, data
+		r.Position, r.Raw, r.Trace = o.s.parts[k].first+r.Index, data, tracectx.Extract(h)
 		o.slots[k][r.Index] = &r
 	}
 	return true

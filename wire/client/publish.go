@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // publishTimeout bounds one publish (or the flush of core publishes) when
@@ -85,6 +86,7 @@ func (c *Client) send(ctx context.Context, parts []part, inbox string) error {
 	if inbox != "" {
 		header = nats.Header{wire.HeaderReplyTo: {inbox}, wire.HeaderReplyStream: {"true"}}
 	}
+	header = tracectx.InjectContext(ctx, header) // the caller's span, if any, is the batches' parent
 	if stream == "" {
 		// The reply subject, besides the header, asks NATS to say at once
 		// (a 503 status message to the inbox) when nothing subscribes to

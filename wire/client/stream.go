@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/wire"
 )
@@ -24,6 +25,12 @@ type Result struct {
 	Position int
 	// Raw is the result's JSON as the service published it.
 	Raw []byte
+	// Trace is the W3C trace context the result's message carried (its
+	// traceparent header: the span of the service's fetch of this URL,
+	// in the trace of the context Publish was given), the zero
+	// SpanContext when it carried none. A consumer's span joins that
+	// trace with trace.ContextWithRemoteSpanContext(ctx, r.Trace).
+	Trace trace.SpanContext
 }
 
 // Stream follows the batches of one Publish: it yields their results in
@@ -209,7 +216,7 @@ func (s *Stream) Results(ctx context.Context) iter.Seq2[Result, error] {
 				yield(Result{}, err)
 				return
 			}
-			if o.take(m.Data, m.Header.Get(wire.HeaderReplyPart) != wire.ReplyPartSummary) {
+			if o.take(m.Data, m.Header, m.Header.Get(wire.HeaderReplyPart) != wire.ReplyPartSummary) {
 				w.sawOwn(m.Subject == s.inbox)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/tracing"
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages/engine"
 	"github.com/fetchstream/fetchstream/stages/httpfetch"
@@ -42,6 +43,12 @@ type Config struct {
 	// written to NATS together; 0 publishes each at once. At most
 	// MaxPublishLinger.
 	PublishLinger time.Duration
+	// Tracing, when set, is where the service's spans go (see package
+	// tracing, which builds it from the OTEL_* variables); its drops are
+	// counted in /metrics. Nil: no spans, and a batch's trace context is
+	// passed on to its results and summary as it came. Whoever made it
+	// shuts it down, after Run.
+	Tracing *tracing.Provider
 }
 
 // NATSConfig says which NATS server the service joins.

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/tracing"
 	"github.com/fetchstream/fetchstream/connectors"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/stages/engine"
@@ -265,4 +266,25 @@ func (m *metrics) watchHeld(held func() engine.HeldBytes, replies func() int64) 
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fetchstream_reply_gathered_bytes",
 			Help: "Bytes of one-message replies being gathered now (they count against --max-held-bytes too)."},
 			func() float64 { return float64(replies()) }))
+}
+
+// watchTracing serves the spans tracing could not export: dropped while
+// the bound of spans waiting was reached, and lost to a failed export
+// (both 0 while tracing is off).
+func (m *metrics) watchTracing(t *tracing.Provider) {
+	count := func(f func(*tracing.Provider) int64) func() float64 {
+		return func() float64 {
+			if t == nil {
+				return 0
+			}
+			return float64(f(t))
+		}
+	}
+	m.registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fetchstream_trace_spans_dropped_total",
+			Help: "Spans dropped without export because OTEL_BSP_MAX_QUEUE_SIZE spans already waited for the collector (slow or gone)."},
+			count((*tracing.Provider).Dropped)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fetchstream_trace_spans_export_failed_total",
+			Help: "Spans whose OTLP export failed (refused, or the collector unreachable within the exporter's timeout and retries)."},
+			count((*tracing.Provider).ExportFailed)))
 }

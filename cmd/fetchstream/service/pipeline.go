@@ -76,7 +76,11 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 		}
 		return nil, err
 	}
-	decode, err := stages.NewDecode(cfg.Fetch.decodeConfig())
+	decodeCfg := cfg.Fetch.decodeConfig()
+	if cfg.Tracing != nil {
+		decodeCfg.Tracer = cfg.Tracing.TracerProvider().Tracer(stages.TracerName)
+	}
+	decode, err := stages.NewDecode(decodeCfg)
 	if err != nil {
 		return fail(err)
 	}

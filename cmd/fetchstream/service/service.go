@@ -84,7 +84,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err := validate(&cfg); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: log, metrics: newMetrics(), credentials: cfg.Fetch.Credentials,
+	m := newMetrics()
+	m.watchTracing(cfg.Tracing)
+	return &Service{cfg: cfg, log: log, metrics: m, credentials: cfg.Fetch.Credentials,
 		running: make(chan struct{}), stopped: make(chan struct{}), cut: make(chan struct{})}, nil
 }
 
