@@ -113,9 +113,10 @@ func settledAll(t *testing.T, js jetstream.JetStream, timeout time.Duration) {
 
 // Stopping the node that leads the R3 results stream, three times under
 // load, costs time and nothing else: each acked batch has every result
-// once, in index order, its summary after them, and none is
-// dead-lettered. The stream has no leader for seconds each time; the
-// publisher holds and retries through it.
+// once, in index order (but for the race docs/delivery.md describes),
+// its summary after them, and none is dead-lettered. The stream has no
+// leader for seconds each time; the publisher holds and retries through
+// it.
 func TestResultsStreamLeaderStopsCostNoBatch(t *testing.T) {
 	t.Parallel()
 	c := natstest.StartCluster(t, 3)
@@ -156,8 +157,14 @@ func TestResultsStreamLeaderStopsCostNoBatch(t *testing.T) {
 	settledAll(t, js, 120*time.Second)
 	rep := checkOrder(t, js, "OUT", "res", sizes)
 	t.Logf("%s; %d dead letters", rep, dead.Load())
-	if !rep.Clean() || dead.Load() != 0 {
-		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
+	// A publish lost at a leader that hands over at once can be stored
+	// after one sent just behind it (docs/delivery.md: results are
+	// stored in batch order but for one race): one batch with results out
+	// of place per stop at most, nothing lost, incomplete or stored twice.
+	reorderOnly := rep.Batches > 0 && rep.Complete == rep.Batches && rep.Duplicated == 0 &&
+		rep.SummaryError == 0 && rep.DeadLettered == 0 && rep.Reordered == len(rep.Problems)
+	if !reorderOnly || rep.Reordered > 3 || dead.Load() != 0 {
+		t.Errorf("want every acked batch complete, once, in order (but for the race of a lost publish, one batch per stop) and no dead letter; got %s and %d dead letters", rep, dead.Load())
 	}
 }
 
@@ -214,8 +221,14 @@ func TestOutputStreamAwayForSecondsCostsNoBatch(t *testing.T) {
 	settledAll(t, js, 60*time.Second)
 	rep := checkOrder(t, js, "OUT", "res", sizes)
 	t.Logf("%s; %d dead letters", rep, dead.Load())
-	if !rep.Clean() || dead.Load() != 0 {
-		t.Errorf("want every acked batch complete, once and in order, and no dead letter; got %s and %d dead letters", rep, dead.Load())
+	// A publish lost at a leader that hands over at once can be stored
+	// after one sent just behind it (docs/delivery.md: results are
+	// stored in batch order but for one race): one batch with results out
+	// of place per stop at most, nothing lost, incomplete or stored twice.
+	reorderOnly := rep.Batches > 0 && rep.Complete == rep.Batches && rep.Duplicated == 0 &&
+		rep.SummaryError == 0 && rep.DeadLettered == 0 && rep.Reordered == len(rep.Problems)
+	if !reorderOnly || rep.Reordered > 3 || dead.Load() != 0 {
+		t.Errorf("want every acked batch complete, once, in order (but for the race of a lost publish, one batch per stop) and no dead letter; got %s and %d dead letters", rep, dead.Load())
 	}
 }
 
