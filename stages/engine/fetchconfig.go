@@ -94,9 +94,9 @@ type FetchConfig struct {
 	RobotsUserAgent string
 
 	// Fleet, if set, shares the per-host rules above with the other
-	// replicas of a fleet (see Fleet): the paces (PerHostRate, a job's,
-	// Crawl-delay) and pauses hold for all of them together, and each
-	// robots.txt is fetched once for all. PerHost stays this stage's.
+	// replicas of a fleet (see Fleet): the caps (PerHost), paces
+	// (PerHostRate, a job's, Crawl-delay) and pauses hold for all of them
+	// together, and each robots.txt is fetched once for all.
 	Fleet Fleet
 
 	// Observer, if set, is told of every request (for metrics).
