@@ -137,3 +137,11 @@ func (h *hosts) noteDemand(g *gate) {
 	g.demand, g.demandSent = d, true
 	h.fleet.Demand(strings.TrimPrefix(g.key, "host "), g.Cap(), d[0], d[1])
 }
+
+// noteDropped tells the fleet of the demand of the host gates of bh, a
+// batch whose lanes were emptied.
+func (h *hosts) noteDropped(bh *batchHosts) {
+	for _, l := range bh.lanes {
+		h.noteDemand(l.host())
+	}
+}

@@ -86,9 +86,7 @@ func (h *hosts) holds(bh *batchHosts) bool { return bh.laneOf != nil }
 // hands back its retries that waited for their hosts, which it forgets.
 func (h *hosts) drop(bh *batchHosts) map[int]pendingRetry {
 	bh.drop()
-	for _, l := range bh.lanes {
-		h.noteDemand(l.host())
-	}
+	h.noteDropped(bh)
 	retries := bh.retries
 	bh.retries = nil
 	return retries

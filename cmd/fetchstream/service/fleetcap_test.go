@@ -3,6 +3,7 @@ package service
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestFleetGivesOneReplicaTheWholeCap(t *testing.T) {
 func TestFleetReplicaKilledGivesItsCapBack(t *testing.T) {
 	ns, nc := natstest.Start(t)
 	site := fetchtest.NewTarget(t)
-	replicas := startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHost, c.ShutdownGrace = 2, 0 })
+	replicas := startReplicas(t, ns.ClientURL(), 3, true, func(c *Config) { c.Fetch.PerHost, c.ShutdownGrace, c.Ops.MetricsAddr = 2, 0, "127.0.0.1:0" })
 	go requestBatches(t, nc, []string{"fleet.0"}, []wire.Batch{delayBatch(site, "held", 20, 20000)})
 	deadline := time.Now().Add(10 * time.Second)
 	for site.InFlight() < 2 {
@@ -69,6 +70,8 @@ func TestFleetReplicaKilledGivesItsCapBack(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	host := strings.TrimPrefix(site.URL(""), "http://")
+	awaitMetric(t, opsAddr(replicas[0]), `fetchstream_fleet_host_permits{host="`+host+`"} 2`)
 	replicas[0].stop()
 	killed := time.Now()
 	allOK(t, requestBatches(t, nc, []string{"fleet.1"}, []wire.Batch{delayBatch(site, "after", 4, 100)}), 4)
