@@ -7,6 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/engine"
+	"github.com/fetchstream/fetchstream/wire"
 )
 
 func TestCapShare(t *testing.T) {
@@ -204,4 +208,85 @@ func TestCapManyHostsAreAllGranted(t *testing.T) {
 			t.Fatalf("%d of %d hosts were granted their permit within 20 s", len(granted), hosts)
 		}
 	}
+}
+
+// hanging answers a URL only when its context ends.
+type hanging struct{}
+
+func (hanging) Do(ctx context.Context, req wire.Request, _ *wire.RequestOptions, _ time.Duration) wire.Result {
+	<-ctx.Done()
+	return wire.Result{URL: req.URL, Error: "timeout"}
+}
+
+// A stage whose hosts the fleet caps finishes its batches, whether they
+// end (instant) or expire with URLs still waiting for their host
+// (hanging), and then holds no permits: its entries leave the cap keys.
+func TestStageWithFleetCapGivesPermitsBack(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		fetcher engine.URLFetcher
+		urls    int
+	}{{"batches end", instant{}, 200}, {"batches expire", hanging{}, 20}} {
+		t.Run(c.name, func(t *testing.T) {
+			fleets, _ := newFleets(t, 1, Config{})
+			f := fleets[0]
+			stage, err := engine.NewFetch(t.Context(), c.fetcher, engine.FetchConfig{Concurrency: 16, Window: 64, MaxActive: 16,
+				PerHost: 2, MaxBatchTime: time.Second, Fleet: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			urls := make([]string, c.urls)
+			for i := range urls {
+				urls[i] = fmt.Sprintf("http://h%d.example.com/x", i%4)
+			}
+			go func() {
+				for i := range 5 {
+					stage.In() <- &stages.Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: 10 * time.Second, Start: time.Now()}
+				}
+				close(stage.In())
+			}()
+			n := 0
+			timeout := time.After(30 * time.Second)
+			for done := false; !done; {
+				select {
+				case element, ok := <-stage.Out():
+					if _, fetched := element.(*stages.Fetched); fetched {
+						n++
+					}
+					done = !ok
+				case <-timeout:
+					t.Fatalf("%d results of %d after 30 s", n, 5*c.urls)
+				}
+			}
+			if n != 5*c.urls {
+				t.Fatalf("%d results, want %d", n, 5*c.urls)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for held := heldPermits(t, f); held != ""; held = heldPermits(t, f) {
+				if time.Now().After(deadline) {
+					t.Fatalf("10 s after its batches ended the replica still holds %s", held)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// heldPermits names a cap key where f's replica has an entry ("": none).
+func heldPermits(t *testing.T, f *Fleet) string {
+	t.Helper()
+	keys, err := f.kv.ListKeysFiltered(context.Background(), "cap.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range keys.Keys() {
+		entry, err := f.kv.Get(context.Background(), key)
+		if err != nil {
+			continue // gone since it was listed
+		}
+		if e, ok := decodeCap(entry.Value())[f.cfg.Replica]; ok {
+			return fmt.Sprintf("%s: %+v", key, e)
+		}
+	}
+	return ""
 }
