@@ -34,11 +34,13 @@ type Fleet interface {
 	Lease(key string, perSecond float64, burst, n int)
 	// Demand tells the fleet that this replica has inFlight requests to
 	// host (a host key) under way and waiting more URLs for it, under a
-	// cap of limit in flight for the whole fleet. The fleet answers, now
-	// or later and again whenever they change, with this replica's
-	// permits for the host (a FleetEvent with Granted): until the first,
-	// it has none. Calls may be coalesced: the last one counts.
-	Demand(host string, limit, inFlight, waiting int)
+	// cap of limit in flight for the whole fleet, and that the last grant
+	// it applied is seen (0: none). The fleet answers, now or later and
+	// again whenever they change, with this replica's permits for the
+	// host (a FleetEvent with Granted, numbered): until the first, it has
+	// none. The fleet counts the permits of every grant not yet seen as
+	// held. Calls may be coalesced: the last one counts.
+	Demand(host string, limit, inFlight, waiting int, seen uint64)
 	// Pause tells the fleet that host (a host key) is paused until until,
 	// as this replica saw.
 	Pause(host string, until time.Time)
@@ -64,6 +66,7 @@ type FleetEvent struct {
 
 	Granted bool
 	Permits int
+	Grant   uint64 // the grant's number, increasing
 
 	Host        string
 	PausedUntil time.Time
@@ -98,9 +101,11 @@ func (h *hosts) askLease(g *gate, now time.Time, extra int) {
 // slow-down.
 func (h *hosts) fleetEvent(e FleetEvent, now time.Time) (startedPausing bool) {
 	if e.Granted {
-		if g := h.gates[hostGateKey(e.Host)]; g != nil && g.Permitted() {
+		if g := h.gates[hostGateKey(e.Host)]; g != nil && g.Permitted() && e.Grant > g.grant {
 			g.SetPermits(e.Permits)
+			g.grant = e.Grant
 			h.open(g)
+			h.noteDemand(g)
 		}
 		return false
 	}
@@ -125,17 +130,18 @@ func (h *hosts) fleetEvent(e FleetEvent, now time.Time) (startedPausing bool) {
 
 // noteDemand tells the fleet of g's demand, when g is a host gate whose
 // cap the fleet shares and its demand changed since it last did: its
-// requests in flight and the URLs queued in lanes that pass it.
+// requests in flight, the URLs queued in lanes that pass it, and the
+// last grant it applied.
 func (h *hosts) noteDemand(g *gate) {
 	if g == nil || !g.Permitted() {
 		return
 	}
-	d := [2]int{g.InFlight(), g.queued}
+	d := demand{g.InFlight(), g.queued, g.grant}
 	if g.demandSent && d == g.demand {
 		return
 	}
 	g.demand, g.demandSent = d, true
-	h.fleet.Demand(strings.TrimPrefix(g.key, "host "), g.Cap(), d[0], d[1])
+	h.fleet.Demand(strings.TrimPrefix(g.key, "host "), g.Cap(), d.inFlight, d.queued, d.grant)
 }
 
 // noteDropped tells the fleet of the demand of the host gates of bh, a
@@ -144,4 +150,10 @@ func (h *hosts) noteDropped(bh *batchHosts) {
 	for _, l := range bh.lanes {
 		h.noteDemand(l.host())
 	}
+}
+
+// demand is what a host gate last told the fleet (see noteDemand).
+type demand struct {
+	inFlight, queued int
+	grant            uint64
 }

@@ -246,10 +246,12 @@ type gate struct {
 	timerAt time.Time // when the gate is due in the timer heap; zero: not in it
 	leasing bool      // a lease is asked of the fleet and not in yet
 	// queued counts the URLs waiting in lanes whose host gate this is;
-	// demand is the last (in flight, queued) told the fleet (demandSent).
+	// demand is the last told the fleet (demandSent), grant the number of
+	// the fleet's last grant of permits applied.
 	queued     int
-	demand     [2]int
+	demand     demand
 	demandSent bool
+	grant      uint64
 	// pausedBy names the replica that saw the pause in force (a fleet's)
 	pausedBy string
 	// the leased slots taken, and when, at the last stats

@@ -22,7 +22,9 @@ import (
 // is due again (a heartbeat every capBeat while it holds or wants any; an
 // entry counts for capLife after its write, so a replica that dies gives
 // its permits back within capLife). Its use goes to the dispatcher as a
-// FleetEvent with Granted. Rounds run when the dispatcher's demand for a
+// numbered grant (a FleetEvent with Granted); permits taken back stay in
+// the entry until the dispatcher's demand says it saw the grant, since
+// until then it may start requests on them. Rounds run when the dispatcher's demand for a
 // host changes (at most one every capGap), every capPoll while it wants
 // more than it has (a read, no write), and every capBeat while it holds
 // any; capRounds of them at once, so many capped hosts slow no one host's
@@ -41,26 +43,35 @@ const (
 )
 
 // capDemand is this replica's demand for one host's cap, as the
-// dispatcher last told it (limit, want, inFlight; dirty: not yet worked
-// on), and what the last round made of it.
+// dispatcher last told it (limit, want, inFlight, the last grant it
+// applied, seen; dirty: not yet worked on), and what the rounds made of
+// it: the last grant sent (its number and use) and ceiling, the most
+// permits of a grant from seen on, which the dispatcher may use before it
+// applies the next: the entry holds at least that many, so permits taken
+// back are written back only once the dispatcher has seen it.
 type capDemand struct {
 	limit, want, inFlight int
+	seen                  uint64
 	dirty                 bool
 	use, hold             int
 	wrote                 time.Time // the entry's last write
-	sent                  bool      // use went to the dispatcher
+	grant                 uint64    // the last grant sent; 0: none
+	ceiling               int
 }
 
 // Demand implements engine.Fleet: it files the demand and wakes the cap
 // goroutine, without waiting.
-func (f *Fleet) Demand(host string, limit, inFlight, waiting int) {
+func (f *Fleet) Demand(host string, limit, inFlight, waiting int, seen uint64) {
 	f.mu.Lock()
 	d := f.caps[host]
 	if d == nil {
 		d = &capDemand{}
 		f.caps[host] = d
 	}
-	d.limit, d.inFlight, d.want, d.dirty = limit, inFlight, inFlight+waiting, true
+	d.limit, d.inFlight, d.want, d.seen, d.dirty = limit, inFlight, inFlight+waiting, seen, true
+	if seen >= d.grant {
+		d.ceiling = d.use
+	}
 	f.mu.Unlock()
 	select {
 	case f.capWake <- struct{}{}:
@@ -106,32 +117,37 @@ func (f *Fleet) capsDue(now time.Time) []string {
 	return due
 }
 
-// capRound works out and writes this replica's share of host's cap, and
-// tells the dispatcher when its use changed or it asked anew.
+// capRound works out and writes this replica's share of host's cap,
+// holding at least the permits the dispatcher may still use, and grants
+// them to it when they changed or it has not seen the last grant.
 func (f *Fleet) capRound(host string) {
 	f.mu.Lock()
 	d := f.caps[host]
-	asked, limit, want, inFlight := d.dirty, d.limit, d.want, d.inFlight
+	limit, want, inFlight, floor := d.limit, d.want, d.inFlight, d.ceiling
 	d.dirty = false
 	f.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(f.ctx, capRoundTime)
-	use, hold, wrote, err := f.writeCap(ctx, host, limit, want, inFlight)
+	use, hold, wrote, err := f.writeCap(ctx, host, limit, want, max(inFlight, floor))
 	cancel()
 	if err != nil {
 		if f.ctx.Err() != nil {
 			return
 		}
 		use = min(want, fallbackShare(limit, int(f.capReplicas.Load())))
-		hold = max(use, inFlight)
+		hold = max(use, inFlight, floor)
 		if f.capFallbacks.Add(1) == 1 {
 			f.log.Warn("fleet politeness: a host's cap could not be shared, this replica keeps its part of it on its own until the bucket answers",
 				"host", host, "error", err)
 		}
 	}
 	f.mu.Lock()
-	changed := !d.sent || d.use != use
-	d.use, d.hold, d.sent = use, hold, true
+	var grant uint64
+	if d.grant == 0 || d.use != use || d.seen < d.grant { // changed, or not seen (a gate made anew)
+		grant = f.grants.Add(1)
+		d.grant, d.ceiling = grant, max(d.ceiling, use)
+	}
+	d.use, d.hold = use, hold
 	if wrote {
 		d.wrote = time.Now()
 	}
@@ -139,8 +155,8 @@ func (f *Fleet) capRound(host string) {
 		delete(f.caps, host)
 	}
 	f.mu.Unlock()
-	if changed || asked {
-		f.send(engine.FleetEvent{Host: host, Granted: true, Permits: use})
+	if grant > 0 {
+		f.send(engine.FleetEvent{Host: host, Granted: true, Permits: use, Grant: grant})
 	}
 }
 

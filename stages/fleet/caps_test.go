@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,7 +137,7 @@ func TestCapOfADeadReplicaComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	f.Demand("a.example:80", 2, 0, 4)
+	f.Demand("a.example:80", 2, 0, 4, 0)
 	awaitGrant(t, f, "a.example:80", 0)
 	awaitGrant(t, f, "a.example:80", 2)
 	if took := time.Since(began); took < capLife/2 {
@@ -155,7 +156,7 @@ func TestCapSpoiledValueIsWrittenOver(t *testing.T) {
 		if _, err := js.Publish(context.Background(), subject, []byte(spoiled)); err != nil {
 			t.Fatal(err)
 		}
-		f.Demand("b.example:80", 2, 0, 3)
+		f.Demand("b.example:80", 2, 0, 3, 0)
 		awaitGrant(t, f, "b.example:80", 2)
 		msg, err := f.stream.GetLastMsgForSubject(context.Background(), subject)
 		if err != nil {
@@ -179,7 +180,7 @@ func TestCapWithoutTheBucketFallsBackToAShare(t *testing.T) {
 	if err := js.DeleteKeyValue(context.Background(), Bucket("test.fleet")); err != nil {
 		t.Fatal(err)
 	}
-	f.Demand("c.example:80", 4, 0, 9)
+	f.Demand("c.example:80", 4, 0, 9, 0)
 	awaitGrant(t, f, "c.example:80", 2)
 	if f.Stats().CapFallbacks == 0 {
 		t.Error("no cap share was counted as made locally")
@@ -194,7 +195,7 @@ func TestCapManyHostsAreAllGranted(t *testing.T) {
 	f := fleets[0]
 	const hosts = 300
 	for i := range hosts {
-		f.Demand(fmt.Sprintf("h%d.example:80", i), 2, 0, 1)
+		f.Demand(fmt.Sprintf("h%d.example:80", i), 2, 0, 1, 0)
 	}
 	granted := map[string]bool{}
 	deadline := time.After(20 * time.Second)
@@ -220,7 +221,8 @@ func (hanging) Do(ctx context.Context, req wire.Request, _ *wire.RequestOptions,
 
 // A stage whose hosts the fleet caps finishes its batches, whether they
 // end (instant) or expire with URLs still waiting for their host
-// (hanging), and then holds no permits: its entries leave the cap keys.
+// (hanging), and then, running on, holds no permits: its entries leave
+// the cap keys.
 func TestStageWithFleetCapGivesPermitsBack(t *testing.T) {
 	for _, c := range []struct {
 		name    string
@@ -243,23 +245,23 @@ func TestStageWithFleetCapGivesPermitsBack(t *testing.T) {
 				for i := range 5 {
 					stage.In() <- &stages.Job{ID: fmt.Sprint(i), Flow: fmt.Sprint(i), Requests: wire.URLs(urls...), Timeout: 10 * time.Second, Start: time.Now()}
 				}
-				close(stage.In())
 			}()
-			n := 0
-			timeout := time.After(30 * time.Second)
-			for done := false; !done; {
-				select {
-				case element, ok := <-stage.Out():
+			results := make(chan struct{}, 5*c.urls)
+			go func() {
+				for element := range stage.Out() {
 					if _, fetched := element.(*stages.Fetched); fetched {
-						n++
+						results <- struct{}{}
 					}
-					done = !ok
+				}
+			}()
+			defer close(stage.In())
+			timeout := time.After(30 * time.Second)
+			for n := range 5 * c.urls {
+				select {
+				case <-results:
 				case <-timeout:
 					t.Fatalf("%d results of %d after 30 s", n, 5*c.urls)
 				}
-			}
-			if n != 5*c.urls {
-				t.Fatalf("%d results, want %d", n, 5*c.urls)
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for held := heldPermits(t, f); held != ""; held = heldPermits(t, f) {
@@ -289,4 +291,45 @@ func heldPermits(t *testing.T, f *Fleet) string {
 		}
 	}
 	return ""
+}
+
+// awaitGrantEvent reads f's events until a grant for host of permits
+// comes, within 10 s, and returns it.
+func awaitGrantEvent(t *testing.T, f *Fleet, host string, permits int) engine.FleetEvent {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-f.Events():
+			if e.Granted && e.Host == host && e.Permits == permits {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("%s was not granted %d permits within 10 s", host, permits)
+		}
+	}
+}
+
+// Permits taken back stay written as held until the dispatcher has seen
+// the grant that takes them back: before, it may still start requests on
+// them, and another replica must not have them yet.
+func TestCapTakenBackIsHeldUntilSeen(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const host = "d.example:80"
+	f.Demand(host, 2, 0, 2, 0)
+	two := awaitGrantEvent(t, f, host, 2)
+	f.Demand(host, 2, 0, 0, two.Grant) // its demand fell to nothing
+	none := awaitGrantEvent(t, f, host, 0)
+	if held := heldPermits(t, f); !strings.Contains(held, "Held:2") {
+		t.Fatalf("before the grant of 0 was seen the entry is %q, want 2 held", held)
+	}
+	f.Demand(host, 2, 0, 0, none.Grant)
+	deadline := time.Now().Add(5 * time.Second)
+	for held := heldPermits(t, f); held != ""; held = heldPermits(t, f) {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the grant of 0 was seen the replica still holds %s", held)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -98,6 +98,7 @@ type Fleet struct {
 	// cap read saw (for the share when the bucket fails).
 	capWake     chan struct{}
 	capReplicas atomic.Int64
+	grants      atomic.Uint64 // the grants of permits sent, which number them
 
 	fallbacks    atomic.Uint64 // leases made locally
 	capFallbacks atomic.Uint64 // cap shares made locally

@@ -224,11 +224,12 @@ func (g *Gate) Succeeded(now time.Time) {
 
 // Idle reports whether the gate's rules hold nothing a new URL would
 // need: nothing in flight, no pause or slow-down in force, a full bucket,
-// no robots.txt worth keeping. The engine forgets such a gate once no one
+// no robots.txt worth keeping, no permits of a fleet's cap (the fleet
+// takes them back first). The engine forgets such a gate once no one
 // waits on it.
 func (g *Gate) Idle(now time.Time) bool {
 	switch {
-	case g.inFlight > 0, g.pausedUntil.After(now), g.notBefore.After(now):
+	case g.inFlight > 0, g.pausedUntil.After(now), g.notBefore.After(now), g.permitted && g.permits > 0:
 		return false
 	case g.lim != nil && g.leased != nil && (g.factor < 1 || !g.leaseIdle(now)):
 		return false
