@@ -110,7 +110,7 @@ func (f *Fleet) capsDue(now time.Time) []string {
 	defer f.mu.Unlock()
 	var due []string
 	for host, d := range f.caps {
-		if d.dirty || d.use < d.want || (d.hold > 0 || d.want > 0) && now.Sub(d.wrote) >= capBeat {
+		if d.dirty || d.use < min(d.want, d.limit) || (d.hold > 0 || d.want > 0) && now.Sub(d.wrote) >= capBeat {
 			due = append(due, host)
 		}
 	}
