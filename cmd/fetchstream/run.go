@@ -53,7 +53,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Fetch.MaxActive, "max-active", d.Fetch.MaxActive, "batches in progress at once; more wait their turn (batches that only wait for their hosts do not count: see --max-waiting)")
 	fs.IntVar(&c.Fetch.MaxWaiting, "max-waiting", d.Fetch.MaxWaiting, "batches admitted beyond --max-active while they only wait for their hosts (a pace, a pause, robots.txt), so they never keep others out; bounds them, as each holds its requests (0 means none)")
 	fs.DurationVar(&c.Fetch.MaxBatchTime, "max-batch-time", d.Fetch.MaxBatchTime, "every batch's lifetime from its arrival, at least --max-timeout (when not given: 15m, or --max-timeout when that is longer): then what is left of it ends as timeout; a batch whose own per_host_rate could not finish within it is refused")
-	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most (0 means no per-host cap); a URL whose host is full waits without a slot")
+	fs.IntVar(&c.Fetch.PerHost, "per-host", d.Fetch.PerHost, "requests in flight to one host at most, for the whole fleet of replicas (see --polite-fleet; 0 means no per-host cap); a URL whose host is full waits without a slot")
 	fs.IntVar(&c.Fetch.ReserveSlots, "reserve-slots", d.Fetch.ReserveSlots, "slots no batch (or correlation_id) may take while it has a request in flight, kept one per batch for batches with none: one batch holds at most --concurrency minus this (-1 means one in 64 of --concurrency, at least 1, none at --concurrency 1; 0 means none)")
 	fs.Var((*settings.ByteSize)(&c.Fetch.MaxHeldBytes), "max-held-bytes", "bytes of finished results held behind slow first URLs and for publishing (with the request-reply replies being gathered) at most: past it, batches start only their first unfinished URL until it drains (0 means no bound but --window × --max-active results; default: a quarter of the memory limit when there is one (--memory-limit, GOMEMLIMIT or the container's), else 32MiB)")
 	registerPoliteness(fs, c, &d)
@@ -86,7 +86,7 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 }
 
 // registerPoliteness binds the flags of the per-host pace, pauses and
-// robots.txt. All but --per-host hold for the fleet (--polite-fleet).
+// robots.txt. They hold for the fleet (--polite-fleet), as --per-host does.
 func registerPoliteness(fs *flag.FlagSet, c, d *service.Config) {
 	f := &c.Fetch
 	fs.Float64Var(&f.PerHostRate, "per-host-rate", d.Fetch.PerHostRate, "requests per second to one host at most, for the whole fleet of replicas (see --polite-fleet; a token bucket; 0 means no pace); a batch's per_host_rate may lower it; a URL waiting for its host takes no slot")
@@ -95,7 +95,7 @@ func registerPoliteness(fs *flag.FlagSet, c, d *service.Config) {
 	fs.StringVar(&f.PerHostKey, "per-host-key", d.Fetch.PerHostKey, "what --per-host, --per-host-rate and pauses count as one host: host (host:port) or domain (registrable domain: a.example.com and b.example.com are one)")
 	fs.DurationVar(&f.MaxHostPause, "max-host-pause", d.Fetch.MaxHostPause, "a 429 or 503 with Retry-After pauses new requests to its host, from every batch, for that long, up to this (0 means no pauses); without Retry-After it halves the host's --per-host-rate, which comes back with successes")
 	fs.BoolVar(&f.Robots, "robots", d.Fetch.Robots, "obey robots.txt (for User-Agent fetchstream) for every batch, not only those that ask with \"robots\": true; a disallowed URL fails as robots_disallowed without a request, and Crawl-delay paces the site")
-	fs.StringVar(&f.Fleet, "polite-fleet", d.Fetch.Fleet, "replicas with the same fleet name share one pace (--per-host-rate, a batch's per_host_rate, Crawl-delay), one pause and one robots.txt per host, through the JetStream bucket fetchstream_polite_<name> (empty means a name from --in and --queue or --durable; off: each replica keeps its own, as it does when the server has no JetStream); --per-host stays per replica")
+	fs.StringVar(&f.Fleet, "polite-fleet", d.Fetch.Fleet, "replicas with the same fleet name share one cap (--per-host), one pace (--per-host-rate, a batch's per_host_rate, Crawl-delay), one pause and one robots.txt per host, through the JetStream bucket fetchstream_polite_<name> (empty means a name from --in and --queue or --durable; off: each replica keeps its own, as it does when the server has no JetStream)")
 	fs.DurationVar(&f.RobotsTTL, "robots-ttl", d.Fetch.RobotsTTL, "how long a site's robots.txt is kept (0 means the default, 1h); one that could not be read disallows the site for a minute at most")
 }
 

@@ -94,9 +94,9 @@ type FetchConfig struct {
 	RobotsUserAgent string
 
 	// Fleet, if set, shares the per-host rules above with the other
-	// replicas of a fleet (see Fleet): the paces (PerHostRate, a job's,
-	// Crawl-delay) and pauses hold for all of them together, and each
-	// robots.txt is fetched once for all. PerHost stays this stage's.
+	// replicas of a fleet (see Fleet): the caps (PerHost), paces
+	// (PerHostRate, a job's, Crawl-delay) and pauses hold for all of them
+	// together, and each robots.txt is fetched once for all.
 	Fleet Fleet
 
 	// Observer, if set, is told of every request (for metrics).
@@ -141,7 +141,7 @@ type HostStats struct {
 	// Top holds the hosts with the most waiting URLs, most first, at most
 	// TopHosts of them.
 	Top []HostWaiting
-	// Fleet holds, with a Fleet, the paced or paused hosts, at most
+	// Fleet holds, with a Fleet, the paced, capped or paused hosts, at most
 	// TopHosts of them, paused first, then by this replica's share.
 	Fleet []HostFleet
 }
@@ -154,6 +154,11 @@ type HostFleet struct {
 	Pace float64 `json:"pace"`
 	// Share is the part of it this replica took since the last report.
 	Share float64 `json:"share"`
+	// Cap is the host's cap on requests in flight for the whole fleet
+	// (--per-host; 0: none), and Permits how many of them this replica
+	// may have in flight now (absent: none).
+	Cap     int `json:"cap,omitempty"`
+	Permits int `json:"permits,omitempty"`
 	// PausedUntil is when a pause in force ends (zero: none), and
 	// PausedBy the replica that saw the host ask for it.
 	PausedUntil time.Time `json:"paused_until,omitzero"`

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/fetchstream/fetchstream/stages/polite"
@@ -11,10 +12,12 @@ import (
 // This file is part of layer 3, politeness (see the package doc): what
 // the engine asks of a fleet of replicas that share their per-host rules
 // (FetchConfig.Fleet), and what it does with the answers. The dispatcher
-// never waits on the fleet: it asks (Lease, Pause) without blocking and
-// hears back on Events, a case of its select. Cost: nothing for a host
-// with no pace; for a paced one, a lease per up to leaseAhead of its rate,
-// O(parked lanes) to size it.
+// never waits on the fleet: it asks (Lease, Pause, Demand) without
+// blocking and hears back on Events, a case of its select. Cost: nothing
+// for a host with no pace or cap; for a paced one, a lease per up to
+// leaseAhead of its rate, O(parked lanes) to size it; for a capped one, a
+// Demand call (O(1), no I/O) when its requests in flight or its URLs
+// waiting change.
 
 // Fleet is politeness shared by the replicas of a fleet: one pace per
 // gate key, one pause per host, one robots.txt per site (package
@@ -29,6 +32,15 @@ type Fleet interface {
 	// fleet stops: when the fleet cannot be reached, slots of this
 	// replica's own pace.
 	Lease(key string, perSecond float64, burst, n int)
+	// Demand tells the fleet that this replica has inFlight requests to
+	// host (a host key) under way and waiting more URLs for it, under a
+	// cap of limit in flight for the whole fleet, and that the last grant
+	// it applied is seen (0: none). The fleet answers, now or later and
+	// again whenever they change, with this replica's permits for the
+	// host (a FleetEvent with Granted, numbered): until the first, it has
+	// none. The fleet counts the permits of every grant not yet seen as
+	// held. Calls may be coalesced: the last one counts.
+	Demand(host string, limit, inFlight, waiting int, seen uint64)
 	// Pause tells the fleet that host (a host key) is paused until until,
 	// as this replica saw.
 	Pause(host string, until time.Time)
@@ -45,11 +57,16 @@ type Fleet interface {
 }
 
 // FleetEvent is a lease (Key is a gate's, Slots its start times in order),
-// a pause (Host is paused until PausedUntil, as PausedBy saw), or a
-// slow-down another replica saw (Host, SlowedDown).
+// a pause (Host is paused until PausedUntil, as PausedBy saw), a
+// slow-down another replica saw (Host, SlowedDown), or this replica's
+// permits of a host's cap (Host, Granted: Permits may be in flight).
 type FleetEvent struct {
 	Key   string
 	Slots []time.Time
+
+	Granted bool
+	Permits int
+	Grant   uint64 // the grant's number, increasing
 
 	Host        string
 	PausedUntil time.Time
@@ -83,6 +100,15 @@ func (h *hosts) askLease(g *gate, now time.Time, extra int) {
 // loses it), a pause another replica (or this one) saw, or another's
 // slow-down.
 func (h *hosts) fleetEvent(e FleetEvent, now time.Time) (startedPausing bool) {
+	if e.Granted {
+		if g := h.gates[hostGateKey(e.Host)]; g != nil && g.Permitted() && e.Grant > g.grant {
+			g.SetPermits(e.Permits)
+			g.grant = e.Grant
+			h.open(g)
+			h.noteDemand(g)
+		}
+		return false
+	}
 	if e.Host != "" && e.SlowedDown {
 		return h.slowDown(hostSignal{key: e.Host, retryAfter: -1, at: now, fromFleet: true})
 	}
@@ -100,4 +126,34 @@ func (h *hosts) fleetEvent(e FleetEvent, now time.Time) (startedPausing bool) {
 	g.AddLease(e.Slots, now)
 	h.open(g)
 	return false
+}
+
+// noteDemand tells the fleet of g's demand, when g is a host gate whose
+// cap the fleet shares and its demand changed since it last did: its
+// requests in flight, the URLs queued in lanes that pass it, and the
+// last grant it applied.
+func (h *hosts) noteDemand(g *gate) {
+	if g == nil || !g.Permitted() {
+		return
+	}
+	d := demand{g.InFlight(), g.queued, g.grant}
+	if g.demandSent && d == g.demand {
+		return
+	}
+	g.demand, g.demandSent = d, true
+	h.fleet.Demand(strings.TrimPrefix(g.key, "host "), g.Cap(), d.inFlight, d.queued, d.grant)
+}
+
+// noteDropped tells the fleet of the demand of the host gates of bh, a
+// batch whose lanes were emptied.
+func (h *hosts) noteDropped(bh *batchHosts) {
+	for _, l := range bh.lanes {
+		h.noteDemand(l.host())
+	}
+}
+
+// demand is what a host gate last told the fleet (see noteDemand).
+type demand struct {
+	inFlight, queued int
+	grant            uint64
 }

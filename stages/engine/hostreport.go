@@ -81,7 +81,7 @@ func (h *hosts) stats(now time.Time) HostStats {
 	return stats
 }
 
-// fleetStats is, with a fleet, its paced or paused hosts (see
+// fleetStats is, with a fleet, its paced, capped or paused hosts (see
 // HostStats.Fleet): O(gates).
 func (h *hosts) fleetStats(now time.Time) []HostFleet {
 	if h.fleet == nil {
@@ -96,10 +96,13 @@ func (h *hosts) fleetStats(now time.Time) []HostFleet {
 		taken, since := g.LeasesTaken()-g.statTaken, now.Sub(g.statAt)
 		g.statTaken, g.statAt = g.LeasesTaken(), now
 		paused := g.PausedAt(now)
-		if g.Rate() == 0 && !paused {
+		if g.Rate() == 0 && !paused && !g.Permitted() {
 			continue
 		}
 		f := HostFleet{Host: host, Pace: g.Rate()}
+		if g.Permitted() {
+			f.Cap, f.Permits = g.Cap(), g.Permits()
+		}
 		if f.Pace > 0 && since > 0 && since < time.Hour {
 			f.Share = min(float64(taken)/since.Seconds()/f.Pace, 1)
 		}
@@ -109,7 +112,7 @@ func (h *hosts) fleetStats(now time.Time) []HostFleet {
 		out = append(out, f)
 	}
 	slices.SortFunc(out, func(a, b HostFleet) int {
-		return cmp.Or(b.PausedUntil.Compare(a.PausedUntil), cmp.Compare(b.Share, a.Share), cmp.Compare(a.Host, b.Host))
+		return cmp.Or(b.PausedUntil.Compare(a.PausedUntil), cmp.Compare(b.Share, a.Share), cmp.Compare(b.Permits, a.Permits), cmp.Compare(a.Host, b.Host))
 	})
 	return out[:min(len(out), TopHosts)]
 }

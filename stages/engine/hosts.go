@@ -86,6 +86,7 @@ func (h *hosts) holds(bh *batchHosts) bool { return bh.laneOf != nil }
 // hands back its retries that waited for their hosts, which it forgets.
 func (h *hosts) drop(bh *batchHosts) map[int]pendingRetry {
 	bh.drop()
+	h.noteDropped(bh)
 	retries := bh.retries
 	bh.retries = nil
 	return retries
@@ -176,6 +177,9 @@ func (h *hosts) gate(key string, create func(*gate)) *gate {
 func (h *hosts) hostGate(key string) *gate {
 	return h.gate(hostGateKey(key), func(g *gate) {
 		g.Gate = polite.NewHostGate(time.Now(), h.cfg.PerHost, h.cfg.PerHostRate, h.cfg.PerHostBurst, h.cfg.PerHostJitter)
+		if h.fleet != nil {
+			g.UsePermits()
+		}
 	})
 }
 
@@ -220,6 +224,7 @@ func (h *hosts) nextInLane(bh *batchHosts, owner laneOwner, job *stages.Job, end
 		h.work.scans++
 		l := h.laneFor(bh, owner, job, i)
 		l.push(i, now)
+		h.noteDemand(l.host())
 		if l.parkedOn == nil {
 			bh.ready.push(l) // a no-op when it is in the heap already, with a lower head
 		}
@@ -240,11 +245,13 @@ func (h *hosts) take(bh *batchHosts, l *lane, job *stages.Job, i int, now time.T
 		hostWait += waited
 	}
 	if l.robots != nil && !h.stopping && !l.robots.Robots().Allows(job.Requests[i].URL, robotsAgent(job, h.cfg.RobotsUserAgent)) {
+		h.noteDemand(l.host())
 		return hostWait, resume, true
 	}
 	for _, g := range l.gates {
 		g.Take(now)
 	}
+	h.noteDemand(l.host())
 	return hostWait, resume, false
 }
 
@@ -261,6 +268,7 @@ func (h *hosts) finished(bh *batchHosts, index int, ok bool, now time.Time) {
 			h.open(g)
 		}
 	}
+	h.noteDemand(l.host())
 	if len(l.gates) > 0 && ok {
 		l.gates[0].Succeeded(now)
 	}
@@ -281,6 +289,7 @@ func (h *hosts) requeue(bh *batchHosts, owner laneOwner, job *stages.Job, i int,
 	bh.retries[i] = p
 	l := h.laneFor(bh, owner, job, i) // its own when it started before its batch was attached
 	l.insert(i, now)
+	h.noteDemand(l.host())
 	if l.parkedOn == nil {
 		bh.ready.pushOrFix(l)
 	}
@@ -380,6 +389,7 @@ func (h *hosts) sweep(now time.Time) {
 	paused := false
 	for key, g := range h.gates {
 		if g.idle(now) && g.timerAt.IsZero() {
+			h.noteDemand(g) // nothing in flight or queued: its permits go back
 			delete(h.gates, key)
 			continue
 		}

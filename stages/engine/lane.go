@@ -35,6 +35,7 @@ type batchHosts struct {
 // lane parked on a gate is let go when the gate next wakes it.
 func (bh *batchHosts) drop() {
 	for _, l := range bh.lanes {
+		l.count(-l.len())
 		l.queue, l.head, l.owner, l.ready = nil, 0, nil, nil
 	}
 	bh.ready = nil
@@ -87,6 +88,21 @@ type laneEntry struct {
 	parks  uint32 // the lane's parks when the entry was queued
 }
 
+// host is the lane's host gate, nil for a URL with no host.
+func (l *lane) host() *gate {
+	if len(l.gates) == 0 {
+		return nil
+	}
+	return l.gates[0]
+}
+
+// count adds n to the URLs queued on the lane's host gate.
+func (l *lane) count(n int) {
+	if g := l.host(); g != nil {
+		g.queued += n
+	}
+}
+
 func (l *lane) empty() bool { return l.head == len(l.queue) }
 
 func (l *lane) front() laneEntry { return l.queue[l.head] }
@@ -98,6 +114,7 @@ func (l *lane) push(i int, now time.Time) {
 		parks-- // queued behind a held gate: it waits from now
 	}
 	l.queue = append(l.queue, laneEntry{index: i, queued: now, parks: parks})
+	l.count(1)
 }
 
 // insert puts back index i, started once and handed back, at its place
@@ -108,6 +125,7 @@ func (l *lane) insert(i int, now time.Time) {
 		k++
 	}
 	l.queue = slices.Insert(l.queue, k, laneEntry{index: i, queued: now, parks: l.parks - 1})
+	l.count(1)
 }
 
 // pop removes the head and returns how long it waited for its gates
@@ -115,6 +133,7 @@ func (l *lane) insert(i int, now time.Time) {
 func (l *lane) pop(now time.Time) time.Duration {
 	e := l.queue[l.head]
 	l.head++
+	l.count(-1)
 	if e.parks == l.parks {
 		return 0
 	}
@@ -226,6 +245,13 @@ type gate struct {
 	opened  bool      // in the scheduler's opened list
 	timerAt time.Time // when the gate is due in the timer heap; zero: not in it
 	leasing bool      // a lease is asked of the fleet and not in yet
+	// queued counts the URLs waiting in lanes whose host gate this is;
+	// demand is the last told the fleet (demandSent), grant the number of
+	// the fleet's last grant of permits applied.
+	queued     int
+	demand     demand
+	demandSent bool
+	grant      uint64
 	// pausedBy names the replica that saw the pause in force (a fleet's)
 	pausedBy string
 	// the leased slots taken, and when, at the last stats

@@ -19,14 +19,19 @@
 //	robots.<site>     a site's robots.txt (status, body, when fetched)
 //	robotslock.<site> taken (create-only, with a TTL) by the replica that
 //	                  fetches it; the others watch for the copy
+//	cap.<host>        each replica's permits of the host's cap on requests
+//	                  in flight (held, wanted, until when it counts),
+//	                  written with the revision read; a replica takes what
+//	                  the others do not hold, at most its fair share when
+//	                  another wants more (see caps.go)
 //
 // Every value carries a per-message TTL, so the keys of hosts no one
 // crawls any more go away, and the bucket is capped in bytes besides.
 // Times are the replicas' clocks, which must agree (NTP). A value that
 // does not decode is overwritten or ignored, never trusted; a bucket
 // that cannot be reached falls back to this replica's own pace.
-// Goroutines: one per lease and robots.txt in flight, a pause writer and
-// a pause watcher, all ended by the context given to New.
+// Goroutines: one per lease and robots.txt in flight, a pause writer, a
+// pause watcher and a cap keeper, all ended by the context given to New.
 package fleet
 
 import (
@@ -84,13 +89,20 @@ type Fleet struct {
 	log    *slog.Logger
 
 	mu     sync.Mutex
-	pauses map[string]time.Time // to write, by host
-	slows  map[string]time.Time // slow-downs to write, by host
-	local  map[string]time.Time // the next slot by key, when the bucket fails
-	wake   chan struct{}        // the pause writer's
+	pauses map[string]time.Time  // to write, by host
+	slows  map[string]time.Time  // slow-downs to write, by host
+	local  map[string]time.Time  // the next slot by key, when the bucket fails
+	wake   chan struct{}         // the pause writer's
+	caps   map[string]*capDemand // this replica's demand per capped host
+	// capWake wakes the cap goroutine; capReplicas is the replicas the last
+	// cap read saw (for the share when the bucket fails).
+	capWake     chan struct{}
+	capReplicas atomic.Int64
+	grants      atomic.Uint64 // the grants of permits sent, which number them
 
-	fallbacks atomic.Uint64 // leases made locally
-	conflicts atomic.Uint64 // lease writes retried on another's revision
+	fallbacks    atomic.Uint64 // leases made locally
+	capFallbacks atomic.Uint64 // cap shares made locally
+	conflicts    atomic.Uint64 // lease writes retried on another's revision
 }
 
 var _ engine.Fleet = (*Fleet)(nil)
@@ -140,8 +152,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fleet, error
 	}
 	f := &Fleet{cfg: cfg, js: js, kv: kv, stream: stream, prefix: "$KV." + bucket + ".", ctx: ctx,
 		events: make(chan engine.FleetEvent, 64), log: cfg.Log,
-		pauses: map[string]time.Time{}, slows: map[string]time.Time{}, local: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		pauses: map[string]time.Time{}, slows: map[string]time.Time{}, local: map[string]time.Time{}, wake: make(chan struct{}, 1),
+		caps: map[string]*capDemand{}, capWake: make(chan struct{}, 1)}
+	f.capReplicas.Store(1)
 	go f.writePauses()
+	go f.keepCaps()
 	go f.watchPauses()
 	return f, nil
 }
@@ -161,11 +176,12 @@ func (f *Fleet) send(e engine.FleetEvent) {
 // own pace because the bucket failed, and lease writes retried because
 // another replica wrote first.
 type Stats struct {
-	Fallbacks uint64
-	Conflicts uint64
+	Fallbacks    uint64
+	Conflicts    uint64
+	CapFallbacks uint64 // cap shares made by this replica alone
 }
 
 // Stats reports the fleet's counts.
 func (f *Fleet) Stats() Stats {
-	return Stats{Fallbacks: f.fallbacks.Load(), Conflicts: f.conflicts.Load()}
+	return Stats{Fallbacks: f.fallbacks.Load(), Conflicts: f.conflicts.Load(), CapFallbacks: f.capFallbacks.Load()}
 }

@@ -34,9 +34,12 @@ import (
 // call is O(1). Not safe for concurrent use: the engine's dispatcher owns
 // its gates.
 type Gate struct {
-	// The cap on requests in flight; 0: none.
-	limit    int
-	inFlight int
+	// The cap on requests in flight; 0: none. With permitted (a fleet's
+	// cap, see UsePermits), permits is this replica's part of it.
+	limit     int
+	inFlight  int
+	permitted bool
+	permits   int
 
 	// The pace: a token bucket, nil when none. base is its rate before
 	// slow-downs; factor (from 1 down) is what slow-downs left of it.
@@ -85,7 +88,7 @@ func (g *Gate) Robots() *Robots { return g.robots }
 // the hold, that time (zero when an event must: a request finishing, the
 // robots.txt arriving).
 func (g *Gate) Wait(now time.Time) (until time.Time, blocked bool) {
-	if g.limit > 0 && g.inFlight >= g.limit {
+	if limit, capped := g.capNow(); capped && g.inFlight >= limit {
 		return time.Time{}, true
 	}
 	if g.robots != nil && !g.robots.Known() {
@@ -139,17 +142,18 @@ func (g *Gate) Take(now time.Time) {
 // Release ends a request that passed the gate, and reports whether that
 // made room under its cap.
 func (g *Gate) Release() (freed bool) {
-	atCap := g.limit > 0 && g.inFlight >= g.limit
+	limit, capped := g.capNow()
+	atCap := capped && g.inFlight >= limit
 	g.inFlight--
-	return atCap
+	return atCap && g.inFlight < limit
 }
 
 // Room is how many URLs the gate, open at now, lets pass before it holds
 // again: at least 1.
 func (g *Gate) Room(now time.Time) int {
 	n := 1 << 30
-	if g.limit > 0 {
-		n = g.limit - g.inFlight
+	if limit, capped := g.capNow(); capped {
+		n = limit - g.inFlight
 	}
 	switch {
 	case g.lim != nil && g.leased != nil:
@@ -220,11 +224,12 @@ func (g *Gate) Succeeded(now time.Time) {
 
 // Idle reports whether the gate's rules hold nothing a new URL would
 // need: nothing in flight, no pause or slow-down in force, a full bucket,
-// no robots.txt worth keeping. The engine forgets such a gate once no one
+// no robots.txt worth keeping, no permits of a fleet's cap (the fleet
+// takes them back first). The engine forgets such a gate once no one
 // waits on it.
 func (g *Gate) Idle(now time.Time) bool {
 	switch {
-	case g.inFlight > 0, g.pausedUntil.After(now), g.notBefore.After(now):
+	case g.inFlight > 0, g.pausedUntil.After(now), g.notBefore.After(now), g.permitted && g.permits > 0:
 		return false
 	case g.lim != nil && g.leased != nil && (g.factor < 1 || !g.leaseIdle(now)):
 		return false

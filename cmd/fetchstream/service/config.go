@@ -155,8 +155,8 @@ type FetchConfig struct {
 
 	// Politeness per host (or registrable domain, with PerHostKey
 	// "domain"), for the fleet: the replicas with the same Fleet share one
-	// pace, one pause and one robots.txt per host through a JetStream
-	// key-value bucket (PerHost stays per replica). Fleet "" names the fleet
+	// cap (PerHost), one pace, one pause and one robots.txt per host
+	// through a JetStream key-value bucket. Fleet "" names the fleet
 	// after the input subject and the queue group (or durable); FleetOff,
 	// or a server without JetStream, keeps them per replica.
 	Fleet         string

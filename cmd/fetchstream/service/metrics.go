@@ -81,7 +81,7 @@ func newMetrics() *metrics {
 	m.hosts = newHostMetrics()
 	m.registry.MustRegister(m.results, m.latency, m.inFlight, m.retries, m.batches, m.batchDuration,
 		m.publishErrors, m.reconnects, m.disconnects, m.slowConsumer, m.panics,
-		m.hosts.paused, m.hosts.waiting, m.hosts.waited, m.hosts.fleetPace, m.hosts.fleetShare, m.hosts.fleetPaused,
+		m.hosts.paused, m.hosts.waiting, m.hosts.waited, m.hosts.fleetPace, m.hosts.fleetShare, m.hosts.fleetPaused, m.hosts.fleetPermits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, stage := range panicStages {
 		m.panics.WithLabelValues(stage)

@@ -20,9 +20,10 @@ type hostMetrics struct {
 	// Per host, for at most engine.TopHosts hosts at a time (the series
 	// are replaced at each count): the fleet's pace, this replica's share
 	// of it, and the seconds left of a pause with the replica that saw it.
-	fleetPace   *prometheus.GaugeVec
-	fleetShare  *prometheus.GaugeVec
-	fleetPaused *prometheus.GaugeVec
+	fleetPace    *prometheus.GaugeVec
+	fleetShare   *prometheus.GaugeVec
+	fleetPaused  *prometheus.GaugeVec
+	fleetPermits *prometheus.GaugeVec
 
 	mu    sync.Mutex
 	stats engine.HostStats
@@ -40,6 +41,8 @@ func newHostMetrics() hostMetrics {
 			Help: "Requests per second the whole fleet may send the host (--per-host-rate, a batch's per_host_rate or Crawl-delay), for the hosts most used (at most 5)."}, []string{"host"}),
 		fleetShare: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_share",
 			Help: "The part (0 to 1) of the fleet's pace for the host that this replica took at the last count, for the hosts most used (at most 5)."}, []string{"host"}),
+		fleetPermits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_permits",
+			Help: "The requests this replica may have in flight to the host now, of the fleet's --per-host cap, for the hosts most used (at most 5)."}, []string{"host"}),
 		fleetPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_paused_seconds",
 			Help: "Seconds left of the host's pause (a 429 or 503 with Retry-After), for the whole fleet, by the replica that saw it (at most 5 hosts)."}, []string{"host", "seen_by"}),
 	}
@@ -49,11 +52,15 @@ func newHostMetrics() hostMetrics {
 func (h *hostMetrics) setFleet(s engine.HostStats, now time.Time) {
 	h.fleetPace.Reset()
 	h.fleetShare.Reset()
+	h.fleetPermits.Reset()
 	h.fleetPaused.Reset()
 	for _, f := range s.Fleet {
 		if f.Pace > 0 {
 			h.fleetPace.WithLabelValues(f.Host).Set(f.Pace)
 			h.fleetShare.WithLabelValues(f.Host).Set(f.Share)
+		}
+		if f.Cap > 0 {
+			h.fleetPermits.WithLabelValues(f.Host).Set(float64(f.Permits))
 		}
 		if !f.PausedUntil.IsZero() {
 			h.fleetPaused.WithLabelValues(f.Host, f.PausedBy).Set(max(f.PausedUntil.Sub(now).Seconds(), 0))
