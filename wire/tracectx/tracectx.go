@@ -55,28 +55,46 @@ const memberCutFirst = 128
 var propagator propagation.TraceContext
 
 // Carrier is a propagation.TextMapCarrier over a NATS header map. Get
-// finds a name whatever case the publisher gave it, and reads its first
-// value; Set replaces the values of the exact name.
+// finds a name whatever case the publisher gave it; Set replaces the
+// values of the exact name.
 type Carrier nats.Header
 
 var _ propagation.TextMapCarrier = Carrier(nil)
 
-// Get returns the first value of key, matched case-insensitively, or "".
-// A tracestate over MaxTraceStateRead bytes reads as "".
+// Get returns the value of key, matched case-insensitively, or "". As
+// W3C says, a traceparent (or any other key) given more than once reads
+// as "", and tracestate values given more than once are one list, joined
+// with ","; a tracestate over MaxTraceStateRead bytes reads as "".
 func (c Carrier) Get(key string) string {
-	v := nats.Header(c).Get(key)
-	if v == "" {
-		for k, vs := range c {
-			if strings.EqualFold(k, key) && len(vs) > 0 {
-				v = vs[0]
-				break
+	isState := strings.EqualFold(key, HeaderTraceState)
+	var first string
+	var joined []string // the values of a tracestate given more than once
+	n, size := 0, 0
+	for k, vs := range c {
+		if !strings.EqualFold(k, key) {
+			continue
+		}
+		for _, v := range vs {
+			n++
+			size += len(v) + len(",")
+			switch {
+			case n > 1 && !isState:
+				return ""
+			case isState && size > MaxTraceStateRead+len(","):
+				return ""
+			case n == 1:
+				first = v
+			case n == 2:
+				joined = append(joined, first, v)
+			default:
+				joined = append(joined, v)
 			}
 		}
 	}
-	if strings.EqualFold(key, HeaderTraceState) && len(v) > MaxTraceStateRead {
-		return ""
+	if joined != nil {
+		return strings.Join(joined, ",")
 	}
-	return v
+	return first
 }
 
 // Set sets key to value alone.

@@ -51,6 +51,8 @@ func TestExtractIgnoresHostileHeaders(t *testing.T) {
 		"oversized":     {"traceparent": {valid + strings.Repeat("x", 1<<20)}},
 		"short":         {"traceparent": {valid[:20]}},
 		"newline":       {"traceparent": {valid[:54] + "\n"}},
+		"repeated":      {"traceparent": {valid, valid}},
+		"two cases":     {"traceparent": {valid}, "Traceparent": {valid}},
 	} {
 		if sc := tracectx.Extract(h); sc.IsValid() {
 			t.Errorf("%s: extracted %v", name, sc)
@@ -122,6 +124,29 @@ func TestExtractCapsTraceState(t *testing.T) {
 		if lines > tracectx.MaxHeaderBytes {
 			t.Errorf("%s: Inject wrote %d header bytes, over MaxHeaderBytes %d", name, lines, tracectx.MaxHeaderBytes)
 		}
+	}
+}
+
+// A tracestate given more than once is one list, as W3C says, and read
+// within the same bound: its values joined.
+func TestExtractJoinsRepeatedTraceState(t *testing.T) {
+	sc := tracectx.Extract(nats.Header{"traceparent": {valid}, "tracestate": {"a=1", "b=2"}})
+	if sc.TraceState().String() != "a=1,b=2" {
+		t.Errorf("tracestate %q, want a=1,b=2", sc.TraceState())
+	}
+	var a, b []string // 16 members each, valid together, together over the bound
+	for i := range 16 {
+		a = append(a, fmt.Sprintf("a%02d=%s", i, strings.Repeat("v", 130)))
+		b = append(b, fmt.Sprintf("b%02d=%s", i, strings.Repeat("v", 130)))
+	}
+	half1, half2 := strings.Join(a, ","), strings.Join(b, ",")
+	if len(half1) > tracectx.MaxTraceStateRead || len(half1)+len(half2)+1 <= tracectx.MaxTraceStateRead {
+		t.Fatalf("halves of %d bytes: the test proves nothing", len(half1))
+	}
+	sc = tracectx.Extract(nats.Header{"traceparent": {valid}, "tracestate": {half1, half2}})
+	if !sc.IsValid() || sc.TraceState().Len() != 0 {
+		t.Errorf("two halves over %d bytes: %v, tracestate of %d members; want the traceparent alone",
+			tracectx.MaxTraceStateRead, sc.IsValid(), sc.TraceState().Len())
 	}
 }
 

@@ -242,6 +242,7 @@ func TestHostileTraceContextIgnored(t *testing.T) {
 				{"garbage", nats.Header{"traceparent": {"00-zz-" + strings.Repeat("x", 10000)}}, "", ""},
 				{"oversized", nats.Header{"traceparent": {valid + strings.Repeat("-ff", 5000)}}, "", ""},
 				{"all zero", nats.Header{"traceparent": {"00-00000000000000000000000000000000-0000000000000000-01"}}, "", ""},
+				{"repeated", nats.Header{"traceparent": {valid, valid}}, "", ""},
 				{"64 members", nats.Header{"traceparent": {valid}, "tracestate": {strings.Join(many, ",")}}, publisherTrace, ""},
 				{"over 4KiB", nats.Header{"traceparent": {valid}, "tracestate": {"k=" + strings.Repeat("v", 5000)}}, publisherTrace, ""},
 				{"kept", nats.Header{"Traceparent": {valid}, "Tracestate": {"vendor=abc"}}, publisherTrace, "vendor=abc"},
