@@ -26,11 +26,16 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
+	"github.com/fetchstream/fetchstream/stages/internal/tracercache"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // tracerName is the instrumentation scope of the fetcher's spans.
 const tracerName = "github.com/fetchstream/fetchstream/stages/httpfetch"
+
+// attemptTracers keeps the tracer of the URLs' provider for the attempts'
+// spans.
+var attemptTracers = tracercache.New(tracerName)
 
 // maxSpanURL is the longest url.full a span or a redirect event shows, in
 // bytes, after redaction: a URL may be 8 KiB, and an attempt's span may
@@ -66,7 +71,7 @@ func startAttemptSpan(ctx context.Context, s *spec, n int) oteltrace.Span {
 	if n > 1 {
 		attrs = append(attrs, attribute.Int("http.request.resend_count", n-1))
 	}
-	_, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, s.method,
+	_, span := attemptTracers.Tracer(parent.TracerProvider()).Start(ctx, s.method,
 		oteltrace.WithSpanKind(oteltrace.SpanKindClient), oteltrace.WithAttributes(attrs...))
 	return span
 }
