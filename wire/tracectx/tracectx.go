@@ -130,8 +130,8 @@ func Extract(h nats.Header) trace.SpanContext {
 
 // CapTraceState returns ts cut to at most MaxTraceState bytes, as W3C
 // describes: members over 128 bytes are dropped first, then the others,
-// each from the end (the oldest first), until what is left fits. The order of the members
-// kept is not changed.
+// each from the end (the oldest first), until what is left fits. The
+// members kept keep their order.
 func CapTraceState(ts trace.TraceState) trace.TraceState {
 	size := len(ts.String())
 	if size <= MaxTraceState {
