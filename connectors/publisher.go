@@ -282,7 +282,7 @@ func (p *Publisher) result(e *stages.Encoded) {
 func (p *Publisher) publishChange(jo *jobOut, job *stages.Job, e *stages.Encoded) (kept bool) {
 	msg := &nats.Msg{Subject: p.cfg.Changes, Data: e.Data}
 	if p.cfg.MsgIDs {
-		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index) + "/changed"}}
+		msg.Header = nats.Header{nats.MsgIdHdr: []string{job.ID + "/" + strconv.Itoa(e.Index) + changedSuffix}}
 	}
 	return p.publish(jo, msg, p.cfg.ChangesStream != "", false)
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // gather appends a result to the batch's one-message reply while the
-// reply, closed with ']', still fits in one message. Once it cannot, the
+// reply, closed with ']', still fits in one message with the headers
+// reply adds (within ResultHeaderBytes of the max payload). Once it cannot, the
 // reply is settled as too large and what it held is let go: a batch holds
 // at most one message's worth of reply, whatever its size.
 func (p *Publisher) gather(jo *jobOut, data []byte) {
@@ -26,7 +27,7 @@ func (p *Publisher) gather(jo *jobOut, data []byte) {
 	} else {
 		jo.reply.WriteByte(',')
 	}
-	if int64(jo.reply.Len()+len(data)+1) > p.nc.MaxPayload() {
+	if int64(jo.reply.Len()+len(data)+1+ResultHeaderBytes) > p.nc.MaxPayload() {
 		jo.reply.Truncate(jo.reply.Len() - 1) // the separator, not counted yet
 		p.dropReply(jo)
 		jo.replyTooLarge = true

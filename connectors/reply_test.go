@@ -15,6 +15,7 @@ import (
 	"github.com/fetchstream/fetchstream/connectors/natstest"
 	"github.com/fetchstream/fetchstream/stages"
 	"github.com/fetchstream/fetchstream/wire"
+	"github.com/fetchstream/fetchstream/wire/tracectx"
 )
 
 // A one-message reply whose results outgrow one message holds them only
@@ -223,4 +224,53 @@ func TestMicroEndpointInJetStreamMode(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &got); err != nil || len(got) != 2 || got[0].URL != "http://sleep/20" || !got[1].OK() {
 		t.Fatalf("reply %s (%v): want the 2 results in order", msg.Data, err)
 	}
+}
+
+// A one-message reply is gathered within ResultHeaderBytes of the max
+// payload, so the trace context added to it never makes it too large to
+// send: one that fits to the byte arrives as the array of results, and
+// one within 100 bytes of the max payload is settled as reply_too_large
+// (before, it was gathered, then lost when the traceparent was added,
+// and the requester timed out).
+func TestGatheredReplyLeavesRoomForTraceHeaders(t *testing.T) {
+	t.Parallel()
+	_, nc := natstest.Start(t)
+	p, err := connectors.NewPublisher(context.Background(), nc, connectors.PublisherConfig{Results: "res", Batches: "sum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := largestTrace(t)
+	for _, c := range []struct {
+		name     string
+		size     int // of the one result's JSON
+		tooLarge bool
+	}{
+		{"fits to the byte", int(nc.MaxPayload()) - connectors.ResultHeaderBytes - len("[]"), false},
+		{"50 bytes short of max payload", int(nc.MaxPayload()) - 50 - len("[]"), true},
+	} {
+		inbox := nats.NewInbox()
+		replies, err := nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := &stages.Job{ID: c.name, Reply: inbox, Trace: sc}
+		data := `{"body":"` + strings.Repeat("x", c.size-len(`{"body":""}`)) + `"}`
+		p.In() <- &stages.Encoded{Job: job, Index: 0, Data: []byte(data)}
+		p.In() <- &stages.Done{Job: job, Summary: wire.Summary{BatchID: job.ID, Count: 1, OK: 1}, Data: []byte(`{"count":1,"ok":1}`)}
+		msg, err := replies.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("%s: no reply: %v", c.name, err)
+		}
+		if tracectx.Extract(msg.Header).TraceID() != sc.TraceID() {
+			t.Errorf("%s: reply traceparent %q, want the batch's trace", c.name, msg.Header.Get("traceparent"))
+		}
+		var s wire.Summary
+		gotTooLarge := json.Unmarshal(msg.Data, &s) == nil && s.Error == wire.ErrReplyTooLarge
+		if gotTooLarge != c.tooLarge || (!c.tooLarge && len(msg.Data) != c.size+len("[]")) {
+			t.Errorf("%s: reply of %d bytes (%.80s), want reply_too_large %v", c.name, len(msg.Data), msg.Data, c.tooLarge)
+		}
+		_ = replies.Unsubscribe()
+	}
+	close(p.In())
+	p.AwaitCompletion()
 }

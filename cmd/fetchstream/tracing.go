@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/fetchstream/fetchstream/cmd/fetchstream/internal/tracing"
 )
 
@@ -17,6 +19,9 @@ const tracingShutdownGrace = 5 * time.Second
 // startTracing builds the tracer provider the OTEL_* variables describe
 // (see package tracing), logs where it exports, and returns it with the
 // function that flushes and stops it; nil and a no-op when tracing is off.
+// While tracing is on, the SDK's errors (a failed export) go to log at
+// Warn, at most one a minute, without a URL's userinfo or query (see
+// otelErrorLog), and so does an error of the flush at exit.
 func startTracing(ctx context.Context, log *slog.Logger) (*tracing.Provider, func(), error) {
 	tp, err := tracing.FromEnv(ctx)
 	if err != nil {
@@ -25,12 +30,14 @@ func startTracing(ctx context.Context, log *slog.Logger) (*tracing.Provider, fun
 	if tp == nil {
 		return nil, func() {}, nil
 	}
+	errLog := newOTelErrorLog(log)
+	otel.SetErrorHandler(errLog)
 	log.Info("tracing on: spans exported over OTLP", "protocol", tp.Protocol, "endpoint", endpointForLog(tp.Endpoint))
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingShutdownGrace)
 		defer cancel()
 		if err := tp.Shutdown(ctx); err != nil {
-			log.Warn("tracing: spans not all exported at exit", "error", err.Error())
+			errLog.Final("tracing: spans not all exported at exit", err)
 		}
 	}
 	return tp, stop, nil

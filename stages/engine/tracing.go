@@ -17,8 +17,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/stages"
+	"github.com/fetchstream/fetchstream/stages/internal/tracercache"
 	"github.com/fetchstream/fetchstream/wire"
 )
+
+// urlTracers keeps the tracer of the batches' provider for the URLs' spans.
+var urlTracers = tracercache.New(stages.TracerName)
 
 // startURLSpan starts the span of index i of job, granted now after
 // waiting hostWait for its host, and returns ctx with it; a nil span
@@ -31,7 +35,7 @@ func startURLSpan(ctx context.Context, job *stages.Job, i int, hostWait time.Dur
 	}
 	now := time.Now()
 	start := now.Add(-hostWait)
-	ctx, span := parent.TracerProvider().Tracer(stages.TracerName).Start(trace.ContextWithSpan(ctx, parent), "fetch url",
+	ctx, span := urlTracers.Tracer(parent.TracerProvider()).Start(trace.ContextWithSpan(ctx, parent), "fetch url",
 		trace.WithSpanKind(trace.SpanKindInternal), trace.WithTimestamp(start), trace.WithAttributes(
 			attribute.String("fetchstream.batch.id", job.ID),
 			attribute.Int("fetchstream.url.index", i),

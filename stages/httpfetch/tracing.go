@@ -9,7 +9,8 @@ package httpfetch
 // What a span shows of a URL is what a result may show, and less: no
 // userinfo, the query parameters that carry signatures replaced by
 // REDACTED, and every form of the request's credential replaced as in
-// the result (see redactor). No header, body or message goes in a span.
+// the result (see redactor), cut to maxSpanURL bytes. No header, body or
+// message goes in a span.
 
 import (
 	"context"
@@ -18,17 +19,28 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/fetchstream/fetchstream/stages/backoff"
+	"github.com/fetchstream/fetchstream/stages/internal/tracercache"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
 // tracerName is the instrumentation scope of the fetcher's spans.
 const tracerName = "github.com/fetchstream/fetchstream/stages/httpfetch"
+
+// attemptTracers keeps the tracer of the URLs' provider for the attempts'
+// spans.
+var attemptTracers = tracercache.New(tracerName)
+
+// maxSpanURL is the longest url.full a span or a redirect event shows, in
+// bytes, after redaction: a URL may be 8 KiB, and an attempt's span may
+// hold a redirect event per hop.
+const maxSpanURL = 2 << 10
 
 // signedQuery are the query parameters whose values OpenTelemetry's
 // conventions redact in url.full: request signatures and keys.
@@ -59,7 +71,7 @@ func startAttemptSpan(ctx context.Context, s *spec, n int) oteltrace.Span {
 	if n > 1 {
 		attrs = append(attrs, attribute.Int("http.request.resend_count", n-1))
 	}
-	_, span := parent.TracerProvider().Tracer(tracerName).Start(ctx, s.method,
+	_, span := attemptTracers.Tracer(parent.TracerProvider()).Start(ctx, s.method,
 		oteltrace.WithSpanKind(oteltrace.SpanKindClient), oteltrace.WithAttributes(attrs...))
 	return span
 }
@@ -122,7 +134,8 @@ func sleepTraced(ctx context.Context, d time.Duration, next int) bool {
 }
 
 // spanURL is u as a span may show it: without userinfo, its signed query
-// parameters' values REDACTED, and r's patterns replaced.
+// parameters' values REDACTED, and r's patterns replaced; then cut to
+// maxSpanURL bytes, at a character's start.
 func spanURL(u *url.URL, r *redactor) string {
 	c := *u
 	if c.User != nil {
@@ -144,6 +157,13 @@ func spanURL(u *url.URL, r *redactor) string {
 	s := c.String()
 	if r != nil {
 		s, _ = r.redactString(s)
+	}
+	if len(s) > maxSpanURL {
+		cut := maxSpanURL
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
 	}
 	return s
 }

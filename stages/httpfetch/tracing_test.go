@@ -210,3 +210,54 @@ func BenchmarkFetcherTraced(b *testing.B) {
 		})
 	}
 }
+
+// A hostile URL and server cannot bloat a span: url.full, of the request
+// and of each redirect, is at most maxSpanURL bytes. It is cut after
+// redaction, so a credential's echo that straddles the cut leaves no
+// prefix of its value either.
+func TestSpanURLBounded(t *testing.T) {
+	const secret = "s3cr3t-token-value"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/start" {
+			// the token starts 6 bytes before the cut
+			pad := maxSpanURL - 6 - len("http://"+r.Host+"/next?pad=&token=")
+			http.Redirect(w, r, "/next?pad="+strings.Repeat("p", pad)+"&token="+url.QueryEscape(r.Header.Get("X-Key")), http.StatusFound)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	f := newTestFetcher(t, Config{Policy: loopbackOnly})
+	f.SetCredentials(testCredentialSet(t, srv.Listener.Addr().String(), secret))
+	ctx, exp, end := tracedContext(t)
+	long := srv.URL + "/start?q=" + strings.Repeat("q", MaxURLLength-len(srv.URL)-100)
+	var res wire.Result
+	f.DoInto(ctx, &wire.Request{URL: long}, &wire.RequestOptions{Credential: "key"}, 5*time.Second, &res)
+	end()
+	if !res.OK() || res.Redirects != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	urls := 0
+	for _, s := range exp.GetSpans() {
+		kvs := s.Attributes
+		for _, e := range s.Events {
+			kvs = append(kvs, e.Attributes...)
+		}
+		for _, kv := range kvs {
+			if kv.Key != "url.full" {
+				continue
+			}
+			urls++
+			v := kv.Value.AsString()
+			if len(v) > maxSpanURL || len(v) < maxSpanURL-20 {
+				t.Errorf("span %s: url.full of %d bytes, want about %d", s.Name, len(v), maxSpanURL)
+			}
+			if strings.Contains(v, secret[:4]) {
+				t.Errorf("span %s: url.full ends %q: a prefix of the credential", s.Name, v[len(v)-20:])
+			}
+		}
+	}
+	if urls != 2 {
+		t.Errorf("%d url.full seen, want the attempt's and its redirect's", urls)
+	}
+}

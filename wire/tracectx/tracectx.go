@@ -6,11 +6,12 @@
 // installed, and a header that is not valid W3C trace context is ignored
 // (Extract returns the zero SpanContext: a new trace starts).
 //
-// Bounds: a traceparent is parsed only in its fixed W3C form, and a
-// tracestate longer than MaxTraceState bytes is dropped before it is
-// parsed; what the propagator keeps of one is at most 32 members of
-// bounded keys and values, so a hostile publisher cannot make its trace
-// context grow what the service echoes on its results.
+// Bounds: a traceparent is parsed only in its fixed W3C form; a
+// tracestate longer than MaxTraceStateRead bytes is dropped before it is
+// parsed, and one that parses (at most 32 members) is cut to
+// MaxTraceState bytes, whole members at a time, as W3C describes. So
+// what Inject echoes of a hostile publisher's trace context adds at most
+// MaxHeaderBytes to a message's headers.
 package tracectx
 
 import (
@@ -28,35 +29,72 @@ const (
 	HeaderTraceState  = "tracestate"
 )
 
-// MaxTraceState is the longest tracestate header read, in bytes; a longer
-// one is ignored (W3C asks that at least 512 be propagated).
-const MaxTraceState = 4096
+// MaxTraceState is the longest tracestate Extract keeps, in bytes: the
+// 512 that W3C asks every vendor to propagate. A longer one loses whole
+// members, from the end, until it fits: first those over 128 bytes.
+const MaxTraceState = 512
+
+// MaxTraceStateRead is the longest tracestate header read, in bytes; a
+// longer one is ignored whole, before it is parsed.
+const MaxTraceStateRead = 4096
+
+// traceParentLen is the length of the version-00 traceparent that Inject
+// writes: 00-<32 hex>-<16 hex>-<2 hex>.
+const traceParentLen = 55
+
+// MaxHeaderBytes is the most Inject adds to a NATS message's header
+// block: a traceparent line and a tracestate line of MaxTraceState
+// bytes, each "name: value\r\n" as nats.go writes it.
+const MaxHeaderBytes = len(HeaderTraceParent) + len(": ") + traceParentLen + len("\r\n") +
+	len(HeaderTraceState) + len(": ") + MaxTraceState + len("\r\n")
+
+// memberCutFirst is the size past which W3C asks that a member be
+// dropped first when a tracestate must be cut.
+const memberCutFirst = 128
 
 var propagator propagation.TraceContext
 
 // Carrier is a propagation.TextMapCarrier over a NATS header map. Get
-// finds a name whatever case the publisher gave it, and reads its first
-// value; Set replaces the values of the exact name.
+// finds a name whatever case the publisher gave it; Set replaces the
+// values of the exact name.
 type Carrier nats.Header
 
 var _ propagation.TextMapCarrier = Carrier(nil)
 
-// Get returns the first value of key, matched case-insensitively, or "".
-// A tracestate over MaxTraceState bytes reads as "".
+// Get returns the value of key, matched case-insensitively, or "". As
+// W3C says, a traceparent (or any other key) given more than once reads
+// as "", and tracestate values given more than once are one list, joined
+// with ","; a tracestate over MaxTraceStateRead bytes reads as "".
 func (c Carrier) Get(key string) string {
-	v := nats.Header(c).Get(key)
-	if v == "" {
-		for k, vs := range c {
-			if strings.EqualFold(k, key) && len(vs) > 0 {
-				v = vs[0]
-				break
+	isState := strings.EqualFold(key, HeaderTraceState)
+	var first string
+	var joined []string // the values of a tracestate given more than once
+	n, size := 0, 0
+	for k, vs := range c {
+		if !strings.EqualFold(k, key) {
+			continue
+		}
+		for _, v := range vs {
+			n++
+			size += len(v) + len(",")
+			switch {
+			case n > 1 && !isState:
+				return ""
+			case isState && size > MaxTraceStateRead+len(","):
+				return ""
+			case n == 1:
+				first = v
+			case n == 2:
+				joined = append(joined, first, v)
+			default:
+				joined = append(joined, v)
 			}
 		}
 	}
-	if strings.EqualFold(key, HeaderTraceState) && len(v) > MaxTraceState {
-		return ""
+	if joined != nil {
+		return strings.Join(joined, ",")
 	}
-	return v
+	return first
 }
 
 // Set sets key to value alone.
@@ -72,8 +110,9 @@ func (c Carrier) Keys() []string {
 }
 
 // Extract returns the trace context h holds, marked remote, or the zero
-// SpanContext when h holds none that is valid. It allocates nothing when
-// h has no traceparent.
+// SpanContext when h holds none that is valid. Its tracestate is at most
+// MaxTraceState bytes (see CapTraceState). It allocates nothing when h
+// has no traceparent.
 func Extract(h nats.Header) trace.SpanContext {
 	if len(h) == 0 {
 		return trace.SpanContext{}
@@ -82,7 +121,47 @@ func Extract(h nats.Header) trace.SpanContext {
 	if c.Get(HeaderTraceParent) == "" {
 		return trace.SpanContext{}
 	}
-	return trace.SpanContextFromContext(propagator.Extract(context.Background(), c))
+	sc := trace.SpanContextFromContext(propagator.Extract(context.Background(), c))
+	if sc.TraceState().Len() > 0 {
+		sc = sc.WithTraceState(CapTraceState(sc.TraceState()))
+	}
+	return sc
+}
+
+// CapTraceState returns ts cut to at most MaxTraceState bytes, as W3C
+// describes: members over 128 bytes are dropped first, then the others,
+// each from the end (the oldest first), until what is left fits. The
+// members kept keep their order.
+func CapTraceState(ts trace.TraceState) trace.TraceState {
+	size := len(ts.String())
+	if size <= MaxTraceState {
+		return ts
+	}
+	type member struct {
+		key, value string
+		dropped    bool
+	}
+	var members []member
+	ts.Walk(func(key, value string) bool {
+		members = append(members, member{key: key, value: value})
+		return true
+	})
+	drop := func(m *member) { // keys are unique in a tracestate that parsed
+		ts = ts.Delete(m.key)
+		m.dropped = true
+		size -= len(m.key) + len("=") + len(m.value) + len(",")
+	}
+	for i := len(members) - 1; i >= 0 && size > MaxTraceState; i-- {
+		if len(members[i].key)+len("=")+len(members[i].value) > memberCutFirst {
+			drop(&members[i])
+		}
+	}
+	for i := len(members) - 1; i >= 0 && size > MaxTraceState; i-- {
+		if !members[i].dropped {
+			drop(&members[i])
+		}
+	}
+	return ts
 }
 
 // Inject writes sc into h as traceparent (and tracestate when sc has one)

@@ -21,8 +21,9 @@ import (
 )
 
 // resultHeadroom is the part of the NATS max payload kept free for
-// headers when a result is sized to fit in one message.
-const resultHeadroom = 4 << 10
+// headers when a result is sized to fit in one message: the most the
+// publisher's headers take (Nats-Msg-Id, trace context).
+const resultHeadroom = connectors.ResultHeaderBytes
 
 // pipeline is a running source → decode → fetch → sink chain; the sink
 // (the publisher) encodes each result before it publishes it.

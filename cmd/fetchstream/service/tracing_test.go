@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,6 +242,7 @@ func TestHostileTraceContextIgnored(t *testing.T) {
 				{"garbage", nats.Header{"traceparent": {"00-zz-" + strings.Repeat("x", 10000)}}, "", ""},
 				{"oversized", nats.Header{"traceparent": {valid + strings.Repeat("-ff", 5000)}}, "", ""},
 				{"all zero", nats.Header{"traceparent": {"00-00000000000000000000000000000000-0000000000000000-01"}}, "", ""},
+				{"repeated", nats.Header{"traceparent": {valid, valid}}, "", ""},
 				{"64 members", nats.Header{"traceparent": {valid}, "tracestate": {strings.Join(many, ",")}}, publisherTrace, ""},
 				{"over 4KiB", nats.Header{"traceparent": {valid}, "tracestate": {"k=" + strings.Repeat("v", 5000)}}, publisherTrace, ""},
 				{"kept", nats.Header{"Traceparent": {valid}, "Tracestate": {"vendor=abc"}}, publisherTrace, "vendor=abc"},
@@ -337,10 +340,26 @@ func TestRepliesCarryTheTrace(t *testing.T) {
 
 // A collector that is gone never holds up the pipeline: the batches are
 // answered as without tracing, and the spans past OTEL_BSP_MAX_QUEUE_SIZE
-// are dropped and counted in /metrics.
+// are dropped and counted in /metrics. Gone is refused (nothing listens)
+// before the first export (the default 5s delay), or silent: a listener
+// that accepts and never answers, exported to early (a 20ms delay), so
+// the exporter waits on it for its timeout while spans pile up.
 func TestCollectorGoneNeverBlocks(t *testing.T) {
+	for _, collector := range []string{"refused", "silent"} {
+		t.Run(collector, func(t *testing.T) {
+			endpoint := "http://127.0.0.1:1" // nothing listens
+			if collector == "silent" {
+				endpoint = "http://" + silentListener(t)
+				t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "20") // ms: the exporter is stuck early
+			}
+			collectorGoneNeverBlocks(t, endpoint, collector == "silent")
+		})
+	}
+}
+
+func collectorGoneNeverBlocks(t *testing.T, endpoint string, stuck bool) {
 	ns, nc := natstest.Start(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1") // nothing listens
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
 	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "16")
 	tp, err := tracing.FromEnv(t.Context())
 	if err != nil {
@@ -363,9 +382,18 @@ func TestCollectorGoneNeverBlocks(t *testing.T) {
 		publishTraced(t, nc, wire.Batch{ID: fmt.Sprintf("gone-%d", i), URLs: wire.URLs(urls...)}, nil)
 	}
 	rawMessages(t, summaries, batches) // within rawMessages' 15s each, with generous margin
-	loadtest.WaitFor(t, 10*time.Second, "spans dropped and counted", func() bool {
-		return tp.Dropped() >= batches*size-16-1
+	// Each URL ends a span and an attempt's span, each batch one more. A
+	// stuck exporter took at most one export's worth (16) and 16 more wait:
+	// the rest are dropped. A refusing one fails its exports at once: what
+	// it took is counted as failed, the rest dropped.
+	loadtest.WaitFor(t, 10*time.Second, "spans dropped (or failed) and counted", func() bool {
+		lost := tp.Dropped()
+		if !stuck {
+			lost += tp.ExportFailed()
+		}
+		return lost >= 2*batches*size-2*16
 	})
+	t.Logf("%d spans dropped, %d failed to export", tp.Dropped(), tp.ExportFailed())
 	families, err := svc.metrics.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -375,4 +403,37 @@ func TestCollectorGoneNeverBlocks(t *testing.T) {
 			t.Errorf("%s = %v, want the drops", f.GetName(), f.GetMetric()[0].GetCounter().GetValue())
 		}
 	}
+}
+
+// silentListener listens on loopback, accepts every connection and never
+// answers on it; it closes them when the test ends. It returns its address.
+func silentListener(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
 }

@@ -22,6 +22,11 @@
 // export failed are counted too (Provider.ExportFailed). The SDK has no
 // public counter of its own drops, so the bound is kept here, in front of
 // the processor, whose own queue is sized past it and never fills.
+//
+// Bounded in bytes too: unless OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT (or
+// OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) and OTEL_SPAN_EVENT_COUNT_LIMIT say
+// otherwise, a span attribute's value is cut to DefaultAttributeValueLength
+// bytes and a span keeps at most DefaultEventCount events (see SpanLimits).
 package tracing
 
 import (
@@ -48,6 +53,16 @@ var ErrConfig = errors.New("invalid OpenTelemetry configuration")
 // DefaultQueue is the bound on spans waiting to be exported when
 // OTEL_BSP_MAX_QUEUE_SIZE does not set one (the SDK's default).
 const DefaultQueue = 2048
+
+// DefaultAttributeValueLength is the longest span attribute value kept,
+// in bytes, when the environment does not set one (the SDK's default is
+// no limit).
+const DefaultAttributeValueLength = 2 << 10
+
+// DefaultEventCount is the most events a span keeps when the environment
+// does not set it (the SDK's default is 128): the fetcher's events of a
+// URL and of an attempt (its redirects, 10 by default) fit.
+const DefaultEventCount = 16
 
 // defaultServiceName names the service when the environment does not.
 const defaultServiceName = "fetchstream"
@@ -151,12 +166,29 @@ func New(exporter sdktrace.SpanExporter, res *resource.Resource, bound int) *Pro
 	// sized past it (and a batch), it never drops a span on its own.
 	bsp := sdktrace.NewBatchSpanProcessor(&countingExporter{SpanExporter: exporter, p: p},
 		sdktrace.WithMaxQueueSize(int(p.bound)+sdktrace.DefaultMaxExportBatchSize))
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(&boundedProcessor{SpanProcessor: bsp, p: p})}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(&boundedProcessor{SpanProcessor: bsp, p: p}),
+		sdktrace.WithRawSpanLimits(SpanLimits(os.LookupEnv))}
 	if res != nil {
 		opts = append(opts, sdktrace.WithResource(res))
 	}
 	p.tp = sdktrace.NewTracerProvider(opts...)
 	return p
+}
+
+// SpanLimits are the SDK's limits as the OTEL_SPAN_* variables set them
+// (read through lookup), with fetchstream's defaults where they are unset:
+// attribute values of at most DefaultAttributeValueLength bytes, at most
+// DefaultEventCount events per span.
+func SpanLimits(lookup func(string) (string, bool)) sdktrace.SpanLimits {
+	limits := sdktrace.NewSpanLimits()
+	set := func(k string) bool { v, ok := lookup(k); return ok && strings.TrimSpace(v) != "" }
+	if !set("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") && !set("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT") {
+		limits.AttributeValueLengthLimit = DefaultAttributeValueLength
+	}
+	if !set("OTEL_SPAN_EVENT_COUNT_LIMIT") {
+		limits.EventCountLimit = DefaultEventCount
+	}
+	return limits
 }
 
 // TracerProvider is the provider the service's spans start from.

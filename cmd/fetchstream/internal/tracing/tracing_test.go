@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -135,3 +138,52 @@ func TestExportFailuresCounted(t *testing.T) {
 		t.Errorf("failed %d, dropped %d; want 1, 0", tp.ExportFailed(), tp.Dropped())
 	}
 }
+
+// Spans are bounded in bytes: unless OTEL_SPAN_* say otherwise, an
+// attribute value is cut to DefaultAttributeValueLength bytes and a span
+// keeps DefaultEventCount events, whatever a hostile URL or server makes
+// the service record; the variables, when set, win.
+func TestSpanLimits(t *testing.T) {
+	for _, c := range []struct {
+		env               map[string]string
+		wantLen, wantEvts int
+	}{
+		{nil, tracing.DefaultAttributeValueLength, tracing.DefaultEventCount},
+		{map[string]string{"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT": "100", "OTEL_SPAN_EVENT_COUNT_LIMIT": "50"}, 100, 50},
+		{map[string]string{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "300"}, 300, tracing.DefaultEventCount},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		exp := keptExporter{tracetest.NewInMemoryExporter()}
+		tp := tracing.New(exp, nil, 100)
+		_, span := tp.TracerProvider().Tracer("test").Start(context.Background(), "s")
+		span.SetAttributes(attribute.String("url.full", strings.Repeat("u", 10<<10)))
+		for range 100 {
+			span.AddEvent("redirect")
+		}
+		span.End()
+		if err := tp.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		spans := exp.GetSpans()
+		if len(spans) != 1 {
+			t.Fatalf("%v: %d spans exported", c.env, len(spans))
+		}
+		if got := len(spans[0].Attributes[0].Value.AsString()); got != c.wantLen {
+			t.Errorf("%v: attribute of %d bytes kept, want %d", c.env, got, c.wantLen)
+		}
+		if got := len(spans[0].Events); got != c.wantEvts {
+			t.Errorf("%v: %d events kept, want %d", c.env, got, c.wantEvts)
+		}
+		for k := range c.env {
+			_ = os.Unsetenv(k) // t.Setenv restores it at the end; the next case must not see it
+		}
+	}
+}
+
+// keptExporter keeps its spans past Shutdown, which the in-memory
+// exporter's own Shutdown forgets.
+type keptExporter struct{ *tracetest.InMemoryExporter }
+
+func (keptExporter) Shutdown(context.Context) error { return nil }
