@@ -80,6 +80,43 @@ func TestLeasesOfReplicasNeverOverlap(t *testing.T) {
 	t.Logf("%d conflicting writes retried", conflicts)
 }
 
+// A slow pace (Crawl-delay 20 s) leased by five replicas at once, three
+// times each, runs 300 s ahead of now: far past 10 s, yet every slot is
+// still an interval after the one before (a key ahead of a fixed bound
+// was once started over, and gave the fourth lease a slot at once).
+func TestLeasesOfManyReplicasAtASlowPaceNeverOverlap(t *testing.T) {
+	fleets, _ := newFleets(t, 5, Config{})
+	const interval = 20 * time.Second
+	var mu sync.Mutex
+	var all []time.Time
+	var wg sync.WaitGroup
+	for _, f := range fleets {
+		wg.Go(func() {
+			for range 3 {
+				got := f.lease(context.Background(), "host slow.example:80", 0.05, 1, 1)
+				mu.Lock()
+				all = append(all, got...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(all) != 15 {
+		t.Fatalf("%d slots, want 15", len(all))
+	}
+	slices.SortFunc(all, time.Time.Compare)
+	for i := 1; i < len(all); i++ {
+		if gap := all[i].Sub(all[i-1]); gap < interval {
+			t.Fatalf("slots %d and %d are %s apart, want at least %s", i-1, i, gap, interval)
+		}
+	}
+	for _, f := range fleets {
+		if n := f.Stats().Fallbacks; n != 0 {
+			t.Errorf("%d leases fell back to a replica's own pace", n)
+		}
+	}
+}
+
 // GCRA gives a quiet host's bucket at once, then one an interval.
 func TestGCRASpendsTheBurstFirst(t *testing.T) {
 	now := time.Unix(1000, 0)
@@ -121,8 +158,8 @@ func TestThousandsOfHostsStayWithinTheBucket(t *testing.T) {
 }
 
 // Attack: values another writer spoiled neither crash nor stall a
-// replica: a pace that does not decode, or lies an hour ahead, is started
-// over; a pause of an hour is cut to MaxHostPause; a pause naming another
+// replica: a pace that does not decode, or lies an hour ahead, is read as
+// aheadBound ahead (a delay, never a reset that would let slots overlap); a pause of an hour is cut to MaxHostPause; a pause naming another
 // host than its key's, or not JSON, is ignored; a robots.txt copy that
 // does not decode or is over the size cap is fetched again.
 func TestSpoiledValuesAreNotTrusted(t *testing.T) {
@@ -139,9 +176,12 @@ func TestSpoiledValuesAreNotTrusted(t *testing.T) {
 	ahead, _ := json.Marshal(paceValue{Next: time.Now().Add(time.Hour).UnixNano()})
 	put(kvKey("pace", "host b"), ahead)
 	for _, key := range []string{"host a", "host b"} {
+		before := time.Now()
 		got := f.lease(ctx, key, 10, 1, 2)
-		if len(got) != 2 || time.Until(got[1]) > time.Second {
-			t.Errorf("%s: slots %v, want two within a second", key, got)
+		// Clamped to the bound, never started over: a lie only delays.
+		bound := aheadBound(100 * time.Millisecond)
+		if len(got) != 2 || got[0].Before(before.Add(bound)) || got[1].After(time.Now().Add(bound+time.Second)) {
+			t.Errorf("%s: slots %v, want two from %s after %v on", key, got, bound, before)
 		}
 	}
 

@@ -26,11 +26,25 @@ const (
 	maxLease    = 1000 // slots in one lease, whatever is asked
 	leaseTries  = 16   // conditional writes before the lease is made locally
 	paceKeyLife = time.Minute
-	// maxAhead bounds how far ahead a pace key may be before it is read as
-	// written by a broken or hostile writer and started over; it is this
-	// plus two intervals, as far as a fleet of replicas can lease ahead.
-	maxAhead = 10 * time.Second
+	// minAhead and aheadIntervals bound how far ahead of now a pace key is
+	// believed (see aheadBound).
+	minAhead       = 10 * time.Second
+	aheadIntervals = 64
 )
+
+// aheadBound is how far ahead of now a pace key's next slot is believed:
+// the larger of minAhead and aheadIntervals intervals, past what a fleet
+// of replicas leases ahead (each at most half a second of the rate, or
+// one slot). A stored time later than that is clamped to it, never
+// started over: a broken or hostile writer can delay a host by at most
+// the bound, and never make two replicas' slots overlap.
+func aheadBound(interval time.Duration) time.Duration {
+	return max(minAhead, aheadIntervals*interval)
+}
+
+// maxInterval caps a pace's interval, so that aheadBound stays within a
+// Duration: a rate under one a month is one a month.
+const maxInterval = 30 * 24 * time.Hour
 
 // Lease implements engine.Fleet: the answer comes on Events.
 func (f *Fleet) Lease(key string, perSecond float64, burst, n int) {
@@ -48,7 +62,8 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 		return nil
 	}
 	n = min(max(n, 1), maxLease)
-	interval := max(time.Duration(float64(time.Second)/perSecond), time.Nanosecond)
+	interval := time.Duration(min(float64(time.Second)/perSecond, float64(maxInterval)))
+	interval = max(interval, time.Nanosecond)
 	subject := f.prefix + kvKey("pace", key)
 	for attempt := range leaseTries {
 		var next time.Time
@@ -61,13 +76,17 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 		default:
 			seq = msg.Sequence
 			var v paceValue
-			if json.Unmarshal(msg.Data, &v) == nil && v.Next > 0 {
+			switch {
+			case len(msg.Data) == 0: // a delete marker: the key was idle
+			case json.Unmarshal(msg.Data, &v) == nil && v.Next > 0:
 				next = time.Unix(0, v.Next)
-			} // else: a delete marker, or what another writer spoiled: start over
+			default: // spoiled by another writer: as far ahead as is believed
+				next = time.Now().Add(aheadBound(interval))
+			}
 		}
 		now := time.Now()
-		if next.After(now.Add(maxAhead + 2*interval)) {
-			next = time.Time{}
+		if limit := now.Add(aheadBound(interval)); next.After(limit) {
+			next = limit
 		}
 		got, after := gcra(next, now, interval, burst, n)
 		value, _ := json.Marshal(paceValue{Next: after.UnixNano()})
