@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -220,6 +221,43 @@ func TestSpoiledValuesAreNotTrusted(t *testing.T) {
 	}
 	if r := f.Robots(ctx, origin, time.Hour, fetch); fetches != 2 || r.Status != 200 || r.Failure != "" {
 		t.Errorf("the good copy: %+v after %d fetches, want it from the bucket", r, fetches)
+	}
+}
+
+// Attack: a publisher naming many sites leaves nothing for ever: after
+// Robots (a fetch, and a copy found while the lock was taken), each
+// site's lock subject holds nothing, or a marker with a TTL (a delete
+// marker without one once filled the bucket at some 400k sites).
+func TestRobotsLockLeavesNothingWithoutTTL(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{})
+	f := fleets[0]
+	ctx := context.Background()
+	fetch := func() polite.RobotsFetch { return polite.RobotsFetch{Status: 404} }
+	for i := range 5 {
+		origin := fmt.Sprintf("https://s%d.example:443", i)
+		f.Robots(ctx, origin, time.Hour, fetch)
+		f.Robots(ctx, origin, time.Hour, fetch) // from the copy: no lock
+	}
+	stream, err := js.Stream(ctx, "KV_"+Bucket("test.fleet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		subject := f.prefix + kvKey("robotslock", fmt.Sprintf("https://s%d.example:443", i))
+		msg, err := stream.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Header.Get("Nats-TTL") == "" {
+			t.Errorf("site %d: the lock subject holds %q (headers %v) without a TTL", i, msg.Data, msg.Header)
+		}
+	}
+	// Released, not just left to expire: another replica takes it at once.
+	if _, err := f.kv.Create(ctx, kvKey("robotslock", "https://s0.example:443"), []byte("r1"), jetstream.KeyTTL(time.Minute)); err != nil {
+		t.Errorf("the lock was not let go: %v", err)
 	}
 }
 
