@@ -25,8 +25,9 @@
 // Times are the replicas' clocks, which must agree (NTP). A value that
 // does not decode is overwritten or ignored, never trusted; a bucket
 // that cannot be reached falls back to this replica's own pace.
-// Goroutines: one per lease and robots.txt in flight, a pause writer and
-// a pause watcher, all ended by the context given to New.
+// Goroutines: leaseWorkers lease workers (leases asked wait in a queue,
+// one per key), one per robots.txt in flight, a pause writer and a pause
+// watcher, all ended by the context given to New.
 package fleet
 
 import (
@@ -86,8 +87,9 @@ type Fleet struct {
 	mu     sync.Mutex
 	pauses map[string]time.Time // to write, by host
 	slows  map[string]time.Time // slow-downs to write, by host
-	local  map[string]time.Time // the next slot by key, when the bucket fails
 	wake   chan struct{}        // the pause writer's
+	local  localPaces           // the next slot by key, when the bucket fails
+	leases *leaseQueue          // asked, not made yet
 
 	fallbacks atomic.Uint64 // leases made locally
 	conflicts atomic.Uint64 // lease writes retried on another's revision
@@ -140,7 +142,10 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fleet, error
 	}
 	f := &Fleet{cfg: cfg, js: js, kv: kv, stream: stream, prefix: "$KV." + bucket + ".", ctx: ctx,
 		events: make(chan engine.FleetEvent, 64), log: cfg.Log,
-		pauses: map[string]time.Time{}, slows: map[string]time.Time{}, local: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		pauses: map[string]time.Time{}, slows: map[string]time.Time{}, wake: make(chan struct{}, 1), leases: newLeaseQueue()}
+	for range leaseWorkers {
+		go f.makeLeases()
+	}
 	go f.writePauses()
 	go f.watchPauses()
 	return f, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -360,5 +361,63 @@ func TestSlowDownReachesTheOthers(t *testing.T) {
 	case e := <-fleets[1].Events():
 		t.Errorf("another event: %+v", e)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// Attack: a batch ruling thousands of hosts makes at most leaseWorkers
+// leases at once (once, a goroutine and a bus round trip each, all at
+// once), and every key asked is answered, once, even when asked again
+// while it waited.
+func TestLeasesInFlightAreBounded(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const hosts = 2000
+	before := runtime.NumGoroutine()
+	for i := range hosts {
+		f.Lease(fmt.Sprintf("host h%d.example:443", i), 5, 1, 1)
+		f.Lease(fmt.Sprintf("host h%d.example:443", i), 5, 1, 2)
+	}
+	if grown := runtime.NumGoroutine() - before; grown > leaseWorkers {
+		t.Errorf("%d goroutines more after %d leases asked, want at most %d", grown, hosts, leaseWorkers)
+	}
+	answered := map[string]int{}
+	deadline := time.After(60 * time.Second)
+	for len(answered) < hosts {
+		select {
+		case e := <-f.Events():
+			if answered[e.Key]++; answered[e.Key] > 1 {
+				t.Fatalf("%s answered twice", e.Key)
+			}
+			if len(e.Slots) != 2 {
+				t.Fatalf("%s: %d slots, want the later ask's 2", e.Key, len(e.Slots))
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d keys answered", len(answered), hosts)
+		}
+	}
+	select {
+	case e := <-f.Events():
+		t.Errorf("an ask answered twice: %+v", e)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A replica's own pace (when the bucket fails) forgets keys long past,
+// sweeping at most once a sweepEvery, not on every lease.
+func TestLocalPacesSweepAtMostOnceASecond(t *testing.T) {
+	var p localPaces
+	t0 := time.Unix(1000, 0)
+	p.spend("a", t0, time.Second, 1, 1)
+	p.next["old"] = t0.Add(-time.Hour)
+	p.spend("b", t0.Add(sweepEvery/2), time.Second, 1, 1)
+	if _, ok := p.next["old"]; !ok {
+		t.Error("swept twice within a second")
+	}
+	p.spend("c", t0.Add(sweepEvery), time.Second, 1, 1)
+	if _, ok := p.next["old"]; ok {
+		t.Error("a key long past was not swept after a second")
+	}
+	if len(p.next) != 3 {
+		t.Errorf("%d keys, want a, b and c", len(p.next))
 	}
 }

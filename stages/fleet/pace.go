@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/fetchstream/fetchstream/stages/engine"
 )
 
 // This file is the fleet's pace per key: GCRA on one bucket key. A lease
 // of n slots costs one read and one conditional write (more on a
-// conflict), in a goroutine of its own; the dispatcher spends the slots.
+// conflict), by one of the lease workers (leases.go); the dispatcher
+// spends the slots.
 
 // paceValue is a pace key's value: the earliest time the next request
 // may start, in Unix nanoseconds.
@@ -45,16 +44,6 @@ func aheadBound(interval time.Duration) time.Duration {
 // maxInterval caps a pace's interval, so that aheadBound stays within a
 // Duration: a rate under one a month is one a month.
 const maxInterval = 30 * 24 * time.Hour
-
-// Lease implements engine.Fleet: the answer comes on Events.
-func (f *Fleet) Lease(key string, perSecond float64, burst, n int) {
-	go func() {
-		slots := f.lease(f.ctx, key, perSecond, burst, n)
-		if len(slots) > 0 {
-			f.send(engine.FleetEvent{Key: key, Slots: slots})
-		}
-	}()
-}
 
 // lease reserves n slots of key's pace: nil only when ctx ended.
 func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst, n int) []time.Time {
@@ -141,17 +130,7 @@ func (f *Fleet) localLease(ctx context.Context, key string, interval time.Durati
 	if f.fallbacks.Add(1) == 1 {
 		f.log.Warn("fleet politeness: a lease failed, this replica paces the host on its own until the bucket answers", "key", key, "error", cause)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := time.Now()
-	got, after := gcra(f.local[key], now, interval, burst, n)
-	f.local[key] = after
-	for k, t := range f.local { // forget what is long past: a bounded map
-		if now.Sub(t) > paceKeyLife {
-			delete(f.local, k)
-		}
-	}
-	return got
+	return f.local.spend(key, time.Now(), interval, burst, n)
 }
 
 func wrongLastSequence(err error) bool {
