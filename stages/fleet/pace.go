@@ -82,6 +82,9 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 		life := paceKeyLife + after.Sub(now)
 		_, err = f.js.Publish(ctx, subject, value, jetstream.WithExpectLastSequencePerSubject(seq), jetstream.WithMsgTTL(life.Truncate(time.Second)))
 		if err == nil {
+			if f.fellBack.CompareAndSwap(true, false) {
+				f.log.Info("fleet politeness: the bucket gives leases again, hosts are paced by the fleet", "key", key)
+			}
 			return got
 		}
 		if !wrongLastSequence(err) {
@@ -122,14 +125,22 @@ func gcra(stored, now time.Time, interval time.Duration, burst, n int) ([]time.T
 }
 
 // localLease makes a lease from this replica's own pace for key, when the
-// bucket cannot give one: the replica stays polite on its own.
+// bucket cannot give one: the fleet's rate divided by the replicas last
+// counted (heartbeats, see members.go), so that replicas which all fall
+// back keep to the rate together, and one alone crawls slower than it
+// might. Each change between the bucket's leases and local ones is
+// logged, once.
 func (f *Fleet) localLease(ctx context.Context, key string, interval time.Duration, burst, n int, cause error) []time.Time {
 	if ctx.Err() != nil {
 		return nil
 	}
-	if f.fallbacks.Add(1) == 1 {
-		f.log.Warn("fleet politeness: a lease failed, this replica paces the host on its own until the bucket answers", "key", key, "error", cause)
+	f.fallbacks.Add(1)
+	replicas := max(f.replicas.Load(), 1)
+	if f.fellBack.CompareAndSwap(false, true) {
+		f.log.Warn("fleet politeness: a lease failed, this replica paces hosts on its own at the fleet's rate divided by the replicas it counted, until the bucket answers",
+			"key", key, "replicas", replicas, "error", cause)
 	}
+	interval = time.Duration(min(float64(interval)*float64(replicas), float64(maxInterval)))
 	return f.local.spend(key, time.Now(), interval, burst, n)
 }
 

@@ -45,7 +45,7 @@ func (f *Fleet) Robots(ctx context.Context, origin string, ttl time.Duration, fe
 		return r
 	}
 	lock := kvKey("robotslock", origin)
-	if rev, err := f.kv.Create(ctx, lock, []byte(f.cfg.Replica), jetstream.KeyTTL(robotsWait)); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+	if rev, err := f.robots.Create(ctx, lock, []byte(f.cfg.Replica), jetstream.KeyTTL(robotsWait)); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
 		defer f.releaseLock(ctx, lock, rev)
 		if r, ok := f.freshRobots(ctx, key, origin, ttl); ok { // written while the lock was being taken
 			return r
@@ -67,7 +67,7 @@ func (f *Fleet) fetchRobots(ctx context.Context, key, origin string, ttl time.Du
 	}
 	value, _ := json.Marshal(robotsValue{Origin: origin, Status: r.Status, Body: r.Body, Failure: r.Failure, FetchedAt: time.Now().UnixNano()})
 	life := max(polite.RobotsKeep(r, ttl), time.Second).Truncate(time.Second)
-	if _, err := f.js.Publish(ctx, f.prefix+key, value, jetstream.WithMsgTTL(life)); err != nil && ctx.Err() == nil {
+	if _, err := f.js.Publish(ctx, f.robotsPrefix+key, value, jetstream.WithMsgTTL(life)); err != nil && ctx.Err() == nil {
 		f.log.Warn("fleet politeness: a robots.txt could not be shared", "site", origin, "error", err)
 	}
 	return r
@@ -85,13 +85,13 @@ func (f *Fleet) releaseLock(ctx context.Context, lock string, rev uint64) {
 	if rev == 0 || ctx.Err() != nil {
 		return // the lock's own TTL ends it
 	}
-	_ = f.kv.Purge(ctx, lock, jetstream.LastRevision(rev), jetstream.PurgeTTL(lockMarkerTTL))
+	_ = f.robots.Purge(ctx, lock, jetstream.LastRevision(rev), jetstream.PurgeTTL(lockMarkerTTL))
 }
 
 // freshRobots reads the fleet's copy: ok when there is one for origin
 // that decodes and is fresh for ttl.
 func (f *Fleet) freshRobots(ctx context.Context, key, origin string, ttl time.Duration) (polite.RobotsFetch, bool) {
-	entry, err := f.kv.Get(ctx, key)
+	entry, err := f.robots.Get(ctx, key)
 	if err != nil {
 		return polite.RobotsFetch{}, false
 	}
@@ -103,7 +103,7 @@ func (f *Fleet) freshRobots(ctx context.Context, key, origin string, ttl time.Du
 func (f *Fleet) awaitRobots(ctx context.Context, key, origin string, ttl time.Duration) (polite.RobotsFetch, bool) {
 	ctx, cancel := context.WithTimeout(ctx, robotsWait)
 	defer cancel()
-	w, err := f.kv.Watch(ctx, key, jetstream.IgnoreDeletes())
+	w, err := f.robots.Watch(ctx, key, jetstream.IgnoreDeletes())
 	if err != nil {
 		return polite.RobotsFetch{}, false
 	}

@@ -230,6 +230,7 @@ func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 		t.Errorf("another replica shows the pause %+v, want until about 2 s after %s, seen by %s", seen, at, want)
 	}
 	awaitMetric(t, opsAddr(replicas[1]), `fetchstream_fleet_host_pace{host="`+seen.Host+`"} 10`)
+	awaitMetric(t, opsAddr(replicas[1]), "fetchstream_fleet_fallbacks_total 0")
 	allOK(t, <-crawl, 25)
 	<-paused
 	hits := site.Hits("/text")
