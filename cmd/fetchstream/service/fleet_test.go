@@ -242,6 +242,34 @@ func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 	}
 }
 
+// A host with no per-host rule passes no gate until it asks for a pause;
+// then a 429 with Retry-After: 2 seen by one replica holds the batch
+// another replica admitted ungated: it sends the host nothing until the
+// pause ends (once, it went on: 16 requests in those 2 s).
+func TestFleetPauseHoldsAnUngatedBatch(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	startReplicas(t, ns.ClientURL(), 2, true, func(c *Config) { c.Fetch.Concurrency = 1 })
+	urls := make([]string, 30)
+	for i := range urls {
+		urls[i] = site.URL(fmt.Sprintf("/delay/100?i=%d", i))
+	}
+	crawl := make(chan []sent, 1)
+	go func() {
+		crawl <- requestBatches(t, nc, []string{"fleet.1"}, []wire.Batch{{ID: "c", URLs: wire.URLs(urls...)}})
+	}()
+	awaitHits(t, site, "/delay", 3, 10*time.Second)
+	go requestBatches(t, nc, []string{"fleet.0"}, []wire.Batch{{ID: "p", URLs: wire.URLs(site.URL("/status/429?retry_after=2"))}})
+	at := awaitHits(t, site, "/status", 1, 10*time.Second)[0].At
+	allOK(t, <-crawl, 30)
+	hits := site.Hits("/delay")
+	// One request may be on its way when the pause is heard of (a
+	// fraction of a second on one server); none may start after that.
+	if n := hitsBetween(hits, at.Add(300*time.Millisecond), at.Add(2*time.Second)); n > 0 {
+		t.Errorf("%d requests from the other replica during the 2 s pause, want none", n)
+	}
+}
+
 // A replica killed mid-crawl gives its share back: the two left take the
 // fleet's whole pace for the host, 10 a second, not two thirds of it.
 func TestFleetReplicaKilledGivesItsShareBack(t *testing.T) {
