@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -377,5 +378,22 @@ func TestFleetPauseIsCappedByMaxHostPause(t *testing.T) {
 	}
 	if last := hits[len(hits)-1].At; last.Sub(at) > 10*time.Second {
 		t.Errorf("the crawl ended %s after the 429: the hour's pause was not cut to 1 s", last.Sub(at))
+	}
+}
+
+// Replicas are named after their host, so that seen_by says where a
+// pause was seen, and two in one process still differ (the fleet counts
+// them by name).
+func TestReplicaNamesDifferAndNameTheHost(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no hostname:", err)
+	}
+	a, b := replicaName(), replicaName()
+	if a == b {
+		t.Errorf("two replicas both named %q", a)
+	}
+	if want := host[:min(len(host), maxHostnameInName)] + "-"; !strings.HasPrefix(a, want) || len(a) > 64 {
+		t.Errorf("replica name %q, want it to begin with %q and hold at most 64 bytes", a, want)
 	}
 }
