@@ -115,10 +115,11 @@ type Fleet struct {
 	local  localPaces           // the next slot by key, when the bucket fails
 	leases *leaseQueue          // asked, not made yet
 
-	fallbacks atomic.Uint64 // leases made locally
-	fellBack  atomic.Bool   // the last lease was made locally
-	replicas  atomic.Int64  // replicas last counted (heartbeats), at least 1
-	conflicts atomic.Uint64 // lease writes retried on another's revision
+	fallbacks      atomic.Uint64 // leases made locally
+	fellBack       atomic.Bool   // the last lease was made locally
+	robotsUnshared atomic.Bool   // the last robots.txt copy could not be written
+	replicas       atomic.Int64  // replicas last counted (heartbeats), at least 1
+	conflicts      atomic.Uint64 // lease writes retried on another's revision
 }
 
 var _ engine.Fleet = (*Fleet)(nil)

@@ -441,9 +441,11 @@ func TestLocalPacesSweepAtMostOnceASecond(t *testing.T) {
 }
 
 // Attack: robots.txt copies of 512 KiB for many sites fill the robots
-// bucket, not the paces': leases still come from the fleet.
+// bucket, not the paces': leases still come from the fleet, and the
+// copies refused are logged once, not once per site.
 func TestRobotsCopiesDoNotCrowdOutPaces(t *testing.T) {
-	fleets, _ := newFleets(t, 1, Config{MaxBytes: 256 << 10, RobotsMaxBytes: 2 << 20})
+	var logs syncBuffer
+	fleets, _ := newFleets(t, 1, Config{MaxBytes: 256 << 10, RobotsMaxBytes: 2 << 20, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	f := fleets[0]
 	ctx := context.Background()
 	big := polite.RobotsFetch{Status: 200, Body: make([]byte, maxRobotsBody)}
@@ -457,6 +459,9 @@ func TestRobotsCopiesDoNotCrowdOutPaces(t *testing.T) {
 	}
 	if n := f.Stats().Fallbacks; n != 0 {
 		t.Errorf("%d leases fell back after the robots bucket filled", n)
+	}
+	if n := strings.Count(logs.String(), "could not be shared"); n != 1 {
+		t.Errorf("refused copies logged %d times, want once:\n%s", n, logs.String())
 	}
 }
 

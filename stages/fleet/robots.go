@@ -67,8 +67,13 @@ func (f *Fleet) fetchRobots(ctx context.Context, key, origin string, ttl time.Du
 	}
 	value, _ := json.Marshal(robotsValue{Origin: origin, Status: r.Status, Body: r.Body, Failure: r.Failure, FetchedAt: time.Now().UnixNano()})
 	life := max(polite.RobotsKeep(r, ttl), time.Second).Truncate(time.Second)
-	if _, err := f.js.Publish(ctx, f.robotsPrefix+key, value, jetstream.WithMsgTTL(life)); err != nil && ctx.Err() == nil {
-		f.log.Warn("fleet politeness: a robots.txt could not be shared", "site", origin, "error", err)
+	_, err := f.js.Publish(ctx, f.robotsPrefix+key, value, jetstream.WithMsgTTL(life))
+	switch {
+	case err != nil && ctx.Err() == nil && f.robotsUnshared.CompareAndSwap(false, true):
+		f.log.Warn("fleet politeness: a robots.txt could not be shared; until one can, replicas may each fetch a site's robots.txt",
+			"site", origin, "error", err)
+	case err == nil && f.robotsUnshared.CompareAndSwap(true, false):
+		f.log.Info("fleet politeness: robots.txt copies are shared again", "site", origin)
 	}
 	return r
 }
