@@ -29,7 +29,8 @@ type leaseAsk struct {
 type leaseQueue struct {
 	mu    sync.Mutex
 	asks  map[string]leaseAsk
-	order []string
+	order []string // the keys asked, from head on
+	head  int
 	wake  chan struct{} // a token while asks wait
 }
 
@@ -55,13 +56,19 @@ func (q *leaseQueue) put(key string, ask leaseAsk) {
 func (q *leaseQueue) take(ctx context.Context) (string, leaseAsk, bool) {
 	for {
 		q.mu.Lock()
-		if len(q.order) > 0 {
-			key := q.order[0]
-			q.order[0] = ""
-			q.order = q.order[1:]
+		if q.head < len(q.order) {
+			key := q.order[q.head]
+			q.order[q.head] = ""
+			q.head++
+			if q.head == len(q.order) { // empty: start over, keeping the array
+				q.order, q.head = q.order[:0], 0
+			} else if q.head > len(q.order)/2 { // mostly taken: move the rest down
+				q.order = q.order[:copy(q.order, q.order[q.head:])]
+				q.head = 0
+			}
 			ask := q.asks[key]
 			delete(q.asks, key)
-			more := len(q.order) > 0
+			more := q.head < len(q.order)
 			q.mu.Unlock()
 			if more { // pass the token on to another worker
 				select {
