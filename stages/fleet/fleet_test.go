@@ -523,3 +523,33 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Attack: replica keys a spoiler wrote count at most maxCounted, and a
+// count cut short there leaves no goroutine behind.
+func TestReplicaCountIsBounded(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{})
+	f := fleets[0]
+	ctx := context.Background()
+	for i := range maxCounted + 300 {
+		if _, err := js.Publish(ctx, f.prefix+kvKey("replica", fmt.Sprintf("spoiler%d", i)), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subject := f.prefix + kvKey("replica", f.cfg.Replica)
+	f.beat(subject)
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for range 5 {
+		f.beat(subject)
+	}
+	if got := f.Stats().Replicas; got != maxCounted {
+		t.Errorf("%d replicas counted, want the bound %d", got, maxCounted)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after 5 counts cut short, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,11 +31,7 @@ func (f *Fleet) heartbeat() {
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
 	for {
-		if _, err := f.js.Publish(f.ctx, subject, []byte(f.cfg.Replica), jetstream.WithMsgTTL(heartbeatLife)); err == nil {
-			if n, ok := f.countReplicas(); ok {
-				f.replicas.Store(int64(max(n, 1)))
-			}
-		}
+		f.beat(subject)
 		select {
 		case <-tick.C:
 		case <-f.ctx.Done():
@@ -43,19 +40,50 @@ func (f *Fleet) heartbeat() {
 	}
 }
 
+// beat writes the heartbeat at subject and, when it was written, counts
+// the replicas, all within heartbeatEvery: a server that stops answering
+// holds the heartbeat no longer.
+func (f *Fleet) beat(subject string) {
+	ctx, cancel := context.WithTimeout(f.ctx, heartbeatEvery)
+	defer cancel()
+	if _, err := f.js.Publish(ctx, subject, []byte(f.cfg.Replica), jetstream.WithMsgTTL(heartbeatLife)); err != nil {
+		return
+	}
+	if n, ok := f.countReplicas(ctx); ok {
+		f.replicas.Store(int64(max(n, 1)))
+	}
+}
+
 // countReplicas counts the replica keys (at most maxCounted): ok when
-// the listing ran to its end.
-func (f *Fleet) countReplicas() (int, bool) {
-	lister, err := f.kv.ListKeysFiltered(f.ctx, "replica.>")
+// the listing ran to its end before ctx ended.
+func (f *Fleet) countReplicas(ctx context.Context) (int, bool) {
+	lister, err := f.kv.ListKeysFiltered(ctx, "replica.>")
 	if err != nil {
 		return 0, false
 	}
 	defer func() { _ = lister.Stop() }()
 	n := 0
-	for range lister.Keys() {
-		if n++; n >= maxCounted {
-			return n, true
+	keys := lister.Keys()
+	// The lister's goroutine may be blocked sending keys not read (past
+	// maxCounted): read them away until it closes keys, which it does
+	// once ctx ends.
+	defer func() {
+		go func() {
+			for range keys {
+			}
+		}()
+	}()
+	for {
+		select {
+		case _, more := <-keys:
+			if !more {
+				return n, ctx.Err() == nil
+			}
+			if n++; n >= maxCounted {
+				return n, true
+			}
+		case <-ctx.Done():
+			return 0, false
 		}
 	}
-	return n, f.ctx.Err() == nil
 }
