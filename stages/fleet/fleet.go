@@ -1,6 +1,6 @@
 // Package fleet shares fetchstream's per-host politeness between the
-// replicas of one fleet (those that consume one input subject) through a
-// NATS JetStream key-value bucket: one pace per host, one pause per host,
+// replicas of one fleet (those that consume one input subject) through
+// two NATS JetStream key-value buckets: one pace per host, one pause per host,
 // one robots.txt per site. It is the engine's Fleet (stages/engine): the
 // fetch dispatcher asks it for leases and tells it of pauses without
 // waiting, and hears back on Events.
@@ -29,7 +29,8 @@
 // Every value carries a per-message TTL, so the keys of hosts no one
 // crawls any more go away, and each bucket is capped in bytes besides.
 // Times are the replicas' clocks, which must agree (NTP). A value that
-// does not decode is overwritten or ignored, never trusted. When the
+// does not decode is never trusted: a pace's is read as far ahead as is
+// believed (see aheadBound), the others' are ignored. When the
 // bucket refuses a lease (full, or not reachable) the replica paces the
 // host on its own at the fleet's rate divided by the replicas it last
 // counted (see localLease); when the robots bucket refuses, it fetches
