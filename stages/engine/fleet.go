@@ -80,13 +80,13 @@ const leaseAhead = 500 * time.Millisecond
 
 // askLease asks the fleet for slots for g, when it needs some and none
 // is asked for: as many as URLs wait on it, at most leaseAhead of its
-// rate. extra counts waiting URLs not parked yet.
-func (h *hosts) askLease(g *gate, now time.Time, extra int) {
+// rate.
+func (h *hosts) askLease(g *gate, now time.Time) {
 	if h.fleet == nil || g.leasing || !g.NeedsLease(now) {
 		return
 	}
 	rate := g.Rate()
-	demand := extra
+	demand := 0
 	for _, l := range g.waiting() {
 		demand += l.len()
 	}

@@ -305,7 +305,7 @@ func (h *hosts) park(l *lane, g *gate, until, now time.Time) {
 	g.waiters = append(g.waiters, l)
 	h.timers.arm(g, until)
 	if until.IsZero() {
-		h.askLease(g, now, 0)
+		h.askLease(g, now)
 	}
 }
 
@@ -334,7 +334,7 @@ func (h *hosts) admitOpened(now time.Time, reserveBinds bool) bool {
 			if blocked && len(g.waiting()) > 0 {
 				h.timers.arm(g, until) // zero until: the event that holds it opens it again
 				if until.IsZero() {
-					h.askLease(g, now, 0)
+					h.askLease(g, now)
 				}
 			}
 			continue

@@ -1,9 +1,13 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -80,6 +84,43 @@ func TestLeasesOfReplicasNeverOverlap(t *testing.T) {
 	t.Logf("%d conflicting writes retried", conflicts)
 }
 
+// A slow pace (Crawl-delay 20 s) leased by five replicas at once, three
+// times each, runs 300 s ahead of now: far past 10 s, yet every slot is
+// still an interval after the one before (a key ahead of a fixed bound
+// was once started over, and gave the fourth lease a slot at once).
+func TestLeasesOfManyReplicasAtASlowPaceNeverOverlap(t *testing.T) {
+	fleets, _ := newFleets(t, 5, Config{})
+	const interval = 20 * time.Second
+	var mu sync.Mutex
+	var all []time.Time
+	var wg sync.WaitGroup
+	for _, f := range fleets {
+		wg.Go(func() {
+			for range 3 {
+				got := f.lease(context.Background(), "host slow.example:80", 0.05, 1, 1)
+				mu.Lock()
+				all = append(all, got...)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(all) != 15 {
+		t.Fatalf("%d slots, want 15", len(all))
+	}
+	slices.SortFunc(all, time.Time.Compare)
+	for i := 1; i < len(all); i++ {
+		if gap := all[i].Sub(all[i-1]); gap < interval {
+			t.Fatalf("slots %d and %d are %s apart, want at least %s", i-1, i, gap, interval)
+		}
+	}
+	for _, f := range fleets {
+		if n := f.Stats().Fallbacks; n != 0 {
+			t.Errorf("%d leases fell back to a replica's own pace", n)
+		}
+	}
+}
+
 // GCRA gives a quiet host's bucket at once, then one an interval.
 func TestGCRASpendsTheBurstFirst(t *testing.T) {
 	now := time.Unix(1000, 0)
@@ -121,8 +162,8 @@ func TestThousandsOfHostsStayWithinTheBucket(t *testing.T) {
 }
 
 // Attack: values another writer spoiled neither crash nor stall a
-// replica: a pace that does not decode, or lies an hour ahead, is started
-// over; a pause of an hour is cut to MaxHostPause; a pause naming another
+// replica: a pace that does not decode, or lies an hour ahead, is read as
+// aheadBound ahead (a delay, never a reset that would let slots overlap); a pause of an hour is cut to MaxHostPause; a pause naming another
 // host than its key's, or not JSON, is ignored; a robots.txt copy that
 // does not decode or is over the size cap is fetched again.
 func TestSpoiledValuesAreNotTrusted(t *testing.T) {
@@ -139,9 +180,12 @@ func TestSpoiledValuesAreNotTrusted(t *testing.T) {
 	ahead, _ := json.Marshal(paceValue{Next: time.Now().Add(time.Hour).UnixNano()})
 	put(kvKey("pace", "host b"), ahead)
 	for _, key := range []string{"host a", "host b"} {
+		before := time.Now()
 		got := f.lease(ctx, key, 10, 1, 2)
-		if len(got) != 2 || time.Until(got[1]) > time.Second {
-			t.Errorf("%s: slots %v, want two within a second", key, got)
+		// Clamped to the bound, never started over: a lie only delays.
+		bound := aheadBound(100 * time.Millisecond)
+		if len(got) != 2 || got[0].Before(before.Add(bound)) || got[1].After(time.Now().Add(bound+time.Second)) {
+			t.Errorf("%s: slots %v, want two from %s after %v on", key, got, bound, before)
 		}
 	}
 
@@ -169,17 +213,60 @@ func TestSpoiledValuesAreNotTrusted(t *testing.T) {
 		fetches++
 		return polite.RobotsFetch{Status: 200, Body: []byte("User-agent: *\nDisallow: /x\n")}
 	}
-	put(kvKey("robots", origin), []byte("{]"))
+	putRobots := func(key string, value []byte) {
+		t.Helper()
+		if _, err := js.Publish(ctx, f.robotsPrefix+key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putRobots(kvKey("robots", origin), []byte("{]"))
 	if r := f.Robots(ctx, origin, time.Hour, fetch); r.Status != 200 || fetches != 1 {
 		t.Errorf("spoiled copy: %+v after %d fetches, want the site's own after 1", r, fetches)
 	}
 	huge, _ := json.Marshal(robotsValue{Origin: origin, Status: 200, Body: make([]byte, maxRobotsBody+1), FetchedAt: time.Now().UnixNano()})
-	put(kvKey("robots", origin), huge)
+	putRobots(kvKey("robots", origin), huge)
 	if f.Robots(ctx, origin, time.Hour, fetch); fetches != 2 {
 		t.Errorf("a copy over the size cap was trusted (%d fetches, want 2)", fetches)
 	}
 	if r := f.Robots(ctx, origin, time.Hour, fetch); fetches != 2 || r.Status != 200 || r.Failure != "" {
 		t.Errorf("the good copy: %+v after %d fetches, want it from the bucket", r, fetches)
+	}
+}
+
+// Attack: a publisher naming many sites leaves nothing for ever: after
+// Robots (a fetch, and a copy found while the lock was taken), each
+// site's lock subject holds nothing, or a marker with a TTL (a delete
+// marker without one once filled the bucket at some 400k sites).
+func TestRobotsLockLeavesNothingWithoutTTL(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{})
+	f := fleets[0]
+	ctx := context.Background()
+	fetch := func() polite.RobotsFetch { return polite.RobotsFetch{Status: 404} }
+	for i := range 5 {
+		origin := fmt.Sprintf("https://s%d.example:443", i)
+		f.Robots(ctx, origin, time.Hour, fetch)
+		f.Robots(ctx, origin, time.Hour, fetch) // from the copy: no lock
+	}
+	stream, err := js.Stream(ctx, "KV_"+RobotsBucket("test.fleet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		subject := f.robotsPrefix + kvKey("robotslock", fmt.Sprintf("https://s%d.example:443", i))
+		msg, err := stream.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Header.Get("Nats-TTL") == "" {
+			t.Errorf("site %d: the lock subject holds %q (headers %v) without a TTL", i, msg.Data, msg.Header)
+		}
+	}
+	// Released, not just left to expire: another replica takes it at once.
+	if _, err := f.robots.Create(ctx, kvKey("robotslock", "https://s0.example:443"), []byte("r1"), jetstream.KeyTTL(time.Minute)); err != nil {
+		t.Errorf("the lock was not let go: %v", err)
 	}
 }
 
@@ -282,5 +369,187 @@ func TestSlowDownReachesTheOthers(t *testing.T) {
 	case e := <-fleets[1].Events():
 		t.Errorf("another event: %+v", e)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// Attack: a batch ruling thousands of hosts makes at most leaseWorkers
+// leases at once (once, a goroutine and a bus round trip each, all at
+// once), and every key asked is answered, once, even when asked again
+// while it waited.
+func TestLeasesInFlightAreBounded(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const hosts = 2000
+	before := runtime.NumGoroutine()
+	for i := range hosts {
+		f.Lease(fmt.Sprintf("host h%d.example:443", i), 5, 1, 1)
+		f.Lease(fmt.Sprintf("host h%d.example:443", i), 5, 1, 2)
+	}
+	if grown := runtime.NumGoroutine() - before; grown > leaseWorkers {
+		t.Errorf("%d goroutines more after %d leases asked, want at most %d", grown, hosts, leaseWorkers)
+	}
+	// A key taken before its second ask came is answered twice; the
+	// others once, with the later ask's 2 slots.
+	answered, answers := map[string]int{}, 0
+	deadline := time.After(60 * time.Second)
+	for len(answered) < hosts {
+		select {
+		case e := <-f.Events():
+			answers++
+			if answered[e.Key]++; answered[e.Key] > 2 {
+				t.Fatalf("%s answered three times", e.Key)
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d keys answered", len(answered), hosts)
+		}
+	}
+	for quiet := false; !quiet; {
+		select {
+		case e := <-f.Events():
+			answers++
+			if answered[e.Key]++; answered[e.Key] > 2 {
+				t.Fatalf("%s answered three times", e.Key)
+			}
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+	if answers >= 2*hosts {
+		t.Errorf("%d answers to %d asks for %d keys: none was merged with the ask waiting", answers, 2*hosts, hosts)
+	}
+	t.Logf("%d answers to %d asks", answers, 2*hosts)
+}
+
+// A replica's own pace (when the bucket fails) forgets keys long past,
+// sweeping at most once a sweepEvery, not on every lease.
+func TestLocalPacesSweepAtMostOnceASecond(t *testing.T) {
+	var p localPaces
+	t0 := time.Unix(1000, 0)
+	p.spend("a", t0, time.Second, 1, 1)
+	p.next["old"] = t0.Add(-time.Hour)
+	p.spend("b", t0.Add(sweepEvery/2), time.Second, 1, 1)
+	if _, ok := p.next["old"]; !ok {
+		t.Error("swept twice within a second")
+	}
+	p.spend("c", t0.Add(sweepEvery), time.Second, 1, 1)
+	if _, ok := p.next["old"]; ok {
+		t.Error("a key long past was not swept after a second")
+	}
+	if len(p.next) != 3 {
+		t.Errorf("%d keys, want a, b and c", len(p.next))
+	}
+}
+
+// Attack: robots.txt copies of 512 KiB for many sites fill the robots
+// bucket, not the paces': leases still come from the fleet, and the
+// copies refused are logged once, not once per site.
+func TestRobotsCopiesDoNotCrowdOutPaces(t *testing.T) {
+	var logs syncBuffer
+	fleets, _ := newFleets(t, 1, Config{MaxBytes: 256 << 10, RobotsMaxBytes: 2 << 20, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	f := fleets[0]
+	ctx := context.Background()
+	big := polite.RobotsFetch{Status: 200, Body: make([]byte, maxRobotsBody)}
+	for i := range 8 {
+		f.Robots(ctx, fmt.Sprintf("https://w%d.example:443", i), time.Hour, func() polite.RobotsFetch { return big })
+	}
+	for i := range 20 {
+		if got := f.lease(ctx, fmt.Sprintf("host p%d.example:443", i), 10, 1, 1); len(got) != 1 {
+			t.Fatalf("lease %d: %d slots", i, len(got))
+		}
+	}
+	if n := f.Stats().Fallbacks; n != 0 {
+		t.Errorf("%d leases fell back after the robots bucket filled", n)
+	}
+	if n := strings.Count(logs.String(), "could not be shared"); n != 1 {
+		t.Errorf("refused copies logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// When the bucket refuses leases (full), a replica paces a host on its
+// own at the fleet's rate divided by the replicas it counted, and says
+// so once per change of state, not per lease nor once per process.
+func TestFallbackPacesAtTheFleetsShare(t *testing.T) {
+	var logs syncBuffer
+	fleets, _ := newFleets(t, 3, Config{MaxBytes: 64 << 10, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	f := fleets[0]
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for f.Stats().Replicas != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replicas counted, want 3", f.Stats().Replicas)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 0; f.Stats().Fallbacks == 0; i++ { // fill the bucket
+		if i > 5000 {
+			t.Fatal("the bucket never refused a lease")
+		}
+		f.lease(ctx, fmt.Sprintf("host fill%d.example:443", i), 1, 1, 1)
+	}
+	got := f.lease(ctx, "host new.example:443", 10, 1, 3)
+	for i := 1; i < len(got); i++ {
+		if gap := got[i].Sub(got[i-1]); gap < 300*time.Millisecond {
+			t.Errorf("fallback slots %s apart, want 300ms (10/s over 3 replicas)", gap)
+		}
+	}
+	f.lease(ctx, "host new2.example:443", 10, 1, 1)
+	if err := f.stream.Purge(ctx); err != nil { // the bucket answers again
+		t.Fatal(err)
+	}
+	f.lease(ctx, "host new3.example:443", 10, 1, 1)
+	out := logs.String()
+	if n := strings.Count(out, "a lease failed"); n != 1 {
+		t.Errorf("the fallback was logged %d times, want once:\n%s", n, out)
+	}
+	if !strings.Contains(out, "gives leases again") {
+		t.Errorf("the return to the fleet's leases was not logged:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Attack: replica keys a spoiler wrote count at most maxCounted, and a
+// count cut short there leaves no goroutine behind.
+func TestReplicaCountIsBounded(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{})
+	f := fleets[0]
+	ctx := context.Background()
+	for i := range maxCounted + 300 {
+		if _, err := js.Publish(ctx, f.prefix+kvKey("replica", fmt.Sprintf("spoiler%d", i)), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subject := f.prefix + kvKey("replica", f.cfg.Replica)
+	f.beat(subject)
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for range 5 {
+		f.beat(subject)
+	}
+	if got := f.Stats().Replicas; got != maxCounted {
+		t.Errorf("%d replicas counted, want the bound %d", got, maxCounted)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after 5 counts cut short, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

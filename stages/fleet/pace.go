@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/fetchstream/fetchstream/stages/engine"
 )
 
 // This file is the fleet's pace per key: GCRA on one bucket key. A lease
 // of n slots costs one read and one conditional write (more on a
-// conflict), in a goroutine of its own; the dispatcher spends the slots.
+// conflict), by one of the lease workers (leases.go); the dispatcher
+// spends the slots.
 
 // paceValue is a pace key's value: the earliest time the next request
 // may start, in Unix nanoseconds.
@@ -26,21 +25,25 @@ const (
 	maxLease    = 1000 // slots in one lease, whatever is asked
 	leaseTries  = 16   // conditional writes before the lease is made locally
 	paceKeyLife = time.Minute
-	// maxAhead bounds how far ahead a pace key may be before it is read as
-	// written by a broken or hostile writer and started over; it is this
-	// plus two intervals, as far as a fleet of replicas can lease ahead.
-	maxAhead = 10 * time.Second
+	// minAhead and aheadIntervals bound how far ahead of now a pace key is
+	// believed (see aheadBound).
+	minAhead       = 10 * time.Second
+	aheadIntervals = 64
 )
 
-// Lease implements engine.Fleet: the answer comes on Events.
-func (f *Fleet) Lease(key string, perSecond float64, burst, n int) {
-	go func() {
-		slots := f.lease(f.ctx, key, perSecond, burst, n)
-		if len(slots) > 0 {
-			f.send(engine.FleetEvent{Key: key, Slots: slots})
-		}
-	}()
+// aheadBound is how far ahead of now a pace key's next slot is believed:
+// the larger of minAhead and aheadIntervals intervals, past what a fleet
+// of replicas leases ahead (each at most half a second of the rate, or
+// one slot). A stored time later than that is clamped to it, never
+// started over: a broken or hostile writer can delay a host by at most
+// the bound, and never make two replicas' slots overlap.
+func aheadBound(interval time.Duration) time.Duration {
+	return max(minAhead, aheadIntervals*interval)
 }
+
+// maxInterval caps a pace's interval, so that aheadBound stays within a
+// Duration: a rate under one a month is one a month.
+const maxInterval = 30 * 24 * time.Hour
 
 // lease reserves n slots of key's pace: nil only when ctx ended.
 func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst, n int) []time.Time {
@@ -48,7 +51,8 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 		return nil
 	}
 	n = min(max(n, 1), maxLease)
-	interval := max(time.Duration(float64(time.Second)/perSecond), time.Nanosecond)
+	interval := time.Duration(min(float64(time.Second)/perSecond, float64(maxInterval)))
+	interval = max(interval, time.Nanosecond)
 	subject := f.prefix + kvKey("pace", key)
 	for attempt := range leaseTries {
 		var next time.Time
@@ -61,19 +65,26 @@ func (f *Fleet) lease(ctx context.Context, key string, perSecond float64, burst,
 		default:
 			seq = msg.Sequence
 			var v paceValue
-			if json.Unmarshal(msg.Data, &v) == nil && v.Next > 0 {
+			switch {
+			case len(msg.Data) == 0: // a delete marker: the key was idle
+			case json.Unmarshal(msg.Data, &v) == nil && v.Next > 0:
 				next = time.Unix(0, v.Next)
-			} // else: a delete marker, or what another writer spoiled: start over
+			default: // spoiled by another writer: as far ahead as is believed
+				next = time.Now().Add(aheadBound(interval))
+			}
 		}
 		now := time.Now()
-		if next.After(now.Add(maxAhead + 2*interval)) {
-			next = time.Time{}
+		if limit := now.Add(aheadBound(interval)); next.After(limit) {
+			next = limit
 		}
 		got, after := gcra(next, now, interval, burst, n)
 		value, _ := json.Marshal(paceValue{Next: after.UnixNano()})
 		life := paceKeyLife + after.Sub(now)
 		_, err = f.js.Publish(ctx, subject, value, jetstream.WithExpectLastSequencePerSubject(seq), jetstream.WithMsgTTL(life.Truncate(time.Second)))
 		if err == nil {
+			if f.fellBack.CompareAndSwap(true, false) {
+				f.log.Info("fleet politeness: the bucket gives leases again, hosts are paced by the fleet", "key", key)
+			}
 			return got
 		}
 		if !wrongLastSequence(err) {
@@ -114,25 +125,23 @@ func gcra(stored, now time.Time, interval time.Duration, burst, n int) ([]time.T
 }
 
 // localLease makes a lease from this replica's own pace for key, when the
-// bucket cannot give one: the replica stays polite on its own.
+// bucket cannot give one: the fleet's rate divided by the replicas last
+// counted (heartbeats, see members.go), so that replicas which all fall
+// back keep to the rate together, and one alone crawls slower than it
+// might. Each change between the bucket's leases and local ones is
+// logged, once.
 func (f *Fleet) localLease(ctx context.Context, key string, interval time.Duration, burst, n int, cause error) []time.Time {
 	if ctx.Err() != nil {
 		return nil
 	}
-	if f.fallbacks.Add(1) == 1 {
-		f.log.Warn("fleet politeness: a lease failed, this replica paces the host on its own until the bucket answers", "key", key, "error", cause)
+	f.fallbacks.Add(1)
+	replicas := max(f.replicas.Load(), 1)
+	if f.fellBack.CompareAndSwap(false, true) {
+		f.log.Warn("fleet politeness: a lease failed, this replica paces hosts on its own at the fleet's rate divided by the replicas it counted, until the bucket answers",
+			"key", key, "replicas", replicas, "error", cause)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := time.Now()
-	got, after := gcra(f.local[key], now, interval, burst, n)
-	f.local[key] = after
-	for k, t := range f.local { // forget what is long past: a bounded map
-		if now.Sub(t) > paceKeyLife {
-			delete(f.local, k)
-		}
-	}
-	return got
+	interval = time.Duration(min(float64(interval)*float64(replicas), float64(maxInterval)))
+	return f.local.spend(key, time.Now(), interval, burst, n)
 }
 
 func wrongLastSequence(err error) bool {

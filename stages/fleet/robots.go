@@ -15,8 +15,9 @@ import (
 
 // This file is a site's robots.txt, fetched once for the fleet: the
 // first replica to need it takes robotslock.<site> (create-only, with a
-// TTL), fetches it and writes robots.<site>; the others wait for that
-// copy, a bounded time, then fetch it themselves. Cost: a read per fetch
+// TTL; let go by a purge marker with a TTL), fetches it and writes
+// robots.<site>; the others wait for that copy, a bounded time, then
+// fetch it themselves. Cost: a read per fetch
 // the engine starts, and a write per site and TTL.
 
 // robotsValue is a robots key's value.
@@ -44,9 +45,9 @@ func (f *Fleet) Robots(ctx context.Context, origin string, ttl time.Duration, fe
 		return r
 	}
 	lock := kvKey("robotslock", origin)
-	if _, err := f.kv.Create(ctx, lock, []byte(f.cfg.Replica), jetstream.KeyTTL(robotsWait)); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+	if rev, err := f.robots.Create(ctx, lock, []byte(f.cfg.Replica), jetstream.KeyTTL(robotsWait)); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+		defer f.releaseLock(ctx, lock, rev)
 		if r, ok := f.freshRobots(ctx, key, origin, ttl); ok { // written while the lock was being taken
-			_ = f.kv.Delete(ctx, lock)
 			return r
 		}
 		return f.fetchRobots(ctx, key, origin, ttl, fetch)
@@ -66,17 +67,36 @@ func (f *Fleet) fetchRobots(ctx context.Context, key, origin string, ttl time.Du
 	}
 	value, _ := json.Marshal(robotsValue{Origin: origin, Status: r.Status, Body: r.Body, Failure: r.Failure, FetchedAt: time.Now().UnixNano()})
 	life := max(polite.RobotsKeep(r, ttl), time.Second).Truncate(time.Second)
-	if _, err := f.js.Publish(ctx, f.prefix+key, value, jetstream.WithMsgTTL(life)); err != nil && ctx.Err() == nil {
-		f.log.Warn("fleet politeness: a robots.txt could not be shared", "site", origin, "error", err)
+	_, err := f.js.Publish(ctx, f.robotsPrefix+key, value, jetstream.WithMsgTTL(life))
+	switch {
+	case err != nil && ctx.Err() == nil && f.robotsUnshared.CompareAndSwap(false, true):
+		f.log.Warn("fleet politeness: a robots.txt could not be shared; until one can, replicas may each fetch a site's robots.txt",
+			"site", origin, "error", err)
+	case err == nil && f.robotsUnshared.CompareAndSwap(true, false):
+		f.log.Info("fleet politeness: robots.txt copies are shared again", "site", origin)
 	}
-	_ = f.kv.Delete(ctx, kvKey("robotslock", origin))
 	return r
+}
+
+// lockMarkerTTL is how long the marker that releases a robots lock stays.
+const lockMarkerTTL = time.Second
+
+// releaseLock lets go of a robots lock taken at rev (0: the lock was not
+// taken, there is nothing to release): a purge marker with a TTL, and
+// only while the lock is still this replica's. A plain delete would leave
+// a marker without a TTL, for ever, one per site: a bucket full of them
+// at some 400k sites.
+func (f *Fleet) releaseLock(ctx context.Context, lock string, rev uint64) {
+	if rev == 0 || ctx.Err() != nil {
+		return // the lock's own TTL ends it
+	}
+	_ = f.robots.Purge(ctx, lock, jetstream.LastRevision(rev), jetstream.PurgeTTL(lockMarkerTTL))
 }
 
 // freshRobots reads the fleet's copy: ok when there is one for origin
 // that decodes and is fresh for ttl.
 func (f *Fleet) freshRobots(ctx context.Context, key, origin string, ttl time.Duration) (polite.RobotsFetch, bool) {
-	entry, err := f.kv.Get(ctx, key)
+	entry, err := f.robots.Get(ctx, key)
 	if err != nil {
 		return polite.RobotsFetch{}, false
 	}
@@ -88,7 +108,7 @@ func (f *Fleet) freshRobots(ctx context.Context, key, origin string, ttl time.Du
 func (f *Fleet) awaitRobots(ctx context.Context, key, origin string, ttl time.Duration) (polite.RobotsFetch, bool) {
 	ctx, cancel := context.WithTimeout(ctx, robotsWait)
 	defer cancel()
-	w, err := f.kv.Watch(ctx, key, jetstream.IgnoreDeletes())
+	w, err := f.robots.Watch(ctx, key, jetstream.IgnoreDeletes())
 	if err != nil {
 		return polite.RobotsFetch{}, false
 	}

@@ -59,7 +59,7 @@ type Gate struct {
 
 	// leased is set when the pace is the fleet's (see UseLeases): lim
 	// then only holds the rate that leases ask for.
-	leased *leases
+	leased leases
 }
 
 // NewHostGate is a host's gate: at most limit requests in flight (0: no
@@ -98,7 +98,7 @@ func (g *Gate) Wait(now time.Time) (until time.Time, blocked bool) {
 	if g.notBefore.After(until) {
 		until = g.notBefore
 	}
-	if g.lim != nil && g.leased != nil {
+	if g.lim != nil && g.leased.on {
 		if until.After(now) {
 			return until, true // paused: no lease until it ends
 		}
@@ -128,7 +128,7 @@ func (g *Gate) Take(now time.Time) {
 	if g.lim == nil {
 		return
 	}
-	if g.leased != nil {
+	if g.leased.on {
 		g.takeLease(now)
 	} else {
 		g.lim.AllowN(now, 1)
@@ -156,7 +156,7 @@ func (g *Gate) Room(now time.Time) int {
 		n = limit - g.inFlight
 	}
 	switch {
-	case g.lim != nil && g.leased != nil:
+	case g.lim != nil && g.leased.on:
 		n = min(n, g.leaseRoom(now))
 	case g.lim != nil:
 		n = min(n, int(g.lim.TokensAt(now)))
@@ -231,9 +231,9 @@ func (g *Gate) Idle(now time.Time) bool {
 	switch {
 	case g.inFlight > 0, g.pausedUntil.After(now), g.notBefore.After(now), g.permitted && g.permits > 0:
 		return false
-	case g.lim != nil && g.leased != nil && (g.factor < 1 || !g.leaseIdle(now)):
+	case g.lim != nil && g.leased.on && (g.factor < 1 || !g.leaseIdle(now)):
 		return false
-	case g.lim != nil && g.leased == nil && (g.factor < 1 || g.lim.TokensAt(now) < float64(g.lim.Burst())):
+	case g.lim != nil && !g.leased.on && (g.factor < 1 || g.lim.TokensAt(now) < float64(g.lim.Burst())):
 		return false
 	case g.robots != nil && (g.robots.Fetching || g.robots.Fresh(now)):
 		return false

@@ -11,8 +11,11 @@ import (
 // key. Cost: O(1) amortized per Wait and Take, O(slots) per lease.
 
 // leases is the slots a fleet-paced gate holds, in time order, from head
-// on; taken counts the slots spent (for the stats).
+// on; taken counts the slots spent (for the stats); on is set by
+// UseLeases. A gate holds it by value: a host with no pace allocates
+// nothing for it.
 type leases struct {
+	on    bool
 	slots []time.Time
 	head  int
 	taken uint64
@@ -24,9 +27,7 @@ type leases struct {
 // the gate's own. Slow-downs still lower Rate, which is what the next
 // lease asks for.
 func (g *Gate) UseLeases() {
-	if g.leased == nil {
-		g.leased = &leases{}
-	}
+	g.leased.on = true
 }
 
 // Rate is the gate's pace in requests a second, with slow-downs (0: none).
@@ -54,7 +55,7 @@ const maxLateness = 50 * time.Millisecond
 // left at now (those later than an interval, or maxLateness when that is
 // longer, are dropped).
 func (g *Gate) NeedsLease(now time.Time) bool {
-	if g.leased == nil || g.lim == nil {
+	if !g.leased.on || g.lim == nil {
 		return false
 	}
 	g.dropStale(now)
@@ -66,13 +67,13 @@ func (g *Gate) NeedsLease(now time.Time) bool {
 // gives one, at now: each lease lets at least one URL go, however slow the
 // round trip.
 func (g *Gate) AddLease(slots []time.Time, now time.Time) {
-	if g.leased == nil || len(slots) == 0 {
+	if !g.leased.on || len(slots) == 0 {
 		return
 	}
 	if g.lim != nil && slots[len(slots)-1].Before(now.Add(-g.lateness())) {
 		slots = []time.Time{now}
 	}
-	l := g.leased
+	l := &g.leased
 	l.slots, l.head = compactSlots(l.slots, l.head)
 	l.slots = append(l.slots, slots...)
 	if !slices.IsSortedFunc(l.slots, time.Time.Compare) {
@@ -82,14 +83,14 @@ func (g *Gate) AddLease(slots []time.Time, now time.Time) {
 
 // LeasesTaken counts the leased slots spent so far.
 func (g *Gate) LeasesTaken() uint64 {
-	if g.leased == nil {
+	if !g.leased.on {
 		return 0
 	}
 	return g.leased.taken
 }
 
 // Leased reports whether the gate's pace is the fleet's.
-func (g *Gate) Leased() bool { return g.leased != nil }
+func (g *Gate) Leased() bool { return g.leased.on }
 
 // lateness is how late a slot may be spent: an interval, at least maxLateness.
 func (g *Gate) lateness() time.Duration {
@@ -97,7 +98,7 @@ func (g *Gate) lateness() time.Duration {
 }
 
 func (g *Gate) dropStale(now time.Time) {
-	l := g.leased
+	l := &g.leased
 	late := now.Add(-g.lateness())
 	for l.head < len(l.slots) && l.slots[l.head].Before(late) {
 		l.head++
@@ -129,7 +130,7 @@ func (g *Gate) leaseRoom(now time.Time) int {
 // takeLease spends the slot due at now.
 func (g *Gate) takeLease(now time.Time) {
 	g.dropStale(now)
-	if l := g.leased; l.head < len(l.slots) && !l.slots[l.head].After(now) {
+	if l := &g.leased; l.head < len(l.slots) && !l.slots[l.head].After(now) {
 		l.head++
 		l.taken++
 	}
@@ -137,7 +138,7 @@ func (g *Gate) takeLease(now time.Time) {
 
 // leaseIdle reports whether no slot is still ahead.
 func (g *Gate) leaseIdle(now time.Time) bool {
-	l := g.leased
+	l := &g.leased
 	return l.head == len(l.slots) || l.slots[len(l.slots)-1].Before(now)
 }
 

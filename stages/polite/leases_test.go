@@ -41,3 +41,22 @@ func TestLeasedGateSpendsSlots(t *testing.T) {
 		t.Errorf("%d slots taken, want 2", g.LeasesTaken())
 	}
 }
+
+// In a fleet every gate uses leases; one with no pace (a cap only)
+// allocates nothing more for them.
+func TestUseLeasesAllocatesNothing(t *testing.T) {
+	now := time.Unix(1000, 0)
+	plain := testing.AllocsPerRun(100, func() { gateSink = NewHostGate(now, 2, 0, 1, 0) })
+	leased := testing.AllocsPerRun(100, func() {
+		gateSink = NewHostGate(now, 2, 0, 1, 0)
+		gateSink.UseLeases()
+	})
+	if leased != plain {
+		t.Errorf("a gate that uses leases: %v allocations, want %v as without", leased, plain)
+	}
+	if !gateSink.Leased() {
+		t.Error("the gate does not say it is leased")
+	}
+}
+
+var gateSink Gate

@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,7 +46,7 @@ func startFleet(ctx context.Context, setUpBy time.Time, nc *nats.Conn, cfg *Conf
 	if cfg.Fetch.Fleet == FleetOff {
 		return nil
 	}
-	name, replica := cfg.fleetName(), nuid.Next()
+	name, replica := cfg.fleetName(), replicaName()
 	setup := min(time.Until(setUpBy), fleetSetupTimeout)
 	js, err := jetstream.New(nc)
 	var f *fleet.Fleet
@@ -61,4 +63,24 @@ func startFleet(ctx context.Context, setUpBy time.Time, nc *nats.Conn, cfg *Conf
 	}
 	log.Info("politeness is shared by the fleet", "fleet", name, "bucket", fleet.Bucket(name), "replica", replica)
 	return f
+}
+
+// maxHostnameInName bounds the hostname in a replica's name, which the
+// others keep 64 bytes of.
+const maxHostnameInName = 40
+
+// replicaName names this replica in the fleet (who saw a pause, its
+// heartbeat): its hostname, process id and a nuid's last 6 characters,
+// which differ between calls, so that replicas in one process or on one
+// host differ too.
+func replicaName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "replica"
+	}
+	if len(host) > maxHostnameInName {
+		host = host[:maxHostnameInName]
+	}
+	id := nuid.Next()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id[len(id)-6:])
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -230,6 +231,7 @@ func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 		t.Errorf("another replica shows the pause %+v, want until about 2 s after %s, seen by %s", seen, at, want)
 	}
 	awaitMetric(t, opsAddr(replicas[1]), `fetchstream_fleet_host_pace{host="`+seen.Host+`"} 10`)
+	awaitMetric(t, opsAddr(replicas[1]), "fetchstream_fleet_fallbacks_total 0")
 	allOK(t, <-crawl, 25)
 	<-paused
 	hits := site.Hits("/text")
@@ -238,6 +240,34 @@ func TestFleetPausesTheHostForEveryReplica(t *testing.T) {
 	}
 	if n := hitsBetween(hits, at.Add(2*time.Second), at.Add(3*time.Second)); n == 0 {
 		t.Error("no request in the second after the pause ended: the crawl did not go on")
+	}
+}
+
+// A host with no per-host rule passes no gate until it asks for a pause;
+// then a 429 with Retry-After: 2 seen by one replica holds the batch
+// another replica admitted ungated: it sends the host nothing until the
+// pause ends (once, it went on: 16 requests in those 2 s).
+func TestFleetPauseHoldsAnUngatedBatch(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	site := fetchtest.NewTarget(t)
+	startReplicas(t, ns.ClientURL(), 2, true, func(c *Config) { c.Fetch.Concurrency = 1 })
+	urls := make([]string, 30)
+	for i := range urls {
+		urls[i] = site.URL(fmt.Sprintf("/delay/100?i=%d", i))
+	}
+	crawl := make(chan []sent, 1)
+	go func() {
+		crawl <- requestBatches(t, nc, []string{"fleet.1"}, []wire.Batch{{ID: "c", URLs: wire.URLs(urls...)}})
+	}()
+	awaitHits(t, site, "/delay", 3, 10*time.Second)
+	go requestBatches(t, nc, []string{"fleet.0"}, []wire.Batch{{ID: "p", URLs: wire.URLs(site.URL("/status/429?retry_after=2"))}})
+	at := awaitHits(t, site, "/status", 1, 10*time.Second)[0].At
+	allOK(t, <-crawl, 30)
+	hits := site.Hits("/delay")
+	// One request may be on its way when the pause is heard of (a
+	// fraction of a second on one server); none may start after that.
+	if n := hitsBetween(hits, at.Add(300*time.Millisecond), at.Add(2*time.Second)); n > 0 {
+		t.Errorf("%d requests from the other replica during the 2 s pause, want none", n)
 	}
 }
 
@@ -348,5 +378,22 @@ func TestFleetPauseIsCappedByMaxHostPause(t *testing.T) {
 	}
 	if last := hits[len(hits)-1].At; last.Sub(at) > 10*time.Second {
 		t.Errorf("the crawl ended %s after the 429: the hour's pause was not cut to 1 s", last.Sub(at))
+	}
+}
+
+// Replicas are named after their host, so that seen_by says where a
+// pause was seen, and two in one process still differ (the fleet counts
+// them by name).
+func TestReplicaNamesDifferAndNameTheHost(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no hostname:", err)
+	}
+	a, b := replicaName(), replicaName()
+	if a == b {
+		t.Errorf("two replicas both named %q", a)
+	}
+	if want := host[:min(len(host), maxHostnameInName)] + "-"; !strings.HasPrefix(a, want) || len(a) > 64 {
+		t.Errorf("replica name %q, want it to begin with %q and hold at most 64 bytes", a, want)
 	}
 }

@@ -2,11 +2,13 @@ package service
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fetchstream/fetchstream/stages/engine"
+	"github.com/fetchstream/fetchstream/stages/fleet"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
@@ -24,6 +26,10 @@ type hostMetrics struct {
 	fleetShare   *prometheus.GaugeVec
 	fleetPaused  *prometheus.GaugeVec
 	fleetPermits *prometheus.GaugeVec
+	// fleet is this replica's side of the fleet, once it joined one (nil:
+	// politeness is per replica); fleetFallbacks reads its count.
+	fleet          atomic.Pointer[fleet.Fleet]
+	fleetFallbacks prometheus.CounterFunc
 
 	mu    sync.Mutex
 	stats engine.HostStats
@@ -46,6 +52,19 @@ func newHostMetrics() hostMetrics {
 		fleetPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fetchstream_fleet_host_paused_seconds",
 			Help: "Seconds left of the host's pause (a 429 or 503 with Retry-After), for the whole fleet, by the replica that saw it (at most 5 hosts)."}, []string{"host", "seen_by"}),
 	}
+}
+
+// newFleetFallbacks is the counter of leases this replica made on its own
+// because the fleet's bucket refused them, read from h.fleet.
+func (h *hostMetrics) newFleetFallbacks() prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fetchstream_fleet_fallbacks_total",
+		Help: "Leases of a host's pace this replica made on its own, at the fleet's rate divided by the replicas it counted, because the fleet's bucket refused them (full or unreachable)."},
+		func() float64 {
+			if f := h.fleet.Load(); f != nil {
+				return float64(f.Stats().Fallbacks)
+			}
+			return 0
+		})
 }
 
 // setFleet replaces the per-host series of the fleet by s's.

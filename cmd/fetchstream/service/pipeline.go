@@ -98,6 +98,7 @@ func startPipeline(sourceCtx, fetchCtx context.Context, setUpBy time.Time, nc *n
 	fetchCfg.HeldElsewhere = replies.held
 	if f := startFleet(fetchCtx, setUpBy, nc, cfg, log); f != nil {
 		fetchCfg.Fleet = f
+		m.hosts.fleet.Store(f)
 	}
 	fetch, err := engine.NewFetch(fetchCtx, fetcher, fetchCfg)
 	if err != nil {
