@@ -47,14 +47,16 @@ const (
 
 // Headers of NATS message schedules (ADR-51, nats-server 2.14 and
 // later), as `fetchstream schedule add` and the Go client's Schedule use
-// them: a schedule is a message on its own subject in the input stream,
-// holding the batch, that the server publishes again into the input.
+// them: a schedule is a message on its own subject in the schedules
+// stream (wire.SchedulesStream), holding the batch, that the server
+// publishes again, and the input stream sources into the input.
 const (
 	// HeaderSchedule is the schedule's spec: "@every 1m", or a cron
 	// expression with seconds ("0 */5 * * * *").
 	HeaderSchedule = "Nats-Schedule"
 	// HeaderScheduleTarget is the subject the server publishes the batch
-	// to: an input subject of the stream.
+	// to: the schedule's run subject (wire.ScheduleRunSubject) in the
+	// schedules stream.
 	HeaderScheduleTarget = "Nats-Schedule-Target"
 	// HeaderScheduler is set by the server on each batch a schedule
 	// publishes: the schedule's subject. The service counts them.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,52 +269,100 @@ func TestScheduleRefusals(t *testing.T) {
 }
 
 // A stream made before schedules (or by hand) is left as it is by the
-// service, and updated by the first Schedule: it then captures the
-// schedules' subjects and allows message schedules, and the schedule
-// runs. One whose consumer reads every subject is refused, unchanged:
-// that consumer would take each schedule as a batch and remove it.
-func TestScheduleUpdatesAnOlderStream(t *testing.T) {
+// service. The first Schedule creates the schedules stream beside it and
+// makes it source the runs into its input subject, without allowing it
+// schedules or roll-ups; the schedule runs. A second input subject for
+// the same stream's schedules is refused.
+func TestScheduleSourcesIntoAnOlderStream(t *testing.T) {
 	ns, nc := natstest.Start(t)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, name := range []string{"OLD", "GREEDY"} {
-		in := strings.ToLower(name) + ".urls"
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{in}, Retention: jetstream.WorkQueuePolicy}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := js.CreateConsumer(ctx, "GREEDY", jetstream.ConsumerConfig{Durable: "all", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OLD", Subjects: []string{"old.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
 		t.Fatal(err)
 	}
 	p := fetchtest.NewPolled(t)
 	start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled, c.JetStream.Stream, c.Subjects.In = true, "OLD", "old.urls" })
-	stream, _ := js.Stream(ctx, "OLD")
-	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || len(cfg.Subjects) != 1 {
-		t.Fatalf("the service changed the existing stream: %+v", cfg)
-	}
 	c, _ := client.New(nc, client.WithSubject("old.urls"))
 	if err := c.Schedule(ctx, "old", "@every 1s", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); err != nil {
 		t.Fatal(err)
 	}
-	stream, _ = js.Stream(ctx, "OLD")
-	if cfg := stream.CachedInfo().Config; !cfg.AllowMsgSchedules || !slices.Contains(cfg.Subjects, wire.SchedulesSubjects("OLD")) {
-		t.Errorf("after Schedule the stream is %+v; want it to hold schedules", cfg)
+	stream, _ := js.Stream(ctx, "OLD")
+	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || cfg.AllowRollup || len(cfg.Subjects) != 1 || len(cfg.Sources) != 1 ||
+		cfg.Sources[0].Name != wire.SchedulesStream("OLD") {
+		t.Errorf("after Schedule the input stream is %+v; want it to source the runs only", cfg)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for len(p.Requests("/static")) < 2 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if n := len(p.Requests("/static")); n < 2 {
-		t.Errorf("%d runs of the schedule on the updated stream; want 2 or more", n)
+		t.Errorf("%d runs of the schedule on the older stream; want 2 or more", n)
 	}
-	greedy, _ := client.New(nc, client.WithSubject("greedy.urls"))
-	err := greedy.Schedule(ctx, "g", "@every 1m", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}})
-	if !errors.Is(err, client.ErrSchedulesUnavailable) || !strings.Contains(err.Error(), "consumer all") {
-		t.Errorf("a stream whose consumer reads every subject: %v; want ErrSchedulesUnavailable naming the consumer", err)
+	other, _ := client.New(nc, client.WithSubject("old.other"))
+	err := other.Schedule(ctx, "o", "@every 1m", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}})
+	if !errors.Is(err, client.ErrSchedulesUnavailable) || !strings.Contains(err.Error(), "--in old.urls") {
+		t.Errorf("a schedule into another input subject of the stream: %v; want ErrSchedulesUnavailable naming --in old.urls", err)
 	}
-	stream, _ = js.Stream(ctx, "GREEDY")
-	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || len(cfg.Subjects) != 1 {
-		t.Errorf("the refused stream was changed: %+v", cfg)
+}
+
+// Attack: a publisher of batches (one who may publish on the input
+// subject) tries to wipe the batches pending in the input stream with
+// Nats-Rollup: all, to delete a schedule with Nats-Schedule-Next: purge,
+// and to add a schedule of its own in the input stream. Each publish is
+// refused, and the input stream and the schedule lose nothing: the input
+// stream allows no roll-ups and no schedules, which live in their own
+// stream.
+func TestInputStreamRefusesScheduleHeaders(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	svc := start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled = true })
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Schedule(ctx, "daily", "@daily", wire.Batch{URLs: []wire.Request{{URL: "http://127.0.0.1:1/"}}}); err != nil {
+		t.Fatal(err)
+	}
+	svc.stop() // the batches below stay pending
+	select {
+	case <-svc.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	in := wire.DefaultInSubject
+	stream, err := js.StreamNameBySubject(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := js.Publish(ctx, in, fmt.Appendf(nil, `{"id":"pending-%d","urls":["http://127.0.0.1:1/"]}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	schedule := wire.ScheduleSubject(stream, "daily")
+	for _, h := range []nats.Header{
+		{"Nats-Rollup": {"all"}},
+		{"Nats-Rollup": {"sub"}},
+		{wire.HeaderScheduleNext: {"purge"}, wire.HeaderScheduler: {schedule}},
+		{wire.HeaderScheduleNext: {"purge"}, wire.HeaderScheduler: {in}},
+		{wire.HeaderSchedule: {"@every 1s"}, wire.HeaderScheduleTarget: {in}},
+	} {
+		msg := &nats.Msg{Subject: in, Header: h, Data: []byte(`{"urls":["http://127.0.0.1:1/"]}`)}
+		if _, err := js.PublishMsg(ctx, msg); err == nil {
+			t.Errorf("a publish on the input subject with %v was stored; want it refused", h)
+		}
+	}
+	info, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 2 {
+		t.Errorf("the input stream holds %d batches after the attack; want the 2 pending", n)
+	}
+	if list, err := c.Schedules(ctx); err != nil || len(list) != 1 || list[0].Name != "daily" {
+		t.Errorf("Schedules after the attack: %+v, %v; want daily still there", list, err)
 	}
 }
