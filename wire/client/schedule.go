@@ -51,7 +51,8 @@ type ScheduleInfo struct {
 // server, until Unschedule. b is checked as Send checks it and takes the
 // client's request defaults; it may not carry an id (each run gets its
 // own, "<stream>-<sequence>", so the results of one run never shadow
-// another's), and must fit one message and WithMaxBatch. A name in use
+// another's), and must fit one message and WithMaxBatch. Its Poll, when
+// empty, is name: the schedule keeps change state of its own. A name in use
 // is refused (ErrScheduleExists): Unschedule it first.
 //
 // The schedule is a message on wire.ScheduleSubject in the input
@@ -73,6 +74,9 @@ func (c *Client) Schedule(ctx context.Context, name, spec string, b wire.Batch) 
 		return fmt.Errorf("%w: the input subject %q is a pattern: give the subject batches go to (WithSubject, --in)", wire.ErrBadSchedule, c.in)
 	}
 	b = withRequestDefaults(b, c.request)
+	if b.Poll == "" {
+		b.Poll = name // the schedule's change state is its own
+	}
 	switch {
 	case b.ID != "":
 		return fmt.Errorf("%w: a scheduled batch may not carry an id (%q): each run gets its own", ErrInvalidBatch, b.ID)
