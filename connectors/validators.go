@@ -38,7 +38,16 @@ type ValidatorsConfig struct {
 	Bucket   string
 	TTL      time.Duration // how long a request's validators are kept; 0 is DefaultValidatorsTTL
 	Replicas int           // 0 means 1
+	// LookupTimeout bounds each lookup, past which the GET goes out
+	// unconditional (httpfetch.Config.ValidatorTimeout); 0 is
+	// httpfetch.DefaultValidatorTimeout, at most MaxValidatorsLookupTimeout.
+	LookupTimeout time.Duration
 }
+
+// MaxValidatorsLookupTimeout bounds ValidatorsConfig.LookupTimeout: a
+// lookup holds its URL's slot, so a lost bucket may hold each GET no
+// longer than this.
+const MaxValidatorsLookupTimeout = 10 * time.Second
 
 // Validate reports the first field of c that NewValidatorBucket would
 // refuse, as a *wire.ConfigError naming it (wrapping ErrConfig), or nil.
@@ -50,6 +59,10 @@ func (c ValidatorsConfig) Validate() error {
 		return configError("TTL", "must not be negative (0 means the default, %s), got %s", DefaultValidatorsTTL, c.TTL)
 	case c.TTL > 0 && c.TTL < time.Second:
 		return configError("TTL", "must be at least 1s, got %s", c.TTL)
+	case c.LookupTimeout < 0 || c.LookupTimeout > MaxValidatorsLookupTimeout:
+		return configError("LookupTimeout", "must be from 0 (the default, %s) to %s, got %s", httpfetch.DefaultValidatorTimeout, MaxValidatorsLookupTimeout, c.LookupTimeout)
+	case c.LookupTimeout > 0 && c.LookupTimeout < time.Millisecond:
+		return configError("LookupTimeout", "must be at least 1ms, got %s", c.LookupTimeout)
 	}
 	return validReplicas(c.Replicas)
 }

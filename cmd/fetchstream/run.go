@@ -125,6 +125,7 @@ func registerStorage(fs *flag.FlagSet, c, d *service.Config) {
 	fs.Var((*settings.ByteSize)(&st.MaxObject), "max-object", "--object-store: largest body stored (decoded), above --max-body (0 means the default, 64MiB); a larger one is cut at --max-body as without a store")
 	fs.StringVar(&st.Validators, "validators", d.Storage.Validators, "keep each GET's ETag, Last-Modified and body hash in this JetStream key-value bucket (created if absent), keyed by method, URL and credential name: later GETs are sent with If-None-Match/If-Modified-Since and results say \"changed\" (a batch opts out of the conditional headers with \"conditional\": false); empty: none")
 	fs.DurationVar(&st.ValidatorsTTL, "validators-ttl", d.Storage.ValidatorsTTL, "--validators: how long a created bucket keeps a URL's validators, at least 1s (0 means the default, 168h): a URL polled less often is fetched in full, as changed")
+	fs.DurationVar(&st.ValidatorsTimeout, "validators-timeout", d.Storage.ValidatorsTimeout, "--validators: how long a GET waits for its validators, from 1ms to 10s (0 means the default, 250ms): past it the GET goes out unconditional and its result says changed")
 	fs.StringVar(&c.Subjects.Changes, "changes", d.Subjects.Changes, "--validators: also publish every result with \"changed\": true on this subject (kept in --results-stream when there is one; with --jetstream acked before the batch); empty: none")
 }
 

@@ -239,6 +239,10 @@ type StorageConfig struct {
 	// whether they changed (see httpfetch.Config.Validators).
 	Validators    string
 	ValidatorsTTL time.Duration
+	// ValidatorsTimeout bounds each lookup in the bucket (0 means
+	// httpfetch.DefaultValidatorTimeout): past it the GET goes out
+	// unconditional, as changed.
+	ValidatorsTimeout time.Duration
 }
 
 // OpsConfig is the operations HTTP endpoint.

@@ -50,6 +50,7 @@ func TestPollingTwiceSaysWhatChanged(t *testing.T) {
 	svc := start(t, ns.ClientURL(), func(c *Config) {
 		c.JetStream.Enabled = true
 		c.Storage.Validators = "VALIDATORS"
+		c.Storage.ValidatorsTimeout = 10 * time.Second // a loaded CI machine's bucket may be slow; the default's bound is TestValidatorsLookupTimeout's
 		c.Subjects.Changes = "fetch.changes"
 		c.Storage.ResultsStream = "RESULTS"
 	})
@@ -72,6 +73,7 @@ func TestPollingTwiceSaysWhatChanged(t *testing.T) {
 			t.Errorf("first poll, %s: %+v; want 200, changed true", urls[i], r)
 		}
 	}
+	waitForKeys(t, nc, "VALIDATORS", len(urls)) // the writes are queued: the second poll must find them
 	for i, r := range poll() {
 		wantChanged := i == 3
 		wantNotModified := i < 2
@@ -130,6 +132,35 @@ func TestPollingTwiceSaysWhatChanged(t *testing.T) {
 	}
 }
 
+// waitForKeys waits up to 15s until the key-value bucket holds n keys.
+func waitForKeys(t *testing.T, nc *nats.Conn, bucket string, n int) {
+	t.Helper()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		keys, err := kv.ListKeys(ctx)
+		got := 0
+		if err == nil {
+			for range keys.Keys() {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bucket %s holds %d keys after 15s; want %d", bucket, got, n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // --changes without --validators, or on a subject the input takes, is
 // refused before anything starts.
 func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
@@ -144,6 +175,8 @@ func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 		}, "Subjects.In"},
 		{"bad bucket", func(c *Config) { c.Storage.Validators = "a.b" }, "Storage.Validators"},
 		{"short ttl", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTTL = "V", time.Millisecond }, "Storage.ValidatorsTTL"},
+		{"long lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", 11 * time.Second }, "Storage.ValidatorsTimeout"},
+		{"negative lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", -time.Second }, "Storage.ValidatorsTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(testConfig("nats://127.0.0.1:1", tc.edit), nil)
