@@ -89,3 +89,15 @@ func TestPollField(t *testing.T) {
 		}
 	}
 }
+
+// A schedule's runs live as long as its interval, in whole seconds
+// rounded up; a cron one's CronRunTTL.
+func TestScheduleRunTTL(t *testing.T) {
+	for spec, want := range map[string]string{
+		"@every 1s": "1", "@every 1500ms": "2", "@every 1m0s": "60", "@hourly": "60", "0 */5 * * * *": "60",
+	} {
+		if got := ScheduleRunTTL(spec); got != want {
+			t.Errorf("ScheduleRunTTL(%q) = %q, want %q", spec, got, want)
+		}
+	}
+}

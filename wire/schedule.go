@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,6 +79,22 @@ func ValidScheduleName(name string) error {
 		return fmt.Errorf("%w: name %q: want 1 to %d letters, digits, '-' or '_'", ErrBadSchedule, cut(name, 80), MaxScheduleNameLength)
 	}
 	return nil
+}
+
+// CronRunTTL is how long a run of a cron (or @hourly, @daily...)
+// schedule waits in the input for a service: ScheduleRunTTL's bound for
+// specs that are not "@every".
+const CronRunTTL = time.Minute
+
+// ScheduleRunTTL is the HeaderScheduleTTL value of spec, in whole
+// seconds: for "@every D", D rounded up to a second (a run left when
+// the next comes is dropped, not stacked); for any other spec, CronRunTTL.
+func ScheduleRunTTL(spec string) string {
+	ttl := CronRunTTL
+	if d, err := time.ParseDuration(strings.TrimPrefix(spec, "@every ")); strings.HasPrefix(spec, "@every ") && err == nil && d > 0 {
+		ttl = max(d, MinScheduleInterval)
+	}
+	return strconv.FormatInt(int64((ttl+time.Second-1)/time.Second), 10)
 }
 
 // EverySpec is the schedule spec of a repeat every d: "@every d".

@@ -58,6 +58,10 @@ const (
 	// to: the schedule's run subject (wire.ScheduleRunSubject) in the
 	// schedules stream.
 	HeaderScheduleTarget = "Nats-Schedule-Target"
+	// HeaderScheduleTTL is how long each run the schedule publishes lives
+	// if no service takes it (ScheduleRunTTL): runs missed while the
+	// service is down expire instead of piling up.
+	HeaderScheduleTTL = "Nats-Schedule-TTL"
 	// HeaderScheduler is set by the server on each batch a schedule
 	// publishes: the schedule's subject. The service counts them.
 	HeaderScheduler = "Nats-Scheduler"

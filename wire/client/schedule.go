@@ -99,7 +99,8 @@ func (c *Client) Schedule(ctx context.Context, name, spec string, b wire.Batch) 
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
 	msg := &nats.Msg{Subject: wire.ScheduleSubject(input, name), Data: data, Header: nats.Header{
-		wire.HeaderSchedule: {spec}, wire.HeaderScheduleTarget: {wire.ScheduleRunSubject(input, name)}}}
+		wire.HeaderSchedule: {spec}, wire.HeaderScheduleTarget: {wire.ScheduleRunSubject(input, name)},
+		wire.HeaderScheduleTTL: {wire.ScheduleRunTTL(spec)}}}
 	_, err = c.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
 	var apiErr *jetstream.APIError
 	switch {
@@ -252,11 +253,18 @@ func (c *Client) createSchedulesStream(ctx context.Context, input string, replic
 }
 
 // sourceRuns makes the input stream (cfg) source the runs of its
-// schedules, their subjects turned into c's input subject, unless it
-// does already. One that sources them into another subject is refused:
-// the schedules of one input stream all go to one input subject.
+// schedules, their subjects turned into c's input subject, and honour
+// their per-message TTL (wire.HeaderScheduleTTL: a run no service takes
+// in time expires), unless it does already. One that sources them into
+// another subject is refused: the schedules of one input stream all go
+// to one input subject.
+//
+// Allowing message TTLs lets a publisher of batches give its own batch a
+// Nats-TTL too: that batch may expire unfetched, no other is touched.
+// The server cannot turn it off again.
 func (c *Client) sourceRuns(ctx context.Context, cfg jetstream.StreamConfig) error {
 	from := wire.SchedulesStream(cfg.Name)
+	sourced := false
 	for _, src := range cfg.Sources {
 		if src == nil || src.Name != from {
 			continue
@@ -266,10 +274,16 @@ func (c *Client) sourceRuns(ctx context.Context, cfg jetstream.StreamConfig) err
 				return fmt.Errorf("%w: the input stream %s takes the runs of its schedules into %s, not %s: add schedules with --in %s", ErrSchedulesUnavailable, cfg.Name, t.Destination, c.in, t.Destination)
 			}
 		}
+		sourced = true
+	}
+	if sourced && cfg.AllowMsgTTL {
 		return nil
 	}
-	cfg.Sources = append(slices.Clone(cfg.Sources), &jetstream.StreamSource{Name: from, SubjectTransforms: []jetstream.SubjectTransformConfig{
-		{Source: wire.ScheduleRunsSubjects(cfg.Name), Destination: c.in}}})
+	if !sourced {
+		cfg.Sources = append(slices.Clone(cfg.Sources), &jetstream.StreamSource{Name: from, SubjectTransforms: []jetstream.SubjectTransformConfig{
+			{Source: wire.ScheduleRunsSubjects(cfg.Name), Destination: c.in}}})
+	}
+	cfg.AllowMsgTTL = true
 	if _, err := c.js.UpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("%w: could not make the input stream %s source the runs of its schedules from %s: %v", ErrSchedulesUnavailable, cfg.Name, from, err)
 	}

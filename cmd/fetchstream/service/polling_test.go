@@ -321,7 +321,7 @@ func TestScheduleSourcesIntoAnOlderStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream, _ := js.Stream(ctx, "OLD")
-	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || cfg.AllowRollup || len(cfg.Subjects) != 1 || len(cfg.Sources) != 1 ||
+	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || cfg.AllowRollup || !cfg.AllowMsgTTL || len(cfg.Subjects) != 1 || len(cfg.Sources) != 1 ||
 		cfg.Sources[0].Name != wire.SchedulesStream("OLD") {
 		t.Errorf("after Schedule the input stream is %+v; want it to source the runs only", cfg)
 	}
@@ -397,5 +397,50 @@ func TestInputStreamRefusesScheduleHeaders(t *testing.T) {
 	}
 	if list, err := c.Schedules(ctx); err != nil || len(list) != 1 || list[0].Name != "daily" {
 		t.Errorf("Schedules after the attack: %+v, %v; want daily still there", list, err)
+	}
+}
+
+// Runs missed while no service takes them expire instead of piling up:
+// each carries the schedule's interval as its TTL (Nats-Schedule-TTL),
+// which the input stream honours. With the service down for 6s, a
+// schedule every 1s leaves at most two runs waiting, not six.
+func TestScheduleRunsExpireWhileServiceIsDown(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	p := fetchtest.NewPolled(t)
+	svc := start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled = true })
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Schedule(ctx, "often", wire.EverySpec(time.Second), wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(p.Requests("/static")) < 1 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(p.Requests("/static")) < 1 {
+		t.Fatal("no run reached the target in 15s")
+	}
+	svc.stop()
+	select {
+	case <-svc.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	time.Sleep(6 * time.Second)
+	js, _ := jetstream.New(nc)
+	name, err := js.StreamNameBySubject(ctx, wire.DefaultInSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := stream.CachedInfo().State.Msgs; n > 2 {
+		t.Errorf("the input stream holds %d runs after 6s without a service; want at most 2 (the rest expired)", n)
 	}
 }
