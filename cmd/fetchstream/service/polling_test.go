@@ -175,7 +175,7 @@ func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 		}, "Subjects.In"},
 		{"bad bucket", func(c *Config) { c.Storage.Validators = "a.b" }, "Storage.Validators"},
 		{"short ttl", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTTL = "V", time.Millisecond }, "Storage.ValidatorsTTL"},
-		{"long lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", 11 * time.Second }, "Storage.ValidatorsTimeout"},
+		{"long lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", 11*time.Second }, "Storage.ValidatorsTimeout"},
 		{"negative lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", -time.Second }, "Storage.ValidatorsTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
