@@ -212,7 +212,8 @@ func (c *condition) record(header http.Header) {
 // settle sets res.Changed (and NotModified) from c, once res is the
 // request's final result, and keeps the new validators. Only a 200, and a
 // 304 to a conditional request of c's own, say changed and keep
-// validators; an error or any other status (a 206 partial body, a 204,
+// validators (a 200 whose body was cut at max-body is always changed,
+// its hash not kept); an error or any other status (a 206 partial body, a 204,
 // another 2xx) leaves res and the store as they are, so that a part of a
 // representation never stands for the whole. A 200 is changed when
 // nothing was kept or its body's hash differs; a 304 is not, and renews
@@ -231,6 +232,10 @@ func (f *Fetcher) settle(c *condition, s *spec, res *wire.Result) {
 			next.ETag, next.LastModified = sendable(c.kept.ETag), sendable(c.kept.LastModified)
 		}
 		f.validatorCounts.notModified.Add(1)
+	case res.Status == http.StatusOK && res.BodyTruncated:
+		// The hash is of the first max-body bytes only: a change past them
+		// would go unseen, so say changed and keep no hash.
+		changed = true
 	case res.Status == http.StatusOK:
 		next.SHA256 = res.BodySHA256
 		changed = !c.found || c.kept.SHA256 != res.BodySHA256

@@ -351,3 +351,23 @@ func TestValidatorsPollScope(t *testing.T) {
 		t.Errorf("%d keys kept; want 2, one per scope", n)
 	}
 }
+
+// A body cut at max-body is hashed only in part, so a change past the
+// cut would go unseen: such a result always says changed, polled again
+// and again, and keeps no hash.
+func TestValidatorsTruncatedBodyIsChanged(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store, MaxBody: 8})
+	for i := range 2 {
+		r, _ := fetch(f, p.URL("/static"), 5*time.Second)
+		if r.Error != "" || r.Status != 200 || !r.BodyTruncated || changedOf(r) != "true" {
+			t.Errorf("poll %d: %+v changed %s; want a cut 200, changed", i+1, r, changedOf(r))
+		}
+	}
+	for _, v := range store.all() {
+		if v.SHA256 != "" {
+			t.Errorf("kept the hash of a cut body: %+v", v)
+		}
+	}
+}
