@@ -20,6 +20,12 @@ import (
 // less often than weekly is fetched in full each time.
 const DefaultValidatorsTTL = 7 * 24 * time.Hour
 
+// DefaultValidatorsMaxBytes is ValidatorsConfig.MaxBytes when it is 0.
+const DefaultValidatorsMaxBytes = 1 << 30
+
+// MinValidatorsMaxBytes is the least ValidatorsConfig.MaxBytes.
+const MinValidatorsMaxBytes = 1 << 20
+
 // maxValidatorsValue bounds a value in the bucket (the bucket refuses
 // larger ones, and Lookup ignores them): two validators of at most
 // httpfetch.MaxValidatorLen bytes, a hash and a time, JSON-escaped.
@@ -42,6 +48,10 @@ type ValidatorsConfig struct {
 	// unconditional (httpfetch.Config.ValidatorTimeout); 0 is
 	// httpfetch.DefaultValidatorTimeout, at most MaxValidatorsLookupTimeout.
 	LookupTimeout time.Duration
+	// MaxBytes bounds a created bucket's size (0 is
+	// DefaultValidatorsMaxBytes, at least MinValidatorsMaxBytes): it is a
+	// cache, so when full the oldest values go first (discard old).
+	MaxBytes int64
 }
 
 // MaxValidatorsLookupTimeout bounds ValidatorsConfig.LookupTimeout: a
@@ -63,6 +73,8 @@ func (c ValidatorsConfig) Validate() error {
 		return configError("LookupTimeout", "must be from 0 (the default, %s) to %s, got %s", httpfetch.DefaultValidatorTimeout, MaxValidatorsLookupTimeout, c.LookupTimeout)
 	case c.LookupTimeout > 0 && c.LookupTimeout < time.Millisecond:
 		return configError("LookupTimeout", "must be at least 1ms, got %s", c.LookupTimeout)
+	case c.MaxBytes < 0 || (c.MaxBytes > 0 && c.MaxBytes < MinValidatorsMaxBytes):
+		return configError("MaxBytes", "must be 0 (the default, 1GiB) or at least 1MiB, got %d", c.MaxBytes)
 	}
 	return validReplicas(c.Replicas)
 }
@@ -115,6 +127,9 @@ func NewValidatorBucket(ctx context.Context, nc *nats.Conn, cfg ValidatorsConfig
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultValidatorsTTL
 	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultValidatorsMaxBytes
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -147,19 +162,39 @@ func ensureValidators(ctx context.Context, js jetstream.JetStream, cfg Validator
 			TTL:          cfg.TTL,
 			History:      1,
 			MaxValueSize: maxValidatorsValue,
+			MaxBytes:     cfg.MaxBytes,
 			Storage:      jetstream.FileStorage,
 			Replicas:     max(cfg.Replicas, 1),
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = js.KeyValue(ctx, cfg.Bucket)
 		} else if err == nil {
-			log.Info("created the validators bucket", "bucket", cfg.Bucket, "ttl", cfg.TTL, "replicas", max(cfg.Replicas, 1))
+			err = discardOldest(ctx, js, cfg.Bucket)
+			log.Info("created the validators bucket", "bucket", cfg.Bucket, "ttl", cfg.TTL, "replicas", max(cfg.Replicas, 1),
+				"max_bytes", cfg.MaxBytes)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("validators bucket %q: %w", cfg.Bucket, err)
 	}
 	return kv, nil
+}
+
+// discardOldest makes the bucket's stream drop its oldest values when it
+// is full (a key-value bucket is made to refuse new ones): the bucket is
+// a cache, and a refused write would leave a URL unconditional for good.
+func discardOldest(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	stream, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return err
+	}
+	cfg := stream.CachedInfo().Config
+	if cfg.Discard == jetstream.DiscardOld {
+		return nil
+	}
+	cfg.Discard = jetstream.DiscardOld
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // Bucket is the bucket's name.

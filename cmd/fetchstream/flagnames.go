@@ -33,7 +33,7 @@ var flagOf = map[string]string{
 	"Storage.ResultsMaxAge": "--results-max-age", "Storage.ObjectStore": "--object-store",
 	"Storage.ObjectTTL": "--object-ttl", "Storage.MaxObject": "--max-object",
 	"Storage.Validators": "--validators", "Storage.ValidatorsTTL": "--validators-ttl",
-	"Storage.ValidatorsTimeout": "--validators-timeout", "Subjects.Changes": "--changes",
+	"Storage.ValidatorsTimeout": "--validators-timeout", "Storage.ValidatorsMaxBytes": "--validators-max-bytes", "Subjects.Changes": "--changes",
 	"Fetch.UserAgent": "--user-agent", "Fetch.MaxRequestBody": "--max-request-body",
 	"Fetch.ResponseHeaders": "--response-headers", "Fetch.Credentials": "--credentials",
 	"Ops.MetricsAddr": "--metrics-addr", "Ops.Pprof": "--pprof",

@@ -243,6 +243,10 @@ type StorageConfig struct {
 	// httpfetch.DefaultValidatorTimeout): past it the GET goes out
 	// unconditional, as changed.
 	ValidatorsTimeout time.Duration
+	// ValidatorsMaxBytes bounds a created bucket (0 means
+	// connectors.DefaultValidatorsMaxBytes); when full, the oldest
+	// values go first.
+	ValidatorsMaxBytes int64
 }
 
 // OpsConfig is the operations HTTP endpoint.

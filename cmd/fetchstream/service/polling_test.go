@@ -176,6 +176,7 @@ func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 		{"bad bucket", func(c *Config) { c.Storage.Validators = "a.b" }, "Storage.Validators"},
 		{"short ttl", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTTL = "V", time.Millisecond }, "Storage.ValidatorsTTL"},
 		{"long lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", 11*time.Second }, "Storage.ValidatorsTimeout"},
+		{"small bucket", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsMaxBytes = "V", 1000 }, "Storage.ValidatorsMaxBytes"},
 		{"negative lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", -time.Second }, "Storage.ValidatorsTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

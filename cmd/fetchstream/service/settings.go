@@ -66,7 +66,7 @@ func (st *StorageConfig) objectStoreConfig() connectors.ObjectStoreConfig {
 // validatorsConfig is the validators bucket st names.
 func (st *StorageConfig) validatorsConfig() connectors.ValidatorsConfig {
 	return connectors.ValidatorsConfig{Bucket: st.Validators, TTL: st.ValidatorsTTL, Replicas: st.Replicas,
-		LookupTimeout: st.ValidatorsTimeout}
+		LookupTimeout: st.ValidatorsTimeout, MaxBytes: st.ValidatorsMaxBytes}
 }
 
 // coreSourceConfig is the core input cfg describes, less its reply
@@ -163,6 +163,7 @@ var storageTerms = fieldTerms("Storage.", map[string]string{
 // connectors.ValidatorsConfig that validatorsConfig fills.
 var validatorsTerms = fieldTerms("Storage.", map[string]string{
 	"Bucket": "Storage.Validators", "TTL": "Storage.ValidatorsTTL", "LookupTimeout": "Storage.ValidatorsTimeout",
+	"MaxBytes": "Storage.ValidatorsMaxBytes",
 }, connectors.ValidatorsConfig{})
 
 // fieldTerms maps every field name of configs to the Config field renamed
