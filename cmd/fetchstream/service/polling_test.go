@@ -161,7 +161,8 @@ func waitForKeys(t *testing.T, nc *nats.Conn, bucket string, n int) {
 	}
 }
 
-// --changes without --validators, or on a subject the input takes, is
+// --changes without --validators, on --out or --batches-subject, or on a
+// subject the input takes, is
 // refused before anything starts.
 func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 	for _, tc := range []struct {
@@ -174,6 +175,8 @@ func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 			c.Storage.Validators, c.Subjects.In, c.Subjects.Changes = "V", "fetch.>", "fetch.changes"
 		}, "Subjects.In"},
 		{"bad bucket", func(c *Config) { c.Storage.Validators = "a.b" }, "Storage.Validators"},
+		{"changes on out", func(c *Config) { c.Storage.Validators, c.Subjects.Changes = "V", c.Subjects.Out }, "Subjects.Changes"},
+		{"changes on batches", func(c *Config) { c.Storage.Validators, c.Subjects.Changes = "V", c.Subjects.Batches }, "Subjects.Changes"},
 		{"short ttl", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTTL = "V", time.Millisecond }, "Storage.ValidatorsTTL"},
 		{"long lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", 11*time.Second }, "Storage.ValidatorsTimeout"},
 		{"small bucket", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsMaxBytes = "V", 1000 }, "Storage.ValidatorsMaxBytes"},
