@@ -235,24 +235,58 @@ func (b *ValidatorBucket) Store(key string, v httpfetch.Validators) {
 	}
 }
 
+// validatorsDrain is how long Run goes on writing what is queued once
+// its context ends.
+const validatorsDrain = 2 * time.Second
+
 // Run writes what Store queues, one write at a time, each within
-// writeTimeout, until ctx ends; then it returns nil, leaving what is
-// still queued unwritten (those URLs are fetched in full next time).
+// writeTimeout, until ctx ends; then it writes what is still queued for
+// up to validatorsDrain more and returns nil, leaving the rest unwritten
+// (those URLs are fetched in full next time).
 func (b *ValidatorBucket) Run(ctx context.Context) error {
-	const writeTimeout = 5 * time.Second
 	for {
 		select {
 		case <-ctx.Done():
+			b.drain(nil, validatorsDrain)
 			return nil
 		case w := <-b.queue:
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			_, err := b.kv.Put(wctx, w.key, w.value)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				b.storeFailures.Add(1)
-				b.logFailure("could not write validators", err)
+			if ctx.Err() != nil { // both were ready: w is drained too
+				b.drain(&w, validatorsDrain)
+				return nil
 			}
+			b.write(ctx, w)
 		}
+	}
+}
+
+// drain writes first (if any), then what is queued, until the queue is
+// empty or within ends.
+func (b *ValidatorBucket) drain(first *validatorsWrite, within time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if first != nil {
+		b.write(ctx, *first)
+	}
+	for ctx.Err() == nil {
+		select {
+		case w := <-b.queue:
+			b.write(ctx, w)
+		default:
+			return
+		}
+	}
+}
+
+// write puts w within writeTimeout (and ctx), counting a failure that is
+// not ctx's end.
+func (b *ValidatorBucket) write(ctx context.Context, w validatorsWrite) {
+	const writeTimeout = 5 * time.Second
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	_, err := b.kv.Put(wctx, w.key, w.value)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		b.storeFailures.Add(1)
+		b.logFailure("could not write validators", err)
 	}
 }
 

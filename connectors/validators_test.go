@@ -151,3 +151,28 @@ func TestValidatorBucketIsABoundedCache(t *testing.T) {
 		t.Errorf("MaxBytes 1000: %v; want ErrConfig", err)
 	}
 }
+
+// On a graceful stop what is still queued is written (for up to 2s), not
+// lost: Run with an ended context writes the queue, then returns.
+func TestValidatorBucketDrainsOnStop(t *testing.T) {
+	_, nc := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := connectors.NewValidatorBucket(ctx, nc, connectors.ValidatorsConfig{Bucket: "DRAIN"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		b.Store(fmt.Sprintf("k%d", i), httpfetch.Validators{ETag: `"v"`, At: time.Now().UTC()})
+	}
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	if err := b.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, found, err := b.Lookup(ctx, fmt.Sprintf("k%d", i)); !found || err != nil {
+			t.Errorf("k%d after the stop: found %v, %v; want written", i, found, err)
+		}
+	}
+}
