@@ -297,9 +297,10 @@ type Result struct {
 	// Changed is set only when the service keeps validators (run
 	// --validators) and the request was a GET that did not set its own
 	// If-None-Match, If-Modified-Since or other conditional header, and
-	// got a 2xx or the 304 above. It is true when nothing was kept for the
-	// request (the first fetch, or after the validators' TTL), when the
-	// body's SHA-256 differs from the one kept, and when the validators
+	// got a 200 or the 304 above (a 206, 204 or other 2xx has none). It is
+	// true when nothing was kept for the request (the first fetch, or after
+	// the validators' TTL), when the body's SHA-256 differs from the one
+	// kept, when the body was cut (BodyTruncated), and when the validators
 	// could not be read in time (a change is never missed; one may be
 	// reported twice); false on NotModified or the same hash.
 	Changed *bool `json:"changed,omitempty"`

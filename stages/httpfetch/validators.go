@@ -17,7 +17,7 @@ import (
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// Validators are what the last 2xx response to a request said of its
+// Validators are what the last 200 response to a request said of its
 // version: its ETag and Last-Modified (each at most MaxValidatorLen
 // bytes of a valid header value, else left out) and the SHA-256 of its
 // body as the result described it (body_sha256; "" for an empty body),
