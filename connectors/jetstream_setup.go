@@ -153,14 +153,14 @@ func ensureConsumer(ctx context.Context, stream jetstream.Stream, c ConsumerSetu
 func ensureStream(ctx context.Context, js jetstream.JetStream, c ConsumerSetup, log *slog.Logger) (jetstream.Stream, error) {
 	stream, err := js.Stream(ctx, c.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = js.CreateStream(ctx, withSchedules(jetstream.StreamConfig{
+		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        c.Stream,
-			Description: "fetchstream input: batches of URLs, kept until a worker acks them, and the schedules that publish them",
+			Description: "fetchstream input: batches of URLs, kept until a worker acks them",
 			Subjects:    []string{c.Subject},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    max(c.Replicas, 1),
-		}, c))
+		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			stream, err = js.Stream(ctx, c.Stream)
 		} else if err == nil {

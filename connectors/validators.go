@@ -20,6 +20,12 @@ import (
 // less often than weekly is fetched in full each time.
 const DefaultValidatorsTTL = 7 * 24 * time.Hour
 
+// DefaultValidatorsMaxBytes is ValidatorsConfig.MaxBytes when it is 0.
+const DefaultValidatorsMaxBytes = 1 << 30
+
+// MinValidatorsMaxBytes is the least ValidatorsConfig.MaxBytes.
+const MinValidatorsMaxBytes = 1 << 20
+
 // maxValidatorsValue bounds a value in the bucket (the bucket refuses
 // larger ones, and Lookup ignores them): two validators of at most
 // httpfetch.MaxValidatorLen bytes, a hash and a time, JSON-escaped.
@@ -38,7 +44,20 @@ type ValidatorsConfig struct {
 	Bucket   string
 	TTL      time.Duration // how long a request's validators are kept; 0 is DefaultValidatorsTTL
 	Replicas int           // 0 means 1
+	// LookupTimeout bounds each lookup, past which the GET goes out
+	// unconditional (httpfetch.Config.ValidatorTimeout); 0 is
+	// httpfetch.DefaultValidatorTimeout, at most MaxValidatorsLookupTimeout.
+	LookupTimeout time.Duration
+	// MaxBytes bounds a created bucket's size (0 is
+	// DefaultValidatorsMaxBytes, at least MinValidatorsMaxBytes): it is a
+	// cache, so when full the oldest values go first (discard old).
+	MaxBytes int64
 }
+
+// MaxValidatorsLookupTimeout bounds ValidatorsConfig.LookupTimeout: a
+// lookup holds its URL's slot, so a lost bucket may hold each GET no
+// longer than this.
+const MaxValidatorsLookupTimeout = 10 * time.Second
 
 // Validate reports the first field of c that NewValidatorBucket would
 // refuse, as a *wire.ConfigError naming it (wrapping ErrConfig), or nil.
@@ -50,6 +69,12 @@ func (c ValidatorsConfig) Validate() error {
 		return configError("TTL", "must not be negative (0 means the default, %s), got %s", DefaultValidatorsTTL, c.TTL)
 	case c.TTL > 0 && c.TTL < time.Second:
 		return configError("TTL", "must be at least 1s, got %s", c.TTL)
+	case c.LookupTimeout < 0 || c.LookupTimeout > MaxValidatorsLookupTimeout:
+		return configError("LookupTimeout", "must be from 0 (the default, %s) to %s, got %s", httpfetch.DefaultValidatorTimeout, MaxValidatorsLookupTimeout, c.LookupTimeout)
+	case c.LookupTimeout > 0 && c.LookupTimeout < time.Millisecond:
+		return configError("LookupTimeout", "must be at least 1ms, got %s", c.LookupTimeout)
+	case c.MaxBytes < 0 || (c.MaxBytes > 0 && c.MaxBytes < MinValidatorsMaxBytes):
+		return configError("MaxBytes", "must be 0 (the default, 1GiB) or at least 1MiB, got %d", c.MaxBytes)
 	}
 	return validReplicas(c.Replicas)
 }
@@ -102,6 +127,9 @@ func NewValidatorBucket(ctx context.Context, nc *nats.Conn, cfg ValidatorsConfig
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultValidatorsTTL
 	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultValidatorsMaxBytes
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -134,19 +162,39 @@ func ensureValidators(ctx context.Context, js jetstream.JetStream, cfg Validator
 			TTL:          cfg.TTL,
 			History:      1,
 			MaxValueSize: maxValidatorsValue,
+			MaxBytes:     cfg.MaxBytes,
 			Storage:      jetstream.FileStorage,
 			Replicas:     max(cfg.Replicas, 1),
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = js.KeyValue(ctx, cfg.Bucket)
 		} else if err == nil {
-			log.Info("created the validators bucket", "bucket", cfg.Bucket, "ttl", cfg.TTL, "replicas", max(cfg.Replicas, 1))
+			err = discardOldest(ctx, js, cfg.Bucket)
+			log.Info("created the validators bucket", "bucket", cfg.Bucket, "ttl", cfg.TTL, "replicas", max(cfg.Replicas, 1),
+				"max_bytes", cfg.MaxBytes)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("validators bucket %q: %w", cfg.Bucket, err)
 	}
 	return kv, nil
+}
+
+// discardOldest makes the bucket's stream drop its oldest values when it
+// is full (a key-value bucket is made to refuse new ones): the bucket is
+// a cache, and a refused write would leave a URL unconditional for good.
+func discardOldest(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	stream, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return err
+	}
+	cfg := stream.CachedInfo().Config
+	if cfg.Discard == jetstream.DiscardOld {
+		return nil
+	}
+	cfg.Discard = jetstream.DiscardOld
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // Bucket is the bucket's name.
@@ -187,24 +235,58 @@ func (b *ValidatorBucket) Store(key string, v httpfetch.Validators) {
 	}
 }
 
+// validatorsDrain is how long Run goes on writing what is queued once
+// its context ends.
+const validatorsDrain = 2 * time.Second
+
 // Run writes what Store queues, one write at a time, each within
-// writeTimeout, until ctx ends; then it returns nil, leaving what is
-// still queued unwritten (those URLs are fetched in full next time).
+// writeTimeout, until ctx ends; then it writes what is still queued for
+// up to validatorsDrain more and returns nil, leaving the rest unwritten
+// (those URLs are fetched in full next time).
 func (b *ValidatorBucket) Run(ctx context.Context) error {
-	const writeTimeout = 5 * time.Second
 	for {
 		select {
 		case <-ctx.Done():
+			b.drain(nil, validatorsDrain)
 			return nil
 		case w := <-b.queue:
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			_, err := b.kv.Put(wctx, w.key, w.value)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				b.storeFailures.Add(1)
-				b.logFailure("could not write validators", err)
+			if ctx.Err() != nil { // both were ready: w is drained too
+				b.drain(&w, validatorsDrain)
+				return nil
 			}
+			b.write(ctx, w)
 		}
+	}
+}
+
+// drain writes first (if any), then what is queued, until the queue is
+// empty or within ends.
+func (b *ValidatorBucket) drain(first *validatorsWrite, within time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if first != nil {
+		b.write(ctx, *first)
+	}
+	for ctx.Err() == nil {
+		select {
+		case w := <-b.queue:
+			b.write(ctx, w)
+		default:
+			return
+		}
+	}
+}
+
+// write puts w within writeTimeout (and ctx), counting a failure that is
+// not ctx's end.
+func (b *ValidatorBucket) write(ctx context.Context, w validatorsWrite) {
+	const writeTimeout = 5 * time.Second
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	_, err := b.kv.Put(wctx, w.key, w.value)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		b.storeFailures.Add(1)
+		b.logFailure("could not write validators", err)
 	}
 }
 

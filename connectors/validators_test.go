@@ -3,6 +3,7 @@ package connectors_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,70 @@ func TestValidatorBucketOutage(t *testing.T) {
 	}
 	if err := (connectors.ValidatorsConfig{Bucket: "a b"}).Validate(); !errors.Is(err, connectors.ErrConfig) {
 		t.Errorf("bad bucket name: %v", err)
+	}
+}
+
+// Attack: publishers poll ever new URLs (or a server answers with ever
+// new validators), to grow the bucket without end. A created bucket is
+// bounded by MaxBytes and, being a cache, drops its oldest values when
+// full instead of refusing new ones.
+func TestValidatorBucketIsABoundedCache(t *testing.T) {
+	_, nc := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := connectors.NewValidatorBucket(ctx, nc, connectors.ValidatorsConfig{Bucket: "SMALL", MaxBytes: connectors.MinValidatorsMaxBytes}, nil); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	stream, err := js.Stream(ctx, "KV_SMALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := stream.CachedInfo().Config; cfg.MaxBytes != connectors.MinValidatorsMaxBytes || cfg.Discard != jetstream.DiscardOld {
+		t.Fatalf("bucket stream max bytes %d, discard %s; want %d, discard old", cfg.MaxBytes, cfg.Discard, connectors.MinValidatorsMaxBytes)
+	}
+	kv, err := js.KeyValue(ctx, "SMALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := []byte(strings.Repeat("x", 7<<10))
+	for i := range 200 { // 1.4MB of values into a 1MiB bucket
+		if _, err := kv.Put(ctx, fmt.Sprintf("k%d", i), value); err != nil {
+			t.Fatalf("put %d refused: %v; want the oldest dropped instead", i, err)
+		}
+	}
+	if _, err := kv.Get(ctx, "k0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("the oldest key: %v; want it dropped", err)
+	}
+	if _, err := kv.Get(ctx, "k199"); err != nil {
+		t.Errorf("the newest key: %v", err)
+	}
+	if _, err := connectors.NewValidatorBucket(ctx, nc, connectors.ValidatorsConfig{Bucket: "TINY", MaxBytes: 1000}, nil); !errors.Is(err, connectors.ErrConfig) {
+		t.Errorf("MaxBytes 1000: %v; want ErrConfig", err)
+	}
+}
+
+// On a graceful stop what is still queued is written (for up to 2s), not
+// lost: Run with an ended context writes the queue, then returns.
+func TestValidatorBucketDrainsOnStop(t *testing.T) {
+	_, nc := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := connectors.NewValidatorBucket(ctx, nc, connectors.ValidatorsConfig{Bucket: "DRAIN"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		b.Store(fmt.Sprintf("k%d", i), httpfetch.Validators{ETag: `"v"`, At: time.Now().UTC()})
+	}
+	stopped, stop := context.WithCancel(ctx)
+	stop()
+	if err := b.Run(stopped); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, found, err := b.Lookup(ctx, fmt.Sprintf("k%d", i)); !found || err != nil {
+			t.Errorf("k%d after the stop: found %v, %v; want written", i, found, err)
+		}
 	}
 }

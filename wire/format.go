@@ -33,7 +33,7 @@ func fieldForms() map[string]string {
 		"per_host_rate": "req/s", "robots": "bool",
 		"response_headers": "[name]", "follow_redirects": "bool",
 		"retry_on": "[" + strings.Join(codes, "|") + "]", "retry_unsafe": "bool",
-		"conditional": "bool",
+		"conditional": "bool", "poll": "name",
 	}
 }
 

@@ -44,6 +44,14 @@ type RequestOptions struct {
 	// by the body's hash, and still update the validators. Absent or true:
 	// conditional.
 	Conditional *bool `json:"conditional,omitempty"`
+	// Poll scopes the validators (run --validators) the batch's requests
+	// read and keep: batches with the same Poll, or none, share the change
+	// state of each request (a hostile publisher of another batch without
+	// Poll can make a request of yours say changed, or unchanged, by
+	// polling it too); a batch with a Poll of its own has its own. A
+	// schedule's runs carry the schedule's name. At most MaxPollLength
+	// letters, digits, '-' and '_'; "" is none.
+	Poll string `json:"poll,omitempty"`
 	// Subject is the NATS subject the batch arrived on, set by the
 	// service, never by a publisher (it is not part of the JSON): a
 	// credential scoped to input subjects is usable only from those.
@@ -66,6 +74,21 @@ func (o *RequestOptions) ConditionalOn() bool {
 	return o == nil || o.Conditional == nil || *o.Conditional
 }
 
+// MaxPollLength bounds RequestOptions.Poll.
+const MaxPollLength = 64
+
+// ValidPoll checks a poll scope: "" (none), or 1 to MaxPollLength
+// letters, digits, '-' and '_', as a schedule's name.
+func ValidPoll(poll string) error {
+	if poll == "" {
+		return nil
+	}
+	if len(poll) > MaxPollLength || !scheduleName.MatchString(poll) {
+		return fmt.Errorf("%w: poll %q: want 1 to %d letters, digits, '-' or '_'", ErrBadBatch, cut(poll, 80), MaxPollLength)
+	}
+	return nil
+}
+
 // validate checks the batch-level settings that no item overrides; a
 // bad one fails the batch (ErrBadBatch). Method, Headers and Credential
 // are checked per item, merged (see Batch.Request), so a bad default
@@ -80,6 +103,9 @@ func (o *RequestOptions) validate() error {
 		if !ValidHeaderName(name) {
 			return fmt.Errorf("%w: response_headers: %q is not a header name", ErrBadBatch, cut(name, 64))
 		}
+	}
+	if err := ValidPoll(o.Poll); err != nil {
+		return err
 	}
 	if !ValidHeaderValue(o.UserAgent) {
 		return fmt.Errorf("%w: user_agent has a control character", ErrBadBatch)

@@ -61,3 +61,43 @@ func TestConditionalField(t *testing.T) {
 		t.Error("nil options are not conditional")
 	}
 }
+
+// Attack: "poll" scopes the validators, so a bounded name of one subject
+// token's letters: a huge one, one with dots, spaces or control bytes,
+// or a number, is refused, naming the field.
+func TestPollField(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, refused string
+	}{
+		{`{"urls":["http://a/"]}`, "", ""},
+		{`{"urls":["http://a/"],"poll":"prices-1_b"}`, "prices-1_b", ""},
+		{`{"urls":["http://a/"],"poll":"` + strings.Repeat("p", MaxPollLength+1) + `"}`, "", "poll"},
+		{`{"urls":["http://a/"],"poll":"a.b"}`, "", "poll"},
+		{`{"urls":["http://a/"],"poll":"a b\n"}`, "", "poll"},
+		{`{"urls":["http://a/"],"poll":7}`, "", "poll"},
+	} {
+		b, err := DecodeBatch([]byte(tc.in), "")
+		switch {
+		case tc.refused != "":
+			if err == nil || !strings.Contains(err.Error(), tc.refused) {
+				t.Errorf("%s: %v; want refused naming %q", cut(tc.in, 60), err, tc.refused)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		case b.Poll != tc.want:
+			t.Errorf("%s: poll %q, want %q", tc.in, b.Poll, tc.want)
+		}
+	}
+}
+
+// A schedule's runs live as long as its interval, in whole seconds
+// rounded up; a cron one's CronRunTTL.
+func TestScheduleRunTTL(t *testing.T) {
+	for spec, want := range map[string]string{
+		"@every 1s": "1", "@every 1500ms": "2", "@every 1m0s": "60", "@hourly": "60", "0 */5 * * * *": "60",
+	} {
+		if got := ScheduleRunTTL(spec); got != want {
+			t.Errorf("ScheduleRunTTL(%q) = %q, want %q", spec, got, want)
+		}
+	}
+}

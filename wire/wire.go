@@ -47,15 +47,21 @@ const (
 
 // Headers of NATS message schedules (ADR-51, nats-server 2.14 and
 // later), as `fetchstream schedule add` and the Go client's Schedule use
-// them: a schedule is a message on its own subject in the input stream,
-// holding the batch, that the server publishes again into the input.
+// them: a schedule is a message on its own subject in the schedules
+// stream (wire.SchedulesStream), holding the batch, that the server
+// publishes again, and the input stream sources into the input.
 const (
 	// HeaderSchedule is the schedule's spec: "@every 1m", or a cron
 	// expression with seconds ("0 */5 * * * *").
 	HeaderSchedule = "Nats-Schedule"
 	// HeaderScheduleTarget is the subject the server publishes the batch
-	// to: an input subject of the stream.
+	// to: the schedule's run subject (wire.ScheduleRunSubject) in the
+	// schedules stream.
 	HeaderScheduleTarget = "Nats-Schedule-Target"
+	// HeaderScheduleTTL is how long each run the schedule publishes lives
+	// if no service takes it (ScheduleRunTTL): runs missed while the
+	// service is down expire instead of piling up.
+	HeaderScheduleTTL = "Nats-Schedule-TTL"
 	// HeaderScheduler is set by the server on each batch a schedule
 	// publishes: the schedule's subject. The service counts them.
 	HeaderScheduler = "Nats-Scheduler"
@@ -291,9 +297,10 @@ type Result struct {
 	// Changed is set only when the service keeps validators (run
 	// --validators) and the request was a GET that did not set its own
 	// If-None-Match, If-Modified-Since or other conditional header, and
-	// got a 2xx or the 304 above. It is true when nothing was kept for the
-	// request (the first fetch, or after the validators' TTL), when the
-	// body's SHA-256 differs from the one kept, and when the validators
+	// got a 200 or the 304 above (a 206, 204 or other 2xx has none). It is
+	// true when nothing was kept for the request (the first fetch, or after
+	// the validators' TTL), when the body's SHA-256 differs from the one
+	// kept, when the body was cut (BodyTruncated), and when the validators
 	// could not be read in time (a change is never missed; one may be
 	// reported twice); false on NotModified or the same hash.
 	Changed *bool `json:"changed,omitempty"`

@@ -48,6 +48,7 @@ type publishConfig struct {
 	responseHeaders settings.NameList
 	noFollow        bool
 	noConditional   bool
+	poll            string
 }
 
 // noServiceWarning is how long publish --wait waits for a sign of the
@@ -117,6 +118,7 @@ func (cfg *publishConfig) registerBatch(fs *flag.FlagSet) {
 	fs.StringVar(&cfg.credential, "credential", "", "name of a credential the service holds (its --credentials file), sent only to that credential's hosts")
 	fs.Var(&cfg.responseHeaders, "response-header", "response header to return in each result's headers (repeatable, or comma-separated)")
 	fs.BoolVar(&cfg.noConditional, "no-conditional", false, "with the service's --validators: send this batch's GETs without If-None-Match/If-Modified-Since, for full responses (results still say whether they changed)")
+	fs.StringVar(&cfg.poll, "poll", "", "with the service's --validators: keep this batch's change state (validators, changed) apart under NAME (letters, digits, - and _), instead of sharing it per request with every batch without one; schedule add uses the schedule's name")
 	fs.BoolVar(&cfg.noFollow, "no-follow", false, "do not follow redirects: a 3xx is the result (ask for its Location with --response-header Location)")
 }
 
@@ -149,12 +151,16 @@ func (cfg *publishConfig) validate() error {
 	if err := wire.ValidateHeaders(cfg.headers); err != nil {
 		return fmt.Errorf("-H: %w", err)
 	}
+	if err := wire.ValidPoll(cfg.poll); err != nil {
+		return fmt.Errorf("--poll: %w", err)
+	}
 	return nil
 }
 
 // requestOptions are the request flags as the client's request defaults.
 func (cfg *publishConfig) requestOptions(hasBody bool) wire.RequestOptions {
-	o := wire.RequestOptions{Method: cfg.method, Headers: cfg.headers, Credential: cfg.credential, ResponseHeaders: cfg.responseHeaders}
+	o := wire.RequestOptions{Method: cfg.method, Headers: cfg.headers, Credential: cfg.credential, ResponseHeaders: cfg.responseHeaders,
+		Poll: cfg.poll}
 	if o.Method == "" && hasBody {
 		o.Method = "POST" // as curl does with --data
 	}

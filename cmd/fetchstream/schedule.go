@@ -20,15 +20,16 @@ import (
 )
 
 // scheduleCommand is `fetchstream schedule add|ls|rm`: recurring batches
-// kept as NATS message schedules in the input stream (see client.Schedule).
+// kept as NATS message schedules beside the input stream (see client.Schedule).
 func scheduleCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("fetchstream schedule", flag.ContinueOnError)
 	return &ffcli.Command{
 		Name:       "schedule",
 		ShortUsage: "fetchstream schedule add|ls|rm ...",
 		ShortHelp:  "recurring batches that the NATS server publishes on time (--jetstream, nats-server 2.14+)",
-		LongHelp: "A schedule is a batch kept in the input stream with a Nats-Schedule header (ADR-51): the\n" +
-			"NATS server publishes it into the input as often as it says, across restarts of the service\n" +
+		LongHelp: "A schedule is a batch kept with a Nats-Schedule header (ADR-51) in the stream\n" +
+			"<input stream>_SCHEDULES, whose runs the input stream takes in: the NATS server publishes\n" +
+			"it into the input as often as it says, across restarts of the service\n" +
 			"and of every server, with no timer in fetchstream. It needs the service in JetStream mode\n" +
 			"(`fetchstream run --jetstream`) and nats-server 2.14 or later.",
 		FlagSet:     fs,
@@ -49,7 +50,7 @@ func scheduleAddCommand(stdout, _ io.Writer) *ffcli.Command {
 	var cfg scheduleAddConfig
 	fs := flag.NewFlagSet("fetchstream schedule add", flag.ContinueOnError)
 	cfg.nats.register(fs, "; default nats://127.0.0.1:4222")
-	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "the input subject the batch is published to, in the input stream")
+	fs.StringVar(&cfg.subjects.in, "in", service.Defaults().Subjects.In, "the input subject the batch is published to: its stream takes in the runs")
 	cfg.registerBatch(fs)
 	fs.DurationVar(&cfg.every, "every", 0, fmt.Sprintf("publish the batch this often, at least %s", wire.MinScheduleInterval))
 	fs.StringVar(&cfg.cron, "cron", "", `publish the batch when this cron expression says: six fields, seconds first ("0 */5 * * * *" is every five minutes, UTC), or @hourly, @daily, @weekly, @monthly, @yearly`)

@@ -36,8 +36,11 @@ func TestScheduleCommands(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	reqs := p.Requests("/etag")
-	if len(reqs) < 3 || reqs[len(reqs)-1].IfNoneMatch != `"v1"` {
-		t.Fatalf("%d runs reached the target, the last with If-None-Match %q; want 3 or more, conditional", len(reqs), reqs[len(reqs)-1].IfNoneMatch)
+	if len(reqs) < 3 {
+		t.Fatalf("%d runs reached the target in 15s; want 3 or more", len(reqs))
+	}
+	if last := reqs[len(reqs)-1]; last.IfNoneMatch != `"v1"` {
+		t.Fatalf("the last of %d runs had If-None-Match %q; want it conditional", len(reqs), last.IfNoneMatch)
 	}
 	if code, out := cmd("rm", "--nats-url", url, "poll1"); code != exitOK || !strings.Contains(out, "removed schedule poll1") {
 		t.Errorf("rm: exit %d:\n%s", code, out)

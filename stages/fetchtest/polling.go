@@ -19,6 +19,9 @@ import (
 //	/static         the same body, no validators
 //	/changing       a new body each time, no validators
 //	/etag-header/{value}  ETag set to the value given (URL-decoded)
+//	/ranged         PolledRangedBody with ETag "r1", served by
+//	                http.ServeContent: a Range gets a 206 of that part,
+//	                If-None-Match "r1" a 304
 //
 // Every request is recorded with its conditional headers (Requests).
 type Polled struct {
@@ -36,6 +39,9 @@ type PolledRequest struct {
 
 // PolledLastModified is the Last-Modified /last-modified sends.
 var PolledLastModified = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// PolledRangedBody is the whole body /ranged serves.
+const PolledRangedBody = "the whole ranged page"
 
 // NewPolled starts a Polled closed when t ends.
 func NewPolled(t testing.TB) *Polled {
@@ -67,6 +73,10 @@ func NewPolled(t testing.TB) *Polled {
 		n := p.changes
 		p.mu.Unlock()
 		fmt.Fprintf(w, "a page that changes: version %d", n)
+	})
+	mux.HandleFunc("/ranged", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"r1"`)
+		http.ServeContent(w, r, "", PolledLastModified, strings.NewReader(PolledRangedBody))
 	})
 	mux.HandleFunc("/etag-header/{value}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Etag"] = []string{r.PathValue("value")}

@@ -46,9 +46,6 @@ type spec struct {
 	// an Idempotency-Key or retry_unsafe).
 	retryOn []int
 	retry   bool
-	// credName is the credential's name, "" without one: part of the
-	// key its validators are kept under.
-	credName string
 	// cond is the request's validators at work (nil: none); its
 	// attempts record their response's validators on it.
 	cond *condition
@@ -89,7 +86,7 @@ func (f *Fetcher) resolve(req wire.Request, opts *wire.RequestOptions) (*spec, e
 		if subject := batchSubject(opts); !cred.AllowsSubject(subject) {
 			return nil, fmt.Errorf("%w: credential %q may not be used from subject %q", ErrInvalidRequest, req.Credential, subject)
 		}
-		s.cred, s.redactor, s.credName = cred, f.redactorFor(cred), cred.Name()
+		s.cred, s.redactor = cred, f.redactorFor(cred)
 	}
 	if len(req.Headers) > 0 || contentType != "" || s.cred != nil || (opts != nil && opts.UserAgent != "") {
 		s.header = f.header.Clone()

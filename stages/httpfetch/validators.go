@@ -5,15 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/fetchstream/fetchstream/stages/httpfetch/credentials"
 	"github.com/fetchstream/fetchstream/wire"
 )
 
-// Validators are what the last 2xx response to a request said of its
+// Validators are what the last 200 response to a request said of its
 // version: its ETag and Last-Modified (each at most MaxValidatorLen
 // bytes of a valid header value, else left out) and the SHA-256 of its
 // body as the result described it (body_sha256; "" for an empty body),
@@ -48,20 +52,57 @@ type ValidatorStore interface {
 }
 
 // ValidatorKey is the key a request's validators are kept under: the
-// SHA-256, in hex, of its method, its URL without userinfo or fragment,
-// and the name of its credential ("" for none). Never a secret: a
-// credential's value and a URL's password are not part of it.
-func ValidatorKey(method string, u *url.URL, credential string) string {
-	return validatorKeyOf(method, u.Scheme, u.Host, u.EscapedPath(), u.RawQuery, credential)
-}
-
-func validatorKeyOf(method, scheme, host, path, query, credential string) string {
+// SHA-256, in hex, of the batch's poll scope (wire.RequestOptions.Poll,
+// "" for none), the method, the URL without userinfo or fragment (its
+// host lower-cased, the scheme's default port dropped), and every header
+// of the request but the conditional ones, by canonical name in order,
+// with its values: any header may select another representation
+// (Accept, Accept-Language, Range, a custom one), and requests that
+// differ in one must not share validators. A header the credential cred
+// sets is keyed by the credential's name only, never its value: no
+// secret is part of the key, nor a URL's password. A nil cred is none.
+func ValidatorKey(poll, method string, u *url.URL, header http.Header, cred *credentials.Credential) string {
 	h := sha256.New()
-	for _, part := range []string{method, scheme, host, path, query, credential} {
-		h.Write([]byte(part))
+	part := func(s string) {
+		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
+	var credName string
+	var credHeader http.Header
+	if cred != nil {
+		credName, credHeader = cred.Name(), cred.Header()
+	}
+	for _, p := range []string{poll, method, strings.ToLower(u.Scheme), keyHost(u), u.EscapedPath(), u.RawQuery, credName} {
+		part(p)
+	}
+	for _, name := range slices.Sorted(maps.Keys(header)) {
+		if slices.Contains(ownConditionals, name) {
+			continue
+		}
+		h.Write([]byte{1})
+		part(name)
+		if _, fromCred := credHeader[name]; fromCred {
+			part("credential " + credName)
+			continue
+		}
+		for _, v := range header[name] {
+			part(v)
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// keyHost is u's host as the key takes it: lower-cased, without the
+// scheme's default port (HTTP.example:80 and http.example are one).
+func keyHost(u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		return host
+	}
+	return host + ":" + port
 }
 
 // ValidatorStats counts what the validators did, since the Fetcher was
@@ -121,7 +162,11 @@ func (f *Fetcher) conditionFor(ctx context.Context, s *spec, opts *wire.RequestO
 			return nil
 		}
 	}
-	c := &condition{key: ValidatorKey(s.method, s.url, s.credName)}
+	var poll string
+	if opts != nil {
+		poll = opts.Poll
+	}
+	c := &condition{key: ValidatorKey(poll, s.method, s.url, s.header, s.cred)}
 	lookupCtx, cancel := context.WithTimeout(ctx, f.validatorTimeout)
 	kept, found, err := f.validators.Lookup(lookupCtx, c.key)
 	cancel()
@@ -165,10 +210,14 @@ func (c *condition) record(header http.Header) {
 }
 
 // settle sets res.Changed (and NotModified) from c, once res is the
-// request's final result, and keeps the new validators. Only a 2xx, and a
-// 304 to a conditional request of c's own, say changed; an error or any
-// other status leaves res as it is. A 2xx is changed when nothing was
-// kept or its body's hash differs; a 304 is not, and renews what was kept.
+// request's final result, and keeps the new validators. Only a 200, and a
+// 304 to a conditional request of c's own, say changed and keep
+// validators (a 200 whose body was cut at max-body is always changed,
+// its hash not kept); an error or any other status (a 206 partial body, a 204,
+// another 2xx) leaves res and the store as they are, so that a part of a
+// representation never stands for the whole. A 200 is changed when
+// nothing was kept or its body's hash differs; a 304 is not, and renews
+// what was kept.
 func (f *Fetcher) settle(c *condition, s *spec, res *wire.Result) {
 	if c == nil || res.Error != "" {
 		return
@@ -183,7 +232,11 @@ func (f *Fetcher) settle(c *condition, s *spec, res *wire.Result) {
 			next.ETag, next.LastModified = sendable(c.kept.ETag), sendable(c.kept.LastModified)
 		}
 		f.validatorCounts.notModified.Add(1)
-	case res.Status >= 200 && res.Status < 300:
+	case res.Status == http.StatusOK && res.BodyTruncated:
+		// The hash is of the first max-body bytes only: a change past them
+		// would go unseen, so say changed and keep no hash.
+		changed = true
+	case res.Status == http.StatusOK:
 		next.SHA256 = res.BodySHA256
 		changed = !c.found || c.kept.SHA256 != res.BodySHA256
 	default:

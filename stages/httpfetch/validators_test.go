@@ -3,6 +3,7 @@ package httpfetch
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -181,8 +182,15 @@ func TestValidatorsHostileValues(t *testing.T) {
 			t.Errorf("kept %+v; want the hash without the %d-byte etag", v, len(long))
 		}
 	}
-	u, _ := url.Parse(p.URL("/static"))
-	store.Store(ValidatorKey("GET", u, ""), Validators{ETag: "\"a\"\r\nX-Injected: 1", LastModified: "x\nY: 2", SHA256: "00"})
+	r, _ = fetch(f, p.URL("/static"), 5*time.Second)
+	if r.Error != "" {
+		t.Fatalf("static: %+v", r)
+	}
+	store.mu.Lock()
+	for key := range store.kept {
+		store.kept[key] = Validators{ETag: "\"a\"\r\nX-Injected: 1", LastModified: "x\nY: 2", SHA256: "00"}
+	}
+	store.mu.Unlock()
 	r, _ = fetch(f, p.URL("/static"), 5*time.Second)
 	if r.Error != "" || r.Status != 200 || changedOf(r) != "true" {
 		t.Errorf("static with injected validators kept: %+v, changed %s; want a full 200, changed", r, changedOf(r))
@@ -217,12 +225,21 @@ func TestValidatorsKeepNoCredential(t *testing.T) {
 		}
 	}
 	u, _ := url.Parse(p.URL("/etag-header/s3cr3t-value"))
-	if ValidatorKey("GET", u, "k") == ValidatorKey("GET", u, "") {
+	header := http.Header{"X-Key": {"s3cr3t-value"}}
+	if ValidatorKey("", "GET", u, header, credOf(t, set, "k")) == ValidatorKey("", "GET", u, nil, nil) {
 		t.Error("the key does not tell a credential's request from a plain one")
+	}
+	rotated, err := credentials.Parse([]byte(`{"k": {"hosts": ["`+host+`"], "headers": {"X-Key": "${S}"}}}`),
+		func(string) (string, bool) { return "another-value", true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ValidatorKey("", "GET", u, header, credOf(t, set, "k")) != ValidatorKey("", "GET", u, http.Header{"X-Key": {"another-value"}}, credOf(t, rotated, "k")) {
+		t.Error("the key depends on the credential's value")
 	}
 	withUser, _ := url.Parse(strings.Replace(p.URL("/static"), "http://", "http://user:pw@", 1))
 	plain, _ := url.Parse(p.URL("/static"))
-	if ValidatorKey("GET", withUser, "") != ValidatorKey("GET", plain, "") {
+	if ValidatorKey("", "GET", withUser, nil, nil) != ValidatorKey("", "GET", plain, nil, nil) {
 		t.Error("the key depends on the URL's userinfo")
 	}
 }
@@ -245,5 +262,112 @@ func TestValidatorsLookupTimeout(t *testing.T) {
 	}
 	if _, err := New(Config{Concurrency: 1, MaxBody: 1, ValidatorTimeout: -1}); !errors.Is(err, ErrConfig) {
 		t.Errorf("negative ValidatorTimeout: %v", err)
+	}
+}
+
+func credOf(t *testing.T, set *credentials.Set, name string) *credentials.Credential {
+	t.Helper()
+	c, ok := set.Lookup(name)
+	if !ok {
+		t.Fatalf("no credential %q", name)
+	}
+	return c
+}
+
+// Attack: a hostile publisher GETs a page with Range: bytes=0-0, so that
+// a 206 of one byte, with the page's ETag, would be kept for the page; a
+// victim's plain GET would then go out with that If-None-Match and come
+// back 304, without its body. Neither a 206's validators are kept nor is
+// a ranged request keyed as a plain one: the victim gets the whole page.
+func TestValidatorsRangeCannotBlankAnotherRequest(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store})
+	hostile := f.Do(context.Background(), wire.Request{URL: p.URL("/ranged"), Headers: map[string]string{"Range": "bytes=0-0"}}, nil, 5*time.Second)
+	if hostile.Status != http.StatusPartialContent || hostile.Changed != nil {
+		t.Fatalf("the ranged GET: %+v changed %s; want a 206 that says nothing of change", hostile, changedOf(hostile))
+	}
+	if n := len(store.all()); n != 0 {
+		t.Errorf("%d validators kept from a 206; want none", n)
+	}
+	victim, _ := fetch(f, p.URL("/ranged"), 5*time.Second)
+	if victim.Status != 200 || victim.NotModified || victim.Body == nil || changedOf(victim) != "true" {
+		t.Errorf("the victim's plain GET: %+v changed %s; want a 200 with the whole body, changed", victim, changedOf(victim))
+	}
+	if reqs := p.Requests("/ranged"); len(reqs) != 2 || reqs[1].IfNoneMatch != "" {
+		t.Errorf("requests %+v; want the victim's unconditional", reqs)
+	}
+}
+
+// Requests that differ in a header that may select a representation
+// (Accept, a custom one), or in their batch's poll scope, are keyed
+// apart; the host's case and the scheme's default port are not.
+func TestValidatorKeySeparatesRepresentations(t *testing.T) {
+	u, _ := url.Parse("http://Example.COM:80/p?q=1")
+	same, _ := url.Parse("http://example.com/p?q=1")
+	other, _ := url.Parse("http://example.com:8080/p?q=1")
+	plain := ValidatorKey("", "GET", u, nil, nil)
+	for _, tc := range []struct {
+		name  string
+		key   string
+		equal bool
+	}{
+		{"host case and default port", ValidatorKey("", "GET", same, nil, nil), true},
+		{"another port", ValidatorKey("", "GET", other, nil, nil), false},
+		{"Accept", ValidatorKey("", "GET", u, http.Header{"Accept": {"application/json"}}, nil), false},
+		{"Accept-Language", ValidatorKey("", "GET", u, http.Header{"Accept-Language": {"fr"}}, nil), false},
+		{"a custom header", ValidatorKey("", "GET", u, http.Header{"X-Variant": {"b"}}, nil), false},
+		{"Range", ValidatorKey("", "GET", u, http.Header{"Range": {"bytes=0-0"}}, nil), false},
+		{"a conditional header", ValidatorKey("", "GET", u, http.Header{"If-None-Match": {`"x"`}}, nil), true},
+		{"poll scope", ValidatorKey("mine", "GET", u, nil, nil), false},
+	} {
+		if (tc.key == plain) != tc.equal {
+			t.Errorf("%s: same key %v; want %v", tc.name, tc.key == plain, tc.equal)
+		}
+	}
+	if ValidatorKey("", "GET", u, http.Header{"Accept": {"a"}}, nil) == ValidatorKey("", "GET", u, http.Header{"Accept": {"b"}}, nil) {
+		t.Error("two Accept values share a key")
+	}
+}
+
+// A batch's poll scope keeps its change state apart: the same page polled
+// by a batch without one and then by one with its own says changed to
+// each the first time, and the scoped one's second poll is a 304.
+func TestValidatorsPollScope(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store})
+	if r, _ := fetch(f, p.URL("/etag"), 5*time.Second); changedOf(r) != "true" {
+		t.Fatalf("first unscoped poll: %+v", r)
+	}
+	mine := &wire.RequestOptions{Poll: "mine"}
+	for i, want := range []string{"true", "false"} {
+		r := f.Do(context.Background(), wire.Request{URL: p.URL("/etag")}, mine, 5*time.Second)
+		if r.Error != "" || changedOf(r) != want {
+			t.Errorf("scoped poll %d: %+v changed %s; want %s", i+1, r, changedOf(r), want)
+		}
+	}
+	if n := len(store.all()); n != 2 {
+		t.Errorf("%d keys kept; want 2, one per scope", n)
+	}
+}
+
+// A body cut at max-body is hashed only in part, so a change past the
+// cut would go unseen: such a result always says changed, polled again
+// and again, and keeps no hash.
+func TestValidatorsTruncatedBodyIsChanged(t *testing.T) {
+	p := fetchtest.NewPolled(t)
+	store := &memValidators{}
+	f := newTestFetcher(t, Config{Policy: loopbackOnly, Validators: store, MaxBody: 8})
+	for i := range 2 {
+		r, _ := fetch(f, p.URL("/static"), 5*time.Second)
+		if r.Error != "" || r.Status != 200 || !r.BodyTruncated || changedOf(r) != "true" {
+			t.Errorf("poll %d: %+v changed %s; want a cut 200, changed", i+1, r, changedOf(r))
+		}
+	}
+	for _, v := range store.all() {
+		if v.SHA256 != "" {
+			t.Errorf("kept the hash of a cut body: %+v", v)
+		}
 	}
 }

@@ -224,7 +224,8 @@ func WithSilenceNotice(every time.Duration, notice func(Silence)) Option {
 // WithRequestOptions sets request defaults for the batches this client
 // publishes, as curl's -X, -H, --user-agent and friends do: each field a
 // batch leaves empty takes o's (Method, Credential, UserAgent,
-// ResponseHeaders, FollowRedirects, RetryOn, RetryUnsafe, Conditional), and o's
+// ResponseHeaders, FollowRedirects, RetryOn, RetryUnsafe, Conditional,
+// Poll), and o's
 // Headers are laid under the batch's (a batch's header of the same name
 // wins, and an item's over both). Method, headers and credential are
 // checked per request by the service: a bad one fails each request as
@@ -265,6 +266,9 @@ func withRequestDefaults(b wire.Batch, d wire.RequestOptions) wire.Batch {
 	o.RetryUnsafe = o.RetryUnsafe || d.RetryUnsafe
 	if o.Conditional == nil {
 		o.Conditional = d.Conditional
+	}
+	if o.Poll == "" {
+		o.Poll = d.Poll
 	}
 	return b
 }

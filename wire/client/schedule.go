@@ -1,7 +1,6 @@
 package client
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,9 @@ import (
 
 // ErrSchedulesUnavailable is wrapped by Schedule's refusal where message
 // schedules cannot be: core mode (no stream captures the input subject),
-// a server older than 2.14, or an input subject that takes the
-// schedules' subjects. The message says what to run instead.
+// a server older than 2.14, an input stream that takes the schedules'
+// subjects, or one whose schedules go to another input subject. The
+// message says what to run instead.
 var ErrSchedulesUnavailable = errors.New("message schedules are not available")
 
 // ErrNoSchedule is wrapped by Unschedule when no schedule has the name.
@@ -33,7 +33,7 @@ var ErrScheduleExists = errors.New("a schedule of that name exists")
 type ScheduleInfo struct {
 	Name    string
 	Spec    string // "@every 1m0s", "@hourly", or a cron expression
-	Target  string // the input subject the batch goes to
+	Target  string // the input subject the batch goes to (the client's, WithSubject)
 	Subject string // the schedule message's subject
 	// Added is when the schedule was added; Next, for an "@every"
 	// schedule, the first whole interval after Added that is still to
@@ -51,14 +51,18 @@ type ScheduleInfo struct {
 // server, until Unschedule. b is checked as Send checks it and takes the
 // client's request defaults; it may not carry an id (each run gets its
 // own, "<stream>-<sequence>", so the results of one run never shadow
-// another's), and must fit one message and WithMaxBatch. A name in use
+// another's), and must fit one message and WithMaxBatch. Its Poll, when
+// empty, is name: the schedule keeps change state of its own. A name in use
 // is refused (ErrScheduleExists): Unschedule it first.
 //
-// The input stream holds the schedule, as a message on
-// wire.ScheduleSubject: a stream the service created holds schedules; an
-// older one is updated once to hold them (the account needs the right to
-// update it). In core mode, or on a server older than 2.14, Schedule
-// fails with ErrSchedulesUnavailable, saying what to run instead.
+// The schedule is a message on wire.ScheduleSubject in the input
+// stream's schedules stream (wire.SchedulesStream), which the first
+// Schedule creates; it also makes the input stream source the schedules'
+// runs into its input subject (the account needs the rights to create
+// and update streams). The input stream itself never allows schedules,
+// roll-ups or schedule purges: a publisher of batches cannot wipe them.
+// In core mode, or on a server older than 2.14, Schedule fails with
+// ErrSchedulesUnavailable, saying what to run instead.
 func (c *Client) Schedule(ctx context.Context, name, spec string, b wire.Batch) error {
 	if err := wire.ValidScheduleName(name); err != nil {
 		return err
@@ -70,6 +74,9 @@ func (c *Client) Schedule(ctx context.Context, name, spec string, b wire.Batch) 
 		return fmt.Errorf("%w: the input subject %q is a pattern: give the subject batches go to (WithSubject, --in)", wire.ErrBadSchedule, c.in)
 	}
 	b = withRequestDefaults(b, c.request)
+	if b.Poll == "" {
+		b.Poll = name // the schedule's change state is its own
+	}
 	switch {
 	case b.ID != "":
 		return fmt.Errorf("%w: a scheduled batch may not carry an id (%q): each run gets its own", ErrInvalidBatch, b.ID)
@@ -85,14 +92,15 @@ func (c *Client) Schedule(ctx context.Context, name, spec string, b wire.Batch) 
 	if err != nil {
 		return err
 	}
-	stream, err := c.scheduleStream(ctx, true)
+	input, _, err := c.scheduleStreams(ctx, true)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
-	msg := &nats.Msg{Subject: wire.ScheduleSubject(stream.CachedInfo().Config.Name, name), Data: data, Header: nats.Header{
-		wire.HeaderSchedule: {spec}, wire.HeaderScheduleTarget: {c.in}}}
+	msg := &nats.Msg{Subject: wire.ScheduleSubject(input, name), Data: data, Header: nats.Header{
+		wire.HeaderSchedule: {spec}, wire.HeaderScheduleTarget: {wire.ScheduleRunSubject(input, name)},
+		wire.HeaderScheduleTTL: {wire.ScheduleRunTTL(spec)}}}
 	_, err = c.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
 	var apiErr *jetstream.APIError
 	switch {
@@ -109,14 +117,14 @@ func (c *Client) Schedule(ctx context.Context, name, spec string, b wire.Batch) 
 // Schedules lists the input stream's schedules, by name. In core mode
 // it fails with ErrSchedulesUnavailable.
 func (c *Client) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
-	stream, err := c.scheduleStream(ctx, false)
-	if err != nil {
+	input, stream, err := c.scheduleStreams(ctx, false)
+	if err != nil || stream == nil {
 		return nil, err
 	}
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
 	name := stream.CachedInfo().Config.Name
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(wire.SchedulesSubjects(name)))
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(wire.ScheduleNamesSubjects(input)))
 	if err != nil {
 		return nil, fmt.Errorf("list schedules in stream %s: %w", name, err)
 	}
@@ -134,8 +142,8 @@ func (c *Client) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read schedule %s: %w", subject, err)
 		}
-		s := ScheduleInfo{Name: strings.TrimPrefix(subject, wire.ScheduleSubject(name, "")), Subject: subject,
-			Spec: m.Header.Get(wire.HeaderSchedule), Target: m.Header.Get(wire.HeaderScheduleTarget), Added: m.Time}
+		s := ScheduleInfo{Name: strings.TrimPrefix(subject, wire.ScheduleSubject(input, "")), Subject: subject,
+			Spec: m.Header.Get(wire.HeaderSchedule), Target: c.in, Added: m.Time}
 		_ = json.Unmarshal(m.Data, &s.Batch) // shown in brief; a batch the service refuses shows as it can
 		s.Next = nextEvery(s.Spec, m.Time, time.Now())
 		out = append(out, s)
@@ -143,97 +151,141 @@ func (c *Client) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
 	return out, nil
 }
 
-// Unschedule removes the schedule name (a purge of its subject): the
-// server publishes it no more. A name with no schedule is ErrNoSchedule.
+// Unschedule removes the schedule name (a purge of its subject, and of
+// its last run not yet taken in): the server publishes it no more. A
+// name with no schedule is ErrNoSchedule.
 func (c *Client) Unschedule(ctx context.Context, name string) error {
 	if err := wire.ValidScheduleName(name); err != nil {
 		return err
 	}
-	stream, err := c.scheduleStream(ctx, false)
+	input, stream, err := c.scheduleStreams(ctx, false)
 	if err != nil {
 		return err
 	}
+	if stream == nil {
+		return fmt.Errorf("%w: %q", ErrNoSchedule, name)
+	}
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
-	subject := wire.ScheduleSubject(stream.CachedInfo().Config.Name, name)
+	subject := wire.ScheduleSubject(input, name)
 	if _, err := stream.GetLastMsgForSubject(ctx, subject); errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("%w: %q", ErrNoSchedule, name)
 	} else if err != nil {
 		return fmt.Errorf("remove schedule %s: %w", name, err)
 	}
-	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
-		return fmt.Errorf("remove schedule %s: %w", name, err)
+	for _, s := range []string{subject, wire.ScheduleRunSubject(input, name)} {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(s)); err != nil {
+			return fmt.Errorf("remove schedule %s: %w", name, err)
+		}
 	}
 	return nil
 }
 
-// scheduleStream is the input stream, made to hold schedules when enable
-// is set and it does not yet. Core mode, an old server, or an input
-// subject that takes the schedules' subjects is ErrSchedulesUnavailable.
-func (c *Client) scheduleStream(ctx context.Context, enable bool) (jetstream.Stream, error) {
+// scheduleStreams is the name of the input stream and its schedules
+// stream (nil when absent and create is not set). With create, the
+// schedules stream is made if absent and the input stream made to source
+// its runs into c's input subject. Core mode, an old server, or an input
+// stream that takes the schedules' subjects is ErrSchedulesUnavailable.
+func (c *Client) scheduleStreams(ctx context.Context, create bool) (string, jetstream.Stream, error) {
 	name, err := c.inputStream(ctx)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if name == "" {
-		return nil, fmt.Errorf("%w: no JetStream stream captures %s (the service runs in core mode, or has not started): schedules live in the input stream, so run the service with --jetstream; or else repeat the batch from outside, e.g. cron running `fetchstream publish`", ErrSchedulesUnavailable, c.in)
+		return "", nil, fmt.Errorf("%w: no JetStream stream captures %s (the service runs in core mode, or has not started): schedules run into the input stream, so run the service with --jetstream; or else repeat the batch from outside, e.g. cron running `fetchstream publish`", ErrSchedulesUnavailable, c.in)
 	}
 	if v := c.nc.ConnectedServerVersion(); !serverAtLeast(v, 2, 14) {
-		return nil, fmt.Errorf("%w: the NATS server is %s, and message schedules need 2.14 or later: upgrade it, or repeat the batch from outside, e.g. cron running `fetchstream publish`", ErrSchedulesUnavailable, v)
+		return "", nil, fmt.Errorf("%w: the NATS server is %s, and message schedules need 2.14 or later: upgrade it, or repeat the batch from outside, e.g. cron running `fetchstream publish`", ErrSchedulesUnavailable, v)
 	}
 	ctx, cancel := withDefaultTimeout(ctx, publishTimeout)
 	defer cancel()
-	stream, err := c.js.Stream(ctx, name)
+	input, err := c.js.Stream(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("input stream %s: %w", name, err)
+		return "", nil, fmt.Errorf("input stream %s: %w", name, err)
 	}
-	cfg := stream.CachedInfo().Config
+	cfg := input.CachedInfo().Config
 	pattern := wire.SchedulesSubjects(name)
 	for _, s := range cfg.Subjects {
-		if s != pattern && subjectsCollide(s, pattern) {
-			return nil, fmt.Errorf("%w: the stream %s captures %q, which takes the schedules' subjects %s: the service would read the schedules as batches", ErrSchedulesUnavailable, name, s, pattern)
+		if subjectsCollide(s, pattern) {
+			return "", nil, fmt.Errorf("%w: the stream %s captures %q, which takes the schedules' subjects %s", ErrSchedulesUnavailable, name, s, pattern)
 		}
 	}
-	if !enable || cfg.AllowMsgSchedules && slices.Contains(cfg.Subjects, pattern) {
-		return stream, nil
+	schedules, err := c.js.Stream(ctx, wire.SchedulesStream(name))
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && !create:
+		return name, nil, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		schedules, err = c.createSchedulesStream(ctx, name, cfg.Replicas)
 	}
-	if err := noConsumerTakes(ctx, stream, pattern); err != nil {
-		return nil, err
+	if err != nil {
+		return "", nil, fmt.Errorf("schedules stream %s: %w", wire.SchedulesStream(name), err)
 	}
-	cfg.Subjects = append(cfg.Subjects, pattern)
-	if slices.Contains(cfg.Subjects[:len(cfg.Subjects)-1], pattern) {
-		cfg.Subjects = cfg.Subjects[:len(cfg.Subjects)-1]
+	if create {
+		if err := c.sourceRuns(ctx, cfg); err != nil {
+			return "", nil, err
+		}
 	}
-	cfg.AllowMsgSchedules, cfg.AllowRollup = true, true
-	if _, err := c.js.UpdateStream(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("%w: could not let the input stream %s hold schedules (capture %s, allow message schedules): %v", ErrSchedulesUnavailable, name, pattern, err)
-	}
-	return c.js.Stream(ctx, name)
+	return name, schedules, nil
 }
 
-// noConsumerTakes refuses to let stream hold schedules while one of its
-// consumers would read their subjects (no filter, or one that takes
-// pattern): it would take each schedule as a batch, and, the stream being
-// a work queue, remove it. The service's own consumer filters its input
-// subject.
-func noConsumerTakes(ctx context.Context, stream jetstream.Stream, pattern string) error {
-	consumers := stream.ListConsumers(ctx)
-	for info := range consumers.Info() {
-		filters := info.Config.FilterSubjects
-		if info.Config.FilterSubject != "" {
-			filters = append(filters, info.Config.FilterSubject)
-		}
-		takes := len(filters) == 0
-		for _, f := range filters {
-			takes = takes || subjectsCollide(f, pattern)
-		}
-		if takes {
-			return fmt.Errorf("%w: the consumer %s of stream %s reads %v, which takes the schedules' subjects %s: it would read each schedule as a batch; give it a filter subject (the input subject) first",
-				ErrSchedulesUnavailable, info.Name, info.Stream, cmp.Or(strings.Join(filters, " "), "every subject"), pattern)
-		}
+// createSchedulesStream makes the schedules stream of the input stream
+// named input: it allows message schedules (and so roll-ups and purges,
+// which only those who may publish on its subjects can use) and message
+// TTLs (a run lives as long as its schedule says), and keeps one message
+// per subject: each schedule and its last run.
+func (c *Client) createSchedulesStream(ctx context.Context, input string, replicas int) (jetstream.Stream, error) {
+	stream, err := c.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:              wire.SchedulesStream(input),
+		Description:       "fetchstream schedules of the input stream " + input + ", and their last runs, which the input stream sources",
+		Subjects:          []string{wire.SchedulesSubjects(input)},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          max(replicas, 1),
+		AllowMsgSchedules: true,
+		AllowRollup:       true,
+		AllowMsgTTL:       true,
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return c.js.Stream(ctx, wire.SchedulesStream(input))
 	}
-	if err := consumers.Err(); err != nil {
-		return fmt.Errorf("list the consumers of stream %s: %w", stream.CachedInfo().Config.Name, err)
+	return stream, err
+}
+
+// sourceRuns makes the input stream (cfg) source the runs of its
+// schedules, their subjects turned into c's input subject, and honour
+// their per-message TTL (wire.HeaderScheduleTTL: a run no service takes
+// in time expires), unless it does already. One that sources them into
+// another subject is refused: the schedules of one input stream all go
+// to one input subject.
+//
+// Allowing message TTLs lets a publisher of batches give its own batch a
+// Nats-TTL too: that batch may expire unfetched, no other is touched.
+// The server cannot turn it off again.
+func (c *Client) sourceRuns(ctx context.Context, cfg jetstream.StreamConfig) error {
+	from := wire.SchedulesStream(cfg.Name)
+	sourced := false
+	for _, src := range cfg.Sources {
+		if src == nil || src.Name != from {
+			continue
+		}
+		for _, t := range src.SubjectTransforms {
+			if t.Destination != c.in {
+				return fmt.Errorf("%w: the input stream %s takes the runs of its schedules into %s, not %s: add schedules with --in %s", ErrSchedulesUnavailable, cfg.Name, t.Destination, c.in, t.Destination)
+			}
+		}
+		sourced = true
+	}
+	if sourced && cfg.AllowMsgTTL {
+		return nil
+	}
+	if !sourced {
+		cfg.Sources = append(slices.Clone(cfg.Sources), &jetstream.StreamSource{Name: from, SubjectTransforms: []jetstream.SubjectTransformConfig{
+			{Source: wire.ScheduleRunsSubjects(cfg.Name), Destination: c.in}}})
+	}
+	cfg.AllowMsgTTL = true
+	if _, err := c.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("%w: could not make the input stream %s source the runs of its schedules from %s: %v", ErrSchedulesUnavailable, cfg.Name, from, err)
 	}
 	return nil
 }

@@ -235,10 +235,19 @@ type StorageConfig struct {
 	// Validators, if set, names a key-value bucket, created if absent with
 	// ValidatorsTTL (0 means connectors.DefaultValidatorsTTL), that keeps
 	// each GET's ETag, Last-Modified and body hash: later GETs of the same
-	// URL (and credential name) are sent conditionally and results say
-	// whether they changed (see httpfetch.Config.Validators).
+	// request (httpfetch.ValidatorKey: poll scope, URL, headers, credential
+	// name) are sent conditionally and results say whether they changed
+	// (see httpfetch.Config.Validators).
 	Validators    string
 	ValidatorsTTL time.Duration
+	// ValidatorsTimeout bounds each lookup in the bucket (0 means
+	// httpfetch.DefaultValidatorTimeout): past it the GET goes out
+	// unconditional, as changed.
+	ValidatorsTimeout time.Duration
+	// ValidatorsMaxBytes bounds a created bucket (0 means
+	// connectors.DefaultValidatorsMaxBytes); when full, the oldest
+	// values go first.
+	ValidatorsMaxBytes int64
 }
 
 // OpsConfig is the operations HTTP endpoint.

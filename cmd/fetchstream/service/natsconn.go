@@ -235,7 +235,7 @@ func (s *Service) setUpStorage(ctx context.Context, setUpBy time.Time, nc *nats.
 		if validators, err = connectors.NewValidatorBucket(ctx, nc, st.validatorsConfig(), s.log); err != nil {
 			return nil, err
 		}
-		fetcher.Validators = validators
+		fetcher.Validators, fetcher.ValidatorTimeout = validators, st.ValidatorsTimeout
 		s.log.Info("validators kept: GETs are conditional, results say whether they changed", "bucket", st.Validators,
 			"changes", s.cfg.Subjects.Changes)
 	}

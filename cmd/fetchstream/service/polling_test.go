@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +50,7 @@ func TestPollingTwiceSaysWhatChanged(t *testing.T) {
 	svc := start(t, ns.ClientURL(), func(c *Config) {
 		c.JetStream.Enabled = true
 		c.Storage.Validators = "VALIDATORS"
+		c.Storage.ValidatorsTimeout = 10 * time.Second // a loaded CI machine's bucket may be slow; the default's bound is TestValidatorsLookupTimeout's
 		c.Subjects.Changes = "fetch.changes"
 		c.Storage.ResultsStream = "RESULTS"
 	})
@@ -73,6 +73,7 @@ func TestPollingTwiceSaysWhatChanged(t *testing.T) {
 			t.Errorf("first poll, %s: %+v; want 200, changed true", urls[i], r)
 		}
 	}
+	waitForKeys(t, nc, "VALIDATORS", len(urls)) // the writes are queued: the second poll must find them
 	for i, r := range poll() {
 		wantChanged := i == 3
 		wantNotModified := i < 2
@@ -131,7 +132,37 @@ func TestPollingTwiceSaysWhatChanged(t *testing.T) {
 	}
 }
 
-// --changes without --validators, or on a subject the input takes, is
+// waitForKeys waits up to 15s until the key-value bucket holds n keys.
+func waitForKeys(t *testing.T, nc *nats.Conn, bucket string, n int) {
+	t.Helper()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		keys, err := kv.ListKeys(ctx)
+		got := 0
+		if err == nil {
+			for range keys.Keys() {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bucket %s holds %d keys after 15s; want %d", bucket, got, n)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// --changes without --validators, on --out or --batches-subject, or on a
+// subject the input takes, is
 // refused before anything starts.
 func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 	for _, tc := range []struct {
@@ -144,7 +175,12 @@ func TestChangesNeedValidatorsAndNoLoop(t *testing.T) {
 			c.Storage.Validators, c.Subjects.In, c.Subjects.Changes = "V", "fetch.>", "fetch.changes"
 		}, "Subjects.In"},
 		{"bad bucket", func(c *Config) { c.Storage.Validators = "a.b" }, "Storage.Validators"},
+		{"changes on out", func(c *Config) { c.Storage.Validators, c.Subjects.Changes = "V", c.Subjects.Out }, "Subjects.Changes"},
+		{"changes on batches", func(c *Config) { c.Storage.Validators, c.Subjects.Changes = "V", c.Subjects.Batches }, "Subjects.Changes"},
 		{"short ttl", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTTL = "V", time.Millisecond }, "Storage.ValidatorsTTL"},
+		{"long lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", 11*time.Second }, "Storage.ValidatorsTimeout"},
+		{"small bucket", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsMaxBytes = "V", 1000 }, "Storage.ValidatorsMaxBytes"},
+		{"negative lookup", func(c *Config) { c.Storage.Validators, c.Storage.ValidatorsTimeout = "V", -time.Second }, "Storage.ValidatorsTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(testConfig("nats://127.0.0.1:1", tc.edit), nil)
@@ -270,52 +306,145 @@ func TestScheduleRefusals(t *testing.T) {
 }
 
 // A stream made before schedules (or by hand) is left as it is by the
-// service, and updated by the first Schedule: it then captures the
-// schedules' subjects and allows message schedules, and the schedule
-// runs. One whose consumer reads every subject is refused, unchanged:
-// that consumer would take each schedule as a batch and remove it.
-func TestScheduleUpdatesAnOlderStream(t *testing.T) {
+// service. The first Schedule creates the schedules stream beside it and
+// makes it source the runs into its input subject, without allowing it
+// schedules or roll-ups; the schedule runs. A second input subject for
+// the same stream's schedules is refused.
+func TestScheduleSourcesIntoAnOlderStream(t *testing.T) {
 	ns, nc := natstest.Start(t)
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, name := range []string{"OLD", "GREEDY"} {
-		in := strings.ToLower(name) + ".urls"
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{in}, Retention: jetstream.WorkQueuePolicy}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := js.CreateConsumer(ctx, "GREEDY", jetstream.ConsumerConfig{Durable: "all", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OLD", Subjects: []string{"old.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
 		t.Fatal(err)
 	}
 	p := fetchtest.NewPolled(t)
 	start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled, c.JetStream.Stream, c.Subjects.In = true, "OLD", "old.urls" })
-	stream, _ := js.Stream(ctx, "OLD")
-	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || len(cfg.Subjects) != 1 {
-		t.Fatalf("the service changed the existing stream: %+v", cfg)
-	}
 	c, _ := client.New(nc, client.WithSubject("old.urls"))
 	if err := c.Schedule(ctx, "old", "@every 1s", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); err != nil {
 		t.Fatal(err)
 	}
-	stream, _ = js.Stream(ctx, "OLD")
-	if cfg := stream.CachedInfo().Config; !cfg.AllowMsgSchedules || !slices.Contains(cfg.Subjects, wire.SchedulesSubjects("OLD")) {
-		t.Errorf("after Schedule the stream is %+v; want it to hold schedules", cfg)
+	stream, _ := js.Stream(ctx, "OLD")
+	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || cfg.AllowRollup || !cfg.AllowMsgTTL || len(cfg.Subjects) != 1 || len(cfg.Sources) != 1 ||
+		cfg.Sources[0].Name != wire.SchedulesStream("OLD") {
+		t.Errorf("after Schedule the input stream is %+v; want it to source the runs only", cfg)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for len(p.Requests("/static")) < 2 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if n := len(p.Requests("/static")); n < 2 {
-		t.Errorf("%d runs of the schedule on the updated stream; want 2 or more", n)
+		t.Errorf("%d runs of the schedule on the older stream; want 2 or more", n)
 	}
-	greedy, _ := client.New(nc, client.WithSubject("greedy.urls"))
-	err := greedy.Schedule(ctx, "g", "@every 1m", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}})
-	if !errors.Is(err, client.ErrSchedulesUnavailable) || !strings.Contains(err.Error(), "consumer all") {
-		t.Errorf("a stream whose consumer reads every subject: %v; want ErrSchedulesUnavailable naming the consumer", err)
+	other, _ := client.New(nc, client.WithSubject("old.other"))
+	err := other.Schedule(ctx, "o", "@every 1m", wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}})
+	if !errors.Is(err, client.ErrSchedulesUnavailable) || !strings.Contains(err.Error(), "--in old.urls") {
+		t.Errorf("a schedule into another input subject of the stream: %v; want ErrSchedulesUnavailable naming --in old.urls", err)
 	}
-	stream, _ = js.Stream(ctx, "GREEDY")
-	if cfg := stream.CachedInfo().Config; cfg.AllowMsgSchedules || len(cfg.Subjects) != 1 {
-		t.Errorf("the refused stream was changed: %+v", cfg)
+}
+
+// Attack: a publisher of batches (one who may publish on the input
+// subject) tries to wipe the batches pending in the input stream with
+// Nats-Rollup: all, to delete a schedule with Nats-Schedule-Next: purge,
+// and to add a schedule of its own in the input stream. Each publish is
+// refused, and the input stream and the schedule lose nothing: the input
+// stream allows no roll-ups and no schedules, which live in their own
+// stream.
+func TestInputStreamRefusesScheduleHeaders(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	svc := start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled = true })
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Schedule(ctx, "daily", "@daily", wire.Batch{URLs: []wire.Request{{URL: "http://127.0.0.1:1/"}}}); err != nil {
+		t.Fatal(err)
+	}
+	svc.stop() // the batches below stay pending
+	select {
+	case <-svc.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	in := wire.DefaultInSubject
+	stream, err := js.StreamNameBySubject(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := js.Publish(ctx, in, fmt.Appendf(nil, `{"id":"pending-%d","urls":["http://127.0.0.1:1/"]}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	schedule := wire.ScheduleSubject(stream, "daily")
+	for _, h := range []nats.Header{
+		{"Nats-Rollup": {"all"}},
+		{"Nats-Rollup": {"sub"}},
+		{wire.HeaderScheduleNext: {"purge"}, wire.HeaderScheduler: {schedule}},
+		{wire.HeaderScheduleNext: {"purge"}, wire.HeaderScheduler: {in}},
+		{wire.HeaderSchedule: {"@every 1s"}, wire.HeaderScheduleTarget: {in}},
+	} {
+		msg := &nats.Msg{Subject: in, Header: h, Data: []byte(`{"urls":["http://127.0.0.1:1/"]}`)}
+		if _, err := js.PublishMsg(ctx, msg); err == nil {
+			t.Errorf("a publish on the input subject with %v was stored; want it refused", h)
+		}
+	}
+	info, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 2 {
+		t.Errorf("the input stream holds %d batches after the attack; want the 2 pending", n)
+	}
+	if list, err := c.Schedules(ctx); err != nil || len(list) != 1 || list[0].Name != "daily" {
+		t.Errorf("Schedules after the attack: %+v, %v; want daily still there", list, err)
+	}
+}
+
+// Runs missed while no service takes them expire instead of piling up:
+// each carries the schedule's interval as its TTL (Nats-Schedule-TTL),
+// which the input stream honours. With the service down for 6s, a
+// schedule every 1s leaves at most two runs waiting, not six.
+func TestScheduleRunsExpireWhileServiceIsDown(t *testing.T) {
+	ns, nc := natstest.Start(t)
+	p := fetchtest.NewPolled(t)
+	svc := start(t, ns.ClientURL(), func(c *Config) { c.JetStream.Enabled = true })
+	c, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Schedule(ctx, "often", wire.EverySpec(time.Second), wire.Batch{URLs: []wire.Request{{URL: p.URL("/static")}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(p.Requests("/static")) < 1 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(p.Requests("/static")) < 1 {
+		t.Fatal("no run reached the target in 15s")
+	}
+	svc.stop()
+	select {
+	case <-svc.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service did not stop")
+	}
+	time.Sleep(6 * time.Second)
+	js, _ := jetstream.New(nc)
+	name, err := js.StreamNameBySubject(ctx, wire.DefaultInSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := stream.CachedInfo().State.Msgs; n > 2 {
+		t.Errorf("the input stream holds %d runs after 6s without a service; want at most 2 (the rest expired)", n)
 	}
 }

@@ -65,7 +65,8 @@ func (st *StorageConfig) objectStoreConfig() connectors.ObjectStoreConfig {
 
 // validatorsConfig is the validators bucket st names.
 func (st *StorageConfig) validatorsConfig() connectors.ValidatorsConfig {
-	return connectors.ValidatorsConfig{Bucket: st.Validators, TTL: st.ValidatorsTTL, Replicas: st.Replicas}
+	return connectors.ValidatorsConfig{Bucket: st.Validators, TTL: st.ValidatorsTTL, Replicas: st.Replicas,
+		LookupTimeout: st.ValidatorsTimeout, MaxBytes: st.ValidatorsMaxBytes}
 }
 
 // coreSourceConfig is the core input cfg describes, less its reply
@@ -161,7 +162,8 @@ var storageTerms = fieldTerms("Storage.", map[string]string{
 // validatorsTerms names the Config field behind each field of the
 // connectors.ValidatorsConfig that validatorsConfig fills.
 var validatorsTerms = fieldTerms("Storage.", map[string]string{
-	"Bucket": "Storage.Validators", "TTL": "Storage.ValidatorsTTL",
+	"Bucket": "Storage.Validators", "TTL": "Storage.ValidatorsTTL", "LookupTimeout": "Storage.ValidatorsTimeout",
+	"MaxBytes": "Storage.ValidatorsMaxBytes",
 }, connectors.ValidatorsConfig{})
 
 // fieldTerms maps every field name of configs to the Config field renamed

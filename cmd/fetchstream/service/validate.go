@@ -76,6 +76,9 @@ func validate(cfg *Config) error {
 		if cfg.Storage.Validators == "" {
 			return fail("Subjects.Changes", "needs Storage.Validators: only a service that keeps validators knows what changed")
 		}
+		if c == cfg.Subjects.Out || c == cfg.Subjects.Batches {
+			return fail("Subjects.Changes", "%q is also Subjects.Out or Subjects.Batches: a consumer of changes would read every result or summary there too", c)
+		}
 	}
 	for _, pattern := range cfg.Subjects.Replies {
 		if err := validSubject(pattern, true); err != nil {
