@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -349,7 +347,7 @@ func TestCollectorGoneNeverBlocks(t *testing.T) {
 		t.Run(collector, func(t *testing.T) {
 			endpoint := "http://127.0.0.1:1" // nothing listens
 			if collector == "silent" {
-				endpoint = "http://" + silentListener(t)
+				endpoint = "http://" + fetchtest.Silent(t)
 				t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "20") // ms: the exporter is stuck early
 			}
 			collectorGoneNeverBlocks(t, endpoint, collector == "silent")
@@ -403,37 +401,4 @@ func collectorGoneNeverBlocks(t *testing.T, endpoint string, stuck bool) {
 			t.Errorf("%s = %v, want the drops", f.GetName(), f.GetMetric()[0].GetCounter().GetValue())
 		}
 	}
-}
-
-// silentListener listens on loopback, accepts every connection and never
-// answers on it; it closes them when the test ends. It returns its address.
-func silentListener(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
 }
