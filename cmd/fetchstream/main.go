@@ -118,7 +118,7 @@ func setOutput(c *ffcli.Command, w io.Writer) {
 func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 	root := &ffcli.Command{
 		Name:       "fetchstream",
-		ShortUsage: "fetchstream <run|publish|watch|target|demo|bench|health|help|version> [flags]",
+		ShortUsage: "fetchstream <run|publish|schedule|watch|target|demo|bench|health|help|version> [flags]",
 		LongHelp: "fetchstream fetches batches of URLs from NATS with bounded parallelism and " +
 			"publishes ordered, structured results.\nRun 'fetchstream <command> -h' or 'fetchstream help <command>' for a command's flags.",
 		FlagSet: flag.NewFlagSet("fetchstream", flag.ContinueOnError),

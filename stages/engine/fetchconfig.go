@@ -150,10 +150,12 @@ type HostStats struct {
 type HostFleet struct {
 	Host string `json:"host"`
 	// Pace is the host's pace for the whole fleet, in requests a second
-	// (with this replica's slow-downs); 0: none.
-	Pace float64 `json:"pace"`
-	// Share is the part of it this replica took since the last report.
-	Share float64 `json:"share"`
+	// (with this replica's slow-downs); absent: none (a host with only
+	// a cap, or only a pause).
+	Pace float64 `json:"pace,omitempty"`
+	// Share is the part of it this replica took since the last report
+	// (absent: none).
+	Share float64 `json:"share,omitempty"`
 	// Cap is the host's cap on requests in flight for the whole fleet
 	// (--per-host; 0: none), and Permits how many of them this replica
 	// may have in flight now (absent: none).

@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -119,6 +120,9 @@ func FromEnv(ctx context.Context) (*Provider, error) {
 	}
 	protocol := cmpEnv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	endpoint := cmpEnv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	if err := checkHTTPEndpoint(protocol, endpoint); err != nil {
+		return nil, err
+	}
 	var (
 		exporter sdktrace.SpanExporter
 		err      error
@@ -144,6 +148,20 @@ func FromEnv(ctx context.Context) (*Provider, error) {
 	p := New(exporter, res, bound)
 	p.Protocol, p.Endpoint = protocol, endpoint
 	return p, nil
+}
+
+// checkHTTPEndpoint refuses an OTLP/HTTP endpoint that is not an http or
+// https URL with a host (the exporter would log a parse error of its own
+// and export nothing, while the service said tracing was on).
+func checkHTTPEndpoint(protocol, endpoint string) error {
+	if protocol != "http/protobuf" || endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: the OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, %d bytes) is not a URL such as http://host:4318", ErrConfig, len(endpoint))
+	}
+	return nil
 }
 
 // cmpEnv is the first of the two variables that is set, or def.

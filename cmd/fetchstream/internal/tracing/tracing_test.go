@@ -45,6 +45,8 @@ func TestFromEnvRefusesWhatItCannotExport(t *testing.T) {
 		"zipkin, no endpoint": {"OTEL_TRACES_EXPORTER": "zipkin"},
 		"http/json":           {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
 		"queue size":          {"OTEL_BSP_MAX_QUEUE_SIZE": "-1", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+		"endpoint, no scheme": {"OTEL_EXPORTER_OTLP_ENDPOINT": "127.0.0.1:4318"},
+		"traces endpoint":     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://c/v1/traces"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range env {
