@@ -52,23 +52,36 @@ func TestCapShare(t *testing.T) {
 	}
 }
 
-// Entries that passed, that claim to count far ahead, that hold less
-// than none or more than the cap, and the reader's own, are not trusted
-// as written.
+// Entries that passed, that hold less than none or more than the cap,
+// and the reader's own, are not trusted as written; one that claims to
+// count far ahead counts for capLife at most, and one a little ahead (the
+// writer's clock runs fast) counts.
 func TestLiveOthersDropsDeadAndSpoiledEntries(t *testing.T) {
 	now := time.Now()
 	soon := now.Add(time.Second).UnixNano()
+	latest := now.Add(capLife).UnixNano()
 	v := capValue{
 		"me":      {Held: 2, Want: 2, Until: soon},
 		"dead":    {Held: 2, Want: 2, Until: now.Add(-time.Millisecond).UnixNano()},
 		"forever": {Held: 2, Want: 2, Until: now.Add(time.Hour).UnixNano()},
+		"ahead":   {Held: 1, Want: 1, Until: now.Add(capLife + 5*time.Millisecond).UnixNano()},
 		"greedy":  {Held: 1 << 40, Want: 1 << 40, Until: soon},
 		"owing":   {Held: -5, Want: -1, Until: soon},
 	}
 	got := liveOthers(v, "me", 2, now)
-	want := capValue{"greedy": {Held: 2, Want: 2, Until: soon}, "owing": {Held: 0, Want: 0, Until: soon}}
-	if len(got) != len(want) || got["greedy"] != want["greedy"] || got["owing"] != want["owing"] {
+	want := capValue{
+		"forever": {Held: 2, Want: 2, Until: latest},
+		"ahead":   {Held: 1, Want: 1, Until: latest},
+		"greedy":  {Held: 2, Want: 2, Until: soon},
+		"owing":   {Held: 0, Want: 0, Until: soon},
+	}
+	if len(got) != len(want) {
 		t.Errorf("liveOthers = %v, want %v", got, want)
+	}
+	for replica, e := range want {
+		if got[replica] != e {
+			t.Errorf("liveOthers[%s] = %+v, want %+v", replica, got[replica], e)
+		}
 	}
 	if decodeCap([]byte("not json")) != nil || decodeCap([]byte(`[1,2]`)) != nil {
 		t.Error("a value that does not decode as entries was trusted")
@@ -146,8 +159,8 @@ func TestCapOfADeadReplicaComesBack(t *testing.T) {
 }
 
 // A cap key spoiled by another writer (not JSON, or an entry that claims
-// the cap for an hour) neither stops nor starves a replica: it is written
-// over with the replica's own entry.
+// the cap for an hour) neither stops nor starves a replica for longer
+// than capLife: it is written over with the replica's own entry.
 func TestCapSpoiledValueIsWrittenOver(t *testing.T) {
 	for _, spoiled := range []string{"not json", `{"hostile":{"held":2,"want":2,"until":9000000000000000000}}`} {
 		fleets, js := newFleets(t, 1, Config{})
@@ -331,5 +344,32 @@ func TestCapTakenBackIsHeldUntilSeen(t *testing.T) {
 			t.Fatalf("5 s after the grant of 0 was seen the replica still holds %s", held)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A replica whose clock runs a second ahead has its entry counted and
+// kept by the others' rounds right after its write: the reader does not
+// take the permits it holds, nor delete its entry when it writes its own.
+func TestCapEntryOfAFastClockCounts(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{})
+	f := fleets[0]
+	subject := f.prefix + kvKey("cap", "e.example:80")
+	ahead, _ := json.Marshal(capValue{"fast": {Held: 2, Want: 2, Until: time.Now().Add(capLife + time.Second).UnixNano()}})
+	if _, err := js.Publish(context.Background(), subject, ahead); err != nil {
+		t.Fatal(err)
+	}
+	use, _, _, err := f.writeCap(context.Background(), "e.example:80", 2, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if use != 0 {
+		t.Errorf("the reader took %d permits of a cap of 2 the fast replica holds", use)
+	}
+	msg, err := f.stream.GetLastMsgForSubject(context.Background(), subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := decodeCap(msg.Data); v["fast"].Held != 2 || v["r0"].Want != 2 {
+		t.Errorf("the key holds %s after the reader's round, want both entries", msg.Data)
 	}
 }
