@@ -48,7 +48,11 @@ const (
 // it: the last grant sent (its number and use) and ceiling, the most
 // permits of a grant from seen on, which the dispatcher may use before it
 // applies the next: the entry holds at least that many, so permits taken
-// back are written back only once the dispatcher has seen it.
+// back are written back only once the dispatcher has seen it. A grant the
+// dispatcher never sees (its gate was forgotten before it came) stops
+// counting when it says so (seen engine.GateForgotten), or at the latest
+// capLife after it was sent while the dispatcher wants nothing and has
+// nothing in flight.
 type capDemand struct {
 	limit, want, inFlight int
 	seen                  uint64
@@ -56,6 +60,7 @@ type capDemand struct {
 	use, hold             int
 	wrote                 time.Time // the entry's last write
 	grant                 uint64    // the last grant sent; 0: none
+	unseen                time.Time // when the first grant not yet seen was sent; zero: all seen
 	ceiling               int
 }
 
@@ -69,8 +74,11 @@ func (f *Fleet) Demand(host string, limit, inFlight, waiting int, seen uint64) {
 		f.caps[host] = d
 	}
 	d.limit, d.inFlight, d.want, d.seen, d.dirty = limit, inFlight, inFlight+waiting, seen, true
-	if seen >= d.grant {
-		d.ceiling = d.use
+	switch {
+	case seen == engine.GateForgotten:
+		d.ceiling, d.unseen = 0, time.Time{}
+	case seen >= d.grant:
+		d.ceiling, d.unseen = d.use, time.Time{}
 	}
 	f.mu.Unlock()
 	select {
@@ -123,6 +131,9 @@ func (f *Fleet) capsDue(now time.Time) []string {
 func (f *Fleet) capRound(host string) {
 	f.mu.Lock()
 	d := f.caps[host]
+	if d.want == 0 && d.inFlight == 0 && !d.unseen.IsZero() && time.Since(d.unseen) > capLife {
+		d.ceiling = 0 // a grant unseen this long went to a gate that is gone
+	}
 	limit, want, inFlight, floor := d.limit, d.want, d.inFlight, d.ceiling
 	d.dirty = false
 	f.mu.Unlock()
@@ -146,6 +157,9 @@ func (f *Fleet) capRound(host string) {
 	if d.grant == 0 || d.use != use || d.seen < d.grant { // changed, or not seen (a gate made anew)
 		grant = f.grants.Add(1)
 		d.grant, d.ceiling = grant, max(d.ceiling, use)
+		if d.unseen.IsZero() {
+			d.unseen = time.Now()
+		}
 	}
 	d.use, d.hold = use, hold
 	if wrote {

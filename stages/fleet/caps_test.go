@@ -373,3 +373,50 @@ func TestCapEntryOfAFastClockCounts(t *testing.T) {
 		t.Errorf("the key holds %s after the reader's round, want both entries", msg.Data)
 	}
 }
+
+// awaitNoneHeld waits up to 10 s for f's entries to be gone from every
+// cap key.
+func awaitNoneHeld(t *testing.T, f *Fleet, why string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for held := heldPermits(t, f); held != ""; held = heldPermits(t, f) {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after %s the replica still holds %s", why, held)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A grant the dispatcher never sees (its gate was swept before it came)
+// does not hold the host's permits for good: once it wants nothing and
+// has nothing in flight, the entry goes within about capLife.
+func TestCapGrantNeverSeenIsReleased(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const host = "f.example:80"
+	f.Demand(host, 2, 0, 2, 0)
+	awaitGrantEvent(t, f, host, 2)
+	f.Demand(host, 2, 0, 0, 0) // the gate is gone: the grant is never seen
+	awaitNoneHeld(t, f, "the demand fell to nothing")
+}
+
+// A dispatcher that forgets a host's gate says so: the permits of grants
+// it never saw stop counting at once, and the entry goes.
+func TestCapForgottenGateGivesPermitsBack(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const host = "g.example:80"
+	f.Demand(host, 2, 0, 2, 0)
+	awaitGrantEvent(t, f, host, 2)
+	f.Demand(host, 2, 0, 0, engine.GateForgotten)
+	f.mu.Lock()
+	ceiling := 0
+	if d := f.caps[host]; d != nil {
+		ceiling = d.ceiling
+	}
+	f.mu.Unlock()
+	if ceiling != 0 {
+		t.Errorf("after the gate was forgotten %d permits still count as usable", ceiling)
+	}
+	awaitNoneHeld(t, f, "the gate was forgotten")
+}
