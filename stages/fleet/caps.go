@@ -38,8 +38,8 @@ const (
 	capPoll      = 100 * time.Millisecond
 	capGap       = 10 * time.Millisecond
 	capKeyLife   = time.Minute
-	capRoundTime = 2 * time.Second // bounds one round's reads and writes
-	capRounds    = 16              // rounds at once, each for another host
+	capRoundTime = 500 * time.Millisecond // bounds one round's reads and writes, well under capLife-capBeat
+	capRounds    = 16                     // rounds at once, each for another host
 )
 
 // capDemand is this replica's demand for one host's cap, as the
@@ -87,16 +87,20 @@ func (f *Fleet) Demand(host string, limit, inFlight, waiting int, seen uint64) {
 	}
 }
 
-// keepCaps runs the cap rounds until the fleet's context ends.
+// keepCaps runs the cap rounds until the fleet's context ends: when
+// woken, and every capPoll while any host has a demand (none: it waits
+// for a wake alone).
 func (f *Fleet) keepCaps() {
-	poll := time.NewTicker(capPoll)
-	defer poll.Stop()
 	for {
+		var poll <-chan time.Time
+		if f.anyCaps() {
+			poll = time.After(capPoll)
+		}
 		select {
 		case <-f.ctx.Done():
 			return
 		case <-f.capWake:
-		case <-poll.C:
+		case <-poll:
 		}
 		var rounds errgroup.Group
 		rounds.SetLimit(capRounds)
@@ -110,6 +114,13 @@ func (f *Fleet) keepCaps() {
 			return
 		}
 	}
+}
+
+// anyCaps reports whether any host has a demand filed.
+func (f *Fleet) anyCaps() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.caps) > 0
 }
 
 // capsDue lists the hosts that need a round at now.
@@ -147,10 +158,13 @@ func (f *Fleet) capRound(host string) {
 		}
 		use = min(want, fallbackShare(limit, int(f.capReplicas.Load())))
 		hold = max(use, inFlight, floor)
-		if f.capFallbacks.Add(1) == 1 {
+		f.capFallbacks.Add(1)
+		if f.capsFellBack.CompareAndSwap(false, true) {
 			f.log.Warn("fleet politeness: a host's cap could not be shared, this replica keeps its part of it on its own until the bucket answers",
 				"host", host, "error", err)
 		}
+	} else if f.capsFellBack.CompareAndSwap(true, false) {
+		f.log.Info("fleet politeness: the bucket answers again, hosts' caps are shared by the fleet", "host", host)
 	}
 	f.mu.Lock()
 	var grant uint64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -185,9 +186,12 @@ func TestCapSpoiledValueIsWrittenOver(t *testing.T) {
 }
 
 // When the bucket is gone the replica keeps a share of its own, the cap
-// over the replicas it knew of, and says so.
+// over the replicas it knew of, and says so; and when it is back, the
+// cap is shared again, and it says that too.
 func TestCapWithoutTheBucketFallsBackToAShare(t *testing.T) {
-	fleets, js := newFleets(t, 1, Config{})
+	var logs syncBuffer
+	cfg := Config{Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	fleets, js := newFleets(t, 1, cfg)
 	f := fleets[0]
 	f.capReplicas.Store(2)
 	if err := js.DeleteKeyValue(context.Background(), Bucket("test.fleet")); err != nil {
@@ -197,6 +201,15 @@ func TestCapWithoutTheBucketFallsBackToAShare(t *testing.T) {
 	awaitGrant(t, f, "c.example:80", 2)
 	if f.Stats().CapFallbacks == 0 {
 		t.Error("no cap share was counted as made locally")
+	}
+	cfg.Name, cfg.Replica = "test.fleet", "r1"
+	if _, err := New(t.Context(), js, cfg); err != nil { // makes the bucket anew
+		t.Fatal(err)
+	}
+	f.Demand("c.example:80", 4, 0, 8, 0)
+	awaitGrant(t, f, "c.example:80", 4)
+	if left, back := strings.Count(logs.String(), "could not be shared"), strings.Count(logs.String(), "answers again"); left != 1 || back != 1 {
+		t.Errorf("falling back logged %d times and coming back %d, want once each:\n%s", left, back, logs.String())
 	}
 }
 
