@@ -40,6 +40,8 @@ type Fleet interface {
 	// host (a FleetEvent with Granted, numbered): until the first, it has
 	// none. The fleet counts the permits of every grant not yet seen as
 	// held. Calls may be coalesced: the last one counts.
+	// seen is GateForgotten when the host's gate was forgotten: no grant
+	// sent before is applied, and the fleet's entry may go.
 	Demand(host string, limit, inFlight, waiting int, seen uint64)
 	// Pause tells the fleet that host (a host key) is paused until until,
 	// as this replica saw.
@@ -150,6 +152,21 @@ func (h *hosts) noteDropped(bh *batchHosts) {
 	for _, l := range bh.lanes {
 		h.noteDemand(l.host())
 	}
+}
+
+// GateForgotten is Demand's seen when the dispatcher forgot the host's
+// gate: a grant that comes after is dropped unapplied, so none it sent
+// still counts as usable.
+const GateForgotten = math.MaxUint64
+
+// noteForgotten tells the fleet that g, a host gate with nothing in
+// flight or queued, is forgotten: grants for it not yet seen never will
+// be, and its permits go back.
+func (h *hosts) noteForgotten(g *gate) {
+	if !g.Permitted() {
+		return
+	}
+	h.fleet.Demand(strings.TrimPrefix(g.key, "host "), g.Cap(), 0, 0, GateForgotten)
 }
 
 // demand is what a host gate last told the fleet (see noteDemand).

@@ -389,7 +389,7 @@ func (h *hosts) sweep(now time.Time) {
 	paused := false
 	for key, g := range h.gates {
 		if g.idle(now) && g.timerAt.IsZero() {
-			h.noteDemand(g) // nothing in flight or queued: its permits go back
+			h.noteForgotten(g) // nothing in flight or queued: its permits go back
 			delete(h.gates, key)
 			continue
 		}

@@ -38,8 +38,8 @@ const (
 	capPoll      = 100 * time.Millisecond
 	capGap       = 10 * time.Millisecond
 	capKeyLife   = time.Minute
-	capRoundTime = 2 * time.Second // bounds one round's reads and writes
-	capRounds    = 16              // rounds at once, each for another host
+	capRoundTime = 500 * time.Millisecond // bounds one round's reads and writes, well under capLife-capBeat
+	capRounds    = 16                     // rounds at once, each for another host
 )
 
 // capDemand is this replica's demand for one host's cap, as the
@@ -48,7 +48,11 @@ const (
 // it: the last grant sent (its number and use) and ceiling, the most
 // permits of a grant from seen on, which the dispatcher may use before it
 // applies the next: the entry holds at least that many, so permits taken
-// back are written back only once the dispatcher has seen it.
+// back are written back only once the dispatcher has seen it. A grant the
+// dispatcher never sees (its gate was forgotten before it came) stops
+// counting when it says so (seen engine.GateForgotten), or at the latest
+// capLife after it was sent while the dispatcher wants nothing and has
+// nothing in flight.
 type capDemand struct {
 	limit, want, inFlight int
 	seen                  uint64
@@ -56,6 +60,7 @@ type capDemand struct {
 	use, hold             int
 	wrote                 time.Time // the entry's last write
 	grant                 uint64    // the last grant sent; 0: none
+	unseen                time.Time // when the first grant not yet seen was sent; zero: all seen
 	ceiling               int
 }
 
@@ -69,8 +74,11 @@ func (f *Fleet) Demand(host string, limit, inFlight, waiting int, seen uint64) {
 		f.caps[host] = d
 	}
 	d.limit, d.inFlight, d.want, d.seen, d.dirty = limit, inFlight, inFlight+waiting, seen, true
-	if seen >= d.grant {
-		d.ceiling = d.use
+	switch {
+	case seen == engine.GateForgotten:
+		d.ceiling, d.unseen = 0, time.Time{}
+	case seen >= d.grant:
+		d.ceiling, d.unseen = d.use, time.Time{}
 	}
 	f.mu.Unlock()
 	select {
@@ -79,16 +87,20 @@ func (f *Fleet) Demand(host string, limit, inFlight, waiting int, seen uint64) {
 	}
 }
 
-// keepCaps runs the cap rounds until the fleet's context ends.
+// keepCaps runs the cap rounds until the fleet's context ends: when
+// woken, and every capPoll while any host has a demand (none: it waits
+// for a wake alone).
 func (f *Fleet) keepCaps() {
-	poll := time.NewTicker(capPoll)
-	defer poll.Stop()
 	for {
+		var poll <-chan time.Time
+		if f.anyCaps() {
+			poll = time.After(capPoll)
+		}
 		select {
 		case <-f.ctx.Done():
 			return
 		case <-f.capWake:
-		case <-poll.C:
+		case <-poll:
 		}
 		var rounds errgroup.Group
 		rounds.SetLimit(capRounds)
@@ -102,6 +114,13 @@ func (f *Fleet) keepCaps() {
 			return
 		}
 	}
+}
+
+// anyCaps reports whether any host has a demand filed.
+func (f *Fleet) anyCaps() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.caps) > 0
 }
 
 // capsDue lists the hosts that need a round at now.
@@ -123,6 +142,9 @@ func (f *Fleet) capsDue(now time.Time) []string {
 func (f *Fleet) capRound(host string) {
 	f.mu.Lock()
 	d := f.caps[host]
+	if d.want == 0 && d.inFlight == 0 && !d.unseen.IsZero() && time.Since(d.unseen) > capLife {
+		d.ceiling = 0 // a grant unseen this long went to a gate that is gone
+	}
 	limit, want, inFlight, floor := d.limit, d.want, d.inFlight, d.ceiling
 	d.dirty = false
 	f.mu.Unlock()
@@ -136,16 +158,22 @@ func (f *Fleet) capRound(host string) {
 		}
 		use = min(want, fallbackShare(limit, int(f.capReplicas.Load())))
 		hold = max(use, inFlight, floor)
-		if f.capFallbacks.Add(1) == 1 {
+		f.capFallbacks.Add(1)
+		if f.capsFellBack.CompareAndSwap(false, true) {
 			f.log.Warn("fleet politeness: a host's cap could not be shared, this replica keeps its part of it on its own until the bucket answers",
 				"host", host, "error", err)
 		}
+	} else if f.capsFellBack.CompareAndSwap(true, false) {
+		f.log.Info("fleet politeness: the bucket answers again, hosts' caps are shared by the fleet", "host", host)
 	}
 	f.mu.Lock()
 	var grant uint64
 	if d.grant == 0 || d.use != use || d.seen < d.grant { // changed, or not seen (a gate made anew)
 		grant = f.grants.Add(1)
 		d.grant, d.ceiling = grant, max(d.ceiling, use)
+		if d.unseen.IsZero() {
+			d.unseen = time.Now()
+		}
 	}
 	d.use, d.hold = use, hold
 	if wrote {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -52,23 +53,36 @@ func TestCapShare(t *testing.T) {
 	}
 }
 
-// Entries that passed, that claim to count far ahead, that hold less
-// than none or more than the cap, and the reader's own, are not trusted
-// as written.
+// Entries that passed, that hold less than none or more than the cap,
+// and the reader's own, are not trusted as written; one that claims to
+// count far ahead counts for capLife at most, and one a little ahead (the
+// writer's clock runs fast) counts.
 func TestLiveOthersDropsDeadAndSpoiledEntries(t *testing.T) {
 	now := time.Now()
 	soon := now.Add(time.Second).UnixNano()
+	latest := now.Add(capLife).UnixNano()
 	v := capValue{
 		"me":      {Held: 2, Want: 2, Until: soon},
 		"dead":    {Held: 2, Want: 2, Until: now.Add(-time.Millisecond).UnixNano()},
 		"forever": {Held: 2, Want: 2, Until: now.Add(time.Hour).UnixNano()},
+		"ahead":   {Held: 1, Want: 1, Until: now.Add(capLife + 5*time.Millisecond).UnixNano()},
 		"greedy":  {Held: 1 << 40, Want: 1 << 40, Until: soon},
 		"owing":   {Held: -5, Want: -1, Until: soon},
 	}
 	got := liveOthers(v, "me", 2, now)
-	want := capValue{"greedy": {Held: 2, Want: 2, Until: soon}, "owing": {Held: 0, Want: 0, Until: soon}}
-	if len(got) != len(want) || got["greedy"] != want["greedy"] || got["owing"] != want["owing"] {
+	want := capValue{
+		"forever": {Held: 2, Want: 2, Until: latest},
+		"ahead":   {Held: 1, Want: 1, Until: latest},
+		"greedy":  {Held: 2, Want: 2, Until: soon},
+		"owing":   {Held: 0, Want: 0, Until: soon},
+	}
+	if len(got) != len(want) {
 		t.Errorf("liveOthers = %v, want %v", got, want)
+	}
+	for replica, e := range want {
+		if got[replica] != e {
+			t.Errorf("liveOthers[%s] = %+v, want %+v", replica, got[replica], e)
+		}
 	}
 	if decodeCap([]byte("not json")) != nil || decodeCap([]byte(`[1,2]`)) != nil {
 		t.Error("a value that does not decode as entries was trusted")
@@ -146,8 +160,8 @@ func TestCapOfADeadReplicaComesBack(t *testing.T) {
 }
 
 // A cap key spoiled by another writer (not JSON, or an entry that claims
-// the cap for an hour) neither stops nor starves a replica: it is written
-// over with the replica's own entry.
+// the cap for an hour) neither stops nor starves a replica for longer
+// than capLife: it is written over with the replica's own entry.
 func TestCapSpoiledValueIsWrittenOver(t *testing.T) {
 	for _, spoiled := range []string{"not json", `{"hostile":{"held":2,"want":2,"until":9000000000000000000}}`} {
 		fleets, js := newFleets(t, 1, Config{})
@@ -172,9 +186,12 @@ func TestCapSpoiledValueIsWrittenOver(t *testing.T) {
 }
 
 // When the bucket is gone the replica keeps a share of its own, the cap
-// over the replicas it knew of, and says so.
+// over the replicas it knew of, and says so; and when it is back, the
+// cap is shared again, and it says that too.
 func TestCapWithoutTheBucketFallsBackToAShare(t *testing.T) {
-	fleets, js := newFleets(t, 1, Config{})
+	var logs syncBuffer
+	cfg := Config{Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	fleets, js := newFleets(t, 1, cfg)
 	f := fleets[0]
 	f.capReplicas.Store(2)
 	if err := js.DeleteKeyValue(context.Background(), Bucket("test.fleet")); err != nil {
@@ -184,6 +201,15 @@ func TestCapWithoutTheBucketFallsBackToAShare(t *testing.T) {
 	awaitGrant(t, f, "c.example:80", 2)
 	if f.Stats().CapFallbacks == 0 {
 		t.Error("no cap share was counted as made locally")
+	}
+	cfg.Name, cfg.Replica = "test.fleet", "r1"
+	if _, err := New(t.Context(), js, cfg); err != nil { // makes the bucket anew
+		t.Fatal(err)
+	}
+	f.Demand("c.example:80", 4, 0, 8, 0)
+	awaitGrant(t, f, "c.example:80", 4)
+	if left, back := strings.Count(logs.String(), "could not be shared"), strings.Count(logs.String(), "answers again"); left != 1 || back != 1 {
+		t.Errorf("falling back logged %d times and coming back %d, want once each:\n%s", left, back, logs.String())
 	}
 }
 
@@ -332,4 +358,78 @@ func TestCapTakenBackIsHeldUntilSeen(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// A replica whose clock runs a second ahead has its entry counted and
+// kept by the others' rounds right after its write: the reader does not
+// take the permits it holds, nor delete its entry when it writes its own.
+func TestCapEntryOfAFastClockCounts(t *testing.T) {
+	fleets, js := newFleets(t, 1, Config{})
+	f := fleets[0]
+	subject := f.prefix + kvKey("cap", "e.example:80")
+	ahead, _ := json.Marshal(capValue{"fast": {Held: 2, Want: 2, Until: time.Now().Add(capLife + time.Second).UnixNano()}})
+	if _, err := js.Publish(context.Background(), subject, ahead); err != nil {
+		t.Fatal(err)
+	}
+	use, _, _, err := f.writeCap(context.Background(), "e.example:80", 2, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if use != 0 {
+		t.Errorf("the reader took %d permits of a cap of 2 the fast replica holds", use)
+	}
+	msg, err := f.stream.GetLastMsgForSubject(context.Background(), subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := decodeCap(msg.Data); v["fast"].Held != 2 || v["r0"].Want != 2 {
+		t.Errorf("the key holds %s after the reader's round, want both entries", msg.Data)
+	}
+}
+
+// awaitNoneHeld waits up to 10 s for f's entries to be gone from every
+// cap key.
+func awaitNoneHeld(t *testing.T, f *Fleet, why string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for held := heldPermits(t, f); held != ""; held = heldPermits(t, f) {
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after %s the replica still holds %s", why, held)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A grant the dispatcher never sees (its gate was swept before it came)
+// does not hold the host's permits for good: once it wants nothing and
+// has nothing in flight, the entry goes within about capLife.
+func TestCapGrantNeverSeenIsReleased(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const host = "f.example:80"
+	f.Demand(host, 2, 0, 2, 0)
+	awaitGrantEvent(t, f, host, 2)
+	f.Demand(host, 2, 0, 0, 0) // the gate is gone: the grant is never seen
+	awaitNoneHeld(t, f, "the demand fell to nothing")
+}
+
+// A dispatcher that forgets a host's gate says so: the permits of grants
+// it never saw stop counting at once, and the entry goes.
+func TestCapForgottenGateGivesPermitsBack(t *testing.T) {
+	fleets, _ := newFleets(t, 1, Config{})
+	f := fleets[0]
+	const host = "g.example:80"
+	f.Demand(host, 2, 0, 2, 0)
+	awaitGrantEvent(t, f, host, 2)
+	f.Demand(host, 2, 0, 0, engine.GateForgotten)
+	f.mu.Lock()
+	ceiling := 0
+	if d := f.caps[host]; d != nil {
+		ceiling = d.ceiling
+	}
+	f.mu.Unlock()
+	if ceiling != 0 {
+		t.Errorf("after the gate was forgotten %d permits still count as usable", ceiling)
+	}
+	awaitNoneHeld(t, f, "the gate was forgotten")
 }

@@ -35,17 +35,19 @@ func decodeCap(data []byte) capValue {
 }
 
 // liveOthers is the entries of v other than self's that count at now:
-// those whose Until has not passed and is not further than capLife ahead
-// (a broken or hostile writer holds nothing for long), with Held and Want
+// those whose Until has not passed, with Until cut to now+capLife at most
+// (a replica whose clock runs a little ahead is counted all the same, and
+// a broken or hostile writer that claims more holds nothing for longer
+// than capLife: the cut Until is what is written back), and Held and Want
 // bounded to 0..limit.
 func liveOthers(v capValue, self string, limit int, now time.Time) capValue {
 	out := capValue{}
+	latest := now.Add(capLife).UnixNano()
 	for replica, e := range v {
-		until := time.Unix(0, e.Until)
-		if replica == self || !until.After(now) || until.After(now.Add(capLife)) {
+		if replica == self || !time.Unix(0, e.Until).After(now) {
 			continue
 		}
-		out[replica] = capEntry{Held: min(max(e.Held, 0), limit), Want: min(max(e.Want, 0), limit), Until: e.Until}
+		out[replica] = capEntry{Held: min(max(e.Held, 0), limit), Want: min(max(e.Want, 0), limit), Until: min(e.Until, latest)}
 	}
 	return out
 }

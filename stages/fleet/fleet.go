@@ -131,6 +131,7 @@ type Fleet struct {
 	fallbacks      atomic.Uint64 // leases made locally
 	capFallbacks   atomic.Uint64 // cap shares made locally
 	fellBack       atomic.Bool   // the last lease was made locally
+	capsFellBack   atomic.Bool   // the last cap share was made locally
 	robotsUnshared atomic.Bool   // the last robots.txt copy could not be written
 	replicas       atomic.Int64  // replicas last counted (heartbeats), at least 1
 	conflicts      atomic.Uint64 // lease writes retried on another's revision
