@@ -38,7 +38,13 @@ func TestMicroServiceDiscoveryAndFetchEndpoint(t *testing.T) {
 		t.Fatalf("fetch endpoint reply %s", reply.Data)
 	}
 
+	// micro counts a request once its handler returns, which may be just
+	// after the reply it sent came back here.
 	ep, custom := endpointStats(t, nc)
+	for deadline := time.Now().Add(5 * time.Second); ep.NumRequests == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		ep, custom = endpointStats(t, nc)
+	}
 	if ep.NumRequests != 1 || custom.Batches != 1 || custom.Results != 2 || custom.Failed != 1 {
 		t.Errorf("stats: %d requests, data %+v", ep.NumRequests, custom)
 	}
