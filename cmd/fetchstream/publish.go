@@ -188,6 +188,28 @@ func (cfg *publishConfig) body() ([]byte, error) {
 	return nil, nil
 }
 
+// prepare checks the flags and builds the batch of args (then --file)
+// with the body of --data or --data-file, and the request options that go
+// with it: what publish sends and what schedule add keeps.
+func (cfg *publishConfig) prepare(args []string) (wire.Batch, wire.RequestOptions, error) {
+	if err := cfg.validate(); err != nil {
+		return wire.Batch{}, wire.RequestOptions{}, err
+	}
+	list, err := collectURLs(args, cfg.file)
+	if err != nil {
+		return wire.Batch{}, wire.RequestOptions{}, err
+	}
+	body, err := cfg.body()
+	if err != nil {
+		return wire.Batch{}, wire.RequestOptions{}, fmt.Errorf("--data-file: %w", err)
+	}
+	batch, err := cfg.batch(list, body)
+	if err != nil {
+		return wire.Batch{}, wire.RequestOptions{}, err
+	}
+	return batch, cfg.requestOptions(body != nil), nil
+}
+
 // batch is list (the URLs given, and the -f file's batch with its
 // settings) with the flags' settings: a setting the flags and the file
 // both give must agree. body, when not nil, is the request body of every
@@ -250,18 +272,7 @@ func agree[T comparable](flagName string, flagValue T, field string, fileValue T
 }
 
 func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, stderr io.Writer) error {
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	list, err := collectURLs(args, cfg.file)
-	if err != nil {
-		return err
-	}
-	body, err := cfg.body()
-	if err != nil {
-		return fmt.Errorf("--data-file: %w", err)
-	}
-	batch, err := cfg.batch(list, body)
+	batch, opts, err := cfg.prepare(args)
 	if err != nil {
 		return err
 	}
@@ -286,7 +297,7 @@ func runPublish(ctx context.Context, cfg *publishConfig, args []string, stdout, 
 		client.WithSilenceNotice(silenceEvery(cfg.waitTimeout), func(s client.Silence) {
 			fmt.Fprintf(stderr, "fetchstream publish: %s\n", silenceLine(s, cfg.waitTimeout))
 		}),
-		client.WithRequestOptions(cfg.requestOptions(body != nil)))
+		client.WithRequestOptions(opts))
 	if err != nil {
 		return err
 	}

@@ -104,22 +104,11 @@ func runScheduleAdd(ctx context.Context, cfg *scheduleAddConfig, name string, ur
 		return err
 	}
 	cfg.maxBatch = client.DefaultMaxBatch
-	if err := cfg.validate(); err != nil {
-		return err
-	}
-	list, err := collectURLs(urls, cfg.file)
+	batch, opts, err := cfg.prepare(urls)
 	if err != nil {
 		return err
 	}
-	body, err := cfg.body()
-	if err != nil {
-		return fmt.Errorf("--data-file: %w", err)
-	}
-	batch, err := cfg.batch(list, body)
-	if err != nil {
-		return err
-	}
-	c, nc, err := scheduleClient(&cfg.nats, cfg.subjects.in, client.WithRequestOptions(cfg.requestOptions(body != nil)))
+	c, nc, err := scheduleClient(&cfg.nats, cfg.subjects.in, client.WithRequestOptions(opts))
 	if err != nil {
 		return err
 	}
